@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""End-to-end smoke test of the Python client generated from openapi/openapi.json.
+
+Run by .ci/run against a live Depot server. It drives the API only through the
+generated client (module `depot_client`, one module per operationId under
+`depot_client.api.<tag>`), checks the typed fields of every response, and then
+checks `Idempotency-Key` handling with plain httpx (a dependency of the client).
+
+Environment:
+  DEPOT_URL              base URL of the server, e.g. http://127.0.0.1:8080
+  DEPOT_ADMIN_KEY        an admin API key (dpk_...)
+  DEPOT_CLIENT_PACKAGE   generated package name (default: depot_client)
+
+Exit status: 0 when every check passed, 1 on the first mismatch, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import inspect
+import json
+import os
+import secrets
+import string
+import sys
+import typing
+import uuid
+from typing import Any
+
+import httpx
+
+PACKAGE = os.environ.get("DEPOT_CLIENT_PACKAGE", "depot_client")
+TIMEOUT = httpx.Timeout(30.0)
+MAX_PAGES = 500
+
+
+class CheckFailed(Exception):
+    """A response did not match the contract."""
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def enum_value(value: Any) -> Any:
+    """Generated enums are `str` Enum classes; compare their wire value."""
+    return getattr(value, "value", value)
+
+
+def is_set(value: Any) -> bool:
+    """False for None and for the generator's UNSET sentinel."""
+    return value is not None and type(value).__name__ != "Unset"
+
+
+def random_suffix(length: int = 8) -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+# --------------------------------------------------------------------------------------------------
+# Access to the generated client, tolerant of the names the generator picks for models.
+
+
+def operation(tag: str, operation_id: str):
+    name = f"{PACKAGE}.api.{tag}.{operation_id}"
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise CheckFailed(
+            f"generated client has no module {name} (tag {tag!r}, operationId {operation_id!r}): {exc}"
+        ) from exc
+
+
+def body_model(module) -> type:
+    """The request-body model class of an operation, read from its `sync_detailed` signature."""
+    hints = typing.get_type_hints(module.sync_detailed)
+    annotation = hints.get("body")
+    check(annotation is not None, f"{module.__name__}.sync_detailed takes no `body`")
+    candidates = typing.get_args(annotation) or (annotation,)
+    for candidate in candidates:
+        if inspect.isclass(candidate) and hasattr(candidate, "from_dict"):
+            return candidate
+    raise CheckFailed(f"{module.__name__}: no model class in body annotation {annotation!r}")
+
+
+def call(client, tag: str, operation_id: str, expected_status: int, *, body: dict | None = None, **kwargs):
+    """Call one generated operation, check the status, and return the parsed (typed) response."""
+    module = operation(tag, operation_id)
+    accepted = inspect.signature(module.sync_detailed).parameters
+    for name in kwargs:
+        check(name in accepted, f"{operation_id}: the generated function has no parameter {name!r}")
+    if body is not None:
+        kwargs["body"] = body_model(module).from_dict(body)
+    response = module.sync_detailed(client=client, **kwargs)
+    status = int(response.status_code)
+    if status != expected_status:
+        content = response.content.decode("utf-8", "replace")[:2000]
+        raise CheckFailed(f"{operation_id}: expected HTTP {expected_status}, got {status}: {content}")
+    parsed = response.parsed
+    check(parsed is not None, f"{operation_id}: HTTP {status} but the client parsed no typed body")
+    check(
+        not type(parsed).__name__.lower().startswith("problem"),
+        f"{operation_id}: HTTP {status} parsed as an error type {type(parsed).__name__}",
+    )
+    return parsed
+
+
+def check_resource(obj: Any, what: str, *, active: bool = True) -> None:
+    """Fields every Depot resource carries, with their types."""
+    check(isinstance(obj.id, uuid.UUID), f"{what}: id is {type(obj.id).__name__}, expected UUID")
+    check(obj.active is active, f"{what}: active is {obj.active!r}, expected {active!r}")
+    for field in ("created_at", "updated_at"):
+        value = getattr(obj, field)
+        check(isinstance(value, datetime.datetime), f"{what}: {field} is {type(value).__name__}, expected datetime")
+        check(value.tzinfo is not None, f"{what}: {field} {value.isoformat()} carries no UTC offset")
+    check(obj.updated_at >= obj.created_at, f"{what}: updated_at is before created_at")
+
+
+def check_equal(what: str, field: str, actual: Any, expected: Any) -> None:
+    check(actual == expected, f"{what}: {field} is {actual!r}, expected {expected!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# The scenario.
+
+
+def scenario_client(base_url: str, token: str) -> None:
+    client_module = importlib.import_module(f"{PACKAGE}.client")
+    client = client_module.AuthenticatedClient(
+        base_url=base_url,
+        token=token,
+        timeout=TIMEOUT,
+        raise_on_unexpected_status=False,
+    )
+    suffix = random_suffix()
+
+    # 1. A premium product series with a loaner deposit.
+    series_code = f"CI-S-{suffix}"
+    series = call(
+        client,
+        "series",
+        "create_series",
+        201,
+        body={
+            "code": series_code,
+            "name": f"CI premium series {suffix}",
+            "premium": True,
+            "loaner_deposit": {"amount": "500.00", "currency": "CNY"},
+        },
+    )
+    check_resource(series, "create_series")
+    check_equal("create_series", "code", series.code, series_code)
+    check_equal("create_series", "premium", series.premium, True)
+    check(is_set(series.loaner_deposit), "create_series: loaner_deposit missing")
+    check_equal("create_series", "loaner_deposit.amount", series.loaner_deposit.amount, "500.00")
+    check_equal("create_series", "loaner_deposit.currency", enum_value(series.loaner_deposit.currency), "CNY")
+    log(f"ok   create_series  -> {series.id} ({series.code}, premium, deposit 500.00 CNY)")
+
+    fetched_series = call(client, "series", "get_series", 200, series_id=series.id)
+    check_equal("get_series", "id", fetched_series.id, series.id)
+    check_equal("get_series", "loaner_deposit.amount", fetched_series.loaner_deposit.amount, "500.00")
+    log(f"ok   get_series     -> {fetched_series.id}")
+
+    # 2. A model in that series.
+    model_code = f"CI-M-{suffix}"
+    model = call(
+        client,
+        "models",
+        "create_model",
+        201,
+        body={"code": model_code, "name": f"CI model {suffix}", "series_id": str(series.id)},
+    )
+    check_resource(model, "create_model")
+    check_equal("create_model", "code", model.code, model_code)
+    check_equal("create_model", "series_id", model.series_id, series.id)
+    log(f"ok   create_model   -> {model.id} ({model.code} in {series.code})")
+
+    # 3. A service center (explicit time zone) and a warehouse (default time zone).
+    city = "Shenzhen"
+    store_code = f"CI-{suffix}"
+    store = call(
+        client,
+        "stores",
+        "create_store",
+        201,
+        body={
+            "code": store_code,
+            "name": f"CI service center {suffix}",
+            "city": city,
+            "kind": "service_center",
+            "time_zone": "Asia/Shanghai",
+        },
+    )
+    check_resource(store, "create_store")
+    check_equal("create_store", "code", store.code, store_code)
+    check_equal("create_store", "city", store.city, city)
+    check_equal("create_store", "kind", enum_value(store.kind), "service_center")
+    check_equal("create_store", "time_zone", store.time_zone, "Asia/Shanghai")
+    log(f"ok   create_store   -> {store.id} ({store.code}, service_center)")
+
+    warehouse = call(
+        client,
+        "stores",
+        "create_store",
+        201,
+        body={"code": f"CI-W-{suffix}", "name": f"CI warehouse {suffix}", "city": city, "kind": "warehouse"},
+    )
+    check_resource(warehouse, "create_store (warehouse)")
+    check_equal("create_store (warehouse)", "kind", enum_value(warehouse.kind), "warehouse")
+    check_equal("create_store (warehouse)", "time_zone", warehouse.time_zone, "Asia/Shanghai")
+    log(f"ok   create_store   -> {warehouse.id} ({warehouse.code}, warehouse, default time zone)")
+
+    # 4. Read it back.
+    fetched = call(client, "stores", "get_store", 200, store_id=store.id)
+    check_resource(fetched, "get_store")
+    for field in ("id", "code", "name", "city", "time_zone", "created_at"):
+        check_equal("get_store", field, getattr(fetched, field), getattr(store, field))
+    check_equal("get_store", "kind", enum_value(fetched.kind), "service_center")
+    log(f"ok   get_store      -> {fetched.id}")
+
+    # 5. Find it in the list, walking the cursor pages.
+    found = None
+    seen: set[uuid.UUID] = set()
+    cursor = None
+    pages = 0
+    while True:
+        kwargs: dict[str, Any] = {"limit": 2}
+        if cursor is not None:
+            kwargs["cursor"] = cursor
+        page = call(client, "stores", "list_stores", 200, **kwargs)
+        pages += 1
+        check(isinstance(page.items, list), "list_stores: items is not a list")
+        check(len(page.items) <= 2, f"list_stores: {len(page.items)} items for limit=2")
+        for item in page.items:
+            check(item.id not in seen, f"list_stores: {item.id} appears on two pages")
+            seen.add(item.id)
+            if item.id == store.id:
+                found = item
+        cursor = page.next_cursor if is_set(page.next_cursor) else None
+        if cursor is None:
+            break
+        check(pages < MAX_PAGES, f"list_stores: still paging after {MAX_PAGES} pages")
+    check(found is not None, f"list_stores: store {store.id} not found in {len(seen)} stores over {pages} pages")
+    check(warehouse.id in seen, f"list_stores: warehouse {warehouse.id} not found")
+    check_equal("list_stores", "code", found.code, store_code)
+    log(f"ok   list_stores    -> found {store.code} among {len(seen)} stores in {pages} pages")
+
+    # 6. Rename it.
+    new_name = f"CI service center {suffix} renamed"
+    updated = call(client, "stores", "update_store", 200, store_id=store.id, body={"name": new_name})
+    check_resource(updated, "update_store")
+    check_equal("update_store", "id", updated.id, store.id)
+    check_equal("update_store", "name", updated.name, new_name)
+    check_equal("update_store", "code", updated.code, store_code)
+    check_equal("update_store", "city", updated.city, city)
+    check(updated.updated_at >= store.updated_at, "update_store: updated_at went backwards")
+    log(f"ok   update_store   -> name {updated.name!r}")
+
+    # 7. Deactivate it; it stays readable.
+    deactivated = call(client, "stores", "deactivate_store", 200, store_id=store.id)
+    check_resource(deactivated, "deactivate_store", active=False)
+    check_equal("deactivate_store", "id", deactivated.id, store.id)
+    check_equal("deactivate_store", "name", deactivated.name, new_name)
+    again = call(client, "stores", "get_store", 200, store_id=store.id)
+    check_resource(again, "get_store after deactivate", active=False)
+    log(f"ok   deactivate_store -> {deactivated.id} active=false")
+
+    # 8. A store that does not exist is a 404 problem, parsed by the client.
+    module = operation("stores", "get_store")
+    missing = module.sync_detailed(client=client, store_id=uuid.uuid4())
+    check_equal("get_store (unknown id)", "status", int(missing.status_code), 404)
+    log("ok   get_store      -> 404 for an unknown id")
+
+
+def scenario_idempotency(base_url: str, token: str) -> None:
+    suffix = random_suffix()
+    url = "/api/v1/series"
+    key = f"ci-{uuid.uuid4()}"
+    body = {"code": f"CI-I-{suffix}", "name": f"CI idempotent series {suffix}", "premium": False}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+
+    with httpx.Client(base_url=base_url, timeout=TIMEOUT) as http:
+        first = http.post(url, json=body, headers=headers)
+        check(first.status_code == 201, f"idempotency: first create gave {first.status_code}: {first.text[:2000]}")
+        replay = http.post(url, json=body, headers=headers)
+        check(
+            replay.status_code == first.status_code,
+            f"idempotency: replay gave {replay.status_code}, first gave {first.status_code}: {replay.text[:2000]}",
+        )
+        first_id, replay_id = first.json().get("id"), replay.json().get("id")
+        check(first_id is not None and first_id == replay_id, f"idempotency: ids differ: {first_id} vs {replay_id}")
+        log(f"ok   idempotent replay -> same id {first_id}")
+
+        other = dict(body, name=f"{body['name']} changed")
+        conflict = http.post(url, json=other, headers=headers)
+        check(
+            conflict.status_code == 409,
+            f"idempotency: same key, other body gave {conflict.status_code}: {conflict.text[:2000]}",
+        )
+        content_type = conflict.headers.get("content-type", "")
+        check(
+            content_type.split(";")[0].strip().lower() == "application/problem+json",
+            f"idempotency: 409 content-type is {content_type!r}, expected application/problem+json",
+        )
+        try:
+            problem = conflict.json()
+        except json.JSONDecodeError as exc:
+            raise CheckFailed(f"idempotency: 409 body is not JSON: {conflict.text[:2000]}") from exc
+        check(isinstance(problem, dict), "idempotency: 409 body is not a JSON object")
+        check(isinstance(problem.get("code"), str) and problem["code"], f"idempotency: 409 body has no code: {problem}")
+        if "status" in problem:
+            check_equal("idempotency 409", "status", problem["status"], 409)
+        log(f"ok   idempotent conflict -> 409 problem code={problem['code']!r}")
+
+        # Without a key the API answers 401 as a problem document, and never leaks what exists.
+        anonymous = http.get("/api/v1/stores")
+        check(anonymous.status_code == 401, f"no key: GET /api/v1/stores gave {anonymous.status_code}")
+        anonymous_type = anonymous.headers.get("content-type", "").split(";")[0].strip().lower()
+        check(anonymous_type == "application/problem+json", f"no key: 401 content-type is {anonymous_type!r}")
+        log("ok   no key          -> 401 problem")
+
+
+def main() -> int:
+    base_url = os.environ.get("DEPOT_URL", "").rstrip("/")
+    token = os.environ.get("DEPOT_ADMIN_KEY", "")
+    if not base_url or not token:
+        print("client_smoke: set DEPOT_URL and DEPOT_ADMIN_KEY", file=sys.stderr)
+        return 2
+    log(f"client_smoke: {PACKAGE} against {base_url}")
+    try:
+        scenario_client(base_url, token)
+        scenario_idempotency(base_url, token)
+    except CheckFailed as exc:
+        print(f"FAIL {exc}", file=sys.stderr, flush=True)
+        return 1
+    except httpx.HTTPError as exc:
+        print(f"FAIL transport error: {exc!r}", file=sys.stderr, flush=True)
+        return 1
+    log("client_smoke: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

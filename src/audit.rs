@@ -1,0 +1,136 @@
+//! The audit log: who changed what, when, with which key. Written in the same transaction as the change.
+
+use actix_web::{HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::db::Conn;
+use crate::db::types::{Id, Ts};
+use crate::db::schema::audit_log;
+use crate::error::{AppResult, ReadErrors};
+use crate::http::ApiQuery;
+use crate::http::pagination::PageRequest;
+use crate::startup::AppState;
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: Id,
+    pub at: Ts,
+    pub api_key_id: Option<Id>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Id,
+    pub details: String,
+}
+
+pub fn record(
+    conn: &mut Conn<'_>,
+    actor: Option<Uuid>,
+    action: &str,
+    entity_type: &str,
+    entity_id: Uuid,
+    details: &impl Serialize,
+) -> AppResult<()> {
+    let row = AuditRow {
+        id: Id(Uuid::now_v7()),
+        at: Ts(crate::now()),
+        api_key_id: actor.map(Id),
+        action: action.to_owned(),
+        entity_type: entity_type.to_owned(),
+        entity_id: Id(entity_id),
+        details: serde_json::to_string(details).map_err(anyhow::Error::from)?,
+    };
+    with_conn!(conn, c => diesel::insert_into(audit_log::table).values(&row).execute(c))?;
+    Ok(())
+}
+
+/// One audit entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    /// The key that made the change; absent for changes made from the command line.
+    pub api_key_id: Option<Uuid>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    /// The change as JSON: the new values, or the fields that changed.
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryList {
+    pub items: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only entries about this kind of record, e.g. `store`.
+    pub entity_type: Option<String>,
+    /// Only entries about this record.
+    pub entity_id: Option<Uuid>,
+}
+
+/// List audit entries, oldest first.
+#[utoipa::path(
+    tag = "audit", operation_id = "list_audit_entries", params(AuditQuery),
+    responses(
+(status = 200, body = AuditEntryList), ReadErrors),
+    security(("bearer" = []))
+)]
+#[get("/audit-log")]
+pub async fn list_audit_entries(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: ApiQuery<AuditQuery>,
+) -> AppResult<HttpResponse> {
+    principal.require_admin()?;
+    let ApiQuery(query) = query;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let rows = web::block(move || {
+        state.db.read(|conn| {
+            with_conn!(conn, c => {
+                let mut q = audit_log::table.select(AuditRow::as_select()).order(audit_log::id).limit(page.fetch()).into_boxed();
+                if let Some(after) = page.after {
+                    q = q.filter(audit_log::id.gt(Id(after)));
+                }
+                if let Some(t) = &query.entity_type {
+                    q = q.filter(audit_log::entity_type.eq(t.clone()));
+                }
+                if let Some(id) = query.entity_id {
+                    q = q.filter(audit_log::entity_id.eq(Id(id)));
+                }
+                Ok(q.load(c)?)
+            })
+        })
+    })
+    .await??;
+    let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
+    let items = rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.id.0,
+            at: r.at.0,
+            api_key_id: r.api_key_id.map(Uuid::from),
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id.0,
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::String(r.details)),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AuditEntryList { items, next_cursor }))
+}

@@ -1,0 +1,433 @@
+// Written by hand from migrations/postgres and migrations/sqlite (diesel print-schema cannot emit the engine-neutral
+// UUID and time types); tests/api/schema_check.rs compares it with both migrated databases.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    stores (id) {
+        id -> DbUuid,
+        code -> Text,
+        name -> Text,
+        city -> Text,
+        kind -> Text,
+        time_zone -> Text,
+        active -> Bool,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    product_series (id) {
+        id -> DbUuid,
+        code -> Text,
+        name -> Text,
+        premium -> Bool,
+        loaner_deposit_minor -> Nullable<BigInt>,
+        active -> Bool,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    product_models (id) {
+        id -> DbUuid,
+        code -> Text,
+        name -> Text,
+        series_id -> DbUuid,
+        active -> Bool,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    courier_partners (id) {
+        id -> DbUuid,
+        code -> Text,
+        name -> Text,
+        active -> Bool,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    api_keys (id) {
+        id -> DbUuid,
+        prefix -> Text,
+        key_hash -> Text,
+        role -> Text,
+        partner_id -> Nullable<DbUuid>,
+        label -> Text,
+        created_by -> Nullable<DbUuid>,
+        created_at -> DbTime,
+        revoked_at -> Nullable<DbTime>,
+        last_used_at -> Nullable<DbTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    api_key_stores (api_key_id, store_id) {
+        api_key_id -> DbUuid,
+        store_id -> DbUuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    bootstrap_events (name) {
+        name -> Text,
+        happened_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    audit_log (id) {
+        id -> DbUuid,
+        at -> DbTime,
+        api_key_id -> Nullable<DbUuid>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> DbUuid,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    idempotency_records (api_key_id, idem_key) {
+        api_key_id -> DbUuid,
+        idem_key -> Text,
+        request_hash -> Text,
+        status_code -> Integer,
+        response_body -> Text,
+        created_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    loaners (id) {
+        id -> DbUuid,
+        imei -> Text,
+        series_id -> DbUuid,
+        model_id -> DbUuid,
+        store_id -> DbUuid,
+        grade -> Text,
+        state -> Text,
+        idle_since -> DbTime,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    tickets (id) {
+        id -> DbUuid,
+        number -> Text,
+        store_id -> DbUuid,
+        customer_name -> Text,
+        customer_phone -> Text,
+        device_imei -> Text,
+        model_id -> DbUuid,
+        purchase_date -> Date,
+        channel -> Text,
+        reported_fault -> Text,
+        accessories -> Text,
+        finding_liquid -> Bool,
+        finding_drop -> Bool,
+        finding_crush -> Bool,
+        finding_tampering -> Bool,
+        finding_cosmetic -> Nullable<Text>,
+        extended_warranty -> Bool,
+        screen_plan -> Bool,
+        warranty_decision -> Nullable<Text>,
+        status -> Text,
+        promised_at -> Nullable<DbTime>,
+        tracking_token_hash -> Nullable<Text>,
+        labour_minor -> BigInt,
+        rating -> Nullable<Integer>,
+        rating_comment -> Nullable<Text>,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+        closed_at -> Nullable<DbTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    ticket_events (id) {
+        id -> DbUuid,
+        ticket_id -> DbUuid,
+        at -> DbTime,
+        api_key_id -> Nullable<DbUuid>,
+        kind -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    loans (id) {
+        id -> DbUuid,
+        ticket_id -> DbUuid,
+        loaner_id -> Nullable<DbUuid>,
+        store_id -> DbUuid,
+        series_id -> DbUuid,
+        state -> Text,
+        queued_at -> DbTime,
+        reserved_at -> Nullable<DbTime>,
+        hold_until -> Nullable<DbTime>,
+        issued_at -> Nullable<DbTime>,
+        due_at -> Nullable<DbTime>,
+        returned_at -> Nullable<DbTime>,
+        issued_by -> Nullable<DbUuid>,
+        returned_by -> Nullable<DbUuid>,
+        deposit_minor -> Nullable<BigInt>,
+        return_condition -> Nullable<Text>,
+        missing_accessories -> Nullable<Text>,
+        damage_charge_minor -> Nullable<BigInt>,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    parts (id) {
+        id -> DbUuid,
+        sku -> Text,
+        name -> Text,
+        category -> Text,
+        labour_minor -> Nullable<BigInt>,
+        warranty_months -> Integer,
+        active -> Bool,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    part_compatibility (id) {
+        id -> DbUuid,
+        part_id -> DbUuid,
+        model_id -> Nullable<DbUuid>,
+        series_id -> Nullable<DbUuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    part_prices (id) {
+        id -> DbUuid,
+        part_id -> DbUuid,
+        price_minor -> BigInt,
+        currency -> Text,
+        effective_at -> DbTime,
+        api_key_id -> Nullable<DbUuid>,
+        created_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    stock_levels (location_id, part_id) {
+        location_id -> DbUuid,
+        part_id -> DbUuid,
+        on_hand -> BigInt,
+        reserved -> BigInt,
+        reorder_point -> BigInt,
+        reorder_qty -> BigInt,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    stock_movements (id) {
+        id -> DbUuid,
+        location_id -> DbUuid,
+        part_id -> DbUuid,
+        kind -> Text,
+        quantity -> BigInt,
+        reference -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        api_key_id -> Nullable<DbUuid>,
+        at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    ticket_parts (id) {
+        id -> DbUuid,
+        ticket_id -> DbUuid,
+        part_id -> DbUuid,
+        location_id -> DbUuid,
+        quantity -> BigInt,
+        state -> Text,
+        unit_price_minor -> Nullable<BigInt>,
+        covered -> Bool,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    pickups (id) {
+        id -> DbUuid,
+        ticket_id -> DbUuid,
+        direction -> Text,
+        partner_id -> Nullable<DbUuid>,
+        address -> Text,
+        contact_name -> Text,
+        contact_phone -> Text,
+        window_start -> Nullable<DbTime>,
+        window_end -> Nullable<DbTime>,
+        tracking_number -> Nullable<Text>,
+        status -> Text,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    pickup_events (id) {
+        id -> DbUuid,
+        pickup_id -> DbUuid,
+        partner_id -> DbUuid,
+        partner_event_id -> Text,
+        kind -> Text,
+        happened_at -> DbTime,
+        received_at -> DbTime,
+        location -> Nullable<Text>,
+        note -> Nullable<Text>,
+        body_hash -> Text,
+    }
+}
+
+diesel::joinable!(product_models -> product_series (series_id));
+diesel::joinable!(api_keys -> courier_partners (partner_id));
+diesel::joinable!(api_key_stores -> api_keys (api_key_id));
+diesel::joinable!(api_key_stores -> stores (store_id));
+diesel::joinable!(audit_log -> api_keys (api_key_id));
+diesel::joinable!(idempotency_records -> api_keys (api_key_id));
+diesel::joinable!(loaners -> product_series (series_id));
+diesel::joinable!(loaners -> product_models (model_id));
+diesel::joinable!(loaners -> stores (store_id));
+diesel::joinable!(tickets -> stores (store_id));
+diesel::joinable!(tickets -> product_models (model_id));
+diesel::joinable!(ticket_events -> tickets (ticket_id));
+diesel::joinable!(ticket_events -> api_keys (api_key_id));
+diesel::joinable!(loans -> tickets (ticket_id));
+diesel::joinable!(loans -> loaners (loaner_id));
+diesel::joinable!(loans -> stores (store_id));
+diesel::joinable!(loans -> product_series (series_id));
+diesel::joinable!(loans -> api_keys (issued_by));
+diesel::joinable!(part_compatibility -> parts (part_id));
+diesel::joinable!(part_compatibility -> product_models (model_id));
+diesel::joinable!(part_compatibility -> product_series (series_id));
+diesel::joinable!(part_prices -> parts (part_id));
+diesel::joinable!(part_prices -> api_keys (api_key_id));
+diesel::joinable!(stock_levels -> stores (location_id));
+diesel::joinable!(stock_levels -> parts (part_id));
+diesel::joinable!(stock_movements -> stores (location_id));
+diesel::joinable!(stock_movements -> parts (part_id));
+diesel::joinable!(stock_movements -> api_keys (api_key_id));
+diesel::joinable!(ticket_parts -> tickets (ticket_id));
+diesel::joinable!(ticket_parts -> parts (part_id));
+diesel::joinable!(ticket_parts -> stores (location_id));
+diesel::joinable!(pickups -> tickets (ticket_id));
+diesel::joinable!(pickups -> courier_partners (partner_id));
+diesel::joinable!(pickup_events -> pickups (pickup_id));
+diesel::joinable!(pickup_events -> courier_partners (partner_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    stores,
+    product_series,
+    product_models,
+    courier_partners,
+    api_keys,
+    api_key_stores,
+    bootstrap_events,
+    audit_log,
+    idempotency_records,
+    loaners,
+    counters,
+    tickets,
+    ticket_events,
+    loans,
+    parts,
+    part_compatibility,
+    part_prices,
+    stock_levels,
+    stock_movements,
+    ticket_parts,
+    pickups,
+    pickup_events,
+);

@@ -1,0 +1,242 @@
+//! One error type for the whole service, mapped once to `application/problem+json` (RFC 9457).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// One bad field of a request.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct FieldError {
+    /// Path of the field in the request, e.g. `loaner_deposit.amount`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `validation_failed`, `not_found`, `idempotency_key_reused`.
+    pub code: String,
+    /// The bad fields, for validation errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(nullable = false)]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this key's role may not do this")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        AppError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        AppError::Conflict { code, detail: detail.into() }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        AppError::BadRequest { code, detail: detail.into() }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Validation(_) => "validation_failed",
+            AppError::BadRequest { code, .. } | AppError::Conflict { code, .. } => code,
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::UnsupportedMediaType => "unsupported_media_type",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status_code();
+        let detail = match self {
+            // A 500 never carries internals; they are in the log under the request id.
+            AppError::Internal(_) => "an unexpected error occurred; it has been logged".to_owned(),
+            AppError::Unavailable(_) => "the service is temporarily unavailable; retry shortly".to_owned(),
+            other => other.to_string(),
+        };
+        let errors = match self {
+            AppError::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            problem_type: format!("urn:depot:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: self.code().to_owned(),
+            errors,
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Validation(_) | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AppError::Internal(e) => tracing::error!(error = ?e, "request failed"),
+            AppError::Unavailable(why) => tracing::warn!(%why, "service unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        if let AppError::Unauthorized(_) = self {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let AppError::Unavailable(_) = self {
+            response.insert_header(("Retry-After", "1"));
+        }
+        response.json(self.to_problem())
+    }
+}
+
+impl From<DieselError> for AppError {
+    fn from(error: DieselError) -> Self {
+        match &error {
+            DieselError::NotFound => AppError::NotFound("resource"),
+            DieselError::DatabaseError(kind, info) => {
+                let what = info.constraint_name().map(str::to_owned).unwrap_or_else(|| info.message().to_owned());
+                match kind {
+                    DatabaseErrorKind::UniqueViolation => {
+                        AppError::conflict("duplicate", format!("a record with the same key already exists ({what})"))
+                    }
+                    DatabaseErrorKind::ForeignKeyViolation => {
+                        AppError::conflict("reference_missing", "a referenced record does not exist")
+                    }
+                    DatabaseErrorKind::CheckViolation => {
+                        AppError::conflict("constraint_violation", format!("the change breaks a rule ({what})"))
+                    }
+                    DatabaseErrorKind::SerializationFailure => {
+                        AppError::Unavailable(format!("serialization failure: {}", info.message()))
+                    }
+                    _ if info.message().contains("database is locked") => {
+                        AppError::Unavailable("SQLite database is locked".into())
+                    }
+                    _ => AppError::Internal(anyhow::Error::new(error)),
+                }
+            }
+            _ => AppError::Internal(anyhow::Error::new(error)),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(anyhow::anyhow!("blocking task failed: {error}"))
+    }
+}
+
+/// Problems any authenticated read can answer with.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    /// A query or path parameter is malformed; `errors` names each bad field.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No API key, or not a valid one.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The key's role may not do this.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such record within the caller's scope.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// A bug; logged under the request id, with no details here.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// The database is busy or unreachable; retry after the `Retry-After` seconds.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
+/// Problems any write can answer with.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum WriteErrors {
+    /// The body or a parameter is malformed or invalid; `errors` names each bad field.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No API key, or not a valid one.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The key's role may not do this.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such record within the caller's scope.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The change conflicts with the current state: a duplicate code, or an `Idempotency-Key` reused with a
+    /// different body.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+    /// The body is larger than 64 KiB.
+    #[response(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Problem),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+    /// A bug; logged under the request id, with no details here.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// The database is busy or unreachable; retry after the `Retry-After` seconds.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}

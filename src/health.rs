@@ -1,0 +1,120 @@
+//! Liveness, readiness and metrics for operators.
+
+use actix_web::{HttpResponse, get, web};
+use diesel::prelude::*;
+use prometheus::{Encoder, TextEncoder};
+use serde::Serialize;
+use utoipa::ToSchema;
+use std::collections::HashMap;
+
+use crate::db::types::Id;
+use crate::db::schema::{loaners, loans, product_series, stores};
+use crate::error::{AppError, AppResult, Problem};
+use crate::startup::AppState;
+use crate::with_conn;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` when healthy.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+}
+
+/// The process is up and serving.
+#[utoipa::path(tag = "operations", operation_id = "check_liveness", responses((status = 200, body = Health)))]
+#[get("/health/live")]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok".into(), engine: None })
+}
+
+/// The database answers and every migration has run: ready for traffic.
+#[utoipa::path(
+    tag = "operations", operation_id = "check_readiness",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Not ready"),
+    )
+)]
+#[get("/health/ready")]
+pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    let engine = state.db.engine();
+    let db = state.db.clone();
+    let result = web::block(move || db.ready()).await?;
+    match result {
+        Ok(()) => Ok(HttpResponse::Ok().json(Health {
+            status: "ok".into(),
+            engine: Some(serde_json::to_value(engine).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+        })),
+        Err(why) => Err(AppError::Unavailable(why)),
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(
+    tag = "operations", operation_id = "get_metrics",
+    responses((status = 200, content_type = "text/plain", body = String))
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    let gauges = state.clone();
+    let counts = web::block(move || gauges.db.read(|conn| loaner_counts(conn))).await?;
+    let m = &state.metrics;
+    match counts {
+        Ok((loaner_rows, waiting_rows)) => {
+            m.loaners.reset();
+            for (store, series, st, n) in loaner_rows {
+                m.loaners.with_label_values(&[store.as_str(), series.as_str(), st.as_str()]).set(n);
+            }
+            m.waitlist.reset();
+            for (store, series, n) in waiting_rows {
+                m.waitlist.with_label_values(&[store.as_str(), series.as_str()]).set(n);
+            }
+        }
+        // Scrapes must keep working while the database is down; the HTTP metrics still say something.
+        Err(e) => tracing::warn!(error = %e, "could not read loaner counts for metrics"),
+    }
+    let (connections, idle) = state.db.pool_state();
+    m.db_connections.with_label_values(&["open"]).set(i64::from(connections));
+    m.db_connections.with_label_values(&["idle"]).set(i64::from(idle));
+    let mut body = Vec::new();
+    TextEncoder::new().encode(&m.registry.gather(), &mut body).map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
+}
+
+type LoanerCount = (String, String, String, i64);
+type WaitCount = (String, String, i64);
+
+fn loaner_counts(conn: &mut crate::db::Conn<'_>) -> AppResult<(Vec<LoanerCount>, Vec<WaitCount>)> {
+    let loaner_rows: Vec<(Id, Id, String, i64)> = with_conn!(conn, c => loaners::table
+        .group_by((loaners::store_id, loaners::series_id, loaners::state))
+        .select((loaners::store_id, loaners::series_id, loaners::state, diesel::dsl::count_star()))
+        .load(c))?;
+    let waiting: Vec<(Id, Id, i64)> = with_conn!(conn, c => loans::table
+        .filter(loans::state.eq("waiting"))
+        .group_by((loans::store_id, loans::series_id))
+        .select((loans::store_id, loans::series_id, diesel::dsl::count_star()))
+        .load(c))?;
+    // Label by code, not id: stores and series are few, so one read of each beats a join per group.
+    let store_codes: HashMap<Id, String> =
+        with_conn!(conn, c => stores::table.select((stores::id, stores::code)).load(c))?.into_iter().collect();
+    let series_codes: HashMap<Id, String> = with_conn!(conn, c => product_series::table
+        .select((product_series::id, product_series::code)).load(c))?
+    .into_iter()
+    .collect();
+    let code = |map: &HashMap<Id, String>, id: &Id| map.get(id).cloned().unwrap_or_else(|| id.0.to_string());
+    let loaners = loaner_rows
+        .into_iter()
+        .map(|(store, series, state, n)| (code(&store_codes, &store), code(&series_codes, &series), state, n))
+        .collect();
+    let waiting = waiting
+        .into_iter()
+        .map(|(store, series, n)| (code(&store_codes, &store), code(&series_codes, &series), n))
+        .collect();
+    Ok((loaners, waiting))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(live).service(ready).service(metrics);
+}

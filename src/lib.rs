@@ -1,0 +1,27 @@
+//! Depot: the back office of a phone maker's after-sales network.
+//!
+//! The binary in `main.rs` parses the command line and calls into this library; tests spawn the same
+//! application through [`startup`].
+
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod imei;
+pub mod money;
+pub mod openapi;
+pub mod seed;
+pub mod startup;
+pub mod telemetry;
+
+use chrono::{DateTime, Utc};
+
+/// The current instant, cut to microseconds: what PostgreSQL keeps, so both engines read back the same value.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}

@@ -1,0 +1,205 @@
+//! `depot`: parse the command line and call into the library.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use depot::auth::Role;
+use depot::auth::keys::{self, NewApiKey};
+use depot::config::{DEFAULT_BIND, DEFAULT_DATABASE_URL, Settings};
+use depot::db::{Db, PoolOptions};
+use depot::telemetry::{self, LogFormat};
+use depot::{openapi, seed, startup};
+
+#[derive(Parser)]
+#[command(name = "depot", version, about = "Depot: loaners, parts, repair tickets and courier pickups")]
+struct Cli {
+    /// `sqlite://FILE` (default, created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    database_url: String,
+    /// Log format on stderr.
+    #[arg(long, env = "DEPOT_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Run pending database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Load the demo data set (stores, series, models, loaners, parts, stock, a courier); safe to run again.
+    SeedDemo,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "DEPOT_BIND", default_value = DEFAULT_BIND)]
+    bind: String,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "DEPOT_WORKERS", default_value_t = 0)]
+    workers: usize,
+    /// Largest number of database connections in the pool.
+    #[arg(long, env = "DEPOT_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    db_max_connections: u32,
+    /// Seconds to wait for a database connection before answering 503.
+    #[arg(long, env = "DEPOT_DB_TIMEOUT_SECS", default_value_t = 10)]
+    db_timeout_secs: u64,
+    /// Hours a reserved loaner is held for hand-over before the reservation expires.
+    #[arg(long, env = "DEPOT_LOAN_HOLD_HOURS", default_value_t = 48)]
+    loan_hold_hours: u64,
+    /// Seconds graceful shutdown waits for requests in flight.
+    #[arg(long, env = "DEPOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    shutdown_timeout_secs: u64,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (shown once).
+    Create {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        label: String,
+        /// Store or location code the key acts on (store_staff, warehouse); repeat for several.
+        #[arg(long = "store")]
+        stores: Vec<String>,
+        /// Courier partner code (courier keys).
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id; it stops working at once.
+    Revoke { id: uuid::Uuid },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| "one of admin, store_staff, warehouse, courier".to_owned())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_logging(cli.log_format);
+    match cli.command {
+        None => serve(&cli.database_url, ServeArgs { bind: DEFAULT_BIND.into(), ..from_env_serve_args() }),
+        Some(Command::Serve(args)) => serve(&cli.database_url, args),
+        Some(Command::Migrate) => {
+            let db = open(&cli.database_url)?;
+            let applied = db.migrate()?;
+            println!("{} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Some(Command::Keys(command)) => keys_command(&cli.database_url, command),
+        Some(Command::SeedDemo) => {
+            let db = open(&cli.database_url)?;
+            db.migrate()?;
+            let report = seed::seed_demo(&db)?;
+            println!("{report}");
+            Ok(())
+        }
+        Some(Command::Openapi) => {
+            print!("{}", openapi::document_json());
+            Ok(())
+        }
+    }
+}
+
+/// `depot` with no subcommand serves with the same flags' environment variables.
+fn from_env_serve_args() -> ServeArgs {
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+    Only::parse_from(["depot"]).serve
+}
+
+fn open(url: &str) -> anyhow::Result<Db> {
+    Db::connect(url, &PoolOptions { max_connections: 2, connect_timeout: Duration::from_secs(10) })
+}
+
+fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    let mut settings = Settings::for_database(database_url);
+    settings.pool.max_connections = args.db_max_connections;
+    settings.pool.connect_timeout = Duration::from_secs(args.db_timeout_secs);
+    settings.loan_hold = Duration::from_secs(args.loan_hold_hours * 3600);
+    settings.workers = args.workers;
+    settings.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    let state = startup::prepare(settings)?;
+    if let Some(created) = keys::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
+        let key = created.key.unwrap_or_default();
+        println!("\nFirst start on an empty database: created an admin API key. It is shown this once; keep it.\n");
+        println!("    {key}\n");
+        println!("Use it as:  curl -H 'Authorization: Bearer {key}' http://{}/api/v1/stores\n", args.bind);
+    }
+    let listener = TcpListener::bind(&args.bind).with_context(|| format!("binding {}", args.bind))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        engine = ?state.db.engine(),
+        "depot serving; API docs at /docs/"
+    );
+    actix_web::rt::System::new().block_on(async move { startup::run(listener, state)?.await })?;
+    tracing::info!("depot stopped");
+    Ok(())
+}
+
+fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
+    let db = open(url)?;
+    db.migrate()?;
+    let fail = |e: depot::error::AppError| anyhow::anyhow!("{e}: {:?}", e.to_problem().errors);
+    match command {
+        KeysCommand::Create { role, label, stores, partner } => {
+            let created = db
+                .write(|conn| {
+                    let mut store_ids = Vec::new();
+                    for code in &stores {
+                        let store = depot::catalog::stores::find_by_code(conn, &code.to_ascii_uppercase())?
+                            .ok_or_else(|| depot::error::AppError::field("store", format!("no store {code}")))?;
+                        store_ids.push(store.id.0);
+                    }
+                    let partner_id = match &partner {
+                        Some(code) => Some(
+                            seed::find_partner(conn, code)?
+                                .ok_or_else(|| depot::error::AppError::field("partner", format!("no partner {code}")))?,
+                        ),
+                        None => None,
+                    };
+                    let request = keys::CreateApiKey { role, label: label.clone(), store_ids, partner_id };
+                    let new: NewApiKey = request.parse()?;
+                    keys::create_key(conn, &new, None)
+                })
+                .map_err(fail)?;
+            println!("created {} key {} ({})", created.api_key.role.as_str(), created.api_key.id, created.api_key.label);
+            println!("{}", created.key.unwrap_or_default());
+        }
+        KeysCommand::List => {
+            let mut page = depot::http::pagination::PageRequest::parse(Some(200), None).map_err(fail)?;
+            loop {
+                let (items, next) = db.read(|conn| keys::list_keys(conn, page)).map_err(fail)?;
+                for k in items {
+                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!("{}  dpk_{}_…  {:<11}  {:<7}  {}", k.id, k.prefix, k.role.as_str(), state, k.label);
+                }
+                match next {
+                    Some(cursor) => page = depot::http::pagination::PageRequest::parse(Some(200), Some(&cursor)).map_err(fail)?,
+                    None => break,
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let key = db.write(|conn| keys::revoke_key(conn, id, None)).map_err(fail)?;
+            println!("revoked {} ({})", key.id, key.label);
+        }
+    }
+    Ok(())
+}

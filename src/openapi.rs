@@ -1,0 +1,91 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. `openapi/openapi.json` is this document,
+//! checked in; a test fails when they differ.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{audit, auth, catalog, error, health, money};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        catalog::stores::create_store,
+        catalog::stores::list_stores,
+        catalog::stores::get_store,
+        catalog::stores::update_store,
+        catalog::stores::deactivate_store,
+        catalog::stores::activate_store,
+        catalog::series::create_series,
+        catalog::series::list_series,
+        catalog::series::get_series,
+        catalog::series::update_series,
+        catalog::series::deactivate_series,
+        catalog::series::activate_series,
+        catalog::models::create_model,
+        catalog::models::list_models,
+        catalog::models::get_model,
+        catalog::models::update_model,
+        catalog::models::deactivate_model,
+        catalog::models::activate_model,
+        auth::keys::create_api_key,
+        auth::keys::list_api_keys,
+        auth::keys::get_api_key,
+        auth::keys::revoke_api_key,
+        audit::list_audit_entries,
+    ),
+    components(schemas(error::Problem, error::FieldError, money::Money, money::Currency))
+)]
+struct ApiV1;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Depot",
+        description = "Back office of a phone maker's after-sales network: loaner handsets matched by product \
+series, spare-parts stock with prices, repair tickets and courier mail-in pickups.\n\n\
+Authenticate with `Authorization: Bearer <API key>`. Errors are `application/problem+json` with a stable `code`. \
+Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the previous page). Creating POSTs honour \
+`Idempotency-Key`. Money is `{\"amount\": \"99.00\", \"currency\": \"CNY\"}`."
+    ),
+    paths(health::live, health::ready, health::metrics),
+    nest((path = "/api/v1", api = ApiV1)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "stores", description = "Service centers and warehouses"),
+        (name = "series", description = "Product series; premium series get loaners"),
+        (name = "models", description = "Product models"),
+        (name = "api_keys", description = "API keys, roles and scopes"),
+        (name = "audit", description = "Who changed what"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("dpk_…")
+                    .description(Some("An API key created by `depot keys create` or `POST /api/v1/api-keys`."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as checked in: pretty JSON with a trailing newline.
+pub fn document_json() -> String {
+    let mut text = document().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}

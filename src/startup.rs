@@ -1,0 +1,81 @@
+//! Builds the application and binds it; used by `depot serve` and by the tests alike.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{AppError, FieldError};
+use crate::telemetry::{self, Metrics};
+use crate::{audit, auth, catalog, health, openapi};
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub metrics: Metrics,
+    pub settings: Settings,
+}
+
+/// Connects, migrates and builds the shared state.
+pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
+    settings.validate()?;
+    let db = Db::connect(&settings.database_url, &settings.pool)?;
+    let applied = db.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    let metrics = Metrics::new()?;
+    Ok(web::Data::new(AppState { db, metrics, settings }))
+}
+
+/// Serves the application on `listener` until the returned server is stopped (SIGINT/SIGTERM stop it gracefully).
+pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let workers = match state.settings.workers {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    let shutdown = state.settings.shutdown_timeout.as_secs();
+    let document = openapi::document();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PathConfig::default().error_handler(|err, req| path_error(&err.to_string(), req).into()))
+            .wrap(from_fn(telemetry::request_context))
+            .service(
+                web::scope("/api/v1")
+                    .configure(catalog::configure)
+                    .configure(auth::keys::configure)
+                    .service(audit::list_audit_entries)
+                    .default_service(web::to(not_found)),
+            )
+            .configure(health::configure)
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
+            .service(web::redirect("/docs", "/docs/"))
+            .default_service(web::to(not_found))
+    })
+    .workers(workers)
+    .shutdown_timeout(shutdown)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Names the path parameters that did not parse (ids must be UUIDs).
+fn path_error(message: &str, req: &HttpRequest) -> AppError {
+    let bad: Vec<FieldError> = req
+        .match_info()
+        .iter()
+        .filter(|(name, value)| name.ends_with("_id") && uuid::Uuid::parse_str(value).is_err())
+        .map(|(name, _)| FieldError::new(name, "must be a UUID"))
+        .collect();
+    if bad.is_empty() { AppError::field("path", message.to_owned()) } else { AppError::Validation(bad) }
+}
+
+/// Unknown routes, and known routes with a method they do not take, answer a 404 problem.
+async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&AppError::NotFound("route"))
+}
