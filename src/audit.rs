@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::db::Conn;
-use crate::db::types::{Id, Ts};
 use crate::db::schema::audit_log;
+use crate::db::types::{Id, Ts};
 use crate::error::{AppResult, ReadErrors};
 use crate::http::ApiQuery;
 use crate::http::pagination::PageRequest;

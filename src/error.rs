@@ -19,7 +19,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -70,11 +73,17 @@ impl AppError {
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        AppError::Conflict { code, detail: detail.into() }
+        AppError::Conflict {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        AppError::BadRequest { code, detail: detail.into() }
+        AppError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub fn code(&self) -> &'static str {
@@ -152,11 +161,15 @@ impl From<DieselError> for AppError {
         match &error {
             DieselError::NotFound => AppError::NotFound("resource"),
             DieselError::DatabaseError(kind, info) => {
-                let what = info.constraint_name().map(str::to_owned).unwrap_or_else(|| info.message().to_owned());
+                let what = info
+                    .constraint_name()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| info.message().to_owned());
                 match kind {
-                    DatabaseErrorKind::UniqueViolation => {
-                        AppError::conflict("duplicate", format!("a record with the same key already exists ({what})"))
-                    }
+                    DatabaseErrorKind::UniqueViolation => AppError::conflict(
+                        "duplicate",
+                        format!("a record with the same key already exists ({what})"),
+                    ),
                     DatabaseErrorKind::ForeignKeyViolation => {
                         AppError::conflict("reference_missing", "a referenced record does not exist")
                     }

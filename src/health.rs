@@ -4,11 +4,11 @@ use actix_web::{HttpResponse, get, web};
 use diesel::prelude::*;
 use prometheus::{Encoder, TextEncoder};
 use serde::Serialize;
-use utoipa::ToSchema;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
-use crate::db::types::Id;
 use crate::db::schema::{loaners, loans, product_series, stores};
+use crate::db::types::Id;
 use crate::error::{AppError, AppResult, Problem};
 use crate::startup::AppState;
 use crate::with_conn;
@@ -26,7 +26,10 @@ pub struct Health {
 #[utoipa::path(tag = "operations", operation_id = "check_liveness", responses((status = 200, body = Health)))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok".into(), engine: None })
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        engine: None,
+    })
 }
 
 /// The database answers and every migration has run: ready for traffic.
@@ -45,7 +48,12 @@ pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     match result {
         Ok(()) => Ok(HttpResponse::Ok().json(Health {
             status: "ok".into(),
-            engine: Some(serde_json::to_value(engine).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+            engine: Some(
+                serde_json::to_value(engine)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            ),
         })),
         Err(why) => Err(AppError::Unavailable(why)),
     }
@@ -59,13 +67,15 @@ pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let gauges = state.clone();
-    let counts = web::block(move || gauges.db.read(|conn| loaner_counts(conn))).await?;
+    let counts = web::block(move || gauges.db.read(loaner_counts)).await?;
     let m = &state.metrics;
     match counts {
         Ok((loaner_rows, waiting_rows)) => {
             m.loaners.reset();
             for (store, series, st, n) in loaner_rows {
-                m.loaners.with_label_values(&[store.as_str(), series.as_str(), st.as_str()]).set(n);
+                m.loaners
+                    .with_label_values(&[store.as_str(), series.as_str(), st.as_str()])
+                    .set(n);
             }
             m.waitlist.reset();
             for (store, series, n) in waiting_rows {
@@ -76,10 +86,14 @@ pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
         Err(e) => tracing::warn!(error = %e, "could not read loaner counts for metrics"),
     }
     let (connections, idle) = state.db.pool_state();
-    m.db_connections.with_label_values(&["open"]).set(i64::from(connections));
+    m.db_connections
+        .with_label_values(&["open"])
+        .set(i64::from(connections));
     m.db_connections.with_label_values(&["idle"]).set(i64::from(idle));
     let mut body = Vec::new();
-    TextEncoder::new().encode(&m.registry.gather(), &mut body).map_err(anyhow::Error::from)?;
+    TextEncoder::new()
+        .encode(&m.registry.gather(), &mut body)
+        .map_err(anyhow::Error::from)?;
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
 }
 
@@ -98,7 +112,9 @@ fn loaner_counts(conn: &mut crate::db::Conn<'_>) -> AppResult<(Vec<LoanerCount>,
         .load(c))?;
     // Label by code, not id: stores and series are few, so one read of each beats a join per group.
     let store_codes: HashMap<Id, String> =
-        with_conn!(conn, c => stores::table.select((stores::id, stores::code)).load(c))?.into_iter().collect();
+        with_conn!(conn, c => stores::table.select((stores::id, stores::code)).load(c))?
+            .into_iter()
+            .collect();
     let series_codes: HashMap<Id, String> = with_conn!(conn, c => product_series::table
         .select((product_series::id, product_series::code)).load(c))?
     .into_iter()

@@ -66,6 +66,9 @@ mod tests {
         assert_eq!(Imei::parse("490154203237517"), Err("check digit is wrong (Luhn)"));
         assert_eq!(Imei::parse("49015420323751"), Err("must be 15 digits"));
         assert_eq!(Imei::parse("49015420323751a"), Err("must be 15 digits"));
-        assert_eq!(Imei::from_body("49015420323751").map(|i| i.to_string()), Ok("490154203237518".to_owned()));
+        assert_eq!(
+            Imei::from_body("49015420323751").map(|i| i.to_string()),
+            Ok("490154203237518".to_owned())
+        );
     }
 }

@@ -13,7 +13,11 @@ use depot::telemetry::{self, LogFormat};
 use depot::{openapi, seed, startup};
 
 #[derive(Parser)]
-#[command(name = "depot", version, about = "Depot: loaners, parts, repair tickets and courier pickups")]
+#[command(
+    name = "depot",
+    version,
+    about = "Depot: loaners, parts, repair tickets and courier pickups"
+)]
 struct Cli {
     /// `sqlite://FILE` (default, created if missing) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
@@ -91,7 +95,13 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging(cli.log_format);
     match cli.command {
-        None => serve(&cli.database_url, ServeArgs { bind: DEFAULT_BIND.into(), ..from_env_serve_args() }),
+        None => serve(
+            &cli.database_url,
+            ServeArgs {
+                bind: DEFAULT_BIND.into(),
+                ..from_env_serve_args()
+            },
+        ),
         Some(Command::Serve(args)) => serve(&cli.database_url, args),
         Some(Command::Migrate) => {
             let db = open(&cli.database_url)?;
@@ -125,7 +135,13 @@ fn from_env_serve_args() -> ServeArgs {
 }
 
 fn open(url: &str) -> anyhow::Result<Db> {
-    Db::connect(url, &PoolOptions { max_connections: 2, connect_timeout: Duration::from_secs(10) })
+    Db::connect(
+        url,
+        &PoolOptions {
+            max_connections: 2,
+            connect_timeout: Duration::from_secs(10),
+        },
+    )
 }
 
 fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
@@ -140,7 +156,10 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         let key = created.key.unwrap_or_default();
         println!("\nFirst start on an empty database: created an admin API key. It is shown this once; keep it.\n");
         println!("    {key}\n");
-        println!("Use it as:  curl -H 'Authorization: Bearer {key}' http://{}/api/v1/stores\n", args.bind);
+        println!(
+            "Use it as:  curl -H 'Authorization: Bearer {key}' http://{}/api/v1/stores\n",
+            args.bind
+        );
     }
     let listener = TcpListener::bind(&args.bind).with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(
@@ -158,7 +177,12 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
     db.migrate()?;
     let fail = |e: depot::error::AppError| anyhow::anyhow!("{e}: {:?}", e.to_problem().errors);
     match command {
-        KeysCommand::Create { role, label, stores, partner } => {
+        KeysCommand::Create {
+            role,
+            label,
+            stores,
+            partner,
+        } => {
             let created = db
                 .write(|conn| {
                     let mut store_ids = Vec::new();
@@ -167,19 +191,29 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
                             .ok_or_else(|| depot::error::AppError::field("store", format!("no store {code}")))?;
                         store_ids.push(store.id.0);
                     }
-                    let partner_id = match &partner {
-                        Some(code) => Some(
-                            seed::find_partner(conn, code)?
-                                .ok_or_else(|| depot::error::AppError::field("partner", format!("no partner {code}")))?,
-                        ),
-                        None => None,
+                    let partner_id =
+                        match &partner {
+                            Some(code) => Some(seed::find_partner(conn, code)?.ok_or_else(|| {
+                                depot::error::AppError::field("partner", format!("no partner {code}"))
+                            })?),
+                            None => None,
+                        };
+                    let request = keys::CreateApiKey {
+                        role,
+                        label: label.clone(),
+                        store_ids,
+                        partner_id,
                     };
-                    let request = keys::CreateApiKey { role, label: label.clone(), store_ids, partner_id };
                     let new: NewApiKey = request.parse()?;
                     keys::create_key(conn, &new, None)
                 })
                 .map_err(fail)?;
-            println!("created {} key {} ({})", created.api_key.role.as_str(), created.api_key.id, created.api_key.label);
+            println!(
+                "created {} key {} ({})",
+                created.api_key.role.as_str(),
+                created.api_key.id,
+                created.api_key.label
+            );
             println!("{}", created.key.unwrap_or_default());
         }
         KeysCommand::List => {
@@ -188,10 +222,19 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
                 let (items, next) = db.read(|conn| keys::list_keys(conn, page)).map_err(fail)?;
                 for k in items {
                     let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
-                    println!("{}  dpk_{}_…  {:<11}  {:<7}  {}", k.id, k.prefix, k.role.as_str(), state, k.label);
+                    println!(
+                        "{}  dpk_{}_…  {:<11}  {:<7}  {}",
+                        k.id,
+                        k.prefix,
+                        k.role.as_str(),
+                        state,
+                        k.label
+                    );
                 }
                 match next {
-                    Some(cursor) => page = depot::http::pagination::PageRequest::parse(Some(200), Some(&cursor)).map_err(fail)?,
+                    Some(cursor) => {
+                        page = depot::http::pagination::PageRequest::parse(Some(200), Some(&cursor)).map_err(fail)?
+                    }
                     None => break,
                 }
             }

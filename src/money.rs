@@ -26,7 +26,10 @@ impl Money {
     pub fn from_minor(minor: i64) -> Money {
         let mut amount = Decimal::new(minor, 2);
         amount.rescale(2);
-        Money { amount, currency: Currency::Cny }
+        Money {
+            amount,
+            currency: Currency::Cny,
+        }
     }
 
     /// Minor units (fen) of a non-negative amount, or why it cannot be one.
@@ -42,8 +45,13 @@ impl Money {
             return Err("must have at most 2 decimal places");
         }
         let minor = self.amount * Decimal::ONE_HUNDRED;
-        i64::try_from(minor.trunc()).map_err(|_| "is too large")
-            .and_then(|m| if m.unsigned_abs() > 9_999_999_999_999 { Err("is too large") } else { Ok(m) })
+        i64::try_from(minor.trunc()).map_err(|_| "is too large").and_then(|m| {
+            if m.unsigned_abs() > 9_999_999_999_999 {
+                Err("is too large")
+            } else {
+                Ok(m)
+            }
+        })
     }
 }
 
@@ -60,12 +68,19 @@ mod tests {
         let m = parse(r#"{"amount": "99.5", "currency": "CNY"}"#).ok();
         assert_eq!(m.map(|m| m.to_minor()), Some(Ok(9950)));
         let m = parse(r#"{"amount": "99.500", "currency": "CNY"}"#).ok();
-        assert_eq!(m.map(|m| m.to_minor()), Some(Ok(9950)), "trailing zeros are still two places");
+        assert_eq!(
+            m.map(|m| m.to_minor()),
+            Some(Ok(9950)),
+            "trailing zeros are still two places"
+        );
         let m = parse(r#"{"amount": "0.001", "currency": "CNY"}"#).ok();
         assert_eq!(m.map(|m| m.to_minor()), Some(Err("must have at most 2 decimal places")));
         let m = parse(r#"{"amount": "-1.00", "currency": "CNY"}"#).ok();
         assert_eq!(m.map(|m| m.to_minor_non_negative()), Some(Err("must not be negative")));
-        assert!(parse(r#"{"amount": 19.99, "currency": "CNY"}"#).is_err(), "a JSON number is refused");
+        assert!(
+            parse(r#"{"amount": 19.99, "currency": "CNY"}"#).is_err(),
+            "a JSON number is refused"
+        );
         assert!(parse(r#"{"amount": "1.00", "currency": "USD"}"#).is_err());
         assert!(parse(r#"{"amount": "1.00", "currency": "CNY", "x": 1}"#).is_err());
         let m = parse(r#"{"amount": "99999999999999999", "currency": "CNY"}"#).ok();

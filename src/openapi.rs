@@ -72,7 +72,9 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("dpk_…")
-                    .description(Some("An API key created by `depot keys create` or `POST /api/v1/api-keys`."))
+                    .description(Some(
+                        "An API key created by `depot keys create` or `POST /api/v1/api-keys`.",
+                    ))
                     .build(),
             ),
         );

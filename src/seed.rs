@@ -18,7 +18,7 @@ use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::AppResult;
 use crate::imei::Imei;
-use crate::money::{Currency, Money};
+use crate::money::Money;
 use crate::with_conn;
 
 #[derive(Default)]
@@ -29,7 +29,12 @@ pub struct SeedReport {
 
 impl fmt::Display for SeedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "demo data: {} record(s) created, {} already present", self.created.len(), self.present)?;
+        writeln!(
+            f,
+            "demo data: {} record(s) created, {} already present",
+            self.created.len(),
+            self.present
+        )?;
         for line in &self.created {
             writeln!(f, "  + {line}")?;
         }
@@ -38,10 +43,30 @@ impl fmt::Display for SeedReport {
 }
 
 const STORES: &[(&str, &str, &str, StoreKind)] = &[
-    ("SZ-FUTIAN", "Shenzhen Futian Service Center", "Shenzhen", StoreKind::ServiceCenter),
-    ("SZ-NANSHAN", "Shenzhen Nanshan Service Center", "Shenzhen", StoreKind::ServiceCenter),
-    ("SH-XUHUI", "Shanghai Xuhui Service Center", "Shanghai", StoreKind::ServiceCenter),
-    ("SZ-WH1", "Shenzhen Regional Parts Warehouse", "Shenzhen", StoreKind::Warehouse),
+    (
+        "SZ-FUTIAN",
+        "Shenzhen Futian Service Center",
+        "Shenzhen",
+        StoreKind::ServiceCenter,
+    ),
+    (
+        "SZ-NANSHAN",
+        "Shenzhen Nanshan Service Center",
+        "Shenzhen",
+        StoreKind::ServiceCenter,
+    ),
+    (
+        "SH-XUHUI",
+        "Shanghai Xuhui Service Center",
+        "Shanghai",
+        StoreKind::ServiceCenter,
+    ),
+    (
+        "SZ-WH1",
+        "Shenzhen Regional Parts Warehouse",
+        "Shenzhen",
+        StoreKind::Warehouse,
+    ),
 ];
 
 /// Code, name, premium, loaner deposit in fen.
@@ -63,21 +88,106 @@ const MODELS: &[(&str, &str, &str)] = &[
 ];
 
 /// Loaners per service center: model, grade.
-const LOANERS: &[(&str, &str)] =
-    &[("MATE60PRO", "A"), ("MATE60PRO", "B"), ("MATE70", "A"), ("P70", "A"), ("P70PRO", "C")];
+const LOANERS: &[(&str, &str)] = &[
+    ("MATE60PRO", "A"),
+    ("MATE60PRO", "B"),
+    ("MATE70", "A"),
+    ("P70", "A"),
+    ("P70PRO", "C"),
+];
 
-/// SKU, name, category, compatible model (or series when it starts with `@`), price in fen, labour in fen,
+/// SKU, name, category, compatible model (or series when it starts with `@`), price in yuan, labour in yuan,
 /// warranty months, stock at the warehouse, stock at each service center.
-type PartSeed = (&'static str, &'static str, &'static str, &'static str, i64, Option<i64>, i32, i64, i64);
+type PartSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    Option<i64>,
+    i32,
+    i64,
+    i64,
+);
 const PARTS: &[PartSeed] = &[
-    ("SCR-MATE60PRO", "Mate 60 Pro display assembly", "screen", "MATE60PRO", 1_949_00, Some(150_00), 3, 40, 4),
-    ("BAT-MATE60PRO", "Mate 60 Pro battery", "battery", "MATE60PRO", 299_00, Some(50_00), 6, 60, 6),
-    ("BCV-MATE60PRO", "Mate 60 Pro back cover", "back_cover", "MATE60PRO", 499_00, Some(80_00), 3, 30, 3),
-    ("SCR-P70", "P70 display assembly", "screen", "P70", 1_399_00, Some(150_00), 3, 35, 3),
-    ("BAT-P70", "P70 battery", "battery", "P70", 249_00, Some(50_00), 6, 50, 5),
-    ("SCR-NOVA12", "nova 12 display assembly", "screen", "NOVA12", 799_00, Some(100_00), 3, 25, 2),
-    ("CHG-66W", "66 W SuperCharge charger", "charger", "@MATE", 149_00, None, 12, 80, 10),
-    ("EAR-TYPEC", "Type-C wired earphones", "earphones", "@NOVA", 99_00, None, 3, 100, 12),
+    (
+        "SCR-MATE60PRO",
+        "Mate 60 Pro display assembly",
+        "screen",
+        "MATE60PRO",
+        1949,
+        Some(150),
+        3,
+        40,
+        4,
+    ),
+    (
+        "BAT-MATE60PRO",
+        "Mate 60 Pro battery",
+        "battery",
+        "MATE60PRO",
+        299,
+        Some(50),
+        6,
+        60,
+        6,
+    ),
+    (
+        "BCV-MATE60PRO",
+        "Mate 60 Pro back cover",
+        "back_cover",
+        "MATE60PRO",
+        499,
+        Some(80),
+        3,
+        30,
+        3,
+    ),
+    (
+        "SCR-P70",
+        "P70 display assembly",
+        "screen",
+        "P70",
+        1399,
+        Some(150),
+        3,
+        35,
+        3,
+    ),
+    ("BAT-P70", "P70 battery", "battery", "P70", 249, Some(50), 6, 50, 5),
+    (
+        "SCR-NOVA12",
+        "nova 12 display assembly",
+        "screen",
+        "NOVA12",
+        799,
+        Some(100),
+        3,
+        25,
+        2,
+    ),
+    (
+        "CHG-66W",
+        "66 W SuperCharge charger",
+        "charger",
+        "@MATE",
+        149,
+        None,
+        12,
+        80,
+        10,
+    ),
+    (
+        "EAR-TYPEC",
+        "Type-C wired earphones",
+        "earphones",
+        "@NOVA",
+        99,
+        None,
+        3,
+        100,
+        12,
+    ),
 ];
 
 const PARTNER: (&str, &str) = ("SWIFTFOX", "SwiftFox Express");
@@ -135,7 +245,11 @@ pub fn seed_demo(db: &Db) -> AppResult<SeedReport> {
                 continue;
             }
             let series_id = series_id(conn, series)?.ok_or(crate::error::AppError::NotFound("series"))?;
-            let request = CreateModel { code: (*code).into(), name: (*name).into(), series_id };
+            let request = CreateModel {
+                code: (*code).into(),
+                name: (*name).into(),
+                series_id,
+            };
             crate::catalog::models::insert(conn, &request.parse()?, None)?;
             report.created.push(format!("model {code}"));
         }
@@ -187,8 +301,7 @@ fn seed_loaners(conn: &mut Conn<'_>, stores: &[(Uuid, StoreKind)], report: &mut 
                 report.present += 1;
                 continue;
             }
-            let (model_id, series_id) =
-                model_of(conn, model)?.ok_or(crate::error::AppError::NotFound("model"))?;
+            let (model_id, series_id) = model_of(conn, model)?.ok_or(crate::error::AppError::NotFound("model"))?;
             let now = Ts(crate::now());
             with_conn!(conn, c => diesel::insert_into(loaners::table).values((
                 loaners::id.eq(Id(Uuid::now_v7())),
@@ -223,7 +336,7 @@ fn seed_parts(conn: &mut Conn<'_>, stores: &[(Uuid, StoreKind)], report: &mut Se
             parts::sku.eq(sku),
             parts::name.eq(name),
             parts::category.eq(category),
-            parts::labour_minor.eq(labour),
+            parts::labour_minor.eq(labour.map(|yuan| yuan * 100)),
             parts::warranty_months.eq(warranty),
             parts::active.eq(true),
             parts::created_at.eq(now),
@@ -239,17 +352,20 @@ fn seed_parts(conn: &mut Conn<'_>, stores: &[(Uuid, StoreKind)], report: &mut Se
             part_compatibility::model_id.eq(model_id),
             part_compatibility::series_id.eq(series_id),
         )).execute(c))?;
-        let price = Money { amount: Money::from_minor(*price).amount, currency: Currency::Cny };
         with_conn!(conn, c => diesel::insert_into(part_prices::table).values((
             part_prices::id.eq(Id(Uuid::now_v7())),
             part_prices::part_id.eq(part_id),
-            part_prices::price_minor.eq(price.to_minor().map_err(|e| anyhow::anyhow!("demo price: {e}"))?),
+            part_prices::price_minor.eq(price * 100),
             part_prices::currency.eq("CNY"),
             part_prices::effective_at.eq(now),
             part_prices::created_at.eq(now),
         )).execute(c))?;
         for (store_id, kind) in stores {
-            let qty = if *kind == StoreKind::Warehouse { *warehouse_qty } else { *center_qty };
+            let qty = if *kind == StoreKind::Warehouse {
+                *warehouse_qty
+            } else {
+                *center_qty
+            };
             // Stock arrives by a receipt in the ledger, so on_hand equals the ledger's sum from the start.
             with_conn!(conn, c => diesel::insert_into(stock_levels::table).values((
                 stock_levels::location_id.eq(Id(*store_id)),

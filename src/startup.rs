@@ -72,7 +72,11 @@ fn path_error(message: &str, req: &HttpRequest) -> AppError {
         .filter(|(name, value)| name.ends_with("_id") && uuid::Uuid::parse_str(value).is_err())
         .map(|(name, _)| FieldError::new(name, "must be a UUID"))
         .collect();
-    if bad.is_empty() { AppError::field("path", message.to_owned()) } else { AppError::Validation(bad) }
+    if bad.is_empty() {
+        AppError::field("path", message.to_owned())
+    } else {
+        AppError::Validation(bad)
+    }
 }
 
 /// Unknown routes, and known routes with a method they do not take, answer a 404 problem.

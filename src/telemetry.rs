@@ -24,7 +24,10 @@ pub enum LogFormat {
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     // A second initialisation (tests spawn many apps) keeps the first subscriber.
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
@@ -45,23 +48,38 @@ impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new_custom(Some("depot".into()), None)?;
         let http_latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route and status")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route and status",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["method", "route", "status"],
         )?;
         let loaners = IntGaugeVec::new(
             Opts::new("loaners", "Loaner handsets by store, series and state"),
             &["store", "series", "state"],
         )?;
-        let waitlist =
-            IntGaugeVec::new(Opts::new("waitlist_length", "Tickets waiting for a loaner"), &["store", "series"])?;
-        let db_connections =
-            IntGaugeVec::new(Opts::new("db_pool_connections", "Database pool connections"), &["state"])?;
+        let waitlist = IntGaugeVec::new(
+            Opts::new("waitlist_length", "Tickets waiting for a loaner"),
+            &["store", "series"],
+        )?;
+        let db_connections = IntGaugeVec::new(
+            Opts::new("db_pool_connections", "Database pool connections"),
+            &["state"],
+        )?;
         registry.register(Box::new(http_latency.clone()))?;
         registry.register(Box::new(loaners.clone()))?;
         registry.register(Box::new(waitlist.clone()))?;
         registry.register(Box::new(db_connections.clone()))?;
-        Ok(Metrics { registry, http_latency, loaners, waitlist, db_connections })
+        Ok(Metrics {
+            registry,
+            http_latency,
+            loaners,
+            waitlist,
+            db_connections,
+        })
     }
 }
 
@@ -83,20 +101,29 @@ pub async fn request_context(
     let request_id = request_id_of(&req);
     let method = req.method().to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
-    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.http_latency.clone());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.http_latency.clone());
     let started = Instant::now();
     let mut response = next.call(req).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     if let Some(latency) = metrics {
-        latency.with_label_values(&[method.as_str(), route.as_str(), &status.to_string()]).observe(elapsed.as_secs_f64());
+        latency
+            .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+            .observe(elapsed.as_secs_f64());
     }
-    span.in_scope(|| {
-        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, route = %route, "request completed")
-    });
+    span.in_scope(
+        || tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, route = %route, "request completed"),
+    );
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(response)
 }

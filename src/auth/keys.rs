@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{Principal, Role, generate_key};
 use crate::audit;
-use crate::db::types::{Id, Ts};
 use crate::db::schema::{api_key_stores, api_keys, courier_partners, stores};
+use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -108,14 +108,20 @@ impl CreateApiKey {
         let mut store_ids = self.store_ids;
         store_ids.sort();
         store_ids.dedup();
-        Ok(NewApiKey { role: self.role, label, store_ids, partner_id: self.partner_id })
+        Ok(NewApiKey {
+            role: self.role,
+            label,
+            store_ids,
+            partner_id: self.partner_id,
+        })
     }
 }
 
 /// Creates a key in the caller's transaction and returns it with its secret.
 pub fn create_key(conn: &mut Conn<'_>, new: &NewApiKey, actor: Option<Uuid>) -> AppResult<CreatedApiKey> {
     for (i, store_id) in new.store_ids.iter().enumerate() {
-        let exists: i64 = with_conn!(conn, c => stores::table.filter(stores::id.eq(Id(*store_id))).count().get_result(c))?;
+        let exists: i64 =
+            with_conn!(conn, c => stores::table.filter(stores::id.eq(Id(*store_id))).count().get_result(c))?;
         if exists == 0 {
             return Err(AppError::field(&format!("store_ids[{i}]"), "no such store"));
         }
@@ -149,7 +155,10 @@ pub fn create_key(conn: &mut Conn<'_>, new: &NewApiKey, actor: Option<Uuid>) -> 
     }
     let api_key = to_api_key(row, new.store_ids.clone());
     audit::record(conn, actor, "create", "api_key", api_key.id, &api_key)?;
-    Ok(CreatedApiKey { key: Some(secret.text), api_key })
+    Ok(CreatedApiKey {
+        key: Some(secret.text),
+        api_key,
+    })
 }
 
 fn to_api_key(row: ApiKeyRow, store_ids: Vec<Uuid>) -> ApiKey {
@@ -176,10 +185,7 @@ fn scope_of(conn: &mut Conn<'_>, key_id: Uuid) -> AppResult<Vec<Uuid>> {
 }
 
 /// The caller behind an unrevoked key, with when the key was last used.
-pub fn find_active_by_hash(
-    conn: &mut Conn<'_>,
-    hash: &str,
-) -> AppResult<Option<(Principal, Option<DateTime<Utc>>)>> {
+pub fn find_active_by_hash(conn: &mut Conn<'_>, hash: &str) -> AppResult<Option<(Principal, Option<DateTime<Utc>>)>> {
     let row: Option<ApiKeyRow> = with_conn!(conn, c => api_keys::table
         .filter(api_keys::key_hash.eq(hash))
         .filter(api_keys::revoked_at.is_null())
@@ -187,9 +193,16 @@ pub fn find_active_by_hash(
         .first(c)
         .optional())?;
     let Some(row) = row else { return Ok(None) };
-    let Some(role) = Role::parse(&row.role) else { return Ok(None) };
+    let Some(role) = Role::parse(&row.role) else {
+        return Ok(None);
+    };
     let store_ids = scope_of(conn, row.id.0)?;
-    let principal = Principal { key_id: row.id.0, role, store_ids, partner_id: row.partner_id.map(Uuid::from) };
+    let principal = Principal {
+        key_id: row.id.0,
+        role,
+        store_ids,
+        partner_id: row.partner_id.map(Uuid::from),
+    };
     Ok(Some((principal, row.last_used_at.map(DateTime::from))))
 }
 
@@ -231,7 +244,14 @@ pub fn revoke_key(conn: &mut Conn<'_>, id: Uuid, actor: Option<Uuid>) -> AppResu
     }
     let now = crate::now();
     with_conn!(conn, c => diesel::update(api_keys::table.find(Id(id))).set(api_keys::revoked_at.eq(Ts(now))).execute(c))?;
-    audit::record(conn, actor, "revoke", "api_key", id, &serde_json::json!({ "revoked_at": now }))?;
+    audit::record(
+        conn,
+        actor,
+        "revoke",
+        "api_key",
+        id,
+        &serde_json::json!({ "revoked_at": now }),
+    )?;
     get_key(conn, id)
 }
 
@@ -254,7 +274,12 @@ pub fn bootstrap_admin(db: &Db) -> AppResult<Option<CreatedApiKey>> {
             }
             Err(e) => return Err(e.into()),
         }
-        let new = NewApiKey { role: Role::Admin, label: "first admin key".into(), store_ids: vec![], partner_id: None };
+        let new = NewApiKey {
+            role: Role::Admin,
+            label: "first admin key".into(),
+            store_ids: vec![],
+            partner_id: None,
+        };
         create_key(conn, &new, None).map(Some)
     })
 }
@@ -360,5 +385,8 @@ pub async fn revoke_api_key(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create_api_key).service(list_api_keys).service(get_api_key).service(revoke_api_key);
+    cfg.service(create_api_key)
+        .service(list_api_keys)
+        .service(get_api_key)
+        .service(revoke_api_key);
 }

@@ -60,7 +60,11 @@ pub struct Principal {
 
 impl Principal {
     pub fn require_admin(&self) -> Result<(), AppError> {
-        if self.role == Role::Admin { Ok(()) } else { Err(AppError::Forbidden) }
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 
     /// Whether this caller may see or act on a store: admins everywhere, staff in their scope.
@@ -109,7 +113,9 @@ impl FromRequest for Principal {
             .map(|v| v.trim().to_owned());
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let token = token.ok_or(AppError::Unauthorized("an API key is required: Authorization: Bearer <key>"))?;
+            let token = token.ok_or(AppError::Unauthorized(
+                "an API key is required: Authorization: Bearer <key>",
+            ))?;
             let state = state.ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?;
             if !token.starts_with("dpk_") || token.len() > 100 {
                 return Err(AppError::Unauthorized("the API key is not valid"));
@@ -130,7 +136,9 @@ impl FromRequest for Principal {
                 Ok::<_, AppError>(found)
             })
             .await??;
-            found.map(|(p, _)| p).ok_or(AppError::Unauthorized("the API key is not valid"))
+            found
+                .map(|(p, _)| p)
+                .ok_or(AppError::Unauthorized("the API key is not valid"))
         })
     }
 }

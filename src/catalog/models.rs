@@ -10,13 +10,13 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Principal;
 use crate::db::Conn;
-use crate::db::types::{Id, Ts};
 use crate::db::schema::{product_models, product_series};
+use crate::db::types::{Id, Ts};
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
-use crate::http::{ApiJson, ApiQuery};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
+use crate::http::{ApiJson, ApiQuery};
 use crate::startup::AppState;
 use crate::with_conn;
 
@@ -85,7 +85,10 @@ pub struct UpdateModel {
 pub struct ModelChanges {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::db::types::serialize_id")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::db::types::serialize_id"
+    )]
     pub series_id: Option<Id>,
 }
 
@@ -116,7 +119,10 @@ impl UpdateModel {
             checks.fail("body", "give at least one of: name, series_id");
         }
         checks.finish()?;
-        Ok(ModelChanges { name, series_id: self.series_id.map(Id) })
+        Ok(ModelChanges {
+            name,
+            series_id: self.series_id.map(Id),
+        })
     }
 }
 
@@ -135,8 +141,10 @@ pub fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<ModelRow>> {
 }
 
 pub fn find_by_code(conn: &mut Conn<'_>, code: &str) -> AppResult<Option<ModelRow>> {
-    Ok(with_conn!(conn, c => product_models::table.filter(product_models::code.eq(code)).select(ModelRow::as_select()).first(c)
-        .optional())?)
+    Ok(
+        with_conn!(conn, c => product_models::table.filter(product_models::code.eq(code)).select(ModelRow::as_select()).first(c)
+        .optional())?,
+    )
 }
 
 fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<ModelRow> {
@@ -145,7 +153,10 @@ fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<ModelRow> {
 
 pub fn insert(conn: &mut Conn<'_>, row: &ModelRow, actor: Option<Uuid>) -> AppResult<Model> {
     if find_by_code(conn, &row.code)?.is_some() {
-        return Err(AppError::conflict("duplicate_code", format!("a model with code {} exists", row.code)));
+        return Err(AppError::conflict(
+            "duplicate_code",
+            format!("a model with code {} exists", row.code),
+        ));
     }
     check_series(conn, row.series_id.0)?;
     with_conn!(conn, c => diesel::insert_into(product_models::table).values(row).execute(c))?;
@@ -175,7 +186,14 @@ fn set_active(conn: &mut Conn<'_>, id: Uuid, active: bool, actor: Uuid) -> AppRe
             .set((product_models::active.eq(active), product_models::updated_at.eq(Ts(now))))
             .execute(c))?;
         let action = if active { "activate" } else { "deactivate" };
-        audit::record(conn, Some(actor), action, "model", id, &serde_json::json!({ "active": active }))?;
+        audit::record(
+            conn,
+            Some(actor),
+            action,
+            "model",
+            id,
+            &serde_json::json!({ "active": active }),
+        )?;
     }
     Ok(get(conn, id)?.into())
 }
@@ -215,7 +233,10 @@ fn list(conn: &mut Conn<'_>, query: &ModelQuery, page: PageRequest) -> AppResult
         q.load(c)
     })?;
     let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
-    Ok(ModelList { items: rows.into_iter().map(Model::from).collect(), next_cursor })
+    Ok(ModelList {
+        items: rows.into_iter().map(Model::from).collect(),
+        next_cursor,
+    })
 }
 
 /// Create a product model in an active series.
@@ -236,7 +257,10 @@ pub async fn create_model(
     let fingerprint = idempotency::fingerprint("POST /models", &body.raw);
     let row = body.value.parse()?;
     let actor = Some(principal.key_id);
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| insert(conn, &row, actor)).await
+    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
+        insert(conn, &row, actor)
+    })
+    .await
 }
 
 /// List product models in creation order.

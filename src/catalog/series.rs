@@ -10,13 +10,13 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Principal;
 use crate::db::Conn;
-use crate::db::types::{Id, Ts};
 use crate::db::schema::product_series;
+use crate::db::types::{Id, Ts};
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
-use crate::http::{ApiJson, ApiQuery};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
+use crate::http::{ApiJson, ApiQuery};
 use crate::money::Money;
 use crate::startup::AppState;
 use crate::with_conn;
@@ -139,7 +139,11 @@ impl UpdateSeries {
             checks.fail("body", "give at least one of: name, premium, loaner_deposit");
         }
         checks.finish()?;
-        Ok(SeriesChanges { name, premium: self.premium, loaner_deposit_minor })
+        Ok(SeriesChanges {
+            name,
+            premium: self.premium,
+            loaner_deposit_minor,
+        })
     }
 }
 pub fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<SeriesRow>> {
@@ -147,8 +151,10 @@ pub fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<SeriesRow>> {
 }
 
 pub fn find_by_code(conn: &mut Conn<'_>, code: &str) -> AppResult<Option<SeriesRow>> {
-    Ok(with_conn!(conn, c => product_series::table.filter(product_series::code.eq(code)).select(SeriesRow::as_select()).first(c)
-        .optional())?)
+    Ok(
+        with_conn!(conn, c => product_series::table.filter(product_series::code.eq(code)).select(SeriesRow::as_select()).first(c)
+        .optional())?,
+    )
 }
 
 fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<SeriesRow> {
@@ -157,7 +163,10 @@ fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<SeriesRow> {
 
 pub fn insert(conn: &mut Conn<'_>, row: &SeriesRow, actor: Option<Uuid>) -> AppResult<Series> {
     if find_by_code(conn, &row.code)?.is_some() {
-        return Err(AppError::conflict("duplicate_code", format!("a series with code {} exists", row.code)));
+        return Err(AppError::conflict(
+            "duplicate_code",
+            format!("a series with code {} exists", row.code),
+        ));
     }
     with_conn!(conn, c => diesel::insert_into(product_series::table).values(row).execute(c))?;
     let series = Series::from(row.clone());
@@ -183,7 +192,14 @@ fn set_active(conn: &mut Conn<'_>, id: Uuid, active: bool, actor: Uuid) -> AppRe
             .set((product_series::active.eq(active), product_series::updated_at.eq(Ts(now))))
             .execute(c))?;
         let action = if active { "activate" } else { "deactivate" };
-        audit::record(conn, Some(actor), action, "series", id, &serde_json::json!({ "active": active }))?;
+        audit::record(
+            conn,
+            Some(actor),
+            action,
+            "series",
+            id,
+            &serde_json::json!({ "active": active }),
+        )?;
     }
     Ok(get(conn, id)?.into())
 }
@@ -223,7 +239,10 @@ fn list(conn: &mut Conn<'_>, query: &SeriesQuery, page: PageRequest) -> AppResul
         q.load(c)
     })?;
     let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
-    Ok(SeriesList { items: rows.into_iter().map(Series::from).collect(), next_cursor })
+    Ok(SeriesList {
+        items: rows.into_iter().map(Series::from).collect(),
+        next_cursor,
+    })
 }
 
 /// Create a product series.
@@ -244,7 +263,10 @@ pub async fn create_series(
     let fingerprint = idempotency::fingerprint("POST /series", &body.raw);
     let row = body.value.parse()?;
     let actor = Some(principal.key_id);
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| insert(conn, &row, actor)).await
+    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
+        insert(conn, &row, actor)
+    })
+    .await
 }
 
 /// List product series in creation order.

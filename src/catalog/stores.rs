@@ -10,13 +10,13 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Principal;
 use crate::db::Conn;
-use crate::db::types::{Id, Ts};
 use crate::db::schema::stores;
+use crate::db::types::{Id, Ts};
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
-use crate::http::{ApiJson, ApiQuery};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
+use crate::http::{ApiJson, ApiQuery};
 use crate::startup::AppState;
 use crate::with_conn;
 
@@ -38,7 +38,11 @@ impl StoreKind {
     }
 
     fn parse(value: &str) -> StoreKind {
-        if value == "warehouse" { StoreKind::Warehouse } else { StoreKind::ServiceCenter }
+        if value == "warehouse" {
+            StoreKind::Warehouse
+        } else {
+            StoreKind::ServiceCenter
+        }
     }
 }
 
@@ -166,8 +170,10 @@ pub fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<StoreRow>> {
 }
 
 pub fn find_by_code(conn: &mut Conn<'_>, code: &str) -> AppResult<Option<StoreRow>> {
-    Ok(with_conn!(conn, c => stores::table.filter(stores::code.eq(code)).select(StoreRow::as_select()).first(c)
-        .optional())?)
+    Ok(
+        with_conn!(conn, c => stores::table.filter(stores::code.eq(code)).select(StoreRow::as_select()).first(c)
+        .optional())?,
+    )
 }
 
 fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<StoreRow> {
@@ -176,7 +182,10 @@ fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<StoreRow> {
 
 pub fn insert(conn: &mut Conn<'_>, row: &StoreRow, actor: Option<Uuid>) -> AppResult<Store> {
     if find_by_code(conn, &row.code)?.is_some() {
-        return Err(AppError::conflict("duplicate_code", format!("a store with code {} exists", row.code)));
+        return Err(AppError::conflict(
+            "duplicate_code",
+            format!("a store with code {} exists", row.code),
+        ));
     }
     with_conn!(conn, c => diesel::insert_into(stores::table).values(row).execute(c))?;
     let store = Store::from(row.clone());
@@ -202,7 +211,14 @@ fn set_active(conn: &mut Conn<'_>, id: Uuid, active: bool, actor: Uuid) -> AppRe
             .set((stores::active.eq(active), stores::updated_at.eq(Ts(now))))
             .execute(c))?;
         let action = if active { "activate" } else { "deactivate" };
-        audit::record(conn, Some(actor), action, "store", id, &serde_json::json!({ "active": active }))?;
+        audit::record(
+            conn,
+            Some(actor),
+            action,
+            "store",
+            id,
+            &serde_json::json!({ "active": active }),
+        )?;
     }
     Ok(get(conn, id)?.into())
 }
@@ -246,7 +262,10 @@ fn list(conn: &mut Conn<'_>, query: &StoreQuery, page: PageRequest) -> AppResult
         q.load(c)
     })?;
     let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
-    Ok(StoreList { items: rows.into_iter().map(Store::from).collect(), next_cursor })
+    Ok(StoreList {
+        items: rows.into_iter().map(Store::from).collect(),
+        next_cursor,
+    })
 }
 
 /// Create a store or warehouse.
@@ -267,7 +286,10 @@ pub async fn create_store(
     let fingerprint = idempotency::fingerprint("POST /stores", &body.raw);
     let row = body.value.parse()?;
     let actor = Some(principal.key_id);
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| insert(conn, &row, actor)).await
+    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
+        insert(conn, &row, actor)
+    })
+    .await
 }
 
 /// List stores in creation order.

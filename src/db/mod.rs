@@ -99,7 +99,10 @@ pub struct ConnectionManager {
 
 impl ConnectionManager {
     pub fn new(url: &str) -> Self {
-        ConnectionManager { url: url.to_owned(), engine: Engine::of_url(url) }
+        ConnectionManager {
+            url: url.to_owned(),
+            engine: Engine::of_url(url),
+        }
     }
 
     fn sqlite_path(&self) -> &str {
@@ -114,12 +117,11 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match self.engine {
-            Engine::Postgres => {
-                PgConnection::establish(&self.url).map(AnyConnection::Pg).map_err(r2d2::Error::ConnectionError)
-            }
+            Engine::Postgres => PgConnection::establish(&self.url)
+                .map(AnyConnection::Pg)
+                .map_err(r2d2::Error::ConnectionError),
             Engine::Sqlite => {
-                let mut conn =
-                    SqliteConnection::establish(self.sqlite_path()).map_err(r2d2::Error::ConnectionError)?;
+                let mut conn = SqliteConnection::establish(self.sqlite_path()).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; the busy timeout makes a second writer wait instead of
                 // failing; NORMAL sync is durable across process crashes in WAL mode.
                 conn.batch_execute(
@@ -164,7 +166,10 @@ pub struct PoolOptions {
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        PoolOptions { max_connections: 16, connect_timeout: Duration::from_secs(10) }
+        PoolOptions {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -208,7 +213,8 @@ impl Db {
     }
 
     fn get(&self, pool: &Pool<ConnectionManager>) -> Result<PooledConn, AppError> {
-        pool.get().map_err(|e| AppError::Unavailable(format!("no database connection available: {e}")))
+        pool.get()
+            .map_err(|e| AppError::Unavailable(format!("no database connection available: {e}")))
     }
 
     /// Runs `f` in one write transaction.

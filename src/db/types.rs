@@ -113,7 +113,11 @@ impl FromSql<DbTime, Sqlite> for Ts {
             return Ok(Ts(at.with_timezone(&Utc)));
         }
         // SQLite's own CURRENT_TIMESTAMP form, in UTC.
-        Ok(Ts(chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.f")?.and_utc()))
+        Ok(Ts(chrono::NaiveDateTime::parse_from_str(
+            &text,
+            "%Y-%m-%d %H:%M:%S%.f",
+        )?
+        .and_utc()))
     }
 }
 

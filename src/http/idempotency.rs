@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::db::types::{Id, Ts};
 use crate::db::schema::idempotency_records;
+use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -29,12 +29,17 @@ impl FromRequest for IdempotencyKey {
         let Some(value) = req.headers().get("Idempotency-Key") else {
             return ready(Ok(IdempotencyKey(None)));
         };
-        let key = value.to_str().ok().map(str::trim).filter(|k| {
-            !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic())
-        });
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()));
         ready(match key {
             Some(k) => Ok(IdempotencyKey(Some(k.to_owned()))),
-            None => Err(AppError::field("Idempotency-Key", "must be 1 to 200 visible ASCII characters")),
+            None => Err(AppError::field(
+                "Idempotency-Key",
+                "must be 1 to 200 visible ASCII characters",
+            )),
         })
     }
 }
@@ -143,8 +148,9 @@ fn run<T: Serialize>(
         })
     };
     match attempt() {
-        // A concurrent request with the same key committed first: answer as it did.
-        Err(AppError::Conflict { code: "duplicate", .. }) if key.is_some() => attempt(),
+        // A concurrent request with the same key may have committed first, so that this one collided with what it
+        // created: look again, and answer as it did. A genuine conflict fails the same way twice.
+        Err(AppError::Conflict { code, .. }) if key.is_some() && code != "idempotency_key_reused" => attempt(),
         other => other,
     }
 }

@@ -64,10 +64,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         }
         let message = strip_position(&inner.to_string());
         let path = err.path().to_string();
-        let field = if path == "." { named_field(&message).unwrap_or_else(|| "body".to_owned()) } else { path };
+        let field = if path == "." {
+            named_field(&message).unwrap_or_else(|| "body".to_owned())
+        } else {
+            path
+        };
         AppError::Validation(vec![FieldError::new(field, message)])
     })?;
-    de.end().map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    de.end()
+        .map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
     Ok(value)
 }
 

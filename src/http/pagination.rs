@@ -34,7 +34,11 @@ impl PageRequest {
     pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
         let more = rows.len() as i64 > self.limit;
         rows.truncate(self.limit as usize);
-        let next = if more { rows.last().map(|r| encode_cursor(id(r))) } else { None };
+        let next = if more {
+            rows.last().map(|r| encode_cursor(id(r)))
+        } else {
+            None
+        };
         (rows, next)
     }
 }

@@ -24,7 +24,11 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, AppError> {
         let message = err.inner().to_string();
         let path = err.path().to_string();
         let field = if path == "." {
-            message.split('`').nth(1).map(str::to_owned).unwrap_or_else(|| "query".to_owned())
+            message
+                .split('`')
+                .nth(1)
+                .map(str::to_owned)
+                .unwrap_or_else(|| "query".to_owned())
         } else {
             path
         };

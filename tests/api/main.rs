@@ -1,0 +1,10 @@
+//! Integration tests: the real server over HTTP on a fresh database per test (SQLite, or PostgreSQL when
+//! `DEPOT_TEST_DATABASE_URL` is set).
+
+mod auth;
+mod catalog;
+mod helpers;
+mod idempotency;
+mod invariants;
+mod operations;
+mod schema_check;
