@@ -13,6 +13,8 @@ pub struct Settings {
     pub pool: PoolOptions,
     /// How long a reserved loaner waits for hand-over before the reservation expires.
     pub loan_hold: Duration,
+    /// How often this instance looks for reservations whose hold ran out; zero turns the sweeper off.
+    pub sweep_interval: Duration,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// How long graceful shutdown waits for requests in flight.
@@ -25,6 +27,7 @@ impl Settings {
             database_url: url.to_owned(),
             pool: PoolOptions::default(),
             loan_hold: Duration::from_secs(48 * 3600),
+            sweep_interval: Duration::from_secs(60),
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
         }

@@ -59,7 +59,7 @@ pub enum AppError {
     Conflict { code: &'static str, detail: String },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("the request body must be application/json")]
+    #[error("the request body has the wrong content type (JSON bodies are application/json)")]
     UnsupportedMediaType,
     #[error("{0}")]
     Unavailable(String),

@@ -12,11 +12,15 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod imei;
+pub mod loaners;
+pub mod loans;
 pub mod money;
 pub mod openapi;
 pub mod seed;
 pub mod startup;
 pub mod telemetry;
+pub mod tickets;
+pub mod warranty;
 
 use chrono::{DateTime, Utc};
 

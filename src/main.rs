@@ -61,6 +61,9 @@ struct ServeArgs {
     /// Hours a reserved loaner is held for hand-over before the reservation expires.
     #[arg(long, env = "DEPOT_LOAN_HOLD_HOURS", default_value_t = 48)]
     loan_hold_hours: u64,
+    /// Seconds between sweeps for reservations whose hold ran out (0: no sweeper on this instance).
+    #[arg(long, env = "DEPOT_SWEEP_INTERVAL_SECS", default_value_t = 60)]
+    sweep_interval_secs: u64,
     /// Seconds graceful shutdown waits for requests in flight.
     #[arg(long, env = "DEPOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
@@ -150,6 +153,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.pool.connect_timeout = Duration::from_secs(args.db_timeout_secs);
     settings.loan_hold = Duration::from_secs(args.loan_hold_hours * 3600);
     settings.workers = args.workers;
+    settings.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
     settings.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     let state = startup::prepare(settings)?;
     if let Some(created) = keys::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
@@ -161,6 +165,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
+    startup::spawn_sweeper(state.clone());
     let listener = TcpListener::bind(&args.bind).with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(
         address = %listener.local_addr()?,

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, auth, catalog, error, health, money};
+use crate::{audit, auth, catalog, error, health, loaners, loans, money, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,34 @@ use crate::{audit, auth, catalog, error, health, money};
         auth::keys::get_api_key,
         auth::keys::revoke_api_key,
         audit::list_audit_entries,
+        loaners::register_loaner,
+        loaners::import_loaners,
+        loaners::list_loaners,
+        loaners::get_loaner_availability,
+        loaners::get_loaner,
+        loaners::move_loaner,
+        loaners::retire_loaner,
+        loaners::inspect_loaner,
+        loaners::finish_loaner_maintenance,
+        tickets::http::open_ticket,
+        tickets::http::list_tickets,
+        tickets::http::get_ticket,
+        tickets::http::update_ticket_findings,
+        tickets::http::rate_ticket,
+        tickets::http::start_diagnosis,
+        tickets::http::request_approval,
+        tickets::http::start_repair,
+        tickets::http::start_quality_check,
+        tickets::http::mark_ready,
+        tickets::http::close_ticket,
+        tickets::http::cancel_ticket,
+        loans::http::list_loans,
+        loans::http::get_loan,
+        loans::http::issue_loan,
+        loans::http::return_loan,
+        loans::http::mark_loan_lost,
+        loans::http::cancel_loan,
+        loans::http::extend_loan,
     ),
     components(schemas(error::Problem, error::FieldError, money::Money, money::Currency))
 )]
@@ -54,6 +82,9 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "stores", description = "Service centers and warehouses"),
         (name = "series", description = "Product series; premium series get loaners"),
         (name = "models", description = "Product models"),
+        (name = "tickets", description = "Repair tickets: warranty decision, status machine, timeline"),
+        (name = "loans", description = "Loaner loans: waitlist, reservation, hand-over, return"),
+        (name = "loaners", description = "The loaner pool by store and series"),
         (name = "api_keys", description = "API keys, roles and scopes"),
         (name = "audit", description = "Who changed what"),
         (name = "operations", description = "Health and metrics"),

@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{AppError, FieldError};
 use crate::telemetry::{self, Metrics};
-use crate::{audit, auth, catalog, health, openapi};
+use crate::{audit, auth, catalog, health, loaners, loans, openapi, tickets};
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -32,6 +32,33 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
     Ok(web::Data::new(AppState { db, metrics, settings }))
 }
 
+/// Expires reservations whose hold ran out, every `sweep_interval`, until the process ends. Every instance may run
+/// one: the sweep locks what it expires (see `loans::reserve::expire_due`).
+pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHandle<()>> {
+    let interval = state.settings.sweep_interval;
+    if interval.is_zero() {
+        return None;
+    }
+    let spawned = std::thread::Builder::new().name("loan-sweeper".into()).spawn(move || {
+        loop {
+            std::thread::sleep(interval);
+            let now = crate::db::types::Ts(crate::now());
+            match crate::loans::reserve::expire_due(&state.db, now, state.settings.loan_hold) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expired loaner reservations"),
+                Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next round"),
+            }
+        }
+    });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the reservation sweeper");
+            None
+        }
+    }
+}
+
 /// Serves the application on `listener` until the returned server is stopped (SIGINT/SIGTERM stop it gracefully).
 pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     let workers = match state.settings.workers {
@@ -49,6 +76,9 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                 web::scope("/api/v1")
                     .configure(catalog::configure)
                     .configure(auth::keys::configure)
+                    .configure(loaners::configure)
+                    .configure(loans::http::configure)
+                    .configure(tickets::http::configure)
                     .service(audit::list_audit_entries)
                     .default_service(web::to(not_found)),
             )

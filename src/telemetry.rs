@@ -22,7 +22,12 @@ pub enum LogFormat {
 
 /// Sets up logging to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_logging_at(format, "info");
+}
+
+/// As [`init_logging`], with another default level (tests log warnings only unless `RUST_LOG` says more).
+pub fn init_logging_at(format: LogFormat, default_level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

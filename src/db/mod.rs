@@ -239,7 +239,15 @@ impl Db {
     pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
         let mut conn = self.write.get().context("getting a connection to migrate")?;
         let applied = match &mut *conn {
-            AnyConnection::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(names),
+            AnyConnection::Pg(c) => {
+                // Instances starting together on one database take turns: the second finds nothing left to run.
+                c.batch_execute("SELECT pg_advisory_lock(7243003)")
+                    .context("locking for migrations")?;
+                let applied = c.run_pending_migrations(PG_MIGRATIONS).map(names);
+                c.batch_execute("SELECT pg_advisory_unlock(7243003)")
+                    .context("unlocking after migrations")?;
+                applied
+            }
             AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names),
         };
         applied.map_err(|e| anyhow::anyhow!("running migrations: {e}"))

@@ -145,7 +145,7 @@ pub fn spawn_another(app: &TestApp) -> TestApp {
 }
 
 fn spawn_on(database_url: &str, cleanup: Cleanup) -> TestApp {
-    depot::telemetry::init_logging(depot::telemetry::LogFormat::Text);
+    depot::telemetry::init_logging_at(depot::telemetry::LogFormat::Text, "warn");
     let mut settings = Settings::for_database(database_url);
     settings.pool.max_connections = 8;
     settings.workers = 2;

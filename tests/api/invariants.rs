@@ -96,8 +96,26 @@ fn loan(conn: &mut Conn<'_>, f: &Fixture, ticket: Id, loaner: Option<Id>, state:
     Ok(with_conn!(conn, c => diesel::insert_into(loans::table).values((
         loans::id.eq(id()), loans::ticket_id.eq(ticket), loans::loaner_id.eq(loaner), loans::store_id.eq(f.store),
         loans::series_id.eq(f.series), loans::state.eq(state), loans::queued_at.eq(now()),
+        loans::loaner_hold.eq(hold_for(state)),
         loans::created_at.eq(now()), loans::updated_at.eq(now()),
     )).execute(c))?)
+}
+
+/// The loaner state an open loan in `state` requires.
+fn hold_for(state: &str) -> Option<&'static str> {
+    match state {
+        "reserved" => Some("reserved"),
+        "issued" => Some("on_loan"),
+        _ => None,
+    }
+}
+
+fn set_loaner(db: &Db, f: &Fixture, state: &str) {
+    db.write(|conn| {
+        Ok(with_conn!(conn, c => diesel::update(loaners::table.find(f.loaner))
+        .set(loaners::state.eq(state)).execute(c))?)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn is_code(result: AppResult<usize>, code: &str) -> bool {
@@ -112,9 +130,10 @@ fn a_loaner_and_a_ticket_have_at_most_one_open_loan() {
         .db
         .write(|conn| Ok((ticket(conn, &f, "RT-1")?, ticket(conn, &f, "RT-2")?)))
         .unwrap_or_else(|e| panic!("{e}"));
+    set_loaner(&app.db, &f, "reserved");
     let first = app.db.write(|conn| loan(conn, &f, t1, Some(f.loaner), "reserved"));
     assert!(first.is_ok(), "{first:?}");
-    let second = app.db.write(|conn| loan(conn, &f, t2, Some(f.loaner), "issued"));
+    let second = app.db.write(|conn| loan(conn, &f, t2, Some(f.loaner), "reserved"));
     assert!(is_code(second, "duplicate"), "one loaner, two open loans must fail");
     let waiting_twice = app.db.write(|conn| loan(conn, &f, t1, None, "waiting"));
     assert!(
@@ -141,6 +160,7 @@ fn racing_writers_cannot_promise_one_loaner_twice() {
                 .unwrap_or_else(|e| panic!("{e}"))
         })
         .collect();
+    set_loaner(&app.db, &f, "reserved");
     let results: Vec<bool> = std::thread::scope(|s| {
         let handles: Vec<_> = tickets
             .iter()
@@ -216,4 +236,33 @@ fn imeis_are_unique() {
         .db
         .write(|conn| Ok(with_conn!(conn, c => insert_loaner_stmt!(c, f, id(), "4901542"))?));
     assert!(is_code(short, "constraint_violation"), "an IMEI has 15 digits");
+}
+
+#[test]
+fn a_loaners_state_must_agree_with_its_open_loan() {
+    let app = spawn_app();
+    let f = fixture(&app.db);
+    let t = app
+        .db
+        .write(|conn| ticket(conn, &f, "RT-1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The loaner is still `available`: a reservation of it is refused when the transaction commits.
+    let stale = app.db.write(|conn| loan(conn, &f, t, Some(f.loaner), "reserved"));
+    assert!(
+        is_code(stale, "reference_missing"),
+        "an open loan pins its loaner's state"
+    );
+    // Changing both together is fine; changing the loaner alone under an open loan is not.
+    let together = app.db.write(|conn| {
+        with_conn!(conn, c => diesel::update(loaners::table.find(f.loaner)).set(loaners::state.eq("reserved")).execute(c))?;
+        loan(conn, &f, t, Some(f.loaner), "reserved")
+    });
+    assert!(together.is_ok(), "{together:?}");
+    let alone = app.db.write(|conn| {
+        Ok(with_conn!(conn, c => diesel::update(loaners::table.find(f.loaner)).set(loaners::state.eq("available")).execute(c))?)
+    });
+    assert!(
+        is_code(alone, "reference_missing"),
+        "a reserved loaner cannot quietly become available"
+    );
 }

@@ -8,3 +8,4 @@ mod idempotency;
 mod invariants;
 mod operations;
 mod schema_check;
+mod tickets;

@@ -10,6 +10,7 @@ DROP TABLE loans;
 DROP TABLE ticket_events;
 DROP TABLE tickets;
 DROP TABLE counters;
+DROP SEQUENCE IF EXISTS ticket_number_seq;
 DROP TABLE loaners;
 DROP TABLE idempotency_records;
 DROP TABLE audit_log;

@@ -101,7 +101,9 @@ CREATE TABLE loaners (
     state           text NOT NULL CHECK (state IN ('available', 'reserved', 'on_loan', 'inspection', 'maintenance', 'retired')),
     idle_since      timestamptz NOT NULL,
     created_at      timestamptz NOT NULL,
-    updated_at      timestamptz NOT NULL
+    updated_at      timestamptz NOT NULL,
+    -- target of loans' composite foreign key: an open loan pins its loaner's state
+    UNIQUE (id, state)
 );
 CREATE INDEX loaners_pick ON loaners (store_id, series_id, state, grade, idle_since);
 
@@ -129,6 +131,11 @@ CREATE TABLE tickets (
     finding_cosmetic      text,
     extended_warranty     boolean NOT NULL DEFAULT false,
     screen_plan           boolean NOT NULL DEFAULT false,
+    covered_item          text NOT NULL DEFAULT 'handset' CHECK (covered_item IN ('handset', 'battery', 'charger', 'wired_earphones')),
+    fault_kind            text NOT NULL DEFAULT 'performance' CHECK (fault_kind IN ('performance', 'screen_damage', 'back_cover_damage', 'other_damage')),
+    certificate           text NOT NULL DEFAULT 'valid' CHECK (certificate IN ('valid', 'missing', 'mismatched', 'altered')),
+    force_majeure         boolean NOT NULL DEFAULT false,
+    prior_overrun_days    integer NOT NULL DEFAULT 0 CHECK (prior_overrun_days >= 0),
     warranty_decision     text,
     status                text NOT NULL CHECK (status IN ('received', 'diagnosing', 'awaiting_approval', 'repairing', 'quality_check', 'ready_for_pickup', 'closed', 'cancelled')),
     promised_at           timestamptz,
@@ -175,6 +182,12 @@ CREATE TABLE loans (
     damage_charge_minor  bigint CHECK (damage_charge_minor >= 0),
     created_at           timestamptz NOT NULL,
     updated_at           timestamptz NOT NULL,
+    -- the state an open loan requires of its loaner; NULL for waiting and closed loans
+    loaner_hold          text CHECK (loaner_hold IN ('reserved', 'on_loan')),
+    CHECK (loaner_hold IS NOT DISTINCT FROM (CASE state WHEN 'reserved' THEN 'reserved' WHEN 'issued' THEN 'on_loan' END)),
+    -- so the database refuses a loaner whose state disagrees with its open loan (checked at commit, so a
+    -- transaction may change both in either order)
+    FOREIGN KEY (loaner_id, loaner_hold) REFERENCES loaners (id, state) DEFERRABLE INITIALLY DEFERRED,
     -- a waiting loan has no loaner yet; every other state names one
     CHECK ((state = 'waiting') = (loaner_id IS NULL) OR state = 'cancelled')
 );
@@ -290,3 +303,6 @@ CREATE TABLE pickup_events (
     UNIQUE (partner_id, partner_event_id)
 );
 CREATE INDEX pickup_events_pickup ON pickup_events (pickup_id, happened_at);
+
+-- Ticket numbers: a sequence hands out numbers without locking a counter row for the whole transaction.
+CREATE SEQUENCE ticket_number_seq;

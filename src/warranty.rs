@@ -1,0 +1,1629 @@
+//! Warranty decision: the national "three guarantees" (三包) rules for phones, as a pure function.
+//!
+//! [`decide`] takes what staff found at the counter ([`WarrantyInput`]) and the configurable periods ([`Policy`]) and
+//! returns what the customer may choose, whether it is free, the rule that decided, and one plain sentence that staff
+//! can read out. No database, no clock, no I/O: the caller supplies `today` as the store's local date.
+//!
+//! Order of evaluation (the first that applies decides):
+//! 1. purchase date after today → [`Rule::PurchaseDateInFuture`];
+//! 2. warranty certificate altered, mismatched (IMEI differs) or missing;
+//! 3. unauthorized disassembly or repair ([`Rule::Tampering`]);
+//! 4. liquid damage;
+//! 5. force majeure;
+//! 6. accidental damage: a screen plan in force covers accidental screen and back-cover damage of the handset (even
+//!    with drop or crush found, that is what the plan is for); any other accidental damage, and drop or crush found
+//!    on a performance fault, is [`Rule::PhysicalDamage`];
+//! 7. the periods: return, exchange, free repair (handset, possibly extended) or the accessory's own period; after
+//!    them [`Rule::PeriodExpired`].
+//!
+//! Calendar arithmetic: "N months later" is the same calendar date N months on, clamped to the month's last day
+//! (bought 2024-02-29, one year ends 2025-02-28). Day windows are inclusive: `d <= 7` is the return window.
+
+use chrono::{Days, Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What is being repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CoveredItem {
+    Handset,
+    Battery,
+    Charger,
+    WiredEarphones,
+}
+
+impl CoveredItem {
+    fn label(self) -> &'static str {
+        match self {
+            CoveredItem::Handset => "handset",
+            CoveredItem::Battery => "battery",
+            CoveredItem::Charger => "charger",
+            CoveredItem::WiredEarphones => "wired earphones",
+        }
+    }
+}
+
+/// The kind of fault: a performance fault not caused by the user, or accidental damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Performance,
+    ScreenDamage,
+    BackCoverDamage,
+    OtherDamage,
+}
+
+impl FaultKind {
+    fn label(self) -> &'static str {
+        match self {
+            FaultKind::Performance => "performance fault",
+            FaultKind::ScreenDamage => "accidental screen damage",
+            FaultKind::BackCoverDamage => "accidental back-cover damage",
+            FaultKind::OtherDamage => "accidental damage",
+        }
+    }
+}
+
+/// The warranty certificate or invoice presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Certificate {
+    Valid,
+    Missing,
+    /// The IMEI on the certificate differs from the device's.
+    Mismatched,
+    Altered,
+}
+
+/// What the technician found on inspection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Findings {
+    pub liquid: bool,
+    pub drop: bool,
+    pub crush: bool,
+    /// Unauthorized disassembly or repair.
+    pub tampering: bool,
+}
+
+/// Everything the decision depends on besides the [`Policy`]; echoed in the decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WarrantyInput {
+    pub purchase_date: NaiveDate,
+    /// Local date at the store (the caller converts with the store's time zone).
+    pub today: NaiveDate,
+    pub item: CoveredItem,
+    pub fault: FaultKind,
+    pub findings: Findings,
+    pub certificate: Certificate,
+    pub force_majeure: bool,
+    /// Adds `extended_months` to the handset's free-repair period (not to accessories, windows or the screen plan).
+    pub extended_warranty: bool,
+    /// Covers accidental screen and back-cover damage of the handset for `screen_plan_months` from purchase.
+    pub screen_plan: bool,
+    /// Earlier repairs overran their promised time by this many days in total: extends the final free-repair end
+    /// date by that many days (not the return/exchange windows, not the screen plan).
+    pub overrun_days: u32,
+}
+
+/// The configurable periods; [`Policy::default`] is the national rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Policy {
+    /// Handset: return, exchange or free repair while `d <= return_days`.
+    pub return_days: u32,
+    /// Handset: exchange or free repair while `d <= exchange_days`.
+    pub exchange_days: u32,
+    pub handset_months: u32,
+    pub battery_months: u32,
+    pub charger_months: u32,
+    pub wired_earphones_months: u32,
+    /// Added to the handset's free-repair period by an extended warranty.
+    pub extended_months: u32,
+    pub screen_plan_months: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            return_days: 7,
+            exchange_days: 15,
+            handset_months: 12,
+            battery_months: 6,
+            charger_months: 12,
+            wired_earphones_months: 3,
+            extended_months: 12,
+            screen_plan_months: 12,
+        }
+    }
+}
+
+impl Policy {
+    /// The item's own free-repair period in months, before any extension.
+    pub fn item_months(&self, item: CoveredItem) -> u32 {
+        match item {
+            CoveredItem::Handset => self.handset_months,
+            CoveredItem::Battery => self.battery_months,
+            CoveredItem::Charger => self.charger_months,
+            CoveredItem::WiredEarphones => self.wired_earphones_months,
+        }
+    }
+}
+
+/// What the customer may choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Remedy {
+    Return,
+    Exchange,
+    FreeRepair,
+    PaidRepair,
+}
+
+/// The rule that decided. The snake_case strings are part of the API: never rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    ReturnWindow,
+    ExchangeWindow,
+    RepairWindow,
+    ExtendedWarranty,
+    AccessoryWindow,
+    ScreenPlan,
+    PeriodExpired,
+    LiquidDamage,
+    PhysicalDamage,
+    Tampering,
+    CertificateMissing,
+    CertificateMismatched,
+    CertificateAltered,
+    ForceMajeure,
+    PurchaseDateInFuture,
+}
+
+impl Rule {
+    /// True for the rules that exclude the device before any period is looked at (and for a purchase date in the
+    /// future); their decisions have no `coverage_ends`.
+    pub fn is_exclusion(self) -> bool {
+        matches!(
+            self,
+            Rule::LiquidDamage
+                | Rule::PhysicalDamage
+                | Rule::Tampering
+                | Rule::CertificateMissing
+                | Rule::CertificateMismatched
+                | Rule::CertificateAltered
+                | Rule::ForceMajeure
+                | Rule::PurchaseDateInFuture
+        )
+    }
+}
+
+/// The outcome, with enough to explain it to the customer later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WarrantyDecision {
+    /// What the customer may choose, e.g. `[return, exchange, free_repair]`; `[paid_repair]` when not covered.
+    pub remedies: Vec<Remedy>,
+    /// True when the repair costs the customer nothing (the remedies contain no `paid_repair`).
+    pub free: bool,
+    pub rule: Rule,
+    /// One plain English sentence staff can read to the customer, naming the dates.
+    pub explanation: String,
+    /// `today - purchase_date` in days (negative when the purchase date is in the future).
+    pub days_since_purchase: i64,
+    /// Last free day of the period that was applied, after extensions: set when a period decided (the windows,
+    /// the screen plan, and `period_expired`, where it is the day the period ended); `None` when an exclusion or a
+    /// purchase date in the future decided before any period was looked at.
+    pub coverage_ends: Option<NaiveDate>,
+    /// Echo of the inputs.
+    pub inputs: WarrantyInput,
+}
+
+/// Decides the warranty for one repair. Total: never panics, whatever the dates and policy (dates beyond chrono's
+/// range saturate at [`NaiveDate::MAX`]).
+///
+/// Choices where the national rules are silent:
+/// - Accessories have no return or exchange window, only free repair within their own period (plus overrun days);
+///   the extended warranty does not apply to them.
+/// - The screen plan covers only the handset, only `screen_damage` and `back_cover_damage`, and only within
+///   `screen_plan_months` of purchase: neither the extended warranty nor overrun days extend it. Within the plan the
+///   only remedy is free repair, even inside the return window. Certificate problems, tampering, liquid and force
+///   majeure still exclude it.
+/// - Exclusions win over periods: liquid damage two years after purchase reports `liquid_damage`, not
+///   `period_expired`.
+/// - The extended warranty period is counted from the purchase date (`handset_months + extended_months` months
+///   later), so month-end clamping happens once; overrun days are then added to that end.
+/// - Free repair is always available through the exchange window, even under a policy whose handset period is
+///   shorter than it.
+pub fn decide(input: &WarrantyInput, policy: &Policy) -> WarrantyDecision {
+    let d = input.today.signed_duration_since(input.purchase_date).num_days();
+    let outcome = evaluate(input, policy, d);
+    WarrantyDecision {
+        free: !outcome.remedies.contains(&Remedy::PaidRepair),
+        remedies: outcome.remedies,
+        rule: outcome.rule,
+        explanation: outcome.explanation,
+        days_since_purchase: d,
+        coverage_ends: outcome.coverage_ends,
+        inputs: input.clone(),
+    }
+}
+
+struct Outcome {
+    remedies: Vec<Remedy>,
+    rule: Rule,
+    explanation: String,
+    coverage_ends: Option<NaiveDate>,
+}
+
+impl Outcome {
+    fn paid(rule: Rule, why: String) -> Outcome {
+        Outcome {
+            remedies: vec![Remedy::PaidRepair],
+            rule,
+            explanation: format!("{why}: not covered; paid repair."),
+            coverage_ends: None,
+        }
+    }
+
+    /// Paid, with the whole sentence given.
+    fn paid_because(rule: Rule, sentence: String) -> Outcome {
+        Outcome {
+            remedies: vec![Remedy::PaidRepair],
+            rule,
+            explanation: sentence,
+            coverage_ends: None,
+        }
+    }
+}
+
+fn evaluate(input: &WarrantyInput, policy: &Policy, d: i64) -> Outcome {
+    let purchase = input.purchase_date;
+    let today = input.today;
+    if d < 0 {
+        return Outcome::paid_because(
+            Rule::PurchaseDateInFuture,
+            format!(
+                "The purchase date {purchase} is after today, {today}: no warranty can apply until the date is \
+                 corrected; paid repair."
+            ),
+        );
+    }
+
+    match input.certificate {
+        Certificate::Valid => {}
+        Certificate::Altered => {
+            return Outcome::paid(
+                Rule::CertificateAltered,
+                "The warranty certificate has been altered".to_owned(),
+            );
+        }
+        Certificate::Mismatched => {
+            return Outcome::paid(
+                Rule::CertificateMismatched,
+                "The warranty certificate does not match this device (the IMEI differs)".to_owned(),
+            );
+        }
+        Certificate::Missing => {
+            return Outcome::paid(
+                Rule::CertificateMissing,
+                "No warranty certificate or invoice was presented".to_owned(),
+            );
+        }
+    }
+    let findings = input.findings;
+    if findings.tampering {
+        return Outcome::paid(Rule::Tampering, "Unauthorized disassembly or repair found".to_owned());
+    }
+    if findings.liquid {
+        return Outcome::paid(Rule::LiquidDamage, "Liquid damage found".to_owned());
+    }
+    if input.force_majeure {
+        return Outcome::paid(Rule::ForceMajeure, "The damage was caused by force majeure".to_owned());
+    }
+
+    let purchased = purchased_phrase(input.item, purchase, d);
+    if input.fault != FaultKind::Performance {
+        return accidental_damage(input, policy, &purchased);
+    }
+    if findings.drop || findings.crush {
+        let what = match (findings.drop, findings.crush) {
+            (true, true) => "Drop and crush damage found",
+            (true, false) => "Drop damage found",
+            _ => "Crush damage found",
+        };
+        return Outcome::paid(Rule::PhysicalDamage, what.to_owned());
+    }
+
+    let overrun = overrun_phrase(input.overrun_days);
+    if input.item != CoveredItem::Handset {
+        let months = policy.item_months(input.item);
+        let end = add_days(add_months(purchase, months), input.overrun_days);
+        return if today <= end {
+            Outcome {
+                remedies: vec![Remedy::FreeRepair],
+                rule: Rule::AccessoryWindow,
+                explanation: format!(
+                    "{purchased}: within its {months}-month warranty, which ends on {end}{overrun}; free repair."
+                ),
+                coverage_ends: Some(end),
+            }
+        } else {
+            Outcome {
+                remedies: vec![Remedy::PaidRepair],
+                rule: Rule::PeriodExpired,
+                explanation: format!("{purchased}: its {months}-month warranty ended on {end}{overrun}; paid repair."),
+                coverage_ends: Some(end),
+            }
+        };
+    }
+
+    handset_performance(input, policy, d, &purchased)
+}
+
+/// A handset performance fault with nothing excluding it: the return, exchange and free-repair periods.
+fn handset_performance(input: &WarrantyInput, policy: &Policy, d: i64, purchased: &str) -> Outcome {
+    let purchase = input.purchase_date;
+    let today = input.today;
+    let months = policy.handset_months;
+    let standard_end = add_months(purchase, months);
+    let extended = input.extended_warranty && policy.extended_months > 0;
+    let extended_end = if extended {
+        add_months(purchase, months.saturating_add(policy.extended_months))
+    } else {
+        standard_end
+    };
+    let windows_end = add_days(purchase, policy.return_days.max(policy.exchange_days));
+    let end = add_days(extended_end, input.overrun_days).max(windows_end);
+
+    if d <= i64::from(policy.return_days) {
+        return Outcome {
+            remedies: vec![Remedy::Return, Remedy::Exchange, Remedy::FreeRepair],
+            rule: Rule::ReturnWindow,
+            explanation: format!(
+                "{purchased}: within the {}-day return period; the customer may choose return, exchange or free \
+                 repair.",
+                policy.return_days
+            ),
+            coverage_ends: Some(end),
+        };
+    }
+    if d <= i64::from(policy.exchange_days) {
+        return Outcome {
+            remedies: vec![Remedy::Exchange, Remedy::FreeRepair],
+            rule: Rule::ExchangeWindow,
+            explanation: format!(
+                "{purchased}: within the {}-day exchange period; the customer may choose exchange or free repair.",
+                policy.exchange_days
+            ),
+            coverage_ends: Some(end),
+        };
+    }
+
+    let overrun = overrun_phrase(input.overrun_days);
+    if today > end {
+        let period = if extended {
+            "free-repair period, including the extended warranty,"
+        } else {
+            "free-repair period"
+        };
+        return Outcome {
+            remedies: vec![Remedy::PaidRepair],
+            rule: Rule::PeriodExpired,
+            explanation: format!("{purchased}: the {period} ended on {end}{overrun}; paid repair."),
+            coverage_ends: Some(end),
+        };
+    }
+    let (rule, period) = if extended && today > standard_end {
+        (
+            Rule::ExtendedWarranty,
+            format!(
+                "the {months}-month free-repair period ended on {standard_end}, but the extended warranty covers \
+                 until {end}{overrun}"
+            ),
+        )
+    } else if extended {
+        (
+            Rule::RepairWindow,
+            format!(
+                "within the {months}-month free-repair period, which the extended warranty continues until \
+                 {end}{overrun}"
+            ),
+        )
+    } else {
+        (
+            Rule::RepairWindow,
+            format!("within the {months}-month free-repair period, which ends on {end}{overrun}"),
+        )
+    };
+    Outcome {
+        remedies: vec![Remedy::FreeRepair],
+        rule,
+        explanation: format!("{purchased}: {period}; free repair."),
+        coverage_ends: Some(end),
+    }
+}
+
+/// Accidental damage (not a performance fault): only a screen plan in force covers it.
+fn accidental_damage(input: &WarrantyInput, policy: &Policy, purchased: &str) -> Outcome {
+    let fault = input.fault.label();
+    let plan_kind = matches!(input.fault, FaultKind::ScreenDamage | FaultKind::BackCoverDamage);
+    if !input.screen_plan {
+        return Outcome::paid(
+            Rule::PhysicalDamage,
+            format!(
+                "{} is not a performance fault and there is no screen plan",
+                capitalize(fault)
+            ),
+        );
+    }
+    if input.item != CoveredItem::Handset {
+        return Outcome::paid(
+            Rule::PhysicalDamage,
+            format!(
+                "The screen plan covers only the handset, not {fault} to the {}",
+                input.item.label()
+            ),
+        );
+    }
+    if !plan_kind {
+        return Outcome::paid(
+            Rule::PhysicalDamage,
+            "The screen plan covers only accidental screen and back-cover damage, not other accidental damage"
+                .to_owned(),
+        );
+    }
+    let plan_end = add_months(input.purchase_date, policy.screen_plan_months);
+    if input.today <= plan_end {
+        Outcome {
+            remedies: vec![Remedy::FreeRepair],
+            rule: Rule::ScreenPlan,
+            explanation: format!("{purchased}: the screen plan covers {fault} until {plan_end}; free repair."),
+            coverage_ends: Some(plan_end),
+        }
+    } else {
+        Outcome::paid_because(
+            Rule::PhysicalDamage,
+            format!("{purchased}: the screen plan ended on {plan_end}, so {fault} is not covered; paid repair."),
+        )
+    }
+}
+
+/// "Purchased 2026-03-01, 5 days ago" for the handset, "Battery purchased …" for an accessory.
+fn purchased_phrase(item: CoveredItem, purchase: NaiveDate, d: i64) -> String {
+    let ago = match d {
+        0 => "today".to_owned(),
+        1 => "1 day ago".to_owned(),
+        _ => format!("{d} days ago"),
+    };
+    match item {
+        CoveredItem::Handset => format!("Purchased {purchase}, {ago}"),
+        _ => format!("{} purchased {purchase}, {ago}", capitalize(item.label())),
+    }
+}
+
+fn overrun_phrase(days: u32) -> String {
+    match days {
+        0 => String::new(),
+        1 => " (including 1 day added for an earlier repair that overran)".to_owned(),
+        _ => format!(" (including {days} days added for earlier repairs that overran)"),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The same calendar date `months` later, clamped to the month's last day; saturates at [`NaiveDate::MAX`].
+fn add_months(date: NaiveDate, months: u32) -> NaiveDate {
+    date.checked_add_months(Months::new(months)).unwrap_or(NaiveDate::MAX)
+}
+
+fn add_days(date: NaiveDate, days: u32) -> NaiveDate {
+    date.checked_add_days(Days::new(u64::from(days)))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CoveredItem::*;
+    use super::FaultKind::*;
+    use super::Remedy::*;
+    use super::*;
+
+    const RETURN: &[Remedy] = &[Return, Exchange, FreeRepair];
+    const EXCHANGE: &[Remedy] = &[Exchange, FreeRepair];
+    const FREE: &[Remedy] = &[FreeRepair];
+    const PAID: &[Remedy] = &[PaidRepair];
+
+    const CLEAN: Findings = Findings {
+        liquid: false,
+        drop: false,
+        crush: false,
+        tampering: false,
+    };
+    const LIQUID: Findings = Findings { liquid: true, ..CLEAN };
+    const DROP: Findings = Findings { drop: true, ..CLEAN };
+    const CRUSH: Findings = Findings { crush: true, ..CLEAN };
+    const TAMPERED: Findings = Findings {
+        tampering: true,
+        ..CLEAN
+    };
+    const EVERYTHING: Findings = Findings {
+        liquid: true,
+        drop: true,
+        crush: true,
+        tampering: true,
+    };
+
+    struct Case {
+        name: &'static str,
+        purchase: &'static str,
+        today: &'static str,
+        item: CoveredItem,
+        fault: FaultKind,
+        findings: Findings,
+        certificate: Certificate,
+        force_majeure: bool,
+        extended: bool,
+        plan: bool,
+        overrun: u32,
+        rule: Rule,
+        remedies: &'static [Remedy],
+        free: bool,
+        coverage_ends: Option<&'static str>,
+    }
+
+    /// A clean handset performance fault bought 2026-03-01; each case overrides what it tests.
+    const BASE: Case = Case {
+        name: "",
+        purchase: "2026-03-01",
+        today: "2026-03-01",
+        item: Handset,
+        fault: Performance,
+        findings: CLEAN,
+        certificate: Certificate::Valid,
+        force_majeure: false,
+        extended: false,
+        plan: false,
+        overrun: 0,
+        rule: Rule::ReturnWindow,
+        remedies: RETURN,
+        free: true,
+        coverage_ends: Some("2027-03-01"),
+    };
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap_or_else(|e| panic!("bad test date {s}: {e}"))
+    }
+
+    impl Case {
+        fn input(&self) -> WarrantyInput {
+            WarrantyInput {
+                purchase_date: date(self.purchase),
+                today: date(self.today),
+                item: self.item,
+                fault: self.fault,
+                findings: self.findings,
+                certificate: self.certificate,
+                force_majeure: self.force_majeure,
+                extended_warranty: self.extended,
+                screen_plan: self.plan,
+                overrun_days: self.overrun,
+            }
+        }
+    }
+
+    fn cases() -> Vec<Case> {
+        use Rule::*;
+        // Excluded outcomes share these fields.
+        const EXCLUDED: Case = Case {
+            today: "2026-03-04",
+            remedies: PAID,
+            free: false,
+            coverage_ends: None,
+            ..BASE
+        };
+        vec![
+            // Handset windows, bought 2026-03-01.
+            Case {
+                name: "d=0 return",
+                ..BASE
+            },
+            Case {
+                name: "d=7 return",
+                today: "2026-03-08",
+                ..BASE
+            },
+            Case {
+                name: "d=8 exchange",
+                today: "2026-03-09",
+                rule: ExchangeWindow,
+                remedies: EXCHANGE,
+                ..BASE
+            },
+            Case {
+                name: "d=15 exchange",
+                today: "2026-03-16",
+                rule: ExchangeWindow,
+                remedies: EXCHANGE,
+                ..BASE
+            },
+            Case {
+                name: "d=16 repair",
+                today: "2026-03-17",
+                rule: RepairWindow,
+                remedies: FREE,
+                ..BASE
+            },
+            Case {
+                name: "last day of the year",
+                today: "2027-03-01",
+                rule: RepairWindow,
+                remedies: FREE,
+                ..BASE
+            },
+            Case {
+                name: "day after the year",
+                today: "2027-03-02",
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                ..BASE
+            },
+            // Windows across a leap day: 2024-02-25 + 7 days = 2024-03-03.
+            Case {
+                name: "d=7 across leap day",
+                purchase: "2024-02-25",
+                today: "2024-03-03",
+                coverage_ends: Some("2025-02-25"),
+                ..BASE
+            },
+            Case {
+                name: "d=8 across leap day",
+                purchase: "2024-02-25",
+                today: "2024-03-04",
+                rule: ExchangeWindow,
+                remedies: EXCHANGE,
+                coverage_ends: Some("2025-02-25"),
+                ..BASE
+            },
+            // Leap-day purchase: one year ends 2025-02-28.
+            Case {
+                name: "leap purchase, 2025-02-28 covered",
+                purchase: "2024-02-29",
+                today: "2025-02-28",
+                rule: RepairWindow,
+                remedies: FREE,
+                coverage_ends: Some("2025-02-28"),
+                ..BASE
+            },
+            Case {
+                name: "leap purchase, 2025-03-01 expired",
+                purchase: "2024-02-29",
+                today: "2025-03-01",
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2025-02-28"),
+                ..BASE
+            },
+            // Year containing a leap day: 2023-03-01 → 2024-03-01.
+            Case {
+                name: "2023-03-01 checked on 2024-02-29",
+                purchase: "2023-03-01",
+                today: "2024-02-29",
+                rule: RepairWindow,
+                remedies: FREE,
+                coverage_ends: Some("2024-03-01"),
+                ..BASE
+            },
+            Case {
+                name: "2023-03-01 checked on 2024-03-01",
+                purchase: "2023-03-01",
+                today: "2024-03-01",
+                rule: RepairWindow,
+                remedies: FREE,
+                coverage_ends: Some("2024-03-01"),
+                ..BASE
+            },
+            Case {
+                name: "2023-03-01 checked on 2024-03-02",
+                purchase: "2023-03-01",
+                today: "2024-03-02",
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2024-03-01"),
+                ..BASE
+            },
+            // Extended warranty: ends 2028-03-01.
+            Case {
+                name: "extended, d=3",
+                today: "2026-03-04",
+                extended: true,
+                coverage_ends: Some("2028-03-01"),
+                ..BASE
+            },
+            Case {
+                name: "extended, last day of the standard year",
+                today: "2027-03-01",
+                extended: true,
+                rule: RepairWindow,
+                remedies: FREE,
+                coverage_ends: Some("2028-03-01"),
+                ..BASE
+            },
+            Case {
+                name: "extended, first day of the extension",
+                today: "2027-03-02",
+                extended: true,
+                rule: ExtendedWarranty,
+                remedies: FREE,
+                coverage_ends: Some("2028-03-01"),
+                ..BASE
+            },
+            Case {
+                name: "extended, last day",
+                today: "2028-03-01",
+                extended: true,
+                rule: ExtendedWarranty,
+                remedies: FREE,
+                coverage_ends: Some("2028-03-01"),
+                ..BASE
+            },
+            Case {
+                name: "extended, day after",
+                today: "2028-03-02",
+                extended: true,
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2028-03-01"),
+                ..BASE
+            },
+            Case {
+                name: "extended, leap purchase, last day",
+                purchase: "2024-02-29",
+                today: "2026-02-28",
+                extended: true,
+                rule: ExtendedWarranty,
+                remedies: FREE,
+                coverage_ends: Some("2026-02-28"),
+                ..BASE
+            },
+            Case {
+                name: "extended, leap purchase, day after",
+                purchase: "2024-02-29",
+                today: "2026-03-01",
+                extended: true,
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2026-02-28"),
+                ..BASE
+            },
+            // Overrun days move the final end, not the windows.
+            Case {
+                name: "overrun, d=7 still return",
+                today: "2026-03-08",
+                overrun: 30,
+                coverage_ends: Some("2027-03-31"),
+                ..BASE
+            },
+            Case {
+                name: "overrun, d=16 not exchange",
+                today: "2026-03-17",
+                overrun: 30,
+                rule: RepairWindow,
+                remedies: FREE,
+                coverage_ends: Some("2027-03-31"),
+                ..BASE
+            },
+            Case {
+                name: "overrun 10, last day",
+                today: "2027-03-11",
+                overrun: 10,
+                rule: RepairWindow,
+                remedies: FREE,
+                coverage_ends: Some("2027-03-11"),
+                ..BASE
+            },
+            Case {
+                name: "overrun 10, day after",
+                today: "2027-03-12",
+                overrun: 10,
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2027-03-11"),
+                ..BASE
+            },
+            Case {
+                name: "overrun 10 after extended, last day",
+                today: "2028-03-11",
+                overrun: 10,
+                extended: true,
+                rule: ExtendedWarranty,
+                remedies: FREE,
+                coverage_ends: Some("2028-03-11"),
+                ..BASE
+            },
+            Case {
+                name: "overrun 10 after extended, day after",
+                today: "2028-03-12",
+                overrun: 10,
+                extended: true,
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2028-03-11"),
+                ..BASE
+            },
+            // Accessories: their own periods, no return/exchange, no extended warranty.
+            Case {
+                name: "battery d=0: free repair only",
+                item: Battery,
+                purchase: "2026-01-31",
+                today: "2026-01-31",
+                rule: AccessoryWindow,
+                remedies: FREE,
+                coverage_ends: Some("2026-07-31"),
+                ..BASE
+            },
+            Case {
+                name: "battery last day",
+                item: Battery,
+                purchase: "2026-01-31",
+                today: "2026-07-31",
+                rule: AccessoryWindow,
+                remedies: FREE,
+                coverage_ends: Some("2026-07-31"),
+                ..BASE
+            },
+            Case {
+                name: "battery day after",
+                item: Battery,
+                purchase: "2026-01-31",
+                today: "2026-08-01",
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2026-07-31"),
+                ..BASE
+            },
+            Case {
+                name: "battery, extended warranty does not apply",
+                item: Battery,
+                purchase: "2026-01-31",
+                today: "2026-08-01",
+                extended: true,
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2026-07-31"),
+                ..BASE
+            },
+            Case {
+                name: "battery, overrun 5, last day",
+                item: Battery,
+                purchase: "2026-01-31",
+                today: "2026-08-05",
+                overrun: 5,
+                rule: AccessoryWindow,
+                remedies: FREE,
+                coverage_ends: Some("2026-08-05"),
+                ..BASE
+            },
+            Case {
+                name: "battery, overrun 5, day after",
+                item: Battery,
+                purchase: "2026-01-31",
+                today: "2026-08-06",
+                overrun: 5,
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2026-08-05"),
+                ..BASE
+            },
+            Case {
+                name: "charger last day",
+                item: Charger,
+                today: "2027-03-01",
+                rule: AccessoryWindow,
+                remedies: FREE,
+                ..BASE
+            },
+            Case {
+                name: "charger day after",
+                item: Charger,
+                today: "2027-03-02",
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                ..BASE
+            },
+            Case {
+                name: "earphones last day (clamped to February)",
+                item: WiredEarphones,
+                purchase: "2026-11-30",
+                today: "2027-02-28",
+                rule: AccessoryWindow,
+                remedies: FREE,
+                coverage_ends: Some("2027-02-28"),
+                ..BASE
+            },
+            Case {
+                name: "earphones day after",
+                item: WiredEarphones,
+                purchase: "2026-11-30",
+                today: "2027-03-01",
+                rule: PeriodExpired,
+                remedies: PAID,
+                free: false,
+                coverage_ends: Some("2027-02-28"),
+                ..BASE
+            },
+            // Every exclusion, inside the return window.
+            Case {
+                name: "certificate altered",
+                certificate: Certificate::Altered,
+                rule: CertificateAltered,
+                ..EXCLUDED
+            },
+            Case {
+                name: "certificate mismatched",
+                certificate: Certificate::Mismatched,
+                rule: CertificateMismatched,
+                ..EXCLUDED
+            },
+            Case {
+                name: "certificate missing",
+                certificate: Certificate::Missing,
+                rule: CertificateMissing,
+                ..EXCLUDED
+            },
+            Case {
+                name: "tampering",
+                findings: TAMPERED,
+                rule: Tampering,
+                ..EXCLUDED
+            },
+            Case {
+                name: "liquid",
+                findings: LIQUID,
+                rule: LiquidDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "drop",
+                findings: DROP,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "crush",
+                findings: CRUSH,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "force majeure",
+                force_majeure: true,
+                rule: ForceMajeure,
+                ..EXCLUDED
+            },
+            Case {
+                name: "screen damage, no plan",
+                fault: ScreenDamage,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "back cover damage, no plan",
+                fault: BackCoverDamage,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "other damage, no plan",
+                fault: OtherDamage,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "accessory damage",
+                item: Charger,
+                fault: OtherDamage,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "exclusion after expiry",
+                today: "2028-06-01",
+                findings: LIQUID,
+                rule: LiquidDamage,
+                ..EXCLUDED
+            },
+            // Order of the exclusions.
+            Case {
+                name: "altered certificate first",
+                certificate: Certificate::Altered,
+                findings: EVERYTHING,
+                force_majeure: true,
+                rule: CertificateAltered,
+                ..EXCLUDED
+            },
+            Case {
+                name: "missing certificate before tampering",
+                certificate: Certificate::Missing,
+                findings: EVERYTHING,
+                rule: CertificateMissing,
+                ..EXCLUDED
+            },
+            Case {
+                name: "tampering before liquid",
+                findings: EVERYTHING,
+                rule: Tampering,
+                ..EXCLUDED
+            },
+            Case {
+                name: "liquid before force majeure",
+                findings: Findings {
+                    liquid: true,
+                    drop: true,
+                    ..CLEAN
+                },
+                force_majeure: true,
+                rule: LiquidDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "force majeure before drop",
+                findings: DROP,
+                force_majeure: true,
+                rule: ForceMajeure,
+                ..EXCLUDED
+            },
+            // Screen plan: one year from purchase, screen and back cover of the handset, drop or crush included.
+            Case {
+                name: "plan covers a dropped screen",
+                today: "2026-06-10",
+                fault: ScreenDamage,
+                findings: DROP,
+                plan: true,
+                rule: ScreenPlan,
+                remedies: FREE,
+                ..BASE
+            },
+            Case {
+                name: "plan in return window: free repair only",
+                today: "2026-03-03",
+                fault: ScreenDamage,
+                plan: true,
+                rule: ScreenPlan,
+                remedies: FREE,
+                ..BASE
+            },
+            Case {
+                name: "plan covers a crushed back cover on its last day",
+                today: "2027-03-01",
+                fault: BackCoverDamage,
+                findings: CRUSH,
+                plan: true,
+                rule: ScreenPlan,
+                remedies: FREE,
+                ..BASE
+            },
+            Case {
+                name: "plan ended",
+                today: "2027-03-02",
+                fault: ScreenDamage,
+                findings: DROP,
+                plan: true,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan not extended by the extended warranty",
+                today: "2027-03-02",
+                fault: ScreenDamage,
+                plan: true,
+                extended: true,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan not extended by overrun days",
+                today: "2027-03-02",
+                fault: ScreenDamage,
+                plan: true,
+                overrun: 30,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, leap purchase, last day",
+                purchase: "2024-02-29",
+                today: "2025-02-28",
+                fault: ScreenDamage,
+                plan: true,
+                rule: ScreenPlan,
+                remedies: FREE,
+                coverage_ends: Some("2025-02-28"),
+                ..BASE
+            },
+            Case {
+                name: "plan, leap purchase, day after",
+                purchase: "2024-02-29",
+                today: "2025-03-01",
+                fault: ScreenDamage,
+                plan: true,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, liquid",
+                fault: ScreenDamage,
+                findings: LIQUID,
+                plan: true,
+                rule: LiquidDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, tampering",
+                fault: ScreenDamage,
+                findings: TAMPERED,
+                plan: true,
+                rule: Tampering,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, certificate missing",
+                fault: ScreenDamage,
+                certificate: Certificate::Missing,
+                plan: true,
+                rule: CertificateMissing,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, force majeure",
+                fault: ScreenDamage,
+                force_majeure: true,
+                plan: true,
+                rule: ForceMajeure,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, other damage",
+                fault: OtherDamage,
+                plan: true,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, not for accessories",
+                item: Charger,
+                fault: ScreenDamage,
+                plan: true,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, performance fault with drop",
+                findings: DROP,
+                plan: true,
+                rule: PhysicalDamage,
+                ..EXCLUDED
+            },
+            Case {
+                name: "plan, performance fault follows the windows",
+                today: "2026-03-10",
+                plan: true,
+                rule: ExchangeWindow,
+                remedies: EXCHANGE,
+                ..BASE
+            },
+            // Purchase date in the future.
+            Case {
+                name: "future purchase date",
+                today: "2026-02-28",
+                rule: PurchaseDateInFuture,
+                ..EXCLUDED
+            },
+            Case {
+                name: "future purchase date wins over everything",
+                today: "2025-03-01",
+                certificate: Certificate::Altered,
+                findings: EVERYTHING,
+                force_majeure: true,
+                plan: true,
+                extended: true,
+                fault: ScreenDamage,
+                rule: PurchaseDateInFuture,
+                ..EXCLUDED
+            },
+        ]
+    }
+
+    #[test]
+    fn table() {
+        let policy = Policy::default();
+        let cases = cases();
+        for case in &cases {
+            let input = case.input();
+            let got = decide(&input, &policy);
+            let name = case.name;
+            assert_eq!(got.rule, case.rule, "{name}: {}", got.explanation);
+            assert_eq!(got.remedies, case.remedies, "{name}");
+            assert_eq!(got.free, case.free, "{name}");
+            assert_eq!(got.coverage_ends, case.coverage_ends.map(date), "{name}");
+            assert_eq!(
+                got.days_since_purchase,
+                (input.today - input.purchase_date).num_days(),
+                "{name}"
+            );
+            assert_eq!(got.inputs, input, "{name}");
+            // The return and exchange windows name the purchase date and the day count, not the repair end.
+            let windows = [Rule::ReturnWindow, Rule::ExchangeWindow];
+            if let Some(end) = got.coverage_ends.filter(|_| !windows.contains(&got.rule)) {
+                assert!(
+                    got.explanation.contains(&end.to_string()),
+                    "{name}: {}",
+                    got.explanation
+                );
+            }
+            if !got.rule.is_exclusion() {
+                assert!(got.explanation.contains(case.purchase), "{name}: {}", got.explanation);
+            }
+        }
+        assert!(cases.len() >= 60, "{} cases", cases.len());
+    }
+
+    fn handset(purchase: &str, today: &str) -> WarrantyInput {
+        WarrantyInput {
+            purchase_date: date(purchase),
+            today: date(today),
+            item: Handset,
+            fault: Performance,
+            findings: Findings::default(),
+            certificate: Certificate::Valid,
+            force_majeure: false,
+            extended_warranty: false,
+            screen_plan: false,
+            overrun_days: 0,
+        }
+    }
+
+    #[test]
+    fn explanations_read_plainly() {
+        let policy = Policy::default();
+        let explain = |input: WarrantyInput| decide(&input, &policy).explanation;
+        let base = handset("2026-03-01", "2026-03-06");
+        let cases: Vec<(WarrantyInput, &str)> = vec![
+            (
+                base.clone(),
+                "Purchased 2026-03-01, 5 days ago: within the 7-day return period; the customer may choose return, \
+                 exchange or free repair.",
+            ),
+            (
+                handset("2026-03-01", "2026-03-01"),
+                "Purchased 2026-03-01, today: within the 7-day return period; the customer may choose return, \
+                 exchange or free repair.",
+            ),
+            (
+                handset("2026-03-01", "2026-03-10"),
+                "Purchased 2026-03-01, 9 days ago: within the 15-day exchange period; the customer may choose \
+                 exchange or free repair.",
+            ),
+            (
+                WarrantyInput {
+                    findings: LIQUID,
+                    ..base.clone()
+                },
+                "Liquid damage found: not covered; paid repair.",
+            ),
+            (
+                handset("2026-03-01", "2026-09-17"),
+                "Purchased 2026-03-01, 200 days ago: within the 12-month free-repair period, which ends on \
+                 2027-03-01; free repair.",
+            ),
+            (
+                WarrantyInput {
+                    overrun_days: 1,
+                    ..handset("2026-03-01", "2027-03-02")
+                },
+                "Purchased 2026-03-01, 366 days ago: within the 12-month free-repair period, which ends on \
+                 2027-03-02 (including 1 day added for an earlier repair that overran); free repair.",
+            ),
+            (
+                WarrantyInput {
+                    extended_warranty: true,
+                    ..handset("2026-03-01", "2027-06-01")
+                },
+                "Purchased 2026-03-01, 457 days ago: the 12-month free-repair period ended on 2027-03-01, but the \
+                 extended warranty covers until 2028-03-01; free repair.",
+            ),
+            (
+                handset("2026-03-01", "2027-03-02"),
+                "Purchased 2026-03-01, 366 days ago: the free-repair period ended on 2027-03-01; paid repair.",
+            ),
+            (
+                WarrantyInput {
+                    item: Battery,
+                    ..handset("2026-01-31", "2026-02-01")
+                },
+                "Battery purchased 2026-01-31, 1 day ago: within its 6-month warranty, which ends on 2026-07-31; \
+                 free repair.",
+            ),
+            (
+                WarrantyInput {
+                    fault: ScreenDamage,
+                    findings: DROP,
+                    screen_plan: true,
+                    ..base.clone()
+                },
+                "Purchased 2026-03-01, 5 days ago: the screen plan covers accidental screen damage until \
+                 2027-03-01; free repair.",
+            ),
+            (
+                WarrantyInput {
+                    fault: ScreenDamage,
+                    screen_plan: true,
+                    ..handset("2026-03-01", "2027-03-05")
+                },
+                "Purchased 2026-03-01, 369 days ago: the screen plan ended on 2027-03-01, so accidental screen \
+                 damage is not covered; paid repair.",
+            ),
+            (
+                handset("2026-03-01", "2026-02-28"),
+                "The purchase date 2026-03-01 is after today, 2026-02-28: no warranty can apply until the date is \
+                 corrected; paid repair.",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(explain(input), want);
+        }
+    }
+
+    #[test]
+    fn policy_defaults_are_the_national_rule() {
+        let p = Policy::default();
+        assert_eq!(
+            (
+                p.return_days,
+                p.exchange_days,
+                p.handset_months,
+                p.battery_months,
+                p.charger_months,
+                p.wired_earphones_months,
+                p.extended_months,
+                p.screen_plan_months
+            ),
+            (7, 15, 12, 6, 12, 3, 12, 12)
+        );
+    }
+
+    #[test]
+    fn a_configured_policy_is_honoured() {
+        let policy = Policy {
+            return_days: 14,
+            exchange_days: 30,
+            handset_months: 24,
+            extended_months: 6,
+            ..Policy::default()
+        };
+        let cases = [
+            ("2026-03-15", Rule::ReturnWindow),
+            ("2026-03-16", Rule::ExchangeWindow),
+            ("2026-03-31", Rule::ExchangeWindow),
+            ("2026-04-01", Rule::RepairWindow),
+            ("2028-03-01", Rule::RepairWindow),
+            ("2028-03-02", Rule::PeriodExpired),
+        ];
+        for (today, rule) in cases {
+            assert_eq!(decide(&handset("2026-03-01", today), &policy).rule, rule, "{today}");
+        }
+        let extended = WarrantyInput {
+            extended_warranty: true,
+            ..handset("2026-03-01", "2028-09-01")
+        };
+        assert_eq!(decide(&extended, &policy).rule, Rule::ExtendedWarranty);
+        // A handset period shorter than the exchange window still leaves free repair through it.
+        let short = Policy {
+            handset_months: 0,
+            ..Policy::default()
+        };
+        let got = decide(&handset("2026-03-01", "2026-03-16"), &short);
+        assert_eq!(
+            (got.rule, got.coverage_ends),
+            (Rule::ExchangeWindow, Some(date("2026-03-16")))
+        );
+        let got = decide(&handset("2026-03-01", "2026-03-17"), &short);
+        assert_eq!(
+            (got.rule, got.coverage_ends),
+            (Rule::PeriodExpired, Some(date("2026-03-16")))
+        );
+    }
+
+    #[test]
+    fn wire_strings_are_stable() {
+        use Rule::*;
+        let rules = [
+            (ReturnWindow, "return_window"),
+            (ExchangeWindow, "exchange_window"),
+            (RepairWindow, "repair_window"),
+            (ExtendedWarranty, "extended_warranty"),
+            (AccessoryWindow, "accessory_window"),
+            (ScreenPlan, "screen_plan"),
+            (PeriodExpired, "period_expired"),
+            (LiquidDamage, "liquid_damage"),
+            (PhysicalDamage, "physical_damage"),
+            (Tampering, "tampering"),
+            (CertificateMissing, "certificate_missing"),
+            (CertificateMismatched, "certificate_mismatched"),
+            (CertificateAltered, "certificate_altered"),
+            (ForceMajeure, "force_majeure"),
+            (PurchaseDateInFuture, "purchase_date_in_future"),
+        ];
+        for (rule, s) in rules {
+            assert_eq!(serde_json::to_value(rule).ok(), Some(serde_json::Value::from(s)));
+        }
+        assert_eq!(
+            serde_json::to_value(WiredEarphones).ok(),
+            Some("wired_earphones".into())
+        );
+        assert_eq!(
+            serde_json::to_value(BackCoverDamage).ok(),
+            Some("back_cover_damage".into())
+        );
+        assert_eq!(
+            serde_json::to_value(Certificate::Mismatched).ok(),
+            Some("mismatched".into())
+        );
+        assert_eq!(serde_json::to_value(FreeRepair).ok(), Some("free_repair".into()));
+
+        let decision = decide(&handset("2026-03-01", "2026-03-06"), &Policy::default());
+        let json = serde_json::to_value(&decision).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            json["remedies"],
+            serde_json::json!(["return", "exchange", "free_repair"])
+        );
+        assert_eq!(json["rule"], "return_window");
+        assert_eq!(json["coverage_ends"], "2027-03-01");
+        assert_eq!(json["inputs"]["purchase_date"], "2026-03-01");
+        assert_eq!(json["inputs"]["findings"]["liquid"], false);
+        assert_eq!(serde_json::from_value::<WarrantyDecision>(json).ok(), Some(decision));
+    }
+
+    #[test]
+    fn extreme_dates_and_policies_do_not_panic() {
+        let huge = Policy {
+            return_days: u32::MAX,
+            exchange_days: u32::MAX,
+            handset_months: u32::MAX,
+            battery_months: u32::MAX,
+            charger_months: u32::MAX,
+            wired_earphones_months: u32::MAX,
+            extended_months: u32::MAX,
+            screen_plan_months: u32::MAX,
+        };
+        let dates = [NaiveDate::MIN, date("2024-02-29"), NaiveDate::MAX];
+        for policy in [Policy::default(), huge] {
+            for purchase in dates {
+                for today in dates {
+                    for item in [Handset, Battery] {
+                        for fault in [Performance, ScreenDamage] {
+                            let input = WarrantyInput {
+                                purchase_date: purchase,
+                                today,
+                                item,
+                                fault,
+                                screen_plan: true,
+                                extended_warranty: true,
+                                overrun_days: u32::MAX,
+                                ..handset("2024-02-29", "2024-02-29")
+                            };
+                            let got = decide(&input, &policy);
+                            assert_eq!(got.free, !got.remedies.contains(&PaidRepair));
+                            assert_eq!(got.rule == Rule::PurchaseDateInFuture, today < purchase);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// How much the customer may choose: 3 in the return window down to 0 for paid repair.
+    fn rank(remedies: &[Remedy]) -> usize {
+        if remedies.contains(&PaidRepair) {
+            0
+        } else {
+            remedies.len()
+        }
+    }
+
+    #[test]
+    fn sweep_keeps_the_invariants() {
+        let policy = Policy::default();
+        // End of January in a leap year: month-end clamping and 29 February both inside the sweep.
+        let purchase = date("2024-01-31");
+        let items = [Handset, Battery, Charger, WiredEarphones];
+        let faults = [Performance, ScreenDamage, BackCoverDamage, OtherDamage];
+        let findings = [CLEAN, LIQUID, DROP, TAMPERED];
+        let certificates = [Certificate::Valid, Certificate::Mismatched];
+        let mut decisions = 0usize;
+        for item in items {
+            for fault in faults {
+                for found in findings {
+                    for certificate in certificates {
+                        for flags in 0u8..8 {
+                            for overrun_days in [0, 40] {
+                                let mut previous_rank = usize::MAX;
+                                for offset in -5i64..=830 {
+                                    let today = if offset < 0 {
+                                        purchase - Days::new(offset.unsigned_abs())
+                                    } else {
+                                        purchase + Days::new(offset.unsigned_abs())
+                                    };
+                                    let input = WarrantyInput {
+                                        purchase_date: purchase,
+                                        today,
+                                        item,
+                                        fault,
+                                        findings: found,
+                                        certificate,
+                                        force_majeure: flags & 1 != 0,
+                                        extended_warranty: flags & 2 != 0,
+                                        screen_plan: flags & 4 != 0,
+                                        overrun_days,
+                                    };
+                                    let got = decide(&input, &policy);
+                                    decisions += 1;
+                                    let ctx = || format!("{input:?} → {got:?}");
+                                    assert_eq!(got.days_since_purchase, offset, "{}", ctx());
+                                    assert!(!got.remedies.is_empty(), "{}", ctx());
+                                    assert_eq!(got.free, !got.remedies.contains(&PaidRepair), "{}", ctx());
+                                    assert_eq!(got.free, got.remedies != [PaidRepair], "{}", ctx());
+                                    assert_eq!(got.remedies.contains(&Return), got.rule == Rule::ReturnWindow);
+                                    assert_eq!(got.rule.is_exclusion(), got.coverage_ends.is_none(), "{}", ctx());
+                                    match got.coverage_ends {
+                                        Some(end) if got.free => assert!(today <= end, "{}", ctx()),
+                                        Some(end) => assert!(today > end, "{}", ctx()),
+                                        None => assert!(!got.free, "{}", ctx()),
+                                    }
+                                    assert!(got.explanation.ends_with('.'), "{}", ctx());
+                                    assert_eq!(got.inputs, input);
+                                    if offset < 0 {
+                                        assert_eq!(got.rule, Rule::PurchaseDateInFuture);
+                                        continue;
+                                    }
+                                    // Remedies only shrink as time passes; paid never turns free again.
+                                    let r = rank(&got.remedies);
+                                    assert!(r <= previous_rank, "{}", ctx());
+                                    previous_rank = r;
+                                    // Only the screen plan makes a drop free; nothing makes the other exclusions free.
+                                    if certificate != Certificate::Valid
+                                        || found.liquid
+                                        || found.tampering
+                                        || flags & 1 != 0
+                                    {
+                                        assert!(!got.free, "{}", ctx());
+                                    }
+                                    if found.drop {
+                                        assert!(!got.free || got.rule == Rule::ScreenPlan, "{}", ctx());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(decisions, 4 * 4 * 4 * 2 * 8 * 2 * 836);
+    }
+}
