@@ -178,26 +178,6 @@ fn update(conn: &mut Conn<'_>, id: Uuid, changes: &ModelChanges, actor: Uuid) ->
     Ok(get(conn, id)?.into())
 }
 
-fn set_active(conn: &mut Conn<'_>, id: Uuid, active: bool, actor: Uuid) -> AppResult<Model> {
-    let row = get(conn, id)?;
-    if row.active != active {
-        let now = crate::now();
-        with_conn!(conn, c => diesel::update(product_models::table.find(Id(id)))
-            .set((product_models::active.eq(active), product_models::updated_at.eq(Ts(now))))
-            .execute(c))?;
-        let action = if active { "activate" } else { "deactivate" };
-        audit::record(
-            conn,
-            Some(actor),
-            action,
-            "model",
-            id,
-            &serde_json::json!({ "active": active }),
-        )?;
-    }
-    Ok(get(conn, id)?.into())
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -318,40 +298,13 @@ pub async fn update_model(
     Ok(HttpResponse::Ok().json(model))
 }
 
-/// Deactivate a model: it stays in history but takes no new tickets or loaners.
-#[utoipa::path(
-    tag = "models", operation_id = "deactivate_model", params(("model_id" = Uuid, Path)),
-    responses((status = 200, body = Model), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/models/{model_id}/deactivate")]
-pub async fn deactivate_model(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
-    let id = path.into_inner();
-    let model = web::block(move || state.db.write(|conn| set_active(conn, id, false, principal.key_id))).await??;
-    Ok(HttpResponse::Ok().json(model))
-}
-
-/// Activate a deactivated model again.
-#[utoipa::path(
-    tag = "models", operation_id = "activate_model", params(("model_id" = Uuid, Path)),
-    responses((status = 200, body = Model), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/models/{model_id}/activate")]
-pub async fn activate_model(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
-    let id = path.into_inner();
-    let model = web::block(move || state.db.write(|conn| set_active(conn, id, true, principal.key_id))).await??;
-    Ok(HttpResponse::Ok().json(model))
+activation! {
+    param: "model_id",
+    table: product_models, entity: "model", tag: "models", out: Model,
+    deactivate: deactivate_model, "/models/{model_id}/deactivate",
+        "Deactivate a model: it stays in history but takes no new tickets or loaners.",
+    activate: activate_model, "/models/{model_id}/activate",
+        "Activate a deactivated model again.",
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -184,26 +184,6 @@ fn update(conn: &mut Conn<'_>, id: Uuid, changes: &SeriesChanges, actor: Uuid) -
     Ok(get(conn, id)?.into())
 }
 
-fn set_active(conn: &mut Conn<'_>, id: Uuid, active: bool, actor: Uuid) -> AppResult<Series> {
-    let row = get(conn, id)?;
-    if row.active != active {
-        let now = crate::now();
-        with_conn!(conn, c => diesel::update(product_series::table.find(Id(id)))
-            .set((product_series::active.eq(active), product_series::updated_at.eq(Ts(now))))
-            .execute(c))?;
-        let action = if active { "activate" } else { "deactivate" };
-        audit::record(
-            conn,
-            Some(actor),
-            action,
-            "series",
-            id,
-            &serde_json::json!({ "active": active }),
-        )?;
-    }
-    Ok(get(conn, id)?.into())
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -324,40 +304,13 @@ pub async fn update_series(
     Ok(HttpResponse::Ok().json(series))
 }
 
-/// Deactivate a series: it stays in history but takes no new models, loaners or tickets.
-#[utoipa::path(
-    tag = "series", operation_id = "deactivate_series", params(("series_id" = Uuid, Path)),
-    responses((status = 200, body = Series), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/series/{series_id}/deactivate")]
-pub async fn deactivate_series(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
-    let id = path.into_inner();
-    let series = web::block(move || state.db.write(|conn| set_active(conn, id, false, principal.key_id))).await??;
-    Ok(HttpResponse::Ok().json(series))
-}
-
-/// Activate a deactivated series again.
-#[utoipa::path(
-    tag = "series", operation_id = "activate_series", params(("series_id" = Uuid, Path)),
-    responses((status = 200, body = Series), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/series/{series_id}/activate")]
-pub async fn activate_series(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
-    let id = path.into_inner();
-    let series = web::block(move || state.db.write(|conn| set_active(conn, id, true, principal.key_id))).await??;
-    Ok(HttpResponse::Ok().json(series))
+activation! {
+    param: "series_id",
+    table: product_series, entity: "series", tag: "series", out: Series,
+    deactivate: deactivate_series, "/series/{series_id}/deactivate",
+        "Deactivate a series: it stays in history but takes no new models, loaners or tickets.",
+    activate: activate_series, "/series/{series_id}/activate",
+        "Activate a deactivated series again.",
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -203,26 +203,6 @@ fn update(conn: &mut Conn<'_>, id: Uuid, changes: &StoreChanges, actor: Uuid) ->
     Ok(get(conn, id)?.into())
 }
 
-fn set_active(conn: &mut Conn<'_>, id: Uuid, active: bool, actor: Uuid) -> AppResult<Store> {
-    let row = get(conn, id)?;
-    if row.active != active {
-        let now = crate::now();
-        with_conn!(conn, c => diesel::update(stores::table.find(Id(id)))
-            .set((stores::active.eq(active), stores::updated_at.eq(Ts(now))))
-            .execute(c))?;
-        let action = if active { "activate" } else { "deactivate" };
-        audit::record(
-            conn,
-            Some(actor),
-            action,
-            "store",
-            id,
-            &serde_json::json!({ "active": active }),
-        )?;
-    }
-    Ok(get(conn, id)?.into())
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -347,40 +327,13 @@ pub async fn update_store(
     Ok(HttpResponse::Ok().json(store))
 }
 
-/// Deactivate a store: it stays in history but takes no new tickets, loaners or stock.
-#[utoipa::path(
-    tag = "stores", operation_id = "deactivate_store", params(("store_id" = Uuid, Path)),
-    responses((status = 200, body = Store), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/stores/{store_id}/deactivate")]
-pub async fn deactivate_store(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
-    let id = path.into_inner();
-    let store = web::block(move || state.db.write(|conn| set_active(conn, id, false, principal.key_id))).await??;
-    Ok(HttpResponse::Ok().json(store))
-}
-
-/// Activate a deactivated store again.
-#[utoipa::path(
-    tag = "stores", operation_id = "activate_store", params(("store_id" = Uuid, Path)),
-    responses((status = 200, body = Store), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/stores/{store_id}/activate")]
-pub async fn activate_store(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
-    let id = path.into_inner();
-    let store = web::block(move || state.db.write(|conn| set_active(conn, id, true, principal.key_id))).await??;
-    Ok(HttpResponse::Ok().json(store))
+activation! {
+    param: "store_id",
+    table: stores, entity: "store", tag: "stores", out: Store,
+    deactivate: deactivate_store, "/stores/{store_id}/deactivate",
+        "Deactivate a store: it stays in history but takes no new tickets, loaners or stock.",
+    activate: activate_store, "/stores/{store_id}/activate",
+        "Activate a deactivated store again.",
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
