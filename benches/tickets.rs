@@ -568,13 +568,7 @@ impl Stats {
         let rate = self.rate();
         let line = self.line(side, clients, rate);
         match cpu {
-            Some(cpu) => println!(
-                "  {line}  | {} ok; cpu busy {:.0}%: server {:.0}%, bench {:.0}%",
-                self.latencies_us.len(),
-                cpu.machine * 100.0,
-                cpu.server * 100.0,
-                cpu.bench * 100.0
-            ),
+            Some(cpu) => println!("  {line}  | {} ok; {}", self.latencies_us.len(), cpu.describe()),
             None => println!("  {line}  | {} ok", self.latencies_us.len()),
         }
     }
@@ -740,8 +734,9 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-/// CPU used during one run, as shares of all cores: the whole machine, the server process and this process. On two
-/// cores shared by client, server and database, these say who the run was waiting on.
+/// CPU used during one run, as shares of all cores: the whole machine, the server process, this process and the
+/// local PostgreSQL processes. On two cores shared by client, server and database these say who the run waited on,
+/// and what is left ("other") shows when something outside the benchmark competed for the cores.
 struct CpuClock {
     server_pid: u32,
     start: Option<CpuTicks>,
@@ -751,6 +746,21 @@ struct CpuShare {
     machine: f64,
     server: f64,
     bench: f64,
+    postgres: f64,
+}
+
+impl CpuShare {
+    fn describe(&self) -> String {
+        let other = (self.machine - self.server - self.bench - self.postgres).max(0.0);
+        format!(
+            "cpu busy {:.0}%: postgres {:.0}%, server {:.0}%, bench {:.0}%, other {:.0}%",
+            self.machine * 100.0,
+            self.postgres * 100.0,
+            self.server * 100.0,
+            self.bench * 100.0,
+            other * 100.0
+        )
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -759,6 +769,7 @@ struct CpuTicks {
     total: u64,
     server: u64,
     bench: u64,
+    postgres: u64,
 }
 
 impl CpuClock {
@@ -772,10 +783,12 @@ impl CpuClock {
     fn finish(self) -> Option<CpuShare> {
         let (start, end) = (self.start?, cpu_ticks(self.server_pid)?);
         let total = end.total.checked_sub(start.total).filter(|t| *t > 0)? as f64;
+        let share = |a: u64, b: u64| b.saturating_sub(a) as f64 / total;
         Some(CpuShare {
-            machine: end.busy.saturating_sub(start.busy) as f64 / total,
-            server: end.server.saturating_sub(start.server) as f64 / total,
-            bench: end.bench.saturating_sub(start.bench) as f64 / total,
+            machine: share(start.busy, end.busy),
+            server: share(start.server, end.server),
+            bench: share(start.bench, end.bench),
+            postgres: share(start.postgres, end.postgres),
         })
     }
 }
@@ -796,19 +809,41 @@ fn cpu_ticks(server_pid: u32) -> Option<CpuTicks> {
     Some(CpuTicks {
         busy: total.saturating_sub(idle),
         total,
-        server: process_ticks(&format!("/proc/{server_pid}/stat"))?,
-        bench: process_ticks("/proc/self/stat")?,
+        server: process_ticks(&format!("/proc/{server_pid}/stat"))?.1,
+        bench: process_ticks("/proc/self/stat")?.1,
+        postgres: postgres_ticks(),
     })
 }
 
-/// utime + stime of a process (fields 14 and 15; the command name before them may contain spaces).
-fn process_ticks(path: &str) -> Option<u64> {
+/// CPU of every local process named `postgres` (the backends serve both sides; their pools persist, so few
+/// backends come or go within a run). Zero when PostgreSQL runs elsewhere or is not used.
+fn postgres_ticks() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| process_ticks(&format!("{}/stat", e.path().display())))
+        .filter(|(name, _)| name == "postgres")
+        .map(|(_, ticks)| ticks)
+        .sum()
+}
+
+/// Command name and utime + stime of a process (fields 2, 14 and 15; the name may contain spaces and parentheses).
+fn process_ticks(path: &str) -> Option<(String, u64)> {
     let stat = std::fs::read_to_string(path).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    Some((name, utime + stime))
 }
 
 /// A fresh database for one run, removed afterwards: a SQLite file in a temporary folder, or a new PostgreSQL

@@ -16,6 +16,7 @@ pub mod loaners;
 pub mod loans;
 pub mod money;
 pub mod openapi;
+pub mod parts;
 pub mod seed;
 pub mod startup;
 pub mod telemetry;

@@ -38,6 +38,8 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check that every stock level equals the sums of its ledger; exits 1 when one does not.
+    CheckStock,
     /// Load the demo data set (stores, series, models, loaners, parts, stock, a courier); safe to run again.
     SeedDemo,
     /// Print the OpenAPI document.
@@ -119,6 +121,29 @@ fn main() -> anyhow::Result<()> {
             let report = seed::seed_demo(&db)?;
             println!("{report}");
             Ok(())
+        }
+        Some(Command::CheckStock) => {
+            let db = open(&cli.database_url)?;
+            db.migrate()?;
+            let check = db
+                .read(depot::parts::stock::check_ledger)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for m in &check.mismatches {
+                println!(
+                    "MISMATCH location {} part {}: on_hand {} vs ledger {}, reserved {} vs ledger {}",
+                    m.location_id, m.part_id, m.on_hand, m.ledger_on_hand, m.reserved, m.ledger_reserved
+                );
+            }
+            println!(
+                "{} stock level(s) checked; {} mismatch(es)",
+                check.levels,
+                check.mismatches.len()
+            );
+            if check.consistent {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
         }
         Some(Command::Openapi) => {
             print!("{}", openapi::document_json());

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, auth, catalog, error, health, loaners, loans, money, tickets};
+use crate::{audit, auth, catalog, error, health, loaners, loans, money, parts, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -76,7 +76,12 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
 `Idempotency-Key`. Money is `{\"amount\": \"99.00\", \"currency\": \"CNY\"}`."
     ),
     paths(health::live, health::ready, health::metrics),
-    nest((path = "/api/v1", api = ApiV1)),
+    nest(
+        (path = "/api/v1", api = ApiV1),
+        (path = "/api/v1", api = parts::catalog::Api),
+        (path = "/api/v1", api = parts::stock::Api),
+        (path = "/api/v1", api = parts::repair::Api),
+    ),
     modifiers(&BearerAuth),
     tags(
         (name = "stores", description = "Service centers and warehouses"),
@@ -85,6 +90,9 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "tickets", description = "Repair tickets: warranty decision, status machine, timeline"),
         (name = "loans", description = "Loaner loans: waitlist, reservation, hand-over, return"),
         (name = "loaners", description = "The loaner pool by store and series"),
+        (name = "parts", description = "Spare parts, their prices and price history"),
+        (name = "stock", description = "Stock per location: levels, the movement ledger, receipts, transfers, counts"),
+        (name = "public", description = "Read-only, unauthenticated: the price list customers see"),
         (name = "api_keys", description = "API keys, roles and scopes"),
         (name = "audit", description = "Who changed what"),
         (name = "operations", description = "Health and metrics"),

@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{AppError, FieldError};
 use crate::telemetry::{self, Metrics};
-use crate::{audit, auth, catalog, health, loaners, loans, openapi, tickets};
+use crate::{audit, auth, catalog, health, loaners, loans, openapi, parts, tickets};
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -79,6 +79,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(loaners::configure)
                     .configure(loans::http::configure)
                     .configure(tickets::http::configure)
+                    .configure(parts::configure)
                     .service(audit::list_audit_entries)
                     .default_service(web::to(not_found)),
             )

@@ -169,6 +169,8 @@ pub struct Ticket {
     /// The loaner loan of a premium-series ticket: reserved, or waiting on the waitlist. Absent otherwise.
     pub loan: Option<Loan>,
     pub timeline: Vec<TicketEvent>,
+    /// Parts reserved or used, labour, and what the customer pays.
+    pub parts: crate::parts::repair::TicketParts,
     pub rating: Option<Rating>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -489,6 +491,7 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
         promised_at: row.promised_at.map(DateTime::from),
         loan,
         timeline: events.into_iter().map(TicketEvent::from).collect(),
+        parts: crate::parts::repair::summary(conn, &row)?,
         rating: row.rating.map(|score| Rating {
             score,
             comment: row.rating_comment.clone(),
@@ -536,6 +539,9 @@ fn transition(
             }
             _ => {}
         }
+    }
+    if action == TicketAction::Cancel {
+        crate::parts::repair::release_all(conn, &row, principal.key_id)?;
     }
     let closed_at = to.is_final().then_some(now);
     with_conn!(conn, c => diesel::update(tickets::table.find(row.id))

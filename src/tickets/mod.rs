@@ -70,6 +70,8 @@ impl TicketStatus {
             (S::Repairing, A::StartQualityCheck) => S::QualityCheck,
             (S::QualityCheck, A::MarkReady) => S::ReadyForPickup,
             (S::ReadyForPickup, A::Close) => S::Closed,
+            // A declined quote: the phone goes back unrepaired.
+            (S::AwaitingApproval, A::DeclineQuote) => S::ReadyForPickup,
             (s, A::Cancel) if !s.is_final() => S::Cancelled,
             (s, action) => {
                 return Err(AppError::conflict(
@@ -92,6 +94,7 @@ pub enum TicketAction {
     MarkReady,
     Close,
     Cancel,
+    DeclineQuote,
 }
 
 impl TicketAction {
@@ -104,6 +107,7 @@ impl TicketAction {
             TicketAction::MarkReady => "be marked ready for pickup",
             TicketAction::Close => "be closed",
             TicketAction::Cancel => "be cancelled",
+            TicketAction::DeclineQuote => "decline a quote",
         }
     }
 }
@@ -248,6 +252,7 @@ mod tests {
             (S::QualityCheck, A::MarkReady, S::ReadyForPickup),
             (S::ReadyForPickup, A::Close, S::Closed),
             (S::Repairing, A::Cancel, S::Cancelled),
+            (S::AwaitingApproval, A::DeclineQuote, S::ReadyForPickup),
         ];
         for (from, action, to) in walk {
             assert_eq!(from.apply(action).ok(), Some(to), "{from:?} {action:?}");
@@ -260,6 +265,7 @@ mod tests {
             (S::Closed, A::Cancel),
             (S::Cancelled, A::Cancel),
             (S::Cancelled, A::StartDiagnosis),
+            (S::Repairing, A::DeclineQuote),
         ];
         for (from, action) in refused {
             assert_eq!(

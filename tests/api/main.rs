@@ -7,5 +7,7 @@ mod helpers;
 mod idempotency;
 mod invariants;
 mod operations;
+mod parts_catalog;
 mod schema_check;
+mod stock;
 mod tickets;

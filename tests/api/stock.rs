@@ -1,0 +1,520 @@
+//! Stock: receipts (CSV too), transfers, counts, the ledger, reservations for repairs and quotes, concurrency and
+//! random movement sequences that must keep `0 <= reserved <= on_hand` and on hand equal to the ledger.
+
+use depot::auth::{Principal, Role};
+use depot::db::Db;
+use depot::db::schema::{parts, stores};
+use depot::db::types::Id;
+use depot::parts::stock;
+use depot::with_conn;
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, spawn_another, spawn_app};
+
+fn store_id(db: &Db, code: &str) -> String {
+    let id: Id = db
+        .read(|conn| {
+            Ok(with_conn!(conn, c => stores::table.filter(stores::code.eq(code)).select(stores::id).first(c))?)
+        })
+        .unwrap_or_else(|e| panic!("store {code}: {e}"));
+    id.0.to_string()
+}
+
+fn part_id(db: &Db, sku: &str) -> String {
+    let id: Id = db
+        .read(|conn| Ok(with_conn!(conn, c => parts::table.filter(parts::sku.eq(sku)).select(parts::id).first(c))?))
+        .unwrap_or_else(|e| panic!("part {sku}: {e}"));
+    id.0.to_string()
+}
+
+fn seeded() -> TestApp {
+    let app = spawn_app();
+    depot::seed::seed_demo(&app.db).unwrap_or_else(|e| panic!("seeding: {e}"));
+    app
+}
+
+fn level(app: &TestApp, location: &str, part: &str) -> Value {
+    let res = app.get_admin(&format!("/api/v1/stock/levels?location_id={location}&part_id={part}"));
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.body["items"][0].clone()
+}
+
+fn ledger_consistent(app: &TestApp) {
+    let check = app.get_admin("/api/v1/stock/ledger-check");
+    assert_eq!(check.status, 200, "{}", check.text);
+    assert_eq!(check.body["consistent"], true, "{}", check.text);
+}
+
+fn csv(app: &TestApp, key: &str, path: &str, body: &str) -> crate::helpers::Resp {
+    app.send("POST", path, Some(key), &[("Content-Type", "text/csv")], body)
+}
+
+#[test]
+fn a_warehouse_restocks_by_csv_once_moves_and_counts() {
+    let app = seeded();
+    let wh = store_id(&app.db, "SZ-WH1");
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let screen = part_id(&app.db, "SCR-MATE60PRO");
+    let warehouse = app.create_key("warehouse", &[&wh]);
+    let before = level(&app, &wh, &screen)["on_hand"].as_i64().unwrap_or(-1);
+
+    let bad = "location_code,receipt_number,sku,quantity\nSZ-WH1,GR-1,SCR-MATE60PRO,10\nSZ-WH1,GR-1,NOPE,5\nSZ-WH1,GR-1,BAT-P70,-2\n";
+    let res = csv(&app, &warehouse, "/api/v1/stock/receipts/import", bad);
+    res.problem(400, "validation_failed");
+    assert_eq!(res.bad_fields(), ["line 3", "line 4"]);
+    assert_eq!(
+        level(&app, &wh, &screen)["on_hand"].as_i64(),
+        Some(before),
+        "nothing applied from a bad file"
+    );
+
+    let good = "location_code,receipt_number,sku,quantity\nSZ-WH1,GR-1,SCR-MATE60PRO,10\nSZ-WH1,GR-1,BAT-P70,5\n";
+    let res = csv(&app, &warehouse, "/api/v1/stock/receipts/import", good);
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(level(&app, &wh, &screen)["on_hand"].as_i64(), Some(before + 10));
+    csv(&app, &warehouse, "/api/v1/stock/receipts/import", good).problem(409, "duplicate_receipt");
+    assert_eq!(
+        level(&app, &wh, &screen)["on_hand"].as_i64(),
+        Some(before + 10),
+        "a re-sent file is not counted twice"
+    );
+    let elsewhere = "location_code,receipt_number,sku,quantity\nSZ-FUTIAN,GR-2,SCR-MATE60PRO,1\n";
+    let res = csv(&app, &warehouse, "/api/v1/stock/receipts/import", elsewhere);
+    assert_eq!(
+        res.bad_fields(),
+        ["line 2"],
+        "a warehouse key receives only at its locations"
+    );
+
+    let transfer = |body: Value| app.post("/api/v1/stock/transfers", &warehouse, &body);
+    let res = transfer(json!({"from_location_id": wh, "to_location_id": wh, "part_id": screen, "quantity": 1}));
+    assert_eq!(res.bad_fields(), ["to_location_id"]);
+    let res = transfer(json!({"from_location_id": wh, "to_location_id": futian, "part_id": screen, "quantity": 0}));
+    assert_eq!(res.bad_fields(), ["quantity"]);
+    transfer(json!({"from_location_id": wh, "to_location_id": futian, "part_id": screen, "quantity": 100000}))
+        .problem(409, "insufficient_stock");
+    let moved = transfer(json!({"from_location_id": wh, "to_location_id": futian, "part_id": screen, "quantity": 6}));
+    assert_eq!(moved.status, 201, "{}", moved.text);
+    assert_eq!(moved.body["transfer_out"]["quantity"], -6);
+    assert_eq!(level(&app, &wh, &screen)["on_hand"].as_i64(), Some(before + 4));
+
+    let counted = app.post(
+        "/api/v1/stock/adjustments",
+        &warehouse,
+        &json!({"location_id": wh, "part_id": screen, "counted": 3, "reason": "cycle count, two cracked"}),
+    );
+    assert_eq!(counted.status, 201, "{}", counted.text);
+    assert_eq!(counted.body["level"]["on_hand"], 3);
+    assert_eq!(counted.body["movement"]["quantity"], 3 - (before + 4));
+    let history = app.get(
+        "/api/v1/stock/movements?location_id=".to_owned().as_str(),
+        Some(&warehouse),
+    );
+    assert_eq!(history.status, 400, "an empty id is a bad parameter");
+    let history = app.get(
+        &format!("/api/v1/stock/movements?location_id={wh}&part_id={screen}"),
+        Some(&warehouse),
+    );
+    let kinds: Vec<&str> = history.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["receipt", "receipt", "transfer_out", "adjustment"]);
+    ledger_consistent(&app);
+}
+
+#[test]
+fn a_paid_repair_reserves_quotes_and_uses_parts() {
+    let app = seeded();
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let screen = part_id(&app.db, "SCR-MATE60PRO");
+    let model: Id = app
+        .db
+        .read(|conn| {
+            use depot::db::schema::product_models;
+            Ok(
+                with_conn!(conn, c => product_models::table.filter(product_models::code.eq("MATE60PRO"))
+                .select(product_models::id).first(c))?,
+            )
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ticket = app.post_admin(
+        "/api/v1/tickets",
+        &json!({"store_id": futian, "customer": {"name": "Li Lei", "phone": "13800000000"},
+                "device_imei": "490154203237518", "model_id": model.0, "purchase_date": "2024-01-02",
+                "channel": "walk_in", "reported_fault": "cracked screen", "fault": "screen_damage",
+                "inspection": {"drop": true}}),
+    );
+    assert_eq!(ticket.status, 201, "{}", ticket.text);
+    assert_eq!(ticket.body["warranty"]["free"], false);
+    let id = ticket.id();
+    let before = level(&app, &futian, &screen);
+
+    let too_many = app.post_admin(
+        &format!("/api/v1/tickets/{id}/parts"),
+        &json!({"part_id": screen, "quantity": 999}),
+    );
+    too_many.problem(409, "insufficient_stock");
+    let reserved = app.post_admin(
+        &format!("/api/v1/tickets/{id}/parts"),
+        &json!({"part_id": screen, "quantity": 1}),
+    );
+    assert_eq!(reserved.status, 200, "{}", reserved.text);
+    let line = reserved.body["parts"]["lines"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let after = level(&app, &futian, &screen);
+    assert_eq!(after["reserved"].as_i64(), before["reserved"].as_i64().map(|r| r + 1));
+    assert_eq!(after["on_hand"], before["on_hand"]);
+
+    app.send(
+        "POST",
+        &format!("/api/v1/tickets/{id}/start-diagnosis"),
+        Some(&app.admin_key),
+        &[],
+        "",
+    );
+    let quoted = app.post_admin(
+        &format!("/api/v1/tickets/{id}/quote"),
+        &json!({"labour": {"amount": "150.00", "currency": "CNY"}}),
+    );
+    assert_eq!(quoted.status, 200, "{}", quoted.text);
+    assert_eq!(quoted.body["status"], "awaiting_approval");
+    assert_eq!(
+        quoted.body["parts"]["lines"][0]["unit_price"]["amount"], "1949.00",
+        "priced at the price in force"
+    );
+    assert_eq!(quoted.body["parts"]["customer_total"]["amount"], "2099.00");
+    // A price change after the quote does not change what was quoted.
+    app.db
+        .write(|conn| {
+            use depot::db::schema::part_prices;
+            use depot::db::types::Ts;
+            Ok(with_conn!(conn, c => diesel::insert_into(part_prices::table).values((
+                part_prices::id.eq(Id(Uuid::now_v7())), part_prices::part_id.eq(Id(Uuid::parse_str(&screen).unwrap_or_default())),
+                part_prices::price_minor.eq(99_900i64), part_prices::currency.eq("CNY"),
+                part_prices::effective_at.eq(Ts(depot::now())), part_prices::created_at.eq(Ts(depot::now())),
+            )).execute(c))?)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let approved = app.send(
+        "POST",
+        &format!("/api/v1/tickets/{id}/quote/approve"),
+        Some(&app.admin_key),
+        &[],
+        "",
+    );
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(approved.body["status"], "repairing");
+    assert_eq!(
+        approved.body["parts"]["customer_total"]["amount"], "2099.00",
+        "the snapshot holds"
+    );
+    let used = app.send(
+        "POST",
+        &format!("/api/v1/tickets/{id}/parts/{line}/consume"),
+        Some(&app.admin_key),
+        &[],
+        "",
+    );
+    assert_eq!(used.status, 200, "{}", used.text);
+    assert_eq!(used.body["parts"]["lines"][0]["state"], "consumed");
+    app.send(
+        "POST",
+        &format!("/api/v1/tickets/{id}/parts/{line}/consume"),
+        Some(&app.admin_key),
+        &[],
+        "",
+    )
+    .problem(409, "illegal_transition");
+    let done = level(&app, &futian, &screen);
+    assert_eq!(done["on_hand"].as_i64(), before["on_hand"].as_i64().map(|h| h - 1));
+    assert_eq!(done["reserved"], before["reserved"]);
+    ledger_consistent(&app);
+}
+
+#[test]
+fn a_declined_quote_releases_the_parts() {
+    let app = seeded();
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let battery = part_id(&app.db, "BAT-P70");
+    let model: Id = app
+        .db
+        .read(|conn| {
+            use depot::db::schema::product_models;
+            Ok(
+                with_conn!(conn, c => product_models::table.filter(product_models::code.eq("P70"))
+                .select(product_models::id).first(c))?,
+            )
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ticket = app.post_admin(
+        "/api/v1/tickets",
+        &json!({"store_id": futian, "customer": {"name": "Han Meimei", "phone": "13900000000"},
+                "device_imei": "490154203237518", "model_id": model.0, "purchase_date": "2023-01-02",
+                "channel": "walk_in", "reported_fault": "battery drains"}),
+    );
+    let id = ticket.id();
+    let before = level(&app, &futian, &battery);
+    app.post_admin(
+        &format!("/api/v1/tickets/{id}/parts"),
+        &json!({"part_id": battery, "quantity": 2}),
+    );
+    app.send(
+        "POST",
+        &format!("/api/v1/tickets/{id}/start-diagnosis"),
+        Some(&app.admin_key),
+        &[],
+        "",
+    );
+    app.post_admin(&format!("/api/v1/tickets/{id}/quote"), &json!({}));
+    let declined = app.send(
+        "POST",
+        &format!("/api/v1/tickets/{id}/quote/decline"),
+        Some(&app.admin_key),
+        &[],
+        "",
+    );
+    assert_eq!(declined.status, 200, "{}", declined.text);
+    assert_eq!(declined.body["status"], "ready_for_pickup");
+    assert_eq!(declined.body["parts"]["lines"].as_array().map(Vec::len), Some(0));
+    let after = level(&app, &futian, &battery);
+    assert_eq!(
+        (&after["on_hand"], &after["reserved"]),
+        (&before["on_hand"], &before["reserved"]),
+        "the parts are back"
+    );
+    ledger_consistent(&app);
+}
+
+#[test]
+fn the_reorder_report_lists_what_ran_low() {
+    let app = seeded();
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let screen = part_id(&app.db, "SCR-NOVA12");
+    let set = app.send(
+        "PUT",
+        &format!("/api/v1/stock/levels/{futian}/{screen}/reorder"),
+        Some(&app.admin_key),
+        &[],
+        &json!({"reorder_point": 5, "reorder_qty": 10}).to_string(),
+    );
+    assert_eq!(set.status, 200, "{}", set.text);
+    let report = app.get_admin(&format!("/api/v1/stock/reorder-report?location_id={futian}"));
+    let line = report.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["sku"] == "SCR-NOVA12")
+        .cloned();
+    let line = line.unwrap_or_else(|| panic!("not listed: {}", report.text));
+    assert_eq!(line["available"], 2);
+    assert_eq!(
+        line["suggested_qty"], 13,
+        "3 short of the point, plus the reorder quantity"
+    );
+    let csv = app.get_admin(&format!("/api/v1/stock/reorder-report.csv?location_id={futian}"));
+    assert!(csv.content_type.starts_with("text/csv"));
+    assert!(csv.text.starts_with("location_code,sku,"));
+    assert!(csv.text.contains("SZ-FUTIAN,SCR-NOVA12,2,0,2,5,10,13"), "{}", csv.text);
+}
+
+fn race_for_last_units(app: &TestApp, other: Option<&TestApp>) {
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let screen = part_id(&app.db, "SCR-P70");
+    let model: Id = app
+        .db
+        .read(|conn| {
+            use depot::db::schema::product_models;
+            Ok(
+                with_conn!(conn, c => product_models::table.filter(product_models::code.eq("NOVA12"))
+                .select(product_models::id).first(c))?,
+            )
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tickets: Vec<String> = (0..12)
+        .map(|_| {
+            app.post_admin(
+                "/api/v1/tickets",
+                &json!({"store_id": futian, "customer": {"name": "Zhang Wei", "phone": "13700000000"},
+                        "device_imei": "490154203237518", "model_id": model.0, "purchase_date": "2025-01-02",
+                        "channel": "walk_in", "reported_fault": "no display"}),
+            )
+            .id()
+        })
+        .collect();
+    let available = level(app, &futian, &screen)["available"].as_i64().unwrap_or(0);
+    assert_eq!(available, 3, "the demo stock of SCR-P70 at SZ-FUTIAN");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = tickets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let target = match other {
+                    Some(o) if i % 2 == 1 => o,
+                    _ => app,
+                };
+                let screen = &screen;
+                s.spawn(move || {
+                    target
+                        .post_admin(
+                            &format!("/api/v1/tickets/{t}/parts"),
+                            &json!({"part_id": screen, "quantity": 1}),
+                        )
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    let after = level(app, &futian, &screen);
+    assert_eq!(after["reserved"], after["on_hand"]);
+    assert_eq!(after["available"], 0);
+    ledger_consistent(app);
+}
+
+#[test]
+fn concurrent_reservations_of_the_last_units_never_oversell() {
+    let app = seeded();
+    race_for_last_units(&app, None);
+}
+
+#[test]
+fn two_instances_reserving_the_last_units_never_oversell() {
+    let app = seeded();
+    let other = spawn_another(&app);
+    race_for_last_units(&app, Some(&other));
+}
+
+mod random_sequences {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Receive(u8, i64),
+        Transfer(u8, i64),
+        Count(u8, i64),
+        Reserve(u8, i64),
+        Release(u8, i64),
+        Consume(u8, i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..2, 1i64..20).prop_map(|(l, q)| Op::Receive(l, q)),
+            (0u8..2, 1i64..20).prop_map(|(l, q)| Op::Transfer(l, q)),
+            (0u8..2, 0i64..30).prop_map(|(l, q)| Op::Count(l, q)),
+            (0u8..2, 1i64..10).prop_map(|(l, q)| Op::Reserve(l, q)),
+            (0u8..2, 1i64..10).prop_map(|(l, q)| Op::Release(l, q)),
+            (0u8..2, 1i64..10).prop_map(|(l, q)| Op::Consume(l, q)),
+        ]
+    }
+
+    /// Applies one operation in its own transaction; refusals (not enough stock, count below reserved) are fine,
+    /// what matters is that nothing breaks the invariants.
+    fn apply(db: &Db, admin: &Principal, locations: &[Uuid; 2], part: Uuid, n: usize, op: &Op) {
+        let at = |l: &u8| locations[usize::from(*l) % 2];
+        let reference = format!("R-{n}");
+        let _ = db.write(|conn| match op {
+            Op::Receive(l, q) => stock::receive(
+                conn,
+                admin,
+                &stock::CreateReceipt {
+                    location_id: at(l),
+                    receipt_number: reference.clone(),
+                    lines: vec![stock::ReceiptLine {
+                        part_id: part,
+                        quantity: *q,
+                    }],
+                },
+            )
+            .map(|_| ()),
+            Op::Transfer(l, q) => stock::transfer(
+                conn,
+                admin,
+                &stock::CreateTransfer {
+                    from_location_id: at(l),
+                    to_location_id: at(&(l + 1)),
+                    part_id: part,
+                    quantity: *q,
+                    reference: None,
+                },
+            )
+            .map(|_| ()),
+            Op::Count(l, q) => stock::adjust(
+                conn,
+                admin,
+                &stock::CreateAdjustment {
+                    location_id: at(l),
+                    part_id: part,
+                    counted: *q,
+                    reason: "count".into(),
+                },
+            )
+            .map(|_| ()),
+            Op::Reserve(l, q) => stock::reserve_units(conn, Id(at(l)), Id(part), *q, &reference, admin.key_id),
+            Op::Release(l, q) => stock::release_units(conn, Id(at(l)), Id(part), *q, &reference, admin.key_id),
+            Op::Consume(l, q) => stock::consume_units(conn, Id(at(l)), Id(part), *q, &reference, admin.key_id),
+        });
+    }
+
+    #[test]
+    fn random_movement_sequences_keep_the_invariants() {
+        let app = seeded();
+        let admin = Principal {
+            key_id: Uuid::nil(),
+            role: Role::Admin,
+            store_ids: vec![],
+            partner_id: None,
+        };
+        let key: Id = app
+            .db
+            .read(|conn| {
+                use depot::db::schema::api_keys;
+                Ok(with_conn!(conn, c => api_keys::table.select(api_keys::id).first(c))?)
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let admin = Principal { key_id: key.0, ..admin };
+        let locations = [
+            Uuid::parse_str(&store_id(&app.db, "SZ-WH1")).unwrap_or_default(),
+            Uuid::parse_str(&store_id(&app.db, "SZ-NANSHAN")).unwrap_or_default(),
+        ];
+        let config = ProptestConfig {
+            cases: 24,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(ops in proptest::collection::vec(op(), 1..40))| {
+            // Each case works on a part of its own, so cases do not see each other's stock.
+            let part = Uuid::now_v7();
+            let now = depot::db::types::Ts(depot::now());
+            app.db.write(|conn| Ok(with_conn!(conn, c => diesel::insert_into(parts::table).values((
+                parts::id.eq(Id(part)), parts::sku.eq(format!("P-{}", part.simple())), parts::name.eq("prop part"),
+                parts::category.eq("other"), parts::warranty_months.eq(3), parts::active.eq(true),
+                parts::created_at.eq(now), parts::updated_at.eq(now),
+            )).execute(c))?)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for (n, op) in ops.iter().enumerate() {
+                apply(&app.db, &admin, &locations, part, n, op);
+            }
+            let check = app.db.read(stock::check_ledger).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(check.consistent, "ledger disagrees: {:?}", check.mismatches);
+            let levels: Vec<(i64, i64)> = app.db.read(|conn| {
+                use depot::db::schema::stock_levels;
+                Ok(with_conn!(conn, c => stock_levels::table.filter(stock_levels::part_id.eq(Id(part)))
+                    .select((stock_levels::on_hand, stock_levels::reserved)).load(c))?)
+            }).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for (on_hand, reserved) in levels {
+                prop_assert!(0 <= reserved && reserved <= on_hand, "reserved {} on hand {}", reserved, on_hand);
+            }
+        });
+    }
+}
