@@ -61,6 +61,8 @@ pub enum AppError {
     PayloadTooLarge(usize),
     #[error("the request body has the wrong content type (JSON bodies are application/json)")]
     UnsupportedMediaType,
+    #[error("too many failed attempts; retry in {0} seconds")]
+    TooManyRequests(u64),
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -95,6 +97,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType => "unsupported_media_type",
+            AppError::TooManyRequests(_) => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -133,6 +136,7 @@ impl ResponseError for AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -151,6 +155,9 @@ impl ResponseError for AppError {
         }
         if let AppError::Unavailable(_) = self {
             response.insert_header(("Retry-After", "1"));
+        }
+        if let AppError::TooManyRequests(secs) = self {
+            response.insert_header(("Retry-After", secs.to_string()));
         }
         response.json(self.to_problem())
     }

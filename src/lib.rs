@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod courier;
 pub mod db;
 pub mod error;
 pub mod health;
@@ -21,6 +22,7 @@ pub mod seed;
 pub mod startup;
 pub mod telemetry;
 pub mod tickets;
+pub mod tracking;
 pub mod warranty;
 
 use chrono::{DateTime, Utc};

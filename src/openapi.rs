@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, auth, catalog, error, health, loaners, loans, money, parts, tickets};
+use crate::{audit, auth, catalog, courier, error, health, loaners, loans, money, parts, tickets, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -81,6 +81,8 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (path = "/api/v1", api = parts::catalog::Api),
         (path = "/api/v1", api = parts::stock::Api),
         (path = "/api/v1", api = parts::repair::Api),
+        (path = "/api/v1", api = courier::Api),
+        (path = "/api/v1", api = tracking::Api),
     ),
     modifiers(&BearerAuth),
     tags(
@@ -93,6 +95,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "parts", description = "Spare parts, their prices and price history"),
         (name = "stock", description = "Stock per location: levels, the movement ledger, receipts, transfers, counts"),
         (name = "public", description = "Read-only, unauthenticated: the price list customers see"),
+        (name = "courier", description = "Courier partners, pickups both ways, and the partner API"),
         (name = "api_keys", description = "API keys, roles and scopes"),
         (name = "audit", description = "Who changed what"),
         (name = "operations", description = "Health and metrics"),

@@ -11,13 +11,15 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{AppError, FieldError};
 use crate::telemetry::{self, Metrics};
-use crate::{audit, auth, catalog, health, loaners, loans, openapi, parts, tickets};
+use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, tickets, tracking};
 
 /// What every request handler can reach.
 pub struct AppState {
     pub db: Db,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// Failed customer-tracking look-ups per client, to make guessing tokens slow as well as hopeless.
+    pub failed_lookups: tracking::FailedLookups,
 }
 
 /// Connects, migrates and builds the shared state.
@@ -29,7 +31,12 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
         tracing::info!(?applied, "migrations applied");
     }
     let metrics = Metrics::new()?;
-    Ok(web::Data::new(AppState { db, metrics, settings }))
+    Ok(web::Data::new(AppState {
+        db,
+        metrics,
+        settings,
+        failed_lookups: tracking::FailedLookups::default(),
+    }))
 }
 
 /// Expires reservations whose hold ran out, every `sweep_interval`, until the process ends. Every instance may run
@@ -80,6 +87,8 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(loans::http::configure)
                     .configure(tickets::http::configure)
                     .configure(parts::configure)
+                    .configure(courier::configure)
+                    .configure(tracking::configure)
                     .service(audit::list_audit_entries)
                     .default_service(web::to(not_found)),
             )

@@ -132,7 +132,7 @@ pub fn end_loan(
     conn: &mut Conn<'_>,
     loan: &LoanRow,
     next: LoanState,
-    actor: Uuid,
+    actor: Option<Uuid>,
     now: Ts,
     hold: Duration,
 ) -> AppResult<()> {
@@ -143,7 +143,7 @@ pub fn end_loan(
     record_event(
         conn,
         loan.ticket_id,
-        Some(actor),
+        actor,
         &format!("loan_{}", next.as_str()),
         None,
         None,
@@ -218,6 +218,51 @@ fn issue(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &IssueLoan
         Some("loaner handed over"),
     )?;
     reload(conn, loan.id)
+}
+
+/// The courier collected the customer's phone and handed over the loaner (mail-in): the loan is issued, due back
+/// with the repaired phone's outbound delivery.
+pub fn issue_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResult<()> {
+    let next = loan.state().issue()?;
+    let loaner = loan
+        .loaner_id
+        .ok_or_else(|| anyhow::anyhow!("reserved loan without a loaner"))?;
+    set_loaner_state(conn, loaner, "reserved", "on_loan", now)?;
+    with_conn!(conn, c => diesel::update(loans::table.find(loan.id))
+        .set((
+            loans::state.eq(next.as_str()),
+            loans::loaner_hold.eq(next.loaner_hold()),
+            loans::issued_at.eq(now),
+            loans::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The outbound courier delivered the repaired phone and took the loaner back: it goes to inspection.
+pub fn return_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResult<()> {
+    let next = loan.state().give_back()?;
+    let loaner = loan
+        .loaner_id
+        .ok_or_else(|| anyhow::anyhow!("issued loan without a loaner"))?;
+    set_loaner_state(conn, loaner, "on_loan", "inspection", now)?;
+    with_conn!(conn, c => diesel::update(loans::table.find(loan.id))
+        .set((
+            loans::state.eq(next.as_str()),
+            loans::loaner_hold.eq(None::<String>),
+            loans::returned_at.eq(now),
+            loans::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    record_event(
+        conn,
+        loan.ticket_id,
+        None,
+        "loan_returned",
+        None,
+        None,
+        Some("loaner back with the courier; to inspection"),
+    )
 }
 
 fn reload(conn: &mut Conn<'_>, id: Id) -> AppResult<Loan> {
@@ -308,7 +353,7 @@ fn cancel(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &CancelLo
     let mut checks = Checks::new();
     checks.text("reason", &input.reason, 1, 1000);
     checks.finish()?;
-    end_loan(conn, &loan, next, principal.key_id, Ts(crate::now()), hold)?;
+    end_loan(conn, &loan, next, Some(principal.key_id), Ts(crate::now()), hold)?;
     reload(conn, loan.id)
 }
 

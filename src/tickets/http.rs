@@ -107,6 +107,8 @@ pub struct OpenTicket {
     pub prior_overrun_days: u32,
     /// When the repair is promised to be done.
     pub promised_at: Option<DateTime<Utc>>,
+    /// Required for `mail_in`: where the courier collects the phone (and brings a loaner, for a premium series).
+    pub pickup: Option<crate::courier::PickupRequest>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -169,6 +171,11 @@ pub struct Ticket {
     /// The loaner loan of a premium-series ticket: reserved, or waiting on the waitlist. Absent otherwise.
     pub loan: Option<Loan>,
     pub timeline: Vec<TicketEvent>,
+    /// Courier legs of a mail-in ticket.
+    pub pickups: Vec<crate::courier::Pickup>,
+    /// The customer's tracking token, for the link `/api/v1/public/tracking/{token}`. Shown once, in the answer
+    /// to opening the ticket; only its hash is kept.
+    pub tracking_token: Option<String>,
     /// Parts reserved or used, labour, and what the customer pays.
     pub parts: crate::parts::repair::TicketParts,
     pub rating: Option<Rating>,
@@ -333,6 +340,13 @@ pub fn open(
         .cosmetic
         .as_ref()
         .map(|c| checks.text("inspection.cosmetic", c, 0, 500));
+    match (input.channel, &input.pickup) {
+        (Channel::MailIn, None) => {
+            checks.fail("pickup", "a mail-in ticket needs the address the courier collects from")
+        }
+        (Channel::WalkIn, Some(_)) => checks.fail("pickup", "only mail-in tickets have a courier pickup"),
+        _ => {}
+    }
     if input.prior_overrun_days > 3650 {
         checks.fail("prior_overrun_days", "must be at most 3650");
     }
@@ -376,8 +390,11 @@ pub fn open(
     };
     let decision = warranty::decide(&warranty_input(&row, today), &warranty::Policy::default());
     row.warranty_decision = Some(serde_json::to_string(&decision).map_err(anyhow::Error::from)?);
+    let token = crate::tracking::new_token();
+    row.tracking_token_hash = Some(crate::tracking::hash_token(&token));
     with_conn!(conn, c => diesel::insert_into(tickets::table).values(&row).execute(c))?;
     let actor = Some(principal.key_id);
+    let opened = Some(decision.explanation.as_str());
     record_event(
         conn,
         row.id,
@@ -385,20 +402,19 @@ pub fn open(
         "opened",
         None,
         Some(TicketStatus::Received),
-        Some(&decision.explanation),
+        opened,
     )?;
+    if let Some(pickup) = &input.pickup {
+        crate::courier::create_pickup(conn, &row, crate::courier::Direction::Inbound, pickup, principal.key_id)?;
+    }
     if premium {
         reserve_for_ticket(conn, row.id, row.store_id, series_id, &row.channel, Ts(now), hold)?;
     }
-    audit::record(
-        conn,
-        actor,
-        "open",
-        "ticket",
-        row.id.0,
-        &serde_json::json!({ "number": row.number }),
-    )?;
-    detail(conn, row)
+    let number = serde_json::json!({ "number": row.number });
+    audit::record(conn, actor, "open", "ticket", row.id.0, &number)?;
+    let mut ticket = detail(conn, row)?;
+    ticket.tracking_token = Some(token);
+    Ok(ticket)
 }
 
 fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -492,6 +508,18 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
         loan,
         timeline: events.into_iter().map(TicketEvent::from).collect(),
         parts: crate::parts::repair::summary(conn, &row)?,
+        pickups: {
+            use crate::db::schema::pickups;
+            let rows: Vec<crate::courier::PickupRow> = with_conn!(conn, c => pickups::table
+                .filter(pickups::ticket_id.eq(row.id))
+                .order(pickups::id)
+                .select(crate::courier::PickupRow::as_select())
+                .load(c))?;
+            rows.into_iter()
+                .map(|r| crate::courier::pickup_view(conn, r, true))
+                .collect::<AppResult<Vec<_>>>()?
+        },
+        tracking_token: None,
         rating: row.rating.map(|score| Rating {
             score,
             comment: row.rating_comment.clone(),
@@ -522,6 +550,9 @@ fn transition(
     let from = TicketStatus::parse(&row.status);
     let to = from.apply(action)?;
     let now = Ts(crate::now());
+    if row.channel == "mail_in" {
+        mail_in_gates(conn, &row, action, principal.key_id)?;
+    }
     if let Some(loan) = loan_of(conn, row.id)? {
         match (action, loan.state()) {
             // The release gate: the repaired phone goes back only once the loaner is back (or written off).
@@ -532,7 +563,7 @@ fn transition(
                 ));
             }
             (TicketAction::Close | TicketAction::Cancel, state @ (LoanState::Waiting | LoanState::Reserved)) => {
-                crate::loans::http::end_loan(conn, &loan, state.cancel()?, principal.key_id, now, hold)?;
+                crate::loans::http::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), now, hold)?;
             }
             (TicketAction::Cancel, LoanState::Issued) => {
                 return Err(LoanState::Issued.cancel().err().unwrap_or(AppError::Forbidden));
@@ -559,6 +590,48 @@ fn transition(
     )?;
     let row = ticket_in_scope(conn, principal, id)?;
     detail(conn, row)
+}
+
+/// A mail-in repair goes back by courier: ready means an outbound pickup to the inbound address, and the ticket
+/// closes only once that delivery is done.
+fn mail_in_gates(conn: &mut Conn<'_>, row: &TicketRow, action: TicketAction, actor: Uuid) -> AppResult<()> {
+    use crate::courier::{Direction, PickupRequest, PickupRow};
+    use crate::db::schema::pickups;
+    let legs: Vec<PickupRow> = with_conn!(conn, c => pickups::table
+        .filter(pickups::ticket_id.eq(row.id))
+        .order(pickups::id.desc())
+        .select(PickupRow::as_select())
+        .load(c))?;
+    match action {
+        TicketAction::MarkReady => {
+            let outbound_open = legs
+                .iter()
+                .any(|p| p.direction == "outbound" && !matches!(p.status.as_str(), "failed" | "cancelled"));
+            if let (false, Some(inbound)) = (outbound_open, legs.iter().find(|p| p.direction == "inbound")) {
+                let request = PickupRequest {
+                    address: inbound.address.clone(),
+                    contact_name: Some(inbound.contact_name.clone()),
+                    contact_phone: Some(inbound.contact_phone.clone()),
+                    window_start: None,
+                    window_end: None,
+                    partner_id: inbound.partner_id.map(Uuid::from),
+                };
+                crate::courier::create_pickup(conn, row, Direction::Outbound, &request, actor)?;
+            }
+        }
+        TicketAction::Close
+            if !legs
+                .iter()
+                .any(|p| p.direction == "outbound" && p.status == "delivered") =>
+        {
+            return Err(AppError::conflict(
+                "awaiting_delivery",
+                "a mail-in ticket closes once the courier has delivered the phone back",
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn update_findings(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &UpdateFindings) -> AppResult<Ticket> {
@@ -705,8 +778,12 @@ pub async fn open_ticket(
     let input = body.value;
     let hold = state.settings.loan_hold;
     let who = principal.clone();
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        open(conn, &who, &input, hold)
+    let create = move |conn: &mut Conn<'_>| open(conn, &who, &input, hold);
+    // The tracking token is shown once; a replay answers without it.
+    idempotency::create_redacted(state.db.clone(), &principal, key, fingerprint, create, |stored| {
+        if let Some(token) = stored.get_mut("tracking_token") {
+            *token = serde_json::Value::Null;
+        }
     })
     .await
 }

@@ -60,7 +60,8 @@ pub fn add_loaner(app: &TestApp, p: &Premium, grade: &str) -> Resp {
 
 pub fn ticket_body(p: &Premium, channel: &str) -> Value {
     let purchased = (Utc::now() - Duration::days(100)).date_naive();
-    json!({
+    let pickup = (channel == "mail_in").then(|| json!({"address": "88 Shennan Road, Futian, Shenzhen"}));
+    let mut body = json!({
         "store_id": p.store,
         "customer": {"name": "Wang Fang", "phone": "+8613800138000"},
         "device_imei": imei(),
@@ -69,7 +70,11 @@ pub fn ticket_body(p: &Premium, channel: &str) -> Value {
         "channel": channel,
         "reported_fault": "screen flickers",
         "accessories": ["case"],
-    })
+    });
+    if let Some(pickup) = pickup {
+        body["pickup"] = pickup;
+    }
+    body
 }
 
 pub fn open(app: &TestApp, p: &Premium) -> Resp {

@@ -1,0 +1,1206 @@
+//! Courier mail-in: partners, the pickups that carry a phone (and its loaner) between customer and store, and the
+//! partner API. Partners retry: every event carries the partner's own id, so a resent event is stored once and
+//! answered the same way; events may come late or out of order, and are kept and ordered by when they happened,
+//! while a pickup's status only moves forward and never leaves a final state.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::audit;
+use crate::auth::{Principal, Role};
+use crate::db::Conn;
+use crate::db::schema::{courier_partners, pickup_events, pickups, tickets};
+use crate::db::types::{Id, Ts};
+use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::pagination::PageRequest;
+use crate::http::validate::Checks;
+use crate::http::{ApiJson, ApiQuery};
+use crate::loans::LoanState;
+use crate::startup::AppState;
+use crate::tickets::http::{loan_of, require_ticket_role, ticket_in_scope};
+use crate::tickets::{TicketRow, record_event};
+use crate::with_conn;
+
+/// How far ahead of the server's clock an event may claim to have happened (clock skew).
+const FUTURE_TOLERANCE_SECS: i64 = 300;
+/// Largest batch of events in one request.
+const MAX_BATCH: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Customer → store.
+    Inbound,
+    /// Store → customer.
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PickupStatus {
+    Requested,
+    Assigned,
+    PickedUp,
+    InTransit,
+    Delivered,
+    Failed,
+    Cancelled,
+}
+
+impl PickupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickupStatus::Requested => "requested",
+            PickupStatus::Assigned => "assigned",
+            PickupStatus::PickedUp => "picked_up",
+            PickupStatus::InTransit => "in_transit",
+            PickupStatus::Delivered => "delivered",
+            PickupStatus::Failed => "failed",
+            PickupStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> PickupStatus {
+        match value {
+            "requested" => PickupStatus::Requested,
+            "assigned" => PickupStatus::Assigned,
+            "picked_up" => PickupStatus::PickedUp,
+            "in_transit" => PickupStatus::InTransit,
+            "delivered" => PickupStatus::Delivered,
+            "failed" => PickupStatus::Failed,
+            _ => PickupStatus::Cancelled,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            PickupStatus::Delivered | PickupStatus::Failed | PickupStatus::Cancelled
+        )
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            PickupStatus::Requested => 0,
+            PickupStatus::Assigned => 1,
+            PickupStatus::PickedUp => 2,
+            PickupStatus::InTransit => 3,
+            PickupStatus::Delivered | PickupStatus::Failed | PickupStatus::Cancelled => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    PickedUp,
+    InTransit,
+    Arrived,
+    Delivered,
+    FailedAttempt,
+    ReturnedToSender,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PickedUp => "picked_up",
+            EventType::InTransit => "in_transit",
+            EventType::Arrived => "arrived",
+            EventType::Delivered => "delivered",
+            EventType::FailedAttempt => "failed_attempt",
+            EventType::ReturnedToSender => "returned_to_sender",
+        }
+    }
+
+    fn parse(value: &str) -> EventType {
+        match value {
+            "picked_up" => EventType::PickedUp,
+            "in_transit" => EventType::InTransit,
+            "arrived" => EventType::Arrived,
+            "delivered" => EventType::Delivered,
+            "failed_attempt" => EventType::FailedAttempt,
+            _ => EventType::ReturnedToSender,
+        }
+    }
+
+    /// The status this event moves a pickup to; a failed attempt is kept but moves nothing.
+    fn status(self) -> Option<PickupStatus> {
+        match self {
+            EventType::PickedUp => Some(PickupStatus::PickedUp),
+            EventType::InTransit | EventType::Arrived => Some(PickupStatus::InTransit),
+            EventType::Delivered => Some(PickupStatus::Delivered),
+            EventType::ReturnedToSender => Some(PickupStatus::Failed),
+            EventType::FailedAttempt => None,
+        }
+    }
+}
+
+/// The status after an event: forward only, and never out of a final state. Pure, for the ordering rules.
+pub fn advance(current: PickupStatus, event: EventType) -> PickupStatus {
+    match event.status() {
+        Some(next) if !current.is_final() && next.rank() > current.rank() => next,
+        _ => current,
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = courier_partners)]
+pub struct PartnerRow {
+    pub id: Id,
+    pub code: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+/// A courier partner.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Partner {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PartnerRow> for Partner {
+    fn from(r: PartnerRow) -> Self {
+        Partner {
+            id: r.id.0,
+            code: r.code,
+            name: r.name,
+            active: r.active,
+            created_at: r.created_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePartner {
+    #[schema(min_length = 1, max_length = 32)]
+    pub code: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pickups)]
+pub struct PickupRow {
+    pub id: Id,
+    pub ticket_id: Id,
+    pub direction: String,
+    pub partner_id: Option<Id>,
+    pub address: String,
+    pub contact_name: String,
+    pub contact_phone: String,
+    pub window_start: Option<Ts>,
+    pub window_end: Option<Ts>,
+    pub tracking_number: Option<String>,
+    pub status: String,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pickup_events)]
+pub struct EventRow {
+    pub id: Id,
+    pub pickup_id: Id,
+    pub partner_id: Id,
+    pub partner_event_id: String,
+    pub kind: String,
+    pub happened_at: Ts,
+    pub received_at: Ts,
+    pub location: Option<String>,
+    pub note: Option<String>,
+    pub body_hash: String,
+}
+
+/// A tracking event as kept.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrackingEvent {
+    /// The partner's own id of the event.
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub happened_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub location: Option<String>,
+    pub note: Option<String>,
+}
+
+impl From<EventRow> for TrackingEvent {
+    fn from(r: EventRow) -> Self {
+        TrackingEvent {
+            event_id: r.partner_event_id,
+            event_type: EventType::parse(&r.kind),
+            happened_at: r.happened_at.0,
+            received_at: r.received_at.0,
+            location: r.location,
+            note: r.note,
+        }
+    }
+}
+
+/// One courier leg of a ticket.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Pickup {
+    pub id: Uuid,
+    pub ticket_id: Uuid,
+    pub direction: Direction,
+    pub partner_id: Option<Uuid>,
+    pub address: String,
+    pub contact_name: String,
+    /// Shown to a courier only once the pickup is assigned to its partner.
+    pub contact_phone: Option<String>,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub tracking_number: Option<String>,
+    pub status: PickupStatus,
+    /// Ordered by when they happened.
+    pub events: Vec<TrackingEvent>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where and when the courier collects (inbound) or delivers (outbound).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PickupRequest {
+    #[schema(min_length = 1, max_length = 500)]
+    pub address: String,
+    /// The customer's name when absent.
+    #[schema(max_length = 100)]
+    pub contact_name: Option<String>,
+    /// The customer's phone when absent.
+    #[schema(max_length = 20)]
+    pub contact_phone: Option<String>,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    /// The partner to carry it; unassigned when absent.
+    pub partner_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePickup {
+    pub direction: Direction,
+    #[serde(flatten)]
+    pub request: PickupRequest,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReschedulePickup {
+    #[schema(max_length = 500)]
+    pub address: Option<String>,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub partner_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptPickup {
+    /// The partner's tracking number; unique among its pickups.
+    #[schema(min_length = 1, max_length = 64)]
+    pub tracking_number: String,
+}
+
+/// A tracking event from a partner.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostEvent {
+    /// The partner's own id of this event; resending it is safe.
+    #[schema(min_length = 1, max_length = 100)]
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// When it happened (not when it is sent); not in the future.
+    pub happened_at: DateTime<Utc>,
+    #[schema(max_length = 200)]
+    pub location: Option<String>,
+    #[schema(max_length = 500)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub pickup_id: Uuid,
+    /// 1 to 100 events; refused whole if any is malformed.
+    pub events: Vec<PostEvent>,
+}
+
+/// What an event did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventOutcome {
+    pub event_id: String,
+    /// False when this event id had been received before (a retry).
+    pub stored: bool,
+    /// The pickup's status after it.
+    pub status: PickupStatus,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventBatchResult {
+    pub outcomes: Vec<EventOutcome>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PickupList {
+    pub items: Vec<Pickup>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PartnerList {
+    pub items: Vec<Partner>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CourierPickupQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub status: Option<PickupStatus>,
+    /// Only pickups changed at or after this instant.
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TicketPickupQuery {
+    pub ticket_id: Uuid,
+}
+
+fn hash_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn events_of(conn: &mut Conn<'_>, pickup: Id) -> AppResult<Vec<TrackingEvent>> {
+    let rows: Vec<EventRow> = with_conn!(conn, c => pickup_events::table
+        .filter(pickup_events::pickup_id.eq(pickup))
+        .order((pickup_events::happened_at, pickup_events::id))
+        .select(EventRow::as_select())
+        .load(c))?;
+    Ok(rows.into_iter().map(TrackingEvent::from).collect())
+}
+
+/// The API view; `show_phone` hides the contact phone from couriers the pickup is not assigned to.
+pub fn pickup_view(conn: &mut Conn<'_>, row: PickupRow, show_phone: bool) -> AppResult<Pickup> {
+    let events = events_of(conn, row.id)?;
+    Ok(Pickup {
+        id: row.id.0,
+        ticket_id: row.ticket_id.0,
+        direction: if row.direction == "outbound" {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        },
+        partner_id: row.partner_id.map(Uuid::from),
+        address: row.address,
+        contact_name: row.contact_name,
+        contact_phone: show_phone.then_some(row.contact_phone),
+        window_start: row.window_start.map(DateTime::from),
+        window_end: row.window_end.map(DateTime::from),
+        tracking_number: row.tracking_number,
+        status: PickupStatus::parse(&row.status),
+        events,
+        created_at: row.created_at.0,
+        updated_at: row.updated_at.0,
+    })
+}
+
+fn check_partner(conn: &mut Conn<'_>, partner: Uuid, field: &str) -> AppResult<Id> {
+    let active: Option<bool> = with_conn!(conn, c => courier_partners::table.find(Id(partner))
+        .select(courier_partners::active).first(c).optional())?;
+    match active {
+        Some(true) => Ok(Id(partner)),
+        Some(false) => Err(AppError::field(field, "the partner is deactivated")),
+        None => Err(AppError::field(field, "no such courier partner")),
+    }
+}
+
+/// Creates a pickup for a ticket (used at mail-in opening, when the repair is ready, and by staff).
+pub fn create_pickup(
+    conn: &mut Conn<'_>,
+    ticket: &TicketRow,
+    direction: Direction,
+    request: &PickupRequest,
+    actor: Uuid,
+) -> AppResult<PickupRow> {
+    let mut checks = Checks::new();
+    let address = checks.text("pickup.address", &request.address, 1, 500);
+    let contact_name = match &request.contact_name {
+        Some(n) => checks.text("pickup.contact_name", n, 1, 100),
+        None => ticket.customer_name.clone(),
+    };
+    let contact_phone = match &request.contact_phone {
+        Some(p) => checks.text("pickup.contact_phone", p, 5, 20),
+        None => ticket.customer_phone.clone(),
+    };
+    if let (Some(start), Some(end)) = (request.window_start, request.window_end) {
+        if end <= start {
+            checks.fail("pickup.window_end", "must be after window_start");
+        }
+    }
+    checks.finish()?;
+    let partner = request
+        .partner_id
+        .map(|p| check_partner(conn, p, "pickup.partner_id"))
+        .transpose()?;
+    let open: i64 = with_conn!(conn, c => pickups::table
+        .filter(pickups::ticket_id.eq(ticket.id))
+        .filter(pickups::direction.eq(direction.as_str()))
+        .filter(pickups::status.ne_all(["delivered", "failed", "cancelled"]))
+        .count()
+        .get_result(c))?;
+    if open > 0 {
+        return Err(AppError::conflict(
+            "pickup_open",
+            format!("the ticket already has an open {} pickup", direction.as_str()),
+        ));
+    }
+    let now = Ts(crate::now());
+    let micros = |t: DateTime<Utc>| Ts(DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t));
+    let row = PickupRow {
+        id: Id(Uuid::now_v7()),
+        ticket_id: ticket.id,
+        direction: direction.as_str().to_owned(),
+        partner_id: partner,
+        address,
+        contact_name,
+        contact_phone,
+        window_start: request.window_start.map(micros),
+        window_end: request.window_end.map(micros),
+        tracking_number: None,
+        status: PickupStatus::Requested.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    with_conn!(conn, c => diesel::insert_into(pickups::table).values(&row).execute(c))?;
+    let note = format!("{} courier pickup requested", direction.as_str());
+    record_event(
+        conn,
+        ticket.id,
+        Some(actor),
+        "pickup_requested",
+        None,
+        None,
+        Some(&note),
+    )?;
+    Ok(row)
+}
+
+fn pickup_in_ticket_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<PickupRow> {
+    let row: Option<PickupRow> =
+        with_conn!(conn, c => pickups::table.find(Id(id)).select(PickupRow::as_select()).first(c).optional())?;
+    let row = row.ok_or(AppError::NotFound("pickup"))?;
+    ticket_in_scope(conn, principal, row.ticket_id.0)?;
+    Ok(row)
+}
+
+/// A pickup of the calling courier's partner, or 404 (other partners' pickups do not exist for it).
+fn pickup_of_partner(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<PickupRow> {
+    let partner = principal.partner_id.ok_or(AppError::Forbidden)?;
+    let row: Option<PickupRow> = with_conn!(conn, c => pickups::table.find(Id(id))
+        .filter(pickups::partner_id.eq(Id(partner)))
+        .select(PickupRow::as_select()).first(c).optional())?;
+    row.ok_or(AppError::NotFound("pickup"))
+}
+
+fn require_courier(principal: &Principal) -> AppResult<Uuid> {
+    match (principal.role, principal.partner_id) {
+        (Role::Courier, Some(partner)) => Ok(partner),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
+/// Stores one event (once per partner event id) and applies it to the pickup, the ticket and its loan.
+fn ingest(
+    conn: &mut Conn<'_>,
+    partner: Uuid,
+    pickup: &PickupRow,
+    event: &PostEvent,
+    hold: Duration,
+) -> AppResult<EventOutcome> {
+    let body = serde_json::to_vec(event).map_err(anyhow::Error::from)?;
+    let body_hash = hash_hex(&[pickup.id.0.as_bytes().as_slice(), &body].concat());
+    let existing: Option<EventRow> = with_conn!(conn, c => pickup_events::table
+        .filter(pickup_events::partner_id.eq(Id(partner)))
+        .filter(pickup_events::partner_event_id.eq(&event.event_id))
+        .select(EventRow::as_select()).first(c).optional())?;
+    if let Some(existing) = existing {
+        if existing.body_hash != body_hash {
+            return Err(AppError::conflict(
+                "event_id_reused",
+                format!("event {} was received before with different content", event.event_id),
+            ));
+        }
+        let status: String =
+            with_conn!(conn, c => pickups::table.find(existing.pickup_id).select(pickups::status).first(c))?;
+        return Ok(EventOutcome {
+            event_id: event.event_id.clone(),
+            stored: false,
+            status: PickupStatus::parse(&status),
+        });
+    }
+    let current = PickupStatus::parse(&pickup.status);
+    if current == PickupStatus::Cancelled {
+        return Err(AppError::conflict("pickup_cancelled", "the pickup was cancelled"));
+    }
+    let now = crate::now();
+    let row = EventRow {
+        id: Id(Uuid::now_v7()),
+        pickup_id: pickup.id,
+        partner_id: Id(partner),
+        partner_event_id: event.event_id.clone(),
+        kind: event.event_type.as_str().to_owned(),
+        happened_at: Ts(
+            DateTime::from_timestamp_micros(event.happened_at.timestamp_micros()).unwrap_or(event.happened_at)
+        ),
+        received_at: Ts(now),
+        location: event.location.clone(),
+        note: event.note.clone(),
+        body_hash,
+    };
+    with_conn!(conn, c => diesel::insert_into(pickup_events::table).values(&row).execute(c))?;
+    let next = advance(current, event.event_type);
+    let ticket: TicketRow = with_conn!(conn, c => tickets::table.find(pickup.ticket_id)
+        .select(TicketRow::as_select()).first(c))?;
+    let direction = pickup.direction.as_str();
+    let note = format!("{direction} courier: {}", event.event_type.as_str());
+    record_event(conn, ticket.id, None, "courier_event", None, None, Some(&note))?;
+    if next != current {
+        let updated = with_conn!(conn, c => diesel::update(pickups::table.find(pickup.id))
+            .filter(pickups::status.eq(current.as_str()))
+            .set((pickups::status.eq(next.as_str()), pickups::updated_at.eq(Ts(now))))
+            .execute(c))?;
+        if updated != 1 {
+            return Err(AppError::Unavailable("the pickup changed meanwhile; retry".into()));
+        }
+        apply_effects(conn, &ticket, direction, current, next, hold)?;
+    }
+    Ok(EventOutcome {
+        event_id: event.event_id.clone(),
+        stored: true,
+        status: next,
+    })
+}
+
+/// What a pickup's progress means for the ticket and its loaner. The loaner travels with the inbound courier to
+/// the customer (lent when it is picked up) and comes back with the outbound delivery.
+fn apply_effects(
+    conn: &mut Conn<'_>,
+    ticket: &TicketRow,
+    direction: &str,
+    from: PickupStatus,
+    to: PickupStatus,
+    hold: Duration,
+) -> AppResult<()> {
+    let now = Ts(crate::now());
+    let loan = loan_of(conn, ticket.id)?;
+    match (direction, to) {
+        ("inbound", PickupStatus::PickedUp | PickupStatus::InTransit | PickupStatus::Delivered)
+            if from.rank() < PickupStatus::PickedUp.rank() =>
+        {
+            if let Some(loan) = loan.filter(|l| l.state() == LoanState::Reserved) {
+                crate::loans::http::issue_by_courier(conn, &loan, now)?;
+                record_event(
+                    conn,
+                    ticket.id,
+                    None,
+                    "loan_issued",
+                    None,
+                    None,
+                    Some("loaner handed to the customer by the courier"),
+                )?;
+            }
+            if to == PickupStatus::Delivered {
+                record_event(
+                    conn,
+                    ticket.id,
+                    None,
+                    "device_received",
+                    None,
+                    None,
+                    Some("the phone arrived at the store"),
+                )?;
+            }
+        }
+        ("inbound", PickupStatus::Delivered) => {
+            record_event(
+                conn,
+                ticket.id,
+                None,
+                "device_received",
+                None,
+                None,
+                Some("the phone arrived at the store"),
+            )?;
+        }
+        ("inbound", PickupStatus::Failed) => {
+            // The hold of a mail-in reservation ends with its inbound pickup.
+            if let Some(loan) = loan.filter(|l| l.state() == LoanState::Reserved) {
+                crate::loans::http::end_loan(conn, &loan, LoanState::Expired, None, now, hold)?;
+            }
+        }
+        ("outbound", PickupStatus::Delivered) => {
+            if let Some(loan) = loan.filter(|l| l.state() == LoanState::Issued) {
+                crate::loans::http::return_by_courier(conn, &loan, now)?;
+            }
+            record_event(
+                conn,
+                ticket.id,
+                None,
+                "device_delivered",
+                None,
+                None,
+                Some("the repaired phone reached the customer"),
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn validate_event(checks: &mut Checks, prefix: &str, event: &PostEvent, now: DateTime<Utc>) {
+    if event.event_id.trim().is_empty() || event.event_id.len() > 100 {
+        checks.fail(&format!("{prefix}event_id"), "must be 1 to 100 characters");
+    }
+    if event.happened_at > now + chrono::Duration::seconds(FUTURE_TOLERANCE_SECS) {
+        checks.fail(&format!("{prefix}happened_at"), "is in the future");
+    }
+    if event.location.as_ref().is_some_and(|l| l.len() > 200) {
+        checks.fail(&format!("{prefix}location"), "at most 200 characters");
+    }
+    if event.note.as_ref().is_some_and(|n| n.len() > 500) {
+        checks.fail(&format!("{prefix}note"), "at most 500 characters");
+    }
+}
+
+fn post_events(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    pickup: Uuid,
+    events: &[PostEvent],
+    hold: Duration,
+) -> AppResult<EventBatchResult> {
+    let partner = require_courier(principal)?;
+    let mut checks = Checks::new();
+    if events.is_empty() || events.len() > MAX_BATCH {
+        checks.fail("events", format!("1 to {MAX_BATCH} events"));
+    }
+    let now = Utc::now();
+    for (i, event) in events.iter().enumerate() {
+        validate_event(&mut checks, &format!("events[{i}]."), event, now);
+    }
+    checks.finish()?;
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        // Read again for each event: the one before may have moved the pickup.
+        let row = pickup_of_partner(conn, principal, pickup)?;
+        outcomes.push(ingest(conn, partner, &row, event, hold)?);
+    }
+    Ok(EventBatchResult { outcomes })
+}
+
+/// Register a courier partner.
+#[utoipa::path(
+    tag = "courier", operation_id = "create_partner", request_body = CreatePartner,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body replay the first response.")),
+    responses((status = 201, body = Partner), WriteErrors),
+    security(("bearer" = []))
+)]
+#[post("/partners")]
+pub async fn create_partner(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: IdempotencyKey,
+    body: ApiJson<CreatePartner>,
+) -> AppResult<HttpResponse> {
+    principal.require_admin()?;
+    let fingerprint = idempotency::fingerprint("POST /partners", &body.raw);
+    let mut checks = Checks::new();
+    let code = checks.code("code", &body.value.code);
+    let name = checks.text("name", &body.value.name, 1, 200);
+    checks.finish()?;
+    let actor = principal.key_id;
+    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
+        if crate::seed::find_partner(conn, &code)?.is_some() {
+            return Err(AppError::conflict(
+                "duplicate_code",
+                format!("a partner with code {code} exists"),
+            ));
+        }
+        let now = Ts(crate::now());
+        let row = PartnerRow {
+            id: Id(Uuid::now_v7()),
+            code: code.clone(),
+            name: name.clone(),
+            active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        with_conn!(conn, c => diesel::insert_into(courier_partners::table).values(&row).execute(c))?;
+        let partner = Partner::from(row);
+        audit::record(conn, Some(actor), "create", "partner", partner.id, &partner)?;
+        Ok(partner)
+    })
+    .await
+}
+
+/// List courier partners.
+#[utoipa::path(
+    tag = "courier", operation_id = "list_partners",
+    responses((status = 200, body = PartnerList), ReadErrors),
+    security(("bearer" = []))
+)]
+#[get("/partners")]
+pub async fn list_partners(state: web::Data<AppState>, principal: Principal) -> AppResult<HttpResponse> {
+    require_ticket_role(&principal)?;
+    let rows: Vec<PartnerRow> = web::block(move || {
+        state.db.read(|conn| {
+            Ok(
+                with_conn!(conn, c => courier_partners::table.order(courier_partners::code)
+            .select(PartnerRow::as_select()).load(c))?,
+            )
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(PartnerList {
+        items: rows.into_iter().map(Partner::from).collect(),
+    }))
+}
+
+/// Request a courier leg for a ticket (staff).
+#[utoipa::path(
+    tag = "courier", operation_id = "create_pickup", params(("ticket_id" = Uuid, Path)), request_body = CreatePickup,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body replay the first response.")),
+    responses((status = 201, body = Pickup), WriteErrors),
+    security(("bearer" = []))
+)]
+#[post("/tickets/{ticket_id}/pickups")]
+pub async fn create_ticket_pickup(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: IdempotencyKey,
+    path: web::Path<Uuid>,
+    body: ApiJson<CreatePickup>,
+) -> AppResult<HttpResponse> {
+    require_ticket_role(&principal)?;
+    let ticket_id = path.into_inner();
+    let fingerprint = idempotency::fingerprint(&format!("POST /tickets/{ticket_id}/pickups"), &body.raw);
+    let input = body.value;
+    let who = principal.clone();
+    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
+        let ticket = ticket_in_scope(conn, &who, ticket_id)?;
+        let row = create_pickup(conn, &ticket, input.direction, &input.request, who.key_id)?;
+        pickup_view(conn, row, true)
+    })
+    .await
+}
+
+/// The pickups of a ticket (staff).
+#[utoipa::path(
+    tag = "courier", operation_id = "list_ticket_pickups", params(TicketPickupQuery),
+    responses((status = 200, body = PickupList), ReadErrors),
+    security(("bearer" = []))
+)]
+#[get("/pickups")]
+pub async fn list_ticket_pickups(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: ApiQuery<TicketPickupQuery>,
+) -> AppResult<HttpResponse> {
+    require_ticket_role(&principal)?;
+    let ApiQuery(query) = query;
+    let items = web::block(move || {
+        state.db.read(|conn| {
+            let ticket = ticket_in_scope(conn, &principal, query.ticket_id)?;
+            let rows: Vec<PickupRow> = with_conn!(conn, c => pickups::table.filter(pickups::ticket_id.eq(ticket.id))
+                .order(pickups::id).select(PickupRow::as_select()).load(c))?;
+            rows.into_iter()
+                .map(|r| pickup_view(conn, r, true))
+                .collect::<AppResult<Vec<_>>>()
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(PickupList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Reschedule a pickup: address, time window or partner (staff; not once the courier has it).
+#[utoipa::path(
+    tag = "courier", operation_id = "reschedule_pickup", params(("pickup_id" = Uuid, Path)), request_body = ReschedulePickup,
+    responses((status = 200, body = Pickup), WriteErrors),
+    security(("bearer" = []))
+)]
+#[patch("/pickups/{pickup_id}")]
+pub async fn reschedule_pickup(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+    body: ApiJson<ReschedulePickup>,
+) -> AppResult<HttpResponse> {
+    require_ticket_role(&principal)?;
+    let id = path.into_inner();
+    let input = body.value;
+    let pickup = web::block(move || {
+        state.db.write(|conn| {
+            let row = pickup_in_ticket_scope(conn, &principal, id)?;
+            let status = PickupStatus::parse(&row.status);
+            if status.rank() >= PickupStatus::PickedUp.rank() {
+                return Err(AppError::conflict("pickup_under_way", "the courier has it already"));
+            }
+            let mut checks = Checks::new();
+            let address = input.address.as_ref().map(|a| checks.text("address", a, 1, 500));
+            let start = input.window_start.or(row.window_start.map(DateTime::from));
+            let end = input.window_end.or(row.window_end.map(DateTime::from));
+            if let (Some(s), Some(e)) = (start, end) {
+                if e <= s {
+                    checks.fail("window_end", "must be after window_start");
+                }
+            }
+            checks.finish()?;
+            let partner = match input.partner_id {
+                Some(p) => Some(check_partner(conn, p, "partner_id")?),
+                None => row.partner_id,
+            };
+            // A new partner starts over: it has to accept the job and give its own tracking number.
+            let reassigned = partner != row.partner_id;
+            let now = Ts(crate::now());
+            let micros = |t: DateTime<Utc>| Ts(DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t));
+            with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
+                .set((
+                    pickups::address.eq(address.unwrap_or(row.address.clone())),
+                    pickups::window_start.eq(start.map(micros)),
+                    pickups::window_end.eq(end.map(micros)),
+                    pickups::partner_id.eq(partner),
+                    pickups::tracking_number.eq(if reassigned { None } else { row.tracking_number.clone() }),
+                    pickups::status.eq(if reassigned { "requested" } else { row.status.as_str() }),
+                    pickups::updated_at.eq(now),
+                ))
+                .execute(c))?;
+            record_event(
+                conn,
+                row.ticket_id,
+                Some(principal.key_id),
+                "pickup_rescheduled",
+                None,
+                None,
+                None,
+            )?;
+            let row: PickupRow =
+                with_conn!(conn, c => pickups::table.find(row.id).select(PickupRow::as_select()).first(c))?;
+            pickup_view(conn, row, true)
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(pickup))
+}
+
+/// Cancel a pickup that the courier does not have yet (staff).
+#[utoipa::path(
+    tag = "courier", operation_id = "cancel_pickup", params(("pickup_id" = Uuid, Path)),
+    responses((status = 200, body = Pickup), WriteErrors),
+    security(("bearer" = []))
+)]
+#[post("/pickups/{pickup_id}/cancel")]
+pub async fn cancel_pickup(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    require_ticket_role(&principal)?;
+    let id = path.into_inner();
+    let pickup = web::block(move || {
+        state.db.write(|conn| {
+            let row = pickup_in_ticket_scope(conn, &principal, id)?;
+            let status = PickupStatus::parse(&row.status);
+            if status.rank() >= PickupStatus::PickedUp.rank() {
+                return Err(AppError::conflict(
+                    "pickup_under_way",
+                    "the courier has it already, or it is finished",
+                ));
+            }
+            with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
+                .set((pickups::status.eq("cancelled"), pickups::updated_at.eq(Ts(crate::now()))))
+                .execute(c))?;
+            record_event(
+                conn,
+                row.ticket_id,
+                Some(principal.key_id),
+                "pickup_cancelled",
+                None,
+                None,
+                None,
+            )?;
+            let row: PickupRow =
+                with_conn!(conn, c => pickups::table.find(row.id).select(PickupRow::as_select()).first(c))?;
+            pickup_view(conn, row, true)
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(pickup))
+}
+
+/// The calling partner's pickups: open ones first, then by creation.
+#[utoipa::path(
+    tag = "courier", operation_id = "list_courier_pickups", params(CourierPickupQuery),
+    responses((status = 200, body = PickupList), ReadErrors),
+    security(("bearer" = []))
+)]
+#[get("/courier/pickups")]
+pub async fn list_courier_pickups(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: ApiQuery<CourierPickupQuery>,
+) -> AppResult<HttpResponse> {
+    let partner = require_courier(&principal)?;
+    let ApiQuery(query) = query;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let list = web::block(move || {
+        state.db.read(|conn| {
+            // Open first: one page of open pickups, then closed ones once the open are exhausted is awkward to
+            // page; instead the cursor pages in id order and the page is sorted open-first for the reader.
+            let rows: Vec<PickupRow> = with_conn!(conn, c => {
+                let mut q = pickups::table
+                    .filter(pickups::partner_id.eq(Id(partner)))
+                    .select(PickupRow::as_select())
+                    .order(pickups::id)
+                    .limit(page.fetch())
+                    .into_boxed();
+                if let Some(after) = page.after {
+                    q = q.filter(pickups::id.gt(Id(after)));
+                }
+                if let Some(status) = query.status {
+                    q = q.filter(pickups::status.eq(status.as_str()));
+                }
+                if let Some(since) = query.updated_since {
+                    q = q.filter(pickups::updated_at.ge(Ts(since)));
+                }
+                q.load(c)
+            })?;
+            let (mut rows, next_cursor) = page.finish(rows, |r| r.id.0);
+            rows.sort_by_key(|r| PickupStatus::parse(&r.status).is_final());
+            let items = rows
+                .into_iter()
+                .map(|r| pickup_view(conn, r, true))
+                .collect::<AppResult<Vec<_>>>()?;
+            Ok(PickupList { items, next_cursor })
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Accept a pickup assigned to the calling partner and give its tracking number. Sending the same again is
+/// harmless; another tracking number once accepted is a 409.
+#[utoipa::path(
+    tag = "courier", operation_id = "accept_pickup", params(("pickup_id" = Uuid, Path)), request_body = AcceptPickup,
+    responses((status = 200, body = Pickup), WriteErrors),
+    security(("bearer" = []))
+)]
+#[post("/courier/pickups/{pickup_id}/accept")]
+pub async fn accept_pickup(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+    body: ApiJson<AcceptPickup>,
+) -> AppResult<HttpResponse> {
+    require_courier(&principal)?;
+    let id = path.into_inner();
+    let input = body.value;
+    let pickup = web::block(move || {
+        state.db.write(|conn| {
+            let row = pickup_of_partner(conn, &principal, id)?;
+            let mut checks = Checks::new();
+            let tracking = checks.text("tracking_number", &input.tracking_number, 1, 64);
+            checks.finish()?;
+            match (PickupStatus::parse(&row.status), &row.tracking_number) {
+                (_, Some(existing)) if *existing == tracking => {}
+                (PickupStatus::Requested, _) => {
+                    let taken: i64 = with_conn!(conn, c => pickups::table
+                        .filter(pickups::partner_id.eq(row.partner_id))
+                        .filter(pickups::tracking_number.eq(&tracking))
+                        .count().get_result(c))?;
+                    if taken > 0 {
+                        return Err(AppError::conflict(
+                            "tracking_number_taken",
+                            "another of your pickups has this tracking number",
+                        ));
+                    }
+                    with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
+                        .filter(pickups::status.eq("requested"))
+                        .set((pickups::status.eq("assigned"), pickups::tracking_number.eq(&tracking),
+                              pickups::updated_at.eq(Ts(crate::now()))))
+                        .execute(c))?;
+                    record_event(
+                        conn,
+                        row.ticket_id,
+                        Some(principal.key_id),
+                        "pickup_accepted",
+                        None,
+                        None,
+                        Some(&tracking),
+                    )?;
+                }
+                (status, _) => {
+                    return Err(AppError::conflict(
+                        "illegal_transition",
+                        format!(
+                            "a {} pickup cannot be accepted with another tracking number",
+                            status.as_str()
+                        ),
+                    ));
+                }
+            }
+            let row: PickupRow =
+                with_conn!(conn, c => pickups::table.find(row.id).select(PickupRow::as_select()).first(c))?;
+            pickup_view(conn, row, true)
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(pickup))
+}
+
+/// Report one tracking event of a pickup. Safe to retry: the same `event_id` with the same content is stored once
+/// and answered the same way; with different content it is a 409. Late and out-of-order events are kept; the
+/// status only moves forward.
+#[utoipa::path(
+    tag = "courier", operation_id = "post_pickup_event", params(("pickup_id" = Uuid, Path)), request_body = PostEvent,
+    responses((status = 200, body = EventOutcome), WriteErrors),
+    security(("bearer" = []))
+)]
+#[post("/courier/pickups/{pickup_id}/events")]
+pub async fn post_pickup_event(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+    body: ApiJson<PostEvent>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let event = body.value;
+    let hold = state.settings.loan_hold;
+    let mut result =
+        web::block(move || state.db.write(|conn| post_events(conn, &principal, id, &[event], hold))).await??;
+    let outcome = result
+        .outcomes
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no outcome for one event"))?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// Report several tracking events of one pickup at once, applied in order in one transaction; a batch with any
+/// malformed event is refused whole.
+#[utoipa::path(
+    tag = "courier", operation_id = "post_pickup_events", request_body = EventBatch,
+    responses((status = 200, body = EventBatchResult), WriteErrors),
+    security(("bearer" = []))
+)]
+#[post("/courier/events")]
+pub async fn post_pickup_events(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: ApiJson<EventBatch>,
+) -> AppResult<HttpResponse> {
+    let batch = body.value;
+    let hold = state.settings.loan_hold;
+    let result = web::block(move || {
+        state
+            .db
+            .write(|conn| post_events(conn, &principal, batch.pickup_id, &batch.events, hold))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    create_partner,
+    list_partners,
+    create_ticket_pickup,
+    list_ticket_pickups,
+    reschedule_pickup,
+    cancel_pickup,
+    list_courier_pickups,
+    accept_pickup,
+    post_pickup_event,
+    post_pickup_events,
+))]
+pub struct Api;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_partner)
+        .service(list_partners)
+        .service(create_ticket_pickup)
+        .service(list_ticket_pickups)
+        .service(reschedule_pickup)
+        .service(cancel_pickup)
+        .service(list_courier_pickups)
+        .service(accept_pickup)
+        .service(post_pickup_event)
+        .service(post_pickup_events);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventType as E;
+    use super::PickupStatus as S;
+    use super::advance;
+
+    #[test]
+    fn status_only_moves_forward_and_stays_final() {
+        assert_eq!(advance(S::Assigned, E::PickedUp), S::PickedUp);
+        assert_eq!(
+            advance(S::InTransit, E::PickedUp),
+            S::InTransit,
+            "a late picked_up does not go back"
+        );
+        assert_eq!(advance(S::PickedUp, E::Arrived), S::InTransit);
+        assert_eq!(
+            advance(S::InTransit, E::FailedAttempt),
+            S::InTransit,
+            "a failed attempt is kept, moves nothing"
+        );
+        assert_eq!(
+            advance(S::Requested, E::Delivered),
+            S::Delivered,
+            "a skipped step is fine"
+        );
+        assert_eq!(
+            advance(S::Delivered, E::ReturnedToSender),
+            S::Delivered,
+            "final stays final"
+        );
+        assert_eq!(advance(S::Failed, E::Delivered), S::Failed);
+        assert_eq!(advance(S::InTransit, E::ReturnedToSender), S::Failed);
+    }
+}
