@@ -305,8 +305,30 @@ pub struct PickupRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreatePickup {
     pub direction: Direction,
-    #[serde(flatten)]
-    pub request: PickupRequest,
+    #[schema(min_length = 1, max_length = 500)]
+    pub address: String,
+    /// The customer's name when absent.
+    #[schema(max_length = 100)]
+    pub contact_name: Option<String>,
+    /// The customer's phone when absent.
+    #[schema(max_length = 20)]
+    pub contact_phone: Option<String>,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub partner_id: Option<Uuid>,
+}
+
+impl CreatePickup {
+    fn request(&self) -> PickupRequest {
+        PickupRequest {
+            address: self.address.clone(),
+            contact_name: self.contact_name.clone(),
+            contact_phone: self.contact_phone.clone(),
+            window_start: self.window_start,
+            window_end: self.window_end,
+            partner_id: self.partner_id,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -524,18 +546,23 @@ fn pickup_in_ticket_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) 
     Ok(row)
 }
 
-/// A pickup of the calling courier's partner, or 404 (other partners' pickups do not exist for it).
+/// A pickup of the calling courier's partner, or 404 (other partners' pickups do not exist for it). An admin acts
+/// for the partner a pickup is assigned to (to replay a partner's events by hand, say).
 fn pickup_of_partner(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<PickupRow> {
-    let partner = principal.partner_id.ok_or(AppError::Forbidden)?;
-    let row: Option<PickupRow> = with_conn!(conn, c => pickups::table.find(Id(id))
-        .filter(pickups::partner_id.eq(Id(partner)))
-        .select(PickupRow::as_select()).first(c).optional())?;
-    row.ok_or(AppError::NotFound("pickup"))
+    let row: Option<PickupRow> =
+        with_conn!(conn, c => pickups::table.find(Id(id)).select(PickupRow::as_select()).first(c).optional())?;
+    let allowed = |r: &PickupRow| match principal.role {
+        Role::Admin => r.partner_id.is_some(),
+        _ => principal.partner_id.is_some() && r.partner_id.map(Uuid::from) == principal.partner_id,
+    };
+    row.filter(allowed).ok_or(AppError::NotFound("pickup"))
 }
 
-fn require_courier(principal: &Principal) -> AppResult<Uuid> {
+/// Couriers act for their partner; admins may act for any (`None`: whichever partner the pickup has).
+fn require_courier(principal: &Principal) -> AppResult<Option<Uuid>> {
     match (principal.role, principal.partner_id) {
-        (Role::Courier, Some(partner)) => Ok(partner),
+        (Role::Courier, Some(partner)) => Ok(Some(partner)),
+        (Role::Admin, _) => Ok(None),
         _ => Err(AppError::Forbidden),
     }
 }
@@ -724,6 +751,11 @@ fn post_events(
     for event in events {
         // Read again for each event: the one before may have moved the pickup.
         let row = pickup_of_partner(conn, principal, pickup)?;
+        let partner = match (partner, row.partner_id) {
+            (Some(p), _) => p,
+            (None, Some(p)) => p.0,
+            (None, None) => return Err(AppError::NotFound("pickup")),
+        };
         outcomes.push(ingest(conn, partner, &row, event, hold)?);
     }
     Ok(EventBatchResult { outcomes })
@@ -819,7 +851,7 @@ pub async fn create_ticket_pickup(
     let who = principal.clone();
     idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
         let ticket = ticket_in_scope(conn, &who, ticket_id)?;
-        let row = create_pickup(conn, &ticket, input.direction, &input.request, who.key_id)?;
+        let row = create_pickup(conn, &ticket, input.direction, &input.request(), who.key_id)?;
         pickup_view(conn, row, true)
     })
     .await
@@ -992,13 +1024,16 @@ pub async fn list_courier_pickups(
             // page; instead the cursor pages in id order and the page is sorted open-first for the reader.
             let rows: Vec<PickupRow> = with_conn!(conn, c => {
                 let mut q = pickups::table
-                    .filter(pickups::partner_id.eq(Id(partner)))
+                    .filter(pickups::partner_id.is_not_null())
                     .select(PickupRow::as_select())
                     .order(pickups::id)
                     .limit(page.fetch())
                     .into_boxed();
                 if let Some(after) = page.after {
                     q = q.filter(pickups::id.gt(Id(after)));
+                }
+                if let Some(partner) = partner {
+                    q = q.filter(pickups::partner_id.eq(Id(partner)));
                 }
                 if let Some(status) = query.status {
                     q = q.filter(pickups::status.eq(status.as_str()));

@@ -215,6 +215,15 @@ fn partners_see_and_touch_only_their_own_pickups() {
     accept(&app, &other, &pickup, "X1").problem(404, "not_found");
     post_event(&app, &other, &pickup, &event("x-1", "picked_up", 1)).problem(404, "not_found");
     app.get("/api/v1/tickets", Some(&mine.key)).problem(403, "forbidden");
+    let admin_view = app.get_admin("/api/v1/courier/pickups");
+    assert_eq!(
+        admin_view.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "an admin sees every partner's pickups"
+    );
+    let staff = app.create_key("store_staff", &[&p.store]);
+    app.get("/api/v1/courier/pickups", Some(&staff))
+        .problem(403, "forbidden");
 
     let key_id: String = app.get_admin("/api/v1/api-keys").body["items"]
         .as_array()
