@@ -158,13 +158,15 @@ pub fn reserve_for_ticket(
     now: Ts,
     hold: Duration,
 ) -> AppResult<LoanRow> {
-    let waiting: i64 = with_conn!(conn, c => loans::table
+    // Whether anyone waits, not how many: one index probe however long the queue.
+    let someone_waits: Option<Id> = with_conn!(conn, c => loans::table
         .filter(loans::store_id.eq(store))
         .filter(loans::series_id.eq(series))
         .filter(loans::state.eq(LoanState::Waiting.as_str()))
-        .count()
-        .get_result(c))?;
-    let claimed = if waiting == 0 {
+        .select(loans::id)
+        .first(c)
+        .optional())?;
+    let claimed = if someone_waits.is_none() {
         claim_loaner(conn, store, series, now)?
     } else {
         None
