@@ -194,7 +194,7 @@ CREATE TABLE loans (
 -- At most one open loan per loaner and per ticket.
 CREATE UNIQUE INDEX loans_one_open_per_loaner ON loans (loaner_id) WHERE state IN ('reserved', 'issued');
 CREATE UNIQUE INDEX loans_one_open_per_ticket ON loans (ticket_id) WHERE state IN ('waiting', 'reserved', 'issued');
-CREATE INDEX loans_waitlist ON loans (store_id, series_id, queued_at) WHERE state = 'waiting';
+CREATE INDEX loans_waitlist ON loans (store_id, series_id, queued_at, id) WHERE state = 'waiting';
 
 CREATE TABLE parts (
     id               BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
