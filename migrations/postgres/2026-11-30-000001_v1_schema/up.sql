@@ -195,6 +195,8 @@ CREATE TABLE loans (
 CREATE UNIQUE INDEX loans_one_open_per_loaner ON loans (loaner_id) WHERE state IN ('reserved', 'issued');
 CREATE UNIQUE INDEX loans_one_open_per_ticket ON loans (ticket_id) WHERE state IN ('waiting', 'reserved', 'issued');
 CREATE INDEX loans_waitlist ON loans (store_id, series_id, queued_at, id) WHERE state = 'waiting';
+-- A ticket's loans are read on every ticket view and opening.
+CREATE INDEX loans_ticket ON loans (ticket_id);
 
 CREATE TABLE parts (
     id               uuid PRIMARY KEY,
