@@ -7,7 +7,6 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -723,20 +722,12 @@ impl FromRequest for CsvBody {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_ascii_lowercase())
             .is_some_and(|v| v.starts_with("text/csv") || v.starts_with("application/octet-stream"));
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             if !is_csv {
                 return Err(AppError::UnsupportedMediaType);
             }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| AppError::bad_request("unreadable_body", e.to_string()))?;
-                if body.len() + chunk.len() > CSV_LIMIT {
-                    return Err(AppError::PayloadTooLarge(CSV_LIMIT));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(CsvBody(body.freeze()))
+            Ok(CsvBody(crate::http::json::read_body(payload, CSV_LIMIT).await?))
         })
     }
 }

@@ -34,24 +34,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
             })
             .unwrap_or(false);
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             if !is_json {
                 return Err(AppError::UnsupportedMediaType);
             }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| AppError::bad_request("unreadable_body", e.to_string()))?;
-                if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(AppError::PayloadTooLarge(BODY_LIMIT));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let raw = body.freeze();
+            let raw = read_body(payload, BODY_LIMIT).await?;
             let value = parse_json(&raw)?;
             Ok(ApiJson { value, raw })
         })
     }
+}
+
+/// Reads a whole request body, refusing it once it passes `limit` bytes.
+pub async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, AppError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::bad_request("unreadable_body", e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Deserializes `bytes`, turning serde's message into a problem that names the field.

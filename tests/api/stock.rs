@@ -29,6 +29,17 @@ fn part_id(db: &Db, sku: &str) -> String {
     id.0.to_string()
 }
 
+fn model_id(db: &Db, code: &str) -> Id {
+    use depot::db::schema::product_models;
+    db.read(|conn| {
+        Ok(
+            with_conn!(conn, c => product_models::table.filter(product_models::code.eq(code))
+            .select(product_models::id).first(c))?,
+        )
+    })
+    .unwrap_or_else(|e| panic!("model {code}: {e}"))
+}
+
 fn seeded() -> TestApp {
     let app = spawn_app();
     depot::seed::seed_demo(&app.db).unwrap_or_else(|e| panic!("seeding: {e}"));
@@ -132,16 +143,7 @@ fn a_paid_repair_reserves_quotes_and_uses_parts() {
     let app = seeded();
     let futian = store_id(&app.db, "SZ-FUTIAN");
     let screen = part_id(&app.db, "SCR-MATE60PRO");
-    let model: Id = app
-        .db
-        .read(|conn| {
-            use depot::db::schema::product_models;
-            Ok(
-                with_conn!(conn, c => product_models::table.filter(product_models::code.eq("MATE60PRO"))
-                .select(product_models::id).first(c))?,
-            )
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+    let model = model_id(&app.db, "MATE60PRO");
     let ticket = app.post_admin(
         "/api/v1/tickets",
         &json!({"store_id": futian, "customer": {"name": "Li Lei", "phone": "13800000000"},
@@ -243,16 +245,7 @@ fn a_declined_quote_releases_the_parts() {
     let app = seeded();
     let futian = store_id(&app.db, "SZ-FUTIAN");
     let battery = part_id(&app.db, "BAT-P70");
-    let model: Id = app
-        .db
-        .read(|conn| {
-            use depot::db::schema::product_models;
-            Ok(
-                with_conn!(conn, c => product_models::table.filter(product_models::code.eq("P70"))
-                .select(product_models::id).first(c))?,
-            )
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+    let model = model_id(&app.db, "P70");
     let ticket = app.post_admin(
         "/api/v1/tickets",
         &json!({"store_id": futian, "customer": {"name": "Han Meimei", "phone": "13900000000"},
@@ -327,16 +320,7 @@ fn the_reorder_report_lists_what_ran_low() {
 fn race_for_last_units(app: &TestApp, other: Option<&TestApp>) {
     let futian = store_id(&app.db, "SZ-FUTIAN");
     let screen = part_id(&app.db, "SCR-P70");
-    let model: Id = app
-        .db
-        .read(|conn| {
-            use depot::db::schema::product_models;
-            Ok(
-                with_conn!(conn, c => product_models::table.filter(product_models::code.eq("NOVA12"))
-                .select(product_models::id).first(c))?,
-            )
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+    let model = model_id(&app.db, "NOVA12");
     let tickets: Vec<String> = (0..12)
         .map(|_| {
             app.post_admin(
