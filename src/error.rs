@@ -186,6 +186,9 @@ impl From<DieselError> for AppError {
                     DatabaseErrorKind::SerializationFailure => {
                         AppError::Unavailable(format!("serialization failure: {}", info.message()))
                     }
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+                        AppError::Unavailable(format!("the database connection was lost; retry: {}", info.message()))
+                    }
                     _ if info.message().contains("database is locked") => {
                         AppError::Unavailable("SQLite database is locked".into())
                     }

@@ -196,7 +196,11 @@ pub fn find_active_by_hash(conn: &mut Conn<'_>, hash: &str) -> AppResult<Option<
     let Some(role) = Role::parse(&row.role) else {
         return Ok(None);
     };
-    let store_ids = scope_of(conn, row.id.0)?;
+    // Only store staff and warehouse keys have a scope: other keys need no second query.
+    let store_ids = match role {
+        Role::StoreStaff | Role::Warehouse => scope_of(conn, row.id.0)?,
+        Role::Admin | Role::Courier => Vec::new(),
+    };
     let principal = Principal {
         key_id: row.id.0,
         role,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -45,16 +45,22 @@ pub enum Conn<'a> {
 }
 
 /// An owned connection of either engine, as kept by the pool.
-pub enum AnyConnection {
+pub struct AnyConnection {
+    engine: EngineConnection,
+    /// Set when the connection failed its check after an error; the pool then drops it.
+    dead: bool,
+}
+
+enum EngineConnection {
     Pg(PgConnection),
     Sqlite(SqliteConnection),
 }
 
 impl AnyConnection {
     pub fn as_conn(&mut self) -> Conn<'_> {
-        match self {
-            AnyConnection::Pg(c) => Conn::Pg(c),
-            AnyConnection::Sqlite(c) => Conn::Sqlite(c),
+        match &mut self.engine {
+            EngineConnection::Pg(c) => Conn::Pg(c),
+            EngineConnection::Sqlite(c) => Conn::Sqlite(c),
         }
     }
 
@@ -65,9 +71,28 @@ impl AnyConnection {
         F: FnOnce(&mut Conn<'_>) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        match self {
-            AnyConnection::Pg(c) => c.transaction(|c| f(&mut Conn::Pg(c))),
-            AnyConnection::Sqlite(c) => c.immediate_transaction(|c| f(&mut Conn::Sqlite(c))),
+        match &mut self.engine {
+            EngineConnection::Pg(c) => c.transaction(|c| f(&mut Conn::Pg(c))),
+            EngineConnection::Sqlite(c) => c.immediate_transaction(|c| f(&mut Conn::Sqlite(c))),
+        }
+    }
+
+    fn ping(&mut self) -> diesel::QueryResult<()> {
+        match &mut self.engine {
+            EngineConnection::Pg(c) => c.batch_execute("SELECT 1"),
+            EngineConnection::Sqlite(c) => c.batch_execute("SELECT 1"),
+        }
+    }
+
+    /// Connections are not pinged on every checkout (that would add a round trip to every request). Instead, after
+    /// a request failed for a reason that is not the caller's, the connection is pinged once, and a dead one (the
+    /// server restarted, the network dropped) is marked so that the pool replaces it.
+    fn check_after_error<T>(&mut self, result: &Result<T, AppError>) {
+        if let Err(AppError::Internal(_) | AppError::Unavailable(_)) = result {
+            if self.ping().is_err() {
+                tracing::warn!("a database connection is dead; the pool will open a new one");
+                self.dead = true;
+            }
         }
     }
 }
@@ -118,7 +143,10 @@ impl ManageConnection for ConnectionManager {
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match self.engine {
             Engine::Postgres => PgConnection::establish(&self.url)
-                .map(AnyConnection::Pg)
+                .map(|c| AnyConnection {
+                    engine: EngineConnection::Pg(c),
+                    dead: false,
+                })
                 .map_err(r2d2::Error::ConnectionError),
             Engine::Sqlite => {
                 let mut conn = SqliteConnection::establish(self.sqlite_path()).map_err(r2d2::Error::ConnectionError)?;
@@ -129,21 +157,25 @@ impl ManageConnection for ConnectionManager {
                      PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
-                Ok(AnyConnection::Sqlite(conn))
+                Ok(AnyConnection {
+                    engine: EngineConnection::Sqlite(conn),
+                    dead: false,
+                })
             }
         }
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        match conn {
-            AnyConnection::Pg(c) => c.batch_execute("SELECT 1"),
-            AnyConnection::Sqlite(c) => c.batch_execute("SELECT 1"),
-        }
-        .map_err(r2d2::Error::QueryError)
+        conn.ping().map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    /// Marked dead after an error, or left inside a transaction that could not be ended.
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.dead
+            || match &mut conn.engine {
+                EngineConnection::Pg(c) => R2D2Connection::is_broken(c),
+                EngineConnection::Sqlite(c) => R2D2Connection::is_broken(c),
+            }
     }
 }
 
@@ -189,6 +221,9 @@ impl Db {
             Pool::builder()
                 .max_size(size)
                 .min_idle(Some(1))
+                // A ping per checkout would be a round trip on every request; dead connections are found after an
+                // error instead (`check_after_error`).
+                .test_on_check_out(false)
                 .connection_timeout(options.connect_timeout)
                 .build(ConnectionManager::new(url))
                 .with_context(|| format!("connecting to the {engine:?} database"))
@@ -223,7 +258,9 @@ impl Db {
         F: FnOnce(&mut Conn<'_>) -> Result<T, AppError>,
     {
         let mut conn = self.get(&self.write)?;
-        conn.transaction(f)
+        let result = conn.transaction(f);
+        conn.check_after_error(&result);
+        result
     }
 
     /// Runs `f` on a read connection, without a transaction.
@@ -232,14 +269,16 @@ impl Db {
         F: FnOnce(&mut Conn<'_>) -> Result<T, AppError>,
     {
         let mut conn = self.get(&self.read)?;
-        f(&mut conn.as_conn())
+        let result = f(&mut conn.as_conn());
+        conn.check_after_error(&result);
+        result
     }
 
     /// Runs the embedded migrations of this engine that have not run yet.
     pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
         let mut conn = self.write.get().context("getting a connection to migrate")?;
-        let applied = match &mut *conn {
-            AnyConnection::Pg(c) => {
+        let applied = match &mut conn.engine {
+            EngineConnection::Pg(c) => {
                 // Instances starting together on one database take turns: the second finds nothing left to run.
                 c.batch_execute("SELECT pg_advisory_lock(7243003)")
                     .context("locking for migrations")?;
@@ -248,7 +287,7 @@ impl Db {
                     .context("unlocking after migrations")?;
                 applied
             }
-            AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names),
+            EngineConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names),
         };
         applied.map_err(|e| anyhow::anyhow!("running migrations: {e}"))
     }
@@ -256,9 +295,9 @@ impl Db {
     /// True when the database answers and every embedded migration has run.
     pub fn ready(&self) -> Result<(), String> {
         let mut conn = self.read.get().map_err(|e| format!("database unreachable: {e}"))?;
-        let pending = match &mut *conn {
-            AnyConnection::Pg(c) => c.has_pending_migration(PG_MIGRATIONS),
-            AnyConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        let pending = match &mut conn.engine {
+            EngineConnection::Pg(c) => c.has_pending_migration(PG_MIGRATIONS),
+            EngineConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
         };
         match pending {
             Ok(false) => Ok(()),

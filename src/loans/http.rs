@@ -262,7 +262,8 @@ pub fn return_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppRes
         None,
         None,
         Some("loaner back with the courier; to inspection"),
-    )
+    )?;
+    Ok(())
 }
 
 fn reload(conn: &mut Conn<'_>, id: Id) -> AppResult<Loan> {

@@ -206,6 +206,18 @@ impl LoanRow {
     }
 }
 
+/// The place of a waiting loan in its queue (1 is served next): one count over the queue's index.
+pub fn waitlist_position(conn: &mut crate::db::Conn<'_>, row: &LoanRow) -> crate::error::AppResult<i64> {
+    let ahead: i64 = crate::with_conn!(conn, c => loans::table
+        .filter(loans::store_id.eq(row.store_id))
+        .filter(loans::series_id.eq(row.series_id))
+        .filter(loans::state.eq(LoanState::Waiting.as_str()))
+        .filter(loans::queued_at.lt(row.queued_at).or(loans::queued_at.eq(row.queued_at).and(loans::id.lt(row.id))))
+        .count()
+        .get_result(c))?;
+    Ok(ahead + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::LoanState::*;

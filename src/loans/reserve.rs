@@ -12,15 +12,9 @@ use super::{LoanRow, LoanState};
 use crate::db::schema::{loaners, loans};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::db::{Conn, Db};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::tickets;
 use crate::with_conn;
-
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(sql_type = DbUuid)]
-    id: Id,
-}
 
 #[derive(QueryableByName)]
 struct Waiter {
@@ -32,34 +26,70 @@ struct Waiter {
     channel: String,
 }
 
+/// A loaner taken from the pool: its id and the IMEI the loan shows.
+pub struct ClaimedLoaner {
+    pub id: Id,
+    pub imei: String,
+}
+
+/// Whether a claim may take a loaner while tickets wait for one: only the queue's own serving may.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Claim only if nobody waits (a new ticket must not overtake the queue).
+    MustBeEmpty,
+    /// Claim for the queue's first waiter.
+    Serving,
+}
+
 /// Takes the best available loaner of a series at a store (best grade, then idle longest) and marks it
-/// reserved; `None` when none is free.
-pub fn claim_loaner(conn: &mut Conn<'_>, store: Id, series: Id, now: Ts) -> AppResult<Option<Id>> {
-    let claimed = match conn {
-        Conn::Pg(c) => diesel::sql_query(
-            "UPDATE loaners SET state = 'reserved', updated_at = $3 WHERE id = (\
-               SELECT id FROM loaners WHERE store_id = $1 AND series_id = $2 AND state = 'available' \
-               ORDER BY grade, idle_since, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING id",
-        )
-        .bind::<DbUuid, _>(store)
-        .bind::<DbUuid, _>(series)
-        .bind::<DbTime, _>(now)
-        .get_result::<Claimed>(*c)
-        .optional()?,
-        Conn::Sqlite(c) => diesel::sql_query(
-            "UPDATE loaners SET state = 'reserved', updated_at = ? WHERE id = (\
-               SELECT id FROM loaners WHERE store_id = ? AND series_id = ? AND state = 'available' \
-               ORDER BY grade, idle_since, id LIMIT 1) AND state = 'available' \
-             RETURNING id",
-        )
-        .bind::<DbTime, _>(now)
-        .bind::<DbUuid, _>(store)
-        .bind::<DbUuid, _>(series)
-        .get_result::<Claimed>(*c)
-        .optional()?,
+/// reserved; `None` when none is free (or, with [`Queue::MustBeEmpty`], when someone waits). The look-up is a
+/// prepared statement that keeps its plan (the queue check rides along in it); PostgreSQL locks the row it picks
+/// and skips rows other claims hold, so concurrent openings take different loaners instead of queueing on one.
+pub fn claim_loaner(
+    conn: &mut Conn<'_>,
+    store: Id,
+    series: Id,
+    now: Ts,
+    queue: Queue,
+) -> AppResult<Option<ClaimedLoaner>> {
+    use diesel::dsl::{exists, not};
+    let free = loaners::table
+        .filter(loaners::store_id.eq(store))
+        .filter(loaners::series_id.eq(series))
+        .filter(loaners::state.eq("available"))
+        .order((loaners::grade, loaners::idle_since, loaners::id))
+        .select((loaners::id, loaners::imei));
+    let queued = exists(
+        loans::table
+            .filter(loans::store_id.eq(store))
+            .filter(loans::series_id.eq(series))
+            .filter(loans::state.eq(LoanState::Waiting.as_str())),
+    );
+    let found: Option<(Id, String)> = match (&mut *conn, queue) {
+        (Conn::Pg(c), Queue::MustBeEmpty) => free
+            .filter(not(queued))
+            .for_update()
+            .skip_locked()
+            .first(*c)
+            .optional()?,
+        (Conn::Pg(c), Queue::Serving) => free.for_update().skip_locked().first(*c).optional()?,
+        // SQLite has one writer at a time: nothing else can take the row between the look-up and the update.
+        (Conn::Sqlite(c), Queue::MustBeEmpty) => free.filter(not(queued)).first(*c).optional()?,
+        (Conn::Sqlite(c), Queue::Serving) => free.first(*c).optional()?,
     };
-    Ok(claimed.map(|c| c.id))
+    let Some((id, imei)) = found else {
+        return Ok(None);
+    };
+    let updated = with_conn!(conn, c => diesel::update(loaners::table.find(id))
+        .filter(loaners::state.eq("available"))
+        .set((loaners::state.eq("reserved"), loaners::updated_at.eq(now)))
+        .execute(c))?;
+    if updated != 1 {
+        return Err(AppError::Unavailable(
+            "a loaner changed while it was being reserved; retry".into(),
+        ));
+    }
+    Ok(Some(ClaimedLoaner { id, imei }))
 }
 
 /// The first waiter of a store and series. Callers hold the queue's lock (see [`lock_queue`]).
@@ -73,7 +103,7 @@ fn first_waiter(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<Option<
             .bind::<DbUuid, _>(series)
             .get_result::<Waiter>(*c)
             .optional()?,
-        Conn::Sqlite(c) => diesel::sql_query(SELECT.replace("$1", "?").replace("$2", "?"))
+        Conn::Sqlite(c) => diesel::sql_query(SELECT.replace('$', "?"))
             .bind::<DbUuid, _>(store)
             .bind::<DbUuid, _>(series)
             .get_result::<Waiter>(*c)
@@ -81,62 +111,99 @@ fn first_waiter(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<Option<
     })
 }
 
-/// Serialises the serving of one waitlist (store and series) until the transaction ends. Without it two
-/// transactions could each miss what the other has not committed yet: one frees a loaner and sees no waiter
-/// while the other adds a waiter and sees no free loaner, leaving both idle. SQLite has one writer at a time
-/// already; PostgreSQL takes a transaction-scoped advisory lock keyed by the queue.
-fn lock_queue(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<()> {
+/// Who serves a waitlist: a transaction that freed a loaner, or one that just put a ticket in the queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Server {
+    Releaser,
+    Joiner,
+}
+
+/// Serialises the serving of one waitlist (store and series) against the transactions that free its loaners,
+/// until the transaction ends. Without it two transactions could each miss what the other has not committed yet:
+/// one frees a loaner and sees no waiter while the other adds a waiter and sees no free loaner, leaving both idle.
+/// PostgreSQL takes a transaction-scoped advisory lock keyed by the queue: exclusive for a transaction that frees
+/// a loaner, shared for one that joins the queue, so that tickets joining at once do not wait for each other (they
+/// cannot strand a loaner between them, and two serving at once are kept apart by the row locks on the waiters).
+/// SQLite has one writer at a time already.
+fn lock_queue(conn: &mut Conn<'_>, store: Id, series: Id, server: Server) -> AppResult<()> {
     if let Conn::Pg(c) = conn {
         let mut key: u64 = 0xcbf2_9ce4_8422_2325;
         for byte in store.0.as_bytes().iter().chain(series.0.as_bytes()) {
             key = (key ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
         }
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        let sql = match server {
+            Server::Releaser => "SELECT pg_advisory_xact_lock($1)",
+            Server::Joiner => "SELECT pg_advisory_xact_lock_shared($1)",
+        };
+        diesel::sql_query(sql)
             .bind::<diesel::sql_types::BigInt, _>(key as i64)
             .execute(*c)?;
     }
     Ok(())
 }
 
+/// Gives a claimed loaner to a waiter; false (and the loaner back in the pool) when the waiter left the queue
+/// meanwhile, e.g. its ticket was cancelled or another transaction served it first.
+fn assign(conn: &mut Conn<'_>, waiter: &Waiter, loaner: Id, now: Ts, hold: Duration) -> AppResult<bool> {
+    let updated = with_conn!(conn, c => diesel::update(loans::table.find(waiter.id))
+        .filter(loans::state.eq(LoanState::Waiting.as_str()))
+        .set((
+            loans::state.eq(LoanState::Reserved.as_str()),
+            loans::loaner_id.eq(loaner),
+            loans::loaner_hold.eq(LoanState::Reserved.loaner_hold()),
+            loans::reserved_at.eq(now),
+            loans::hold_until.eq(hold_until(&waiter.channel, now, hold)),
+            loans::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    if updated != 1 {
+        with_conn!(conn, c => diesel::update(loaners::table.find(loaner))
+            .set(loaners::state.eq("available")).execute(c))?;
+        return Ok(false);
+    }
+    tickets::record_event(
+        conn,
+        waiter.ticket_id,
+        None,
+        "loan_reserved",
+        None,
+        None,
+        Some("loaner reserved"),
+    )?;
+    Ok(true)
+}
+
 /// Hands free loaners of a store and series to its waiters, first come first served, until one side runs out.
-/// Returns how many waiters were served.
+/// Called by the transactions that free loaners; returns how many waiters were served.
 pub fn serve_waitlist(conn: &mut Conn<'_>, store: Id, series: Id, now: Ts, hold: Duration) -> AppResult<usize> {
-    lock_queue(conn, store, series)?;
+    lock_queue(conn, store, series, Server::Releaser)?;
     let mut served = 0;
+    // Waiter first: a freed loaner usually finds nobody waiting, and that costs one look.
     while let Some(waiter) = first_waiter(conn, store, series)? {
-        let Some(loaner) = claim_loaner(conn, store, series, now)? else {
+        let Some(loaner) = claim_loaner(conn, store, series, now, Queue::Serving)? else {
             break;
         };
-        // A mail-in customer's loaner travels with the inbound courier: it is held until that pickup ends.
-        let hold_until =
-            (waiter.channel != "mail_in").then(|| Ts(now.0 + chrono::Duration::from_std(hold).unwrap_or_default()));
-        let updated = with_conn!(conn, c => diesel::update(loans::table.find(waiter.id))
-            .filter(loans::state.eq(LoanState::Waiting.as_str()))
-            .set((
-                loans::state.eq(LoanState::Reserved.as_str()),
-                loans::loaner_id.eq(loaner),
-                loans::loaner_hold.eq(LoanState::Reserved.loaner_hold()),
-                loans::reserved_at.eq(now),
-                loans::hold_until.eq(hold_until),
-                loans::updated_at.eq(now),
-            ))
-            .execute(c))?;
-        if updated != 1 {
-            // The waiter left the queue meanwhile (its ticket was cancelled): put the loaner back and look again.
-            with_conn!(conn, c => diesel::update(loaners::table.find(loaner))
-                .set(loaners::state.eq("available")).execute(c))?;
-            continue;
+        if assign(conn, &waiter, loaner.id, now, hold)? {
+            served += 1;
         }
-        tickets::record_event(
-            conn,
-            waiter.ticket_id,
-            None,
-            "loan_reserved",
-            None,
-            None,
-            Some("loaner reserved"),
-        )?;
-        served += 1;
+    }
+    Ok(served)
+}
+
+/// Serves the queue a ticket has just joined. Loaner first: a ticket joins the queue because none is free, so
+/// this usually ends at the first look.
+fn serve_on_joining(conn: &mut Conn<'_>, store: Id, series: Id, now: Ts, hold: Duration) -> AppResult<usize> {
+    lock_queue(conn, store, series, Server::Joiner)?;
+    let mut served = 0;
+    while let Some(loaner) = claim_loaner(conn, store, series, now, Queue::Serving)? {
+        let Some(waiter) = first_waiter(conn, store, series)? else {
+            with_conn!(conn, c => diesel::update(loaners::table.find(loaner.id))
+                .set(loaners::state.eq("available")).execute(c))?;
+            break;
+        };
+        if assign(conn, &waiter, loaner.id, now, hold)? {
+            served += 1;
+        }
     }
     Ok(served)
 }
@@ -144,6 +211,20 @@ pub fn serve_waitlist(conn: &mut Conn<'_>, store: Id, series: Id, now: Ts, hold:
 /// A mail-in customer's loaner travels with the inbound courier: it is held until that pickup ends, not by the clock.
 fn hold_until(channel: &str, now: Ts, hold: Duration) -> Option<Ts> {
     (channel != "mail_in").then(|| Ts(now.0 + chrono::Duration::from_std(hold).unwrap_or_default()))
+}
+
+/// What opening a ticket did about its loaner.
+pub enum Reservation {
+    /// A loaner was claimed at once; `event` is the timeline entry that says so.
+    Claimed {
+        loan: LoanRow,
+        imei: String,
+        event: tickets::TicketEventRow,
+    },
+    /// The ticket waits at `position` in its queue (1 is next).
+    Waiting { loan: LoanRow, position: i64 },
+    /// The ticket joined the queue and the queue was served meanwhile: read the loan again to see the outcome.
+    QueueServed,
 }
 
 /// Gives a newly opened ticket the best free loaner of its series at its store, or a place on the waitlist.
@@ -157,35 +238,24 @@ pub fn reserve_for_ticket(
     channel: &str,
     now: Ts,
     hold: Duration,
-) -> AppResult<LoanRow> {
-    // Whether anyone waits, not how many: one index probe however long the queue.
-    let someone_waits: Option<Id> = with_conn!(conn, c => loans::table
-        .filter(loans::store_id.eq(store))
-        .filter(loans::series_id.eq(series))
-        .filter(loans::state.eq(LoanState::Waiting.as_str()))
-        .select(loans::id)
-        .first(c)
-        .optional())?;
-    let claimed = if someone_waits.is_none() {
-        claim_loaner(conn, store, series, now)?
-    } else {
-        None
-    };
+) -> AppResult<Reservation> {
+    let claimed = claim_loaner(conn, store, series, now, Queue::MustBeEmpty)?;
     let state = if claimed.is_some() {
         LoanState::Reserved
     } else {
         LoanState::Waiting
     };
+    let loaner_id = claimed.as_ref().map(|c| c.id);
     let row = LoanRow {
         id: Id(uuid::Uuid::now_v7()),
         ticket_id: ticket,
-        loaner_id: claimed,
+        loaner_id,
         store_id: store,
         series_id: series,
         state: state.as_str().to_owned(),
         queued_at: now,
-        reserved_at: claimed.map(|_| now),
-        hold_until: claimed.and_then(|_| hold_until(channel, now, hold)),
+        reserved_at: loaner_id.map(|_| now),
+        hold_until: loaner_id.and_then(|_| hold_until(channel, now, hold)),
         issued_at: None,
         due_at: None,
         returned_at: None,
@@ -200,12 +270,19 @@ pub fn reserve_for_ticket(
         updated_at: now,
     };
     with_conn!(conn, c => diesel::insert_into(loans::table).values(&row).execute(c))?;
-    if claimed.is_some() {
-        tickets::record_event(conn, ticket, None, "loan_reserved", None, None, Some("loaner reserved"))?;
-        return Ok(row);
+    if let Some(claimed) = claimed {
+        let event = tickets::record_event(conn, ticket, None, "loan_reserved", None, None, Some("loaner reserved"))?;
+        return Ok(Reservation::Claimed {
+            loan: row,
+            imei: claimed.imei,
+            event,
+        });
     }
-    serve_waitlist(conn, store, series, now, hold)?;
-    Ok(with_conn!(conn, c => loans::table.find(row.id).select(LoanRow::as_select()).first(c))?)
+    if serve_on_joining(conn, store, series, now, hold)? > 0 {
+        return Ok(Reservation::QueueServed);
+    }
+    let position = super::waitlist_position(conn, &row)?;
+    Ok(Reservation::Waiting { loan: row, position })
 }
 
 /// Frees a loaner and serves the waitlist of its store and series. `used` restarts its idle time (after a loan

@@ -103,6 +103,18 @@ fn state_of(value: &str) -> PartLineState {
     }
 }
 
+impl TicketParts {
+    /// A ticket that has neither parts nor labour yet, as a new one.
+    pub fn none() -> TicketParts {
+        TicketParts {
+            lines: Vec::new(),
+            labour: Money::from_minor(0),
+            total_cost: Money::from_minor(0),
+            customer_total: Money::from_minor(0),
+        }
+    }
+}
+
 /// The parts of a ticket with the totals.
 pub fn summary(conn: &mut Conn<'_>, ticket: &TicketRow) -> AppResult<TicketParts> {
     let rows: Vec<(TicketPartRow, String, String)> = with_conn!(conn, c => ticket_parts::table
@@ -328,7 +340,8 @@ fn move_ticket(
         Some(from),
         Some(to),
         Some(note),
-    )
+    )?;
+    Ok(())
 }
 
 fn quote(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &QuoteRepair) -> AppResult<Ticket> {

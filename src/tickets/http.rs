@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus, next_number, record_event};
-use crate::audit;
 use crate::auth::{Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
@@ -20,8 +19,9 @@ use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::imei::Imei;
-use crate::loans::reserve::reserve_for_ticket;
+use crate::loans::reserve::{Reservation, reserve_for_ticket};
 use crate::loans::{Loan, LoanRow, LoanState};
+use crate::parts::repair::TicketParts;
 use crate::startup::AppState;
 use crate::warranty::{self, Certificate, CoveredItem, FaultKind, Findings, WarrantyDecision, WarrantyInput};
 use crate::with_conn;
@@ -393,26 +393,55 @@ pub fn open(
     let token = crate::tracking::new_token();
     row.tracking_token_hash = Some(crate::tracking::hash_token(&token));
     with_conn!(conn, c => diesel::insert_into(tickets::table).values(&row).execute(c))?;
-    let actor = Some(principal.key_id);
-    let opened = Some(decision.explanation.as_str());
-    record_event(
+    let opened = record_event(
         conn,
         row.id,
-        actor,
+        Some(principal.key_id),
         "opened",
         None,
         Some(TicketStatus::Received),
-        opened,
+        Some(decision.explanation.as_str()),
     )?;
     if let Some(pickup) = &input.pickup {
         crate::courier::create_pickup(conn, &row, crate::courier::Direction::Inbound, pickup, principal.key_id)?;
     }
-    if premium {
-        reserve_for_ticket(conn, row.id, row.store_id, series_id, &row.channel, Ts(now), hold)?;
-    }
-    let number = serde_json::json!({ "number": row.number });
-    audit::record(conn, actor, "open", "ticket", row.id.0, &number)?;
-    let mut ticket = detail(conn, row)?;
+    let reservation = if premium {
+        Some(reserve_for_ticket(
+            conn,
+            row.id,
+            row.store_id,
+            series_id,
+            &row.channel,
+            Ts(now),
+            hold,
+        )?)
+    } else {
+        None
+    };
+    // The answer is built from the rows just written; only the rarer openings (a courier pickup, a queue that was
+    // served meanwhile) read the ticket back.
+    let in_hand = match reservation {
+        _ if input.pickup.is_some() => None,
+        Some(Reservation::QueueServed) => None,
+        Some(Reservation::Claimed { loan, imei, event }) => {
+            Some((Some(loan.to_loan(Some(imei), None)), vec![opened, event]))
+        }
+        Some(Reservation::Waiting { loan, position }) => Some((Some(loan.to_loan(None, Some(position))), vec![opened])),
+        None => Some((None, vec![opened])),
+    };
+    let mut ticket = match in_hand {
+        Some((loan, events)) => view(
+            row,
+            Related {
+                series_id,
+                loan,
+                events,
+                parts: TicketParts::none(),
+                pickups: Vec::new(),
+            },
+        )?,
+        None => detail(conn, row)?,
+    };
     ticket.tracking_token = Some(token);
     Ok(ticket)
 }
@@ -442,20 +471,23 @@ pub fn loan_view(conn: &mut Conn<'_>, row: &LoanRow) -> AppResult<Loan> {
         None => None,
     };
     let position = if row.state() == LoanState::Waiting {
-        let ahead: i64 = with_conn!(conn, c => loans::table
-            .filter(loans::store_id.eq(row.store_id))
-            .filter(loans::series_id.eq(row.series_id))
-            .filter(loans::state.eq("waiting"))
-            .filter(loans::queued_at.lt(row.queued_at).or(loans::queued_at.eq(row.queued_at).and(loans::id.lt(row.id))))
-            .count()
-            .get_result(c))?;
-        Some(ahead + 1)
+        Some(crate::loans::waitlist_position(conn, row)?)
     } else {
         None
     };
     Ok(row.to_loan(imei, position))
 }
 
+/// What a ticket's view shows besides its own row.
+struct Related {
+    series_id: Id,
+    loan: Option<Loan>,
+    events: Vec<TicketEventRow>,
+    parts: TicketParts,
+    pickups: Vec<crate::courier::Pickup>,
+}
+
+/// The whole view of a ticket, read from the database.
 pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
     let series_id: Id = with_conn!(conn, c => product_models::table.find(row.model_id)
         .select(product_models::series_id).first(c))?;
@@ -468,6 +500,38 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
         .order((ticket_events::at, ticket_events::id))
         .select(TicketEventRow::as_select())
         .load(c))?;
+    let parts = crate::parts::repair::summary(conn, &row)?;
+    let pickups = {
+        use crate::db::schema::pickups;
+        let rows: Vec<crate::courier::PickupRow> = with_conn!(conn, c => pickups::table
+            .filter(pickups::ticket_id.eq(row.id))
+            .order(pickups::id)
+            .select(crate::courier::PickupRow::as_select())
+            .load(c))?;
+        rows.into_iter()
+            .map(|r| crate::courier::pickup_view(conn, r, true))
+            .collect::<AppResult<Vec<_>>>()?
+    };
+    view(
+        row,
+        Related {
+            series_id,
+            loan,
+            events,
+            parts,
+            pickups,
+        },
+    )
+}
+
+fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
+    let Related {
+        series_id,
+        loan,
+        events,
+        parts,
+        pickups,
+    } = related;
     let decision: WarrantyDecision = row
         .warranty_decision
         .as_deref()
@@ -507,18 +571,8 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
         promised_at: row.promised_at.map(DateTime::from),
         loan,
         timeline: events.into_iter().map(TicketEvent::from).collect(),
-        parts: crate::parts::repair::summary(conn, &row)?,
-        pickups: {
-            use crate::db::schema::pickups;
-            let rows: Vec<crate::courier::PickupRow> = with_conn!(conn, c => pickups::table
-                .filter(pickups::ticket_id.eq(row.id))
-                .order(pickups::id)
-                .select(crate::courier::PickupRow::as_select())
-                .load(c))?;
-            rows.into_iter()
-                .map(|r| crate::courier::pickup_view(conn, r, true))
-                .collect::<AppResult<Vec<_>>>()?
-        },
+        parts,
+        pickups,
         tracking_token: None,
         rating: row.rating.map(|score| Rating {
             score,

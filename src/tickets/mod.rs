@@ -198,7 +198,7 @@ pub fn record_event(
     from: Option<TicketStatus>,
     to: Option<TicketStatus>,
     note: Option<&str>,
-) -> AppResult<()> {
+) -> AppResult<TicketEventRow> {
     let row = TicketEventRow {
         id: Id(Uuid::now_v7()),
         ticket_id: ticket,
@@ -210,7 +210,7 @@ pub fn record_event(
         note: note.map(str::to_owned),
     };
     with_conn!(conn, c => diesel::insert_into(ticket_events::table).values(&row).execute(c))?;
-    Ok(())
+    Ok(row)
 }
 
 #[derive(QueryableByName)]

@@ -137,3 +137,47 @@ fn demo_data_loads_once_and_is_served() {
         metrics.text
     );
 }
+
+/// Pooled connections are not pinged on every checkout; when the database drops them (a restart, a failover),
+/// the requests that meet a dead connection answer 503 (never 500), and the pool replaces them.
+#[test]
+fn the_pool_recovers_when_the_database_drops_its_connections() {
+    let app = spawn_app();
+    let depot::db::Engine::Postgres = app.db.engine() else {
+        println!("skipped on SQLite: an embedded database has no server to drop connections");
+        return;
+    };
+    assert_eq!(app.get_admin("/api/v1/stores").status, 200);
+    // From a connection of its own, outside the pool, so that every pooled connection is dropped.
+    let mut outside = <diesel::PgConnection as diesel::Connection>::establish(&app.database_url)
+        .unwrap_or_else(|e| panic!("connecting: {e}"));
+    #[derive(diesel::QueryableByName)]
+    struct Killed {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        killed: bool,
+    }
+    let killed: Vec<Killed> = diesel::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid, 5000) AS killed FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ),
+        &mut outside,
+    )
+    .unwrap_or_else(|e| panic!("terminating the pool's connections: {e}"));
+    assert!(killed.iter().all(|k| k.killed), "a connection survived");
+    assert!(!killed.is_empty(), "the pool held no other connection to drop");
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let status = app.get_admin("/api/v1/stores").status;
+        statuses.push(status);
+        if status == 200 && statuses.len() > 1 && statuses[statuses.len() - 2] == 200 {
+            break;
+        }
+    }
+    println!("statuses while the pool heals: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "only 200 or 503 while the pool heals: {statuses:?}"
+    );
+    assert!(statuses.ends_with(&[200, 200]), "the pool did not heal: {statuses:?}");
+}

@@ -621,3 +621,37 @@ fn loaners_import_from_csv_all_or_nothing() {
     );
     assert_eq!(moved.status, 200, "{}", moved.text);
 }
+
+/// The opening's answer is built from the rows it wrote, not read back: it must equal what a read returns, for a
+/// reserved loan, a waiting one (with its place in the queue) and a ticket without a loaner.
+#[test]
+fn the_opening_answer_is_the_stored_ticket() {
+    let app = spawn_app();
+    let p = premium(&app, "ECHO", 1);
+    let reserved = open(&app, &p);
+    let waiting = open(&app, &p);
+    assert_eq!(reserved.body["loan"]["state"], "reserved", "{}", reserved.text);
+    assert_eq!(waiting.body["loan"]["state"], "waiting", "{}", waiting.text);
+    assert_eq!(waiting.body["loan"]["waitlist_position"], 1, "{}", waiting.text);
+    let standard = app.post_admin(
+        "/api/v1/series",
+        &json!({"code": "ECHO-NOVA", "name": "Nova", "premium": false}),
+    );
+    let model = app.post_admin(
+        "/api/v1/models",
+        &json!({"code": "ECHO-N12", "name": "Nova 12", "series_id": standard.id()}),
+    );
+    let mut body = ticket_body(&p, "walk_in");
+    body["model_id"] = json!(model.id());
+    let plain = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(plain.status, 201, "{}", plain.text);
+    assert!(plain.body["loan"].is_null(), "{}", plain.text);
+    for opened in [reserved, waiting, plain] {
+        assert!(opened.body["tracking_token"].is_string(), "{}", opened.text);
+        let mut answered = opened.body.clone();
+        answered["tracking_token"] = Value::Null;
+        let read = app.get_admin(&format!("/api/v1/tickets/{}", opened.id()));
+        assert_eq!(read.status, 200, "{}", read.text);
+        assert_eq!(answered, read.body);
+    }
+}

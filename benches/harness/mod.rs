@@ -1,0 +1,582 @@
+//! What the benchmarks share: a scratch database, the release server as a child process, closed-loop clients
+//! that time each call, CPU and memory readings, and the comparison of a raw side with the HTTP side.
+//!
+//! Benchmarks print figures and never assert on them: timings on a shared machine are for scale and for the ratio
+//! between the sides, which is why every side runs in the same invocation, interleaved round by round (separate
+//! runs here differed by up to half).
+
+#![allow(dead_code)] // each benchmark uses its own part of the harness
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use depot::db::Engine;
+use depot::error::AppError;
+use diesel::{Connection, RunQueryDsl};
+use uuid::Uuid;
+
+/// Upper bound on calls per client thread in one run, so that a run ends even if the clock misbehaves.
+pub const MAX_CALLS_PER_THREAD: u64 = 5_000_000;
+/// How long the server may take to answer `/health/ready`.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What one call of a client did: how long the timed part took, or what went wrong.
+pub type Outcome = Result<Duration, (String, String)>;
+
+/// Runs `concurrency` client threads for `length`, each calling `call` with its own state from `init` as fast as
+/// it can, and gathers their timings. `call` times only what it measures (inputs are built before its clock).
+pub fn run_clients<S>(
+    concurrency: usize,
+    length: Duration,
+    init: impl Fn() -> S + Sync,
+    call: impl Fn(&mut S) -> Outcome + Sync,
+) -> Stats {
+    let started = Instant::now();
+    let deadline = started + length;
+    let mut stats = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (init, call) = (&init, &call);
+                s.spawn(move || {
+                    let mut stats = Stats::default();
+                    let mut state = init();
+                    let mut calls = 0;
+                    while Instant::now() < deadline && calls < MAX_CALLS_PER_THREAD {
+                        calls += 1;
+                        match call(&mut state) {
+                            Ok(elapsed) => stats.ok(elapsed),
+                            Err((kind, detail)) => stats.error(&kind, detail),
+                        }
+                    }
+                    stats
+                })
+            })
+            .collect();
+        collect(workers)
+    });
+    stats.elapsed = started.elapsed();
+    stats
+}
+
+/// One timed HTTP call on a client's own keep-alive connection; only a `expect` status counts as a success. The
+/// whole answer is read inside the timing, and the connection is reused.
+pub fn timed_http(
+    request: impl FnOnce() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    expect: u16,
+) -> Outcome {
+    let t = Instant::now();
+    match request() {
+        Ok(mut res) => {
+            let status = res.status().as_u16();
+            let text = res.body_mut().read_to_string();
+            let elapsed = t.elapsed();
+            match (status == expect, text) {
+                (true, Ok(_)) => Ok(elapsed),
+                (false, Ok(text)) => Err((format!("http {status}"), text)),
+                (_, Err(e)) => Err((format!("http {status}"), e.to_string())),
+            }
+        }
+        Err(e) => Err(("transport".into(), e.to_string())),
+    }
+}
+
+/// A named way of doing the same work: the raw transaction, the HTTP call, a bare insert.
+pub struct Side<'a> {
+    pub name: &'static str,
+    pub run: Box<dyn FnMut() -> Stats + 'a>,
+}
+
+/// Runs every side once per round, in order, printing each run with the CPU it used; then the summary, with
+/// each side's throughput as a ratio of the first side's. `after_round` describes the database between rounds.
+pub fn compare(
+    rounds: usize,
+    concurrency: usize,
+    server: &mut Server,
+    sides: &mut [Side<'_>],
+    mut after_round: impl FnMut() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let mut all: Vec<Stats> = sides.iter().map(|_| Stats::default()).collect();
+    let mut rates: Vec<Vec<f64>> = sides.iter().map(|_| Vec::new()).collect();
+    let mut printed: Vec<bool> = sides.iter().map(|_| false).collect();
+    let mut last_memory = server.memory()?;
+    for round in 1..=rounds {
+        println!("round {round}/{rounds}");
+        for (i, side) in sides.iter_mut().enumerate() {
+            let cpu = CpuClock::start(server.pid());
+            let mut stats = (side.run)();
+            stats.print(side.name, concurrency, cpu.finish().as_ref());
+            stats.print_first_error(&mut printed[i]);
+            rates[i].push(stats.rate());
+            all[i].merge(stats);
+        }
+        server.check_alive()?;
+        last_memory = server.memory()?;
+        println!(
+            "  server VmRSS {}  VmHWM {}; {}",
+            mib(last_memory.rss_kib),
+            mib(last_memory.hwm_kib),
+            after_round()?
+        );
+    }
+    if rounds == 0 || sides.is_empty() {
+        return Ok(());
+    }
+    let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+    println!("summary ({rounds} rounds; median throughput, p50/p99 over all samples)");
+    for (i, side) in sides.iter().enumerate() {
+        all[i].print_summary(side.name, concurrency, medians[i]);
+    }
+    for (i, side) in sides.iter().enumerate().skip(1) {
+        let ratio = if medians[0] > 0.0 {
+            medians[i] / medians[0]
+        } else {
+            f64::NAN
+        };
+        println!("ratio {}/{} throughput: {ratio:.2}", side.name, sides[0].name);
+    }
+    println!(
+        "server memory after the last round: VmRSS {}  VmHWM {}",
+        mib(last_memory.rss_kib),
+        mib(last_memory.hwm_kib)
+    );
+    Ok(())
+}
+
+/// A pool of connections for the raw side, sized like the clients, on the scratch database.
+pub fn raw_pool(url: &str, concurrency: usize) -> anyhow::Result<depot::db::Db> {
+    let size = u32::try_from(concurrency).context("--concurrency is too large")?;
+    let db = depot::db::Db::connect(
+        url,
+        &depot::db::PoolOptions {
+            max_connections: size,
+            connect_timeout: Duration::from_secs(30),
+        },
+    )?;
+    db.migrate()?;
+    Ok(db)
+}
+
+pub fn client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+pub fn collect(workers: Vec<std::thread::ScopedJoinHandle<'_, Stats>>) -> Stats {
+    let mut all = Stats::default();
+    for worker in workers {
+        match worker.join() {
+            Ok(stats) => all.merge(stats),
+            Err(_) => all.error("bench_panic", "a client thread panicked".into()),
+        }
+    }
+    all
+}
+
+/// Successful calls with their latencies, and failures by kind.
+#[derive(Default)]
+pub struct Stats {
+    latencies_us: Vec<u32>,
+    errors: BTreeMap<String, u64>,
+    first_error: Option<String>,
+    elapsed: Duration,
+}
+
+impl Stats {
+    fn ok(&mut self, elapsed: Duration) {
+        self.latencies_us
+            .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+    }
+
+    fn error(&mut self, kind: &str, detail: String) {
+        *self.errors.entry(kind.to_owned()).or_default() += 1;
+        self.first_error.get_or_insert(detail);
+    }
+
+    fn merge(&mut self, other: Stats) {
+        self.latencies_us.extend(other.latencies_us);
+        for (kind, n) in other.errors {
+            *self.errors.entry(kind).or_default() += n;
+        }
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.elapsed += other.elapsed;
+    }
+
+    /// Successful calls per second of wall time.
+    fn rate(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.latencies_us.len() as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    fn errors_text(&self) -> String {
+        let mut text = self.error_count().to_string();
+        if !self.errors.is_empty() {
+            let kinds: Vec<String> = self.errors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            text.push_str(&format!(" ({})", kinds.join(", ")));
+        }
+        text
+    }
+
+    fn line(&mut self, side: &str, clients: usize, rate: f64) -> String {
+        self.latencies_us.sort_unstable();
+        format!(
+            "{side:<6} {clients:>3} clients {rate:>6.0} req/s  p50 {:>5.1} ms  p99 {:>5.1} ms  errors {}",
+            percentile_ms(&self.latencies_us, 50.0),
+            percentile_ms(&self.latencies_us, 99.0),
+            self.errors_text()
+        )
+    }
+
+    fn print(&mut self, side: &str, clients: usize, cpu: Option<&CpuShare>) {
+        let rate = self.rate();
+        let line = self.line(side, clients, rate);
+        match cpu {
+            Some(cpu) => println!("  {line}  | {} ok; {}", self.latencies_us.len(), cpu.describe()),
+            None => println!("  {line}  | {} ok", self.latencies_us.len()),
+        }
+    }
+
+    fn print_first_error(&self, printed: &mut bool) {
+        if let (false, Some(e)) = (*printed, &self.first_error) {
+            println!("    first error: {e}");
+            *printed = true;
+        }
+    }
+
+    fn print_summary(&mut self, side: &str, clients: usize, median_rate: f64) {
+        let line = self.line(side, clients, median_rate);
+        println!("{line}");
+    }
+}
+
+/// Nearest-rank percentile of sorted microseconds, in milliseconds.
+pub fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    let index = rank.clamp(1, sorted_us.len()) - 1;
+    f64::from(sorted_us[index]) / 1000.0
+}
+
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The release server as a child process, killed when this is dropped (also when the benchmark fails or panics).
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub agent: ureq::Agent,
+}
+
+impl Server {
+    pub fn start(url: &str, pool: usize, workers: usize) -> anyhow::Result<Server> {
+        // Bind port 0 to learn a free port, then hand it to the server; the gap between is tiny on loopback.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port")?
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_depot"));
+        command
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", url])
+            // No sweeper: it would write during the runs and nothing expires within them anyway.
+            .args(["--sweep-interval-secs", "0", "--db-max-connections", &pool.to_string()])
+            // Per-request info logs would measure the terminal, not the server.
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if workers > 0 {
+            command.args(["--workers", &workers.to_string()]);
+        }
+        let child = command.spawn().context("starting the depot server")?;
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            agent: client(),
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while started.elapsed() < READY_TIMEOUT {
+            self.check_alive()?;
+            if let Ok(res) = self.agent.get(format!("{}/health/ready", self.base)).call() {
+                if res.status().as_u16() == 200 {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("the server was not ready within {} s", READY_TIMEOUT.as_secs())
+    }
+
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait().context("checking the server process")? {
+            Some(status) => bail!("the server exited: {status}"),
+            None => Ok(()),
+        }
+    }
+
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|kib| kib.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Memory {
+            rss_kib: field("VmRSS:"),
+            hwm_kib: field("VmHWM:"),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+}
+
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// CPU used during one run, as shares of all cores: the whole machine, the server process, this process and the
+/// local PostgreSQL processes. On two cores shared by client, server and database these say who the run waited on,
+/// and what is left ("other") shows when something outside the benchmark competed for the cores.
+pub struct CpuClock {
+    server_pid: u32,
+    start: Option<CpuTicks>,
+}
+
+struct CpuShare {
+    machine: f64,
+    server: f64,
+    bench: f64,
+    postgres: f64,
+}
+
+impl CpuShare {
+    fn describe(&self) -> String {
+        let other = (self.machine - self.server - self.bench - self.postgres).max(0.0);
+        format!(
+            "cpu busy {:.0}%: postgres {:.0}%, server {:.0}%, bench {:.0}%, other {:.0}%",
+            self.machine * 100.0,
+            self.postgres * 100.0,
+            self.server * 100.0,
+            self.bench * 100.0,
+            other * 100.0
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+struct CpuTicks {
+    busy: u64,
+    total: u64,
+    server: u64,
+    bench: u64,
+    postgres: u64,
+}
+
+impl CpuClock {
+    fn start(server_pid: u32) -> CpuClock {
+        CpuClock {
+            server_pid,
+            start: cpu_ticks(server_pid),
+        }
+    }
+
+    fn finish(self) -> Option<CpuShare> {
+        let (start, end) = (self.start?, cpu_ticks(self.server_pid)?);
+        let total = end.total.checked_sub(start.total).filter(|t| *t > 0)? as f64;
+        let share = |a: u64, b: u64| b.saturating_sub(a) as f64 / total;
+        Some(CpuShare {
+            machine: share(start.busy, end.busy),
+            server: share(start.server, end.server),
+            bench: share(start.bench, end.bench),
+            postgres: share(start.postgres, end.postgres),
+        })
+    }
+}
+
+/// Linux clock ticks from `/proc`: all the same unit, so their ratios need no tick rate.
+fn cpu_ticks(server_pid: u32) -> Option<CpuTicks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
+    let total: u64 = cpu.iter().take(8).sum();
+    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+    Some(CpuTicks {
+        busy: total.saturating_sub(idle),
+        total,
+        server: process_ticks(&format!("/proc/{server_pid}/stat"))?.1,
+        bench: process_ticks("/proc/self/stat")?.1,
+        postgres: postgres_ticks(),
+    })
+}
+
+/// CPU of every local process named `postgres` (the backends serve both sides; their pools persist, so few
+/// backends come or go within a run). Zero when PostgreSQL runs elsewhere or is not used.
+fn postgres_ticks() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| process_ticks(&format!("{}/stat", e.path().display())))
+        .filter(|(name, _)| name == "postgres")
+        .map(|(_, ticks)| ticks)
+        .sum()
+}
+
+/// Command name and utime + stime of a process (fields 2, 14 and 15; the name may contain spaces and parentheses).
+fn process_ticks(path: &str) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+/// A fresh database for one run, removed afterwards: a SQLite file in a temporary folder, or a new PostgreSQL
+/// database on the given server.
+pub struct Scratch {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Folder(PathBuf),
+    PgDatabase { admin_url: String, name: String },
+}
+
+impl Scratch {
+    pub fn new(database_url: Option<&str>) -> anyhow::Result<Scratch> {
+        match database_url {
+            Some(admin_url) if Engine::of_url(admin_url) == Engine::Postgres => {
+                let name = format!("depot_bench_{}", Uuid::new_v4().simple());
+                let mut conn =
+                    diesel::PgConnection::establish(admin_url).with_context(|| format!("connecting to {admin_url}"))?;
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .with_context(|| format!("creating database {name}"))?;
+                Ok(Scratch {
+                    url: replace_database(admin_url, &name),
+                    cleanup: Cleanup::PgDatabase {
+                        admin_url: admin_url.to_owned(),
+                        name,
+                    },
+                })
+            }
+            Some(other) => bail!("--database-url must be a postgres:// URL (SQLite uses a fresh file): {other}"),
+            None => {
+                let dir = std::env::temp_dir().join(format!("depot-bench-{}", Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                Ok(Scratch {
+                    url: format!("sqlite://{}", dir.join("depot.db").display()),
+                    cleanup: Cleanup::Folder(dir),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Folder(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::PgDatabase { admin_url, name } => {
+                // FORCE ends connections still open (the server's, if it was killed mid-way).
+                let dropped = diesel::PgConnection::establish(admin_url)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut c| {
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut c)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(e) = dropped {
+                    eprintln!("could not drop the benchmark database {name}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// `postgres://user@host:5432/postgres?x=y` with the database name replaced.
+pub fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+/// An application error with the fields it names, for setup failures.
+pub fn app_error(e: AppError) -> anyhow::Error {
+    anyhow::anyhow!("{e} ({}): {:?}", e.code(), e.to_problem().errors)
+}
