@@ -22,7 +22,6 @@ use depot::tickets::http::OpenTicket;
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use harness::{Scratch, Server, Side, app_error, mib};
 use rand::Rng;
-use serde_json::json;
 use uuid::Uuid;
 
 #[derive(Parser, Debug)]
@@ -53,6 +52,9 @@ struct Args {
     /// Loaners of the premium series at each store; once they are reserved, tickets join the waitlist.
     #[arg(long, default_value_t = 20)]
     loaners_per_store: usize,
+    /// Database connections of the server (0: as many as the clients, plus 4).
+    #[arg(long, default_value_t = 0)]
+    server_pool: usize,
     /// HTTP worker threads of the server (0: the server's default, one per core).
     #[arg(long, default_value_t = 0)]
     server_workers: usize,
@@ -82,7 +84,11 @@ fn main() -> anyhow::Result<()> {
     let db = harness::raw_pool(&url, args.concurrency)?;
     let fixture = Fixture::create(&db, args.stores)?;
 
-    let mut server = Server::start(&url, args.concurrency + 4, args.server_workers)?;
+    let pool = match args.server_pool {
+        0 => args.concurrency + 4,
+        n => n,
+    };
+    let mut server = Server::start(&url, pool, args.server_workers)?;
     import_loaners(&server, &fixture, args.loaners_per_store)?;
     let memory = server.memory()?;
     println!(
@@ -241,20 +247,7 @@ impl Fixture {
     /// A ticket body for a random store: both sides send the same shape, so they do the same work.
     fn ticket_body(&self, rng: &mut impl Rng) -> anyhow::Result<serde_json::Value> {
         let store = self.store_ids[rng.random_range(0..self.store_ids.len())];
-        let imei = Imei::from_body(&format!("86{:012}", rng.random_range(0..1_000_000_000_000u64)))
-            .map_err(|why| anyhow::anyhow!("device IMEI: {why}"))?;
-        // Well within the warranty year, and never after "today" in the store's time zone.
-        let purchased = chrono::Utc::now().date_naive() - chrono::Days::new(120);
-        Ok(json!({
-            "store_id": store,
-            "customer": {"name": "Benchmark Customer", "phone": "+8613800138000"},
-            "device_imei": imei.to_string(),
-            "model_id": self.model_id,
-            "purchase_date": purchased,
-            "channel": "walk_in",
-            "reported_fault": "screen flickers and the battery drains overnight",
-            "accessories": ["case"],
-        }))
+        harness::ticket_body(store, self.model_id, None, rng)
     }
 }
 

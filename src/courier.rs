@@ -548,9 +548,23 @@ fn pickup_in_ticket_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) 
 
 /// A pickup of the calling courier's partner, or 404 (other partners' pickups do not exist for it). An admin acts
 /// for the partner a pickup is assigned to (to replay a partner's events by hand, say).
+///
+/// Both callers change the pickup, so on PostgreSQL the row is locked until the transaction ends: events for one
+/// pickup arriving at once are applied one after the other (SQLite has one writer at a time already).
 fn pickup_of_partner(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<PickupRow> {
-    let row: Option<PickupRow> =
-        with_conn!(conn, c => pickups::table.find(Id(id)).select(PickupRow::as_select()).first(c).optional())?;
+    let row: Option<PickupRow> = match conn {
+        Conn::Pg(c) => pickups::table
+            .find(Id(id))
+            .select(PickupRow::as_select())
+            .for_update()
+            .first(*c)
+            .optional()?,
+        Conn::Sqlite(c) => pickups::table
+            .find(Id(id))
+            .select(PickupRow::as_select())
+            .first(*c)
+            .optional()?,
+    };
     let allowed = |r: &PickupRow| match principal.role {
         Role::Admin => r.partner_id.is_some(),
         _ => principal.partner_id.is_some() && r.partner_id.map(Uuid::from) == principal.partner_id,
@@ -577,29 +591,7 @@ fn ingest(
 ) -> AppResult<EventOutcome> {
     let body = serde_json::to_vec(event).map_err(anyhow::Error::from)?;
     let body_hash = hash_hex(&[pickup.id.0.as_bytes().as_slice(), &body].concat());
-    let existing: Option<EventRow> = with_conn!(conn, c => pickup_events::table
-        .filter(pickup_events::partner_id.eq(Id(partner)))
-        .filter(pickup_events::partner_event_id.eq(&event.event_id))
-        .select(EventRow::as_select()).first(c).optional())?;
-    if let Some(existing) = existing {
-        if existing.body_hash != body_hash {
-            return Err(AppError::conflict(
-                "event_id_reused",
-                format!("event {} was received before with different content", event.event_id),
-            ));
-        }
-        let status: String =
-            with_conn!(conn, c => pickups::table.find(existing.pickup_id).select(pickups::status).first(c))?;
-        return Ok(EventOutcome {
-            event_id: event.event_id.clone(),
-            stored: false,
-            status: PickupStatus::parse(&status),
-        });
-    }
     let current = PickupStatus::parse(&pickup.status);
-    if current == PickupStatus::Cancelled {
-        return Err(AppError::conflict("pickup_cancelled", "the pickup was cancelled"));
-    }
     let now = crate::now();
     let row = EventRow {
         id: Id(Uuid::now_v7()),
@@ -615,13 +607,19 @@ fn ingest(
         note: event.note.clone(),
         body_hash,
     };
-    with_conn!(conn, c => diesel::insert_into(pickup_events::table).values(&row).execute(c))?;
+    // One statement stores a new event and detects a resent one: the partner's event id is unique per partner.
+    // A cancelled pickup takes no new events, but a resend is still answered as the first time.
+    let stored = current != PickupStatus::Cancelled
+        && with_conn!(conn, c => diesel::insert_into(pickup_events::table)
+            .values(&row)
+            .on_conflict((pickup_events::partner_id, pickup_events::partner_event_id))
+            .do_nothing()
+            .execute(c))?
+            == 1;
+    if !stored {
+        return resent(conn, partner, &row);
+    }
     let next = advance(current, event.event_type);
-    let ticket: TicketRow = with_conn!(conn, c => tickets::table.find(pickup.ticket_id)
-        .select(TicketRow::as_select()).first(c))?;
-    let direction = pickup.direction.as_str();
-    let note = format!("{direction} courier: {}", event.event_type.as_str());
-    record_event(conn, ticket.id, None, "courier_event", None, None, Some(&note))?;
     if next != current {
         let updated = with_conn!(conn, c => diesel::update(pickups::table.find(pickup.id))
             .filter(pickups::status.eq(current.as_str()))
@@ -630,12 +628,59 @@ fn ingest(
         if updated != 1 {
             return Err(AppError::Unavailable("the pickup changed meanwhile; retry".into()));
         }
-        apply_effects(conn, &ticket, direction, current, next, hold)?;
+        let ticket: TicketRow = with_conn!(conn, c => tickets::table.find(pickup.ticket_id)
+            .select(TicketRow::as_select()).first(c))?;
+        apply_effects(conn, &ticket, pickup.direction.as_str(), current, next, hold)?;
     }
     Ok(EventOutcome {
         event_id: event.event_id.clone(),
         stored: true,
         status: next,
+    })
+}
+
+/// The answer to an event that was not stored: the same as the first time for a resend, 409 for an event id
+/// reused with other content or for a new event on a cancelled pickup.
+fn resent(conn: &mut Conn<'_>, partner: Uuid, event: &EventRow) -> AppResult<EventOutcome> {
+    let existing: Option<EventRow> = with_conn!(conn, c => pickup_events::table
+        .filter(pickup_events::partner_id.eq(Id(partner)))
+        .filter(pickup_events::partner_event_id.eq(&event.partner_event_id))
+        .select(EventRow::as_select()).first(c).optional())?;
+    let Some(existing) = existing else {
+        return Err(AppError::conflict("pickup_cancelled", "the pickup was cancelled"));
+    };
+    if existing.body_hash != event.body_hash {
+        return Err(AppError::conflict(
+            "event_id_reused",
+            format!(
+                "event {} was received before with different content",
+                event.partner_event_id
+            ),
+        ));
+    }
+    let status: String =
+        with_conn!(conn, c => pickups::table.find(existing.pickup_id).select(pickups::status).first(c))?;
+    Ok(EventOutcome {
+        event_id: event.partner_event_id.clone(),
+        stored: false,
+        status: PickupStatus::parse(&status),
+    })
+}
+
+/// The ticket's timeline entries for its pickups' tracking events, as received. They are kept once, as the
+/// pickup's events, and shown on the timeline from there.
+pub fn timeline_entries(pickup: &Pickup) -> impl Iterator<Item = crate::tickets::TicketEvent> + '_ {
+    let direction = match pickup.direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
+    pickup.events.iter().map(move |e| crate::tickets::TicketEvent {
+        at: e.received_at,
+        kind: "courier_event".into(),
+        from_status: None,
+        to_status: None,
+        note: Some(format!("{direction} courier: {}", e.event_type.as_str())),
+        api_key_id: None,
     })
 }
 
@@ -730,7 +775,9 @@ fn validate_event(checks: &mut Checks, prefix: &str, event: &PostEvent, now: Dat
     }
 }
 
-fn post_events(
+/// Applies a partner's events to one of its pickups, in order: the transaction behind both event routes (public for
+/// the benchmark, which runs it without HTTP).
+pub fn post_events(
     conn: &mut Conn<'_>,
     principal: &Principal,
     pickup: Uuid,

@@ -580,3 +580,137 @@ pub fn replace_database(url: &str, name: &str) -> String {
 pub fn app_error(e: AppError) -> anyhow::Error {
     anyhow::anyhow!("{e} ({}): {:?}", e.code(), e.to_problem().errors)
 }
+
+/// A key made through the library: its text for the HTTP side, its principal for the raw side.
+pub struct Key {
+    pub text: String,
+    pub principal: depot::auth::Principal,
+}
+
+pub fn create_key(db: &depot::db::Db, role: depot::auth::Role, partner_id: Option<Uuid>) -> anyhow::Result<Key> {
+    let new = depot::auth::keys::NewApiKey {
+        role,
+        label: format!("benchmark {}", role.as_str()),
+        store_ids: vec![],
+        partner_id,
+    };
+    let created = db
+        .write(|conn| depot::auth::keys::create_key(conn, &new, None))
+        .map_err(app_error)?;
+    Ok(Key {
+        text: created.key.context("a new key comes with its text")?,
+        principal: depot::auth::Principal {
+            key_id: created.api_key.id,
+            role,
+            store_ids: vec![],
+            partner_id,
+        },
+    })
+}
+
+/// Setup over HTTP with one key, the way an operator would load the data; any other status than the expected
+/// one stops the benchmark with the server's answer.
+pub struct Api<'a> {
+    pub server: &'a Server,
+    pub key: &'a str,
+}
+
+impl Api<'_> {
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let mut res = self
+            .server
+            .agent
+            .post(format!("{}{path}", self.server.base))
+            .header("Authorization", format!("Bearer {}", self.key))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .with_context(|| format!("POST {path}"))?;
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        if !(200..300).contains(&status) {
+            bail!("POST {path} answered {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("POST {path} answered no JSON"))
+    }
+
+    /// Creates a record and returns its id.
+    pub fn create(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<Uuid> {
+        let created = self.post(path, body)?;
+        created["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .with_context(|| format!("POST {path} answered no id: {created}"))
+    }
+}
+
+/// A walk-in (or, with a pickup address, mail-in) repair ticket for a store and model: what the benchmarks open.
+pub fn ticket_body(
+    store: Uuid,
+    model: Uuid,
+    pickup: Option<serde_json::Value>,
+    rng: &mut impl rand::Rng,
+) -> anyhow::Result<serde_json::Value> {
+    let imei = depot::imei::Imei::from_body(&format!("86{:012}", rng.random_range(0..1_000_000_000_000u64)))
+        .map_err(|why| anyhow::anyhow!("device IMEI: {why}"))?;
+    // Well within the warranty year, and never after "today" in the store's time zone.
+    let purchased = chrono::Utc::now().date_naive() - chrono::Days::new(120);
+    let mut body = serde_json::json!({
+        "store_id": store,
+        "customer": {"name": "Benchmark Customer", "phone": "+8613800138000"},
+        "device_imei": imei.to_string(),
+        "model_id": model,
+        "purchase_date": purchased,
+        "channel": if pickup.is_some() { "mail_in" } else { "walk_in" },
+        "reported_fault": "screen flickers and the battery drains overnight",
+        "accessories": ["case"],
+    });
+    if let Some(pickup) = pickup {
+        body["pickup"] = pickup;
+    }
+    Ok(body)
+}
+
+/// A service center with one standard (non-premium) series and model, made over HTTP: tickets opened there get
+/// no loaner, so a benchmark of parts or couriers measures only its own work.
+pub struct StandardStore {
+    pub store: Uuid,
+    pub model: Uuid,
+}
+
+impl StandardStore {
+    pub fn create(api: &Api<'_>) -> anyhow::Result<StandardStore> {
+        let store = api.create(
+            "/api/v1/stores",
+            &serde_json::json!({"code": "BENCH-SC", "name": "Benchmark service center", "city": "Shenzhen",
+                "kind": "service_center"}),
+        )?;
+        let series = api.create(
+            "/api/v1/series",
+            &serde_json::json!({"code": "BENCHNOVA", "name": "Benchmark Nova", "premium": false}),
+        )?;
+        let model = api.create(
+            "/api/v1/models",
+            &serde_json::json!({"code": "BENCHNOVA1", "name": "Benchmark Nova 1", "series_id": series}),
+        )?;
+        Ok(StandardStore { store, model })
+    }
+
+    /// Opens `count` tickets through the library (faster than HTTP for setup) and returns them.
+    pub fn open_tickets(
+        &self,
+        db: &depot::db::Db,
+        principal: &depot::auth::Principal,
+        count: usize,
+        pickup: Option<serde_json::Value>,
+    ) -> anyhow::Result<Vec<depot::tickets::http::Ticket>> {
+        let mut rng = rand::rng();
+        (0..count)
+            .map(|_| {
+                let body = ticket_body(self.store, self.model, pickup.clone(), &mut rng)?;
+                let input: depot::tickets::http::OpenTicket = serde_json::from_value(body)?;
+                db.write(|conn| depot::tickets::http::open(conn, principal, &input, Duration::from_secs(48 * 3600)))
+                    .map_err(app_error)
+            })
+            .collect()
+    }
+}

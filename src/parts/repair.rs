@@ -182,7 +182,9 @@ fn line_of(conn: &mut Conn<'_>, ticket: &TicketRow, line: Uuid) -> AppResult<Tic
     row.ok_or(AppError::NotFound("ticket part"))
 }
 
-fn reserve(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &ReservePart) -> AppResult<Ticket> {
+/// Reserves units of a part for a ticket: the transaction behind `POST /tickets/{id}/parts` (public for the
+/// benchmark, which runs it without HTTP).
+pub fn reserve(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &ReservePart) -> AppResult<Ticket> {
     let ticket = open_ticket(conn, principal, id)?;
     let mut checks = Checks::new();
     if !(1..=1000).contains(&input.quantity) {
@@ -195,14 +197,6 @@ fn reserve(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &Reserve
     }
     let location = check_location(conn, location, "location_id")?;
     check_part(conn, input.part_id, "part_id")?;
-    reserve_units(
-        conn,
-        location,
-        Id(input.part_id),
-        input.quantity,
-        &ticket.number,
-        principal.key_id,
-    )?;
     let now = Ts(crate::now());
     let row = TicketPartRow {
         id: Id(Uuid::now_v7()),
@@ -226,7 +220,19 @@ fn reserve(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &Reserve
         None,
         Some(&format!("{} unit(s)", input.quantity)),
     )?;
-    detail(conn, ticket)
+    let view = detail(conn, ticket.clone())?;
+    // The stock level is taken last: its row stays locked until the commit, and every reservation of this part at
+    // this location queues on it, so nothing else runs in between. If the units are not there, the whole
+    // transaction (line and timeline entry included) rolls back.
+    reserve_units(
+        conn,
+        location,
+        Id(input.part_id),
+        input.quantity,
+        &ticket.number,
+        principal.key_id,
+    )?;
+    Ok(view)
 }
 
 /// Moves a reserved line to `released` or `consumed`, guarded by its state so it happens once.

@@ -532,6 +532,10 @@ fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
         parts,
         pickups,
     } = related;
+    // The pickups' tracking events join the timeline in the order received (the sort is stable).
+    let mut timeline: Vec<TicketEvent> = events.into_iter().map(TicketEvent::from).collect();
+    timeline.extend(pickups.iter().flat_map(crate::courier::timeline_entries));
+    timeline.sort_by_key(|e| e.at);
     let decision: WarrantyDecision = row
         .warranty_decision
         .as_deref()
@@ -570,7 +574,7 @@ fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
         status: TicketStatus::parse(&row.status),
         promised_at: row.promised_at.map(DateTime::from),
         loan,
-        timeline: events.into_iter().map(TicketEvent::from).collect(),
+        timeline,
         parts,
         pickups,
         tracking_token: None,

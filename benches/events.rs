@@ -1,0 +1,241 @@
+//! Courier event-ingestion benchmark: a partner's machines post tracking events for many pickups, some of them
+//! resent (retries after a lost answer), over HTTP against the real server, through the same database transaction
+//! called directly, and as a bare insert of the event row; interleaved round by round. It prints figures and never
+//! asserts on them (see `harness`); after each round it counts the stored events, which resends must not grow.
+//!
+//! `cargo bench --bench events -- [--database-url URL] [--concurrency 32] [--seconds 5] [--rounds 3]
+//! [--pickups 500] [--duplicates 0.2]`
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Parser;
+use depot::auth::Role;
+use depot::courier::{EventRow, PostEvent};
+use depot::db::Engine;
+use depot::db::schema::pickup_events;
+use depot::db::types::{Id, Ts};
+use harness::{Api, Scratch, Server, Side, StandardStore, app_error, mib};
+use rand::Rng;
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "events",
+    about = "Post courier tracking events over HTTP and directly; print throughput and latency"
+)]
+struct Args {
+    /// `postgres://USER@HOST:PORT/DB` of a server on which to create (and finally drop) a fresh database; a fresh
+    /// SQLite file in a temporary folder when absent.
+    #[arg(long, env = "DEPOT_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Client threads on each side (and the raw side's pool size; the server's pool gets 4 more).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Length of each side's run within a round.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Rounds, each a bare-insert run, a raw run and an HTTP run.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Mail-in tickets, each with an inbound pickup assigned to the partner, that events are spread over.
+    #[arg(long, default_value_t = 500)]
+    pickups: usize,
+    /// Share of posts that resend an event the same client sent before (same id, same body).
+    #[arg(long, default_value_t = 0.2)]
+    duplicates: f64,
+    /// Passed by `cargo bench` to every bench binary; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// How many of its own recent events a client may resend.
+const HISTORY: usize = 256;
+/// Loan hold, as the server's default (no loaner is involved: the tickets are of a standard series).
+const HOLD: Duration = Duration::from_secs(48 * 3600);
+
+/// One client's state: its random source, its HTTP agent, its sent events (pickup and body) and a counter for
+/// new event ids.
+struct Client {
+    tag: Uuid,
+    rng: rand::rngs::ThreadRng,
+    agent: ureq::Agent,
+    sent: Vec<(Uuid, String)>,
+    next: u64,
+}
+
+impl Client {
+    fn new() -> Client {
+        Client {
+            tag: Uuid::new_v4(),
+            rng: rand::rng(),
+            agent: harness::client(),
+            sent: Vec::with_capacity(HISTORY),
+            next: 0,
+        }
+    }
+
+    /// The next post: a resend of an earlier one (with probability `duplicates`) or a new hub scan.
+    fn next_event(&mut self, pickups: &[Uuid], duplicates: f64) -> (Uuid, String, bool) {
+        if !self.sent.is_empty() && self.rng.random_bool(duplicates.clamp(0.0, 1.0)) {
+            let (pickup, body) = &self.sent[self.rng.random_range(0..self.sent.len())];
+            return (*pickup, body.clone(), true);
+        }
+        self.next += 1;
+        let pickup = pickups[self.rng.random_range(0..pickups.len())];
+        let body = json!({
+            "event_id": format!("{}-{}", self.tag.simple(), self.next),
+            "type": "in_transit",
+            "happened_at": chrono::Utc::now() - chrono::Duration::seconds(30),
+            "location": format!("Sorting hub {}", self.next % 40),
+        })
+        .to_string();
+        if self.sent.len() == HISTORY {
+            let slot = self.rng.random_range(0..HISTORY);
+            self.sent[slot] = (pickup, body.clone());
+        } else {
+            self.sent.push((pickup, body.clone()));
+        }
+        (pickup, body, false)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.concurrency == 0 || args.pickups == 0 || args.seconds == 0 {
+        bail!("--concurrency, --pickups and --seconds must be at least 1");
+    }
+    let scratch = Scratch::new(args.database_url.as_deref())?;
+    let url = scratch.url.clone();
+    println!(
+        "depot courier-event benchmark: {:?}, {} clients, {} round(s) of {} s per side, {} pickups, {:.0}% resent",
+        Engine::of_url(&url),
+        args.concurrency,
+        args.rounds,
+        args.seconds,
+        args.pickups,
+        args.duplicates * 100.0
+    );
+    let db = harness::raw_pool(&url, args.concurrency)?;
+    let admin = harness::create_key(&db, Role::Admin, None)?;
+    let mut server = Server::start(&url, args.concurrency + 4, 0)?;
+    let api = Api {
+        server: &server,
+        key: &admin.text,
+    };
+    let started = Instant::now();
+    let shop = StandardStore::create(&api)?;
+    let partner = api.create(
+        "/api/v1/partners",
+        &json!({"code": "BENCHEX", "name": "Benchmark Express"}),
+    )?;
+    let courier = harness::create_key(&db, Role::Courier, Some(partner))?;
+    let pickup = json!({"address": "88 Shennan Road, Futian, Shenzhen", "partner_id": partner});
+    let pickups: Vec<Uuid> = shop
+        .open_tickets(&db, &admin.principal, args.pickups, Some(pickup))?
+        .into_iter()
+        .filter_map(|t| t.pickups.first().map(|p| p.id))
+        .collect();
+    if pickups.len() != args.pickups {
+        bail!(
+            "{} of {} mail-in tickets came with a pickup",
+            pickups.len(),
+            args.pickups
+        );
+    }
+    let memory = server.memory()?;
+    println!(
+        "setup in {:.1} s: partner, courier key, {} mail-in tickets with pickups; server VmRSS {}",
+        started.elapsed().as_secs_f64(),
+        pickups.len(),
+        mib(memory.rss_kib)
+    );
+
+    let run = Duration::from_secs(args.seconds);
+    let auth = format!("Bearer {}", courier.text);
+    let (db, pickups, principal) = (&db, &pickups, &courier.principal);
+    let base = server.base.clone();
+    let duplicates = args.duplicates;
+    let mut sides = [
+        Side {
+            name: "insert",
+            // The floor: one event row written in its own transaction, with no check, no dedup, no effects.
+            run: Box::new(|| {
+                harness::run_clients(args.concurrency, run, Client::new, |client| {
+                    let (pickup, body, _) = client.next_event(pickups, 0.0);
+                    let event: PostEvent =
+                        serde_json::from_str(&body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
+                    let row = EventRow {
+                        id: Id(Uuid::now_v7()),
+                        pickup_id: Id(pickup),
+                        partner_id: Id(partner),
+                        // The bare insert has no dedup: its ids must not collide with the other sides'.
+                        partner_event_id: format!("bare-{}", event.event_id),
+                        kind: "in_transit".into(),
+                        happened_at: Ts(event.happened_at),
+                        received_at: Ts(chrono::Utc::now()),
+                        location: event.location,
+                        note: None,
+                        body_hash: String::new(),
+                    };
+                    let t = Instant::now();
+                    db.write(|conn| {
+                        use diesel::RunQueryDsl;
+                        depot::with_conn!(conn, c => diesel::insert_into(pickup_events::table).values(&row).execute(c))?;
+                        Ok(())
+                    })
+                    .map_err(|e| (e.code().to_owned(), e.to_string()))?;
+                    Ok(t.elapsed())
+                })
+            }),
+        },
+        Side {
+            name: "raw",
+            run: Box::new(|| {
+                harness::run_clients(args.concurrency, run, Client::new, |client| {
+                    let (pickup, body, _) = client.next_event(pickups, duplicates);
+                    let event: PostEvent =
+                        serde_json::from_str(&body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
+                    let t = Instant::now();
+                    db.write(|conn| depot::courier::post_events(conn, principal, pickup, &[event], HOLD))
+                        .map_err(|e| (e.code().to_owned(), e.to_string()))?;
+                    Ok(t.elapsed())
+                })
+            }),
+        },
+        Side {
+            name: "http",
+            run: Box::new(|| {
+                harness::run_clients(args.concurrency, run, Client::new, |client| {
+                    let (pickup, body, _) = client.next_event(pickups, duplicates);
+                    let url = format!("{base}/api/v1/courier/pickups/{pickup}/events");
+                    let agent = &client.agent;
+                    harness::timed_http(
+                        || {
+                            agent
+                                .post(&url)
+                                .header("Authorization", &auth)
+                                .header("Content-Type", "application/json")
+                                .send(body)
+                        },
+                        200,
+                    )
+                })
+            }),
+        },
+    ];
+    harness::compare(args.rounds, args.concurrency, &mut server, &mut sides, || {
+        let stored: i64 = db
+            .read(|conn| {
+                use diesel::{QueryDsl, RunQueryDsl};
+                Ok(depot::with_conn!(conn, c => pickup_events::table.count().get_result(c))?)
+            })
+            .map_err(app_error)?;
+        Ok(format!("events stored {stored}"))
+    })?;
+    drop(server);
+    Ok(())
+}

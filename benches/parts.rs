@@ -1,0 +1,174 @@
+//! Parts-reservation benchmark: store staff reserve spare parts for repair tickets, all from the same few stock
+//! levels of one service center (the contention of a busy store), over HTTP against the real server and through
+//! the same database transaction called directly, interleaved round by round. It prints figures and never asserts
+//! on them (see `harness`); after each round it runs the ledger check, which must hold.
+//!
+//! `cargo bench --bench parts -- [--database-url URL] [--concurrency 32] [--seconds 5] [--rounds 3] [--parts 1]
+//! [--tickets 500]`
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Parser;
+use depot::auth::Role;
+use depot::db::Engine;
+use depot::parts::repair::ReservePart;
+use harness::{Api, Scratch, Server, Side, StandardStore, app_error, mib};
+use rand::Rng;
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "parts",
+    about = "Reserve spare parts for tickets over HTTP and directly; print throughput and latency"
+)]
+struct Args {
+    /// `postgres://USER@HOST:PORT/DB` of a server on which to create (and finally drop) a fresh database; a fresh
+    /// SQLite file in a temporary folder when absent.
+    #[arg(long, env = "DEPOT_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Client threads on each side (and the raw side's pool size; the server's pool gets 4 more).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Length of each side's run within a round.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Rounds, each a raw run then an HTTP run.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Parts in stock at the store; every reservation takes one unit of one of them, so 1 puts every client on
+    /// the same stock level.
+    #[arg(long, default_value_t = 1)]
+    parts: usize,
+    /// Open tickets the reservations are spread over.
+    #[arg(long, default_value_t = 500)]
+    tickets: usize,
+    /// Passed by `cargo bench` to every bench binary; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Units received of each part: enough that no run sells out.
+const STOCK: i64 = 1_000_000;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.concurrency == 0 || args.parts == 0 || args.tickets == 0 || args.seconds == 0 {
+        bail!("--concurrency, --parts, --tickets and --seconds must be at least 1");
+    }
+    let scratch = Scratch::new(args.database_url.as_deref())?;
+    let url = scratch.url.clone();
+    println!(
+        "depot parts-reservation benchmark: {:?}, {} clients, {} round(s) of {} s per side, {} part(s), {} tickets",
+        Engine::of_url(&url),
+        args.concurrency,
+        args.rounds,
+        args.seconds,
+        args.parts,
+        args.tickets
+    );
+    let db = harness::raw_pool(&url, args.concurrency)?;
+    let admin = harness::create_key(&db, Role::Admin, None)?;
+    let mut server = Server::start(&url, args.concurrency + 4, 0)?;
+    let api = Api {
+        server: &server,
+        key: &admin.text,
+    };
+    let started = Instant::now();
+    let shop = StandardStore::create(&api)?;
+    let parts: Vec<Uuid> = (0..args.parts)
+        .map(|i| {
+            api.create(
+                "/api/v1/parts",
+                &json!({"sku": format!("BENCH-SCR-{i}"), "name": format!("Benchmark display {i}"),
+                    "category": "screen", "compatible_model_ids": [shop.model],
+                    "price": {"amount": "899.00", "currency": "CNY"}}),
+            )
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let lines: Vec<_> = parts.iter().map(|p| json!({"part_id": p, "quantity": STOCK})).collect();
+    api.post(
+        "/api/v1/stock/receipts",
+        &json!({"location_id": shop.store, "receipt_number": "BENCH-RECEIPT-1", "lines": lines}),
+    )?;
+    let tickets: Vec<Uuid> = shop
+        .open_tickets(&db, &admin.principal, args.tickets, None)?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    let memory = server.memory()?;
+    println!(
+        "setup in {:.1} s: {} part(s) with {STOCK} units each, {} tickets; server VmRSS {}",
+        started.elapsed().as_secs_f64(),
+        parts.len(),
+        tickets.len(),
+        mib(memory.rss_kib)
+    );
+
+    let run = Duration::from_secs(args.seconds);
+    let auth = format!("Bearer {}", admin.text);
+    let (db, parts, tickets, principal) = (&db, &parts, &tickets, &admin.principal);
+    let base = server.base.clone();
+    let pick = |rng: &mut rand::rngs::ThreadRng| {
+        let ticket = tickets[rng.random_range(0..tickets.len())];
+        let part = parts[rng.random_range(0..parts.len())];
+        (ticket, json!({"part_id": part, "quantity": 1}))
+    };
+    let mut sides = [
+        Side {
+            name: "raw",
+            run: Box::new(|| {
+                harness::run_clients(args.concurrency, run, rand::rng, |rng| {
+                    let (ticket, body) = pick(rng);
+                    let input: ReservePart =
+                        serde_json::from_value(body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
+                    let t = Instant::now();
+                    db.write(|conn| depot::parts::repair::reserve(conn, principal, ticket, &input))
+                        .map_err(|e| (e.code().to_owned(), e.to_string()))?;
+                    Ok(t.elapsed())
+                })
+            }),
+        },
+        Side {
+            name: "http",
+            run: Box::new(|| {
+                let init = || (rand::rng(), harness::client());
+                harness::run_clients(args.concurrency, run, init, |(rng, agent)| {
+                    let (ticket, body) = pick(rng);
+                    let url = format!("{base}/api/v1/tickets/{ticket}/parts");
+                    harness::timed_http(
+                        || {
+                            agent
+                                .post(&url)
+                                .header("Authorization", &auth)
+                                .header("Content-Type", "application/json")
+                                .send(body.to_string())
+                        },
+                        200,
+                    )
+                })
+            }),
+        },
+    ];
+    harness::compare(args.rounds, args.concurrency, &mut server, &mut sides, || {
+        let check = db.read(depot::parts::stock::check_ledger).map_err(app_error)?;
+        let reserved: Vec<i64> = db
+            .read(|conn| {
+                use depot::db::schema::stock_levels;
+                use diesel::{QueryDsl, RunQueryDsl};
+                Ok(depot::with_conn!(conn, c => stock_levels::table.select(stock_levels::reserved).load(c))?)
+            })
+            .map_err(app_error)?;
+        Ok(format!(
+            "units reserved {}; ledger check over {} level(s): {}",
+            reserved.iter().sum::<i64>(),
+            check.levels,
+            if check.consistent { "holds" } else { "BROKEN" }
+        ))
+    })?;
+    drop(server);
+    Ok(())
+}
