@@ -18,6 +18,7 @@ use depot::catalog::{models, series, stores};
 use depot::db::schema::{loans, tickets};
 use depot::db::{Db, Engine};
 use depot::imei::Imei;
+use depot::tickets::TicketAction;
 use depot::tickets::http::OpenTicket;
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use harness::{Scratch, Server, Side, app_error, mib};
@@ -43,7 +44,7 @@ struct Args {
     /// Rounds, each a raw run then an HTTP run.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Tickets opened through the raw path before the rounds, to measure with a full database.
+    /// Tickets opened and cancelled through the raw path before the rounds, to measure with a full database.
     #[arg(long, default_value_t = 0)]
     preload: u64,
     /// Service centers; each ticket goes to one at random.
@@ -289,7 +290,7 @@ fn import_loaners(server: &Server, fixture: &Fixture, per_store: usize) -> anyho
     Ok(())
 }
 
-/// Opens `count` tickets through the raw path as fast as `concurrency` threads can.
+/// Opens and cancels `count` tickets through the raw path as fast as `concurrency` threads can.
 fn preload(db: &Db, fixture: &Fixture, concurrency: usize, count: u64) -> anyhow::Result<()> {
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
@@ -332,7 +333,7 @@ fn preload(db: &Db, fixture: &Fixture, concurrency: usize, count: u64) -> anyhow
     let elapsed = started.elapsed().as_secs_f64();
     let opened = done.load(Ordering::Relaxed);
     println!(
-        "preload: {opened} tickets opened through the raw path in {elapsed:.1} s ({:.0}/s), errors {}{}",
+        "preload: {opened} tickets opened and cancelled through the raw path in {elapsed:.1} s ({:.0}/s), errors {}{}",
         opened as f64 / elapsed,
         failed.load(Ordering::Relaxed),
         if opened < count {
@@ -347,13 +348,21 @@ fn preload(db: &Db, fixture: &Fixture, concurrency: usize, count: u64) -> anyhow
     Ok(())
 }
 
-/// One ticket through the same transaction the HTTP handler runs, minus HTTP, authentication and JSON output.
+/// One ticket of history: opened through the same transaction the HTTP handler runs, then cancelled in a second
+/// one, which hands its loaner (or its place in the queue) on. The database fills with tickets, loans and timelines
+/// as a store's history would, while the waitlists stay as short as the loaners allow.
 fn open_raw(db: &Db, fixture: &Fixture, rng: &mut impl Rng) -> Result<(), String> {
     let body = fixture.ticket_body(rng).map_err(|e| e.to_string())?;
     let input: OpenTicket = serde_json::from_value(body).map_err(|e| e.to_string())?;
-    db.write(|conn| depot::tickets::http::open(conn, &fixture.principal, &input, HOLD))
-        .map(|_| ())
-        .map_err(|e| format!("{}: {e}", e.code()))
+    let ticket = db
+        .write(|conn| depot::tickets::http::open(conn, &fixture.principal, &input, HOLD))
+        .map_err(|e| format!("{}: {e}", e.code()))?;
+    let note = Some("benchmark history");
+    db.write(|conn| {
+        depot::tickets::http::transition(conn, &fixture.principal, ticket.id, TicketAction::Cancel, note, HOLD)
+    })
+    .map(|_| ())
+    .map_err(|e| format!("{}: {e}", e.code()))
 }
 
 /// Tickets and loans in the database, read through the library's schema.

@@ -596,7 +596,9 @@ pub fn ticket_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> 
         .ok_or(AppError::NotFound("ticket"))
 }
 
-fn transition(
+/// Moves a ticket one step in its status machine: the transaction behind the status routes (public for the
+/// benchmark, which runs it without HTTP).
+pub fn transition(
     conn: &mut Conn<'_>,
     principal: &Principal,
     id: Uuid,
