@@ -91,7 +91,7 @@ pub struct Side<'a> {
 }
 
 /// Runs every side once per round, in order, printing each run with the CPU it used; then the summary, with
-/// each side's throughput as a ratio of the first side's. `after_round` describes the database between rounds.
+/// each side's throughput as a ratio of every side before it. `after_round` describes the database between rounds.
 pub fn compare(
     rounds: usize,
     concurrency: usize,
@@ -130,13 +130,15 @@ pub fn compare(
     for (i, side) in sides.iter().enumerate() {
         all[i].print_summary(side.name, concurrency, medians[i]);
     }
-    for (i, side) in sides.iter().enumerate().skip(1) {
-        let ratio = if medians[0] > 0.0 {
-            medians[i] / medians[0]
-        } else {
-            f64::NAN
-        };
-        println!("ratio {}/{} throughput: {ratio:.2}", side.name, sides[0].name);
+    for (i, side) in sides.iter().enumerate() {
+        for (j, base) in sides.iter().enumerate().take(i) {
+            let ratio = if medians[j] > 0.0 {
+                medians[i] / medians[j]
+            } else {
+                f64::NAN
+            };
+            println!("ratio {}/{} throughput: {ratio:.2}", side.name, base.name);
+        }
     }
     println!(
         "server memory after the last round: VmRSS {}  VmHWM {}",
