@@ -1,28 +1,25 @@
-//! Claiming loaners and serving the waitlist. The only engine-specific statements of the service live here:
-//! PostgreSQL claims with `FOR UPDATE SKIP LOCKED` so concurrent openings take different loaners instead of
-//! queueing on one row; SQLite serialises writers, so the portable guarded claim is enough. The unique index on
-//! open loans per loaner and the composite foreign key on the loaner's state stand behind both.
+//! Claiming loaners and serving the waitlist. PostgreSQL claims with `FOR UPDATE SKIP LOCKED` so concurrent
+//! openings take different loaners instead of queueing on one row, and serialises each queue's serving with an
+//! advisory lock; SQLite serialises writers, so the portable guarded claim is enough. The unique index on open
+//! loans per loaner and the composite foreign key on the loaner's state stand behind both. The hot statements are
+//! built with diesel's query builder, so each connection prepares them once and PostgreSQL keeps their plans.
 
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 
 use super::{LoanRow, LoanState};
-use crate::db::schema::{loaners, loans};
+use crate::db::schema::{loaners, loans, tickets as tickets_table};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
 use crate::tickets;
 use crate::with_conn;
 
-#[derive(QueryableByName)]
+#[derive(Queryable)]
 struct Waiter {
-    #[diesel(sql_type = DbUuid)]
     id: Id,
-    #[diesel(sql_type = DbUuid)]
     ticket_id: Id,
-    #[diesel(sql_type = Text)]
     channel: String,
 }
 
@@ -94,21 +91,15 @@ pub fn claim_loaner(
 
 /// The first waiter of a store and series. Callers hold the queue's lock (see [`lock_queue`]).
 fn first_waiter(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<Option<Waiter>> {
-    const SELECT: &str = "SELECT l.id AS id, l.ticket_id AS ticket_id, t.channel AS channel \
-        FROM loans l JOIN tickets t ON t.id = l.ticket_id \
-        WHERE l.store_id = $1 AND l.series_id = $2 AND l.state = 'waiting' ORDER BY l.queued_at, l.id LIMIT 1";
-    Ok(match conn {
-        Conn::Pg(c) => diesel::sql_query(SELECT)
-            .bind::<DbUuid, _>(store)
-            .bind::<DbUuid, _>(series)
-            .get_result::<Waiter>(*c)
-            .optional()?,
-        Conn::Sqlite(c) => diesel::sql_query(SELECT.replace('$', "?"))
-            .bind::<DbUuid, _>(store)
-            .bind::<DbUuid, _>(series)
-            .get_result::<Waiter>(*c)
-            .optional()?,
-    })
+    Ok(with_conn!(conn, c => loans::table
+        .inner_join(tickets_table::table)
+        .filter(loans::store_id.eq(store))
+        .filter(loans::series_id.eq(series))
+        .filter(loans::state.eq(LoanState::Waiting.as_str()))
+        .order((loans::queued_at, loans::id))
+        .select((loans::id, loans::ticket_id, tickets_table::channel))
+        .first::<Waiter>(c)
+        .optional())?)
 }
 
 /// Who serves a waitlist: a transaction that freed a loaner, or one that just put a ticket in the queue.
