@@ -670,10 +670,7 @@ fn resent(conn: &mut Conn<'_>, partner: Uuid, event: &EventRow) -> AppResult<Eve
 /// The ticket's timeline entries for its pickups' tracking events, as received. They are kept once, as the
 /// pickup's events, and shown on the timeline from there.
 pub fn timeline_entries(pickup: &Pickup) -> impl Iterator<Item = crate::tickets::TicketEvent> + '_ {
-    let direction = match pickup.direction {
-        Direction::Inbound => "inbound",
-        Direction::Outbound => "outbound",
-    };
+    let direction = pickup.direction.as_str();
     pickup.events.iter().map(move |e| crate::tickets::TicketEvent {
         at: e.received_at,
         kind: "courier_event".into(),

@@ -148,8 +148,7 @@ fn assign(conn: &mut Conn<'_>, waiter: &Waiter, loaner: Id, now: Ts, hold: Durat
         ))
         .execute(c))?;
     if updated != 1 {
-        with_conn!(conn, c => diesel::update(loaners::table.find(loaner))
-            .set(loaners::state.eq("available")).execute(c))?;
+        unclaim(conn, loaner)?;
         return Ok(false);
     }
     tickets::record_event(
@@ -162,6 +161,13 @@ fn assign(conn: &mut Conn<'_>, waiter: &Waiter, loaner: Id, now: Ts, hold: Durat
         Some("loaner reserved"),
     )?;
     Ok(true)
+}
+
+/// Puts a claimed loaner back in the pool when nobody is left to take it; it keeps its idle time.
+fn unclaim(conn: &mut Conn<'_>, loaner: Id) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(loaners::table.find(loaner))
+        .set(loaners::state.eq("available")).execute(c))?;
+    Ok(())
 }
 
 /// Hands free loaners of a store and series to its waiters, first come first served, until one side runs out.
@@ -188,8 +194,7 @@ fn serve_on_joining(conn: &mut Conn<'_>, store: Id, series: Id, now: Ts, hold: D
     let mut served = 0;
     while let Some(loaner) = claim_loaner(conn, store, series, now, Queue::Serving)? {
         let Some(waiter) = first_waiter(conn, store, series)? else {
-            with_conn!(conn, c => diesel::update(loaners::table.find(loaner.id))
-                .set(loaners::state.eq("available")).execute(c))?;
+            unclaim(conn, loaner.id)?;
             break;
         };
         if assign(conn, &waiter, loaner.id, now, hold)? {
