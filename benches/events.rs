@@ -28,28 +28,14 @@ use uuid::Uuid;
     about = "Post courier tracking events over HTTP and directly; print throughput and latency"
 )]
 struct Args {
-    /// `postgres://USER@HOST:PORT/DB` of a server on which to create (and finally drop) a fresh database; a fresh
-    /// SQLite file in a temporary folder when absent.
-    #[arg(long, env = "DEPOT_BENCH_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Client threads on each side (and the raw side's pool size; the server's pool gets 4 more).
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
-    /// Length of each side's run within a round.
-    #[arg(long, default_value_t = 5)]
-    seconds: u64,
-    /// Rounds, each a bare-insert run, a raw run and an HTTP run.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    #[command(flatten)]
+    run: harness::RunArgs,
     /// Mail-in tickets, each with an inbound pickup assigned to the partner, that events are spread over.
     #[arg(long, default_value_t = 500)]
     pickups: usize,
     /// Share of posts that resend an event the same client sent before (same id, same body).
     #[arg(long, default_value_t = 0.2)]
     duplicates: f64,
-    /// Passed by `cargo bench` to every bench binary; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
 }
 
 /// How many of its own recent events a client may resend.
@@ -105,23 +91,24 @@ impl Client {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.concurrency == 0 || args.pickups == 0 || args.seconds == 0 {
-        bail!("--concurrency, --pickups and --seconds must be at least 1");
+    args.run.check()?;
+    if args.pickups == 0 {
+        bail!("--pickups must be at least 1");
     }
-    let scratch = Scratch::new(args.database_url.as_deref())?;
+    let scratch = Scratch::new(args.run.database_url.as_deref())?;
     let url = scratch.url.clone();
     println!(
         "depot courier-event benchmark: {:?}, {} clients, {} round(s) of {} s per side, {} pickups, {:.0}% resent",
         Engine::of_url(&url),
-        args.concurrency,
-        args.rounds,
-        args.seconds,
+        args.run.concurrency,
+        args.run.rounds,
+        args.run.seconds,
         args.pickups,
         args.duplicates * 100.0
     );
-    let db = harness::raw_pool(&url, args.concurrency)?;
+    let db = harness::raw_pool(&url, args.run.concurrency)?;
     let admin = harness::create_key(&db, Role::Admin, None)?;
-    let mut server = Server::start(&url, args.concurrency + 4, 0)?;
+    let mut server = Server::start(&url, args.run.concurrency + 4, 0)?;
     let api = Api {
         server: &server,
         key: &admin.text,
@@ -154,7 +141,7 @@ fn main() -> anyhow::Result<()> {
         mib(memory.rss_kib)
     );
 
-    let run = Duration::from_secs(args.seconds);
+    let run = args.run.length();
     let auth = format!("Bearer {}", courier.text);
     let (db, pickups, principal) = (&db, &pickups, &courier.principal);
     let base = server.base.clone();
@@ -164,7 +151,7 @@ fn main() -> anyhow::Result<()> {
             name: "insert",
             // The floor: one event row written in its own transaction, with no check, no dedup, no effects.
             run: Box::new(|| {
-                harness::run_clients(args.concurrency, run, Client::new, |client| {
+                harness::run_clients(args.run.concurrency, run, Client::new, |client| {
                     let (pickup, body, _) = client.next_event(pickups, 0.0);
                     let event: PostEvent =
                         serde_json::from_str(&body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
@@ -195,7 +182,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "raw",
             run: Box::new(|| {
-                harness::run_clients(args.concurrency, run, Client::new, |client| {
+                harness::run_clients(args.run.concurrency, run, Client::new, |client| {
                     let (pickup, body, _) = client.next_event(pickups, duplicates);
                     let event: PostEvent =
                         serde_json::from_str(&body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
@@ -209,7 +196,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "http",
             run: Box::new(|| {
-                harness::run_clients(args.concurrency, run, Client::new, |client| {
+                harness::run_clients(args.run.concurrency, run, Client::new, |client| {
                     let (pickup, body, _) = client.next_event(pickups, duplicates);
                     let url = format!("{base}/api/v1/courier/pickups/{pickup}/events");
                     let agent = &client.agent;
@@ -227,7 +214,7 @@ fn main() -> anyhow::Result<()> {
             }),
         },
     ];
-    harness::compare(args.rounds, args.concurrency, &mut server, &mut sides, || {
+    harness::compare(args.run.rounds, args.run.concurrency, &mut server, &mut sides, || {
         let stored: i64 = db
             .read(|conn| {
                 use diesel::{QueryDsl, RunQueryDsl};

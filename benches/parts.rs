@@ -8,7 +8,7 @@
 
 mod harness;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::bail;
 use clap::Parser;
@@ -26,19 +26,8 @@ use uuid::Uuid;
     about = "Reserve spare parts for tickets over HTTP and directly; print throughput and latency"
 )]
 struct Args {
-    /// `postgres://USER@HOST:PORT/DB` of a server on which to create (and finally drop) a fresh database; a fresh
-    /// SQLite file in a temporary folder when absent.
-    #[arg(long, env = "DEPOT_BENCH_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Client threads on each side (and the raw side's pool size; the server's pool gets 4 more).
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
-    /// Length of each side's run within a round.
-    #[arg(long, default_value_t = 5)]
-    seconds: u64,
-    /// Rounds, each a raw run then an HTTP run.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    #[command(flatten)]
+    run: harness::RunArgs,
     /// Parts in stock at the store; every reservation takes one unit of one of them, so 1 puts every client on
     /// the same stock level.
     #[arg(long, default_value_t = 1)]
@@ -46,9 +35,6 @@ struct Args {
     /// Open tickets the reservations are spread over.
     #[arg(long, default_value_t = 500)]
     tickets: usize,
-    /// Passed by `cargo bench` to every bench binary; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
 }
 
 /// Units received of each part: enough that no run sells out.
@@ -56,23 +42,24 @@ const STOCK: i64 = 1_000_000;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.concurrency == 0 || args.parts == 0 || args.tickets == 0 || args.seconds == 0 {
-        bail!("--concurrency, --parts, --tickets and --seconds must be at least 1");
+    args.run.check()?;
+    if args.parts == 0 || args.tickets == 0 {
+        bail!("--parts and --tickets must be at least 1");
     }
-    let scratch = Scratch::new(args.database_url.as_deref())?;
+    let scratch = Scratch::new(args.run.database_url.as_deref())?;
     let url = scratch.url.clone();
     println!(
         "depot parts-reservation benchmark: {:?}, {} clients, {} round(s) of {} s per side, {} part(s), {} tickets",
         Engine::of_url(&url),
-        args.concurrency,
-        args.rounds,
-        args.seconds,
+        args.run.concurrency,
+        args.run.rounds,
+        args.run.seconds,
         args.parts,
         args.tickets
     );
-    let db = harness::raw_pool(&url, args.concurrency)?;
+    let db = harness::raw_pool(&url, args.run.concurrency)?;
     let admin = harness::create_key(&db, Role::Admin, None)?;
-    let mut server = Server::start(&url, args.concurrency + 4, 0)?;
+    let mut server = Server::start(&url, args.run.concurrency + 4, 0)?;
     let api = Api {
         server: &server,
         key: &admin.text,
@@ -108,7 +95,7 @@ fn main() -> anyhow::Result<()> {
         mib(memory.rss_kib)
     );
 
-    let run = Duration::from_secs(args.seconds);
+    let run = args.run.length();
     let auth = format!("Bearer {}", admin.text);
     let (db, parts, tickets, principal) = (&db, &parts, &tickets, &admin.principal);
     let base = server.base.clone();
@@ -121,7 +108,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "raw",
             run: Box::new(|| {
-                harness::run_clients(args.concurrency, run, rand::rng, |rng| {
+                harness::run_clients(args.run.concurrency, run, rand::rng, |rng| {
                     let (ticket, body) = pick(rng);
                     let input: ReservePart =
                         serde_json::from_value(body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
@@ -136,7 +123,7 @@ fn main() -> anyhow::Result<()> {
             name: "http",
             run: Box::new(|| {
                 let init = || (rand::rng(), harness::client());
-                harness::run_clients(args.concurrency, run, init, |(rng, agent)| {
+                harness::run_clients(args.run.concurrency, run, init, |(rng, agent)| {
                     let (ticket, body) = pick(rng);
                     let url = format!("{base}/api/v1/tickets/{ticket}/parts");
                     harness::timed_http(
@@ -153,7 +140,7 @@ fn main() -> anyhow::Result<()> {
             }),
         },
     ];
-    harness::compare(args.rounds, args.concurrency, &mut server, &mut sides, || {
+    harness::compare(args.run.rounds, args.run.concurrency, &mut server, &mut sides, || {
         let check = db.read(depot::parts::stock::check_ledger).map_err(app_error)?;
         let reserved: Vec<i64> = db
             .read(|conn| {

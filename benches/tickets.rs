@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use depot::auth::keys::{self, NewApiKey};
 use depot::auth::{Principal, Role};
 use depot::catalog::{models, series, stores};
 use depot::db::schema::{loans, tickets};
@@ -31,19 +30,8 @@ use uuid::Uuid;
     about = "Open premium repair tickets over HTTP and directly; print throughput and latency"
 )]
 struct Args {
-    /// `postgres://USER@HOST:PORT/DB` of a server on which to create (and finally drop) a fresh database
-    /// `depot_bench_<random>`; a fresh SQLite file in a temporary folder when absent.
-    #[arg(long, env = "DEPOT_BENCH_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Client threads on each side (and the raw side's pool size; the server's pool gets 4 more).
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
-    /// Length of each side's run within a round.
-    #[arg(long, default_value_t = 5)]
-    seconds: u64,
-    /// Rounds, each a raw run then an HTTP run.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    #[command(flatten)]
+    run: harness::RunArgs,
     /// Tickets opened and cancelled through the raw path before the rounds, to measure with a full database.
     #[arg(long, default_value_t = 0)]
     preload: u64,
@@ -59,9 +47,6 @@ struct Args {
     /// HTTP worker threads of the server (0: the server's default, one per core).
     #[arg(long, default_value_t = 0)]
     server_workers: usize,
-    /// Passed by `cargo bench` to every bench binary; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
 }
 
 /// The preload stops here even if it has not reached its count.
@@ -71,22 +56,23 @@ const HOLD: Duration = Duration::from_secs(48 * 3600);
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.concurrency == 0 || args.stores == 0 || args.seconds == 0 {
-        bail!("--concurrency, --stores and --seconds must be at least 1");
+    args.run.check()?;
+    if args.stores == 0 {
+        bail!("--stores must be at least 1");
     }
     // Guards drop in reverse order: the server is killed before its database is removed.
-    let scratch = Scratch::new(args.database_url.as_deref())?;
+    let scratch = Scratch::new(args.run.database_url.as_deref())?;
     let url = scratch.url.clone();
     let engine = Engine::of_url(&url);
     println!(
         "depot ticket benchmark: {engine:?}, {} clients, {} round(s) of {} s per side, {} stores x {} loaners",
-        args.concurrency, args.rounds, args.seconds, args.stores, args.loaners_per_store
+        args.run.concurrency, args.run.rounds, args.run.seconds, args.stores, args.loaners_per_store
     );
-    let db = harness::raw_pool(&url, args.concurrency)?;
+    let db = harness::raw_pool(&url, args.run.concurrency)?;
     let fixture = Fixture::create(&db, args.stores)?;
 
     let pool = match args.server_pool {
-        0 => args.concurrency + 4,
+        0 => args.run.concurrency + 4,
         n => n,
     };
     let mut server = Server::start(&url, pool, args.server_workers)?;
@@ -101,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     if args.preload > 0 {
-        preload(&db, &fixture, args.concurrency, args.preload)?;
+        preload(&db, &fixture, args.run.concurrency, args.preload)?;
         let counts = Counts::read(&db)?;
         let memory = server.memory()?;
         println!(
@@ -112,7 +98,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    let run = Duration::from_secs(args.seconds);
+    let run = args.run.length();
     let url = format!("{}/api/v1/tickets", server.base);
     let auth = format!("Bearer {}", fixture.admin_key);
     let (fixture, db) = (&fixture, &db);
@@ -120,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "raw",
             run: Box::new(|| {
-                harness::run_clients(args.concurrency, run, rand::rng, |rng| {
+                harness::run_clients(args.run.concurrency, run, rand::rng, |rng| {
                     // The request is built before the clock starts: only the transaction is timed.
                     let input = fixture
                         .ticket_body(rng)
@@ -138,7 +124,7 @@ fn main() -> anyhow::Result<()> {
             run: Box::new(|| {
                 // One agent per client: each keeps its own keep-alive connection, like separate callers.
                 let init = || (rand::rng(), harness::client());
-                harness::run_clients(args.concurrency, run, init, |(rng, agent)| {
+                harness::run_clients(args.run.concurrency, run, init, |(rng, agent)| {
                     let body = fixture
                         .ticket_body(rng)
                         .map_err(|e| ("bench_input".to_owned(), e.to_string()))?
@@ -157,7 +143,7 @@ fn main() -> anyhow::Result<()> {
             }),
         },
     ];
-    harness::compare(args.rounds, args.concurrency, &mut server, &mut sides, || {
+    harness::compare(args.run.rounds, args.run.concurrency, &mut server, &mut sides, || {
         Ok(Counts::read(db)?.describe())
     })?;
     drop(server);
@@ -177,20 +163,8 @@ struct Fixture {
 impl Fixture {
     /// Built through the library's own parse-and-insert functions, so the rows are what the API would write.
     fn create(db: &Db, store_count: usize) -> anyhow::Result<Fixture> {
-        let created = db
-            .write(|conn| {
-                let admin = NewApiKey {
-                    role: Role::Admin,
-                    label: "benchmark admin".into(),
-                    store_ids: vec![],
-                    partner_id: None,
-                };
-                keys::create_key(conn, &admin, None)
-            })
-            .map_err(app_error)?;
-        let key_id = created.api_key.id;
-        let admin_key = created.key.context("a new key comes with its text")?;
-        let actor = Some(key_id);
+        let admin = harness::create_key(db, Role::Admin, None)?;
+        let actor = Some(admin.principal.key_id);
         let (store_ids, store_codes) = db
             .write(|conn| {
                 let mut ids = Vec::with_capacity(store_count);
@@ -231,13 +205,8 @@ impl Fixture {
             })
             .map_err(app_error)?;
         Ok(Fixture {
-            admin_key,
-            principal: Principal {
-                key_id,
-                role: Role::Admin,
-                store_ids: vec![],
-                partner_id: None,
-            },
+            admin_key: admin.text,
+            principal: admin.principal,
             store_ids,
             store_codes,
             model_id: model.id,

@@ -19,6 +19,40 @@ use depot::error::AppError;
 use diesel::{Connection, RunQueryDsl};
 use uuid::Uuid;
 
+/// The options every benchmark takes.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// `postgres://USER@HOST:PORT/DB` of a server on which to create (and finally drop) a fresh database
+    /// `depot_bench_<random>`; a fresh SQLite file in a temporary folder when absent.
+    #[arg(long, env = "DEPOT_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Client threads on each side (and the raw side's pool size; the server's pool gets 4 more).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Length of each side's run within a round.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Rounds; each runs every side once, in turn.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Passed by `cargo bench` to every bench binary; ignored.
+    #[arg(long, hide = true)]
+    pub bench: bool,
+}
+
+impl RunArgs {
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 || self.seconds == 0 {
+            bail!("--concurrency and --seconds must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn length(&self) -> Duration {
+        Duration::from_secs(self.seconds)
+    }
+}
+
 /// Upper bound on calls per client thread in one run, so that a run ends even if the clock misbehaves.
 pub const MAX_CALLS_PER_THREAD: u64 = 5_000_000;
 /// How long the server may take to answer `/health/ready`.
