@@ -220,7 +220,8 @@ pub fn reserve(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &Res
         None,
         Some(&format!("{} unit(s)", input.quantity)),
     )?;
-    let view = detail(conn, ticket.clone())?;
+    let reference = ticket.number.clone();
+    let view = detail(conn, ticket)?;
     // The stock level is taken last: its row stays locked until the commit, and every reservation of this part at
     // this location queues on it, so nothing else runs in between. If the units are not there, the whole
     // transaction (line and timeline entry included) rolls back.
@@ -229,7 +230,7 @@ pub fn reserve(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &Res
         location,
         Id(input.part_id),
         input.quantity,
-        &ticket.number,
+        &reference,
         principal.key_id,
     )?;
     Ok(view)
