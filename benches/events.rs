@@ -17,7 +17,7 @@ use depot::courier::{EventRow, PostEvent};
 use depot::db::Engine;
 use depot::db::schema::pickup_events;
 use depot::db::types::{Id, Ts};
-use harness::{Api, Scratch, Server, Side, StandardStore, app_error, mib};
+use harness::{Api, Post, Scratch, Side, StandardStore, app_error, mib};
 use rand::Rng;
 use serde_json::json;
 use uuid::Uuid;
@@ -48,7 +48,6 @@ const HOLD: Duration = Duration::from_secs(48 * 3600);
 struct Client {
     tag: Uuid,
     rng: rand::rngs::ThreadRng,
-    agent: ureq::Agent,
     sent: Vec<(Uuid, String)>,
     next: u64,
 }
@@ -58,7 +57,6 @@ impl Client {
         Client {
             tag: Uuid::new_v4(),
             rng: rand::rng(),
-            agent: harness::client(),
             sent: Vec::with_capacity(HISTORY),
             next: 0,
         }
@@ -108,7 +106,7 @@ fn main() -> anyhow::Result<()> {
     );
     let db = harness::raw_pool(&url, args.run.concurrency)?;
     let admin = harness::create_key(&db, Role::Admin, None)?;
-    let mut server = Server::start(&url, args.run.concurrency + 4, 0)?;
+    let mut server = args.run.start_server(&url)?;
     let api = Api {
         server: &server,
         key: &admin.text,
@@ -196,20 +194,10 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "http",
             run: Box::new(|| {
-                harness::run_clients(args.run.concurrency, run, Client::new, |client| {
+                harness::run_http_clients(args.run.concurrency, run, &auth, 200, Client::new, |client| {
                     let (pickup, body, _) = client.next_event(pickups, duplicates);
                     let url = format!("{base}/api/v1/courier/pickups/{pickup}/events");
-                    let agent = &client.agent;
-                    harness::timed_http(
-                        || {
-                            agent
-                                .post(&url)
-                                .header("Authorization", &auth)
-                                .header("Content-Type", "application/json")
-                                .send(body)
-                        },
-                        200,
-                    )
+                    Ok(Post { url, body })
                 })
             }),
         },

@@ -15,7 +15,7 @@ use clap::Parser;
 use depot::auth::Role;
 use depot::db::Engine;
 use depot::parts::repair::ReservePart;
-use harness::{Api, Scratch, Server, Side, StandardStore, app_error, mib};
+use harness::{Api, Post, Scratch, Side, StandardStore, app_error, mib};
 use rand::Rng;
 use serde_json::json;
 use uuid::Uuid;
@@ -59,7 +59,7 @@ fn main() -> anyhow::Result<()> {
     );
     let db = harness::raw_pool(&url, args.run.concurrency)?;
     let admin = harness::create_key(&db, Role::Admin, None)?;
-    let mut server = Server::start(&url, args.run.concurrency + 4, 0)?;
+    let mut server = args.run.start_server(&url)?;
     let api = Api {
         server: &server,
         key: &admin.text,
@@ -122,20 +122,13 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "http",
             run: Box::new(|| {
-                let init = || (rand::rng(), harness::client());
-                harness::run_clients(args.run.concurrency, run, init, |(rng, agent)| {
+                harness::run_http_clients(args.run.concurrency, run, &auth, 200, rand::rng, |rng| {
                     let (ticket, body) = pick(rng);
                     let url = format!("{base}/api/v1/tickets/{ticket}/parts");
-                    harness::timed_http(
-                        || {
-                            agent
-                                .post(&url)
-                                .header("Authorization", &auth)
-                                .header("Content-Type", "application/json")
-                                .send(body.to_string())
-                        },
-                        200,
-                    )
+                    Ok(Post {
+                        url,
+                        body: body.to_string(),
+                    })
                 })
             }),
         },

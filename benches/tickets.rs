@@ -20,7 +20,7 @@ use depot::imei::Imei;
 use depot::tickets::TicketAction;
 use depot::tickets::http::OpenTicket;
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-use harness::{Scratch, Server, Side, app_error, mib};
+use harness::{Post, Scratch, Server, Side, app_error, mib};
 use rand::Rng;
 use uuid::Uuid;
 
@@ -41,12 +41,6 @@ struct Args {
     /// Loaners of the premium series at each store; once they are reserved, tickets join the waitlist.
     #[arg(long, default_value_t = 20)]
     loaners_per_store: usize,
-    /// Database connections of the server (0: as many as the clients, plus 4).
-    #[arg(long, default_value_t = 0)]
-    server_pool: usize,
-    /// HTTP worker threads of the server (0: the server's default, one per core).
-    #[arg(long, default_value_t = 0)]
-    server_workers: usize,
 }
 
 /// The preload stops here even if it has not reached its count.
@@ -71,11 +65,7 @@ fn main() -> anyhow::Result<()> {
     let db = harness::raw_pool(&url, args.run.concurrency)?;
     let fixture = Fixture::create(&db, args.stores)?;
 
-    let pool = match args.server_pool {
-        0 => args.run.concurrency + 4,
-        n => n,
-    };
-    let mut server = Server::start(&url, pool, args.server_workers)?;
+    let mut server = args.run.start_server(&url)?;
     import_loaners(&server, &fixture, args.loaners_per_store)?;
     let memory = server.memory()?;
     println!(
@@ -122,23 +112,12 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "http",
             run: Box::new(|| {
-                // One agent per client: each keeps its own keep-alive connection, like separate callers.
-                let init = || (rand::rng(), harness::client());
-                harness::run_clients(args.run.concurrency, run, init, |(rng, agent)| {
+                harness::run_http_clients(args.run.concurrency, run, &auth, 201, rand::rng, |rng| {
                     let body = fixture
                         .ticket_body(rng)
                         .map_err(|e| ("bench_input".to_owned(), e.to_string()))?
                         .to_string();
-                    harness::timed_http(
-                        || {
-                            agent
-                                .post(&url)
-                                .header("Authorization", &auth)
-                                .header("Content-Type", "application/json")
-                                .send(body)
-                        },
-                        201,
-                    )
+                    Ok(Post { url: url.clone(), body })
                 })
             }),
         },

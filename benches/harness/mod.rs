@@ -35,12 +35,27 @@ pub struct RunArgs {
     /// Rounds; each runs every side once, in turn.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Database connections of the server (0: as many as the clients, plus 4).
+    #[arg(long, default_value_t = 0)]
+    pub server_pool: usize,
+    /// HTTP worker threads of the server (0: the server's default, one per core).
+    #[arg(long, default_value_t = 0)]
+    pub server_workers: usize,
     /// Passed by `cargo bench` to every bench binary; ignored.
     #[arg(long, hide = true)]
     pub bench: bool,
 }
 
 impl RunArgs {
+    /// Starts the server these options describe.
+    pub fn start_server(&self, url: &str) -> anyhow::Result<Server> {
+        let pool = match self.server_pool {
+            0 => self.concurrency + 4,
+            n => n,
+        };
+        Server::start(url, pool, self.server_workers)
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         if self.concurrency == 0 || self.seconds == 0 {
             bail!("--concurrency and --seconds must be at least 1");
@@ -96,26 +111,73 @@ pub fn run_clients<S>(
     stats
 }
 
-/// One timed HTTP call on a client's own keep-alive connection; only a `expect` status counts as a success. The
-/// whole answer is read inside the timing, and the connection is reused.
-pub fn timed_http(
-    request: impl FnOnce() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+/// One POST the HTTP side sends: a JSON body to a URL of the server, with the run's key.
+pub struct Post {
+    pub url: String,
+    pub body: String,
+}
+
+/// Runs `concurrency` HTTP clients for `length`, each sending the posts `next` builds from its own state as fast as
+/// it can, on its own keep-alive connection, and gathers their timings; only an `expect` status is a success.
+///
+/// The clients are tasks on one thread (as in wrk or pgbench) rather than a thread each: on a small machine a
+/// thread per client took a fifth of the CPU and added its wake-ups to the latencies being measured.
+pub fn run_http_clients<S>(
+    concurrency: usize,
+    length: Duration,
+    auth: &str,
     expect: u16,
-) -> Outcome {
-    let t = Instant::now();
-    match request() {
-        Ok(mut res) => {
-            let status = res.status().as_u16();
-            let text = res.body_mut().read_to_string();
-            let elapsed = t.elapsed();
-            match (status == expect, text) {
-                (true, Ok(_)) => Ok(elapsed),
-                (false, Ok(text)) => Err((format!("http {status}"), text)),
-                (_, Err(e)) => Err((format!("http {status}"), e.to_string())),
+    init: impl Fn() -> S,
+    next: impl Fn(&mut S) -> Result<Post, (String, String)>,
+) -> Stats {
+    let started = Instant::now();
+    let deadline = started + length;
+    let clients = (0..concurrency).map(|_| {
+        let (mut state, next) = (init(), &next);
+        async move {
+            let agent = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+            let mut stats = Stats::default();
+            let mut calls = 0;
+            while Instant::now() < deadline && calls < MAX_CALLS_PER_THREAD {
+                calls += 1;
+                let post = match next(&mut state) {
+                    Ok(post) => post,
+                    Err((kind, detail)) => {
+                        stats.error(&kind, detail);
+                        continue;
+                    }
+                };
+                let t = Instant::now();
+                let sent = agent
+                    .post(&post.url)
+                    .insert_header(("Authorization", auth))
+                    .content_type("application/json")
+                    .send_body(post.body)
+                    .await;
+                let mut res = match sent {
+                    Ok(res) => res,
+                    Err(e) => {
+                        stats.error("transport", e.to_string());
+                        continue;
+                    }
+                };
+                let status = res.status().as_u16();
+                match res.body().await {
+                    Ok(_) if status == expect => stats.ok(t.elapsed()),
+                    Ok(text) => stats.error(&format!("http {status}"), String::from_utf8_lossy(&text).into_owned()),
+                    Err(e) => stats.error(&format!("http {status}"), e.to_string()),
+                }
             }
+            stats
         }
-        Err(e) => Err(("transport".into(), e.to_string())),
+    });
+    let per_client = actix_web::rt::System::new().block_on(futures_util::future::join_all(clients));
+    let mut stats = Stats::default();
+    for client in per_client {
+        stats.merge(client);
     }
+    stats.elapsed = started.elapsed();
+    stats
 }
 
 /// A named way of doing the same work: the raw transaction, the HTTP call, a bare insert.
