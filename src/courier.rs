@@ -617,7 +617,7 @@ fn ingest(
             .execute(c))?
             == 1;
     if !stored {
-        return resent(conn, partner, &row);
+        return resent(conn, partner, &row, current);
     }
     let next = advance(current, event.event_type);
     if next != current {
@@ -640,16 +640,17 @@ fn ingest(
 }
 
 /// The answer to an event that was not stored: the same as the first time for a resend, 409 for an event id
-/// reused with other content or for a new event on a cancelled pickup.
-fn resent(conn: &mut Conn<'_>, partner: Uuid, event: &EventRow) -> AppResult<EventOutcome> {
-    let existing: Option<EventRow> = with_conn!(conn, c => pickup_events::table
+/// reused with other content or for a new event on a cancelled pickup. `status` is the pickup's, as locked: a
+/// resend has the same body hash, which covers the pickup id, so it is about this pickup.
+fn resent(conn: &mut Conn<'_>, partner: Uuid, event: &EventRow, status: PickupStatus) -> AppResult<EventOutcome> {
+    let first_hash: Option<String> = with_conn!(conn, c => pickup_events::table
         .filter(pickup_events::partner_id.eq(Id(partner)))
         .filter(pickup_events::partner_event_id.eq(&event.partner_event_id))
-        .select(EventRow::as_select()).first(c).optional())?;
-    let Some(existing) = existing else {
+        .select(pickup_events::body_hash).first(c).optional())?;
+    let Some(first_hash) = first_hash else {
         return Err(AppError::conflict("pickup_cancelled", "the pickup was cancelled"));
     };
-    if existing.body_hash != event.body_hash {
+    if first_hash != event.body_hash {
         return Err(AppError::conflict(
             "event_id_reused",
             format!(
@@ -658,12 +659,10 @@ fn resent(conn: &mut Conn<'_>, partner: Uuid, event: &EventRow) -> AppResult<Eve
             ),
         ));
     }
-    let status: String =
-        with_conn!(conn, c => pickups::table.find(existing.pickup_id).select(pickups::status).first(c))?;
     Ok(EventOutcome {
         event_id: event.partner_event_id.clone(),
         stored: false,
-        status: PickupStatus::parse(&status),
+        status,
     })
 }
 
