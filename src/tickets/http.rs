@@ -271,29 +271,63 @@ fn enum_str<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-struct Scope<'a> {
+/// Where a ticket is being opened and for what: its store's time zone and its model's series.
+struct Place {
     store_id: Id,
     time_zone: String,
-    _principal: &'a Principal,
+    series_id: Id,
+    premium: bool,
 }
 
-/// The store of a ticket being opened: it must exist within the caller's scope and be an active service center.
-fn store_for_opening<'a>(conn: &mut Conn<'_>, principal: &'a Principal, store_id: Uuid) -> AppResult<Scope<'a>> {
-    let store: Option<(String, String, bool)> = with_conn!(conn, c => stores::table.find(Id(store_id))
-        .select((stores::kind, stores::time_zone, stores::active)).first(c).optional())?;
-    let Some((kind, time_zone, active)) = store.filter(|_| principal.covers_store(store_id)) else {
+/// The store and model of a ticket being opened, read in one query: the store must exist within the caller's
+/// scope and be an active service center; the model and its series must exist and be active.
+fn place_of_opening(conn: &mut Conn<'_>, principal: &Principal, store_id: Uuid, model_id: Uuid) -> AppResult<Place> {
+    type Found = (
+        String,
+        String,
+        bool,
+        Option<Id>,
+        Option<bool>,
+        Option<bool>,
+        Option<bool>,
+    );
+    let found: Option<Found> = with_conn!(conn, c => stores::table
+        .left_join(product_models::table.on(product_models::id.eq(Id(model_id))))
+        .left_join(product_series::table.on(product_series::id.eq(product_models::series_id)))
+        .filter(stores::id.eq(Id(store_id)))
+        .select((
+            stores::kind,
+            stores::time_zone,
+            stores::active,
+            product_series::id.nullable(),
+            product_series::premium.nullable(),
+            product_models::active.nullable(),
+            product_series::active.nullable(),
+        ))
+        .first(c)
+        .optional())?;
+    let Some((kind, time_zone, store_active, series, premium, model_active, series_active)) =
+        found.filter(|_| principal.covers_store(store_id))
+    else {
         return Err(AppError::field("store_id", "no such store"));
     };
-    if !active || kind != "service_center" {
+    if !store_active || kind != "service_center" {
         return Err(AppError::field(
             "store_id",
             "tickets open only at an active service center",
         ));
     }
-    Ok(Scope {
+    let (Some(series_id), Some(premium)) = (series, premium) else {
+        return Err(AppError::field("model_id", "no such model"));
+    };
+    if model_active != Some(true) || series_active != Some(true) {
+        return Err(AppError::field("model_id", "the model or its series is deactivated"));
+    }
+    Ok(Place {
         store_id: Id(store_id),
         time_zone,
-        _principal: principal,
+        series_id,
+        premium,
     })
 }
 
@@ -303,21 +337,14 @@ pub fn open(
     input: &OpenTicket,
     hold: std::time::Duration,
 ) -> AppResult<Ticket> {
-    let scope = store_for_opening(conn, principal, input.store_id)?;
-    let model: Option<(Id, bool, bool, bool)> = with_conn!(conn, c => product_models::table
-        .inner_join(product_series::table)
-        .filter(product_models::id.eq(Id(input.model_id)))
-        .select((product_series::id, product_series::premium, product_models::active, product_series::active))
-        .first(c)
-        .optional())?;
-    let Some((series_id, premium, model_active, series_active)) = model else {
-        return Err(AppError::field("model_id", "no such model"));
-    };
-    if !model_active || !series_active {
-        return Err(AppError::field("model_id", "the model or its series is deactivated"));
-    }
+    let Place {
+        store_id,
+        time_zone,
+        series_id,
+        premium,
+    } = place_of_opening(conn, principal, input.store_id, input.model_id)?;
     let now = crate::now();
-    let today = local_date(&scope.time_zone, now);
+    let today = local_date(&time_zone, now);
     let mut checks = Checks::new();
     let customer_name = checks.text("customer.name", &input.customer.name, 1, 100);
     let phone = input.customer.phone.trim().to_owned();
@@ -356,7 +383,7 @@ pub fn open(
     let mut row = TicketRow {
         id: Id(Uuid::now_v7()),
         number: next_number(conn, chrono::Datelike::year(&today))?,
-        store_id: scope.store_id,
+        store_id,
         customer_name,
         customer_phone: phone,
         device_imei: imei.to_string(),

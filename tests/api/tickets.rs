@@ -463,6 +463,21 @@ fn bad_ticket_input_is_refused_and_changes_nothing() {
         &[],
         "",
     );
+    for (deactivate, activate) in [
+        (
+            format!("/api/v1/models/{}/deactivate", p.model),
+            format!("/api/v1/models/{}/activate", p.model),
+        ),
+        (
+            format!("/api/v1/series/{}/deactivate", p.series),
+            format!("/api/v1/series/{}/activate", p.series),
+        ),
+    ] {
+        assert_eq!(app.send("POST", &deactivate, Some(&app.admin_key), &[], "").status, 200);
+        let refused = app.post_admin("/api/v1/tickets", &ticket_body(&p, "walk_in"));
+        assert_eq!(refused.bad_fields(), ["model_id"], "{deactivate}: {}", refused.text);
+        assert_eq!(app.send("POST", &activate, Some(&app.admin_key), &[], "").status, 200);
+    }
     let mut body = ticket_body(&p, "walk_in");
     body["channel"] = json!("drone");
     assert_eq!(app.post_admin("/api/v1/tickets", &body).bad_fields(), ["channel"]);
