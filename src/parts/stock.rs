@@ -419,6 +419,11 @@ fn level(conn: &mut Conn<'_>, location: Id, part: Id) -> AppResult<Option<LevelR
 }
 
 /// Reserves `q` units for a repair: `reserved += q` only while that many are available.
+///
+/// This and the other repair movements write their ledger row before they update the level: the update locks
+/// the level's row until the commit, and every movement of this part at this location waits for that lock, so the
+/// less that runs after it, the more movements a busy part can take. A refused update rolls the ledger row back
+/// with the rest of the transaction.
 pub fn reserve_units(
     conn: &mut Conn<'_>,
     location: Id,
@@ -427,14 +432,6 @@ pub fn reserve_units(
     reference: &str,
     actor: Uuid,
 ) -> AppResult<()> {
-    let now = Ts(crate::now());
-    let updated = with_conn!(conn, c => diesel::update(stock_levels::table.find((location, part)))
-        .filter((stock_levels::on_hand - stock_levels::reserved).ge(q))
-        .set((stock_levels::reserved.eq(stock_levels::reserved + q), stock_levels::updated_at.eq(now)))
-        .execute(c))?;
-    if updated != 1 {
-        return Err(insufficient(conn, location, part, q)?);
-    }
     record(
         conn,
         location,
@@ -445,6 +442,14 @@ pub fn reserve_units(
         None,
         Some(actor),
     )?;
+    let now = Ts(crate::now());
+    let updated = with_conn!(conn, c => diesel::update(stock_levels::table.find((location, part)))
+        .filter((stock_levels::on_hand - stock_levels::reserved).ge(q))
+        .set((stock_levels::reserved.eq(stock_levels::reserved + q), stock_levels::updated_at.eq(now)))
+        .execute(c))?;
+    if updated != 1 {
+        return Err(insufficient(conn, location, part, q)?);
+    }
     Ok(())
 }
 
@@ -457,14 +462,6 @@ pub fn release_units(
     reference: &str,
     actor: Uuid,
 ) -> AppResult<()> {
-    let now = Ts(crate::now());
-    let updated = with_conn!(conn, c => diesel::update(stock_levels::table.find((location, part)))
-        .filter(stock_levels::reserved.ge(q))
-        .set((stock_levels::reserved.eq(stock_levels::reserved - q), stock_levels::updated_at.eq(now)))
-        .execute(c))?;
-    if updated != 1 {
-        return Err(anyhow::anyhow!("releasing {q} units that were not reserved").into());
-    }
     record(
         conn,
         location,
@@ -475,6 +472,14 @@ pub fn release_units(
         None,
         Some(actor),
     )?;
+    let now = Ts(crate::now());
+    let updated = with_conn!(conn, c => diesel::update(stock_levels::table.find((location, part)))
+        .filter(stock_levels::reserved.ge(q))
+        .set((stock_levels::reserved.eq(stock_levels::reserved - q), stock_levels::updated_at.eq(now)))
+        .execute(c))?;
+    if updated != 1 {
+        return Err(anyhow::anyhow!("releasing {q} units that were not reserved").into());
+    }
     Ok(())
 }
 
@@ -487,6 +492,16 @@ pub fn consume_units(
     reference: &str,
     actor: Uuid,
 ) -> AppResult<()> {
+    record(
+        conn,
+        location,
+        part,
+        MovementKind::Consumption,
+        -q,
+        Some(reference),
+        None,
+        Some(actor),
+    )?;
     let now = Ts(crate::now());
     let updated = with_conn!(conn, c => diesel::update(stock_levels::table.find((location, part)))
         .filter(stock_levels::reserved.ge(q))
@@ -499,16 +514,6 @@ pub fn consume_units(
     if updated != 1 {
         return Err(anyhow::anyhow!("consuming {q} units that were not reserved").into());
     }
-    record(
-        conn,
-        location,
-        part,
-        MovementKind::Consumption,
-        -q,
-        Some(reference),
-        None,
-        Some(actor),
-    )?;
     Ok(())
 }
 
