@@ -96,11 +96,9 @@ fn main() -> anyhow::Result<()> {
     let scratch = Scratch::new(args.run.database_url.as_deref())?;
     let url = scratch.url.clone();
     println!(
-        "depot courier-event benchmark: {:?}, {} clients, {} round(s) of {} s per side, {} pickups, {:.0}% resent",
+        "depot courier-event benchmark: {:?}, {}, {} pickups, {:.0}% resent",
         Engine::of_url(&url),
-        args.run.concurrency,
-        args.run.rounds,
-        args.run.seconds,
+        args.run.describe(),
         args.pickups,
         args.duplicates * 100.0
     );
@@ -139,7 +137,7 @@ fn main() -> anyhow::Result<()> {
         mib(memory.rss_kib)
     );
 
-    let run = args.run.length();
+    let load = args.run.load();
     let auth = format!("Bearer {}", courier.text);
     let (db, pickups, principal) = (&db, &pickups, &courier.principal);
     let base = server.base.clone();
@@ -149,7 +147,7 @@ fn main() -> anyhow::Result<()> {
             name: "insert",
             // The floor: one event row written in its own transaction, with no check, no dedup, no effects.
             run: Box::new(|| {
-                harness::run_clients(args.run.concurrency, run, Client::new, |client| {
+                harness::run_clients(load, Client::new, |client| {
                     let (pickup, body, _) = client.next_event(pickups, 0.0);
                     let event: PostEvent =
                         serde_json::from_str(&body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
@@ -180,7 +178,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "raw",
             run: Box::new(|| {
-                harness::run_clients(args.run.concurrency, run, Client::new, |client| {
+                harness::run_clients(load, Client::new, |client| {
                     let (pickup, body, _) = client.next_event(pickups, duplicates);
                     let event: PostEvent =
                         serde_json::from_str(&body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
@@ -194,7 +192,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "http",
             run: Box::new(|| {
-                harness::run_http_clients(args.run.concurrency, run, &auth, 200, Client::new, |client| {
+                harness::run_http_clients(load, &auth, 200, Client::new, |client| {
                     let (pickup, body, _) = client.next_event(pickups, duplicates);
                     let url = format!("{base}/api/v1/courier/pickups/{pickup}/events");
                     Ok(Post { url, body })

@@ -49,11 +49,9 @@ fn main() -> anyhow::Result<()> {
     let scratch = Scratch::new(args.run.database_url.as_deref())?;
     let url = scratch.url.clone();
     println!(
-        "depot parts-reservation benchmark: {:?}, {} clients, {} round(s) of {} s per side, {} part(s), {} tickets",
+        "depot parts-reservation benchmark: {:?}, {}, {} part(s), {} tickets",
         Engine::of_url(&url),
-        args.run.concurrency,
-        args.run.rounds,
-        args.run.seconds,
+        args.run.describe(),
         args.parts,
         args.tickets
     );
@@ -95,7 +93,7 @@ fn main() -> anyhow::Result<()> {
         mib(memory.rss_kib)
     );
 
-    let run = args.run.length();
+    let load = args.run.load();
     let auth = format!("Bearer {}", admin.text);
     let (db, parts, tickets, principal) = (&db, &parts, &tickets, &admin.principal);
     let base = server.base.clone();
@@ -108,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "raw",
             run: Box::new(|| {
-                harness::run_clients(args.run.concurrency, run, rand::rng, |rng| {
+                harness::run_clients(load, rand::rng, |rng| {
                     let (ticket, body) = pick(rng);
                     let input: ReservePart =
                         serde_json::from_value(body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
@@ -122,7 +120,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "http",
             run: Box::new(|| {
-                harness::run_http_clients(args.run.concurrency, run, &auth, 200, rand::rng, |rng| {
+                harness::run_http_clients(load, &auth, 200, rand::rng, |rng| {
                     let (ticket, body) = pick(rng);
                     let url = format!("{base}/api/v1/tickets/{ticket}/parts");
                     Ok(Post {

@@ -59,8 +59,10 @@ fn main() -> anyhow::Result<()> {
     let url = scratch.url.clone();
     let engine = Engine::of_url(&url);
     println!(
-        "depot ticket benchmark: {engine:?}, {} clients, {} round(s) of {} s per side, {} stores x {} loaners",
-        args.run.concurrency, args.run.rounds, args.run.seconds, args.stores, args.loaners_per_store
+        "depot ticket benchmark: {engine:?}, {}, {} stores x {} loaners",
+        args.run.describe(),
+        args.stores,
+        args.loaners_per_store
     );
     let db = harness::raw_pool(&url, args.run.concurrency)?;
     let fixture = Fixture::create(&db, args.stores)?;
@@ -88,7 +90,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    let run = args.run.length();
+    let load = args.run.load();
     let url = format!("{}/api/v1/tickets", server.base);
     let auth = format!("Bearer {}", fixture.admin_key);
     let (fixture, db) = (&fixture, &db);
@@ -96,7 +98,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "raw",
             run: Box::new(|| {
-                harness::run_clients(args.run.concurrency, run, rand::rng, |rng| {
+                harness::run_clients(load, rand::rng, |rng| {
                     // The request is built before the clock starts: only the transaction is timed.
                     let input = fixture
                         .ticket_body(rng)
@@ -112,7 +114,7 @@ fn main() -> anyhow::Result<()> {
         Side {
             name: "http",
             run: Box::new(|| {
-                harness::run_http_clients(args.run.concurrency, run, &auth, 201, rand::rng, |rng| {
+                harness::run_http_clients(load, &auth, 201, rand::rng, |rng| {
                     let body = fixture
                         .ticket_body(rng)
                         .map_err(|e| ("bench_input".to_owned(), e.to_string()))?

@@ -35,6 +35,11 @@ pub struct RunArgs {
     /// Rounds; each runs every side once, in turn.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Calls per second offered by all clients together (0: closed loop, each client calls again as soon as it is
+    /// answered). With a rate, each call is due at a fixed time and its latency counts from then, so a call that
+    /// starts late because the one before was slow is charged the wait (no coordinated omission).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
     /// Database connections of the server (0: as many as the clients, plus 4).
     #[arg(long, default_value_t = 0)]
     pub server_pool: usize,
@@ -60,12 +65,73 @@ impl RunArgs {
         if self.concurrency == 0 || self.seconds == 0 {
             bail!("--concurrency and --seconds must be at least 1");
         }
+        if !(self.rate >= 0.0 && self.rate.is_finite()) {
+            bail!("--rate must be a number of calls per second, or 0 for a closed loop");
+        }
         Ok(())
     }
 
-    pub fn length(&self) -> Duration {
-        Duration::from_secs(self.seconds)
+    /// The load of one side's run.
+    pub fn load(&self) -> Load {
+        Load {
+            concurrency: self.concurrency,
+            length: Duration::from_secs(self.seconds),
+            rate: self.rate,
+        }
     }
+
+    /// How the run is driven, for the benchmark's first line.
+    pub fn describe(&self) -> String {
+        let mode = if self.rate > 0.0 {
+            format!("offering {} calls/s in all", self.rate)
+        } else {
+            "closed loop".to_owned()
+        };
+        format!(
+            "{} clients ({mode}), {} round(s) of {} s per side",
+            self.concurrency, self.rounds, self.seconds
+        )
+    }
+}
+
+/// How one side's run loads its target: `concurrency` clients for `length`, in a closed loop or at `rate` calls
+/// per second in all.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    pub concurrency: usize,
+    pub length: Duration,
+    pub rate: f64,
+}
+
+/// When each call of one client is due in an open-loop run: the clients' calls interleave evenly at the offered rate.
+struct Schedule {
+    next: Instant,
+    interval: Duration,
+}
+
+impl Schedule {
+    fn new(load: Load, client: usize, started: Instant) -> Option<Schedule> {
+        (load.rate > 0.0).then(|| {
+            let interval = Duration::from_secs_f64(load.concurrency as f64 / load.rate);
+            Schedule {
+                next: started + interval.mul_f64(client as f64 / load.concurrency as f64),
+                interval,
+            }
+        })
+    }
+
+    /// The due time of the next call, moving the schedule on.
+    fn take(&mut self) -> Instant {
+        let due = self.next;
+        self.next += self.interval;
+        due
+    }
+}
+
+/// The latency of a call that was due at `due`, began at `began` and took `elapsed`: the time it waited past
+/// its due time counts too.
+fn from_due(due: Option<Instant>, began: Instant, elapsed: Duration) -> Duration {
+    elapsed + due.map_or(Duration::ZERO, |d| began.saturating_duration_since(d))
 }
 
 /// Upper bound on calls per client thread in one run, so that a run ends even if the clock misbehaves.
@@ -76,28 +142,30 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// What one call of a client did: how long the timed part took, or what went wrong.
 pub type Outcome = Result<Duration, (String, String)>;
 
-/// Runs `concurrency` client threads for `length`, each calling `call` with its own state from `init` as fast as
-/// it can, and gathers their timings. `call` times only what it measures (inputs are built before its clock).
-pub fn run_clients<S>(
-    concurrency: usize,
-    length: Duration,
-    init: impl Fn() -> S + Sync,
-    call: impl Fn(&mut S) -> Outcome + Sync,
-) -> Stats {
+/// Runs client threads under `load`, each calling `call` with its own state from `init` (as fast as it can, or when
+/// its calls are due), and gathers their timings. `call` times only what it measures (inputs are built before its
+/// clock).
+pub fn run_clients<S>(load: Load, init: impl Fn() -> S + Sync, call: impl Fn(&mut S) -> Outcome + Sync) -> Stats {
     let started = Instant::now();
-    let deadline = started + length;
+    let deadline = started + load.length;
     let mut stats = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..concurrency)
-            .map(|_| {
+        let workers: Vec<_> = (0..load.concurrency)
+            .map(|client| {
                 let (init, call) = (&init, &call);
                 s.spawn(move || {
                     let mut stats = Stats::default();
                     let mut state = init();
+                    let mut schedule = Schedule::new(load, client, started);
                     let mut calls = 0;
                     while Instant::now() < deadline && calls < MAX_CALLS_PER_THREAD {
                         calls += 1;
+                        let due = schedule.as_mut().map(Schedule::take);
+                        if let Some(wait) = due.and_then(|d| d.checked_duration_since(Instant::now())) {
+                            std::thread::sleep(wait);
+                        }
+                        let began = Instant::now();
                         match call(&mut state) {
-                            Ok(elapsed) => stats.ok(elapsed),
+                            Ok(elapsed) => stats.ok(from_due(due, began, elapsed)),
                             Err((kind, detail)) => stats.error(&kind, detail),
                         }
                     }
@@ -117,29 +185,34 @@ pub struct Post {
     pub body: String,
 }
 
-/// Runs `concurrency` HTTP clients for `length`, each sending the posts `next` builds from its own state as fast as
-/// it can, on its own keep-alive connection, and gathers their timings; only an `expect` status is a success.
+/// Runs HTTP clients under `load`, each sending the posts `next` builds from its own state (as fast as it can, or
+/// when they are due) on its own keep-alive connection, and gathers their timings; only an `expect` status is a
+/// success.
 ///
 /// The clients are tasks on one thread (as in wrk or pgbench) rather than a thread each: on a small machine a
 /// thread per client took a fifth of the CPU and added its wake-ups to the latencies being measured.
 pub fn run_http_clients<S>(
-    concurrency: usize,
-    length: Duration,
+    load: Load,
     auth: &str,
     expect: u16,
     init: impl Fn() -> S,
     next: impl Fn(&mut S) -> Result<Post, (String, String)>,
 ) -> Stats {
     let started = Instant::now();
-    let deadline = started + length;
-    let clients = (0..concurrency).map(|_| {
+    let deadline = started + load.length;
+    let clients = (0..load.concurrency).map(|client| {
         let (mut state, next) = (init(), &next);
         async move {
             let agent = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
             let mut stats = Stats::default();
+            let mut schedule = Schedule::new(load, client, started);
             let mut calls = 0;
             while Instant::now() < deadline && calls < MAX_CALLS_PER_THREAD {
                 calls += 1;
+                let due = schedule.as_mut().map(Schedule::take);
+                if let Some(due) = due {
+                    actix_web::rt::time::sleep_until(due.into()).await;
+                }
                 let post = match next(&mut state) {
                     Ok(post) => post,
                     Err((kind, detail)) => {
@@ -163,7 +236,7 @@ pub fn run_http_clients<S>(
                 };
                 let status = res.status().as_u16();
                 match res.body().await {
-                    Ok(_) if status == expect => stats.ok(t.elapsed()),
+                    Ok(_) if status == expect => stats.ok(from_due(due, t, t.elapsed())),
                     Ok(text) => stats.error(&format!("http {status}"), String::from_utf8_lossy(&text).into_owned()),
                     Err(e) => stats.error(&format!("http {status}"), e.to_string()),
                 }
