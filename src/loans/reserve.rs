@@ -39,10 +39,9 @@ pub enum Queue {
 }
 
 /// Takes the best available loaner of a series at a store (best grade, then idle longest) and marks it
-/// reserved; `None` when none is free (or, with [`Queue::MustBeEmpty`], when someone waits). The statements are
-/// prepared and keep their plans (the queue check rides along in the look-up); PostgreSQL picks, locks and reserves
-/// in one round trip, skipping rows other claims hold, so concurrent openings take different loaners instead of
-/// queueing on one.
+/// reserved; `None` when none is free (or, with [`Queue::MustBeEmpty`], when someone waits). The look-up is a
+/// prepared statement that keeps its plan (the queue check rides along in it); PostgreSQL locks the row it picks
+/// and skips rows other claims hold, so concurrent openings take different loaners instead of queueing on one.
 pub fn claim_loaner(
     conn: &mut Conn<'_>,
     store: Id,
@@ -51,74 +50,43 @@ pub fn claim_loaner(
     queue: Queue,
 ) -> AppResult<Option<ClaimedLoaner>> {
     use diesel::dsl::{exists, not};
+    let free = loaners::table
+        .filter(loaners::store_id.eq(store))
+        .filter(loaners::series_id.eq(series))
+        .filter(loaners::state.eq("available"))
+        .order((loaners::grade, loaners::idle_since, loaners::id))
+        .select((loaners::id, loaners::imei));
     let queued = exists(
         loans::table
             .filter(loans::store_id.eq(store))
             .filter(loans::series_id.eq(series))
             .filter(loans::state.eq(LoanState::Waiting.as_str())),
     );
-    let claimed: Option<(Id, String)> = match conn {
-        Conn::Pg(c) => {
-            // One statement: the sub-select picks and locks the loaner (skipping rows other claims hold), the
-            // update reserves it and returns it.
-            let free = diesel::alias!(loaners as free);
-            let pick = free
-                .filter(free.field(loaners::store_id).eq(store))
-                .filter(free.field(loaners::series_id).eq(series))
-                .filter(free.field(loaners::state).eq("available"))
-                .order((
-                    free.field(loaners::grade),
-                    free.field(loaners::idle_since),
-                    free.field(loaners::id),
-                ))
-                .select(free.field(loaners::id));
-            macro_rules! reserve_picked {
-                ($pick:expr) => {
-                    diesel::update(loaners::table)
-                        .filter(
-                            loaners::id
-                                .nullable()
-                                .eq($pick.for_update().skip_locked().single_value()),
-                        )
-                        .filter(loaners::state.eq("available"))
-                        .set((loaners::state.eq("reserved"), loaners::updated_at.eq(now)))
-                        .returning((loaners::id, loaners::imei))
-                        .get_result(*c)
-                        .optional()?
-                };
-            }
-            match queue {
-                Queue::MustBeEmpty => reserve_picked!(pick.filter(not(queued))),
-                Queue::Serving => reserve_picked!(pick),
-            }
-        }
+    let found: Option<(Id, String)> = match (&mut *conn, queue) {
+        (Conn::Pg(c), Queue::MustBeEmpty) => free
+            .filter(not(queued))
+            .for_update()
+            .skip_locked()
+            .first(*c)
+            .optional()?,
+        (Conn::Pg(c), Queue::Serving) => free.for_update().skip_locked().first(*c).optional()?,
         // SQLite has one writer at a time: nothing else can take the row between the look-up and the update.
-        Conn::Sqlite(c) => {
-            let free = loaners::table
-                .filter(loaners::store_id.eq(store))
-                .filter(loaners::series_id.eq(series))
-                .filter(loaners::state.eq("available"))
-                .order((loaners::grade, loaners::idle_since, loaners::id))
-                .select((loaners::id, loaners::imei));
-            let found: Option<(Id, String)> = match queue {
-                Queue::MustBeEmpty => free.filter(not(queued)).first(*c).optional()?,
-                Queue::Serving => free.first(*c).optional()?,
-            };
-            if let Some((id, _)) = &found {
-                let updated = diesel::update(loaners::table.find(*id))
-                    .filter(loaners::state.eq("available"))
-                    .set((loaners::state.eq("reserved"), loaners::updated_at.eq(now)))
-                    .execute(*c)?;
-                if updated != 1 {
-                    return Err(AppError::Unavailable(
-                        "a loaner changed while it was being reserved; retry".into(),
-                    ));
-                }
-            }
-            found
-        }
+        (Conn::Sqlite(c), Queue::MustBeEmpty) => free.filter(not(queued)).first(*c).optional()?,
+        (Conn::Sqlite(c), Queue::Serving) => free.first(*c).optional()?,
     };
-    Ok(claimed.map(|(id, imei)| ClaimedLoaner { id, imei }))
+    let Some((id, imei)) = found else {
+        return Ok(None);
+    };
+    let updated = with_conn!(conn, c => diesel::update(loaners::table.find(id))
+        .filter(loaners::state.eq("available"))
+        .set((loaners::state.eq("reserved"), loaners::updated_at.eq(now)))
+        .execute(c))?;
+    if updated != 1 {
+        return Err(AppError::Unavailable(
+            "a loaner changed while it was being reserved; retry".into(),
+        ));
+    }
+    Ok(Some(ClaimedLoaner { id, imei }))
 }
 
 /// The first waiter of a store and series. Callers hold the queue's lock (see [`lock_queue`]).
