@@ -190,7 +190,7 @@ pub struct Post {
 /// success.
 ///
 /// The clients are tasks on one thread (as in wrk or pgbench) rather than a thread each: on a small machine a
-/// thread per client took a fifth of the CPU and added its wake-ups to the latencies being measured.
+/// thread per client took about 15% of the CPU and added its wake-ups to the latencies being measured.
 pub fn run_http_clients<S>(
     load: Load,
     auth: &str,
@@ -687,7 +687,7 @@ impl Scratch {
                     .execute(&mut conn)
                     .with_context(|| format!("creating database {name}"))?;
                 Ok(Scratch {
-                    url: replace_database(admin_url, &name),
+                    url: depot::db::url_with_database(admin_url, &name),
                     cleanup: Cleanup::PgDatabase {
                         admin_url: admin_url.to_owned(),
                         name,
@@ -727,23 +727,6 @@ impl Drop for Scratch {
                 }
             }
         }
-    }
-}
-
-/// `postgres://user@host:5432/postgres?x=y` with the database name replaced.
-pub fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
     }
 }
 

@@ -114,6 +114,24 @@ impl Engine {
     }
 }
 
+/// A PostgreSQL URL with its database name replaced, keeping its query (`?host=/var/run/postgresql`, say): for
+/// tools that create a scratch database beside the one they were given (the tests, the benchmarks).
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
 /// Opens connections for one URL, picking the engine from its scheme so that a bad PostgreSQL URL fails at once
 /// with libpq's own message.
 #[derive(Debug, Clone)]
@@ -314,4 +332,31 @@ fn names(versions: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> 
 /// Runs raw SQL that is the same on both engines (used by tests and tooling).
 pub fn execute_raw(conn: &mut Conn<'_>, sql: &str) -> diesel::QueryResult<usize> {
     with_conn!(conn, c => diesel::sql_query(sql).execute(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_with_database;
+
+    #[test]
+    fn a_scratch_database_keeps_the_host_and_the_query() {
+        let cases = [
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/scratch",
+            ),
+            (
+                "postgres://u:p@db/main?sslmode=disable",
+                "postgres://u:p@db/scratch?sslmode=disable",
+            ),
+            (
+                "postgres://postgres@/postgres?host=/var/run/postgresql",
+                "postgres://postgres@/scratch?host=/var/run/postgresql",
+            ),
+            ("postgresql://db", "postgresql://db/scratch"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(url_with_database(url, "scratch"), expected, "{url}");
+        }
+    }
 }

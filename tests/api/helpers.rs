@@ -101,7 +101,7 @@ fn fresh_database() -> (String, Cleanup) {
             diesel::sql_query(format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
-            let url = replace_database(&admin_url, &name);
+            let url = depot::db::url_with_database(&admin_url, &name);
             (url, Cleanup::PgDatabase { admin_url, name })
         }
         _ => {
@@ -112,23 +112,6 @@ fn fresh_database() -> (String, Cleanup) {
                 Cleanup::SqliteDir(dir),
             )
         }
-    }
-}
-
-/// `postgres://user@host:5432/postgres?x=y` with the database name replaced.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
     }
 }
 
