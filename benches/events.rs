@@ -183,7 +183,7 @@ fn main() -> anyhow::Result<()> {
                     let event: PostEvent =
                         serde_json::from_str(&body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
                     let t = Instant::now();
-                    db.write(|conn| depot::courier::post_events(conn, principal, pickup, &[event], HOLD))
+                    db.writer(|conn| depot::courier::post_event(conn, principal, pickup, &event, HOLD))
                         .map_err(|e| (e.code().to_owned(), e.to_string()))?;
                     Ok(t.elapsed())
                 })

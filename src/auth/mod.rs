@@ -8,14 +8,15 @@ use actix_web::{FromRequest, HttpRequest, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{LocalBoxFuture, Ready, ready};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::AppError;
+use crate::db::{AnyConnection, Conn, Db};
+use crate::error::{AppError, AppResult};
 use crate::startup::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -100,9 +101,19 @@ pub fn hash_key(text: &str) -> String {
 /// How stale `last_used_at` may get before a request refreshes it; saves a write on every request.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
-impl FromRequest for Principal {
+/// The API key a request presents, not yet looked up. A handler that works in the database checks it there, in
+/// its own call ([`Bearer::write`], [`Bearer::read`]): one pool checkout and one hop to a blocking thread per
+/// request, where the [`Principal`] extractor takes one of each for the key and the handler another.
+///
+/// A missing or malformed key is refused at extraction (401 before anything else); a well-formed key that is
+/// unknown or revoked is refused by the look-up, after the path and body have been parsed.
+pub struct Bearer {
+    hash: String,
+}
+
+impl FromRequest for Bearer {
     type Error = AppError;
-    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+    type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = req
@@ -110,35 +121,90 @@ impl FromRequest for Principal {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(|v| v.trim().to_owned());
+            .map(str::trim);
+        ready(match token {
+            None => Err(AppError::Unauthorized(
+                "an API key is required: Authorization: Bearer <key>",
+            )),
+            Some(t) if !t.starts_with("dpk_") || t.len() > 100 => {
+                Err(AppError::Unauthorized("the API key is not valid"))
+            }
+            Some(t) => Ok(Bearer { hash: hash_key(t) }),
+        })
+    }
+}
+
+impl Bearer {
+    /// Runs `f` as the key's holder in one write transaction, the key checked just before it on its connection.
+    pub fn write<T, F>(&self, db: &Db, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T>,
+    {
+        self.writer(db, |conn, principal| conn.transaction(|c| f(c, principal)))
+    }
+
+    /// Runs `f` as the key's holder with a connection that may write, outside a transaction ([`Db::writer`]).
+    pub fn writer<T, F>(&self, db: &Db, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut AnyConnection, &Principal) -> AppResult<T>,
+    {
+        let mut used = None;
+        let result = db.writer(|conn| {
+            let principal = self.check(&mut conn.as_conn(), &mut used)?;
+            f(conn, &principal)
+        });
+        record_use(db, used);
+        result
+    }
+
+    /// Runs `f` as the key's holder on a read connection, the key checked on it first.
+    pub fn read<T, F>(&self, db: &Db, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T>,
+    {
+        let mut used = None;
+        let result = db.read(|conn| {
+            let principal = self.check(conn, &mut used)?;
+            f(conn, &principal)
+        });
+        record_use(db, used);
+        result
+    }
+
+    /// The key's holder, or 401. Sets `stale` to the key's id when its `last_used_at` is due for a refresh.
+    fn check(&self, conn: &mut Conn<'_>, stale: &mut Option<Uuid>) -> AppResult<Principal> {
+        let (principal, last_used) =
+            keys::find_active_by_hash(conn, &self.hash)?.ok_or(AppError::Unauthorized("the API key is not valid"))?;
+        if is_stale(last_used, Utc::now()) {
+            *stale = Some(principal.key_id);
+        }
+        Ok(principal)
+    }
+}
+
+/// Refreshes a key's `last_used_at` in its own short write, after the request's work: kept out of the request's
+/// transaction, so that concurrent requests with one key never queue on the key's row. Best effort: a failed
+/// bookkeeping write must not fail the caller's request.
+fn record_use(db: &Db, stale: Option<Uuid>) {
+    if let Some(id) = stale {
+        if let Err(e) = db.write(|conn| keys::touch(conn, id, Utc::now())) {
+            tracing::warn!(error = %e, "could not record key use");
+        }
+    }
+}
+
+/// The caller, checked before the handler runs: for handlers whose work is not one database call.
+impl FromRequest for Principal {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bearer = Bearer::from_request(req, payload).into_inner();
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let token = token.ok_or(AppError::Unauthorized(
-                "an API key is required: Authorization: Bearer <key>",
-            ))?;
+            let bearer = bearer?;
             let state = state.ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?;
-            if !token.starts_with("dpk_") || token.len() > 100 {
-                return Err(AppError::Unauthorized("the API key is not valid"));
-            }
-            let hash = hash_key(&token);
-            let found = web::block(move || {
-                let found = state.db.read(|conn| keys::find_active_by_hash(conn, &hash))?;
-                if let Some((principal, last_used)) = &found {
-                    let now = Utc::now();
-                    if is_stale(*last_used, now) {
-                        let id = principal.key_id;
-                        // Best effort: a failed bookkeeping write must not fail the caller's request.
-                        if let Err(e) = state.db.write(|conn| keys::touch(conn, id, now)) {
-                            tracing::warn!(error = %e, "could not record key use");
-                        }
-                    }
-                }
-                Ok::<_, AppError>(found)
-            })
-            .await??;
-            found
-                .map(|(p, _)| p)
-                .ok_or(AppError::Unauthorized("the API key is not valid"))
+            web::block(move || bearer.read(&state.db, |_, principal| Ok(principal.clone()))).await?
         })
     }
 }

@@ -281,6 +281,18 @@ impl Db {
         result
     }
 
+    /// Runs `f` with a connection that may write, outside a transaction: each statement commits on its own, and `f`
+    /// opens a transaction ([`AnyConnection::transaction`]) for work that needs one.
+    pub fn writer<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, AppError>,
+    {
+        let mut conn = self.get(&self.write)?;
+        let result = f(&mut conn);
+        conn.check_after_error(&result);
+        result
+    }
+
     /// Runs `f` on a read connection, without a transaction.
     pub fn read<T, F>(&self, f: F) -> Result<T, AppError>
     where

@@ -334,3 +334,46 @@ fn guessing_tracking_tokens_is_useless_and_slowed() {
     assert!(statuses[..10].iter().all(|s| *s == 404), "{statuses:?}");
     assert_eq!(statuses[11], 429, "failed look-ups are limited: {statuses:?}");
 }
+
+#[test]
+fn events_resent_at_once_are_stored_once() {
+    let app = spawn_app();
+    let p = premium(&app, "RACE", 1);
+    let c = partner(&app, "RUSH");
+    let opened = mail_in(&app, &p, &c);
+    let pickup = opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(accept(&app, &c, &pickup, "R-1").status, 200);
+    assert_eq!(
+        post_event(&app, &c, &pickup, &event("r-0", "picked_up", 30)).status,
+        200
+    );
+    // Four scans, each sent by four clients at once: the first to land moves the pickup (in a transaction), the
+    // others find it moved or not yet and race to store or recognise their scan.
+    let scans: Vec<Value> = (1..=4)
+        .map(|i| event(&format!("r-{i}"), "in_transit", 20 - i))
+        .collect();
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let (app, c, pickup, scan) = (&app, &c, &pickup, &scans[i % 4]);
+                s.spawn(move || post_event(app, c, pickup, scan))
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    assert_eq!(answers.len(), 16, "every sender got an answer");
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.body["status"], "in_transit", "{}", answer.text);
+    }
+    for scan in &scans {
+        let stored = answers
+            .iter()
+            .filter(|a| a.body["event_id"] == scan["event_id"] && a.body["stored"] == true)
+            .count();
+        assert_eq!(stored, 1, "{} stored by exactly one of its senders", scan["event_id"]);
+    }
+    let view = ticket(&app, &opened.id());
+    assert_eq!(view.body["pickups"][0]["status"], "in_transit");
+    assert_eq!(view.body["pickups"][0]["events"].as_array().map(Vec::len), Some(5));
+}
