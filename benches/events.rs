@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
         args.pickups,
         args.duplicates * 100.0
     );
-    let db = harness::raw_pool(&url, args.run.concurrency)?;
+    let db = harness::raw_pool(&url, args.run.pool)?;
     let admin = harness::create_key(&db, Role::Admin, None)?;
     let mut server = args.run.start_server(&url)?;
     let api = Api {

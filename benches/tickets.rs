@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         args.stores,
         args.loaners_per_store
     );
-    let db = harness::raw_pool(&url, args.run.concurrency)?;
+    let db = harness::raw_pool(&url, args.run.pool)?;
     let fixture = Fixture::create(&db, args.stores)?;
 
     let mut server = args.run.start_server(&url)?;

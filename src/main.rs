@@ -55,7 +55,7 @@ struct ServeArgs {
     #[arg(long, env = "DEPOT_WORKERS", default_value_t = 0)]
     workers: usize,
     /// Largest number of database connections in the pool.
-    #[arg(long, env = "DEPOT_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long, env = "DEPOT_DB_MAX_CONNECTIONS", default_value_t = 8)]
     db_max_connections: u32,
     /// Seconds to wait for a database connection before answering 503.
     #[arg(long, env = "DEPOT_DB_TIMEOUT_SECS", default_value_t = 10)]

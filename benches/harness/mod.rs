@@ -40,9 +40,10 @@ pub struct RunArgs {
     /// starts late because the one before was slow is charged the wait (no coordinated omission).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Database connections of the server (0: as many as the clients, plus 4).
-    #[arg(long, default_value_t = 0)]
-    pub server_pool: usize,
+    /// Database connections, of the server and of the raw side's pool alike, so that the sides differ only by HTTP
+    /// (8 is the server's default; fewer connections than clients queue in the pool, not on the CPU).
+    #[arg(long, default_value_t = 8)]
+    pub pool: u32,
     /// HTTP worker threads of the server (0: the server's default, one per core).
     #[arg(long, default_value_t = 0)]
     pub server_workers: usize,
@@ -54,16 +55,12 @@ pub struct RunArgs {
 impl RunArgs {
     /// Starts the server these options describe.
     pub fn start_server(&self, url: &str) -> anyhow::Result<Server> {
-        let pool = match self.server_pool {
-            0 => self.concurrency + 4,
-            n => n,
-        };
-        Server::start(url, pool, self.server_workers)
+        Server::start(url, self.pool, self.server_workers)
     }
 
     pub fn check(&self) -> anyhow::Result<()> {
-        if self.concurrency == 0 || self.seconds == 0 {
-            bail!("--concurrency and --seconds must be at least 1");
+        if self.concurrency == 0 || self.seconds == 0 || self.pool == 0 {
+            bail!("--concurrency, --seconds and --pool must be at least 1");
         }
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
             bail!("--rate must be a number of calls per second, or 0 for a closed loop");
@@ -88,8 +85,8 @@ impl RunArgs {
             "closed loop".to_owned()
         };
         format!(
-            "{} clients ({mode}), {} round(s) of {} s per side",
-            self.concurrency, self.rounds, self.seconds
+            "{} clients ({mode}), {} round(s) of {} s per side, {} database connections",
+            self.concurrency, self.rounds, self.seconds, self.pool
         )
     }
 }
@@ -317,9 +314,8 @@ pub fn compare(
     Ok(())
 }
 
-/// A pool of connections for the raw side, sized like the clients, on the scratch database.
-pub fn raw_pool(url: &str, concurrency: usize) -> anyhow::Result<depot::db::Db> {
-    let size = u32::try_from(concurrency).context("--concurrency is too large")?;
+/// A pool of connections for the raw side, sized like the server's, on the scratch database.
+pub fn raw_pool(url: &str, size: u32) -> anyhow::Result<depot::db::Db> {
     let db = depot::db::Db::connect(
         url,
         &depot::db::PoolOptions {
@@ -463,7 +459,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(url: &str, pool: usize, workers: usize) -> anyhow::Result<Server> {
+    pub fn start(url: &str, pool: u32, workers: usize) -> anyhow::Result<Server> {
         // Bind port 0 to learn a free port, then hand it to the server; the gap between is tiny on loopback.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

@@ -217,7 +217,7 @@ pub struct PoolOptions {
 impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
-            max_connections: 16,
+            max_connections: 8,
             connect_timeout: Duration::from_secs(10),
         }
     }
