@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::auth::Bearer;
 use crate::db::Conn;
 use crate::db::schema::audit_log;
 use crate::db::types::{Id, Ts};
@@ -95,14 +95,14 @@ pub struct AuditQuery {
 #[get("/audit-log")]
 pub async fn list_audit_entries(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<AuditQuery>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let rows = web::block(move || {
-        state.db.read(|conn| {
+        bearer.read(&state.db, |conn, principal| {
+            principal.require_admin()?;
             with_conn!(conn, c => {
                 let mut q = audit_log::table.select(AuditRow::as_select()).order(audit_log::id).limit(page.fetch()).into_boxed();
                 if let Some(after) = page.after {

@@ -852,18 +852,18 @@ fn validate_events(events: &[PostEvent]) -> AppResult<()> {
 #[post("/partners")]
 pub async fn create_partner(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreatePartner>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let fingerprint = idempotency::fingerprint("POST /partners", &body.raw);
     let mut checks = Checks::new();
     let code = checks.code("code", &body.value.code);
     let name = checks.text("name", &body.value.name, 1, 200);
     checks.finish()?;
-    let actor = principal.key_id;
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        principal.require_admin()?;
+        let actor = principal.key_id;
         if crate::seed::find_partner(conn, &code)?.is_some() {
             return Err(AppError::conflict(
                 "duplicate_code",
@@ -894,10 +894,10 @@ pub async fn create_partner(
     security(("bearer" = []))
 )]
 #[get("/partners")]
-pub async fn list_partners(state: web::Data<AppState>, principal: Principal) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
+pub async fn list_partners(state: web::Data<AppState>, bearer: Bearer) -> AppResult<HttpResponse> {
     let rows: Vec<PartnerRow> = web::block(move || {
-        state.db.read(|conn| {
+        bearer.read(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
             Ok(
                 with_conn!(conn, c => courier_partners::table.order(courier_partners::code)
             .select(PartnerRow::as_select()).load(c))?,
@@ -920,19 +920,18 @@ pub async fn list_partners(state: web::Data<AppState>, principal: Principal) -> 
 #[post("/tickets/{ticket_id}/pickups")]
 pub async fn create_ticket_pickup(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     path: web::Path<Uuid>,
     body: ApiJson<CreatePickup>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let ticket_id = path.into_inner();
     let fingerprint = idempotency::fingerprint(&format!("POST /tickets/{ticket_id}/pickups"), &body.raw);
     let input = body.value;
-    let who = principal.clone();
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        let ticket = ticket_in_scope(conn, &who, ticket_id)?;
-        let row = create_pickup(conn, &ticket, input.direction, &input.request(), who.key_id)?;
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        require_ticket_role(principal)?;
+        let ticket = ticket_in_scope(conn, principal, ticket_id)?;
+        let row = create_pickup(conn, &ticket, input.direction, &input.request(), principal.key_id)?;
         pickup_view(conn, row, true)
     })
     .await
@@ -947,14 +946,14 @@ pub async fn create_ticket_pickup(
 #[get("/pickups")]
 pub async fn list_ticket_pickups(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<TicketPickupQuery>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let ApiQuery(query) = query;
     let items = web::block(move || {
-        state.db.read(|conn| {
-            let ticket = ticket_in_scope(conn, &principal, query.ticket_id)?;
+        bearer.read(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            let ticket = ticket_in_scope(conn, principal, query.ticket_id)?;
             let rows: Vec<PickupRow> = with_conn!(conn, c => pickups::table.filter(pickups::ticket_id.eq(ticket.id))
                 .order(pickups::id).select(PickupRow::as_select()).load(c))?;
             rows.into_iter()
@@ -978,16 +977,16 @@ pub async fn list_ticket_pickups(
 #[patch("/pickups/{pickup_id}")]
 pub async fn reschedule_pickup(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<ReschedulePickup>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let id = path.into_inner();
     let input = body.value;
     let pickup = web::block(move || {
-        state.db.write(|conn| {
-            let row = pickup_in_ticket_scope(conn, &principal, id)?;
+        bearer.write(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            let row = pickup_in_ticket_scope(conn, principal, id)?;
             let status = PickupStatus::parse(&row.status);
             if status.rank() >= PickupStatus::PickedUp.rank() {
                 return Err(AppError::conflict("pickup_under_way", "the courier has it already"));
@@ -1048,14 +1047,14 @@ pub async fn reschedule_pickup(
 #[post("/pickups/{pickup_id}/cancel")]
 pub async fn cancel_pickup(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let id = path.into_inner();
     let pickup = web::block(move || {
-        state.db.write(|conn| {
-            let row = pickup_in_ticket_scope(conn, &principal, id)?;
+        bearer.write(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            let row = pickup_in_ticket_scope(conn, principal, id)?;
             let status = PickupStatus::parse(&row.status);
             if status.rank() >= PickupStatus::PickedUp.rank() {
                 return Err(AppError::conflict(

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::{Principal, Role};
+use crate::auth::{Bearer, Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, stores};
 use crate::db::types::{Id, Ts};
@@ -691,17 +691,16 @@ fn empty(store: Id, series: Id) -> Availability {
 #[post("/loaners")]
 pub async fn register_loaner(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<RegisterLoaner>,
 ) -> AppResult<HttpResponse> {
-    require_pool_role(&principal)?;
     let fingerprint = idempotency::fingerprint("POST /loaners", &body.raw);
     let input = body.value;
     let hold = state.settings.loan_hold;
-    let who = principal.clone();
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        register(conn, &who, &input, hold)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        require_pool_role(principal)?;
+        register(conn, principal, &input, hold)
     })
     .await
 }
@@ -748,17 +747,16 @@ impl FromRequest for CsvBody {
 #[post("/loaners/import")]
 pub async fn import_loaners(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: CsvBody,
 ) -> AppResult<HttpResponse> {
-    require_pool_role(&principal)?;
     let fingerprint = idempotency::fingerprint("POST /loaners/import", &body.0);
     let hold = state.settings.loan_hold;
-    let who = principal.clone();
     let bytes = body.0;
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        import(conn, &who, &bytes, hold)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        require_pool_role(principal)?;
+        import(conn, principal, &bytes, hold)
     })
     .await
 }
@@ -772,13 +770,18 @@ pub async fn import_loaners(
 #[get("/loaners")]
 pub async fn list_loaners(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<LoanerQuery>,
 ) -> AppResult<HttpResponse> {
-    require_pool_role(&principal)?;
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| list(conn, &principal, &query, page))).await??;
+    let list = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            require_pool_role(principal)?;
+            list(conn, principal, &query, page)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -791,12 +794,17 @@ pub async fn list_loaners(
 #[get("/loaner-availability")]
 pub async fn get_loaner_availability(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<AvailabilityQuery>,
 ) -> AppResult<HttpResponse> {
-    require_pool_role(&principal)?;
     let ApiQuery(query) = query;
-    let list = web::block(move || state.db.read(|conn| availability(conn, &principal, &query))).await??;
+    let list = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            require_pool_role(principal)?;
+            availability(conn, principal, &query)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -807,16 +815,16 @@ pub async fn get_loaner_availability(
     security(("bearer" = []))
 )]
 #[get("/loaners/{loaner_id}")]
-pub async fn get_loaner(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    require_pool_role(&principal)?;
+pub async fn get_loaner(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let loaner: Loaner = web::block(move || state.db.read(|conn| loaner_in_scope(conn, &principal, id)))
-        .await??
-        .into();
+    let loaner: Loaner = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            require_pool_role(principal)?;
+            loaner_in_scope(conn, principal, id)
+        })
+    })
+    .await??
+    .into();
     Ok(HttpResponse::Ok().json(loaner))
 }
 
@@ -831,16 +839,20 @@ macro_rules! loaner_endpoint {
         #[post($path)]
         pub async fn $name(
             state: web::Data<AppState>,
-            principal: Principal,
+            bearer: Bearer,
             path: web::Path<Uuid>,
             body: ApiJson<$body>,
         ) -> AppResult<HttpResponse> {
-            require_pool_role(&principal)?;
             let $id = path.into_inner();
             let $input = body.value;
             let $hold = state.settings.loan_hold;
-            let $principal = principal;
-            let loaner = web::block(move || state.db.write(|$conn| $call)).await??;
+            let loaner = web::block(move || {
+                bearer.write(&state.db, |$conn, $principal| {
+                    require_pool_role($principal)?;
+                    $call
+                })
+            })
+            .await??;
             Ok(HttpResponse::Ok().json(loaner))
         }
     };
@@ -851,14 +863,14 @@ loaner_endpoint!(
     "/loaners/{loaner_id}/move",
     MoveLoaner,
     "Move a loaner to another service center (not while reserved or on loan).",
-    |conn, principal, id, input, hold| move_to(conn, &principal, id, &input, hold)
+    |conn, principal, id, input, hold| move_to(conn, principal, id, &input, hold)
 );
 loaner_endpoint!(
     retire_loaner,
     "/loaners/{loaner_id}/retire",
     RetireLoaner,
     "Retire a loaner for good (not while reserved or on loan).",
-    |conn, principal, id, input, _hold| retire(conn, &principal, id, &input)
+    |conn, principal, id, input, _hold| retire(conn, principal, id, &input)
 );
 loaner_endpoint!(
     inspect_loaner,
@@ -866,7 +878,7 @@ loaner_endpoint!(
     InspectLoaner,
     "Record the inspection of a returned loaner: pass makes it available (serving the waitlist), fail sends it to \
      maintenance.",
-    |conn, principal, id, input, hold| inspect(conn, &principal, id, &input, hold)
+    |conn, principal, id, input, hold| inspect(conn, principal, id, &input, hold)
 );
 
 /// A loaner's maintenance is done: it becomes available and serves the waitlist.
@@ -878,13 +890,18 @@ loaner_endpoint!(
 #[post("/loaners/{loaner_id}/maintenance-done")]
 pub async fn finish_loaner_maintenance(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    require_pool_role(&principal)?;
     let id = path.into_inner();
     let hold = state.settings.loan_hold;
-    let loaner = web::block(move || state.db.write(|conn| finish_maintenance(conn, &principal, id, hold))).await??;
+    let loaner = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            require_pool_role(principal)?;
+            finish_maintenance(conn, principal, id, hold)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(loaner))
 }
 

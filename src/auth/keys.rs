@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{Principal, Role, generate_key};
+use super::{Bearer, Principal, Role, generate_key};
 use crate::audit;
 use crate::db::schema::{api_key_stores, api_keys, courier_partners, stores};
 use crate::db::types::{Id, Ts};
@@ -315,16 +315,17 @@ pub struct ApiKeyQuery {
 #[post("/api-keys")]
 pub async fn create_api_key(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreateApiKey>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let fingerprint = idempotency::fingerprint("POST /api-keys", &body.raw);
     let new = body.value.parse()?;
-    let actor = Some(principal.key_id);
-    let create = move |conn: &mut Conn<'_>| create_key(conn, &new, actor);
-    idempotency::create_redacted(state.db.clone(), &principal, key, fingerprint, create, |stored| {
+    let create = move |conn: &mut Conn<'_>, principal: &Principal| {
+        principal.require_admin()?;
+        create_key(conn, &new, Some(principal.key_id))
+    };
+    idempotency::create_redacted(state.db.clone(), bearer, key, fingerprint, create, |stored| {
         if let Some(secret) = stored.get_mut("key") {
             *secret = serde_json::Value::Null;
         }
@@ -341,13 +342,18 @@ pub async fn create_api_key(
 #[get("/api-keys")]
 pub async fn list_api_keys(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<ApiKeyQuery>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let (items, next_cursor) = web::block(move || state.db.read(|conn| list_keys(conn, page))).await??;
+    let (items, next_cursor) = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            list_keys(conn, page)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(ApiKeyList { items, next_cursor }))
 }
 
@@ -358,14 +364,15 @@ pub async fn list_api_keys(
     security(("bearer" = []))
 )]
 #[get("/api-keys/{key_id}")]
-pub async fn get_api_key(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
+pub async fn get_api_key(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let key = web::block(move || state.db.read(|conn| get_key(conn, id))).await??;
+    let key = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            get_key(conn, id)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(key))
 }
 
@@ -378,13 +385,17 @@ pub async fn get_api_key(
 #[post("/api-keys/{key_id}/revoke")]
 pub async fn revoke_api_key(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let id = path.into_inner();
-    let actor = Some(principal.key_id);
-    let key = web::block(move || state.db.write(|conn| revoke_key(conn, id, actor))).await??;
+    let key = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            revoke_key(conn, id, Some(principal.key_id))
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(key))
 }
 

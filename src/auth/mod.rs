@@ -4,11 +4,11 @@ pub mod keys;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use futures_util::future::{LocalBoxFuture, Ready, ready};
+use futures_util::future::{Ready, ready};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use crate::db::{AnyConnection, Conn, Db};
 use crate::error::{AppError, AppResult};
-use crate::startup::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -101,12 +100,14 @@ pub fn hash_key(text: &str) -> String {
 /// How stale `last_used_at` may get before a request refreshes it; saves a write on every request.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
-/// The API key a request presents, not yet looked up. A handler that works in the database checks it there, in
-/// its own call ([`Bearer::write`], [`Bearer::read`]): one pool checkout and one hop to a blocking thread per
-/// request, where the [`Principal`] extractor takes one of each for the key and the handler another.
+/// The API key a request presents, not yet looked up. Handlers check it in their own database call
+/// ([`Bearer::write`], [`Bearer::writer`], [`Bearer::read`]), on the connection their work uses: one pool checkout
+/// and one hop to a blocking thread per request, where checking the key before the handler ran took one of each
+/// more. With fewer connections than requests in flight, that is also one wait in the pool instead of two.
 ///
-/// A missing or malformed key is refused at extraction (401 before anything else); a well-formed key that is
-/// unknown or revoked is refused by the look-up, after the path and body have been parsed.
+/// A missing or malformed key is refused at extraction (401 before anything else). A well-formed key that is
+/// unknown or revoked (401), or whose role may not act (403), is refused in the handler's call, so after the path
+/// and body have been parsed: such a caller may learn that its body is malformed, and nothing else.
 pub struct Bearer {
     hash: String,
 }
@@ -190,22 +191,6 @@ fn record_use(db: &Db, stale: Option<Uuid>) {
         if let Err(e) = db.write(|conn| keys::touch(conn, id, Utc::now())) {
             tracing::warn!(error = %e, "could not record key use");
         }
-    }
-}
-
-/// The caller, checked before the handler runs: for handlers whose work is not one database call.
-impl FromRequest for Principal {
-    type Error = AppError;
-    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let bearer = Bearer::from_request(req, payload).into_inner();
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let bearer = bearer?;
-            let state = state.ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?;
-            web::block(move || bearer.read(&state.db, |_, principal| Ok(principal.clone()))).await?
-        })
     }
 }
 

@@ -30,12 +30,17 @@ macro_rules! activation {
         #[post($dpath)]
         pub async fn $deactivate(
             state: web::Data<AppState>,
-            principal: Principal,
+            bearer: Bearer,
             path: web::Path<Uuid>,
         ) -> AppResult<HttpResponse> {
-            principal.require_admin()?;
             let id = path.into_inner();
-            let out = web::block(move || state.db.write(|conn| set_active(conn, id, false, principal.key_id))).await??;
+            let out = web::block(move || {
+                bearer.write(&state.db, |conn, principal| {
+                    principal.require_admin()?;
+                    set_active(conn, id, false, principal.key_id)
+                })
+            })
+            .await??;
             Ok(HttpResponse::Ok().json(out))
         }
 
@@ -48,12 +53,17 @@ macro_rules! activation {
         #[post($apath)]
         pub async fn $activate(
             state: web::Data<AppState>,
-            principal: Principal,
+            bearer: Bearer,
             path: web::Path<Uuid>,
         ) -> AppResult<HttpResponse> {
-            principal.require_admin()?;
             let id = path.into_inner();
-            let out = web::block(move || state.db.write(|conn| set_active(conn, id, true, principal.key_id))).await??;
+            let out = web::block(move || {
+                bearer.write(&state.db, |conn, principal| {
+                    principal.require_admin()?;
+                    set_active(conn, id, true, principal.key_id)
+                })
+            })
+            .await??;
             Ok(HttpResponse::Ok().json(out))
         }
     };

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Principal;
+use crate::auth::Bearer;
 use crate::db::Conn;
 use crate::db::schema::{product_models, product_series};
 use crate::db::types::{Id, Ts};
@@ -229,16 +229,15 @@ fn list(conn: &mut Conn<'_>, query: &ModelQuery, page: PageRequest) -> AppResult
 #[post("/models")]
 pub async fn create_model(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreateModel>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let fingerprint = idempotency::fingerprint("POST /models", &body.raw);
     let row = body.value.parse()?;
-    let actor = Some(principal.key_id);
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        insert(conn, &row, actor)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        principal.require_admin()?;
+        insert(conn, &row, Some(principal.key_id))
     })
     .await
 }
@@ -252,12 +251,12 @@ pub async fn create_model(
 #[get("/models")]
 pub async fn list_models(
     state: web::Data<AppState>,
-    _principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<ModelQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| list(conn, &query, page))).await??;
+    let list = web::block(move || bearer.read(&state.db, |conn, _| list(conn, &query, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -268,13 +267,11 @@ pub async fn list_models(
     security(("bearer" = []))
 )]
 #[get("/models/{model_id}")]
-pub async fn get_model(
-    state: web::Data<AppState>,
-    _principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
+pub async fn get_model(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let model: Model = web::block(move || state.db.read(|conn| get(conn, id))).await??.into();
+    let model: Model = web::block(move || bearer.read(&state.db, |conn, _| get(conn, id)))
+        .await??
+        .into();
     Ok(HttpResponse::Ok().json(model))
 }
 
@@ -287,14 +284,19 @@ pub async fn get_model(
 #[patch("/models/{model_id}")]
 pub async fn update_model(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<UpdateModel>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let id = path.into_inner();
     let changes = body.value.parse()?;
-    let model = web::block(move || state.db.write(|conn| update(conn, id, &changes, principal.key_id))).await??;
+    let model = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            update(conn, id, &changes, principal.key_id)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(model))
 }
 

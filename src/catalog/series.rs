@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Principal;
+use crate::auth::Bearer;
 use crate::db::Conn;
 use crate::db::schema::product_series;
 use crate::db::types::{Id, Ts};
@@ -235,16 +235,15 @@ fn list(conn: &mut Conn<'_>, query: &SeriesQuery, page: PageRequest) -> AppResul
 #[post("/series")]
 pub async fn create_series(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreateSeries>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let fingerprint = idempotency::fingerprint("POST /series", &body.raw);
     let row = body.value.parse()?;
-    let actor = Some(principal.key_id);
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        insert(conn, &row, actor)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        principal.require_admin()?;
+        insert(conn, &row, Some(principal.key_id))
     })
     .await
 }
@@ -258,12 +257,12 @@ pub async fn create_series(
 #[get("/series")]
 pub async fn list_series(
     state: web::Data<AppState>,
-    _principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<SeriesQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| list(conn, &query, page))).await??;
+    let list = web::block(move || bearer.read(&state.db, |conn, _| list(conn, &query, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -274,13 +273,11 @@ pub async fn list_series(
     security(("bearer" = []))
 )]
 #[get("/series/{series_id}")]
-pub async fn get_series(
-    state: web::Data<AppState>,
-    _principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
+pub async fn get_series(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let series: Series = web::block(move || state.db.read(|conn| get(conn, id))).await??.into();
+    let series: Series = web::block(move || bearer.read(&state.db, |conn, _| get(conn, id)))
+        .await??
+        .into();
     Ok(HttpResponse::Ok().json(series))
 }
 
@@ -293,14 +290,19 @@ pub async fn get_series(
 #[patch("/series/{series_id}")]
 pub async fn update_series(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<UpdateSeries>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let id = path.into_inner();
     let changes = body.value.parse()?;
-    let series = web::block(move || state.db.write(|conn| update(conn, id, &changes, principal.key_id))).await??;
+    let series = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            update(conn, id, &changes, principal.key_id)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(series))
 }
 

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Principal;
+use crate::auth::Bearer;
 use crate::db::Conn;
 use crate::db::schema::stores;
 use crate::db::types::{Id, Ts};
@@ -258,16 +258,15 @@ fn list(conn: &mut Conn<'_>, query: &StoreQuery, page: PageRequest) -> AppResult
 #[post("/stores")]
 pub async fn create_store(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreateStore>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let fingerprint = idempotency::fingerprint("POST /stores", &body.raw);
     let row = body.value.parse()?;
-    let actor = Some(principal.key_id);
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        insert(conn, &row, actor)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        principal.require_admin()?;
+        insert(conn, &row, Some(principal.key_id))
     })
     .await
 }
@@ -281,12 +280,12 @@ pub async fn create_store(
 #[get("/stores")]
 pub async fn list_stores(
     state: web::Data<AppState>,
-    _principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<StoreQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| list(conn, &query, page))).await??;
+    let list = web::block(move || bearer.read(&state.db, |conn, _| list(conn, &query, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -297,13 +296,11 @@ pub async fn list_stores(
     security(("bearer" = []))
 )]
 #[get("/stores/{store_id}")]
-pub async fn get_store(
-    state: web::Data<AppState>,
-    _principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
+pub async fn get_store(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let store: Store = web::block(move || state.db.read(|conn| get(conn, id))).await??.into();
+    let store: Store = web::block(move || bearer.read(&state.db, |conn, _| get(conn, id)))
+        .await??
+        .into();
     Ok(HttpResponse::Ok().json(store))
 }
 
@@ -316,14 +313,19 @@ pub async fn get_store(
 #[patch("/stores/{store_id}")]
 pub async fn update_store(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<UpdateStore>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let id = path.into_inner();
     let changes = body.value.parse()?;
-    let store = web::block(move || state.db.write(|conn| update(conn, id, &changes, principal.key_id))).await??;
+    let store = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            update(conn, id, &changes, principal.key_id)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(store))
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::auth::{Bearer, Principal};
 use crate::db::schema::idempotency_records;
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
@@ -67,27 +67,27 @@ pub fn fingerprint(route: &str, raw_body: &[u8]) -> String {
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Runs `create` in one write transaction, honouring the caller's idempotency key, and answers 201 with its
-/// result (or the replay of the first answer for this key).
+/// Runs `create` as the key's holder in one write transaction, honouring the caller's idempotency key, and answers
+/// 201 with its result (or the replay of the first answer for this key).
 pub async fn create<T, F>(
     db: Db,
-    principal: &Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     fingerprint: String,
     create: F,
 ) -> AppResult<HttpResponse>
 where
     T: Serialize,
-    F: Fn(&mut Conn<'_>) -> AppResult<T> + Send + 'static,
+    F: Fn(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
 {
-    create_redacted(db, principal, key, fingerprint, create, |_| {}).await
+    create_redacted(db, bearer, key, fingerprint, create, |_| {}).await
 }
 
 /// As [`create`], but the stored replay is passed through `redact` first, for answers that hold a secret shown
 /// once (the replay then lacks it).
 pub async fn create_redacted<T, F>(
     db: Db,
-    principal: &Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     fingerprint: String,
     create: F,
@@ -95,11 +95,10 @@ pub async fn create_redacted<T, F>(
 ) -> AppResult<HttpResponse>
 where
     T: Serialize,
-    F: Fn(&mut Conn<'_>) -> AppResult<T> + Send + 'static,
+    F: Fn(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
 {
-    let key_id = principal.key_id;
     let (status, body, replayed) =
-        web::block(move || run(&db, key_id, key.0.as_deref(), &fingerprint, &create, redact)).await??;
+        web::block(move || run(&db, &bearer, key.0.as_deref(), &fingerprint, &create, redact)).await??;
     let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED));
     response.content_type("application/json");
     if replayed {
@@ -110,14 +109,15 @@ where
 
 fn run<T: Serialize>(
     db: &Db,
-    key_id: Uuid,
+    bearer: &Bearer,
     key: Option<&str>,
     fingerprint: &str,
-    create: &dyn Fn(&mut Conn<'_>) -> AppResult<T>,
+    create: &dyn Fn(&mut Conn<'_>, &Principal) -> AppResult<T>,
     redact: fn(&mut serde_json::Value),
 ) -> AppResult<(u16, String, bool)> {
     let attempt = || {
-        db.write(|conn| {
+        bearer.write(db, |conn, principal| {
+            let key_id = principal.key_id;
             if let Some(key) = key {
                 if let Some(previous) = find(conn, key_id, key)? {
                     if previous.request_hash != fingerprint {
@@ -129,7 +129,7 @@ fn run<T: Serialize>(
                     return Ok((previous.status_code as u16, previous.response_body, true));
                 }
             }
-            let created = create(conn)?;
+            let created = create(conn, principal)?;
             let body = serde_json::to_string(&created).map_err(anyhow::Error::from)?;
             if let Some(key) = key {
                 let mut stored = serde_json::to_value(&created).map_err(anyhow::Error::from)?;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::reserve::make_available;
 use super::{Loan, LoanRow, LoanState};
-use crate::auth::Principal;
+use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_series};
 use crate::db::types::{Id, Ts};
@@ -432,13 +432,18 @@ fn list(conn: &mut Conn<'_>, principal: &Principal, query: &LoanQuery, page: Pag
 #[get("/loans")]
 pub async fn list_loans(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<LoanQuery>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| list(conn, &principal, &query, page))).await??;
+    let list = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            list(conn, principal, &query, page)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -449,16 +454,12 @@ pub async fn list_loans(
     security(("bearer" = []))
 )]
 #[get("/loans/{loan_id}")]
-pub async fn get_loan(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
+pub async fn get_loan(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let loan = web::block(move || {
-        state.db.read(|conn| {
-            let row = loan_in_scope(conn, &principal, id)?;
+        bearer.read(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            let row = loan_in_scope(conn, principal, id)?;
             loan_view(conn, &row)
         })
     })
@@ -477,16 +478,20 @@ macro_rules! loan_endpoint {
         #[post($path)]
         pub async fn $name(
             state: web::Data<AppState>,
-            principal: Principal,
+            bearer: Bearer,
             path: web::Path<Uuid>,
             body: ApiJson<$body>,
         ) -> AppResult<HttpResponse> {
-            require_ticket_role(&principal)?;
             let $id = path.into_inner();
             let $input = body.value;
             let $hold = state.settings.loan_hold;
-            let $principal = principal;
-            let loan = web::block(move || state.db.write(|$conn| $call)).await??;
+            let loan = web::block(move || {
+                bearer.write(&state.db, |$conn, $principal| {
+                    require_ticket_role($principal)?;
+                    $call
+                })
+            })
+            .await??;
             Ok(HttpResponse::Ok().json(loan))
         }
     };
@@ -497,35 +502,35 @@ loan_endpoint!(
     "/loans/{loan_id}/issue",
     IssueLoan,
     "Hand the reserved loaner to the customer: sets the due time and the deposit.",
-    |conn, principal, id, input, _hold| issue(conn, &principal, id, &input)
+    |conn, principal, id, input, _hold| issue(conn, principal, id, &input)
 );
 loan_endpoint!(
     return_loan,
     "/loans/{loan_id}/return",
     ReturnLoan,
     "Take the loaner back: records its condition and missing accessories; the loaner goes to inspection.",
-    |conn, principal, id, input, _hold| give_back(conn, &principal, id, &input)
+    |conn, principal, id, input, _hold| give_back(conn, principal, id, &input)
 );
 loan_endpoint!(
     mark_loan_lost,
     "/loans/{loan_id}/lost",
     LoseLoan,
     "The customer lost the loaner: it is retired and the charge recorded. The ticket may then close.",
-    |conn, principal, id, input, _hold| lose(conn, &principal, id, &input)
+    |conn, principal, id, input, _hold| lose(conn, principal, id, &input)
 );
 loan_endpoint!(
     cancel_loan,
     "/loans/{loan_id}/cancel",
     CancelLoan,
     "Cancel a waiting or reserved loan (the customer declines a loaner); a held loaner goes to the next waiter.",
-    |conn, principal, id, input, hold| cancel(conn, &principal, id, &input, hold)
+    |conn, principal, id, input, hold| cancel(conn, principal, id, &input, hold)
 );
 loan_endpoint!(
     extend_loan,
     "/loans/{loan_id}/extend",
     ExtendLoan,
     "Move an issued loan's due time later, with the reason on the ticket's timeline.",
-    |conn, principal, id, input, _hold| extend(conn, &principal, id, &input)
+    |conn, principal, id, input, _hold| extend(conn, principal, id, &input)
 );
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

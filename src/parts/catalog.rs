@@ -11,7 +11,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::Principal;
+use crate::auth::Bearer;
 use crate::catalog::models::ModelRow;
 use crate::db::Conn;
 use crate::db::schema::{part_compatibility, part_prices, parts, product_models};
@@ -990,16 +990,15 @@ pub enum PublicErrors {
 #[post("/parts")]
 pub async fn create_part(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreatePart>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let fingerprint = idempotency::fingerprint("POST /parts", &body.raw);
     let new = body.value.parse()?;
-    let actor = Some(principal.key_id);
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        insert(conn, &new, actor)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        principal.require_admin()?;
+        insert(conn, &new, Some(principal.key_id))
     })
     .await
 }
@@ -1013,13 +1012,13 @@ pub async fn create_part(
 #[get("/parts")]
 pub async fn list_parts(
     state: web::Data<AppState>,
-    _principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<PartQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     check_query(&query)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| list(conn, &query, page))).await??;
+    let list = web::block(move || bearer.read(&state.db, |conn, _| list(conn, &query, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -1030,13 +1029,9 @@ pub async fn list_parts(
     security(("bearer" = []))
 )]
 #[get("/parts/{part_id}")]
-pub async fn get_part(
-    state: web::Data<AppState>,
-    _principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
+pub async fn get_part(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let part = web::block(move || state.db.read(|conn| load(conn, id))).await??;
+    let part = web::block(move || bearer.read(&state.db, |conn, _| load(conn, id))).await??;
     Ok(HttpResponse::Ok().json(part))
 }
 
@@ -1049,14 +1044,19 @@ pub async fn get_part(
 #[patch("/parts/{part_id}")]
 pub async fn update_part(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<UpdatePart>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let id = path.into_inner();
     let changes = body.value.parse()?;
-    let part = web::block(move || state.db.write(|conn| update(conn, id, &changes, principal.key_id))).await??;
+    let part = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            update(conn, id, &changes, principal.key_id)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(part))
 }
 
@@ -1069,12 +1069,17 @@ pub async fn update_part(
 #[post("/parts/{part_id}/deactivate")]
 pub async fn deactivate_part(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let id = path.into_inner();
-    let out = web::block(move || state.db.write(|conn| set_active(conn, id, false, principal.key_id))).await??;
+    let out = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            set_active(conn, id, false, principal.key_id)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -1087,12 +1092,17 @@ pub async fn deactivate_part(
 #[post("/parts/{part_id}/activate")]
 pub async fn activate_part(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let id = path.into_inner();
-    let out = web::block(move || state.db.write(|conn| set_active(conn, id, true, principal.key_id))).await??;
+    let out = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            set_active(conn, id, true, principal.key_id)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -1109,18 +1119,17 @@ pub async fn activate_part(
 #[post("/parts/{part_id}/prices")]
 pub async fn change_part_price(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     path: web::Path<Uuid>,
     body: ApiJson<ChangePrice>,
 ) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
     let id = path.into_inner();
     let fingerprint = idempotency::fingerprint(&format!("POST /parts/{id}/prices"), &body.raw);
     let (price_minor, effective_at) = body.value.parse()?;
-    let actor = principal.key_id;
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        change_price(conn, id, price_minor, effective_at, actor)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        principal.require_admin()?;
+        change_price(conn, id, price_minor, effective_at, principal.key_id)
     })
     .await
 }
@@ -1134,14 +1143,14 @@ pub async fn change_part_price(
 #[get("/parts/{part_id}/prices")]
 pub async fn list_part_prices(
     state: web::Data<AppState>,
-    _principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     query: ApiQuery<PriceHistoryQuery>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| price_history(conn, id, page))).await??;
+    let list = web::block(move || bearer.read(&state.db, |conn, _| price_history(conn, id, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -1154,13 +1163,13 @@ pub async fn list_part_prices(
 #[get("/parts/{part_id}/price")]
 pub async fn get_part_price(
     state: web::Data<AppState>,
-    _principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     query: ApiQuery<PriceAtQuery>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let at = query.0.at.unwrap_or_else(crate::now);
-    let price = web::block(move || state.db.read(|conn| price_at(conn, id, at))).await??;
+    let price = web::block(move || bearer.read(&state.db, |conn, _| price_at(conn, id, at))).await??;
     Ok(HttpResponse::Ok().json(price))
 }
 

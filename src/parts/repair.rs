@@ -10,7 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::stock::{check_location, check_part, consume_units, release_units, reserve_units};
-use crate::auth::Principal;
+use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
 use crate::db::schema::{parts, ticket_parts, tickets};
 use crate::db::types::{Id, Ts};
@@ -435,14 +435,19 @@ fn decline(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Ti
 #[post("/tickets/{ticket_id}/parts")]
 pub async fn reserve_ticket_part(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<ReservePart>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let id = path.into_inner();
     let input = body.value;
-    let ticket = web::block(move || state.db.write(|conn| reserve(conn, &principal, id, &input))).await??;
+    let ticket = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            reserve(conn, principal, id, &input)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 
@@ -455,14 +460,14 @@ pub async fn reserve_ticket_part(
 #[get("/tickets/{ticket_id}/parts")]
 pub async fn list_ticket_parts(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let id = path.into_inner();
     let parts = web::block(move || {
-        state.db.read(|conn| {
-            let ticket = ticket_in_scope(conn, &principal, id)?;
+        bearer.read(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            let ticket = ticket_in_scope(conn, principal, id)?;
             summary(conn, &ticket)
         })
     })
@@ -481,12 +486,17 @@ macro_rules! line_endpoint {
         #[post($path)]
         pub async fn $name(
             state: web::Data<AppState>,
-            principal: Principal,
+            bearer: Bearer,
             path: web::Path<(Uuid, Uuid)>,
         ) -> AppResult<HttpResponse> {
-            require_ticket_role(&principal)?;
             let (id, line) = path.into_inner();
-            let ticket = web::block(move || state.db.write(|conn| $call(conn, &principal, id, line))).await??;
+            let ticket = web::block(move || {
+                bearer.write(&state.db, |conn, principal| {
+                    require_ticket_role(principal)?;
+                    $call(conn, principal, id, line)
+                })
+            })
+            .await??;
             Ok(HttpResponse::Ok().json(ticket))
         }
     };
@@ -515,14 +525,19 @@ line_endpoint!(
 #[post("/tickets/{ticket_id}/quote")]
 pub async fn quote_ticket(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<QuoteRepair>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let id = path.into_inner();
     let input = body.value;
-    let ticket = web::block(move || state.db.write(|conn| quote(conn, &principal, id, &input))).await??;
+    let ticket = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            quote(conn, principal, id, &input)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 
@@ -537,12 +552,17 @@ macro_rules! decision_endpoint {
         #[post($path)]
         pub async fn $name(
             state: web::Data<AppState>,
-            principal: Principal,
+            bearer: Bearer,
             path: web::Path<Uuid>,
         ) -> AppResult<HttpResponse> {
-            require_ticket_role(&principal)?;
             let id = path.into_inner();
-            let ticket = web::block(move || state.db.write(|conn| $call(conn, &principal, id))).await??;
+            let ticket = web::block(move || {
+                bearer.write(&state.db, |conn, principal| {
+                    require_ticket_role(principal)?;
+                    $call(conn, principal, id)
+                })
+            })
+            .await??;
             Ok(HttpResponse::Ok().json(ticket))
         }
     };

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{Principal, Role};
+use crate::auth::{Bearer, Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{parts, stock_levels, stock_movements, stores};
 use crate::db::types::{Id, Ts};
@@ -1023,16 +1023,15 @@ pub fn check_ledger(conn: &mut Conn<'_>) -> AppResult<LedgerCheck> {
 #[post("/stock/receipts")]
 pub async fn create_receipt(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreateReceipt>,
 ) -> AppResult<HttpResponse> {
-    require_stock_reader(&principal)?;
     let fingerprint = idempotency::fingerprint("POST /stock/receipts", &body.raw);
     let input = body.value;
-    let who = principal.clone();
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        receive(conn, &who, &input)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        require_stock_reader(principal)?;
+        receive(conn, principal, &input)
     })
     .await
 }
@@ -1053,19 +1052,18 @@ pub async fn create_receipt(
 #[post("/stock/receipts/import")]
 pub async fn import_receipts_csv(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: CsvBody,
 ) -> AppResult<HttpResponse> {
-    match principal.role {
-        Role::Admin | Role::Warehouse => {}
-        _ => return Err(AppError::Forbidden),
-    }
     let fingerprint = idempotency::fingerprint("POST /stock/receipts/import", &body.0);
     let bytes = body.0;
-    let who = principal.clone();
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        import_receipts(conn, &who, &bytes)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        match principal.role {
+            Role::Admin | Role::Warehouse => {}
+            _ => return Err(AppError::Forbidden),
+        }
+        import_receipts(conn, principal, &bytes)
     })
     .await
 }
@@ -1080,16 +1078,15 @@ pub async fn import_receipts_csv(
 #[post("/stock/transfers")]
 pub async fn create_transfer(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreateTransfer>,
 ) -> AppResult<HttpResponse> {
-    require_stock_reader(&principal)?;
     let fingerprint = idempotency::fingerprint("POST /stock/transfers", &body.raw);
     let input = body.value;
-    let who = principal.clone();
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        transfer(conn, &who, &input)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        require_stock_reader(principal)?;
+        transfer(conn, principal, &input)
     })
     .await
 }
@@ -1105,16 +1102,15 @@ pub async fn create_transfer(
 #[post("/stock/adjustments")]
 pub async fn create_adjustment(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<CreateAdjustment>,
 ) -> AppResult<HttpResponse> {
-    require_stock_reader(&principal)?;
     let fingerprint = idempotency::fingerprint("POST /stock/adjustments", &body.raw);
     let input = body.value;
-    let who = principal.clone();
-    idempotency::create(state.db.clone(), &principal, key, fingerprint, move |conn| {
-        adjust(conn, &who, &input)
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        require_stock_reader(principal)?;
+        adjust(conn, principal, &input)
     })
     .await
 }
@@ -1129,17 +1125,17 @@ pub async fn create_adjustment(
 #[put("/stock/levels/{location_id}/{part_id}/reorder")]
 pub async fn set_reorder_settings(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<(Uuid, Uuid)>,
     body: ApiJson<ReorderSettings>,
 ) -> AppResult<HttpResponse> {
-    require_stock_reader(&principal)?;
     let (location, part) = path.into_inner();
     let input = body.value;
     let level = web::block(move || {
-        state
-            .db
-            .write(|conn| set_reorder(conn, &principal, location, part, &input))
+        bearer.write(&state.db, |conn, principal| {
+            require_stock_reader(principal)?;
+            set_reorder(conn, principal, location, part, &input)
+        })
     })
     .await??;
     Ok(HttpResponse::Ok().json(level))
@@ -1154,12 +1150,17 @@ pub async fn set_reorder_settings(
 #[get("/stock/levels")]
 pub async fn list_stock_levels(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<LevelQuery>,
 ) -> AppResult<HttpResponse> {
-    require_stock_reader(&principal)?;
     let ApiQuery(query) = query;
-    let list = web::block(move || state.db.read(|conn| levels(conn, &principal, &query))).await??;
+    let list = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            require_stock_reader(principal)?;
+            levels(conn, principal, &query)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -1172,13 +1173,18 @@ pub async fn list_stock_levels(
 #[get("/stock/movements")]
 pub async fn list_stock_movements(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<MovementQuery>,
 ) -> AppResult<HttpResponse> {
-    require_stock_reader(&principal)?;
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| movements(conn, &principal, &query, page))).await??;
+    let list = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            require_stock_reader(principal)?;
+            movements(conn, principal, &query, page)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -1191,15 +1197,15 @@ pub async fn list_stock_movements(
 #[get("/stock/reorder-report")]
 pub async fn get_reorder_report(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<ReorderQuery>,
 ) -> AppResult<HttpResponse> {
-    require_stock_reader(&principal)?;
     let ApiQuery(query) = query;
     let report = web::block(move || {
-        state
-            .db
-            .read(|conn| reorder_report(conn, &principal, query.location_id))
+        bearer.read(&state.db, |conn, principal| {
+            require_stock_reader(principal)?;
+            reorder_report(conn, principal, query.location_id)
+        })
     })
     .await??;
     Ok(HttpResponse::Ok().json(report))
@@ -1214,15 +1220,15 @@ pub async fn get_reorder_report(
 #[get("/stock/reorder-report.csv")]
 pub async fn get_reorder_report_csv(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<ReorderQuery>,
 ) -> AppResult<HttpResponse> {
-    require_stock_reader(&principal)?;
     let ApiQuery(query) = query;
     let report = web::block(move || {
-        state
-            .db
-            .read(|conn| reorder_report(conn, &principal, query.location_id))
+        bearer.read(&state.db, |conn, principal| {
+            require_stock_reader(principal)?;
+            reorder_report(conn, principal, query.location_id)
+        })
     })
     .await??;
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -1263,9 +1269,14 @@ pub async fn get_reorder_report_csv(
     security(("bearer" = []))
 )]
 #[get("/stock/ledger-check")]
-pub async fn check_stock_ledger(state: web::Data<AppState>, principal: Principal) -> AppResult<HttpResponse> {
-    principal.require_admin()?;
-    let check = web::block(move || state.db.read(check_ledger)).await??;
+pub async fn check_stock_ledger(state: web::Data<AppState>, bearer: Bearer) -> AppResult<HttpResponse> {
+    let check = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            principal.require_admin()?;
+            check_ledger(conn)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(check))
 }
 

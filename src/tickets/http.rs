@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus, next_number, record_event};
-use crate::auth::{Principal, Role};
+use crate::auth::{Bearer, Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
 use crate::db::types::{Id, Ts};
@@ -856,18 +856,19 @@ fn list(conn: &mut Conn<'_>, principal: &Principal, query: &TicketQuery, page: P
 #[post("/tickets")]
 pub async fn open_ticket(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     key: IdempotencyKey,
     body: ApiJson<OpenTicket>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let fingerprint = idempotency::fingerprint("POST /tickets", &body.raw);
     let input = body.value;
     let hold = state.settings.loan_hold;
-    let who = principal.clone();
-    let create = move |conn: &mut Conn<'_>| open(conn, &who, &input, hold);
+    let create = move |conn: &mut Conn<'_>, principal: &Principal| {
+        require_ticket_role(principal)?;
+        open(conn, principal, &input, hold)
+    };
     // The tracking token is shown once; a replay answers without it.
-    idempotency::create_redacted(state.db.clone(), &principal, key, fingerprint, create, |stored| {
+    idempotency::create_redacted(state.db.clone(), bearer, key, fingerprint, create, |stored| {
         if let Some(token) = stored.get_mut("tracking_token") {
             *token = serde_json::Value::Null;
         }
@@ -882,16 +883,12 @@ pub async fn open_ticket(
     security(("bearer" = []))
 )]
 #[get("/tickets/{ticket_id}")]
-pub async fn get_ticket(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
+pub async fn get_ticket(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let ticket = web::block(move || {
-        state.db.read(|conn| {
-            let row = ticket_in_scope(conn, &principal, id)?;
+        bearer.read(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            let row = ticket_in_scope(conn, principal, id)?;
             detail(conn, row)
         })
     })
@@ -908,13 +905,18 @@ pub async fn get_ticket(
 #[get("/tickets")]
 pub async fn list_tickets(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     query: ApiQuery<TicketQuery>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let ApiQuery(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || state.db.read(|conn| list(conn, &principal, &query, page))).await??;
+    let list = web::block(move || {
+        bearer.read(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            list(conn, principal, &query, page)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -927,14 +929,19 @@ pub async fn list_tickets(
 #[patch("/tickets/{ticket_id}/findings")]
 pub async fn update_ticket_findings(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<UpdateFindings>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let id = path.into_inner();
     let input = body.value;
-    let ticket = web::block(move || state.db.write(|conn| update_findings(conn, &principal, id, &input))).await??;
+    let ticket = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            update_findings(conn, principal, id, &input)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 
@@ -947,33 +954,38 @@ pub async fn update_ticket_findings(
 #[post("/tickets/{ticket_id}/rating")]
 pub async fn rate_ticket(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     path: web::Path<Uuid>,
     body: ApiJson<RateTicket>,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let id = path.into_inner();
     let input = body.value;
-    let ticket = web::block(move || state.db.write(|conn| rate(conn, &principal, id, &input))).await??;
+    let ticket = web::block(move || {
+        bearer.write(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            rate(conn, principal, id, &input)
+        })
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 
 async fn run_transition(
     state: web::Data<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     id: Uuid,
     body: Option<ApiJson<TransitionNote>>,
     action: TicketAction,
 ) -> AppResult<HttpResponse> {
-    require_ticket_role(&principal)?;
     let note = body
         .and_then(|b| b.value.note)
         .map(|n| n.trim().chars().take(1000).collect::<String>());
     let hold = state.settings.loan_hold;
     let ticket = web::block(move || {
-        state
-            .db
-            .write(|conn| transition(conn, &principal, id, action, note.as_deref(), hold))
+        bearer.write(&state.db, |conn, principal| {
+            require_ticket_role(principal)?;
+            transition(conn, principal, id, action, note.as_deref(), hold)
+        })
     })
     .await??;
     Ok(HttpResponse::Ok().json(ticket))
@@ -991,11 +1003,11 @@ macro_rules! transition_endpoint {
         #[post($path)]
         pub async fn $name(
             state: web::Data<AppState>,
-            principal: Principal,
+            bearer: Bearer,
             path: web::Path<Uuid>,
             body: Option<ApiJson<TransitionNote>>,
         ) -> AppResult<HttpResponse> {
-            run_transition(state, principal, path.into_inner(), body, $action).await
+            run_transition(state, bearer, path.into_inner(), body, $action).await
         }
     };
 }
