@@ -1,6 +1,6 @@
 //! Courier event-ingestion benchmark: a partner's machines post tracking events for many pickups, some of them
-//! resent (retries after a lost answer), over HTTP against the real server, through the same database transaction
-//! called directly, and as a bare insert of the event row; interleaved round by round. It prints figures and never
+//! resent (retries after a lost answer), over HTTP against the real server, through the same database work called
+//! directly (`courier::post_event`), and as a bare insert of the event row; interleaved round by round. It prints figures and never
 //! asserts on them (see `harness`); after each round it counts the stored events, which resends must not grow.
 //!
 //! `cargo bench --bench events -- [--database-url URL] [--concurrency 32] [--seconds 5] [--rounds 3]

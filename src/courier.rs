@@ -797,8 +797,8 @@ pub fn post_events(
 /// Applies one event of a partner to one of its pickups: the work behind the single-event route (public for the
 /// benchmark). An event that does not move the pickup, as most hub scans do not, writes one row: it is stored by
 /// one statement, without a transaction or a lock on the pickup. Status only moves forward, so an event that does
-/// not move the pickup as read would not move it a moment later either. Any other event goes through
-/// [`post_events`] in a transaction.
+/// not move the pickup as read would not move it a moment later either. Any other event is applied as in
+/// [`post_events`]: in a transaction, on the pickup read again and locked.
 pub fn post_event(
     conn: &mut AnyConnection,
     principal: &Principal,
@@ -813,11 +813,10 @@ pub fn post_event(
     if advance(current, event.event_type) == current {
         return ingest(&mut conn.as_conn(), acting_partner(partner, &row)?, &row, event, hold);
     }
-    let mut result = conn.transaction(|c| post_events(c, principal, pickup, std::slice::from_ref(event), hold))?;
-    result
-        .outcomes
-        .pop()
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no outcome for one event")))
+    conn.transaction(|c| {
+        let row = pickup_of_partner(c, principal, pickup, true)?;
+        ingest(c, acting_partner(partner, &row)?, &row, event, hold)
+    })
 }
 
 /// The partner an event is recorded for: the calling courier's, or for an admin the pickup's.

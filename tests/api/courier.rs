@@ -38,6 +38,11 @@ fn mail_in(app: &TestApp, p: &Premium, courier: &Courier) -> Resp {
     res
 }
 
+/// The id of a mail-in ticket's inbound pickup, from the ticket as opened.
+fn inbound_pickup(opened: &Resp) -> String {
+    opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned()
+}
+
 fn event(id: &str, kind: &str, minutes_ago: i64) -> Value {
     json!({"event_id": id, "type": kind, "happened_at": Utc::now() - Duration::minutes(minutes_ago), "location": "Shenzhen hub"})
 }
@@ -79,7 +84,7 @@ fn a_mail_in_repair_travels_both_ways_through_the_partner_api() {
     assert_eq!(token.len(), 43);
     assert_eq!(opened.body["loan"]["state"], "reserved");
     assert!(opened.body["loan"]["hold_until"].is_null());
-    let inbound = opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let inbound = inbound_pickup(&opened);
     assert_eq!(opened.body["pickups"][0]["direction"], "inbound");
 
     let mine = app.get("/api/v1/courier/pickups", Some(&c.key));
@@ -209,7 +214,7 @@ fn partners_see_and_touch_only_their_own_pickups() {
     let mine = partner(&app, "MINE");
     let other = partner(&app, "OTHER");
     let opened = mail_in(&app, &p, &mine);
-    let pickup = opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let pickup = inbound_pickup(&opened);
     let theirs = app.get("/api/v1/courier/pickups", Some(&other.key));
     assert_eq!(theirs.body["items"].as_array().map(Vec::len), Some(0));
     accept(&app, &other, &pickup, "X1").problem(404, "not_found");
@@ -249,7 +254,7 @@ fn bad_events_and_batches_change_nothing() {
     let p = premium(&app, "BADEV", 2);
     let c = partner(&app, "QUICK");
     let a = mail_in(&app, &p, &c);
-    let pickup = a.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let pickup = inbound_pickup(&a);
     accept(&app, &c, &pickup, "Q-1");
 
     let future = json!({"event_id": "f-1", "type": "picked_up", "happened_at": Utc::now() + Duration::hours(2)});
@@ -278,7 +283,7 @@ fn bad_events_and_batches_change_nothing() {
     assert_eq!(view.body["pickups"][0]["events"].as_array().map(Vec::len), Some(0));
 
     let b = mail_in(&app, &p, &c);
-    let second = b.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let second = inbound_pickup(&b);
     accept(&app, &c, &second, "Q-1").problem(409, "tracking_number_taken");
     let cancelled = app.send(
         "POST",
@@ -299,7 +304,7 @@ fn a_failed_inbound_pickup_ends_the_hold_and_serves_the_next_waiter() {
     let a = mail_in(&app, &p, &c);
     let waiter = crate::tickets::open(&app, &p);
     assert_eq!(waiter.body["loan"]["state"], "waiting");
-    let pickup = a.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let pickup = inbound_pickup(&a);
     accept(&app, &c, &pickup, "S-1");
     post_event(&app, &c, &pickup, &event("s-1", "failed_attempt", 30));
     assert_eq!(
@@ -341,7 +346,7 @@ fn events_resent_at_once_are_stored_once() {
     let p = premium(&app, "RACE", 1);
     let c = partner(&app, "RUSH");
     let opened = mail_in(&app, &p, &c);
-    let pickup = opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let pickup = inbound_pickup(&opened);
     assert_eq!(accept(&app, &c, &pickup, "R-1").status, 200);
     assert_eq!(
         post_event(&app, &c, &pickup, &event("r-0", "picked_up", 30)).status,
