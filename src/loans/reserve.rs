@@ -211,7 +211,7 @@ fn hold_until(channel: &str, now: Ts, hold: Duration) -> Option<Ts> {
 
 /// What opening a ticket did about its loaner.
 pub enum Reservation {
-    /// A loaner was claimed at once; `event` is the timeline entry that says so.
+    /// A loaner was claimed at once; `event` is the timeline entry that says so, not yet written.
     Claimed {
         loan: LoanRow,
         imei: String,
@@ -267,7 +267,8 @@ pub fn reserve_for_ticket(
     };
     with_conn!(conn, c => diesel::insert_into(loans::table).values(&row).execute(c))?;
     if let Some(claimed) = claimed {
-        let event = tickets::record_event(conn, ticket, None, "loan_reserved", None, None, Some("loaner reserved"))?;
+        // Written by the caller with its own entries, in one statement.
+        let event = tickets::TicketEventRow::new(ticket, None, "loan_reserved", None, None, Some("loaner reserved"));
         return Ok(Reservation::Claimed {
             loan: row,
             imei: claimed.imei,

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus, next_number, record_event};
+use super::{
+    TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus, next_number, record_event, record_events,
+};
 use crate::auth::{Bearer, Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
@@ -420,15 +422,14 @@ pub fn open(
     let token = crate::tracking::new_token();
     row.tracking_token_hash = Some(crate::tracking::hash_token(&token));
     with_conn!(conn, c => diesel::insert_into(tickets::table).values(&row).execute(c))?;
-    let opened = record_event(
-        conn,
+    let opened = TicketEventRow::new(
         row.id,
         Some(principal.key_id),
         "opened",
         None,
         Some(TicketStatus::Received),
         Some(decision.explanation.as_str()),
-    )?;
+    );
     if let Some(pickup) = &input.pickup {
         crate::courier::create_pickup(conn, &row, crate::courier::Direction::Inbound, pickup, principal.key_id)?;
     }
@@ -445,16 +446,21 @@ pub fn open(
     } else {
         None
     };
+    // The opening's timeline entries go in one statement: the opening itself, and the reservation when a loaner
+    // was claimed at once. They are stamped in order, and the timeline is read in that order.
+    let events = match &reservation {
+        Some(Reservation::Claimed { event, .. }) => vec![opened, event.clone()],
+        _ => vec![opened],
+    };
+    record_events(conn, &events)?;
     // The answer is built from the rows just written; only the rarer openings (a courier pickup, a queue that was
     // served meanwhile) read the ticket back.
     let in_hand = match reservation {
         _ if input.pickup.is_some() => None,
         Some(Reservation::QueueServed) => None,
-        Some(Reservation::Claimed { loan, imei, event }) => {
-            Some((Some(loan.to_loan(Some(imei), None)), vec![opened, event]))
-        }
-        Some(Reservation::Waiting { loan, position }) => Some((Some(loan.to_loan(None, Some(position))), vec![opened])),
-        None => Some((None, vec![opened])),
+        Some(Reservation::Claimed { loan, imei, .. }) => Some((Some(loan.to_loan(Some(imei), None)), events)),
+        Some(Reservation::Waiting { loan, position }) => Some((Some(loan.to_loan(None, Some(position))), events)),
+        None => Some((None, events)),
     };
     let mut ticket = match in_hand {
         Some((loan, events)) => view(

@@ -189,6 +189,29 @@ impl From<TicketEventRow> for TicketEvent {
     }
 }
 
+impl TicketEventRow {
+    /// A timeline entry stamped now, not yet written (see [`record_events`]).
+    pub fn new(
+        ticket: Id,
+        actor: Option<uuid::Uuid>,
+        kind: &str,
+        from: Option<TicketStatus>,
+        to: Option<TicketStatus>,
+        note: Option<&str>,
+    ) -> TicketEventRow {
+        TicketEventRow {
+            id: Id(Uuid::now_v7()),
+            ticket_id: ticket,
+            at: Ts(crate::now()),
+            api_key_id: actor.map(Id),
+            kind: kind.to_owned(),
+            from_status: from.map(|s| s.as_str().to_owned()),
+            to_status: to.map(|s| s.as_str().to_owned()),
+            note: note.map(str::to_owned),
+        }
+    }
+}
+
 /// Appends an entry to a ticket's timeline.
 pub fn record_event(
     conn: &mut Conn<'_>,
@@ -199,18 +222,23 @@ pub fn record_event(
     to: Option<TicketStatus>,
     note: Option<&str>,
 ) -> AppResult<TicketEventRow> {
-    let row = TicketEventRow {
-        id: Id(Uuid::now_v7()),
-        ticket_id: ticket,
-        at: Ts(crate::now()),
-        api_key_id: actor.map(Id),
-        kind: kind.to_owned(),
-        from_status: from.map(|s| s.as_str().to_owned()),
-        to_status: to.map(|s| s.as_str().to_owned()),
-        note: note.map(str::to_owned),
-    };
-    with_conn!(conn, c => diesel::insert_into(ticket_events::table).values(&row).execute(c))?;
+    let row = TicketEventRow::new(ticket, actor, kind, from, to, note);
+    record_events(conn, std::slice::from_ref(&row))?;
     Ok(row)
+}
+
+/// Writes timeline entries made with [`TicketEventRow::new`], several in one statement.
+pub fn record_events(conn: &mut Conn<'_>, rows: &[TicketEventRow]) -> AppResult<()> {
+    match rows {
+        [] => {}
+        [row] => {
+            with_conn!(conn, c => diesel::insert_into(ticket_events::table).values(row).execute(c))?;
+        }
+        _ => {
+            with_conn!(conn, c => diesel::insert_into(ticket_events::table).values(rows).execute(c))?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(QueryableByName)]

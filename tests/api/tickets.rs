@@ -112,6 +112,24 @@ fn walk_in_flow_reserves_lends_returns_and_serves_the_next_waiter() {
     assert!(a.body["loan"]["hold_until"].is_string());
     assert_eq!(a.body["warranty"]["rule"], "repair_window");
     assert_eq!(a.body["warranty"]["free"], true);
+    // The opening and its reservation are both in the timeline, in that order, as answered and as stored.
+    let first_two = |timeline: &Value| -> Vec<String> {
+        let entries = timeline.as_array().into_iter().flatten().take(2);
+        entries.filter_map(|e| e["kind"].as_str().map(str::to_owned)).collect()
+    };
+    assert_eq!(
+        first_two(&a.body["timeline"]),
+        ["opened", "loan_reserved"],
+        "{}",
+        a.text
+    );
+    let stored = app.get_admin(&format!("/api/v1/tickets/{}", a.id()));
+    assert_eq!(
+        first_two(&stored.body["timeline"]),
+        ["opened", "loan_reserved"],
+        "{}",
+        stored.text
+    );
     let b = open(&app, &p);
     assert_eq!(b.body["loan"]["state"], "waiting");
     assert_eq!(b.body["loan"]["waitlist_position"], 1);
