@@ -752,10 +752,10 @@ fn update_findings(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: 
     }
     let time_zone: String = with_conn!(conn, c => stores::table.find(row.store_id).select(stores::time_zone).first(c))?;
     let now = crate::now();
-    let decision = warranty::decide(
-        &warranty_input(&row, local_date(&time_zone, now)),
-        &warranty::Policy::default(),
-    );
+    // The periods run to the day the customer brought the phone in, the ticket's opening, not to the day of the
+    // inspection: findings written on day 8 must not take away a return claimed on day 7.
+    let claimed_on = local_date(&time_zone, row.created_at.0);
+    let decision = warranty::decide(&warranty_input(&row, claimed_on), &warranty::Policy::default());
     let json = serde_json::to_string(&decision).map_err(anyhow::Error::from)?;
     with_conn!(conn, c => diesel::update(tickets::table.find(row.id))
         .set((

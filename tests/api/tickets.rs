@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use chrono::{Duration, Utc};
 use depot::imei::Imei;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::{Resp, TestApp, spawn_another, spawn_app};
 
@@ -531,6 +532,42 @@ fn bad_ticket_input_is_refused_and_changes_nothing() {
     let after = app.get_admin(&format!("/api/v1/tickets/{}", t.id()));
     assert_eq!(after.body["status"], "received");
     assert_eq!(after.body["loan"]["state"], "reserved");
+}
+
+#[test]
+fn findings_are_judged_on_the_day_the_phone_came_in() {
+    let app = spawn_app();
+    let p = premium(&app, "DAY", 0);
+    let store = app.get_admin(&format!("/api/v1/stores/{}", p.store));
+    let time_zone = store.body["time_zone"].as_str().unwrap_or_default().to_owned();
+    let today = depot::tickets::http::local_date(&time_zone, Utc::now());
+    let mut body = ticket_body(&p, "walk_in");
+    body["purchase_date"] = json!(today - Duration::days(8));
+    let t = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(t.status, 201, "{}", t.text);
+    assert_eq!(t.body["warranty"]["rule"], "exchange_window", "day 8 today");
+    // As if the ticket had been opened yesterday, on day 7 of the return window.
+    let id = Uuid::parse_str(&t.id()).expect("ticket id");
+    app.db
+        .write(|conn| {
+            use depot::db::schema::tickets;
+            use depot::db::types::{Id, Ts};
+            use diesel::prelude::*;
+            let yesterday = Ts(Utc::now() - Duration::days(1));
+            Ok(depot::with_conn!(conn, c => diesel::update(tickets::table.find(Id(id)))
+                .set(tickets::created_at.eq(yesterday)).execute(c))?)
+        })
+        .expect("backdate the ticket");
+    let changed = app.patch_admin(
+        &format!("/api/v1/tickets/{}/findings", t.id()),
+        &json!({"inspection": {"cosmetic": "light scratches on the frame"}}),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.body["warranty"]["rule"], "return_window", "{}", changed.text);
+    assert_eq!(
+        changed.body["warranty"]["remedies"],
+        json!(["return", "exchange", "free_repair"])
+    );
 }
 
 #[test]
