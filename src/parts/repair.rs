@@ -159,7 +159,8 @@ pub fn summary(conn: &mut Conn<'_>, ticket: &TicketRow) -> AppResult<TicketParts
     })
 }
 
-fn warranty_free(ticket: &TicketRow) -> bool {
+/// Whether the ticket's warranty decision makes the repair free for the customer.
+pub fn warranty_free(ticket: &TicketRow) -> bool {
     ticket
         .warranty_decision
         .as_deref()
@@ -290,6 +291,25 @@ pub fn release_all(conn: &mut Conn<'_>, ticket: &TicketRow, actor: Uuid) -> AppR
     Ok(())
 }
 
+/// A part used without a quote keeps its cost: a free repair (which needs no quote) prices it at the price in force
+/// now and the warranty covers it. On a paid repair the customer approved a quote without this part, so it is not
+/// used until they approve its price: release it, or open another ticket for the extra work.
+fn price_unquoted(conn: &mut Conn<'_>, ticket: &TicketRow, row: &TicketPartRow) -> AppResult<()> {
+    if !warranty_free(ticket) {
+        return Err(AppError::conflict(
+            "part_not_quoted",
+            "the part was reserved after the quote the customer approved; release it",
+        ));
+    }
+    let now = Ts(crate::now());
+    let price = super::catalog::price_in_force(conn, row.part_id, now)?
+        .ok_or_else(|| AppError::conflict("part_unpriced", "the part has no price in force"))?;
+    with_conn!(conn, c => diesel::update(ticket_parts::table.find(row.id))
+        .set((ticket_parts::unit_price_minor.eq(Some(price)), ticket_parts::covered.eq(true), ticket_parts::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(())
+}
+
 fn consume(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, line: Uuid) -> AppResult<Ticket> {
     let ticket = open_ticket(conn, principal, id)?;
     if TicketStatus::parse(&ticket.status) != TicketStatus::Repairing {
@@ -299,6 +319,9 @@ fn consume(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, line: Uuid) -> 
         ));
     }
     let row = line_of(conn, &ticket, line)?;
+    if row.unit_price_minor.is_none() && row.state == "reserved" {
+        price_unquoted(conn, &ticket, &row)?;
+    }
     finish_line(conn, &row, "consumed")?;
     consume_units(
         conn,

@@ -642,6 +642,15 @@ pub fn transition(
     let row = ticket_in_scope(conn, principal, id)?;
     let from = TicketStatus::parse(&row.status);
     let to = from.apply(action)?;
+    // A free repair needs no approval; a paid one starts only once the customer has approved a quote.
+    if (from, action) == (TicketStatus::Diagnosing, TicketAction::StartRepair)
+        && !crate::parts::repair::warranty_free(&row)
+    {
+        return Err(AppError::conflict(
+            "quote_required",
+            "a paid repair starts once the customer approves a quote: send one first",
+        ));
+    }
     let now = Ts(crate::now());
     if row.channel == "mail_in" {
         mail_in_gates(conn, &row, action, principal.key_id)?;
@@ -664,7 +673,8 @@ pub fn transition(
             _ => {}
         }
     }
-    if action == TicketAction::Cancel {
+    // Parts still reserved when the ticket ends were not used: they go back to the shelf.
+    if matches!(action, TicketAction::Cancel | TicketAction::Close) {
         crate::parts::repair::release_all(conn, &row, principal.key_id)?;
     }
     let closed_at = to.is_final().then_some(now);

@@ -1,6 +1,7 @@
 //! Stock: receipts (CSV too), transfers, counts, the ledger, reservations for repairs and quotes, concurrency and
 //! random movement sequences that must keep `0 <= reserved <= on_hand` and on hand equal to the ledger.
 
+use chrono::{Duration, Utc};
 use depot::auth::{Principal, Role};
 use depot::db::Db;
 use depot::db::schema::{parts, stores};
@@ -237,6 +238,100 @@ fn a_paid_repair_reserves_quotes_and_uses_parts() {
     let done = level(&app, &futian, &screen);
     assert_eq!(done["on_hand"].as_i64(), before["on_hand"].as_i64().map(|h| h - 1));
     assert_eq!(done["reserved"], before["reserved"]);
+    ledger_consistent(&app);
+}
+
+fn act(app: &TestApp, path: &str) -> crate::helpers::Resp {
+    app.send("POST", path, Some(&app.admin_key), &[], "")
+}
+
+fn reserve_one(app: &TestApp, ticket: &str, part: &str) -> String {
+    let res = app.post_admin(
+        &format!("/api/v1/tickets/{ticket}/parts"),
+        &json!({"part_id": part, "quantity": 1}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text);
+    let lines = res.body["parts"]["lines"].as_array().cloned().unwrap_or_default();
+    let newest = lines.iter().rfind(|l| l["state"] == "reserved" && l["part_id"] == part);
+    newest.and_then(|l| l["id"].as_str()).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_paid_repair_waits_for_its_quote_and_a_free_one_keeps_the_cost_of_its_parts() {
+    let app = seeded();
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let screen = part_id(&app.db, "SCR-MATE60PRO");
+    let model = model_id(&app.db, "MATE60PRO");
+
+    // Paid: out of warranty. The repair waits for an approved quote, and a part reserved after it is not used.
+    let paid = app.post_admin(
+        "/api/v1/tickets",
+        &json!({"store_id": futian, "customer": {"name": "Li Lei", "phone": "13800000000"},
+                "device_imei": "490154203237518", "model_id": model.0, "purchase_date": "2023-01-02",
+                "channel": "walk_in", "reported_fault": "cracked screen"}),
+    );
+    assert_eq!(paid.body["warranty"]["free"], false, "{}", paid.text);
+    let id = paid.id();
+    assert_eq!(act(&app, &format!("/api/v1/tickets/{id}/start-diagnosis")).status, 200);
+    act(&app, &format!("/api/v1/tickets/{id}/start-repair")).problem(409, "quote_required");
+    let quoted = app.post_admin(
+        &format!("/api/v1/tickets/{id}/quote"),
+        &json!({"labour": {"amount": "80.00", "currency": "CNY"}}),
+    );
+    assert_eq!(quoted.status, 200, "{}", quoted.text);
+    let approved = act(&app, &format!("/api/v1/tickets/{id}/quote/approve"));
+    assert_eq!(approved.body["status"], "repairing", "{}", approved.text);
+    let before = level(&app, &futian, &screen);
+    let extra = reserve_one(&app, &id, &screen);
+    act(&app, &format!("/api/v1/tickets/{id}/parts/{extra}/consume")).problem(409, "part_not_quoted");
+    let held = level(&app, &futian, &screen);
+    assert_eq!(held["on_hand"], before["on_hand"], "nothing used");
+    assert_eq!(held["reserved"].as_i64(), before["reserved"].as_i64().map(|r| r + 1));
+    let released = act(&app, &format!("/api/v1/tickets/{id}/parts/{extra}/release"));
+    assert_eq!(released.status, 200, "{}", released.text);
+    assert_eq!(released.body["parts"]["customer_total"]["amount"], "80.00");
+
+    // Free: within the year. No quote is needed, and the used part keeps its cost while the customer pays nothing.
+    let free = app.post_admin(
+        "/api/v1/tickets",
+        &json!({"store_id": futian, "customer": {"name": "Han Meimei", "phone": "13900000000"},
+                "device_imei": "490154203237518", "model_id": model.0,
+                "purchase_date": (Utc::now() - Duration::days(60)).date_naive(),
+                "channel": "walk_in", "reported_fault": "screen flickers"}),
+    );
+    assert_eq!(free.body["warranty"]["free"], true, "{}", free.text);
+    let id = free.id();
+    let used = reserve_one(&app, &id, &screen);
+    let unused = reserve_one(&app, &id, &screen);
+    for step in ["start-diagnosis", "start-repair"] {
+        let res = act(&app, &format!("/api/v1/tickets/{id}/{step}"));
+        assert_eq!(res.status, 200, "{step}: {}", res.text);
+    }
+    let consumed = act(&app, &format!("/api/v1/tickets/{id}/parts/{used}/consume"));
+    assert_eq!(consumed.status, 200, "{}", consumed.text);
+    let line = consumed.body["parts"]["lines"]
+        .as_array()
+        .and_then(|lines| lines.iter().find(|l| l["id"] == used.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(line["state"], "consumed");
+    assert_eq!(line["covered"], true);
+    assert_eq!(line["unit_price"]["amount"], "1949.00", "priced at the price in force");
+    assert_eq!(line["customer_price"]["amount"], "0.00");
+    assert_eq!(consumed.body["parts"]["total_cost"]["amount"], "1949.00");
+    assert_eq!(consumed.body["parts"]["customer_total"]["amount"], "0.00");
+
+    // Closing the ticket puts the part it reserved and did not use back on the shelf.
+    let reserved_before_close = level(&app, &futian, &screen)["reserved"].as_i64();
+    for step in ["start-quality-check", "mark-ready", "close"] {
+        let res = act(&app, &format!("/api/v1/tickets/{id}/{step}"));
+        assert_eq!(res.status, 200, "{step}: {}", res.text);
+    }
+    let closed = app.get_admin(&format!("/api/v1/tickets/{id}"));
+    let lines = closed.body["parts"]["lines"].as_array().cloned().unwrap_or_default();
+    assert!(lines.iter().all(|l| l["id"] != unused.as_str()), "{}", closed.text);
+    let after = level(&app, &futian, &screen);
+    assert_eq!(after["reserved"].as_i64(), reserved_before_close.map(|r| r - 1));
     ledger_consistent(&app);
 }
 

@@ -547,7 +547,7 @@ fn findings_are_judged_on_the_day_the_phone_came_in() {
     assert_eq!(t.status, 201, "{}", t.text);
     assert_eq!(t.body["warranty"]["rule"], "exchange_window", "day 8 today");
     // As if the ticket had been opened yesterday, on day 7 of the return window.
-    let id = Uuid::parse_str(&t.id()).expect("ticket id");
+    let id = Uuid::parse_str(&t.id()).unwrap_or_else(|e| panic!("ticket id: {e}"));
     app.db
         .write(|conn| {
             use depot::db::schema::tickets;
@@ -557,7 +557,7 @@ fn findings_are_judged_on_the_day_the_phone_came_in() {
             Ok(depot::with_conn!(conn, c => diesel::update(tickets::table.find(Id(id)))
                 .set(tickets::created_at.eq(yesterday)).execute(c))?)
         })
-        .expect("backdate the ticket");
+        .unwrap_or_else(|e| panic!("backdating the ticket: {e}"));
     let changed = app.patch_admin(
         &format!("/api/v1/tickets/{}/findings", t.id()),
         &json!({"inspection": {"cosmetic": "light scratches on the frame"}}),
