@@ -405,6 +405,52 @@ fn reservations_expire_and_pass_to_the_next_waiter_but_mail_in_holds() {
 }
 
 #[test]
+fn sweepers_on_two_instances_expire_each_reservation_once() {
+    let app = spawn_app();
+    let other = spawn_another(&app);
+    let p = premium(&app, "SWEEP", 6);
+    let holders: Vec<Resp> = (0..6).map(|_| open(&app, &p)).collect();
+    let waiters: Vec<Resp> = (0..6).map(|_| open(&app, &p)).collect();
+    assert!(holders.iter().all(|t| t.body["loan"]["state"] == "reserved"));
+    assert!(waiters.iter().all(|t| t.body["loan"]["state"] == "waiting"));
+
+    // Four sweepers at once, two on each instance's pool, all past every walk-in hold.
+    let hold = std::time::Duration::from_secs(48 * 3600);
+    let later = depot::db::types::Ts(depot::now() + Duration::hours(49));
+    let expired: Vec<usize> = std::thread::scope(|scope| {
+        let sweepers: Vec<_> = [&app, &other, &app, &other]
+            .into_iter()
+            .map(|instance| scope.spawn(move || depot::loans::reserve::expire_due(&instance.db, later, hold)))
+            .collect();
+        sweepers
+            .into_iter()
+            .map(|s| s.join().unwrap_or_else(|_| panic!("a sweeper panicked")))
+            .map(|r| r.unwrap_or_else(|e| panic!("a sweeper failed: {e}")))
+            .collect()
+    });
+    assert_eq!(
+        expired.iter().sum::<usize>(),
+        6,
+        "each reservation expired once: {expired:?}"
+    );
+    for t in &holders {
+        let now = app.get_admin(&format!("/api/v1/tickets/{}", t.id()));
+        assert_eq!(now.body["loan"]["state"], "expired", "{}", now.text);
+    }
+    let mut loaners = HashSet::new();
+    for t in &waiters {
+        let now = app.get_admin(&format!("/api/v1/tickets/{}", t.id()));
+        assert_eq!(
+            now.body["loan"]["state"], "reserved",
+            "every waiter served: {}",
+            now.text
+        );
+        let loaner = now.body["loan"]["loaner_id"].as_str().unwrap_or_default().to_owned();
+        assert!(loaners.insert(loaner), "no loaner served twice");
+    }
+}
+
+#[test]
 fn cancelling_and_losing_release_the_loaner_or_the_ticket() {
     let app = spawn_app();
     let p = premium(&app, "CNL", 1);
