@@ -451,6 +451,140 @@ fn sweepers_on_two_instances_expire_each_reservation_once() {
 }
 
 #[test]
+fn loans_extend_and_fall_overdue_and_loaners_move_retire_and_come_back_from_maintenance() {
+    let app = spawn_app();
+    let p = premium(&app, "LIFE", 2);
+    let elsewhere = app.create_store("LIFE2", "Guangzhou");
+    let a = open(&app, &p);
+    let b = open(&app, &p);
+    let c = open(&app, &p);
+    assert_eq!(c.body["loan"]["state"], "waiting");
+    let lent = a.body["loan"]["loaner_id"].as_str().unwrap_or_default().to_owned();
+    let held = b.body["loan"]["loaner_id"].as_str().unwrap_or_default().to_owned();
+
+    // A reserved loaner stays at its store and in service.
+    let move_held = json!({"store_id": elsewhere});
+    post(&app, &format!("/api/v1/loaners/{held}/move"), move_held).problem(409, "loaner_committed");
+    let retire_held = json!({"reason": "cracked frame"});
+    post(&app, &format!("/api/v1/loaners/{held}/retire"), retire_held).problem(409, "loaner_committed");
+
+    // Issue, extend with a reason to a later time only, then fall overdue.
+    let due = Utc::now() + Duration::hours(2);
+    let issued = post(
+        &app,
+        &format!("/api/v1/loans/{}/issue", loan_id(&a)),
+        json!({"due_at": due}),
+    );
+    assert_eq!(issued.status, 200, "{}", issued.text);
+    let extend = format!("/api/v1/loans/{}/extend", loan_id(&a));
+    let earlier = post(
+        &app,
+        &extend,
+        json!({"due_at": due - Duration::hours(1), "reason": "parts late"}),
+    );
+    assert_eq!(earlier.bad_fields(), ["due_at"]);
+    let no_reason = post(&app, &extend, json!({"due_at": due + Duration::days(2), "reason": ""}));
+    assert_eq!(no_reason.bad_fields(), ["reason"]);
+    let extended = post(
+        &app,
+        &extend,
+        json!({"due_at": due + Duration::days(2), "reason": "parts late"}),
+    );
+    assert_eq!(extended.status, 200, "{}", extended.text);
+    let new_due = extended.body["due_at"]
+        .as_str()
+        .and_then(|d| d.parse::<chrono::DateTime<Utc>>().ok());
+    assert!(
+        new_due.is_some_and(|d| d > due + Duration::days(1)),
+        "{}",
+        extended.text
+    );
+    let overdue_ids = |app: &TestApp| -> Vec<String> {
+        let res = app.get_admin(&format!("/api/v1/loans?overdue=true&store_id={}", p.store));
+        assert_eq!(res.status, 200, "{}", res.text);
+        let items = res.body["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .filter_map(|l| l["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(overdue_ids(&app).is_empty(), "not due yet");
+    let loan = Uuid::parse_str(&loan_id(&a)).unwrap_or_else(|e| panic!("loan id: {e}"));
+    app.db
+        .write(|conn| {
+            use depot::db::schema::loans;
+            use depot::db::types::{Id, Ts};
+            use diesel::prelude::*;
+            let past = Ts(Utc::now() - Duration::hours(1));
+            Ok(depot::with_conn!(conn, c => diesel::update(loans::table.find(Id(loan)))
+                .set(loans::due_at.eq(past)).execute(c))?)
+        })
+        .unwrap_or_else(|e| panic!("moving the due time back: {e}"));
+    assert_eq!(
+        overdue_ids(&app),
+        [loan_id(&a)],
+        "only the issued loan past its due time"
+    );
+
+    // The customer declines the loaner: the reservation ends and the waiter gets it.
+    let declined = post(
+        &app,
+        &format!("/api/v1/loans/{}/cancel", loan_id(&b)),
+        json!({"reason": "customer declined a loaner"}),
+    );
+    assert_eq!(declined.status, 200, "{}", declined.text);
+    assert_eq!(declined.body["state"], "cancelled");
+    let served = app.get_admin(&format!("/api/v1/tickets/{}", c.id()));
+    assert_eq!(served.body["loan"]["state"], "reserved", "{}", served.text);
+    assert_eq!(served.body["loan"]["loaner_id"], held.as_str());
+
+    // Back damaged: inspection fails, maintenance, then available, then moved and retired.
+    let back = post(
+        &app,
+        &format!("/api/v1/loans/{}/return", loan_id(&a)),
+        json!({"condition": "damaged"}),
+    );
+    assert_eq!(back.status, 200, "{}", back.text);
+    let failed = post(
+        &app,
+        &format!("/api/v1/loaners/{lent}/inspection"),
+        json!({"result": "fail"}),
+    );
+    assert_eq!(failed.body["state"], "maintenance", "{}", failed.text);
+    post(
+        &app,
+        &format!("/api/v1/loaners/{lent}/inspection"),
+        json!({"result": "pass"}),
+    )
+    .problem(409, "illegal_transition");
+    let fixed = post(&app, &format!("/api/v1/loaners/{lent}/maintenance-done"), json!({}));
+    assert_eq!(fixed.body["state"], "available", "{}", fixed.text);
+    let moved = post(
+        &app,
+        &format!("/api/v1/loaners/{lent}/move"),
+        json!({"store_id": elsewhere}),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(moved.body["store_id"], elsewhere.as_str());
+    let retired = post(
+        &app,
+        &format!("/api/v1/loaners/{lent}/retire"),
+        json!({"reason": "battery swollen"}),
+    );
+    assert_eq!(retired.body["state"], "retired", "{}", retired.text);
+    let again = post(
+        &app,
+        &format!("/api/v1/loaners/{lent}/retire"),
+        json!({"reason": "again"}),
+    );
+    assert_eq!(
+        (again.status, &again.body["state"]),
+        (200, &json!("retired")),
+        "retiring is idempotent"
+    );
+}
+
+#[test]
 fn cancelling_and_losing_release_the_loaner_or_the_ticket() {
     let app = spawn_app();
     let p = premium(&app, "CNL", 1);
