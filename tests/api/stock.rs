@@ -429,7 +429,7 @@ fn race_for_last_units(app: &TestApp, other: Option<&TestApp>) {
         .collect();
     let available = level(app, &futian, &screen)["available"].as_i64().unwrap_or(0);
     assert_eq!(available, 3, "the demo stock of SCR-P70 at SZ-FUTIAN");
-    let statuses: Vec<u16> = std::thread::scope(|s| {
+    let statuses: Vec<(u16, String, String)> = std::thread::scope(|s| {
         let handles: Vec<_> = tickets
             .iter()
             .enumerate()
@@ -440,22 +440,74 @@ fn race_for_last_units(app: &TestApp, other: Option<&TestApp>) {
                 };
                 let screen = &screen;
                 s.spawn(move || {
-                    target
-                        .post_admin(
-                            &format!("/api/v1/tickets/{t}/parts"),
-                            &json!({"part_id": screen, "quantity": 1}),
-                        )
-                        .status
+                    let res = target.post_admin(
+                        &format!("/api/v1/tickets/{t}/parts"),
+                        &json!({"part_id": screen, "quantity": 1}),
+                    );
+                    let line = res.body["parts"]["lines"][0]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    (res.status, t.clone(), line)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((0, String::new(), String::new())))
+            .collect()
     });
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    let codes: Vec<u16> = statuses.iter().map(|(status, _, _)| *status).collect();
+    assert_eq!(codes.iter().filter(|s| **s == 200).count(), 3, "{codes:?}");
+    assert!(codes.iter().all(|s| *s == 200 || *s == 409), "{codes:?}");
     let after = level(app, &futian, &screen);
     assert_eq!(after["reserved"], after["on_hand"]);
     assert_eq!(after["available"], 0);
+    ledger_consistent(app);
+
+    // Then each reserved unit is used twice and released once, all at once: one of the three wins per line.
+    let won: Vec<(String, String)> = statuses
+        .into_iter()
+        .filter(|(status, _, _)| *status == 200)
+        .map(|(_, t, line)| (t, line))
+        .collect();
+    for (t, _) in &won {
+        assert_eq!(act(app, &format!("/api/v1/tickets/{t}/start-diagnosis")).status, 200);
+        let quoted = app.post_admin(&format!("/api/v1/tickets/{t}/quote"), &json!({}));
+        assert_eq!(quoted.status, 200, "{}", quoted.text);
+        assert_eq!(act(app, &format!("/api/v1/tickets/{t}/quote/approve")).status, 200);
+    }
+    let finishes: Vec<(String, u16)> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for (i, (t, line)) in won.iter().enumerate() {
+            for (j, verb) in ["consume", "consume", "release"].into_iter().enumerate() {
+                let target = match other {
+                    Some(o) if (i + j) % 2 == 1 => o,
+                    _ => app,
+                };
+                let path = format!("/api/v1/tickets/{t}/parts/{line}/{verb}");
+                handles.push(s.spawn(move || (verb.to_owned(), act(target, &path).status)));
+            }
+        }
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    assert_eq!(
+        finishes.iter().filter(|(_, status)| *status == 200).count(),
+        3,
+        "one per line: {finishes:?}"
+    );
+    assert!(
+        finishes.iter().all(|(_, status)| *status == 200 || *status == 409),
+        "{finishes:?}"
+    );
+    let used = finishes
+        .iter()
+        .filter(|(verb, status)| verb == "consume" && *status == 200)
+        .count() as i64;
+    let end = level(app, &futian, &screen);
+    assert_eq!(end["reserved"], 0, "every line was used or released");
+    assert_eq!(end["on_hand"].as_i64(), after["on_hand"].as_i64().map(|h| h - used));
+    assert_eq!(end["available"], end["on_hand"]);
     ledger_consistent(app);
 }
 
