@@ -107,7 +107,7 @@ pub struct OpenTicket {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 3650)]
     pub prior_overrun_days: u32,
-    /// When the repair is promised to be done.
+    /// When the repair is promised to be done; in the future.
     pub promised_at: Option<DateTime<Utc>>,
     /// Required for `mail_in`: where the courier collects the phone (and brings a loaner, for a premium series).
     pub pickup: Option<crate::courier::PickupRequest>,
@@ -378,6 +378,9 @@ pub fn open(
     }
     if input.prior_overrun_days > 3650 {
         checks.fail("prior_overrun_days", "must be at most 3650");
+    }
+    if input.promised_at.is_some_and(|t| t <= now) {
+        checks.fail("promised_at", "must be in the future");
     }
     checks.finish()?;
     let imei = imei.ok_or_else(|| AppError::field("device_imei", "is not valid"))?;

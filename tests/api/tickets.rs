@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, Timelike, Utc};
 use depot::imei::Imei;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -680,6 +680,9 @@ fn bad_ticket_input_is_refused_and_changes_nothing() {
     let mut body = ticket_body(&p, "walk_in");
     body["channel"] = json!("drone");
     assert_eq!(app.post_admin("/api/v1/tickets", &body).bad_fields(), ["channel"]);
+    let mut body = ticket_body(&p, "walk_in");
+    body["promised_at"] = json!(Utc::now() - Duration::hours(1));
+    assert_eq!(app.post_admin("/api/v1/tickets", &body).bad_fields(), ["promised_at"]);
 
     let tickets = app.get_admin("/api/v1/tickets");
     assert_eq!(
@@ -712,6 +715,17 @@ fn bad_ticket_input_is_refused_and_changes_nothing() {
     let after = app.get_admin(&format!("/api/v1/tickets/{}", t.id()));
     assert_eq!(after.body["status"], "received");
     assert_eq!(after.body["loan"]["state"], "reserved");
+    let promised = (Utc::now() + Duration::days(3))
+        .with_nanosecond(0)
+        .unwrap_or_else(Utc::now);
+    let mut body = ticket_body(&p, "walk_in");
+    body["promised_at"] = json!(promised);
+    let kept = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(kept.status, 201, "{}", kept.text);
+    let answered = kept.body["promised_at"]
+        .as_str()
+        .and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok());
+    assert_eq!(answered, Some(promised), "a promise in the future is kept");
 }
 
 #[test]
