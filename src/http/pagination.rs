@@ -55,6 +55,26 @@ fn decode_cursor(cursor: &str) -> Result<Uuid, AppError> {
         .ok_or_else(|| AppError::field("cursor", "not a cursor returned by this list"))
 }
 
+/// The cursor of a list ordered by an id and then a text key (e.g. stock levels by location, then SKU).
+pub fn encode_keyed_cursor(id: Uuid, key: &str) -> String {
+    let mut bytes = id.as_bytes().to_vec();
+    bytes.extend_from_slice(key.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The id and text key of a cursor made by [`encode_keyed_cursor`].
+pub fn decode_keyed_cursor(cursor: &str) -> Result<(Uuid, String), AppError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .filter(|bytes| bytes.len() > 16)
+        .and_then(|bytes| {
+            let (id, key) = bytes.split_at(16);
+            Some((Uuid::from_slice(id).ok()?, String::from_utf8(key.to_vec()).ok()?))
+        })
+        .ok_or_else(|| AppError::field("cursor", "not a cursor returned by this list"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +88,21 @@ mod tests {
         assert!(PageRequest::parse(None, Some("AAAA")).is_err());
         assert!(PageRequest::parse(Some(0), None).is_err());
         assert!(PageRequest::parse(Some(MAX_LIMIT + 1), None).is_err());
+    }
+
+    #[test]
+    fn keyed_cursor_round_trips_and_rejects_garbage() {
+        let id = Uuid::now_v7();
+        let cursor = encode_keyed_cursor(id, "SCR-MATE60PRO");
+        assert_eq!(
+            decode_keyed_cursor(&cursor).ok(),
+            Some((id, "SCR-MATE60PRO".to_owned()))
+        );
+        assert!(
+            decode_keyed_cursor(&encode_cursor(id)).is_err(),
+            "an id alone has no key"
+        );
+        assert!(decode_keyed_cursor("not-a-cursor!").is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::db::schema::{parts, stock_levels, stock_movements, stores};
 use crate::db::types::{Id, Ts};
 use crate::error::{AppError, AppResult, FieldError, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
-use crate::http::pagination::PageRequest;
+use crate::http::pagination::{self, PageRequest};
 use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::loaners::CsvBody;
@@ -210,7 +210,10 @@ pub struct ReorderSettings {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StockLevelList {
+    /// By location, then SKU.
     pub items: Vec<StockLevel>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -265,6 +268,10 @@ pub struct LedgerCheck {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LevelQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     pub location_id: Option<Uuid>,
     pub part_id: Option<Uuid>,
 }
@@ -856,13 +863,26 @@ fn set_reorder(
 
 fn levels(conn: &mut Conn<'_>, principal: &Principal, query: &LevelQuery) -> AppResult<StockLevelList> {
     let scope = scope_filter(principal);
+    let page = PageRequest::parse(query.limit, None)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(pagination::decode_keyed_cursor)
+        .transpose()?;
     let rows: Vec<(LevelRow, String)> = with_conn!(conn, c => {
         let mut q = stock_levels::table
             .inner_join(parts::table)
             .select((LevelRow::as_select(), parts::sku))
             .order((stock_levels::location_id, parts::sku))
-            .limit(5000)
+            .limit(page.fetch())
             .into_boxed();
+        if let Some((location, sku)) = &after {
+            q = q.filter(
+                stock_levels::location_id
+                    .gt(Id(*location))
+                    .or(stock_levels::location_id.eq(Id(*location)).and(parts::sku.gt(sku.clone()))),
+            );
+        }
         if let Some(location) = query.location_id {
             q = q.filter(stock_levels::location_id.eq(Id(location)));
         }
@@ -874,9 +894,14 @@ fn levels(conn: &mut Conn<'_>, principal: &Principal, query: &LevelQuery) -> App
         }
         q.load(c)
     })?;
-    Ok(StockLevelList {
-        items: rows.into_iter().map(|(r, sku)| to_level(r, sku)).collect(),
-    })
+    let more = rows.len() as i64 > page.limit;
+    let mut items: Vec<StockLevel> = rows.into_iter().map(|(r, sku)| to_level(r, sku)).collect();
+    items.truncate(page.limit as usize);
+    let next_cursor = items
+        .last()
+        .filter(|_| more)
+        .map(|l| pagination::encode_keyed_cursor(l.location_id, &l.sku));
+    Ok(StockLevelList { items, next_cursor })
 }
 
 fn movements(

@@ -336,6 +336,34 @@ fn a_paid_repair_waits_for_its_quote_and_a_free_one_keeps_the_cost_of_its_parts(
 }
 
 #[test]
+fn stock_levels_page_by_location_then_sku() {
+    let app = seeded();
+    let key = |l: &Value| format!("{}|{}", l["location_id"], l["sku"]);
+    let whole = app.get_admin("/api/v1/stock/levels?limit=200");
+    assert_eq!(whole.status, 200, "{}", whole.text);
+    assert!(whole.body["next_cursor"].is_null(), "the demo data fits in one page");
+    let all: Vec<String> = whole.body["items"].as_array().into_iter().flatten().map(key).collect();
+    assert!(all.len() > 4, "{}", whole.text);
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/stock/levels?limit=3".to_owned();
+    loop {
+        let page = app.get_admin(&path);
+        assert_eq!(page.status, 200, "{}", page.text);
+        let items = page.body["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 3);
+        paged.extend(items.iter().map(key));
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/stock/levels?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all, "the pages together are the whole list, in order, once");
+    let bad = app.get_admin("/api/v1/stock/levels?cursor=bm90LWEtY3Vyc29y");
+    assert_eq!(bad.bad_fields(), ["cursor"]);
+    assert_eq!(app.get_admin("/api/v1/stock/levels?limit=0").bad_fields(), ["limit"]);
+}
+
+#[test]
 fn a_declined_quote_releases_the_parts() {
     let app = seeded();
     let futian = store_id(&app.db, "SZ-FUTIAN");
