@@ -31,14 +31,15 @@ impl PageRequest {
     }
 
     /// Cuts the extra row and returns the cursor of the next page, if any.
-    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
+    pub fn finish<T>(&self, rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
+        self.finish_with(rows, |r| encode_cursor(id(r)))
+    }
+
+    /// As [`PageRequest::finish`], for a list whose cursor is more than an id (see [`encode_keyed_cursor`]).
+    pub fn finish_with<T>(&self, mut rows: Vec<T>, cursor: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
         let more = rows.len() as i64 > self.limit;
         rows.truncate(self.limit as usize);
-        let next = if more {
-            rows.last().map(|r| encode_cursor(id(r)))
-        } else {
-            None
-        };
+        let next = if more { rows.last().map(cursor) } else { None };
         (rows, next)
     }
 }

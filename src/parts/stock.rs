@@ -894,13 +894,10 @@ fn levels(conn: &mut Conn<'_>, principal: &Principal, query: &LevelQuery) -> App
         }
         q.load(c)
     })?;
-    let more = rows.len() as i64 > page.limit;
-    let mut items: Vec<StockLevel> = rows.into_iter().map(|(r, sku)| to_level(r, sku)).collect();
-    items.truncate(page.limit as usize);
-    let next_cursor = items
-        .last()
-        .filter(|_| more)
-        .map(|l| pagination::encode_keyed_cursor(l.location_id, &l.sku));
+    let items = rows.into_iter().map(|(r, sku)| to_level(r, sku)).collect();
+    let (items, next_cursor) = page.finish_with(items, |l: &StockLevel| {
+        pagination::encode_keyed_cursor(l.location_id, &l.sku)
+    });
     Ok(StockLevelList { items, next_cursor })
 }
 

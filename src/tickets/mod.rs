@@ -231,6 +231,8 @@ pub fn record_event(
 pub fn record_events(conn: &mut Conn<'_>, rows: &[TicketEventRow]) -> AppResult<()> {
     match rows {
         [] => {}
+        // One row stays a plain insert: diesel runs a multi-row insert with nullable columns on SQLite row by row
+        // inside a savepoint, which would add two statements to every timeline entry there.
         [row] => {
             with_conn!(conn, c => diesel::insert_into(ticket_events::table).values(row).execute(c))?;
         }
