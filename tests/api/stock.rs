@@ -241,6 +241,18 @@ fn a_paid_repair_reserves_quotes_and_uses_parts() {
     ledger_consistent(&app);
 }
 
+/// A walk-in ticket at a store for a model bought on `purchased` (a date, as JSON); asserts it opened.
+fn walk_in(app: &TestApp, store: &str, model: &Id, purchased: Value, fault: &str) -> crate::helpers::Resp {
+    let ticket = app.post_admin(
+        "/api/v1/tickets",
+        &json!({"store_id": store, "customer": {"name": "Li Lei", "phone": "13800000000"},
+                "device_imei": "490154203237518", "model_id": model.0, "purchase_date": purchased,
+                "channel": "walk_in", "reported_fault": fault}),
+    );
+    assert_eq!(ticket.status, 201, "{}", ticket.text);
+    ticket
+}
+
 fn act(app: &TestApp, path: &str) -> crate::helpers::Resp {
     app.send("POST", path, Some(&app.admin_key), &[], "")
 }
@@ -264,12 +276,7 @@ fn a_paid_repair_waits_for_its_quote_and_a_free_one_keeps_the_cost_of_its_parts(
     let model = model_id(&app.db, "MATE60PRO");
 
     // Paid: out of warranty. The repair waits for an approved quote, and a part reserved after it is not used.
-    let paid = app.post_admin(
-        "/api/v1/tickets",
-        &json!({"store_id": futian, "customer": {"name": "Li Lei", "phone": "13800000000"},
-                "device_imei": "490154203237518", "model_id": model.0, "purchase_date": "2023-01-02",
-                "channel": "walk_in", "reported_fault": "cracked screen"}),
-    );
+    let paid = walk_in(&app, &futian, &model, json!("2023-01-02"), "cracked screen");
     assert_eq!(paid.body["warranty"]["free"], false, "{}", paid.text);
     let id = paid.id();
     assert_eq!(act(&app, &format!("/api/v1/tickets/{id}/start-diagnosis")).status, 200);
@@ -292,13 +299,8 @@ fn a_paid_repair_waits_for_its_quote_and_a_free_one_keeps_the_cost_of_its_parts(
     assert_eq!(released.body["parts"]["customer_total"]["amount"], "80.00");
 
     // Free: within the year. No quote is needed, and the used part keeps its cost while the customer pays nothing.
-    let free = app.post_admin(
-        "/api/v1/tickets",
-        &json!({"store_id": futian, "customer": {"name": "Han Meimei", "phone": "13900000000"},
-                "device_imei": "490154203237518", "model_id": model.0,
-                "purchase_date": (Utc::now() - Duration::days(60)).date_naive(),
-                "channel": "walk_in", "reported_fault": "screen flickers"}),
-    );
+    let bought = (Utc::now() - Duration::days(60)).date_naive();
+    let free = walk_in(&app, &futian, &model, json!(bought), "screen flickers");
     assert_eq!(free.body["warranty"]["free"], true, "{}", free.text);
     let id = free.id();
     let used = reserve_one(&app, &id, &screen);
@@ -369,12 +371,7 @@ fn a_declined_quote_releases_the_parts() {
     let futian = store_id(&app.db, "SZ-FUTIAN");
     let battery = part_id(&app.db, "BAT-P70");
     let model = model_id(&app.db, "P70");
-    let ticket = app.post_admin(
-        "/api/v1/tickets",
-        &json!({"store_id": futian, "customer": {"name": "Han Meimei", "phone": "13900000000"},
-                "device_imei": "490154203237518", "model_id": model.0, "purchase_date": "2023-01-02",
-                "channel": "walk_in", "reported_fault": "battery drains"}),
-    );
+    let ticket = walk_in(&app, &futian, &model, json!("2023-01-02"), "battery drains");
     let id = ticket.id();
     let before = level(&app, &futian, &battery);
     app.post_admin(
@@ -445,15 +442,7 @@ fn race_for_last_units(app: &TestApp, other: Option<&TestApp>) {
     let screen = part_id(&app.db, "SCR-P70");
     let model = model_id(&app.db, "NOVA12");
     let tickets: Vec<String> = (0..12)
-        .map(|_| {
-            app.post_admin(
-                "/api/v1/tickets",
-                &json!({"store_id": futian, "customer": {"name": "Zhang Wei", "phone": "13700000000"},
-                        "device_imei": "490154203237518", "model_id": model.0, "purchase_date": "2025-01-02",
-                        "channel": "walk_in", "reported_fault": "no display"}),
-            )
-            .id()
-        })
+        .map(|_| walk_in(app, &futian, &model, json!("2025-01-02"), "no display").id())
         .collect();
     let available = level(app, &futian, &screen)["available"].as_i64().unwrap_or(0);
     assert_eq!(available, 3, "the demo stock of SCR-P70 at SZ-FUTIAN");
