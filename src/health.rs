@@ -42,6 +42,9 @@ pub async fn live() -> HttpResponse {
 )]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    if state.shutdown.is_draining() {
+        return Err(AppError::Unavailable("shutting down".into()));
+    }
     let engine = state.db.engine();
     let db = state.db.clone();
     let result = web::block(move || db.ready()).await?;
