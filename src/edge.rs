@@ -189,7 +189,7 @@ impl FailureLimiter {
     }
 }
 
-/// Failed authentications allowed per client per window before it gets 429.
+/// Keys refused by the database allowed per client per window before the client gets 429.
 pub const AUTH_FAILURES_PER_WINDOW: u32 = 30;
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
@@ -469,9 +469,6 @@ pub async fn guard(
         None
     };
     if let Some(mut res) = refused {
-        if res.status() == StatusCode::UNAUTHORIZED {
-            state.auth_failures.record(client, now);
-        }
         if with_body {
             // The body is not read; the connection cannot carry another request.
             close(&mut res);
@@ -505,8 +502,10 @@ pub async fn guard(
         close(&mut answer);
         res = res.into_response(answer);
     } else if api && res.status() == StatusCode::UNAUTHORIZED {
-        state.auth_failures.record(client, now);
+        // Only a well-formed key the database refused counts: it cost a look-up. A missing, malformed or known-bad
+        // key costs nothing, and clients probing without a key (or tests of that) are not slowed.
         if let Some(crate::auth::KeyHash(hash)) = res.request().extensions_mut().remove::<crate::auth::KeyHash>() {
+            state.auth_failures.record(client, now);
             state.bad_keys.insert(hash, now);
         }
     }

@@ -172,7 +172,7 @@ fn view(conn: &mut crate::db::Conn<'_>, token: &str) -> AppResult<Option<Trackin
         (status = 200, body = TrackingView),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed token"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No repair has this token"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed look-ups from this client; retry later"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed look-ups from this client; retry later (a valid token is always answered)"),
         (status = 500, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     ),
