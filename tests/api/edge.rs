@@ -501,3 +501,118 @@ fn an_unlisted_method_on_a_known_route_answers_405_with_allow() {
     assert_eq!(answer.status, 404);
     assert_eq!(answer.body["code"], "not_found");
 }
+
+/// The real binary, stopped by SIGTERM as an orchestrator stops it.
+#[cfg(unix)]
+#[test]
+fn sigterm_drains_the_real_server() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    if crate::helpers::test_engine() != depot::db::Engine::Sqlite {
+        // The binary's own database handling is the same on both engines; one run is enough.
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("depot-sigterm-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depot"))
+        .args([
+            "serve",
+            "--bind",
+            &address,
+            "--workers",
+            "1",
+            "--shutdown-timeout-secs",
+            "20",
+        ])
+        .args(["--sweep-interval-secs", "1", "--body-timeout-secs", "60"])
+        .env("DATABASE_URL", format!("sqlite://{}", dir.join("depot.db").display()))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting depot: {e}"));
+    // The first start prints the admin key on stdout; read it all, so the server never writes into a closed pipe.
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.trim().starts_with("dpk_") {
+                let _ = tx.send(line.trim().to_owned());
+            }
+        }
+    });
+    let key = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("no admin key printed: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut kept = loop {
+        match TcpStream::connect(&address) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("depot did not listen: {e}"),
+        }
+    };
+    kept.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ready = "GET /health/ready HTTP/1.1\r\nHost: test\r\n\r\n";
+    send(&mut kept, ready);
+    assert_eq!(read_answer(&mut kept).status, 200);
+    let mut in_flight = TcpStream::connect(&address).unwrap_or_else(|e| panic!("{e}"));
+    in_flight
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    send(&mut in_flight, "GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(read_answer(&mut in_flight).status, 200);
+    let body = store_body("SIGTERM");
+    send(&mut in_flight, &store_request(&key, body.len()));
+    send(&mut in_flight, &body[..5]);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(killed.success());
+    // The kept connection is served until the signal lands, then told 503 and to close.
+    let drained = loop {
+        send(&mut kept, ready);
+        let answer = read_answer(&mut kept);
+        if answer.status != 200 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(drained.status, 503, "{drained:?}");
+    assert!(drained.closes());
+    send(&mut in_flight, &body[5..]);
+    let finished = read_answer(&mut in_flight);
+    assert_eq!(finished.status, 201, "the request in flight finishes: {finished:?}");
+    assert!(finished.closes());
+
+    let exit_deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < exit_deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => {
+                let _ = child.kill();
+                panic!("depot did not exit after SIGTERM: {other:?}");
+            }
+        }
+    };
+    let mut log = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut log);
+    }
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(log.contains("draining") && log.contains("depot stopped"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
