@@ -151,6 +151,8 @@ pub struct FailureLimiter {
     limit: u32,
     window: Duration,
     by_client: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// Whether any failure was ever recorded: until then, checks take no lock (the usual case on the hot path).
+    any: AtomicBool,
 }
 
 impl FailureLimiter {
@@ -159,11 +161,15 @@ impl FailureLimiter {
             limit,
             window,
             by_client: Mutex::new(HashMap::new()),
+            any: AtomicBool::new(false),
         }
     }
 
     /// Seconds the client must still wait, when it is over the limit.
     pub fn blocked(&self, client: IpAddr, now: Instant) -> Option<u64> {
+        if !self.any.load(Ordering::Relaxed) {
+            return None;
+        }
         let Ok(map) = self.by_client.lock() else { return None };
         let (start, n) = map.get(&client)?;
         let elapsed = now.saturating_duration_since(*start);
@@ -172,6 +178,7 @@ impl FailureLimiter {
 
     pub fn record(&self, client: IpAddr, now: Instant) {
         let Ok(mut map) = self.by_client.lock() else { return };
+        self.any.store(true, Ordering::Relaxed);
         if map.len() > 100_000 {
             // Forget stale entries rather than grow without bound.
             let window = self.window;
@@ -182,10 +189,6 @@ impl FailureLimiter {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
-    }
-
-    pub fn window(&self) -> Duration {
-        self.window
     }
 }
 
@@ -198,6 +201,8 @@ pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// expire anyway (a restored backup may bring a key back).
 pub struct BadKeys {
     seen: Mutex<HashMap<String, Instant>>,
+    /// Whether any key was ever refused: until then, checks take no lock.
+    any: AtomicBool,
 }
 
 const BAD_KEY_TTL: Duration = Duration::from_secs(600);
@@ -207,12 +212,16 @@ impl Default for BadKeys {
     fn default() -> Self {
         BadKeys {
             seen: Mutex::new(HashMap::new()),
+            any: AtomicBool::new(false),
         }
     }
 }
 
 impl BadKeys {
     pub fn contains(&self, hash: &str, now: Instant) -> bool {
+        if !self.any.load(Ordering::Relaxed) {
+            return false;
+        }
         let Ok(map) = self.seen.lock() else { return false };
         map.get(hash)
             .is_some_and(|at| now.saturating_duration_since(*at) < BAD_KEY_TTL)
@@ -220,6 +229,7 @@ impl BadKeys {
 
     pub fn insert(&self, hash: String, now: Instant) {
         let Ok(mut map) = self.seen.lock() else { return };
+        self.any.store(true, Ordering::Relaxed);
         if map.len() >= BAD_KEYS_KEPT {
             map.retain(|_, at| now.saturating_duration_since(*at) < BAD_KEY_TTL);
             if map.len() >= BAD_KEYS_KEPT {

@@ -106,7 +106,9 @@ const LAST_USED_GRANULARITY_SECS: i64 = 60;
 ///
 /// A missing or malformed key is refused at extraction (401 before anything else). A well-formed key that is
 /// unknown or revoked (401), or whose role may not act (403), is refused in the handler's call, so after the path
-/// and body have been parsed: such a caller may learn that its body is malformed, and nothing else.
+/// and body have been parsed: such a caller may learn that its body is malformed, and nothing else. The edge
+/// middleware (`crate::edge::guard`) refuses a malformed key, or one the database already refused, before the body
+/// is read at all, and passes the key's hash on ([`KeyHash`]) so that it is computed once.
 pub struct Bearer {
     hash: String,
 }
