@@ -3,9 +3,13 @@
 use std::time::Duration;
 
 use crate::db::PoolOptions;
+use crate::edge::{Cidr, TrustedProxies};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://depot.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 10;
+/// Under the usual `ulimit -n` of 1,024, leaving room for the database pool, logs and the listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 768;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -19,6 +23,16 @@ pub struct Settings {
     pub workers: usize,
     /// How long graceful shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers arrived (408 after).
+    pub body_timeout: Duration,
+    /// Open connections this server accepts at once, over all workers; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Proxies whose `X-Forwarded-For` names the client; everyone else is the client themself.
+    pub trusted_proxies: TrustedProxies,
+    /// Client addresses that may read `/metrics` without a key.
+    pub metrics_allow: Vec<Cidr>,
+    /// A bearer key that opens `/metrics` from any address; none by default.
+    pub metrics_key: Option<String>,
 }
 
 impl Settings {
@@ -30,6 +44,11 @@ impl Settings {
             sweep_interval: Duration::from_secs(60),
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            trusted_proxies: TrustedProxies::default(),
+            metrics_allow: Cidr::loopback(),
+            metrics_key: None,
         }
     }
 
@@ -38,9 +57,23 @@ impl Settings {
         if self.pool.max_connections == 0 {
             anyhow::bail!("--db-max-connections must be at least 1");
         }
+        if self.body_timeout.is_zero() {
+            anyhow::bail!("--body-timeout-secs must be at least 1");
+        }
+        if self.max_connections == 0 {
+            anyhow::bail!("--max-connections must be at least 1");
+        }
+        if self.metrics_key.as_deref().is_some_and(|k| k.len() < 16) {
+            anyhow::bail!("--metrics-key must be at least 16 characters");
+        }
         if self.loan_hold.is_zero() {
             anyhow::bail!("--loan-hold-hours must be at least 1");
         }
         Ok(())
+    }
+
+    /// The per-worker connection cap that keeps the whole server under `max_connections`.
+    pub fn max_connections_per_worker(&self, workers: usize) -> usize {
+        (self.max_connections / workers.max(1)).max(1)
     }
 }

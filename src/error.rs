@@ -222,6 +222,9 @@ pub enum ReadErrors {
     /// No such record within the caller's scope.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
+    /// Too many keys refused from this client; retry after the `Retry-After` seconds.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Problem),
     /// A bug; logged under the request id, with no details here.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),
@@ -250,12 +253,18 @@ pub enum WriteErrors {
     /// different body.
     #[response(status = 409, content_type = "application/problem+json")]
     Conflict(Problem),
+    /// The body did not arrive in time after the headers; the connection is closed.
+    #[response(status = 408, content_type = "application/problem+json")]
+    RequestTimeout(Problem),
     /// The body is larger than 64 KiB.
     #[response(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Problem),
     /// The body is not `application/json`.
     #[response(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Problem),
+    /// Too many keys refused from this client; retry after the `Retry-After` seconds.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Problem),
     /// A bug; logged under the request id, with no details here.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),

@@ -42,6 +42,9 @@ pub async fn live() -> HttpResponse {
 )]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    if state.shutdown.is_draining() {
+        return Err(AppError::Unavailable("shutting down".into()));
+    }
     let engine = state.db.engine();
     let db = state.db.clone();
     let result = web::block(move || db.ready()).await?;
@@ -62,7 +65,10 @@ pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(
     tag = "operations", operation_id = "get_metrics",
-    responses((status = 200, content_type = "text/plain", body = String))
+    responses(
+        (status = 200, content_type = "text/plain", body = String),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an allowed address and no metrics key"),
+    )
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod courier;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod http;

@@ -7,8 +7,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use depot::auth::Role;
 use depot::auth::keys::{self, NewApiKey};
-use depot::config::{DEFAULT_BIND, DEFAULT_DATABASE_URL, Settings};
+use depot::config::{DEFAULT_BIND, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_DATABASE_URL, DEFAULT_MAX_CONNECTIONS, Settings};
 use depot::db::{Db, PoolOptions};
+use depot::edge::{Cidr, TrustedProxies};
 use depot::telemetry::{self, LogFormat};
 use depot::{openapi, seed, startup};
 
@@ -69,6 +70,21 @@ struct ServeArgs {
     /// Seconds graceful shutdown waits for requests in flight.
     #[arg(long, env = "DEPOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
+    /// Seconds a client has to send a request body once its headers arrived (then 408 and the connection closes).
+    #[arg(long, env = "DEPOT_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
+    body_timeout_secs: u64,
+    /// Open connections this server holds at once, over all workers; further ones wait in the listen backlog.
+    #[arg(long, env = "DEPOT_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Proxies whose X-Forwarded-For names the client: comma-separated addresses or CIDR networks (none by default).
+    #[arg(long, env = "DEPOT_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
+    /// Client addresses or networks that may read /metrics without a key (comma-separated).
+    #[arg(long, env = "DEPOT_METRICS_ALLOW", default_value = "127.0.0.0/8,::1")]
+    metrics_allow: String,
+    /// A bearer key that opens /metrics from any address (at least 16 characters); none by default.
+    #[arg(long, env = "DEPOT_METRICS_KEY", hide_env_values = true)]
+    metrics_key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -180,6 +196,13 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.workers = args.workers;
     settings.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
     settings.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    settings.body_timeout = Duration::from_secs(args.body_timeout_secs);
+    settings.max_connections = args.max_connections;
+    settings.trusted_proxies =
+        TrustedProxies(Cidr::parse_list(&args.trusted_proxies).map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?);
+    settings.metrics_allow =
+        Cidr::parse_list(&args.metrics_allow).map_err(|e| anyhow::anyhow!("--metrics-allow: {e}"))?;
+    settings.metrics_key = args.metrics_key;
     let state = startup::prepare(settings)?;
     if let Some(created) = keys::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
         let key = created.key.unwrap_or_default();
@@ -190,14 +213,26 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
-    startup::spawn_sweeper(state.clone());
+    let sweeper = startup::spawn_sweeper(state.clone());
     let listener = TcpListener::bind(&args.bind).with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(
         address = %listener.local_addr()?,
         engine = ?state.db.engine(),
         "depot serving; API docs at /docs/"
     );
-    actix_web::rt::System::new().block_on(async move { startup::run(listener, state)?.await })?;
+    let serving = state.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let server = startup::run(listener, serving.clone())?;
+        actix_web::rt::spawn(startup::stop_on_signal(serving, server.handle()));
+        server.await
+    })?;
+    // The server stopped; so did the sweeper's loop (drain told it): wait for a sweep in progress to end.
+    state.shutdown.begin();
+    if let Some(sweeper) = sweeper {
+        if sweeper.join().is_err() {
+            tracing::error!("the reservation sweeper panicked");
+        }
+    }
     tracing::info!("depot stopped");
     Ok(())
 }

@@ -2,13 +2,14 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpServer, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
 use crate::db::Db;
+use crate::edge::{self, BadKeys, FailureLimiter, RouteTable, Shutdown};
 use crate::error::{AppError, FieldError};
 use crate::telemetry::{self, Metrics};
 use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, tickets, tracking};
@@ -18,8 +19,15 @@ pub struct AppState {
     pub db: Db,
     pub metrics: Metrics,
     pub settings: Settings,
-    /// Failed customer-tracking look-ups per client, to make guessing tokens slow as well as hopeless.
-    pub failed_lookups: tracking::FailedLookups,
+    /// Failed customer-tracking look-ups per client: a client over the limit is told to wait, but a valid token
+    /// is always answered.
+    pub failed_lookups: FailureLimiter,
+    /// Failed authentications per client: a client over the limit gets 429 before any work.
+    pub auth_failures: FailureLimiter,
+    /// Well-formed keys the database did not know, refused again without a look-up.
+    pub bad_keys: BadKeys,
+    /// Set when the server begins to stop.
+    pub shutdown: Shutdown,
 }
 
 /// Connects, migrates and builds the shared state.
@@ -35,20 +43,23 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
         db,
         metrics,
         settings,
-        failed_lookups: tracking::FailedLookups::default(),
+        failed_lookups: tracking::failure_limiter(),
+        auth_failures: FailureLimiter::new(edge::AUTH_FAILURES_PER_WINDOW, edge::AUTH_FAILURE_WINDOW),
+        bad_keys: BadKeys::default(),
+        shutdown: Shutdown::default(),
     }))
 }
 
-/// Expires reservations whose hold ran out, every `sweep_interval`, until the process ends. Every instance may run
-/// one: the sweep locks what it expires (see `loans::reserve::expire_due`).
+/// Expires reservations whose hold ran out, every `sweep_interval`, until shutdown begins ([`drain`]); join the
+/// returned thread to wait for a sweep in progress. Every instance may run one: the sweep locks what it expires
+/// (see `loans::reserve::expire_due`).
 pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHandle<()>> {
     let interval = state.settings.sweep_interval;
     if interval.is_zero() {
         return None;
     }
     let spawned = std::thread::Builder::new().name("loan-sweeper".into()).spawn(move || {
-        loop {
-            std::thread::sleep(interval);
+        while !state.shutdown.wait(interval) {
             let now = crate::db::types::Ts(crate::now());
             match crate::loans::reserve::expire_due(&state.db, now, state.settings.loan_hold) {
                 Ok(0) => {}
@@ -66,18 +77,23 @@ pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHand
     }
 }
 
-/// Serves the application on `listener` until the returned server is stopped (SIGINT/SIGTERM stop it gracefully).
+/// Serves the application on `listener` until the returned server is stopped. Signals are not handled here: the
+/// binary calls [`drain`] on SIGTERM or SIGINT ([`stop_on_signal`]).
 pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     let workers = match state.settings.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
     let shutdown = state.settings.shutdown_timeout.as_secs();
+    let max_connections = state.settings.max_connections_per_worker(workers);
     let document = openapi::document();
+    let routes = web::Data::new(RouteTable::from_openapi(&document));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(routes.clone())
             .app_data(web::PathConfig::default().error_handler(|err, req| path_error(&err.to_string(), req).into()))
+            .wrap(from_fn(edge::guard))
             .wrap(from_fn(telemetry::request_context))
             .service(
                 web::scope("/api/v1")
@@ -90,15 +106,17 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(courier::configure)
                     .configure(tracking::configure)
                     .service(audit::list_audit_entries)
-                    .default_service(web::to(not_found)),
+                    .default_service(web::to(edge::no_route)),
             )
             .configure(health::configure)
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
             .service(web::redirect("/docs", "/docs/"))
-            .default_service(web::to(not_found))
+            .default_service(web::to(edge::no_route))
     })
     .workers(workers)
+    .max_connections(max_connections)
     .shutdown_timeout(shutdown)
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)
@@ -119,7 +137,34 @@ fn path_error(message: &str, req: &HttpRequest) -> AppError {
     }
 }
 
-/// Unknown routes, and known routes with a method they do not take, answer a 404 problem.
-async fn not_found() -> HttpResponse {
-    actix_web::ResponseError::error_response(&AppError::NotFound("route"))
+/// Begins a graceful stop: readiness answers 503 and every answer carries `Connection: close` from now on, the
+/// sweeper leaves its loop, new connections are refused, and requests in flight get `shutdown_timeout` to finish.
+pub async fn drain(state: &AppState, handle: &ServerHandle) {
+    state.shutdown.begin();
+    handle.stop(true).await;
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C), then drains the server.
+pub async fn stop_on_signal(state: web::Data<AppState>, handle: ServerHandle) {
+    #[cfg(unix)]
+    {
+        use actix_web::rt::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                let term = Box::pin(term.recv());
+                let interrupt = Box::pin(actix_web::rt::signal::ctrl_c());
+                futures_util::future::select(term, interrupt).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = actix_web::rt::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = actix_web::rt::signal::ctrl_c().await;
+    }
+    tracing::info!("stop requested: draining");
+    drain(&state, &handle).await;
 }

@@ -105,7 +105,7 @@ pub async fn request_context(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let request_id = request_id_of(&req);
     let method = req.method().to_string();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %crate::edge::loggable_path(req.path()));
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.http_latency.clone());

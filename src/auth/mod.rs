@@ -3,8 +3,7 @@
 pub mod keys;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -107,9 +106,28 @@ const LAST_USED_GRANULARITY_SECS: i64 = 60;
 ///
 /// A missing or malformed key is refused at extraction (401 before anything else). A well-formed key that is
 /// unknown or revoked (401), or whose role may not act (403), is refused in the handler's call, so after the path
-/// and body have been parsed: such a caller may learn that its body is malformed, and nothing else.
+/// and body have been parsed: such a caller may learn that its body is malformed, and nothing else. The edge
+/// middleware (`crate::edge::guard`) refuses a malformed key, or one the database already refused, before the body
+/// is read at all, and passes the key's hash on ([`KeyHash`]) so that it is computed once.
 pub struct Bearer {
     hash: String,
+}
+
+/// A key's hash, computed by the edge middleware (`crate::edge::guard`) and kept for the extractor.
+#[derive(Clone)]
+pub struct KeyHash(pub String);
+
+/// Whether `text` has the shape of a key [`generate_key`] makes: `dpk_`, 8 letters or digits, `_`, 43 base64url
+/// characters. Anything else is refused without a look-up.
+pub fn well_formed_key(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 4 + 8 + 1 + 43
+        && text.starts_with("dpk_")
+        && b[4..12].iter().all(u8::is_ascii_alphanumeric)
+        && b[12] == b'_'
+        && b[13..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
 }
 
 impl FromRequest for Bearer {
@@ -117,20 +135,19 @@ impl FromRequest for Bearer {
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
+        let token = crate::edge::bearer_of(req.headers());
         ready(match token {
             None => Err(AppError::Unauthorized(
                 "an API key is required: Authorization: Bearer <key>",
             )),
-            Some(t) if !t.starts_with("dpk_") || t.len() > 100 => {
-                Err(AppError::Unauthorized("the API key is not valid"))
+            Some(t) if !well_formed_key(t) => Err(AppError::Unauthorized("the API key is not valid")),
+            Some(t) => {
+                let hash = match req.extensions().get::<KeyHash>() {
+                    Some(KeyHash(hash)) => hash.clone(),
+                    None => hash_key(t),
+                };
+                Ok(Bearer { hash })
             }
-            Some(t) => Ok(Bearer { hash: hash_key(t) }),
         })
     }
 }
@@ -212,5 +229,9 @@ mod tests {
         assert_eq!(a.text.len(), 4 + 8 + 1 + 43);
         assert_eq!(hash_key(&a.text), a.hash);
         assert_eq!(a.hash.len(), 64);
+        assert!(well_formed_key(&a.text));
+        assert!(!well_formed_key("dpk_nothing_here"));
+        assert!(!well_formed_key(&format!("{}!", &a.text[..a.text.len() - 1])));
+        assert!(!well_formed_key(&format!("{}x", a.text)));
     }
 }

@@ -20,6 +20,7 @@ pub struct TestApp {
     pub base: String,
     pub admin_key: String,
     pub db: Db,
+    pub state: actix_web::web::Data<startup::AppState>,
     pub database_url: String,
     agent: ureq::Agent,
     handle: ServerHandle,
@@ -116,25 +117,32 @@ fn fresh_database() -> (String, Cleanup) {
 }
 
 pub fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {})
+}
+
+/// As [`spawn_app`], with settings changed by `configure` (after the tests' defaults).
+pub fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let (database_url, cleanup) = fresh_database();
-    spawn_on(&database_url, cleanup)
+    spawn_on(&database_url, cleanup, configure)
 }
 
 /// A second server instance on the same database as `app` (for multi-instance tests).
 pub fn spawn_another(app: &TestApp) -> TestApp {
-    let mut other = spawn_on(&app.database_url, Cleanup::Shared);
+    let mut other = spawn_on(&app.database_url, Cleanup::Shared, |_| {});
     other.admin_key = app.admin_key.clone();
     other
 }
 
-fn spawn_on(database_url: &str, cleanup: Cleanup) -> TestApp {
+fn spawn_on(database_url: &str, cleanup: Cleanup, configure: impl FnOnce(&mut Settings)) -> TestApp {
     depot::telemetry::init_logging_at(depot::telemetry::LogFormat::Text, "warn");
     let mut settings = Settings::for_database(database_url);
     settings.pool.max_connections = 8;
     settings.workers = 2;
     settings.shutdown_timeout = Duration::from_secs(1);
+    configure(&mut settings);
     let state = startup::prepare(settings).unwrap_or_else(|e| panic!("preparing the app: {e:#}"));
     let db = state.db.clone();
+    let app_state = state.clone();
     let admin = NewApiKey {
         role: Role::Admin,
         label: "test admin".into(),
@@ -171,6 +179,7 @@ fn spawn_on(database_url: &str, cleanup: Cleanup) -> TestApp {
         base: format!("http://127.0.0.1:{port}"),
         admin_key,
         db,
+        state: app_state,
         database_url: database_url.to_owned(),
         agent,
         handle,
@@ -202,6 +211,12 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Stops the server as SIGTERM does ([`startup::drain`]), in a thread that ends when the server has stopped.
+    pub fn drain_in_background(&self) -> JoinHandle<()> {
+        let (state, handle) = (self.state.clone(), self.handle.clone());
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(startup::drain(&state, &handle)))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
