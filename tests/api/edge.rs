@@ -511,6 +511,7 @@ fn sigterm_drains_the_real_server() {
 
     if crate::helpers::test_engine() != depot::db::Engine::Sqlite {
         // The binary's own database handling is the same on both engines; one run is enough.
+        eprintln!("sigterm_drains_the_real_server: skipped on PostgreSQL, it runs the binary on a SQLite file");
         return;
     }
     let dir = std::env::temp_dir().join(format!("depot-sigterm-{}", uuid::Uuid::new_v4().simple()));
