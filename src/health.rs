@@ -32,7 +32,8 @@ pub async fn live() -> HttpResponse {
     })
 }
 
-/// The database answers and every migration has run: ready for traffic.
+/// The database answers within a second, every migration has run and none unknown to this binary (a newer Depot's)
+/// has, and writes have not just failed for a full disk: ready for traffic. A 503 says why in `detail`.
 #[utoipa::path(
     tag = "operations", operation_id = "check_readiness",
     responses(
@@ -55,7 +56,7 @@ pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
                     .unwrap_or_default(),
             ),
         })),
-        Err(why) => Err(AppError::Unavailable(why)),
+        Err(why) => Err(AppError::NotReady(why)),
     }
 }
 

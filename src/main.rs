@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use depot::auth::Role;
 use depot::auth::keys::{self, NewApiKey};
 use depot::config::{DEFAULT_BIND, DEFAULT_DATABASE_URL, Settings};
-use depot::db::{Db, PoolOptions};
+use depot::db::{Db, Engine, PoolOptions, SqliteSynchronous};
 use depot::telemetry::{self, LogFormat};
 use depot::{openapi, seed, startup};
 
@@ -38,8 +38,15 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Check that every stock level equals the sums of its ledger; exits 1 when one does not.
+    /// Check that every stock level equals the sums of its ledger; exits 1 when one does not. An explicit full
+    /// check: it reads the whole ledger.
     CheckStock,
+    /// Copy the database into FILE, consistently, while servers keep serving (SQLite). On PostgreSQL this runs
+    /// `pg_dump --format=custom` when it is on the PATH, and otherwise says how to and exits 1.
+    Backup {
+        /// The new file to write; it must not exist.
+        file: std::path::PathBuf,
+    },
     /// Load the demo data set (stores, series, models, loaners, parts, stock, a courier); safe to run again.
     SeedDemo,
     /// Print the OpenAPI document.
@@ -69,6 +76,14 @@ struct ServeArgs {
     /// Seconds graceful shutdown waits for requests in flight.
     #[arg(long, env = "DEPOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
+    /// SQLite only: `normal` (commits survive a crash of the process; a power loss may lose the last ones, never
+    /// the database) or `full` (a commit once answered survives a power loss too; slower writes).
+    #[arg(long, env = "DEPOT_SQLITE_SYNCHRONOUS", value_parser = parse_synchronous, default_value = "normal")]
+    sqlite_synchronous: SqliteSynchronous,
+}
+
+fn parse_synchronous(value: &str) -> Result<SqliteSynchronous, String> {
+    SqliteSynchronous::parse(value).ok_or_else(|| "one of normal, full".to_owned())
 }
 
 #[derive(Subcommand)]
@@ -145,6 +160,7 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1)
             }
         }
+        Some(Command::Backup { file }) => backup(&cli.database_url, &file),
         Some(Command::Openapi) => {
             print!("{}", openapi::document_json());
             Ok(())
@@ -168,6 +184,7 @@ fn open(url: &str) -> anyhow::Result<Db> {
         &PoolOptions {
             max_connections: 2,
             connect_timeout: Duration::from_secs(10),
+            ..PoolOptions::default()
         },
     )
 }
@@ -180,6 +197,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.workers = args.workers;
     settings.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
     settings.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    settings.pool.sqlite_synchronous = args.sqlite_synchronous;
     let state = startup::prepare(settings)?;
     if let Some(created) = keys::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
         let key = created.key.unwrap_or_default();
@@ -200,6 +218,46 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move { startup::run(listener, state)?.await })?;
     tracing::info!("depot stopped");
     Ok(())
+}
+
+/// `depot backup FILE`: SQLite copies itself (`VACUUM INTO`, consistent while servers write); PostgreSQL's tool is
+/// `pg_dump`, run here when it is installed.
+fn backup(url: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    match Engine::of_url(url) {
+        Engine::Sqlite => {
+            let db = open(url)?;
+            db.migrate()?;
+            db.backup_sqlite(file)?;
+            println!("backed up to {}", file.display());
+            Ok(())
+        }
+        Engine::Postgres => {
+            anyhow::ensure!(!file.exists(), "{} already exists; choose a new file", file.display());
+            let status = std::process::Command::new("pg_dump")
+                .arg("--format=custom")
+                .arg("--file")
+                .arg(file)
+                .arg("--dbname")
+                .arg(url)
+                .status();
+            match status {
+                Ok(s) if s.success() => {
+                    println!("backed up with pg_dump to {} (restore with pg_restore)", file.display());
+                    Ok(())
+                }
+                Ok(s) => anyhow::bail!("pg_dump failed ({s}); nothing was backed up"),
+                Err(e) => {
+                    eprintln!(
+                        "On PostgreSQL, back up with PostgreSQL's own tools: \
+                         pg_dump --format=custom --file {} --dbname <DATABASE_URL> (restore with pg_restore), \
+                         or continuous archiving for point-in-time recovery. pg_dump could not be run here: {e}",
+                        file.display()
+                    );
+                    std::process::exit(1)
+                }
+            }
+        }
+    }
 }
 
 fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 mod auth;
 mod catalog;
 mod courier;
+mod data_safety;
 mod helpers;
 mod idempotency;
 mod invariants;
