@@ -107,7 +107,7 @@ fn loaner_counts(conn: &mut crate::db::Conn<'_>) -> AppResult<(Vec<LoanerCount>,
         .select((loaners::store_id, loaners::series_id, loaners::state, diesel::dsl::count_star()))
         .load(c))?;
     let waiting: Vec<(Id, Id, i64)> = with_conn!(conn, c => loans::table
-        .filter(loans::state.eq("waiting"))
+        .filter(crate::db::loan_is_waiting())
         .group_by((loans::store_id, loans::series_id))
         .select((loans::store_id, loans::series_id, diesel::dsl::count_star()))
         .load(c))?;

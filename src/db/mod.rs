@@ -638,6 +638,13 @@ fn names(versions: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> 
     versions.iter().map(|v| v.to_string()).collect()
 }
 
+/// `loans.state = 'waiting'` as a literal rather than a bound parameter: PostgreSQL's generic plan of a prepared
+/// statement can then read the partial waitlist index (`WHERE state = 'waiting'`), which a parameter never matches,
+/// instead of scanning every loan ever made.
+pub fn loan_is_waiting() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("\"loans\".\"state\" = 'waiting'")
+}
+
 /// Runs raw SQL that is the same on both engines (used by tests and tooling).
 pub fn execute_raw(conn: &mut Conn<'_>, sql: &str) -> diesel::QueryResult<usize> {
     with_conn!(conn, c => diesel::sql_query(sql).execute(c))

@@ -10,6 +10,7 @@ mod idempotency;
 mod invariants;
 mod operations;
 mod parts_catalog;
+mod query_plans;
 mod schema_check;
 mod stock;
 mod tickets;
