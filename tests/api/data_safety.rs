@@ -15,13 +15,27 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_through, test_engine};
 
+/// Runs the built `depot` binary; one still running after a minute (a `serve` that should have refused) is killed
+/// and its output returned with a failing status.
 fn depot_binary(args: &[&str], database_url: &str) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_depot"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_depot"))
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("running depot {args:?}: {e}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running depot {args:?}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = child.kill();
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for depot {args:?}: {e}"))
 }
 
 fn run_sql(app: &TestApp, sql: &str) {
