@@ -375,3 +375,49 @@ fn during_a_database_outage_readiness_answers_at_once_and_requests_fail_fast() {
     assert_eq!(ready, 200, "ready again once the database answers");
     assert_eq!(app.get_admin("/api/v1/stores").status, 200);
 }
+
+/// `--sqlite-synchronous full` reaches every pooled SQLite connection (NORMAL stays the default).
+#[test]
+fn sqlite_synchronous_is_a_setting() {
+    if test_engine() == Engine::Postgres {
+        println!("skipped on PostgreSQL: synchronous is a SQLite setting here");
+        return;
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Sync {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        synchronous: i32,
+    }
+    let dir = std::env::temp_dir().join(format!("depot-sync-{}", uuid::Uuid::new_v4().simple()));
+    for (setting, expected) in [
+        (depot::db::SqliteSynchronous::Normal, 1),
+        (depot::db::SqliteSynchronous::Full, 2),
+    ] {
+        let url = format!("sqlite://{}", dir.join(format!("{expected}.db")).display());
+        let options = depot::db::PoolOptions {
+            sqlite_synchronous: setting,
+            ..depot::db::PoolOptions::default()
+        };
+        let db = depot::db::Db::connect(&url, &options).unwrap_or_else(|e| panic!("{e:#}"));
+        let read = |conn: &mut depot::db::Conn<'_>| -> depot::error::AppResult<i32> {
+            let rows: Vec<Sync> = depot::with_conn!(conn, c => diesel::sql_query("PRAGMA synchronous").load(c))?;
+            Ok(rows.first().map(|r| r.synchronous).unwrap_or(-1))
+        };
+        assert_eq!(db.read(read).ok(), Some(expected), "{setting:?} on a read connection");
+        assert_eq!(
+            db.write(read).ok(),
+            Some(expected),
+            "{setting:?} on the write connection"
+        );
+    }
+    assert_eq!(
+        depot::db::SqliteSynchronous::parse("FULL"),
+        Some(depot::db::SqliteSynchronous::Full)
+    );
+    assert_eq!(
+        depot::db::SqliteSynchronous::parse("off"),
+        None,
+        "only normal and full are offered"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
