@@ -65,6 +65,12 @@ pub enum AppError {
     TooManyRequests(u64),
     #[error("{0}")]
     Unavailable(String),
+    /// Writes fail because the database or its disk is full: an operator must make room; retrying later helps.
+    #[error("{0}")]
+    StorageFull(String),
+    /// Readiness: why this instance should not get traffic (shown, for operators).
+    #[error("{0}")]
+    NotReady(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -99,6 +105,8 @@ impl AppError {
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::TooManyRequests(_) => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
+            AppError::StorageFull(_) => "storage_full",
+            AppError::NotReady(_) => "not_ready",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -109,6 +117,9 @@ impl AppError {
             // A 500 never carries internals; they are in the log under the request id.
             AppError::Internal(_) => "an unexpected error occurred; it has been logged".to_owned(),
             AppError::Unavailable(_) => "the service is temporarily unavailable; retry shortly".to_owned(),
+            AppError::StorageFull(_) => {
+                "the service cannot store changes right now (its storage is full); retry later".to_owned()
+            }
             other => other.to_string(),
         };
         let errors = match self {
@@ -137,7 +148,9 @@ impl ResponseError for AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::StorageFull(_) | AppError::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,6 +159,7 @@ impl ResponseError for AppError {
         match self {
             AppError::Internal(e) => tracing::error!(error = ?e, "request failed"),
             AppError::Unavailable(why) => tracing::warn!(%why, "service unavailable"),
+            AppError::StorageFull(why) => tracing::error!(%why, "a write failed: the database or its disk is full"),
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -153,8 +167,14 @@ impl ResponseError for AppError {
         if let AppError::Unauthorized(_) = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let AppError::Unavailable(_) = self {
-            response.insert_header(("Retry-After", "1"));
+        match self {
+            AppError::Unavailable(_) | AppError::NotReady(_) => {
+                response.insert_header(("Retry-After", "1"));
+            }
+            AppError::StorageFull(_) => {
+                response.insert_header(("Retry-After", STORAGE_FULL_RETRY_AFTER_SECS.to_string()));
+            }
+            _ => {}
         }
         if let AppError::TooManyRequests(secs) = self {
             response.insert_header(("Retry-After", secs.to_string()));
@@ -165,6 +185,11 @@ impl ResponseError for AppError {
 
 impl From<DieselError> for AppError {
     fn from(error: DieselError) -> Self {
+        // A commit that failed and could not be rolled back either: the commit's failure is the cause.
+        let error = match error {
+            DieselError::RollbackErrorOnCommit { commit_error, .. } => *commit_error,
+            other => other,
+        };
         match &error {
             DieselError::NotFound => AppError::NotFound("resource"),
             DieselError::DatabaseError(kind, info) => {
@@ -192,12 +217,24 @@ impl From<DieselError> for AppError {
                     _ if info.message().contains("database is locked") => {
                         AppError::Unavailable("SQLite database is locked".into())
                     }
+                    _ if is_storage_full(info.message()) => AppError::StorageFull(info.message().to_owned()),
                     _ => AppError::Internal(anyhow::Error::new(error)),
                 }
             }
             _ => AppError::Internal(anyhow::Error::new(error)),
         }
     }
+}
+
+/// A full disk takes minutes to fix, not a second: clients should not hammer the server meanwhile.
+pub const STORAGE_FULL_RETRY_AFTER_SECS: u64 = 30;
+
+/// SQLite's SQLITE_FULL ("database or disk is full") and PostgreSQL's disk_full (SQLSTATE 53100: "could not
+/// extend file ...: No space left on device"), as their messages say (diesel does not pass the SQLSTATE on).
+fn is_storage_full(message: &str) -> bool {
+    message.contains("database or disk is full")
+        || message.contains("could not extend file")
+        || message.contains("No space left on device")
 }
 
 impl From<actix_web::error::BlockingError> for AppError {
@@ -268,7 +305,66 @@ pub enum WriteErrors {
     /// A bug; logged under the request id, with no details here.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),
-    /// The database is busy or unreachable; retry after the `Retry-After` seconds.
+    /// The database is busy or unreachable (`unavailable`), or its storage is full (`storage_full`); retry after
+    /// the `Retry-After` seconds.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Info(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn from_message(message: &'static str) -> AppError {
+        AppError::from(DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(Info(message)),
+        ))
+    }
+
+    #[test]
+    fn a_full_disk_is_a_503_with_retry_after_on_both_engines() {
+        for message in [
+            "database or disk is full",
+            "could not extend file \"base/16384/16397\": No space left on device",
+            "could not write to file \"pg_wal/xlogtemp.123\": No space left on device",
+        ] {
+            let error = from_message(message);
+            assert_eq!(error.code(), "storage_full", "{message}");
+            assert_eq!(error.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            let response = error.error_response();
+            assert_eq!(
+                response.headers().get("Retry-After").and_then(|v| v.to_str().ok()),
+                Some("30")
+            );
+            assert!(!error.to_problem().detail.contains("No space"), "no internals");
+        }
+        assert_eq!(from_message("syntax error at or near").code(), "internal_error");
+    }
 }

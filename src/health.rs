@@ -32,7 +32,8 @@ pub async fn live() -> HttpResponse {
     })
 }
 
-/// The database answers and every migration has run: ready for traffic.
+/// The database answers within a second, every migration has run and none unknown to this binary (a newer Depot's)
+/// has, and writes have not just failed for a full disk: ready for traffic. A 503 says why in `detail`.
 #[utoipa::path(
     tag = "operations", operation_id = "check_readiness",
     responses(
@@ -58,7 +59,7 @@ pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
                     .unwrap_or_default(),
             ),
         })),
-        Err(why) => Err(AppError::Unavailable(why)),
+        Err(why) => Err(AppError::NotReady(why)),
     }
 }
 
@@ -112,7 +113,7 @@ fn loaner_counts(conn: &mut crate::db::Conn<'_>) -> AppResult<(Vec<LoanerCount>,
         .select((loaners::store_id, loaners::series_id, loaners::state, diesel::dsl::count_star()))
         .load(c))?;
     let waiting: Vec<(Id, Id, i64)> = with_conn!(conn, c => loans::table
-        .filter(loans::state.eq("waiting"))
+        .filter(crate::db::loan_is_waiting())
         .group_by((loans::store_id, loans::series_id))
         .select((loans::store_id, loans::series_id, diesel::dsl::count_star()))
         .load(c))?;

@@ -627,7 +627,7 @@ fn availability(conn: &mut Conn<'_>, principal: &Principal, query: &Availability
     })?;
     let waiting: Vec<(Id, Id, i64)> = with_conn!(conn, c => {
         let mut q = loans::table
-            .filter(loans::state.eq("waiting"))
+            .filter(crate::db::loan_is_waiting())
             .group_by((loans::store_id, loans::series_id))
             .select((loans::store_id, loans::series_id, diesel::dsl::count_star()))
             .into_boxed();

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use depot::auth::Role;
 use depot::auth::keys::{self, NewApiKey};
 use depot::config::{DEFAULT_BIND, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_DATABASE_URL, DEFAULT_MAX_CONNECTIONS, Settings};
-use depot::db::{Db, PoolOptions};
+use depot::db::{Db, Engine, PoolOptions, SqliteSynchronous};
 use depot::edge::{Cidr, TrustedProxies};
 use depot::telemetry::{self, LogFormat};
 use depot::{openapi, seed, startup};
@@ -39,8 +39,15 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Check that every stock level equals the sums of its ledger; exits 1 when one does not.
+    /// Check that every stock level equals the sums of its ledger; exits 1 when one does not. An explicit full
+    /// check: it reads the whole ledger.
     CheckStock,
+    /// Copy the database into FILE, consistently, while servers keep serving (SQLite). On PostgreSQL this runs
+    /// `pg_dump --format=custom` when it is on the PATH, and otherwise says how to and exits 1.
+    Backup {
+        /// The new file to write; it must not exist.
+        file: std::path::PathBuf,
+    },
     /// Load the demo data set (stores, series, models, loaners, parts, stock, a courier); safe to run again.
     SeedDemo,
     /// Print the OpenAPI document.
@@ -85,6 +92,14 @@ struct ServeArgs {
     /// A bearer key that opens /metrics from any address (at least 16 characters); none by default.
     #[arg(long, env = "DEPOT_METRICS_KEY", hide_env_values = true)]
     metrics_key: Option<String>,
+    /// SQLite only: `normal` (commits survive a crash of the process; a power loss may lose the last ones, never
+    /// the database) or `full` (a commit once answered survives a power loss too; slower writes).
+    #[arg(long, env = "DEPOT_SQLITE_SYNCHRONOUS", value_parser = parse_synchronous, default_value = "normal")]
+    sqlite_synchronous: SqliteSynchronous,
+}
+
+fn parse_synchronous(value: &str) -> Result<SqliteSynchronous, String> {
+    SqliteSynchronous::parse(value).ok_or_else(|| "one of normal, full".to_owned())
 }
 
 #[derive(Subcommand)]
@@ -161,6 +176,7 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1)
             }
         }
+        Some(Command::Backup { file }) => backup(&cli.database_url, &file),
         Some(Command::Openapi) => {
             print!("{}", openapi::document_json());
             Ok(())
@@ -184,6 +200,7 @@ fn open(url: &str) -> anyhow::Result<Db> {
         &PoolOptions {
             max_connections: 2,
             connect_timeout: Duration::from_secs(10),
+            ..PoolOptions::default()
         },
     )
 }
@@ -203,6 +220,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.metrics_allow =
         Cidr::parse_list(&args.metrics_allow).map_err(|e| anyhow::anyhow!("--metrics-allow: {e}"))?;
     settings.metrics_key = args.metrics_key;
+    settings.pool.sqlite_synchronous = args.sqlite_synchronous;
     let state = startup::prepare(settings)?;
     if let Some(created) = keys::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
         let key = created.key.unwrap_or_default();
@@ -235,6 +253,46 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("depot stopped");
     Ok(())
+}
+
+/// `depot backup FILE`: SQLite copies itself (`VACUUM INTO`, consistent while servers write); PostgreSQL's tool is
+/// `pg_dump`, run here when it is installed.
+fn backup(url: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    match Engine::of_url(url) {
+        Engine::Sqlite => {
+            let db = open(url)?;
+            db.migrate()?;
+            db.backup_sqlite(file)?;
+            println!("backed up to {}", file.display());
+            Ok(())
+        }
+        Engine::Postgres => {
+            anyhow::ensure!(!file.exists(), "{} already exists; choose a new file", file.display());
+            let status = std::process::Command::new("pg_dump")
+                .arg("--format=custom")
+                .arg("--file")
+                .arg(file)
+                .arg("--dbname")
+                .arg(url)
+                .status();
+            match status {
+                Ok(s) if s.success() => {
+                    println!("backed up with pg_dump to {} (restore with pg_restore)", file.display());
+                    Ok(())
+                }
+                Ok(s) => anyhow::bail!("pg_dump failed ({s}); nothing was backed up"),
+                Err(e) => {
+                    eprintln!(
+                        "On PostgreSQL, back up with PostgreSQL's own tools: \
+                         pg_dump --format=custom --file {} --dbname <DATABASE_URL> (restore with pg_restore), \
+                         or continuous archiving for point-in-time recovery. pg_dump could not be run here: {e}",
+                        file.display()
+                    );
+                    std::process::exit(1)
+                }
+            }
+        }
+    }
 }
 
 fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {

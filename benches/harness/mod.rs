@@ -321,6 +321,7 @@ pub fn raw_pool(url: &str, size: u32) -> anyhow::Result<depot::db::Db> {
         &depot::db::PoolOptions {
             max_connections: size,
             connect_timeout: Duration::from_secs(30),
+            ..depot::db::PoolOptions::default()
         },
     )?;
     db.migrate()?;

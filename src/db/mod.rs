@@ -6,10 +6,13 @@
 pub mod schema;
 pub mod types;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
@@ -71,10 +74,21 @@ impl AnyConnection {
         F: FnOnce(&mut Conn<'_>) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        match &mut self.engine {
-            EngineConnection::Pg(c) => c.transaction(|c| f(&mut Conn::Pg(c))),
-            EngineConnection::Sqlite(c) => c.immediate_transaction(|c| f(&mut Conn::Sqlite(c))),
-        }
+        // The work's own error wins over a failure to roll back after it: SQLite ends the transaction itself on
+        // some errors (SQLITE_FULL), and diesel's rollback then fails with "no transaction is active", which would
+        // otherwise replace "database or disk is full".
+        let mut failed: Option<E> = None;
+        let run = |conn: &mut Conn<'_>| {
+            f(conn).map_err(|e| {
+                failed = Some(e);
+                diesel::result::Error::RollbackTransaction
+            })
+        };
+        let result = match &mut self.engine {
+            EngineConnection::Pg(c) => c.transaction(|c| run(&mut Conn::Pg(c))),
+            EngineConnection::Sqlite(c) => c.immediate_transaction(|c| run(&mut Conn::Sqlite(c))),
+        };
+        result.map_err(|e| failed.unwrap_or_else(|| E::from(e)))
     }
 
     fn ping(&mut self) -> diesel::QueryResult<()> {
@@ -87,13 +101,16 @@ impl AnyConnection {
     /// Connections are not pinged on every checkout (that would add a round trip to every request). Instead, after
     /// a request failed for a reason that is not the caller's, the connection is pinged once, and a dead one (the
     /// server restarted, the network dropped) is marked so that the pool replaces it.
-    fn check_after_error<T>(&mut self, result: &Result<T, AppError>) {
+    /// Returns true when the connection was found dead.
+    fn check_after_error<T>(&mut self, result: &Result<T, AppError>) -> bool {
         if let Err(AppError::Internal(_) | AppError::Unavailable(_)) = result {
             if self.ping().is_err() {
                 tracing::warn!("a database connection is dead; the pool will open a new one");
                 self.dead = true;
+                return true;
             }
         }
+        false
     }
 }
 
@@ -138,13 +155,32 @@ pub fn url_with_database(url: &str, name: &str) -> String {
 pub struct ConnectionManager {
     url: String,
     engine: Engine,
+    synchronous: SqliteSynchronous,
+    health: Arc<DbHealth>,
 }
+
+/// How long libpq may take to open a connection before giving up, unless the URL says otherwise: without it a
+/// server that accepts and never answers would hold the pool's connecting threads forever.
+const PG_CONNECT_TIMEOUT_SECS: u64 = 3;
 
 impl ConnectionManager {
     pub fn new(url: &str) -> Self {
+        Self::with_options(url, SqliteSynchronous::default(), Arc::default())
+    }
+
+    fn with_options(url: &str, synchronous: SqliteSynchronous, health: Arc<DbHealth>) -> Self {
+        let engine = Engine::of_url(url);
+        let url = if engine == Engine::Postgres && !url.contains("connect_timeout=") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}connect_timeout={PG_CONNECT_TIMEOUT_SECS}")
+        } else {
+            url.to_owned()
+        };
         ConnectionManager {
-            url: url.to_owned(),
-            engine: Engine::of_url(url),
+            url,
+            engine,
+            synchronous,
+            health,
         }
     }
 
@@ -159,28 +195,12 @@ impl ManageConnection for ConnectionManager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        match self.engine {
-            Engine::Postgres => PgConnection::establish(&self.url)
-                .map(|c| AnyConnection {
-                    engine: EngineConnection::Pg(c),
-                    dead: false,
-                })
-                .map_err(r2d2::Error::ConnectionError),
-            Engine::Sqlite => {
-                let mut conn = SqliteConnection::establish(self.sqlite_path()).map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the writer; the busy timeout makes a second writer wait instead of
-                // failing; NORMAL sync is durable across process crashes in WAL mode.
-                conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA synchronous = NORMAL;",
-                )
-                .map_err(r2d2::Error::QueryError)?;
-                Ok(AnyConnection {
-                    engine: EngineConnection::Sqlite(conn),
-                    dead: false,
-                })
-            }
+        let connected = self.open();
+        match &connected {
+            Ok(_) => self.health.mark_up(),
+            Err(e) => self.health.mark_down(&format!("connecting: {e}")),
         }
+        connected
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
@@ -197,6 +217,127 @@ impl ManageConnection for ConnectionManager {
     }
 }
 
+impl ConnectionManager {
+    fn open(&self) -> Result<AnyConnection, r2d2::Error> {
+        match self.engine {
+            Engine::Postgres => PgConnection::establish(&self.url)
+                .map(|c| AnyConnection {
+                    engine: EngineConnection::Pg(c),
+                    dead: false,
+                })
+                .map_err(r2d2::Error::ConnectionError),
+            Engine::Sqlite => {
+                let mut conn = SqliteConnection::establish(self.sqlite_path()).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; the busy timeout makes a second writer wait instead of
+                // failing. NORMAL sync is durable across process crashes in WAL mode, and on power loss keeps the
+                // database intact but may lose the last commits; FULL syncs the WAL on every commit.
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA synchronous = {};",
+                    self.synchronous.pragma()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection {
+                    engine: EngineConnection::Sqlite(conn),
+                    dead: false,
+                })
+            }
+        }
+    }
+}
+
+/// SQLite's `synchronous` setting: what a commit waits for before it is answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// Sync the WAL at checkpoints only: a commit survives a crash of the process, and the database survives a
+    /// power loss intact, but the last commits before it may be lost.
+    #[default]
+    Normal,
+    /// Sync the WAL on every commit: a commit once answered survives a power loss too; writes are slower.
+    Full,
+}
+
+impl SqliteSynchronous {
+    pub fn parse(value: &str) -> Option<SqliteSynchronous> {
+        match value.to_ascii_lowercase().as_str() {
+            "normal" => Some(SqliteSynchronous::Normal),
+            "full" => Some(SqliteSynchronous::Full),
+            _ => None,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+        }
+    }
+}
+
+/// What the server has recently learnt about its database, shared by the pools and the connection manager: whether
+/// it is known to be unreachable (so requests fail fast instead of each waiting the pool's timeout), and whether
+/// writes recently failed because the disk is full (so readiness can say so).
+#[derive(Debug, Default)]
+pub struct DbHealth {
+    down: AtomicBool,
+    down_reason: Mutex<String>,
+    disk_full_at: Mutex<Option<Instant>>,
+}
+
+/// How long after a write failed for a full disk readiness keeps answering 503, unless a write succeeds first.
+pub const DISK_FULL_MEMORY: Duration = Duration::from_secs(30);
+
+impl DbHealth {
+    fn mark_down(&self, why: &str) {
+        if !self.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%why, "the database is unreachable; requests fail fast until it answers again");
+        }
+        if let Ok(mut reason) = self.down_reason.lock() {
+            why.clone_into(&mut reason);
+        }
+    }
+
+    fn mark_up(&self) {
+        if self.down.swap(false, Ordering::Relaxed) {
+            tracing::info!("the database answers again");
+        }
+    }
+
+    /// True when the last attempt to reach the database failed and none has succeeded since.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    fn down_reason(&self) -> String {
+        self.down_reason.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn note_write<T>(&self, result: &Result<T, AppError>) {
+        match result {
+            Err(AppError::StorageFull(_)) => {
+                if let Ok(mut at) = self.disk_full_at.lock() {
+                    *at = Some(Instant::now());
+                }
+            }
+            Ok(_) => {
+                if let Ok(mut at) = self.disk_full_at.lock() {
+                    *at = None;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// True when a write failed for a full disk within [`DISK_FULL_MEMORY`] and none succeeded since.
+    pub fn writes_failing(&self) -> bool {
+        self.disk_full_at
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at.elapsed() < DISK_FULL_MEMORY)
+    }
+}
+
 pub type PooledConn = PooledConnection<ConnectionManager>;
 
 /// Connection pools for one database. SQLite allows one writer at a time, so its writes go through a pool of one
@@ -206,12 +347,15 @@ pub struct Db {
     engine: Engine,
     read: Pool<ConnectionManager>,
     write: Pool<ConnectionManager>,
+    health: Arc<DbHealth>,
+    timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 impl Default for PoolOptions {
@@ -219,9 +363,16 @@ impl Default for PoolOptions {
         PoolOptions {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
+            sqlite_synchronous: SqliteSynchronous::Normal,
         }
     }
 }
+
+/// While the database is known to be down, a request waits this long for a connection (one may come back) instead
+/// of the pool's full timeout.
+const FAIL_FAST: Duration = Duration::from_millis(500);
+/// Readiness never waits longer than this for a connection: a load balancer's probe must get an answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Db {
     pub fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Db> {
@@ -235,6 +386,7 @@ impl Db {
                 }
             }
         }
+        let health = Arc::new(DbHealth::default());
         let build = |size: u32| {
             Pool::builder()
                 .max_size(size)
@@ -243,7 +395,11 @@ impl Db {
                 // error instead (`check_after_error`).
                 .test_on_check_out(false)
                 .connection_timeout(options.connect_timeout)
-                .build(ConnectionManager::new(url))
+                .build(ConnectionManager::with_options(
+                    url,
+                    options.sqlite_synchronous,
+                    health.clone(),
+                ))
                 .with_context(|| format!("connecting to the {engine:?} database"))
         };
         let (read, write) = match engine {
@@ -253,7 +409,17 @@ impl Db {
             }
             Engine::Sqlite => (build(options.max_connections.max(2))?, build(1)?),
         };
-        Ok(Db { engine, read, write })
+        Ok(Db {
+            engine,
+            read,
+            write,
+            health,
+            timeout: options.connect_timeout,
+        })
+    }
+
+    pub fn health(&self) -> &DbHealth {
+        &self.health
     }
 
     pub fn engine(&self) -> Engine {
@@ -265,9 +431,30 @@ impl Db {
         (state.connections, state.idle_connections)
     }
 
+    /// A connection within the pool's timeout, or at once (almost) while the database is known to be down.
     fn get(&self, pool: &Pool<ConnectionManager>) -> Result<PooledConn, AppError> {
-        pool.get()
-            .map_err(|e| AppError::Unavailable(format!("no database connection available: {e}")))
+        let timeout = if self.health.is_down() {
+            FAIL_FAST.min(self.timeout)
+        } else {
+            self.timeout
+        };
+        pool.get_timeout(timeout).map_err(|e| {
+            if self.health.is_down() {
+                AppError::Unavailable(format!("the database is unreachable: {}", self.health.down_reason()))
+            } else {
+                AppError::Unavailable(format!("no database connection available: {e}"))
+            }
+        })
+    }
+
+    /// After a unit of work: a success proves the database answers; a failure that the connection's ping confirms
+    /// marks it dead and the database suspect.
+    fn after<T>(&self, conn: &mut PooledConn, result: &Result<T, AppError>) {
+        if result.is_ok() {
+            self.health.mark_up();
+        } else if conn.check_after_error(result) {
+            self.health.mark_down("a pooled connection died");
+        }
     }
 
     /// Runs `f` in one write transaction.
@@ -277,7 +464,8 @@ impl Db {
     {
         let mut conn = self.get(&self.write)?;
         let result = conn.transaction(f);
-        conn.check_after_error(&result);
+        self.after(&mut conn, &result);
+        self.health.note_write(&result);
         result
     }
 
@@ -289,7 +477,8 @@ impl Db {
     {
         let mut conn = self.get(&self.write)?;
         let result = f(&mut conn);
-        conn.check_after_error(&result);
+        self.after(&mut conn, &result);
+        self.health.note_write(&result);
         result
     }
 
@@ -300,11 +489,13 @@ impl Db {
     {
         let mut conn = self.get(&self.read)?;
         let result = f(&mut conn.as_conn());
-        conn.check_after_error(&result);
+        self.after(&mut conn, &result);
         result
     }
 
     /// Runs the embedded migrations of this engine that have not run yet.
+    /// Runs the embedded migrations of this engine that have not run yet. Refuses, changing nothing, a database
+    /// that holds migrations this binary does not know: a newer Depot migrated it, and this one would misread it.
     pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
         let mut conn = self.write.get().context("getting a connection to migrate")?;
         let applied = match &mut conn.engine {
@@ -312,33 +503,146 @@ impl Db {
                 // Instances starting together on one database take turns: the second finds nothing left to run.
                 c.batch_execute("SELECT pg_advisory_lock(7243003)")
                     .context("locking for migrations")?;
-                let applied = c.run_pending_migrations(PG_MIGRATIONS).map(names);
+                let applied = refuse_unknown(c, PG_MIGRATIONS).and_then(|()| {
+                    c.run_pending_migrations(PG_MIGRATIONS)
+                        .map(names)
+                        .map_err(anyhow::Error::from_boxed)
+                });
                 c.batch_execute("SELECT pg_advisory_unlock(7243003)")
                     .context("unlocking after migrations")?;
                 applied
             }
-            EngineConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names),
+            EngineConnection::Sqlite(c) => refuse_unknown(c, SQLITE_MIGRATIONS).and_then(|()| {
+                c.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(names)
+                    .map_err(anyhow::Error::from_boxed)
+            }),
         };
-        applied.map_err(|e| anyhow::anyhow!("running migrations: {e}"))
+        applied.context("running migrations")
     }
 
-    /// True when the database answers and every embedded migration has run.
+    /// Ok when the database answers, every embedded migration has run and none unknown to this binary has, and
+    /// writes have not recently failed for a full disk; otherwise why not. Answers within about a second even when
+    /// the database does not.
     pub fn ready(&self) -> Result<(), String> {
-        let mut conn = self.read.get().map_err(|e| format!("database unreachable: {e}"))?;
-        let pending = match &mut conn.engine {
-            EngineConnection::Pg(c) => c.has_pending_migration(PG_MIGRATIONS),
-            EngineConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        if self.health.writes_failing() {
+            return Err("writes are failing: the database or its disk is full".into());
+        }
+        let timeout = if self.health.is_down() {
+            FAIL_FAST
+        } else {
+            READY_TIMEOUT
         };
-        match pending {
-            Ok(false) => Ok(()),
-            Ok(true) => Err("migrations pending".into()),
-            Err(e) => Err(format!("checking migrations: {e}")),
+        let mut conn = self.read.get_timeout(timeout.min(self.timeout)).map_err(|_| {
+            self.health.mark_down("readiness found no connection");
+            "the database is unreachable".to_owned()
+        })?;
+        let checked = match &mut conn.engine {
+            EngineConnection::Pg(c) => migration_state(c, PG_MIGRATIONS),
+            EngineConnection::Sqlite(c) => migration_state(c, SQLITE_MIGRATIONS),
+        };
+        match checked {
+            Ok(MigrationState { unknown, .. }) if !unknown.is_empty() => Err(newer_database(&unknown)),
+            Ok(MigrationState { pending: true, .. }) => Err("migrations pending".into()),
+            Ok(_) => {
+                self.health.mark_up();
+                Ok(())
+            }
+            Err(e) => {
+                if conn.ping().is_err() {
+                    conn.dead = true;
+                    self.health.mark_down("readiness found a dead connection");
+                    Err("the database is unreachable".into())
+                } else {
+                    Err(format!("checking migrations: {e}"))
+                }
+            }
+        }
+    }
+
+    /// Copies the database into `target`, consistently and while it serves (SQLite: `VACUUM INTO`, a snapshot
+    /// of every committed transaction, the WAL's included). `target` must not exist yet.
+    pub fn backup_sqlite(&self, target: &std::path::Path) -> anyhow::Result<()> {
+        anyhow::ensure!(self.engine == Engine::Sqlite, "backup_sqlite on a PostgreSQL database");
+        anyhow::ensure!(
+            !target.exists(),
+            "{} already exists; choose a new file",
+            target.display()
+        );
+        let path = target
+            .to_str()
+            .ok_or_else(|| anyhow::anyhow!("the backup path {} is not UTF-8", target.display()))?;
+        let mut conn = self.read.get().context("getting a connection to back up")?;
+        match &mut conn.engine {
+            EngineConnection::Sqlite(c) => c
+                .batch_execute(&format!("VACUUM INTO '{}'", path.replace('\'', "''")))
+                .with_context(|| format!("copying the database into {path}")),
+            EngineConnection::Pg(_) => anyhow::bail!("backup_sqlite on a PostgreSQL database"),
         }
     }
 }
 
+struct MigrationState {
+    pending: bool,
+    unknown: Vec<String>,
+}
+
+/// Which embedded migrations have not run, and which applied ones this binary does not know.
+fn migration_state<C, DB>(conn: &mut C, source: EmbeddedMigrations) -> anyhow::Result<MigrationState>
+where
+    C: MigrationHarness<DB>,
+    DB: diesel::backend::Backend,
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    let known: Vec<String> = MigrationSource::<DB>::migrations(&source)
+        .map_err(anyhow::Error::from_boxed)?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    let applied: Vec<String> = conn
+        .applied_migrations()
+        .map_err(anyhow::Error::from_boxed)?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let mut unknown: Vec<String> = applied.iter().filter(|v| !known.contains(v)).cloned().collect();
+    unknown.sort();
+    let pending = known.iter().any(|v| !applied.contains(v));
+    Ok(MigrationState { pending, unknown })
+}
+
+fn refuse_unknown<C, DB>(conn: &mut C, source: EmbeddedMigrations) -> anyhow::Result<()>
+where
+    C: MigrationHarness<DB>,
+    DB: diesel::backend::Backend,
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    let state = migration_state(conn, source)?;
+    if state.unknown.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(newer_database(&state.unknown))
+    }
+}
+
+fn newer_database(unknown: &[String]) -> String {
+    format!(
+        "the database was migrated by a newer Depot: it holds migration(s) {} that this binary (version {}) does \
+         not know, so it refuses to use it; run the newer version, or restore a backup taken before the upgrade",
+        unknown.join(", "),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 fn names(versions: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
     versions.iter().map(|v| v.to_string()).collect()
+}
+
+/// `loans.state = 'waiting'` as a literal rather than a bound parameter: PostgreSQL's generic plan of a prepared
+/// statement can then read the partial waitlist index (`WHERE state = 'waiting'`), which a parameter never matches,
+/// instead of scanning every loan ever made.
+pub fn loan_is_waiting() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("\"loans\".\"state\" = 'waiting'")
 }
 
 /// Runs raw SQL that is the same on both engines (used by tests and tooling).

@@ -405,7 +405,11 @@ fn list(conn: &mut Conn<'_>, principal: &Principal, query: &LoanQuery, page: Pag
         }
         if principal.role != crate::auth::Role::Admin {
             let scope: Vec<Id> = principal.store_ids.iter().copied().map(Id).collect();
-            q = q.filter(loans::store_id.eq_any(scope));
+            // One store (most keys) as `=`: the generic plan then reads the store's loans in id order.
+            q = match scope.as_slice() {
+                [one] => q.filter(loans::store_id.eq(*one)),
+                _ => q.filter(loans::store_id.eq_any(scope)),
+            };
         }
         if let Some(state) = query.state {
             q = q.filter(loans::state.eq(state.as_str()));

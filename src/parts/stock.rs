@@ -924,7 +924,11 @@ fn movements(
             q = q.filter(stock_movements::part_id.eq(Id(part)));
         }
         if let Some(scope) = &scope {
-            q = q.filter(stock_movements::location_id.eq_any(scope.clone()));
+            // One location (most keys) as `=`: the generic plan then reads its movements in id order.
+            q = match scope.as_slice() {
+                [one] => q.filter(stock_movements::location_id.eq(*one)),
+                _ => q.filter(stock_movements::location_id.eq_any(scope.clone())),
+            };
         }
         q.load(c)
     })?;

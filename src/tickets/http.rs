@@ -840,7 +840,11 @@ fn list(conn: &mut Conn<'_>, principal: &Principal, query: &TicketQuery, page: P
         }
         if principal.role != Role::Admin {
             let scope: Vec<Id> = principal.store_ids.iter().copied().map(Id).collect();
-            q = q.filter(tickets::store_id.eq_any(scope));
+            // One store (most keys) as `=`: the generic plan then reads the store's tickets in id order.
+            q = match scope.as_slice() {
+                [one] => q.filter(tickets::store_id.eq(*one)),
+                _ => q.filter(tickets::store_id.eq_any(scope)),
+            };
         }
         if let Some(status) = query.status {
             q = q.filter(tickets::status.eq(status.as_str()));

@@ -126,6 +126,13 @@ pub fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_on(&database_url, cleanup, configure)
 }
 
+/// The server on a fresh database reached through another URL (`route` rewrites the fresh database's URL, e.g. to
+/// go through a test proxy); cleanup uses the real one.
+pub fn spawn_app_through(route: impl FnOnce(&str) -> String) -> TestApp {
+    let (database_url, cleanup) = fresh_database();
+    spawn_on(&route(&database_url), cleanup)
+}
+
 /// A second server instance on the same database as `app` (for multi-instance tests).
 pub fn spawn_another(app: &TestApp) -> TestApp {
     let mut other = spawn_on(&app.database_url, Cleanup::Shared, |_| {});

@@ -1,0 +1,13 @@
+DROP INDEX stock_movements_part;
+DROP INDEX stock_movements_location;
+DROP INDEX stock_movements_level;
+CREATE INDEX stock_movements_level ON stock_movements (location_id, part_id, at);
+DROP INDEX pickups_status;
+DROP INDEX pickups_partner_updated;
+DROP INDEX pickups_partner_list;
+DROP INDEX loans_store;
+DROP INDEX loans_state;
+DROP INDEX audit_log_record;
+DROP INDEX audit_log_type;
+DROP INDEX tickets_status;
+DROP INDEX pickups_ticket;

@@ -1,0 +1,327 @@
+//! Every list and look-up that grows with the data uses an index, also as PostgreSQL's generic plan of a prepared
+//! statement (`plan_cache_mode = force_generic_plan`), on a database with enough rows that a scan loses.
+//!
+//! The statements are not copied here: they are captured (diesel's instrumentation) while the real server answers
+//! the real list requests, so the test checks whatever the code sends today.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use depot::db::Engine;
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, test_engine};
+
+/// The database whose statements are recorded (its name), and what was recorded.
+static TARGET: Mutex<Option<String>> = Mutex::new(None);
+static CAPTURED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Records the SQL of every statement run on connections to [`TARGET`].
+struct Recorder {
+    url: String,
+}
+
+impl Instrumentation for Recorder {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => url.clone_into(&mut self.url),
+            InstrumentationEvent::StartQuery { query, .. } => {
+                let target = TARGET.lock().ok().and_then(|t| t.clone());
+                if target.is_some_and(|t| self.url.contains(&format!("/{t}"))) {
+                    let text = query.to_string();
+                    let sql = text.split(" -- binds: ").next().unwrap_or_default().to_owned();
+                    if let Ok(mut all) = CAPTURED.lock() {
+                        all.push(sql);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The tables that grow with the business: a scan of any of them is what this test forbids.
+const BIG_TABLES: &[&str] = &[
+    "tickets",
+    "ticket_events",
+    "loans",
+    "pickups",
+    "pickup_events",
+    "audit_log",
+    "stock_movements",
+    "ticket_parts",
+];
+
+/// 60 more stores, and 60,000 tickets across them with their loans and events, half as many pickups with events, and as many audit entries and
+/// stock movements: enough that a scan costs the planner more than any index that fits.
+const LOAD: &str = r#"
+INSERT INTO stores (id, code, name, city, kind, time_zone, created_at, updated_at)
+SELECT gen_random_uuid(), 'LOAD-' || g, 'Load ' || g, 'Shenzhen', 'service_center', 'Asia/Shanghai', now(), now()
+FROM generate_series(1, 60) g;
+CREATE TEMP TABLE ids AS SELECT
+    (SELECT array_agg(id ORDER BY code) FROM stores WHERE kind = 'service_center') AS stores,
+    (SELECT array_agg(id ORDER BY code) FROM stores) AS locations,
+    (SELECT array_agg(id ORDER BY sku) FROM parts) AS parts,
+    (SELECT id FROM product_models ORDER BY code LIMIT 1) AS model,
+    (SELECT series_id FROM product_models ORDER BY code LIMIT 1) AS series,
+    (SELECT id FROM courier_partners ORDER BY code LIMIT 1) AS partner,
+    (SELECT warranty_decision FROM tickets LIMIT 1) AS decision;
+INSERT INTO tickets (id, number, store_id, customer_name, customer_phone, device_imei, model_id, purchase_date,
+                     channel, reported_fault, accessories, warranty_decision, status, created_at, updated_at)
+SELECT gen_random_uuid(), 'LOAD-' || g, stores[1 + g % array_length(stores, 1)], 'Load Test', '+8613800000000',
+       '490154203237518', model, DATE '2026-01-01', CASE WHEN g % 2 = 0 THEN 'mail_in' ELSE 'walk_in' END, 'load',
+       '[]', decision, CASE g % 200 WHEN 0 THEN 'received' WHEN 1 THEN 'repairing' WHEN 2 THEN 'cancelled' ELSE 'closed' END,
+       now() - interval '400 days' + g * interval '1 minute', now() - interval '400 days' + g * interval '1 minute'
+FROM ids, generate_series(1, 60000) g;
+INSERT INTO loans (id, ticket_id, store_id, series_id, state, queued_at, created_at, updated_at)
+SELECT gen_random_uuid(), t.id, t.store_id, ids.series, CASE t.status WHEN 'received' THEN 'waiting' ELSE 'cancelled' END,
+       t.created_at, t.created_at, t.updated_at
+FROM tickets t, ids WHERE t.number LIKE 'LOAD-%';
+INSERT INTO pickups (id, ticket_id, direction, partner_id, address, contact_name, contact_phone, status, created_at,
+                     updated_at)
+SELECT gen_random_uuid(), t.id, 'inbound', ids.partner, '1 Load Road', 'Load Test', '+8613800000000',
+       CASE t.status WHEN 'received' THEN 'requested' ELSE 'delivered' END, t.created_at, t.updated_at
+FROM tickets t, ids WHERE t.channel = 'mail_in' AND t.number LIKE 'LOAD-%';
+INSERT INTO pickup_events (id, pickup_id, partner_id, partner_event_id, kind, happened_at, received_at, body_hash)
+SELECT gen_random_uuid(), p.id, p.partner_id, 'load-' || p.id, 'delivered', p.updated_at, p.updated_at, 'x'
+FROM pickups p;
+INSERT INTO ticket_events (id, ticket_id, at, kind, to_status)
+SELECT gen_random_uuid(), t.id, t.created_at, 'opened', 'received' FROM tickets t WHERE t.number LIKE 'LOAD-%';
+INSERT INTO ticket_parts (id, ticket_id, part_id, location_id, quantity, state, covered, created_at, updated_at)
+SELECT gen_random_uuid(), t.id, parts[1 + abs(hashtext(t.number)) % array_length(parts, 1)], t.store_id, 1,
+       'consumed', true, t.created_at, t.updated_at
+FROM tickets t, ids WHERE t.number LIKE 'LOAD-%';
+INSERT INTO audit_log (id, at, action, entity_type, entity_id, details)
+SELECT gen_random_uuid(), now() - interval '400 days' + g * interval '1 minute', 'update',
+       (ARRAY['loaner', 'part', 'loan', 'key', 'price', 'stock', 'partner', 'store'])[1 + g % 8],
+       gen_random_uuid(), '{}'
+FROM generate_series(1, 60000) g;
+INSERT INTO stock_movements (id, location_id, part_id, kind, quantity, reason, at)
+SELECT gen_random_uuid(), locations[1 + g % array_length(locations, 1)], parts[1 + (g / 7) % array_length(parts, 1)],
+       'adjustment', 1, 'load', now() - interval '400 days' + g * interval '1 minute'
+FROM ids, generate_series(1, 60000) g;
+ANALYZE;
+"#;
+
+#[derive(diesel::QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+/// The generic plan of `sql` as a prepared statement (PostgreSQL 15 has no `EXPLAIN (GENERIC_PLAN)`: with
+/// `force_generic_plan` the values given to EXECUTE do not shape the plan, so NULLs do).
+fn generic_plan(conn: &mut PgConnection, sql: &str) -> Result<String, String> {
+    let params = (1..=200).rev().find(|n| sql.contains(&format!("${n}"))).unwrap_or(0);
+    let args = vec!["NULL"; params].join(", ");
+    conn.batch_execute("DEALLOCATE ALL; SET plan_cache_mode = force_generic_plan")
+        .map_err(|e| e.to_string())?;
+    conn.batch_execute(&format!("PREPARE listed AS {sql}"))
+        .map_err(|e| format!("PREPARE failed: {e}"))?;
+    let execute = if params == 0 {
+        "EXPLAIN EXECUTE listed".to_owned()
+    } else {
+        format!("EXPLAIN EXECUTE listed({args})")
+    };
+    let lines: Vec<PlanLine> = diesel::sql_query(execute)
+        .load(conn)
+        .map_err(|e| format!("EXPLAIN failed: {e}"))?;
+    Ok(lines.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n"))
+}
+
+/// What is wrong with a plan, if anything: a big table read whole (a sequential scan), or walked along its primary
+/// key while a filter throws rows away (the generic plan of `WHERE status = $1 ORDER BY id LIMIT $2` without an
+/// index that leads with the status: fast when most rows match, a scan of the table when few do).
+fn plan_fault(plan: &str) -> Option<String> {
+    let lines: Vec<&str> = plan.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        for t in BIG_TABLES {
+            let scanned = line
+                .split("Seq Scan on ")
+                .nth(1)
+                .is_some_and(|rest| rest.split_whitespace().next() == Some(t));
+            if scanned {
+                return Some(format!("scans {t}"));
+            }
+            if line.contains(&format!("Scan using {t}_pkey on {t} ")) {
+                let indent = line.len() - line.trim_start().len();
+                let filtered = lines[i + 1..]
+                    .iter()
+                    .take_while(|l| {
+                        let inner = l.len() - l.trim_start().len();
+                        inner > indent && !l.trim_start().starts_with("->")
+                    })
+                    .any(|l| l.trim_start().starts_with("Filter:"));
+                if filtered {
+                    return Some(format!("walks {t} by id, filtering"));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Reads a list, then its next page when there is one, so that the cursor's form of the statement runs too.
+fn read_list(app: &TestApp, key: &str, path: &str) -> Value {
+    let first = app.get(path, Some(key));
+    assert_eq!(first.status, 200, "{path}: {}", first.text);
+    if let Some(cursor) = first.body["next_cursor"].as_str() {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let next = app.get(&format!("{path}{sep}cursor={cursor}"), Some(key));
+        assert_eq!(next.status, 200, "{path} next page: {}", next.text);
+    }
+    first.body
+}
+
+#[test]
+fn every_list_query_uses_an_index_in_its_generic_plan() {
+    if test_engine() == Engine::Sqlite {
+        println!(
+            "skipped on SQLite: generic plans and plan_cache_mode are PostgreSQL's; SQLite plans every statement \
+             when it is prepared"
+        );
+        return;
+    }
+    let _ = diesel::connection::set_default_instrumentation(|| Some(Box::new(Recorder { url: String::new() })));
+    let app = spawn_app();
+    depot::seed::seed_demo(&app.db).unwrap_or_else(|e| panic!("seeding: {e}"));
+    let store = app.get_admin("/api/v1/stores?kind=service_center&limit=1").body["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let models = app.get_admin("/api/v1/models?limit=200");
+    let model = models.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["code"] == "MATE60PRO")
+        .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    // One ticket opened for real: the one viewed below, and the warranty decision the loaded ones copy.
+    let opened = app.post_admin(
+        "/api/v1/tickets",
+        &json!({"store_id": store, "customer": {"name": "Wang Fang", "phone": "+8613800138000"},
+                "device_imei": "490154203237518", "model_id": model, "purchase_date": "2026-11-20",
+                "channel": "walk_in", "reported_fault": "screen flickers", "accessories": []}),
+    );
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let ticket = opened.id();
+    let series = models.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["code"] == "MATE60PRO")
+        .map(|m| m["series_id"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let mut conn = PgConnection::establish(&app.database_url).unwrap_or_else(|e| panic!("{e}"));
+    conn.batch_execute(LOAD).unwrap_or_else(|e| panic!("loading rows: {e}"));
+
+    let partner = app.get_admin("/api/v1/partners").body["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let courier = app.post_admin(
+        "/api/v1/api-keys",
+        &json!({"role": "courier", "label": "plans", "partner_id": partner}),
+    );
+    assert_eq!(courier.status, 201, "{}", courier.text);
+    let courier_key = courier.body["key"].as_str().unwrap_or_default().to_owned();
+    let staff_key = app.create_key("store_staff", &[&store]);
+    let part = app.get_admin("/api/v1/parts?limit=1").body["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let name = app.database_url.rsplit('/').next().unwrap_or_default();
+    let name = name.split('?').next().unwrap_or_default().to_owned();
+    if let Ok(mut t) = TARGET.lock() {
+        *t = Some(name);
+    }
+    let admin = app.admin_key.clone();
+    read_list(&app, &admin, "/api/v1/tickets?status=received&limit=5");
+    for (key, path) in [
+        (&admin, "/api/v1/tickets?limit=5".to_owned()),
+        (&admin, format!("/api/v1/tickets?store_id={store}&limit=5")),
+        (
+            &admin,
+            format!("/api/v1/tickets?store_id={store}&status=received&limit=5"),
+        ),
+        (&staff_key, "/api/v1/tickets?status=repairing&limit=5".to_owned()),
+        (&staff_key, "/api/v1/tickets?limit=5".to_owned()),
+        (&staff_key, format!("/api/v1/loaners?series_id={series}&limit=5")),
+        (&staff_key, "/api/v1/stock/movements?limit=5".to_owned()),
+        (&admin, format!("/api/v1/tickets/{ticket}")),
+        (&admin, format!("/api/v1/pickups?ticket_id={ticket}")),
+        (&admin, format!("/api/v1/tickets/{ticket}/parts")),
+        (&admin, "/api/v1/loans?state=waiting&limit=5".to_owned()),
+        (&admin, "/api/v1/loans?overdue=true&limit=5".to_owned()),
+        (&admin, format!("/api/v1/loans?store_id={store}&state=waiting&limit=5")),
+        (&staff_key, "/api/v1/loans?limit=5".to_owned()),
+        (&admin, "/api/v1/audit-log?entity_type=store&limit=5".to_owned()),
+        (&admin, format!("/api/v1/audit-log?entity_id={ticket}")),
+        (&courier_key, "/api/v1/courier/pickups?limit=5".to_owned()),
+        (
+            &courier_key,
+            "/api/v1/courier/pickups?status=requested&limit=5".to_owned(),
+        ),
+        (
+            &courier_key,
+            "/api/v1/courier/pickups?updated_since=2026-11-30T00:00:00Z&limit=5".to_owned(),
+        ),
+        (&admin, "/api/v1/courier/pickups?status=requested&limit=5".to_owned()),
+        (
+            &admin,
+            format!("/api/v1/stock/movements?location_id={store}&part_id={part}&limit=5"),
+        ),
+        (&admin, format!("/api/v1/stock/movements?location_id={store}&limit=5")),
+        (&admin, format!("/api/v1/stock/movements?part_id={part}&limit=5")),
+        (&admin, format!("/api/v1/stock/levels?location_id={store}&limit=5")),
+        (&admin, format!("/api/v1/loaners?store_id={store}&limit=5")),
+        (&admin, format!("/api/v1/loaner-availability?store_id={store}")),
+    ] {
+        read_list(&app, key, &path);
+    }
+    assert_eq!(app.get("/metrics", None).status, 200);
+    if let Ok(mut t) = TARGET.lock() {
+        *t = None;
+    }
+
+    let statements: BTreeSet<String> = CAPTURED
+        .lock()
+        .map(|c| {
+            c.iter()
+                .filter(|s| s.trim_start().starts_with("SELECT"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let relevant: Vec<&String> = statements
+        .iter()
+        .filter(|s| BIG_TABLES.iter().any(|t| s.contains(&format!("\"{t}\""))))
+        .collect();
+    assert!(
+        relevant.len() >= 15,
+        "the list requests ran only {} statements on the big tables: is the recorder attached?",
+        relevant.len()
+    );
+    let mut failures = Vec::new();
+    for sql in &relevant {
+        match generic_plan(&mut conn, sql) {
+            Ok(plan) => {
+                if let Some(fault) = plan_fault(&plan) {
+                    failures.push(format!("{fault}:\n  {sql}\n{plan}\n"));
+                }
+            }
+            Err(e) => failures.push(format!("{e}:\n  {sql}\n")),
+        }
+    }
+    println!("checked the generic plans of {} statements", relevant.len());
+    assert!(
+        failures.is_empty(),
+        "{} statement(s) without an index:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
