@@ -130,7 +130,7 @@ pub fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 /// go through a test proxy); cleanup uses the real one.
 pub fn spawn_app_through(route: impl FnOnce(&str) -> String) -> TestApp {
     let (database_url, cleanup) = fresh_database();
-    spawn_on(&route(&database_url), cleanup)
+    spawn_on(&route(&database_url), cleanup, |_| {})
 }
 
 /// A second server instance on the same database as `app` (for multi-instance tests).

@@ -4,8 +4,8 @@
 mod auth;
 mod catalog;
 mod courier;
-mod edge;
 mod data_safety;
+mod edge;
 mod helpers;
 mod idempotency;
 mod invariants;
