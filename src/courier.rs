@@ -1095,7 +1095,7 @@ pub async fn list_courier_pickups(
     query: ApiQuery<CourierPickupQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/courier/pickups", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             let partner = require_courier(principal)?;
