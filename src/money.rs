@@ -29,10 +29,7 @@ pub fn parse_amount(text: &str) -> Result<Decimal, String> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let well_formed = digits(whole) && fraction.is_none_or(|f| digits(f) && f.len() <= 2);
     if !well_formed {
-        return Err(format!(
-            "must be a decimal string of digits with at most two decimal places, such as \"199.00\" (pattern {})",
-            amount_pattern()
-        ));
+        return Err(r#"must be a decimal string such as "199.00": digits, then at most two decimals"#.to_owned());
     }
     if whole.len() > MAX_AMOUNT_DIGITS {
         return Err(format!(
