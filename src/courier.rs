@@ -371,6 +371,7 @@ pub struct PostEvent {
 pub struct EventBatch {
     pub pickup_id: Uuid,
     /// 1 to 100 events; refused whole if any is malformed.
+    #[schema(min_items = 1, max_items = 100)]
     pub events: Vec<PostEvent>,
 }
 
