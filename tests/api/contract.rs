@@ -145,3 +145,32 @@ fn a_cursor_from_one_list_is_refused_by_another() {
         assert!(pattern.ends_with("[A-Za-z0-9_-]{21}[AQgw]$"), "{pattern}");
     }
 }
+
+/// The id of the first item of a list answer.
+fn first_id(app: &TestApp, path: &str) -> String {
+    let res = app.get_admin(path);
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.body["items"][0]["id"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_integer_written_with_a_zero_fraction_is_accepted_and_a_fraction_is_not() {
+    let app = spawn_app();
+    depot::seed::seed_demo(&app.db).unwrap_or_else(|e| panic!("seeding: {e}"));
+    let store = first_id(&app, "/api/v1/stores?city=Shenzhen&kind=service_center");
+    let part = first_id(&app, "/api/v1/parts?sku=SCR-NOVA12");
+    let path = format!("/api/v1/stock/levels/{store}/{part}/reorder");
+    let put = |body: Value| app.send("PUT", &path, Some(&app.admin_key), &[], &body.to_string());
+
+    let res = put(json!({"reorder_point": 5.0, "reorder_qty": 1e1}));
+    assert_eq!(res.status, 200, "5.0 is the integer 5 by JSON Schema: {}", res.text);
+    assert_eq!(res.body["reorder_point"], 5);
+    assert_eq!(res.body["reorder_qty"], 10);
+
+    let res = put(json!({"reorder_point": 5.5, "reorder_qty": 10}));
+    res.problem(400, "validation_failed");
+    assert_eq!(res.bad_fields(), ["reorder_point"]);
+    let res = put(json!({"reorder_point": 5, "reorder_qty": 1000001.0}));
+    res.problem(400, "validation_failed");
+    assert_eq!(res.bad_fields(), ["reorder_qty"], "the range still holds");
+}
