@@ -99,7 +99,7 @@ pub async fn list_audit_entries(
     query: ApiQuery<AuditQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/audit-log", query.limit, query.cursor.as_deref())?;
     let rows = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             principal.require_admin()?;

@@ -371,6 +371,7 @@ pub struct PostEvent {
 pub struct EventBatch {
     pub pickup_id: Uuid,
     /// 1 to 100 events; refused whole if any is malformed.
+    #[schema(min_items = 1, max_items = 100)]
     pub events: Vec<PostEvent>,
 }
 
@@ -1095,7 +1096,7 @@ pub async fn list_courier_pickups(
     query: ApiQuery<CourierPickupQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/courier/pickups", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             let partner = require_courier(principal)?;

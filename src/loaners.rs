@@ -774,7 +774,7 @@ pub async fn list_loaners(
     query: ApiQuery<LoanerQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/loaners", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             require_pool_role(principal)?;

@@ -1,9 +1,48 @@
 //! Money at the API: `{"amount": "99.00", "currency": "CNY"}`, the amount a decimal string with at most two
 //! places; stored as integer minor units (fen) on both engines.
+//!
+//! An amount is accepted in exactly one form, [`amount_pattern`]: digits, then optionally a point and one or two
+//! digits. Signs, exponents, separators, a bare point and a third decimal are refused, never rewritten. The
+//! OpenAPI document states the same pattern (src/openapi.rs writes it from [`MAX_AMOUNT_DIGITS`]).
+
+use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
+
+/// Most digits before the decimal point: 99,999,999,999.99 is the largest amount, which still fits the minor-unit
+/// columns with room to add.
+pub const MAX_AMOUNT_DIGITS: usize = 11;
+
+/// The one accepted form of an amount, as an ECMA-262 regular expression (the OpenAPI `pattern`).
+pub fn amount_pattern() -> String {
+    format!(r"^[0-9]{{1,{MAX_AMOUNT_DIGITS}}}(\.[0-9]{{1,2}})?$")
+}
+
+/// Parses an amount in the form of [`amount_pattern`], or says what is wrong with it.
+pub fn parse_amount(text: &str) -> Result<Decimal, String> {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let well_formed = digits(whole) && fraction.is_none_or(|f| digits(f) && f.len() <= 2);
+    if !well_formed {
+        return Err(r#"must be a decimal string such as "199.00": digits, then at most two decimals"#.to_owned());
+    }
+    if whole.len() > MAX_AMOUNT_DIGITS {
+        return Err(format!(
+            "is too large: at most {MAX_AMOUNT_DIGITS} digits before the decimal point"
+        ));
+    }
+    Decimal::from_str(text).map_err(|e| e.to_string())
+}
+
+fn deserialize_amount<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_amount(&text).map_err(serde::de::Error::custom)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum Currency {
@@ -15,9 +54,13 @@ pub enum Currency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Money {
-    /// Decimal string with at most two decimal places, e.g. `"199.00"`.
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String, pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$", example = "199.00")]
+    /// Decimal string of digits with at most two decimal places, e.g. `"199.00"`; no sign, exponent or
+    /// separators.
+    #[serde(
+        serialize_with = "rust_decimal::serde::str::serialize",
+        deserialize_with = "deserialize_amount"
+    )]
+    #[schema(value_type = String, example = "199.00")]
     pub amount: Decimal,
     pub currency: Currency,
 }
@@ -63,28 +106,53 @@ mod tests {
         serde_json::from_str(json)
     }
 
+    fn amount_of(text: &str) -> Result<i64, String> {
+        let json = serde_json::json!({"amount": text, "currency": "CNY"}).to_string();
+        let money = parse(&json).map_err(|e| e.to_string())?;
+        money.to_minor().map_err(str::to_owned)
+    }
+
     #[test]
-    fn amounts_are_decimal_strings_with_two_places_at_most() {
-        let m = parse(r#"{"amount": "99.5", "currency": "CNY"}"#).ok();
-        assert_eq!(m.map(|m| m.to_minor()), Some(Ok(9950)));
-        let m = parse(r#"{"amount": "99.500", "currency": "CNY"}"#).ok();
-        assert_eq!(
-            m.map(|m| m.to_minor()),
-            Some(Ok(9950)),
-            "trailing zeros are still two places"
-        );
-        let m = parse(r#"{"amount": "0.001", "currency": "CNY"}"#).ok();
-        assert_eq!(m.map(|m| m.to_minor()), Some(Err("must have at most 2 decimal places")));
-        let m = parse(r#"{"amount": "-1.00", "currency": "CNY"}"#).ok();
-        assert_eq!(m.map(|m| m.to_minor_non_negative()), Some(Err("must not be negative")));
+    fn amounts_in_the_documented_form_are_accepted() {
+        assert_eq!(amount_of("99.5"), Ok(9950));
+        assert_eq!(amount_of("99.50"), Ok(9950));
+        assert_eq!(amount_of("199"), Ok(19900));
+        assert_eq!(amount_of("0"), Ok(0));
+        assert_eq!(amount_of("0.05"), Ok(5));
+        assert_eq!(amount_of("007.10"), Ok(710), "leading zeros are digits too");
+        let largest = format!("{}.99", "9".repeat(MAX_AMOUNT_DIGITS));
+        assert_eq!(amount_of(&largest), Ok(9_999_999_999_999));
+    }
+
+    #[test]
+    fn every_other_form_is_refused_not_rewritten() {
+        for text in [
+            "10.000", "99.500", "0.001", "1e2", "1E2", "1.5e1", "1_000.00", "1,000.00", "+10.00", "-1.00", "-0", "10.",
+            ".5", ".", "", " 1.00", "1.00 ", "1 000", "0x10", "NaN", "inf", "١٢", "1.0.0", "1..0",
+        ] {
+            let refused = amount_of(text);
+            assert!(
+                refused.as_ref().is_err_and(|why| why.contains("decimal string")),
+                "{text:?} must be refused as malformed, got {refused:?}"
+            );
+        }
+        let too_long = format!("1{}", "0".repeat(MAX_AMOUNT_DIGITS));
+        assert!(amount_of(&too_long).is_err_and(|why| why.contains("too large")));
+    }
+
+    #[test]
+    fn the_pattern_is_the_parser() {
+        assert_eq!(amount_pattern(), r"^[0-9]{1,11}(\.[0-9]{1,2})?$");
+    }
+
+    #[test]
+    fn other_shapes_are_refused() {
         assert!(
             parse(r#"{"amount": 19.99, "currency": "CNY"}"#).is_err(),
             "a JSON number is refused"
         );
         assert!(parse(r#"{"amount": "1.00", "currency": "USD"}"#).is_err());
         assert!(parse(r#"{"amount": "1.00", "currency": "CNY", "x": 1}"#).is_err());
-        let m = parse(r#"{"amount": "99999999999999999", "currency": "CNY"}"#).ok();
-        assert_eq!(m.map(|m| m.to_minor()), Some(Err("is too large")));
     }
 
     #[test]

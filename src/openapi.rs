@@ -1,8 +1,15 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. `openapi/openapi.json` is this document,
 //! checked in; a test fails when they differ.
 
+use serde_json::json;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
+
+use crate::http::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 
 use crate::{audit, auth, catalog, courier, error, health, loaners, loans, money, parts, tickets, tracking};
 
@@ -84,7 +91,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (path = "/api/v1", api = courier::Api),
         (path = "/api/v1", api = tracking::Api),
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &EnforcedLimits, &FlowLinks),
     tags(
         (name = "stores", description = "Service centers and warehouses"),
         (name = "series", description = "Product series; premium series get loaners"),
@@ -123,6 +130,317 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Writes into the document the limits the server enforces on shapes every operation shares, from the same
+/// constants the code checks against: `limit` bounds, each list's cursor pattern, the `Idempotency-Key` format,
+/// the tracking token format and the money amount pattern. (Limits of one request type live in its own
+/// annotations.)
+struct EnforcedLimits;
+
+/// Lists whose cursor carries a text key after the id (see `pagination::encode_keyed_cursor`).
+const KEYED_CURSOR_LISTS: &[&str] = &[crate::parts::stock::LEVELS];
+
+/// The `Idempotency-Key` header as `IdempotencyKey` accepts it: 1-200 visible ASCII characters.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,200}$";
+
+/// A tracking token as the tracking endpoint accepts it: 43 base64url characters (256 bits).
+pub const TRACKING_TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{43}$";
+
+impl Modify for EnforcedLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let list = path.strip_prefix("/api/v1").unwrap_or(path);
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let Some(schema) = parameter_schema(list, &parameter.parameter_in, &parameter.name) {
+                        parameter.schema = Some(schema);
+                    }
+                }
+            }
+        }
+        let money = openapi.components.as_mut().and_then(|c| c.schemas.get_mut("Money"));
+        if let Some(RefOr::T(Schema::Object(money))) = money
+            && let Some(RefOr::T(Schema::Object(amount))) = money.properties.get_mut("amount")
+        {
+            amount.pattern = Some(crate::money::amount_pattern());
+            amount.max_length = Some(crate::money::MAX_AMOUNT_DIGITS + 3);
+        }
+    }
+}
+
+/// The schema of a parameter every operation of its kind shares, as the server checks it.
+fn parameter_schema(list: &str, place: &ParameterIn, name: &str) -> Option<RefOr<Schema>> {
+    let schema = match (place, name) {
+        (ParameterIn::Query, "limit") => json!({
+            "type": "integer",
+            "format": "int64",
+            "minimum": 1,
+            "maximum": MAX_LIMIT,
+            "default": DEFAULT_LIMIT,
+        }),
+        (ParameterIn::Query, "cursor") => {
+            let pattern = if KEYED_CURSOR_LISTS.contains(&list) {
+                pagination::keyed_cursor_pattern(list)
+            } else {
+                pagination::cursor_pattern(list)
+            };
+            json!({"type": "string", "pattern": pattern})
+        }
+        (ParameterIn::Header, "Idempotency-Key") => json!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": IDEMPOTENCY_KEY_PATTERN,
+        }),
+        (ParameterIn::Path, "token") if list.starts_with("/public/tracking/") => json!({
+            "type": "string",
+            "minLength": 43,
+            "maxLength": 43,
+            "pattern": TRACKING_TOKEN_PATTERN,
+        }),
+        _ => return None,
+    };
+    serde_json::from_value(schema).ok()
+}
+
+/// Response links between operations, so that a client (and schemathesis' stateful phase) can follow the real
+/// flows: a created record to the operations on it, a ticket to its loan, pickups and tracking view, a pickup to
+/// its events and a loan to its hand-over and return.
+///
+/// Two kinds: every `201` of a `POST /things` links to each operation under `/things/{id}` (the `id` of the
+/// answer fills the path parameter), and [`FLOW_LINKS`] adds the links across resources.
+struct FlowLinks;
+
+/// (from operationId, status, link name, to operationId, [(parameter, runtime expression)]).
+type FlowLink = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// (status, link name, to operationId, [(parameter, runtime expression)]), owned.
+type NewLink = (String, String, String, Vec<(String, String)>);
+
+const FLOW_LINKS: &[FlowLink] = &[
+    (
+        "open_ticket",
+        "201",
+        "loan",
+        "get_loan",
+        &[("loan_id", "$response.body#/loan/id")],
+    ),
+    (
+        "open_ticket",
+        "201",
+        "issue_loan",
+        "issue_loan",
+        &[("loan_id", "$response.body#/loan/id")],
+    ),
+    (
+        "open_ticket",
+        "201",
+        "cancel_loan",
+        "cancel_loan",
+        &[("loan_id", "$response.body#/loan/id")],
+    ),
+    (
+        "open_ticket",
+        "201",
+        "pickups",
+        "list_ticket_pickups",
+        &[("ticket_id", "$response.body#/id")],
+    ),
+    (
+        "open_ticket",
+        "201",
+        "tracking",
+        "track_repair",
+        &[("token", "$response.body#/tracking_token")],
+    ),
+    (
+        "get_ticket",
+        "200",
+        "loan",
+        "get_loan",
+        &[("loan_id", "$response.body#/loan/id")],
+    ),
+    (
+        "get_ticket",
+        "200",
+        "create_pickup",
+        "create_pickup",
+        &[("ticket_id", "$response.body#/id")],
+    ),
+    (
+        "create_pickup",
+        "201",
+        "get_ticket",
+        "get_ticket",
+        &[("ticket_id", "$response.body#/ticket_id")],
+    ),
+    (
+        "create_pickup",
+        "201",
+        "accept",
+        "accept_pickup",
+        &[("pickup_id", "$response.body#/id")],
+    ),
+    (
+        "create_pickup",
+        "201",
+        "event",
+        "post_pickup_event",
+        &[("pickup_id", "$response.body#/id")],
+    ),
+    (
+        "create_pickup",
+        "201",
+        "reschedule",
+        "reschedule_pickup",
+        &[("pickup_id", "$response.body#/id")],
+    ),
+    (
+        "create_pickup",
+        "201",
+        "cancel",
+        "cancel_pickup",
+        &[("pickup_id", "$response.body#/id")],
+    ),
+    (
+        "accept_pickup",
+        "200",
+        "event",
+        "post_pickup_event",
+        &[("pickup_id", "$response.body#/id")],
+    ),
+    (
+        "issue_loan",
+        "200",
+        "return",
+        "return_loan",
+        &[("loan_id", "$response.body#/id")],
+    ),
+    (
+        "issue_loan",
+        "200",
+        "extend",
+        "extend_loan",
+        &[("loan_id", "$response.body#/id")],
+    ),
+    (
+        "issue_loan",
+        "200",
+        "lost",
+        "mark_loan_lost",
+        &[("loan_id", "$response.body#/id")],
+    ),
+    (
+        "issue_loan",
+        "200",
+        "ticket",
+        "get_ticket",
+        &[("ticket_id", "$response.body#/ticket_id")],
+    ),
+    (
+        "get_loan",
+        "200",
+        "ticket",
+        "get_ticket",
+        &[("ticket_id", "$response.body#/ticket_id")],
+    ),
+    (
+        "get_loan",
+        "200",
+        "loaner",
+        "get_loaner",
+        &[("loaner_id", "$response.body#/loaner_id")],
+    ),
+];
+
+fn operations_mut(item: &mut utoipa::openapi::path::PathItem) -> [(&'static str, &mut Option<Operation>); 8] {
+    [
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("options", &mut item.options),
+        ("head", &mut item.head),
+        ("patch", &mut item.patch),
+        ("trace", &mut item.trace),
+    ]
+}
+
+impl Modify for FlowLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // operationId -> the path parameters its path has, for the links from creations.
+        let mut under: Vec<(String, String, String)> = Vec::new(); // (collection path, parameter, operationId)
+        let mut known = std::collections::BTreeSet::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (_, operation) in operations_mut(item) {
+                let Some(id) = operation.as_ref().and_then(|o| o.operation_id.clone()) else {
+                    continue;
+                };
+                known.insert(id.clone());
+                // `/things/{thing_id}` or `/things/{thing_id}/...`: a record of the collection `/things`.
+                if let Some((collection, rest)) = path.split_once("/{")
+                    && let Some((parameter, tail)) = rest.split_once('}')
+                    && !tail.contains('{')
+                {
+                    under.push((collection.to_owned(), parameter.to_owned(), id));
+                }
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (method, operation) in operations_mut(item) {
+                let Some(operation) = operation.as_mut() else { continue };
+                let from = operation.operation_id.clone().unwrap_or_default();
+                let mut links: Vec<NewLink> = Vec::new();
+                if method == "post" {
+                    for (collection, parameter, to) in &under {
+                        if collection == path {
+                            let parameters = vec![(parameter.clone(), "$response.body#/id".to_owned())];
+                            links.push(("201".to_owned(), to.clone(), to.clone(), parameters));
+                        }
+                    }
+                }
+                for (source, status, name, to, parameters) in FLOW_LINKS {
+                    if *source == from && known.contains(*to) {
+                        let parameters = parameters
+                            .iter()
+                            .map(|(p, e)| ((*p).to_owned(), (*e).to_owned()))
+                            .collect();
+                        links.push(((*status).to_owned(), (*name).to_owned(), (*to).to_owned(), parameters));
+                    }
+                }
+                for (status, name, to, parameters) in links {
+                    let Some(RefOr::T(response)) = operation.responses.responses.get_mut(&status) else {
+                        continue;
+                    };
+                    // utoipa 5 writes `Link::operation_id` as `operation_id` instead of the specification's
+                    // `operationId`; the key goes in through the link's (flattened) extensions instead.
+                    let key = Extensions::from_iter([("operationId", serde_json::Value::from(to))]);
+                    let mut link = LinkBuilder::new().extensions(Some(key));
+                    for (parameter, expression) in parameters {
+                        link = link.parameter(parameter, expression);
+                    }
+                    response.links.insert(name, RefOr::T(link.build()));
+                }
+            }
+        }
+    }
+}
+
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
@@ -132,4 +450,118 @@ pub fn document_json() -> String {
     let mut text = document().to_pretty_json().unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn doc() -> Value {
+        serde_json::to_value(document()).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_list_states_its_limit_and_its_own_cursor_pattern() {
+        let doc = doc();
+        let mut prefixes = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+                let param = |name: &str| parameters.iter().find(|p| p["name"] == name).cloned();
+                if let Some(limit) = param("limit") {
+                    assert_eq!(limit["schema"]["minimum"], 1, "{method} {path}");
+                    assert_eq!(limit["schema"]["maximum"], MAX_LIMIT, "{method} {path}");
+                }
+                if let Some(cursor) = param("cursor") {
+                    let list = path.trim_start_matches("/api/v1").to_owned();
+                    let pattern = cursor["schema"]["pattern"].as_str().unwrap_or_default().to_owned();
+                    assert!(
+                        pattern.starts_with(&format!("^{}", pagination::cursor_prefix(&list))),
+                        "{method} {path}: {pattern}"
+                    );
+                    assert_eq!(
+                        prefixes.insert(pagination::cursor_prefix(&list), list),
+                        None,
+                        "two lists share a cursor prefix"
+                    );
+                }
+            }
+        }
+        assert!(prefixes.len() >= 13, "lists found: {prefixes:?}");
+    }
+
+    #[test]
+    fn every_creating_post_documents_the_idempotency_key_format() {
+        let doc = doc();
+        let mut creating = 0;
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            let Some(post) = item.get("post") else { continue };
+            if post["responses"].get("201").is_none() {
+                continue;
+            }
+            creating += 1;
+            let header = post["parameters"].as_array().and_then(|ps| {
+                ps.iter()
+                    .find(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+            });
+            let schema = header.map(|h| h["schema"].clone()).unwrap_or_default();
+            assert_eq!(schema["pattern"], IDEMPOTENCY_KEY_PATTERN, "POST {path}");
+            assert_eq!(schema["maxLength"], 200, "POST {path}");
+        }
+        assert!(creating >= 10, "{creating} creating POSTs");
+    }
+
+    #[test]
+    fn links_name_real_operations_and_their_parameters() {
+        let doc = doc();
+        let mut operations = std::collections::BTreeMap::new();
+        for item in doc["paths"].as_object().into_iter().flatten().map(|(_, item)| item) {
+            for operation in item.as_object().into_iter().flatten().map(|(_, op)| op) {
+                let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
+                let names: Vec<String> = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect();
+                operations.insert(id, names);
+            }
+        }
+        let mut count = 0;
+        for item in doc["paths"].as_object().into_iter().flatten().map(|(_, item)| item) {
+            for operation in item.as_object().into_iter().flatten().map(|(_, op)| op) {
+                for response in operation["responses"].as_object().into_iter().flatten().map(|(_, r)| r) {
+                    for (name, link) in response["links"].as_object().into_iter().flatten() {
+                        count += 1;
+                        let to = link["operationId"].as_str().unwrap_or_default();
+                        let parameters = operations.get(to);
+                        assert!(parameters.is_some(), "link {name} names no operation {to}");
+                        for parameter in link["parameters"].as_object().into_iter().flatten().map(|(p, _)| p) {
+                            assert!(
+                                parameters.is_some_and(|ps| ps.contains(parameter)),
+                                "link {name}: {to} has no parameter {parameter}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let ticket = &doc["paths"]["/api/v1/tickets"]["post"]["responses"]["201"]["links"];
+        assert_eq!(ticket["loan"]["operationId"], "get_loan");
+        assert_eq!(ticket["get_ticket"]["parameters"]["ticket_id"], "$response.body#/id");
+        let pickup = &doc["paths"]["/api/v1/tickets/{ticket_id}/pickups"]["post"]["responses"]["201"]["links"];
+        assert_eq!(pickup["event"]["operationId"], "post_pickup_event");
+        assert!(count >= 40, "{count} links");
+    }
+
+    #[test]
+    fn money_amounts_state_the_pattern_the_parser_accepts() {
+        let doc = doc();
+        assert_eq!(
+            doc["components"]["schemas"]["Money"]["properties"]["amount"]["pattern"],
+            crate::money::amount_pattern()
+        );
+    }
 }

@@ -223,6 +223,9 @@ pub fn get_key(conn: &mut Conn<'_>, id: Uuid) -> AppResult<ApiKey> {
     Ok(to_api_key(row, scope))
 }
 
+/// The route of the key list, which names it in its cursors.
+pub const LIST: &str = "/api-keys";
+
 pub fn list_keys(conn: &mut Conn<'_>, page: PageRequest) -> AppResult<(Vec<ApiKey>, Option<String>)> {
     let rows: Vec<ApiKeyRow> = with_conn!(conn, c => {
         let mut q = api_keys::table.select(ApiKeyRow::as_select()).order(api_keys::id).limit(page.fetch()).into_boxed();
@@ -346,7 +349,7 @@ pub async fn list_api_keys(
     query: ApiQuery<ApiKeyQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(LIST, query.limit, query.cursor.as_deref())?;
     let (items, next_cursor) = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             principal.require_admin()?;

@@ -255,7 +255,7 @@ pub async fn list_models(
     query: ApiQuery<ModelQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/models", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || bearer.read(&state.db, |conn, _| list(conn, &query, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }

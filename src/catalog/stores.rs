@@ -284,7 +284,7 @@ pub async fn list_stores(
     query: ApiQuery<StoreQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/stores", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || bearer.read(&state.db, |conn, _| list(conn, &query, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }

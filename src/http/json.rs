@@ -60,25 +60,62 @@ pub async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, AppE
 }
 
 /// Deserializes `bytes`, turning serde's message into a problem that names the field.
+///
+/// A number with a zero fraction (`5.0`) is an integer by JSON Schema, so the OpenAPI document's `integer` admits
+/// it: it is read as the integer it equals (and a fraction such as `5.5` is still refused).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let inner = err.inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return AppError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}"));
+    let value: T = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => value,
+        Err(err) if err.inner().to_string().starts_with("invalid type: floating point") => {
+            let mut tree: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+            integral_floats_to_integers(&mut tree);
+            return serde_path_to_error::deserialize(tree).map_err(field_problem);
         }
-        let message = strip_position(&inner.to_string());
-        let path = err.path().to_string();
-        let field = if path == "." {
-            named_field(&message).unwrap_or_else(|| "body".to_owned())
-        } else {
-            path
-        };
-        AppError::Validation(vec![FieldError::new(field, message)])
-    })?;
+        Err(err) => {
+            let inner = err.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(AppError::bad_request(
+                    "malformed_json",
+                    format!("the body is not valid JSON: {inner}"),
+                ));
+            }
+            return Err(field_problem(err));
+        }
+    };
     de.end()
         .map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+fn field_problem(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let message = strip_position(&err.inner().to_string());
+    let path = err.path().to_string();
+    let field = if path == "." {
+        named_field(&message).unwrap_or_else(|| "body".to_owned())
+    } else {
+        path
+    };
+    AppError::Validation(vec![FieldError::new(field, message)])
+}
+
+/// Rewrites every number with a zero fraction that an `i64` holds exactly (`5.0`, `-3e2`) as that integer.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below it is exact in an f64
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= LIMIT
+            {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 /// serde_json appends "at line 1 column 7"; the field path says more.
@@ -132,5 +169,16 @@ mod tests {
         assert_eq!(field_of(r#"{"code": "A""#), "malformed_json");
         assert_eq!(field_of(r#"{"code": "A"} trailing"#), "malformed_json");
         assert_eq!(field_of(r#"{"code": "A"}"#), "ok");
+    }
+
+    #[test]
+    fn an_integer_written_with_a_zero_fraction_is_that_integer() {
+        let input = parse_json::<Input>(br#"{"code": "A", "inner": {"count": 5.0}}"#);
+        assert_eq!(input.ok().and_then(|i| i.inner).map(|i| i.count), Some(5));
+        let input = parse_json::<Input>(br#"{"code": "A", "inner": {"count": 2e2}}"#);
+        assert_eq!(input.ok().and_then(|i| i.inner).map(|i| i.count), Some(200));
+        assert_eq!(field_of(r#"{"code": "A", "inner": {"count": 5.5}}"#), "inner.count");
+        assert_eq!(field_of(r#"{"code": "A", "inner": {"count": -1.0}}"#), "inner.count");
+        assert_eq!(field_of(r#"{"code": 1.0, "inner": {"count": 1.0}}"#), "code");
     }
 }

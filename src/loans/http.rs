@@ -440,7 +440,7 @@ pub async fn list_loans(
     query: ApiQuery<LoanQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/loans", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             require_ticket_role(principal)?;

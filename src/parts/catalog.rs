@@ -1017,7 +1017,7 @@ pub async fn list_parts(
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     check_query(&query)?;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/parts", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || bearer.read(&state.db, |conn, _| list(conn, &query, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -1149,7 +1149,7 @@ pub async fn list_part_prices(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/parts/{part_id}/prices", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || bearer.read(&state.db, |conn, _| price_history(conn, id, page))).await??;
     Ok(HttpResponse::Ok().json(list))
 }

@@ -202,9 +202,9 @@ pub struct AdjustmentResult {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReorderSettings {
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub reorder_point: i64,
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub reorder_qty: i64,
 }
 
@@ -861,13 +861,16 @@ fn set_reorder(
     Ok(to_level(level, sku))
 }
 
+/// The route of the stock level list, which names it in its (keyed) cursors.
+pub const LEVELS: &str = "/stock/levels";
+
 fn levels(conn: &mut Conn<'_>, principal: &Principal, query: &LevelQuery) -> AppResult<StockLevelList> {
     let scope = scope_filter(principal);
-    let page = PageRequest::parse(query.limit, None)?;
+    let page = PageRequest::parse(LEVELS, query.limit, None)?;
     let after = query
         .cursor
         .as_deref()
-        .map(pagination::decode_keyed_cursor)
+        .map(|c| pagination::decode_keyed_cursor(LEVELS, c))
         .transpose()?;
     let rows: Vec<(LevelRow, String)> = with_conn!(conn, c => {
         let mut q = stock_levels::table
@@ -896,7 +899,7 @@ fn levels(conn: &mut Conn<'_>, principal: &Principal, query: &LevelQuery) -> App
     })?;
     let items = rows.into_iter().map(|(r, sku)| to_level(r, sku)).collect();
     let (items, next_cursor) = page.finish_with(items, |l: &StockLevel| {
-        pagination::encode_keyed_cursor(l.location_id, &l.sku)
+        pagination::encode_keyed_cursor(LEVELS, l.location_id, &l.sku)
     });
     Ok(StockLevelList { items, next_cursor })
 }
@@ -1203,7 +1206,7 @@ pub async fn list_stock_movements(
     query: ApiQuery<MovementQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/stock/movements", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             require_stock_reader(principal)?;

@@ -932,7 +932,7 @@ pub async fn list_tickets(
     query: ApiQuery<TicketQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse("/tickets", query.limit, query.cursor.as_deref())?;
     let list = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             require_ticket_role(principal)?;
