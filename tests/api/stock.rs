@@ -406,6 +406,45 @@ fn a_declined_quote_releases_the_parts() {
 }
 
 #[test]
+fn a_declined_quote_bills_nothing() {
+    let app = seeded();
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let battery = part_id(&app.db, "BAT-P70");
+    let model = model_id(&app.db, "P70");
+    // Bought long ago: a paid repair, so the quote's labour is the customer's to pay if approved.
+    let ticket = walk_in(&app, &futian, &model, json!("2023-01-02"), "battery drains");
+    let id = ticket.id();
+    reserve_one(&app, &id, &battery);
+    act(&app, &format!("/api/v1/tickets/{id}/start-diagnosis"));
+    let quoted = app.post_admin(
+        &format!("/api/v1/tickets/{id}/quote"),
+        &json!({"labour": {"amount": "150.00", "currency": "CNY"}}),
+    );
+    assert_eq!(quoted.status, 200, "{}", quoted.text);
+    assert_eq!(quoted.body["parts"]["labour"]["amount"], "150.00", "{}", quoted.text);
+    let declined = act(&app, &format!("/api/v1/tickets/{id}/quote/decline"));
+    assert_eq!(declined.status, 200, "{}", declined.text);
+    let parts = app.get_admin(&format!("/api/v1/tickets/{id}/parts"));
+    assert_eq!(parts.status, 200, "{}", parts.text);
+    assert_eq!(parts.body["lines"].as_array().map(Vec::len), Some(0), "{}", parts.text);
+    assert_eq!(parts.body["customer_total"]["amount"], "0.00", "{}", parts.text);
+    assert_eq!(parts.body["total_cost"]["amount"], "0.00", "{}", parts.text);
+    assert_eq!(
+        declined.body["parts"]["customer_total"]["amount"], "0.00",
+        "{}",
+        declined.text
+    );
+    // What was quoted is not forgotten: the timeline says it was not billed.
+    assert!(
+        declined.body["timeline"]
+            .to_string()
+            .contains("labour 150.00 not billed"),
+        "{}",
+        declined.text
+    );
+}
+
+#[test]
 fn the_reorder_report_lists_what_ran_low() {
     let app = seeded();
     let futian = store_id(&app.db, "SZ-FUTIAN");
