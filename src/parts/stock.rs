@@ -598,27 +598,16 @@ struct CsvReceipt {
 
 /// Records every receipt line of a CSV file, or none: each bad row is named by its line number.
 pub fn import_receipts(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u8]) -> AppResult<Vec<ReceiptResult>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv_text);
-    let headers = reader
-        .headers()
-        .map_err(|e| AppError::field("line 1", format!("unreadable header: {e}")))?
-        .clone();
-    let expected = ["location_code", "receipt_number", "sku", "quantity"];
-    if headers.iter().collect::<Vec<_>>() != expected {
-        return Err(AppError::field(
-            "line 1",
-            format!("the header must be {}", expected.join(",")),
-        ));
-    }
+    let rows =
+        crate::http::csv_rows::read::<CsvReceipt>(csv_text, &["location_code", "receipt_number", "sku", "quantity"])?;
     let mut errors = Vec::new();
     // Receipts in file order, each with its lines.
     let mut receipts: Vec<(Uuid, String, Vec<ReceiptLine>)> = Vec::new();
-    for (i, record) in reader.deserialize::<CsvReceipt>().enumerate() {
-        let line = format!("line {}", i + 2);
-        let row = match record {
+    for (line, row) in rows {
+        let row = match row {
             Ok(row) => row,
-            Err(e) => {
-                errors.push(FieldError::new(&line, format!("unreadable row: {e}")));
+            Err(why) => {
+                errors.push(FieldError::new(&line, why));
                 continue;
             }
         };

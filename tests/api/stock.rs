@@ -64,6 +64,38 @@ fn csv(app: &TestApp, key: &str, path: &str, body: &str) -> crate::helpers::Resp
 }
 
 #[test]
+fn csv_errors_name_the_file_lines_after_blank_lines() {
+    let app = seeded();
+    let wh = store_id(&app.db, "SZ-WH1");
+    let screen = part_id(&app.db, "SCR-MATE60PRO");
+    let before = level(&app, &wh, &screen)["on_hand"].as_i64();
+    // Line 3 is blank; the bad rows are on lines 5 (no such part), 6 (bad quantity) and 7 (a field missing).
+    let file = "location_code,receipt_number,sku,quantity\n\
+                SZ-WH1,GR-9,SCR-MATE60PRO,10\n\
+                \n\
+                SZ-WH1,GR-9,BAT-P70,5\n\
+                SZ-WH1,GR-9,NOPE,5\n\
+                SZ-WH1,GR-9,BAT-MATE60PRO,0\n\
+                SZ-WH1,GR-9,SCR-NOVA12\n";
+    let res = csv(&app, &app.admin_key, "/api/v1/stock/receipts/import", file);
+    res.problem(400, "validation_failed");
+    assert_eq!(res.bad_fields(), ["line 5", "line 6", "line 7"], "{}", res.text);
+    // Blank lines at the end and with CRLF endings count too.
+    let crlf = "location_code,receipt_number,sku,quantity\r\n\r\n\r\nSZ-WH1,GR-9,NOPE,1\r\n\r\n";
+    let res = csv(&app, &app.admin_key, "/api/v1/stock/receipts/import", crlf);
+    assert_eq!(res.bad_fields(), ["line 4"], "{}", res.text);
+    assert_eq!(
+        level(&app, &wh, &screen)["on_hand"].as_i64(),
+        before,
+        "nothing applied from a bad file"
+    );
+    // The loaner import reads its file the same way.
+    let loaners = "imei,model_code,store_code,grade\n\n12345,MATE60PRO,SZ-FUTIAN,A\n";
+    let res = csv(&app, &app.admin_key, "/api/v1/loaners/import", loaners);
+    assert_eq!(res.bad_fields(), ["line 3"], "{}", res.text);
+}
+
+#[test]
 fn a_warehouse_restocks_by_csv_once_moves_and_counts() {
     let app = seeded();
     let wh = store_id(&app.db, "SZ-WH1");
