@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalog;
+mod conflicts;
 mod courier;
 mod helpers;
 mod idempotency;
