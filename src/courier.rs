@@ -406,6 +406,7 @@ pub struct PartnerList {
 pub struct CourierPickupQuery {
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     pub status: Option<PickupStatus>,
     /// Only pickups changed at or after this instant.
@@ -1082,7 +1083,8 @@ pub async fn cancel_pickup(
     Ok(HttpResponse::Ok().json(pickup))
 }
 
-/// The calling partner's pickups: open ones first, then by creation.
+/// The calling partner's pickups: open ones first, then final ones (delivered, failed, cancelled), each in order of
+/// creation, across pages. A pickup that closes while a client pages may be listed again among the final ones.
 #[utoipa::path(
     tag = "courier", operation_id = "list_courier_pickups", params(CourierPickupQuery),
     responses((status = 200, body = PickupList), ReadErrors),
@@ -1095,44 +1097,102 @@ pub async fn list_courier_pickups(
     query: ApiQuery<CourierPickupQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(query.limit, None)?;
+    // The cursor carries the sort key, the phase (open or final) of the last pickup listed, beside its id.
+    let (phase, after) = match query.cursor.as_deref() {
+        None => (PickupPhase::Open, None),
+        Some(cursor) => {
+            let (id, key) = crate::http::pagination::decode_keyed_cursor(cursor)?;
+            let phase = PickupPhase::from_key(&key)
+                .ok_or_else(|| AppError::field("cursor", "not a cursor returned by this list"))?;
+            (phase, Some(id))
+        }
+    };
     let list = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             let partner = require_courier(principal)?;
-            // Open first: one page of open pickups, then closed ones once the open are exhausted is awkward to
-            // page; instead the cursor pages in id order and the page is sorted open-first for the reader.
-            let rows: Vec<PickupRow> = with_conn!(conn, c => {
-                let mut q = pickups::table
-                    .filter(pickups::partner_id.is_not_null())
-                    .select(PickupRow::as_select())
-                    .order(pickups::id)
-                    .limit(page.fetch())
-                    .into_boxed();
-                if let Some(after) = page.after {
-                    q = q.filter(pickups::id.gt(Id(after)));
-                }
-                if let Some(partner) = partner {
-                    q = q.filter(pickups::partner_id.eq(Id(partner)));
-                }
-                if let Some(status) = query.status {
-                    q = q.filter(pickups::status.eq(status.as_str()));
-                }
-                if let Some(since) = query.updated_since {
-                    q = q.filter(pickups::updated_at.ge(Ts(since)));
-                }
-                q.load(c)
-            })?;
-            let (mut rows, next_cursor) = page.finish(rows, |r| r.id.0);
-            rows.sort_by_key(|r| PickupStatus::parse(&r.status).is_final());
+            let mut rows: Vec<(PickupPhase, PickupRow)> =
+                partner_pickups(conn, partner, &query, phase, after, page.fetch())?
+                    .into_iter()
+                    .map(|r| (phase, r))
+                    .collect();
+            let missing = page.fetch() - rows.len() as i64;
+            if phase == PickupPhase::Open && missing > 0 {
+                let closed = partner_pickups(conn, partner, &query, PickupPhase::Final, None, missing)?;
+                rows.extend(closed.into_iter().map(|r| (PickupPhase::Final, r)));
+            }
+            let (rows, next_cursor) = page.finish_with(rows, |(phase, r)| {
+                crate::http::pagination::encode_keyed_cursor(r.id.0, phase.key())
+            });
             let items = rows
                 .into_iter()
-                .map(|r| pickup_view(conn, r, true))
+                .map(|(_, r)| pickup_view(conn, r, true))
                 .collect::<AppResult<Vec<_>>>()?;
             Ok(PickupList { items, next_cursor })
         })
     })
     .await??;
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// The two parts of the partner's list, in the order listed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PickupPhase {
+    Open,
+    Final,
+}
+
+impl PickupPhase {
+    const FINAL_STATUSES: [&str; 3] = ["delivered", "failed", "cancelled"];
+
+    fn key(self) -> &'static str {
+        match self {
+            PickupPhase::Open => "open",
+            PickupPhase::Final => "final",
+        }
+    }
+
+    fn from_key(key: &str) -> Option<PickupPhase> {
+        [PickupPhase::Open, PickupPhase::Final]
+            .into_iter()
+            .find(|p| p.key() == key)
+    }
+}
+
+/// Up to `limit` of a partner's pickups (every partner's for an admin) in one phase, in id order after `after`.
+fn partner_pickups(
+    conn: &mut Conn<'_>,
+    partner: Option<Uuid>,
+    query: &CourierPickupQuery,
+    phase: PickupPhase,
+    after: Option<Uuid>,
+    limit: i64,
+) -> AppResult<Vec<PickupRow>> {
+    Ok(with_conn!(conn, c => {
+        let mut q = pickups::table
+            .filter(pickups::partner_id.is_not_null())
+            .select(PickupRow::as_select())
+            .order(pickups::id)
+            .limit(limit)
+            .into_boxed();
+        q = match phase {
+            PickupPhase::Open => q.filter(pickups::status.ne_all(PickupPhase::FINAL_STATUSES)),
+            PickupPhase::Final => q.filter(pickups::status.eq_any(PickupPhase::FINAL_STATUSES)),
+        };
+        if let Some(after) = after {
+            q = q.filter(pickups::id.gt(Id(after)));
+        }
+        if let Some(partner) = partner {
+            q = q.filter(pickups::partner_id.eq(Id(partner)));
+        }
+        if let Some(status) = query.status {
+            q = q.filter(pickups::status.eq(status.as_str()));
+        }
+        if let Some(since) = query.updated_since {
+            q = q.filter(pickups::updated_at.ge(Ts(since)));
+        }
+        q.load(c)
+    })?)
 }
 
 /// Accept a pickup assigned to the calling partner and give its tracking number. Sending the same again is
