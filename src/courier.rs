@@ -502,11 +502,15 @@ pub fn create_pickup(
         .filter(pickups::status.ne_all(["delivered", "failed", "cancelled"]))
         .count()
         .get_result(c))?;
-    if open > 0 {
-        return Err(AppError::conflict(
+    use crate::error::OrDuplicate as _;
+    let taken = || {
+        AppError::conflict(
             "pickup_open",
             format!("the ticket already has an open {} pickup", direction.as_str()),
-        ));
+        )
+    };
+    if open > 0 {
+        return Err(taken());
     }
     let now = Ts(crate::now());
     let micros = |t: DateTime<Utc>| Ts(DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t));
@@ -525,7 +529,7 @@ pub fn create_pickup(
         created_at: now,
         updated_at: now,
     };
-    with_conn!(conn, c => diesel::insert_into(pickups::table).values(&row).execute(c))?;
+    with_conn!(conn, c => diesel::insert_into(pickups::table).values(&row).execute(c)).or_duplicate(taken)?;
     let note = format!("{} courier pickup requested", direction.as_str());
     record_event(
         conn,
@@ -864,11 +868,10 @@ pub async fn create_partner(
     idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
         principal.require_admin()?;
         let actor = principal.key_id;
+        use crate::error::OrDuplicate as _;
+        let taken = || AppError::conflict("duplicate_code", format!("a partner with code {code} exists"));
         if crate::seed::find_partner(conn, &code)?.is_some() {
-            return Err(AppError::conflict(
-                "duplicate_code",
-                format!("a partner with code {code} exists"),
-            ));
+            return Err(taken());
         }
         let now = Ts(crate::now());
         let row = PartnerRow {
@@ -879,7 +882,8 @@ pub async fn create_partner(
             created_at: now,
             updated_at: now,
         };
-        with_conn!(conn, c => diesel::insert_into(courier_partners::table).values(&row).execute(c))?;
+        with_conn!(conn, c => diesel::insert_into(courier_partners::table).values(&row).execute(c))
+            .or_duplicate(taken)?;
         let partner = Partner::from(row);
         audit::record(conn, Some(actor), "create", "partner", partner.id, &partner)?;
         Ok(partner)

@@ -17,7 +17,7 @@ use crate::auth::{Bearer, Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, stores};
 use crate::db::types::{Id, Ts};
-use crate::error::{AppError, AppResult, FieldError, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, FieldError, OrDuplicate, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
@@ -309,11 +309,9 @@ fn insert(
 ) -> AppResult<Loaner> {
     let exists: i64 =
         with_conn!(conn, c => loaners::table.filter(loaners::imei.eq(imei.as_str())).count().get_result(c))?;
+    let taken = || AppError::conflict("duplicate_imei", format!("a loaner with IMEI {imei} is registered"));
     if exists > 0 {
-        return Err(AppError::conflict(
-            "duplicate_imei",
-            format!("a loaner with IMEI {imei} is registered"),
-        ));
+        return Err(taken());
     }
     let now = Ts(crate::now());
     let row = LoanerRow {
@@ -328,7 +326,7 @@ fn insert(
         created_at: now,
         updated_at: now,
     };
-    with_conn!(conn, c => diesel::insert_into(loaners::table).values(&row).execute(c))?;
+    with_conn!(conn, c => diesel::insert_into(loaners::table).values(&row).execute(c)).or_duplicate(taken)?;
     audit::record(
         conn,
         Some(principal.key_id),

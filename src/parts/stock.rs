@@ -14,7 +14,7 @@ use crate::auth::{Bearer, Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{parts, stock_levels, stock_movements, stores};
 use crate::db::types::{Id, Ts};
-use crate::error::{AppError, AppResult, FieldError, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, FieldError, OrDuplicate, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::{self, PageRequest};
 use crate::http::validate::Checks;
@@ -562,11 +562,14 @@ pub fn receive(conn: &mut Conn<'_>, principal: &Principal, input: &CreateReceipt
             .filter(stock_movements::reference.eq(&number))
             .count()
             .get_result(c))?;
-        if already > 0 {
-            return Err(AppError::conflict(
+        let taken = || {
+            AppError::conflict(
                 "duplicate_receipt",
                 format!("receipt {number} was already recorded at this location"),
-            ));
+            )
+        };
+        if already > 0 {
+            return Err(taken());
         }
         add_on_hand(conn, location, part, line.quantity)?;
         let row = record(
@@ -578,7 +581,8 @@ pub fn receive(conn: &mut Conn<'_>, principal: &Principal, input: &CreateReceipt
             Some(&number),
             None,
             Some(principal.key_id),
-        )?;
+        )
+        .or_duplicate(taken)?;
         movements.push(row.into());
     }
     Ok(ReceiptResult {
