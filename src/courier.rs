@@ -1163,6 +1163,32 @@ impl PickupPhase {
     }
 }
 
+#[cfg(test)]
+#[test]
+fn the_final_phase_holds_exactly_the_final_statuses() {
+    use PickupStatus as S;
+    for status in [
+        S::Requested,
+        S::Assigned,
+        S::PickedUp,
+        S::InTransit,
+        S::Delivered,
+        S::Failed,
+        S::Cancelled,
+    ] {
+        assert_eq!(
+            PickupPhase::FINAL_STATUSES.contains(&status.as_str()),
+            status.is_final(),
+            "{status:?}"
+        );
+    }
+    assert_eq!(
+        PickupPhase::from_key(PickupPhase::Final.key()),
+        Some(PickupPhase::Final)
+    );
+    assert_eq!(PickupPhase::from_key("closed"), None);
+}
+
 /// Up to `limit` of a partner's pickups (every partner's for an admin) in one phase, in id order after `after`.
 fn partner_pickups(
     conn: &mut Conn<'_>,
