@@ -407,6 +407,7 @@ pub struct PartnerList {
 pub struct CourierPickupQuery {
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     pub status: Option<PickupStatus>,
     /// Only pickups changed at or after this instant.
@@ -502,11 +503,15 @@ pub fn create_pickup(
         .filter(pickups::status.ne_all(["delivered", "failed", "cancelled"]))
         .count()
         .get_result(c))?;
-    if open > 0 {
-        return Err(AppError::conflict(
+    use crate::error::OrDuplicate as _;
+    let taken = || {
+        AppError::conflict(
             "pickup_open",
             format!("the ticket already has an open {} pickup", direction.as_str()),
-        ));
+        )
+    };
+    if open > 0 {
+        return Err(taken());
     }
     let now = Ts(crate::now());
     let micros = |t: DateTime<Utc>| Ts(DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t));
@@ -525,7 +530,7 @@ pub fn create_pickup(
         created_at: now,
         updated_at: now,
     };
-    with_conn!(conn, c => diesel::insert_into(pickups::table).values(&row).execute(c))?;
+    with_conn!(conn, c => diesel::insert_into(pickups::table).values(&row).execute(c)).or_duplicate(taken)?;
     let note = format!("{} courier pickup requested", direction.as_str());
     record_event(
         conn,
@@ -864,11 +869,10 @@ pub async fn create_partner(
     idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
         principal.require_admin()?;
         let actor = principal.key_id;
+        use crate::error::OrDuplicate as _;
+        let taken = || AppError::conflict("duplicate_code", format!("a partner with code {code} exists"));
         if crate::seed::find_partner(conn, &code)?.is_some() {
-            return Err(AppError::conflict(
-                "duplicate_code",
-                format!("a partner with code {code} exists"),
-            ));
+            return Err(taken());
         }
         let now = Ts(crate::now());
         let row = PartnerRow {
@@ -879,7 +883,8 @@ pub async fn create_partner(
             created_at: now,
             updated_at: now,
         };
-        with_conn!(conn, c => diesel::insert_into(courier_partners::table).values(&row).execute(c))?;
+        with_conn!(conn, c => diesel::insert_into(courier_partners::table).values(&row).execute(c))
+            .or_duplicate(taken)?;
         let partner = Partner::from(row);
         audit::record(conn, Some(actor), "create", "partner", partner.id, &partner)?;
         Ok(partner)
@@ -1083,7 +1088,11 @@ pub async fn cancel_pickup(
     Ok(HttpResponse::Ok().json(pickup))
 }
 
-/// The calling partner's pickups: open ones first, then by creation.
+/// The partner's own pickup list; its cursor carries the phase (open or final) of the last pickup listed.
+pub const COURIER_PICKUPS: &str = "/courier/pickups";
+
+/// The calling partner's pickups: open ones first, then final ones (delivered, failed, cancelled), each in order of
+/// creation, across pages. A pickup that closes while a client pages may be listed again among the final ones.
 #[utoipa::path(
     tag = "courier", operation_id = "list_courier_pickups", params(CourierPickupQuery),
     responses((status = 200, body = PickupList), ReadErrors),
@@ -1096,44 +1105,128 @@ pub async fn list_courier_pickups(
     query: ApiQuery<CourierPickupQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let page = PageRequest::parse("/courier/pickups", query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(COURIER_PICKUPS, query.limit, None)?;
+    // The cursor carries the sort key, the phase (open or final) of the last pickup listed, beside its id.
+    let (phase, after) = match query.cursor.as_deref() {
+        None => (PickupPhase::Open, None),
+        Some(cursor) => {
+            let (id, key) = crate::http::pagination::decode_keyed_cursor(COURIER_PICKUPS, cursor)?;
+            let phase = PickupPhase::from_key(&key)
+                .ok_or_else(|| AppError::field("cursor", "not a cursor returned by this list"))?;
+            (phase, Some(id))
+        }
+    };
     let list = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
             let partner = require_courier(principal)?;
-            // Open first: one page of open pickups, then closed ones once the open are exhausted is awkward to
-            // page; instead the cursor pages in id order and the page is sorted open-first for the reader.
-            let rows: Vec<PickupRow> = with_conn!(conn, c => {
-                let mut q = pickups::table
-                    .filter(pickups::partner_id.is_not_null())
-                    .select(PickupRow::as_select())
-                    .order(pickups::id)
-                    .limit(page.fetch())
-                    .into_boxed();
-                if let Some(after) = page.after {
-                    q = q.filter(pickups::id.gt(Id(after)));
-                }
-                if let Some(partner) = partner {
-                    q = q.filter(pickups::partner_id.eq(Id(partner)));
-                }
-                if let Some(status) = query.status {
-                    q = q.filter(pickups::status.eq(status.as_str()));
-                }
-                if let Some(since) = query.updated_since {
-                    q = q.filter(pickups::updated_at.ge(Ts(since)));
-                }
-                q.load(c)
-            })?;
-            let (mut rows, next_cursor) = page.finish(rows, |r| r.id.0);
-            rows.sort_by_key(|r| PickupStatus::parse(&r.status).is_final());
+            let mut rows: Vec<(PickupPhase, PickupRow)> =
+                partner_pickups(conn, partner, &query, phase, after, page.fetch())?
+                    .into_iter()
+                    .map(|r| (phase, r))
+                    .collect();
+            let missing = page.fetch() - rows.len() as i64;
+            if phase == PickupPhase::Open && missing > 0 {
+                let closed = partner_pickups(conn, partner, &query, PickupPhase::Final, None, missing)?;
+                rows.extend(closed.into_iter().map(|r| (PickupPhase::Final, r)));
+            }
+            let (rows, next_cursor) = page.finish_with(rows, |(phase, r)| {
+                crate::http::pagination::encode_keyed_cursor(COURIER_PICKUPS, r.id.0, phase.key())
+            });
             let items = rows
                 .into_iter()
-                .map(|r| pickup_view(conn, r, true))
+                .map(|(_, r)| pickup_view(conn, r, true))
                 .collect::<AppResult<Vec<_>>>()?;
             Ok(PickupList { items, next_cursor })
         })
     })
     .await??;
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// The two parts of the partner's list, in the order listed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PickupPhase {
+    Open,
+    Final,
+}
+
+impl PickupPhase {
+    const FINAL_STATUSES: [&str; 3] = ["delivered", "failed", "cancelled"];
+
+    fn key(self) -> &'static str {
+        match self {
+            PickupPhase::Open => "open",
+            PickupPhase::Final => "final",
+        }
+    }
+
+    fn from_key(key: &str) -> Option<PickupPhase> {
+        [PickupPhase::Open, PickupPhase::Final]
+            .into_iter()
+            .find(|p| p.key() == key)
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn the_final_phase_holds_exactly_the_final_statuses() {
+    use PickupStatus as S;
+    for status in [
+        S::Requested,
+        S::Assigned,
+        S::PickedUp,
+        S::InTransit,
+        S::Delivered,
+        S::Failed,
+        S::Cancelled,
+    ] {
+        assert_eq!(
+            PickupPhase::FINAL_STATUSES.contains(&status.as_str()),
+            status.is_final(),
+            "{status:?}"
+        );
+    }
+    assert_eq!(
+        PickupPhase::from_key(PickupPhase::Final.key()),
+        Some(PickupPhase::Final)
+    );
+    assert_eq!(PickupPhase::from_key("closed"), None);
+}
+
+/// Up to `limit` of a partner's pickups (every partner's for an admin) in one phase, in id order after `after`.
+fn partner_pickups(
+    conn: &mut Conn<'_>,
+    partner: Option<Uuid>,
+    query: &CourierPickupQuery,
+    phase: PickupPhase,
+    after: Option<Uuid>,
+    limit: i64,
+) -> AppResult<Vec<PickupRow>> {
+    Ok(with_conn!(conn, c => {
+        let mut q = pickups::table
+            .filter(pickups::partner_id.is_not_null())
+            .select(PickupRow::as_select())
+            .order(pickups::id)
+            .limit(limit)
+            .into_boxed();
+        q = match phase {
+            PickupPhase::Open => q.filter(pickups::status.ne_all(PickupPhase::FINAL_STATUSES)),
+            PickupPhase::Final => q.filter(pickups::status.eq_any(PickupPhase::FINAL_STATUSES)),
+        };
+        if let Some(after) = after {
+            q = q.filter(pickups::id.gt(Id(after)));
+        }
+        if let Some(partner) = partner {
+            q = q.filter(pickups::partner_id.eq(Id(partner)));
+        }
+        if let Some(status) = query.status {
+            q = q.filter(pickups::status.eq(status.as_str()));
+        }
+        if let Some(since) = query.updated_since {
+            q = q.filter(pickups::updated_at.ge(Ts(since)));
+        }
+        q.load(c)
+    })?)
 }
 
 /// Accept a pickup assigned to the calling partner and give its tracking number. Sending the same again is

@@ -193,20 +193,20 @@ impl From<DieselError> for AppError {
         match &error {
             DieselError::NotFound => AppError::NotFound("resource"),
             DieselError::DatabaseError(kind, info) => {
-                let what = info
-                    .constraint_name()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| info.message().to_owned());
+                // The constraint's name is for the log, never for the client: a create that can meet a unique key
+                // maps it to its own code with `or_duplicate`.
+                let what = info.constraint_name().unwrap_or_else(|| info.message());
                 match kind {
-                    DatabaseErrorKind::UniqueViolation => AppError::conflict(
-                        "duplicate",
-                        format!("a record with the same key already exists ({what})"),
-                    ),
+                    DatabaseErrorKind::UniqueViolation => {
+                        tracing::info!(constraint = what, "unique key refused a write");
+                        AppError::conflict(DUPLICATE, "a record with the same key already exists")
+                    }
                     DatabaseErrorKind::ForeignKeyViolation => {
                         AppError::conflict("reference_missing", "a referenced record does not exist")
                     }
                     DatabaseErrorKind::CheckViolation => {
-                        AppError::conflict("constraint_violation", format!("the change breaks a rule ({what})"))
+                        tracing::warn!(constraint = what, "check constraint refused a write");
+                        AppError::conflict("constraint_violation", "the change breaks a rule of the data")
                     }
                     DatabaseErrorKind::SerializationFailure => {
                         AppError::Unavailable(format!("serialization failure: {}", info.message()))
@@ -235,6 +235,31 @@ fn is_storage_full(message: &str) -> bool {
     message.contains("database or disk is full")
         || message.contains("could not extend file")
         || message.contains("No space left on device")
+}
+
+/// The code of a unique-key violation that no create has given a code of its own.
+pub const DUPLICATE: &str = "duplicate";
+
+impl AppError {
+    /// Whether this is the database refusing a second record with the same unique key.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, AppError::Conflict { code, .. } if *code == DUPLICATE)
+    }
+}
+
+/// A create's own answer to a unique-key violation, so a client sees one code for "that key is taken" whether the
+/// create's own check saw the other record or the database refused a concurrent one.
+pub trait OrDuplicate<T> {
+    fn or_duplicate(self, taken: impl FnOnce() -> AppError) -> AppResult<T>;
+}
+
+impl<T, E: Into<AppError>> OrDuplicate<T> for Result<T, E> {
+    fn or_duplicate(self, taken: impl FnOnce() -> AppError) -> AppResult<T> {
+        self.map_err(|e| match e.into() {
+            e if e.is_duplicate() => taken(),
+            e => e,
+        })
+    }
 }
 
 impl From<actix_web::error::BlockingError> for AppError {
@@ -286,8 +311,9 @@ pub enum WriteErrors {
     /// No such record within the caller's scope.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
-    /// The change conflicts with the current state: a duplicate code, or an `Idempotency-Key` reused with a
-    /// different body.
+    /// The change conflicts with the current state: a key already taken (`duplicate_code` for stores, series,
+    /// models and partners, `duplicate_sku`, `duplicate_imei`, `duplicate_receipt`, or `duplicate` elsewhere, the same
+    /// code however the duplicate was found), or an `Idempotency-Key` reused with a different body.
     #[response(status = 409, content_type = "application/problem+json")]
     Conflict(Problem),
     /// The body did not arrive in time after the headers; the connection is closed.

@@ -17,7 +17,7 @@ use crate::auth::{Bearer, Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, stores};
 use crate::db::types::{Id, Ts};
-use crate::error::{AppError, AppResult, FieldError, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, FieldError, OrDuplicate, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
@@ -309,11 +309,9 @@ fn insert(
 ) -> AppResult<Loaner> {
     let exists: i64 =
         with_conn!(conn, c => loaners::table.filter(loaners::imei.eq(imei.as_str())).count().get_result(c))?;
+    let taken = || AppError::conflict("duplicate_imei", format!("a loaner with IMEI {imei} is registered"));
     if exists > 0 {
-        return Err(AppError::conflict(
-            "duplicate_imei",
-            format!("a loaner with IMEI {imei} is registered"),
-        ));
+        return Err(taken());
     }
     let now = Ts(crate::now());
     let row = LoanerRow {
@@ -328,7 +326,7 @@ fn insert(
         created_at: now,
         updated_at: now,
     };
-    with_conn!(conn, c => diesel::insert_into(loaners::table).values(&row).execute(c))?;
+    with_conn!(conn, c => diesel::insert_into(loaners::table).values(&row).execute(c)).or_duplicate(taken)?;
     audit::record(
         conn,
         Some(principal.key_id),
@@ -358,27 +356,15 @@ struct CsvLoaner {
 
 /// Registers every row of a CSV file, or none: each bad row is reported with its line number.
 fn import(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u8], hold: Duration) -> AppResult<ImportResult> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv_text);
-    let headers = reader
-        .headers()
-        .map_err(|e| AppError::field("line 1", format!("unreadable header: {e}")))?
-        .clone();
-    let expected = ["imei", "model_code", "store_code", "grade"];
-    if headers.iter().collect::<Vec<_>>() != expected {
-        return Err(AppError::field(
-            "line 1",
-            format!("the header must be {}", expected.join(",")),
-        ));
-    }
+    let rows = crate::http::csv_rows::read::<CsvLoaner>(csv_text, &["imei", "model_code", "store_code", "grade"])?;
     let mut errors = Vec::new();
     let mut good = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (i, record) in reader.deserialize::<CsvLoaner>().enumerate() {
-        let line = format!("line {}", i + 2);
-        let row = match record {
+    for (line, row) in rows {
+        let row = match row {
             Ok(row) => row,
-            Err(e) => {
-                errors.push(FieldError::new(&line, format!("unreadable row: {e}")));
+            Err(why) => {
+                errors.push(FieldError::new(&line, why));
                 continue;
             }
         };
@@ -428,7 +414,7 @@ fn import(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u8], hold: Dur
         if let (Some(imei), Some(grade), Some((model, series)), Some(store), true) =
             (imei, grade, model, store, problems.is_empty())
         {
-            good.push((imei, model, series, store, grade));
+            good.push((line, imei, model, series, store, grade));
         } else {
             errors.push(FieldError::new(&line, problems.join("; ")));
         }
@@ -443,14 +429,11 @@ fn import(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u8], hold: Dur
         return Err(AppError::Validation(errors));
     }
     let mut created = Vec::with_capacity(good.len());
-    for (i, (imei, model, series, store, grade)) in good.iter().enumerate() {
+    for (line, imei, model, series, store, grade) in &good {
         match insert(conn, principal, imei, *model, *series, *store, *grade, hold) {
             Ok(loaner) => created.push(loaner),
             Err(AppError::Conflict { detail, .. }) => {
-                return Err(AppError::Validation(vec![FieldError::new(
-                    format!("line {}", i + 2),
-                    detail,
-                )]));
+                return Err(AppError::Validation(vec![FieldError::new(line, detail)]));
             }
             Err(e) => return Err(e),
         }

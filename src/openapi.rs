@@ -136,8 +136,12 @@ impl Modify for BearerAuth {
 /// annotations.)
 struct EnforcedLimits;
 
-/// Lists whose cursor carries a text key after the id (see `pagination::encode_keyed_cursor`).
-const KEYED_CURSOR_LISTS: &[&str] = &[crate::parts::stock::LEVELS];
+/// Lists whose cursor carries a text key after the id (see `pagination::encode_keyed_cursor`), with the keys each
+/// accepts: stock levels a SKU, the partner's pickups the phase of the last one listed.
+const KEYED_CURSOR_LISTS: &[(&str, &str)] = &[
+    (crate::parts::stock::LEVELS, pagination::ANY_CURSOR_KEY),
+    (crate::courier::COURIER_PICKUPS, "(open|final)"),
+];
 
 /// The `Idempotency-Key` header as `IdempotencyKey` accepts it: 1-200 visible ASCII characters.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,200}$";
@@ -188,10 +192,9 @@ fn parameter_schema(list: &str, place: &ParameterIn, name: &str) -> Option<RefOr
             "default": DEFAULT_LIMIT,
         }),
         (ParameterIn::Query, "cursor") => {
-            let pattern = if KEYED_CURSOR_LISTS.contains(&list) {
-                pagination::keyed_cursor_pattern(list)
-            } else {
-                pagination::cursor_pattern(list)
+            let pattern = match KEYED_CURSOR_LISTS.iter().find(|(keyed, _)| *keyed == list) {
+                Some((_, key)) => pagination::keyed_cursor_pattern(list, key),
+                None => pagination::cursor_pattern(list),
             };
             json!({"type": "string", "pattern": pattern})
         }

@@ -12,7 +12,7 @@ use crate::auth::Bearer;
 use crate::db::Conn;
 use crate::db::schema::{product_models, product_series};
 use crate::db::types::{Id, Ts};
-use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, OrDuplicate, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
@@ -152,14 +152,12 @@ fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<ModelRow> {
 }
 
 pub fn insert(conn: &mut Conn<'_>, row: &ModelRow, actor: Option<Uuid>) -> AppResult<Model> {
+    let taken = || AppError::conflict("duplicate_code", format!("a model with code {} exists", row.code));
     if find_by_code(conn, &row.code)?.is_some() {
-        return Err(AppError::conflict(
-            "duplicate_code",
-            format!("a model with code {} exists", row.code),
-        ));
+        return Err(taken());
     }
     check_series(conn, row.series_id.0)?;
-    with_conn!(conn, c => diesel::insert_into(product_models::table).values(row).execute(c))?;
+    with_conn!(conn, c => diesel::insert_into(product_models::table).values(row).execute(c)).or_duplicate(taken)?;
     let model = Model::from(row.clone());
     audit::record(conn, actor, "create", "model", model.id, &model)?;
     Ok(model)

@@ -12,7 +12,7 @@ use crate::auth::Bearer;
 use crate::db::Conn;
 use crate::db::schema::product_series;
 use crate::db::types::{Id, Ts};
-use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, OrDuplicate, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
@@ -162,13 +162,11 @@ fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<SeriesRow> {
 }
 
 pub fn insert(conn: &mut Conn<'_>, row: &SeriesRow, actor: Option<Uuid>) -> AppResult<Series> {
+    let taken = || AppError::conflict("duplicate_code", format!("a series with code {} exists", row.code));
     if find_by_code(conn, &row.code)?.is_some() {
-        return Err(AppError::conflict(
-            "duplicate_code",
-            format!("a series with code {} exists", row.code),
-        ));
+        return Err(taken());
     }
-    with_conn!(conn, c => diesel::insert_into(product_series::table).values(row).execute(c))?;
+    with_conn!(conn, c => diesel::insert_into(product_series::table).values(row).execute(c)).or_duplicate(taken)?;
     let series = Series::from(row.clone());
     audit::record(conn, actor, "create", "series", series.id, &series)?;
     Ok(series)

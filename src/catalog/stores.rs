@@ -12,7 +12,7 @@ use crate::auth::Bearer;
 use crate::db::Conn;
 use crate::db::schema::stores;
 use crate::db::types::{Id, Ts};
-use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, OrDuplicate, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
@@ -181,13 +181,11 @@ fn get(conn: &mut Conn<'_>, id: Uuid) -> AppResult<StoreRow> {
 }
 
 pub fn insert(conn: &mut Conn<'_>, row: &StoreRow, actor: Option<Uuid>) -> AppResult<Store> {
+    let taken = || AppError::conflict("duplicate_code", format!("a store with code {} exists", row.code));
     if find_by_code(conn, &row.code)?.is_some() {
-        return Err(AppError::conflict(
-            "duplicate_code",
-            format!("a store with code {} exists", row.code),
-        ));
+        return Err(taken());
     }
-    with_conn!(conn, c => diesel::insert_into(stores::table).values(row).execute(c))?;
+    with_conn!(conn, c => diesel::insert_into(stores::table).values(row).execute(c)).or_duplicate(taken)?;
     let store = Store::from(row.clone());
     audit::record(conn, actor, "create", "store", store.id, &store)?;
     Ok(store)

@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by every area: JSON bodies, pagination, idempotent creation, field checks.
 
+pub mod csv_rows;
 pub mod idempotency;
 pub mod json;
 pub mod pagination;

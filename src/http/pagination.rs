@@ -18,6 +18,9 @@ pub const MAX_LIMIT: i64 = 200;
 /// Most characters in the text key of a keyed cursor (see [`encode_keyed_cursor`]).
 pub const MAX_CURSOR_KEY_LEN: usize = 64;
 
+/// Every key a keyed cursor may carry, as a regular expression: 1-64 letters, digits, `-` or `_`.
+pub const ANY_CURSOR_KEY: &str = "[A-Za-z0-9_-]{1,64}";
+
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest {
     /// The list the page belongs to (its route under `/api/v1`); it tags the cursors this page hands out.
@@ -74,12 +77,10 @@ pub fn cursor_pattern(list: &str) -> String {
     format!("^{}[A-Za-z0-9_-]{{21}}[AQgw]$", cursor_prefix(list))
 }
 
-/// The cursors of `list` that follow an id and a text key (see [`encode_keyed_cursor`]).
-pub fn keyed_cursor_pattern(list: &str) -> String {
-    format!(
-        "^{}[A-Za-z0-9_-]{{21}}[AQgw]\\.[A-Za-z0-9_-]{{1,{MAX_CURSOR_KEY_LEN}}}$",
-        cursor_prefix(list)
-    )
+/// The cursors of `list` that follow an id and a text key (see [`encode_keyed_cursor`]) matching `key`, a regular
+/// expression no wider than [`ANY_CURSOR_KEY`].
+pub fn keyed_cursor_pattern(list: &str, key: &str) -> String {
+    format!("^{}[A-Za-z0-9_-]{{21}}[AQgw]\\.{key}$", cursor_prefix(list))
 }
 
 pub fn encode_cursor(list: &str, id: Uuid) -> String {

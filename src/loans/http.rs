@@ -526,7 +526,8 @@ loan_endpoint!(
     cancel_loan,
     "/loans/{loan_id}/cancel",
     CancelLoan,
-    "Cancel a waiting or reserved loan (the customer declines a loaner); a held loaner goes to the next waiter.",
+    "Cancel a waiting or reserved loan (the customer declines a loaner); a held loaner goes to the next waiter. An \
+     issued loan is refused with `loaner_outstanding`: take the loaner back (or mark it lost) first.",
     |conn, principal, id, input, hold| cancel(conn, principal, id, &input, hold)
 );
 loan_endpoint!(

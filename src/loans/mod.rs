@@ -99,10 +99,7 @@ impl LoanState {
     pub fn cancel(self) -> Result<LoanState, AppError> {
         match self {
             LoanState::Waiting | LoanState::Reserved => Ok(LoanState::Cancelled),
-            LoanState::Issued => Err(AppError::conflict(
-                "loan_outstanding",
-                "the loaner is with the customer: take it back (or mark it lost) first",
-            )),
+            LoanState::Issued => Err(loaner_outstanding("cancelling")),
             other => Err(other.illegal("cancelled")),
         }
     }
@@ -218,6 +215,15 @@ pub fn waitlist_position(conn: &mut crate::db::Conn<'_>, row: &LoanRow) -> crate
     Ok(ahead + 1)
 }
 
+/// The refusal while the loaner is still with the customer, whatever was asked (cancel a loan or its ticket, close
+/// the ticket): one code, `loaner_outstanding`.
+pub fn loaner_outstanding(doing: &str) -> AppError {
+    AppError::conflict(
+        "loaner_outstanding",
+        format!("the customer still has the loaner: take it back (or mark it lost) before {doing}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::LoanState::*;
@@ -241,7 +247,7 @@ mod tests {
         ] {
             assert!(action.is_err(), "{state:?}");
         }
-        assert_eq!(Issued.cancel().err().map(|e| e.code()), Some("loan_outstanding"));
+        assert_eq!(Issued.cancel().err().map(|e| e.code()), Some("loaner_outstanding"));
         assert_eq!(Reserved.loaner_hold(), Some("reserved"));
         assert_eq!(Issued.loaner_hold(), Some("on_loan"));
         assert_eq!(Waiting.loaner_hold(), None);

@@ -16,7 +16,7 @@ use crate::catalog::models::ModelRow;
 use crate::db::Conn;
 use crate::db::schema::{part_compatibility, part_prices, parts, product_models};
 use crate::db::types::{Id, Ts};
-use crate::error::{AppError, AppResult, Problem, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, OrDuplicate, Problem, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
@@ -523,13 +523,9 @@ pub fn insert(conn: &mut Conn<'_>, new: &NewPart, actor: Option<Uuid>) -> AppRes
         return Err(duplicate_sku(&row.sku));
     }
     check_compatibility(conn, &new.compatible_model_ids, &new.compatible_series_ids)?;
-    with_conn!(conn, c => diesel::insert_into(parts::table).values(row).execute(c)).map_err(|e| {
-        // A concurrent creation of the same SKU lost the race to the unique index.
-        match AppError::from(e) {
-            AppError::Conflict { code: "duplicate", .. } => duplicate_sku(&row.sku),
-            other => other,
-        }
-    })?;
+    // A concurrent creation of the same SKU loses the race to the unique index.
+    with_conn!(conn, c => diesel::insert_into(parts::table).values(row).execute(c))
+        .or_duplicate(|| duplicate_sku(&row.sku))?;
     insert_compatibility(conn, row.id, &new.compatible_model_ids, &new.compatible_series_ids)?;
     insert_price(conn, row.id, new.price_minor, row.created_at, actor)?;
     let part = load(conn, row.id.0)?;

@@ -436,13 +436,19 @@ fn approve(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Ti
 
 fn decline(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Ticket> {
     let ticket = open_ticket(conn, principal, id)?;
-    move_ticket(
-        conn,
-        &ticket,
-        TicketAction::DeclineQuote,
-        principal.key_id,
-        "quote declined: returned unrepaired",
-    )?;
+    // A declined quote bills nothing: no diagnosis fee is published, so its labour is dropped (the timeline keeps
+    // what was quoted) and the released parts cost nothing either.
+    let note = if ticket.labour_minor > 0 {
+        format!(
+            "quote declined (labour {} not billed): returned unrepaired",
+            Money::from_minor(ticket.labour_minor).amount
+        )
+    } else {
+        "quote declined: returned unrepaired".to_owned()
+    };
+    move_ticket(conn, &ticket, TicketAction::DeclineQuote, principal.key_id, &note)?;
+    with_conn!(conn, c => diesel::update(tickets::table.find(ticket.id))
+        .set(tickets::labour_minor.eq(0_i64)).execute(c))?;
     release_all(conn, &ticket, principal.key_id)?;
     let ticket = ticket_in_scope(conn, principal, id)?;
     detail(conn, ticket)
@@ -600,7 +606,7 @@ decision_endpoint!(
 decision_endpoint!(
     decline_quote,
     "/tickets/{ticket_id}/quote/decline",
-    "The customer declines the quote: reserved parts go back to stock and the phone is returned unrepaired.",
+    "The customer declines the quote: reserved parts go back to stock, the phone is returned unrepaired and nothing\nis billed (the quoted labour is dropped; the timeline keeps it).",
     decline
 );
 

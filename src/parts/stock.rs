@@ -14,7 +14,7 @@ use crate::auth::{Bearer, Principal, Role};
 use crate::db::Conn;
 use crate::db::schema::{parts, stock_levels, stock_movements, stores};
 use crate::db::types::{Id, Ts};
-use crate::error::{AppError, AppResult, FieldError, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, FieldError, OrDuplicate, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::{self, PageRequest};
 use crate::http::validate::Checks;
@@ -562,11 +562,14 @@ pub fn receive(conn: &mut Conn<'_>, principal: &Principal, input: &CreateReceipt
             .filter(stock_movements::reference.eq(&number))
             .count()
             .get_result(c))?;
-        if already > 0 {
-            return Err(AppError::conflict(
+        let taken = || {
+            AppError::conflict(
                 "duplicate_receipt",
                 format!("receipt {number} was already recorded at this location"),
-            ));
+            )
+        };
+        if already > 0 {
+            return Err(taken());
         }
         add_on_hand(conn, location, part, line.quantity)?;
         let row = record(
@@ -578,7 +581,8 @@ pub fn receive(conn: &mut Conn<'_>, principal: &Principal, input: &CreateReceipt
             Some(&number),
             None,
             Some(principal.key_id),
-        )?;
+        )
+        .or_duplicate(taken)?;
         movements.push(row.into());
     }
     Ok(ReceiptResult {
@@ -598,27 +602,16 @@ struct CsvReceipt {
 
 /// Records every receipt line of a CSV file, or none: each bad row is named by its line number.
 pub fn import_receipts(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u8]) -> AppResult<Vec<ReceiptResult>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv_text);
-    let headers = reader
-        .headers()
-        .map_err(|e| AppError::field("line 1", format!("unreadable header: {e}")))?
-        .clone();
-    let expected = ["location_code", "receipt_number", "sku", "quantity"];
-    if headers.iter().collect::<Vec<_>>() != expected {
-        return Err(AppError::field(
-            "line 1",
-            format!("the header must be {}", expected.join(",")),
-        ));
-    }
+    let rows =
+        crate::http::csv_rows::read::<CsvReceipt>(csv_text, &["location_code", "receipt_number", "sku", "quantity"])?;
     let mut errors = Vec::new();
     // Receipts in file order, each with its lines.
     let mut receipts: Vec<(Uuid, String, Vec<ReceiptLine>)> = Vec::new();
-    for (i, record) in reader.deserialize::<CsvReceipt>().enumerate() {
-        let line = format!("line {}", i + 2);
-        let row = match record {
+    for (line, row) in rows {
+        let row = match row {
             Ok(row) => row,
-            Err(e) => {
-                errors.push(FieldError::new(&line, format!("unreadable row: {e}")));
+            Err(why) => {
+                errors.push(FieldError::new(&line, why));
                 continue;
             }
         };

@@ -662,10 +662,7 @@ pub fn transition(
         match (action, loan.state()) {
             // The release gate: the repaired phone goes back only once the loaner is back (or written off).
             (TicketAction::Close, LoanState::Issued) => {
-                return Err(AppError::conflict(
-                    "loaner_outstanding",
-                    "the customer still has the loaner: take it back (or mark it lost) before closing",
-                ));
+                return Err(crate::loans::loaner_outstanding("closing"));
             }
             (TicketAction::Close | TicketAction::Cancel, state @ (LoanState::Waiting | LoanState::Reserved)) => {
                 crate::loans::http::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), now, hold)?;
@@ -1069,8 +1066,8 @@ transition_endpoint!(
     close_ticket,
     "/tickets/{ticket_id}/close",
     TicketAction::Close,
-    "Ready for pickup → closed: the phone goes back to the customer. Refused while the customer still has the \
-     loaner (unless it was marked lost); a reservation never handed over is released."
+    "Ready for pickup → closed: the phone goes back to the customer. Refused with `loaner_outstanding` while the \
+     customer still has the loaner (unless it was marked lost); a reservation never handed over is released."
 );
 transition_endpoint!(
     cancel_ticket,

@@ -382,3 +382,56 @@ fn events_resent_at_once_are_stored_once() {
     assert_eq!(view.body["pickups"][0]["status"], "in_transit");
     assert_eq!(view.body["pickups"][0]["events"].as_array().map(Vec::len), Some(5));
 }
+
+#[test]
+fn the_partner_list_keeps_open_pickups_first_across_pages() {
+    let app = spawn_app();
+    let p = premium(&app, "PAGE", 0);
+    let c = partner(&app, "PAGER");
+    // The two oldest pickups fail; the two newest stay open.
+    let pickups: Vec<String> = (0..4).map(|_| inbound_pickup(&mail_in(&app, &p, &c))).collect();
+    for (i, pickup) in pickups[..2].iter().enumerate() {
+        assert_eq!(accept(&app, &c, pickup, &format!("PG-{i}")).status, 200);
+        let failed = post_event(&app, &c, pickup, &event(&format!("pg-{i}"), "returned_to_sender", 5));
+        assert_eq!(failed.body["status"], "failed", "{}", failed.text);
+    }
+    let listed = |limit: usize| -> Vec<(String, String)> {
+        let mut seen = Vec::new();
+        let mut path = format!("/api/v1/courier/pickups?limit={limit}");
+        for _ in 0..10 {
+            let page = app.get(&path, Some(&c.key));
+            assert_eq!(page.status, 200, "{}", page.text);
+            let items = page.body["items"].as_array().cloned().unwrap_or_default();
+            assert!(items.len() <= limit, "{}", page.text);
+            seen.extend(items.iter().map(|i| {
+                let field = |name: &str| i[name].as_str().unwrap_or_default().to_owned();
+                (field("id"), field("status"))
+            }));
+            match page.body["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/api/v1/courier/pickups?limit={limit}&cursor={cursor}"),
+                None => return seen,
+            }
+        }
+        panic!("the pages never end: {seen:?}")
+    };
+    let whole = listed(50);
+    let expected: Vec<(String, String)> = [(2, "requested"), (3, "requested"), (0, "failed"), (1, "failed")]
+        .iter()
+        .map(|(i, status)| (pickups[*i].clone(), (*status).to_owned()))
+        .collect();
+    assert_eq!(whole, expected, "open first, then final, each oldest first");
+    assert_eq!(listed(2), whole, "pages of two");
+    assert_eq!(listed(1), whole, "pages of one");
+    assert_eq!(listed(3), whole, "a page across the two parts");
+
+    // A cursor from another list, or made up, is refused: an id alone (the shape of most lists), a stock-levels
+    // cursor (an id and a SKU), and an unknown phase.
+    for cursor in [
+        "AZLHhB3gcUqlm31sHjIrWA",
+        "AZLHhB3gcUqlm31sHjIrWFNDUi1NQVRFNjBQUk8",
+        "AZLHhB3gcUqlm31sHjIrWG9wZW5lZA",
+    ] {
+        let res = app.get(&format!("/api/v1/courier/pickups?cursor={cursor}"), Some(&c.key));
+        assert_eq!(res.bad_fields(), ["cursor"], "{}", res.text);
+    }
+}

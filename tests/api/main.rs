@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalog;
+mod conflicts;
 mod contract;
 mod courier;
 mod data_safety;

@@ -64,6 +64,38 @@ fn csv(app: &TestApp, key: &str, path: &str, body: &str) -> crate::helpers::Resp
 }
 
 #[test]
+fn csv_errors_name_the_file_lines_after_blank_lines() {
+    let app = seeded();
+    let wh = store_id(&app.db, "SZ-WH1");
+    let screen = part_id(&app.db, "SCR-MATE60PRO");
+    let before = level(&app, &wh, &screen)["on_hand"].as_i64();
+    // Line 3 is blank; the bad rows are on lines 5 (no such part), 6 (bad quantity) and 7 (a field missing).
+    let file = "location_code,receipt_number,sku,quantity\n\
+                SZ-WH1,GR-9,SCR-MATE60PRO,10\n\
+                \n\
+                SZ-WH1,GR-9,BAT-P70,5\n\
+                SZ-WH1,GR-9,NOPE,5\n\
+                SZ-WH1,GR-9,BAT-MATE60PRO,0\n\
+                SZ-WH1,GR-9,SCR-NOVA12\n";
+    let res = csv(&app, &app.admin_key, "/api/v1/stock/receipts/import", file);
+    res.problem(400, "validation_failed");
+    assert_eq!(res.bad_fields(), ["line 5", "line 6", "line 7"], "{}", res.text);
+    // Blank lines at the end and with CRLF endings count too.
+    let crlf = "location_code,receipt_number,sku,quantity\r\n\r\n\r\nSZ-WH1,GR-9,NOPE,1\r\n\r\n";
+    let res = csv(&app, &app.admin_key, "/api/v1/stock/receipts/import", crlf);
+    assert_eq!(res.bad_fields(), ["line 4"], "{}", res.text);
+    assert_eq!(
+        level(&app, &wh, &screen)["on_hand"].as_i64(),
+        before,
+        "nothing applied from a bad file"
+    );
+    // The loaner import reads its file the same way.
+    let loaners = "imei,model_code,store_code,grade\n\n12345,MATE60PRO,SZ-FUTIAN,A\n";
+    let res = csv(&app, &app.admin_key, "/api/v1/loaners/import", loaners);
+    assert_eq!(res.bad_fields(), ["line 3"], "{}", res.text);
+}
+
+#[test]
 fn a_warehouse_restocks_by_csv_once_moves_and_counts() {
     let app = seeded();
     let wh = store_id(&app.db, "SZ-WH1");
@@ -403,6 +435,45 @@ fn a_declined_quote_releases_the_parts() {
         "the parts are back"
     );
     ledger_consistent(&app);
+}
+
+#[test]
+fn a_declined_quote_bills_nothing() {
+    let app = seeded();
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let battery = part_id(&app.db, "BAT-P70");
+    let model = model_id(&app.db, "P70");
+    // Bought long ago: a paid repair, so the quote's labour is the customer's to pay if approved.
+    let ticket = walk_in(&app, &futian, &model, json!("2023-01-02"), "battery drains");
+    let id = ticket.id();
+    reserve_one(&app, &id, &battery);
+    act(&app, &format!("/api/v1/tickets/{id}/start-diagnosis"));
+    let quoted = app.post_admin(
+        &format!("/api/v1/tickets/{id}/quote"),
+        &json!({"labour": {"amount": "150.00", "currency": "CNY"}}),
+    );
+    assert_eq!(quoted.status, 200, "{}", quoted.text);
+    assert_eq!(quoted.body["parts"]["labour"]["amount"], "150.00", "{}", quoted.text);
+    let declined = act(&app, &format!("/api/v1/tickets/{id}/quote/decline"));
+    assert_eq!(declined.status, 200, "{}", declined.text);
+    let parts = app.get_admin(&format!("/api/v1/tickets/{id}/parts"));
+    assert_eq!(parts.status, 200, "{}", parts.text);
+    assert_eq!(parts.body["lines"].as_array().map(Vec::len), Some(0), "{}", parts.text);
+    assert_eq!(parts.body["customer_total"]["amount"], "0.00", "{}", parts.text);
+    assert_eq!(parts.body["total_cost"]["amount"], "0.00", "{}", parts.text);
+    assert_eq!(
+        declined.body["parts"]["customer_total"]["amount"], "0.00",
+        "{}",
+        declined.text
+    );
+    // What was quoted is not forgotten: the timeline says it was not billed.
+    assert!(
+        declined.body["timeline"]
+            .to_string()
+            .contains("labour 150.00 not billed"),
+        "{}",
+        declined.text
+    );
 }
 
 #[test]

@@ -603,7 +603,7 @@ fn cancelling_and_losing_release_the_loaner_or_the_ticket() {
         post(&app, &format!("/api/v1/loans/{}/issue", loan_id(&b)), json!({})).status,
         200
     );
-    step(&app, b.body["id"].as_str().unwrap_or_default(), "cancel").problem(409, "loan_outstanding");
+    step(&app, b.body["id"].as_str().unwrap_or_default(), "cancel").problem(409, "loaner_outstanding");
     let lost = post(
         &app,
         &format!("/api/v1/loans/{}/lost", loan_id(&b)),
