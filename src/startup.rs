@@ -39,8 +39,8 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
     }))
 }
 
-/// Expires reservations whose hold ran out, every `sweep_interval`, until the process ends. Every instance may run
-/// one: the sweep locks what it expires (see `loans::reserve::expire_due`).
+/// Expires reservations whose hold ran out and serves queues left beside a free loaner, every `sweep_interval`, until
+/// the process ends. Every instance may run one: the sweep locks what it changes (see `loans::reserve::sweep`).
 pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHandle<()>> {
     let interval = state.settings.sweep_interval;
     if interval.is_zero() {
@@ -50,9 +50,9 @@ pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHand
         loop {
             std::thread::sleep(interval);
             let now = crate::db::types::Ts(crate::now());
-            match crate::loans::reserve::expire_due(&state.db, now, state.settings.loan_hold) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "expired loaner reservations"),
+            match crate::loans::reserve::sweep(&state.db, now, state.settings.loan_hold) {
+                Ok(s) if s == Default::default() => {}
+                Ok(s) => tracing::info!(expired = s.expired, served = s.served, "loaner reservations swept"),
                 Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next round"),
             }
         }

@@ -306,6 +306,49 @@ struct Due {
     id: Id,
 }
 
+/// What one round of the sweeper did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Reservations whose hold ran out.
+    pub expired: usize,
+    /// Waiters served from a free loaner that nobody had handed them.
+    pub served: usize,
+}
+
+/// One round of the sweeper: expires the holds that ran out, then serves every queue that has a waiter beside a
+/// free loaner of its series. The second part is a safety net: a transaction that claims a loaner and then rolls
+/// back leaves the loaner free while a concurrent opening that skipped it (PostgreSQL, `SKIP LOCKED`) has joined
+/// the queue; nothing else would serve that queue until another loaner is freed there.
+pub fn sweep(db: &Db, now: Ts, hold: Duration) -> AppResult<Sweep> {
+    let expired = expire_due(db, now, hold)?;
+    let served = serve_stranded(db, now, hold)?;
+    Ok(Sweep { expired, served })
+}
+
+/// Serves the queues that have a waiter and a free loaner of their series at their store. Safe with several
+/// instances: each queue is served under its lock ([`serve_waitlist`]), which finds nothing left to do when another
+/// instance served it first.
+pub fn serve_stranded(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
+    use diesel::dsl::exists;
+    let free = loaners::table
+        .filter(loaners::store_id.eq(loans::store_id))
+        .filter(loaners::series_id.eq(loans::series_id))
+        .filter(loaners::state.eq("available"));
+    let queues: Vec<(Id, Id)> = db.read(|conn| {
+        Ok(with_conn!(conn, c => loans::table
+            .filter(loans::state.eq(LoanState::Waiting.as_str()))
+            .filter(exists(free))
+            .select((loans::store_id, loans::series_id))
+            .distinct()
+            .load(c))?)
+    })?;
+    let mut served = 0;
+    for (store, series) in queues {
+        served += db.write(|conn| serve_waitlist(conn, store, series, now, hold))?;
+    }
+    Ok(served)
+}
+
 /// Expires reservations whose hold ran out by `now` and gives their loaners to the next waiters. Safe to run on
 /// several instances at once: each due loan is locked (PostgreSQL, skipping the ones another sweeper holds) or
 /// the writers are serialised (SQLite), and each update is guarded by the loan's state.

@@ -4,6 +4,7 @@
 mod auth;
 mod catalog;
 mod courier;
+mod flows;
 mod helpers;
 mod idempotency;
 mod invariants;

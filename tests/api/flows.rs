@@ -1,0 +1,151 @@
+//! The README's flows under races: idempotent duplicates, a claim rolled back beside a concurrent opening, a
+//! mail-in ticket whose courier legs end or are cancelled, and cancellations racing the courier.
+
+use std::str::FromStr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use depot::db::Engine;
+use depot::db::types::{Id, Ts};
+use depot::error::AppError;
+use depot::loans::reserve::{Queue, claim_loaner, sweep};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Resp, TestApp, spawn_app, test_engine};
+use crate::tickets::{premium, ticket_body};
+
+const HOLD: Duration = Duration::from_secs(48 * 3600);
+
+fn id_of(value: &Value) -> Id {
+    Id(Uuid::from_str(value.as_str().unwrap_or_default()).unwrap_or_default())
+}
+
+fn now() -> Ts {
+    Ts(depot::now())
+}
+
+fn open_with_key(app: &TestApp, body: &Value, key: &str) -> Resp {
+    app.send(
+        "POST",
+        "/api/v1/tickets",
+        Some(&app.admin_key),
+        &[("Idempotency-Key", key)],
+        &body.to_string(),
+    )
+}
+
+fn step(app: &TestApp, ticket: &str, action: &str) -> Resp {
+    app.send(
+        "POST",
+        &format!("/api/v1/tickets/{ticket}/{action}"),
+        Some(&app.admin_key),
+        &[],
+        "",
+    )
+}
+
+fn loaner_state(app: &TestApp, loaner: &str) -> Value {
+    app.get_admin(&format!("/api/v1/loaners/{loaner}")).body["state"].clone()
+}
+
+#[test]
+fn identical_openings_sent_at_once_never_strand_the_ticket_beside_a_free_loaner() {
+    let app = spawn_app();
+    let p = premium(&app, "STORM", 1);
+    for round in 0..50 {
+        let body = ticket_body(&p, "walk_in");
+        let key = format!("storm-{round}");
+        let answers: Vec<Resp> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| open_with_key(&app, &body, &key))).collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        assert_eq!(answers.len(), 8);
+        let ticket = answers[0].id();
+        for answer in &answers {
+            assert_eq!(answer.status, 201, "round {round}: {}", answer.text);
+            assert_eq!(answer.id(), ticket, "round {round}: one ticket for one key");
+            assert_eq!(
+                answer.body["loan"]["state"], "reserved",
+                "round {round}: the only free loaner is reserved, not left beside a waiter: {}",
+                answer.text
+            );
+        }
+        let read = app.get_admin(&format!("/api/v1/tickets/{ticket}"));
+        assert_eq!(read.body["loan"]["state"], "reserved", "round {round}: {}", read.text);
+        let loaner = read.body["loan"]["loaner_id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(loaner_state(&app, &loaner), "reserved", "round {round}");
+        // Cancelling frees the loaner for the next round.
+        let cancelled = step(&app, &ticket, "cancel");
+        assert_eq!(cancelled.status, 200, "round {round}: {}", cancelled.text);
+        assert_eq!(loaner_state(&app, &loaner), "available", "round {round}");
+    }
+}
+
+#[test]
+fn a_claim_rolled_back_beside_a_concurrent_opening_is_served_by_the_sweep() {
+    let app = spawn_app();
+    let p = premium(&app, "ROLL", 1);
+    let (store, series) = (id_of(&json!(p.store)), id_of(&json!(p.series)));
+    let (claimed_tx, claimed_rx) = mpsc::channel();
+    let (fail_tx, fail_rx) = mpsc::channel::<()>();
+    let opened = std::thread::scope(|s| {
+        // A transaction claims the only loaner, holds it while a ticket is opened, then fails and rolls back.
+        let db = app.db.clone();
+        let claimer = s.spawn(move || {
+            db.write(|conn| {
+                let claimed = claim_loaner(conn, store, series, now(), Queue::MustBeEmpty)?;
+                let _ = claimed_tx.send(claimed.is_some());
+                let _ = fail_rx.recv_timeout(Duration::from_secs(30));
+                Err::<(), _>(AppError::conflict("forced", "rolled back on purpose"))
+            })
+        });
+        assert_eq!(
+            claimed_rx.recv_timeout(Duration::from_secs(30)),
+            Ok(true),
+            "the claim took the loaner"
+        );
+        let opening = s.spawn(|| crate::tickets::open(&app, &p));
+        let opened = match test_engine() {
+            // PostgreSQL: the opening skips the locked loaner and joins the queue while the claim is held.
+            Engine::Postgres => {
+                let opened = opening.join().ok();
+                let _ = fail_tx.send(());
+                opened
+            }
+            // SQLite runs one writer at a time: the opening waits for the claim to roll back.
+            Engine::Sqlite => {
+                let _ = fail_tx.send(());
+                opening.join().ok()
+            }
+        };
+        let rolled_back = claimer.join().ok();
+        assert!(
+            matches!(rolled_back, Some(Err(AppError::Conflict { code: "forced", .. }))),
+            "the claim's transaction failed"
+        );
+        opened
+    });
+    let opened = opened.unwrap_or_else(|| panic!("the opening panicked"));
+    let ticket = opened.id();
+    let before = app.get_admin(&format!("/api/v1/tickets/{ticket}"));
+    if test_engine() == Engine::Postgres {
+        assert_eq!(
+            before.body["loan"]["state"], "waiting",
+            "the opening skipped the claimed loaner: {}",
+            before.text
+        );
+    }
+    let swept = sweep(&app.db, now(), HOLD).unwrap_or_else(|e| panic!("sweeping: {e}"));
+    let after = app.get_admin(&format!("/api/v1/tickets/{ticket}"));
+    assert_eq!(after.body["loan"]["state"], "reserved", "{}", after.text);
+    assert_eq!(after.body["loan"]["waitlist_position"], Value::Null);
+    let expected_served = usize::from(before.body["loan"]["state"] == "waiting");
+    assert_eq!(swept.served, expected_served);
+    assert_eq!(swept.expired, 0);
+    let loaner = after.body["loan"]["loaner_id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(loaner_state(&app, &loaner), "reserved");
+    // A second sweep, as another instance would run it, finds nothing left to do.
+    let again = sweep(&app.db, now(), HOLD).unwrap_or_else(|e| panic!("sweeping again: {e}"));
+    assert_eq!((again.expired, again.served), (0, 0));
+}
