@@ -221,7 +221,8 @@ fn issue(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &IssueLoan
 }
 
 /// The courier collected the customer's phone and handed over the loaner (mail-in): the loan is issued, due back
-/// with the repaired phone's outbound delivery.
+/// with the repaired phone's outbound delivery, and by the same default due time as a loan issued at the desk, so
+/// that the overdue list shows it when the repair overruns (the desk may extend it).
 pub fn issue_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResult<()> {
     let next = loan.state().issue()?;
     let loaner = loan
@@ -233,6 +234,7 @@ pub fn issue_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResu
             loans::state.eq(next.as_str()),
             loans::loaner_hold.eq(next.loaner_hold()),
             loans::issued_at.eq(now),
+            loans::due_at.eq(Ts(now.0 + chrono::Duration::days(DEFAULT_LOAN_DAYS))),
             loans::updated_at.eq(now),
         ))
         .execute(c))?;

@@ -149,3 +149,91 @@ fn a_claim_rolled_back_beside_a_concurrent_opening_is_served_by_the_sweep() {
     let again = sweep(&app.db, now(), HOLD).unwrap_or_else(|e| panic!("sweeping again: {e}"));
     assert_eq!((again.expired, again.served), (0, 0));
 }
+
+struct Courier {
+    partner: String,
+    key: String,
+}
+
+fn courier(app: &TestApp, code: &str) -> Courier {
+    let res = app.post_admin(
+        "/api/v1/partners",
+        &json!({"code": code, "name": format!("{code} Express")}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text);
+    let partner = res.id();
+    let key = app.post_admin(
+        "/api/v1/api-keys",
+        &json!({"role": "courier", "label": format!("{code} integration"), "partner_id": partner}),
+    );
+    assert_eq!(key.status, 201, "{}", key.text);
+    Courier {
+        partner,
+        key: key.body["key"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Opens a mail-in ticket carried by `c` and has the partner accept its inbound leg; returns the ticket and the leg.
+fn mail_in(app: &TestApp, p: &crate::tickets::Premium, c: &Courier, tracking: &str) -> (Resp, String) {
+    let mut body = ticket_body(p, "mail_in");
+    body["pickup"]["partner_id"] = json!(c.partner);
+    let opened = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let pickup = opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let accepted = app.post(
+        &format!("/api/v1/courier/pickups/{pickup}/accept"),
+        &c.key,
+        &json!({"tracking_number": tracking}),
+    );
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    (opened, pickup)
+}
+
+fn courier_event(app: &TestApp, c: &Courier, pickup: &str, id: &str, kind: &str) -> Resp {
+    app.post(
+        &format!("/api/v1/courier/pickups/{pickup}/events"),
+        &c.key,
+        &json!({"event_id": id, "type": kind, "happened_at": chrono::Utc::now() - chrono::Duration::seconds(5)}),
+    )
+}
+
+fn ticket(app: &TestApp, id: &str) -> Value {
+    let res = app.get_admin(&format!("/api/v1/tickets/{id}"));
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.body
+}
+
+#[test]
+fn a_loan_issued_by_the_courier_is_due_back_and_can_be_overdue() {
+    use depot::db::schema::loans;
+    use diesel::prelude::*;
+    let app = spawn_app();
+    let p = premium(&app, "DUE", 1);
+    let c = courier(&app, "DUE");
+    let (opened, leg) = mail_in(&app, &p, &c, "D-1");
+    assert_eq!(courier_event(&app, &c, &leg, "d-1", "picked_up").status, 200);
+    let loan = ticket(&app, &opened.id())["loan"].clone();
+    assert_eq!(loan["state"], "issued");
+    let due: chrono::DateTime<chrono::Utc> = serde_json::from_value(loan["due_at"].clone())
+        .unwrap_or_else(|e| panic!("a courier-issued loan has a due time: {e}; {loan}"));
+    let days = (due - chrono::Utc::now()).num_hours() / 24;
+    assert!((13..=14).contains(&days), "due like a loan issued at the desk: {due}");
+    // Once its due time passes, the overdue list shows it.
+    let loan_id = id_of(&loan["id"]);
+    let past = Ts(depot::now() - chrono::Duration::days(1));
+    app.db
+        .write(|conn| {
+            Ok(depot::with_conn!(conn, c => diesel::update(loans::table.find(loan_id))
+                .set(loans::due_at.eq(past)).execute(c))?)
+        })
+        .unwrap_or_else(|e| panic!("moving the due time: {e}"));
+    let overdue = app.get_admin(&format!("/api/v1/loans?overdue=true&store_id={}", p.store));
+    assert_eq!(overdue.status, 200, "{}", overdue.text);
+    let ids: Vec<&Value> = overdue.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| &l["id"])
+        .collect();
+    assert_eq!(ids, vec![&loan["id"]]);
+}
