@@ -632,6 +632,50 @@ pub fn ticket_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> 
         .ok_or(AppError::NotFound("ticket"))
 }
 
+/// A ticket the caller may see, locked until the transaction ends, or 404.
+///
+/// The lock order: every transaction that changes a ticket's loan or its courier legs locks the ticket first, then
+/// its loans ([`lock_loan_of`]), then its pickups; a loaner is changed only under its loan's lock (or claimed free).
+/// Taken the same way by the status changes, the loan calls and the courier's events, so that a cancellation and
+/// the courier's `picked_up` arriving at once take turns instead of deadlocking. PostgreSQL takes `FOR NO KEY
+/// UPDATE`, the lock an update of the row takes anyway, which leaves the key share that timeline inserts take free;
+/// SQLite has one writer at a time.
+pub fn lock_ticket_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<TicketRow> {
+    lock_ticket(conn, Id(id))?
+        .filter(|r| principal.covers_store(r.store_id.0))
+        .ok_or(AppError::NotFound("ticket"))
+}
+
+/// Locks a ticket's row (see [`lock_ticket_in_scope`] for the order) and reads it.
+pub fn lock_ticket(conn: &mut Conn<'_>, id: Id) -> AppResult<Option<TicketRow>> {
+    Ok(match conn {
+        Conn::Pg(c) => tickets::table
+            .find(id)
+            .select(TicketRow::as_select())
+            .for_no_key_update()
+            .first(*c)
+            .optional()?,
+        Conn::Sqlite(c) => tickets::table
+            .find(id)
+            .select(TicketRow::as_select())
+            .first(*c)
+            .optional()?,
+    })
+}
+
+/// Locks a ticket's loans, after the ticket (see [`lock_ticket_in_scope`]), and answers its current one as
+/// [`loan_of`] does, read after the lock so that it is the latest.
+pub fn lock_loan_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Option<LoanRow>> {
+    if let Conn::Pg(c) = conn {
+        loans::table
+            .filter(loans::ticket_id.eq(ticket))
+            .select(loans::id)
+            .for_no_key_update()
+            .load::<Id>(*c)?;
+    }
+    loan_of(conn, ticket)
+}
+
 /// Moves a ticket one step in its status machine: the transaction behind the status routes (public for the
 /// benchmark, which runs it without HTTP).
 pub fn transition(
@@ -642,7 +686,8 @@ pub fn transition(
     note: Option<&str>,
     hold: std::time::Duration,
 ) -> AppResult<Ticket> {
-    let row = ticket_in_scope(conn, principal, id)?;
+    let row = lock_ticket_in_scope(conn, principal, id)?;
+    let loan = lock_loan_of(conn, row.id)?;
     let from = TicketStatus::parse(&row.status);
     let to = from.apply(action)?;
     // A free repair needs no approval; a paid one starts only once the customer has approved a quote.
@@ -658,7 +703,7 @@ pub fn transition(
     if row.channel == "mail_in" {
         mail_in_gates(conn, &row, action, principal.key_id)?;
     }
-    if let Some(loan) = loan_of(conn, row.id)? {
+    if let Some(loan) = loan {
         match (action, loan.state()) {
             // The release gate: the repaired phone goes back only once the loaner is back (or written off).
             (TicketAction::Close, LoanState::Issued) => {

@@ -237,3 +237,75 @@ fn a_loan_issued_by_the_courier_is_due_back_and_can_be_overdue() {
         .collect();
     assert_eq!(ids, vec![&loan["id"]]);
 }
+
+/// What one round of a cancellation racing the courier's `picked_up` ended with.
+fn race_round(app: &TestApp, p: &crate::tickets::Premium, c: &Courier, round: usize, cancel_loan: bool) {
+    let (opened, leg) = mail_in(app, p, c, &format!("R-{cancel_loan}-{round}"));
+    assert_eq!(opened.body["loan"]["state"], "reserved", "{}", opened.text);
+    let ticket_id = opened.id();
+    let loan_id = opened.body["loan"]["id"].as_str().unwrap_or_default().to_owned();
+    let loaner = opened.body["loan"]["loaner_id"].as_str().unwrap_or_default().to_owned();
+    let (cancel, event) = std::thread::scope(|s| {
+        let cancel = s.spawn(|| {
+            if cancel_loan {
+                app.post_admin(&format!("/api/v1/loans/{loan_id}/cancel"), &json!({"reason": "race"}))
+            } else {
+                step(app, &ticket_id, "cancel")
+            }
+        });
+        let event = s.spawn(|| courier_event(app, c, &leg, &format!("race-{cancel_loan}-{round}"), "picked_up"));
+        (cancel.join(), event.join())
+    });
+    let (Ok(cancel), Ok(event)) = (cancel, event) else {
+        panic!("a racing request panicked");
+    };
+    let read = ticket(app, &ticket_id);
+    let won = cancel.status == 200;
+    let context = format!(
+        "round {round}: cancel {} {}; event {} {}",
+        cancel.status, cancel.text, event.status, event.text
+    );
+    assert!(matches!(cancel.status, 200 | 409), "{context}");
+    assert!(matches!(event.status, 200 | 409), "{context}");
+    match (cancel_loan, won) {
+        (false, true) => {
+            event.problem(409, "pickup_cancelled");
+            assert_eq!(read["status"], "cancelled", "{context}");
+            assert_eq!(read["loan"]["state"], "cancelled", "{context}");
+            assert_eq!(read["pickups"][0]["status"], "cancelled", "{context}");
+            assert_eq!(loaner_state(app, &loaner), "available", "{context}");
+        }
+        (true, true) => {
+            assert_eq!(event.status, 200, "{context}");
+            assert_eq!(read["loan"]["state"], "cancelled", "{context}");
+            assert_eq!(read["pickups"][0]["status"], "picked_up", "{context}");
+            assert_eq!(loaner_state(app, &loaner), "available", "{context}");
+        }
+        (_, false) => {
+            assert!(
+                ["loan_outstanding", "pickup_under_way"].contains(&cancel.body["code"].as_str().unwrap_or_default()),
+                "{context}"
+            );
+            assert_eq!(event.status, 200, "{context}");
+            assert_ne!(read["status"], "cancelled", "{context}");
+            assert_eq!(read["loan"]["state"], "issued", "{context}");
+            assert!(read["loan"]["due_at"].is_string(), "{context}");
+            assert_eq!(read["pickups"][0]["status"], "picked_up", "{context}");
+            assert_eq!(loaner_state(app, &loaner), "on_loan", "{context}");
+        }
+    }
+}
+
+#[test]
+fn cancellations_racing_the_couriers_pickup_take_turns() {
+    let app = spawn_app();
+    let p = premium(&app, "RACE", 1);
+    let c = courier(&app, "RACE");
+    for round in 0..25 {
+        for cancel_loan in [true] {
+            // One free loaner per round, so that each mail-in ticket gets one reserved.
+            crate::tickets::add_loaner(&app, &p, "A");
+            race_round(&app, &p, &c, round, cancel_loan);
+        }
+    }
+}
