@@ -96,7 +96,7 @@ impl PickupStatus {
         )
     }
 
-    fn rank(self) -> u8 {
+    pub fn rank(self) -> u8 {
         match self {
             PickupStatus::Requested => 0,
             PickupStatus::Assigned => 1,

@@ -744,16 +744,31 @@ pub fn transition(
 }
 
 /// A mail-in repair goes back by courier: ready means an outbound pickup to the inbound address, and the ticket
-/// closes only once that delivery is done.
+/// closes only once that delivery is done. Cancelling the ticket cancels the legs the courier has not started (the
+/// partner sees them cancelled, and later events on them are refused); a leg under way carries the phone, so the
+/// ticket cannot be cancelled until it ends.
 fn mail_in_gates(conn: &mut Conn<'_>, row: &TicketRow, action: TicketAction, actor: Uuid) -> AppResult<()> {
-    use crate::courier::{Direction, PickupRequest, PickupRow};
-    use crate::db::schema::pickups;
-    let legs: Vec<PickupRow> = with_conn!(conn, c => pickups::table
-        .filter(pickups::ticket_id.eq(row.id))
-        .order(pickups::id.desc())
-        .select(PickupRow::as_select())
-        .load(c))?;
+    use crate::courier::{Direction, PickupRequest, PickupStatus};
+    let legs = crate::courier::lock_pickups_of(conn, row.id)?;
     match action {
+        TicketAction::Cancel => {
+            let open: Vec<_> = legs
+                .iter()
+                .filter(|p| !PickupStatus::parse(&p.status).is_final())
+                .collect();
+            if open
+                .iter()
+                .any(|p| PickupStatus::parse(&p.status).rank() >= PickupStatus::PickedUp.rank())
+            {
+                return Err(AppError::conflict(
+                    "pickup_under_way",
+                    "the courier is carrying the phone: cancel once that leg is delivered or failed",
+                ));
+            }
+            for leg in open {
+                crate::courier::cancel_leg(conn, leg, actor, Some("the ticket was cancelled"))?;
+            }
+        }
         TicketAction::MarkReady => {
             let outbound_open = legs
                 .iter()

@@ -197,10 +197,61 @@ fn courier_event(app: &TestApp, c: &Courier, pickup: &str, id: &str, kind: &str)
     )
 }
 
+fn partner_sees(app: &TestApp, c: &Courier, pickup: &str) -> Value {
+    let list = app.get("/api/v1/courier/pickups?limit=200", Some(&c.key));
+    assert_eq!(list.status, 200, "{}", list.text);
+    list.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["id"] == pickup)
+        .map(|p| p["status"].clone())
+        .unwrap_or(Value::Null)
+}
+
 fn ticket(app: &TestApp, id: &str) -> Value {
     let res = app.get_admin(&format!("/api/v1/tickets/{id}"));
     assert_eq!(res.status, 200, "{}", res.text);
     res.body
+}
+
+#[test]
+fn cancelling_a_mail_in_ticket_cancels_its_open_legs_and_refuses_their_later_events() {
+    let app = spawn_app();
+    let p = premium(&app, "LEGS", 2);
+    let c = courier(&app, "LEGS");
+    let (opened, pickup) = mail_in(&app, &p, &c, "L-1");
+    assert_eq!(partner_sees(&app, &c, &pickup), "assigned");
+    let cancelled = step(&app, &opened.id(), "cancel");
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    assert_eq!(cancelled.body["pickups"][0]["status"], "cancelled");
+    assert_eq!(
+        partner_sees(&app, &c, &pickup),
+        "cancelled",
+        "the partner sees the leg cancelled"
+    );
+    let before = ticket(&app, &opened.id())["timeline"].clone();
+    courier_event(&app, &c, &pickup, "late-1", "picked_up").problem(409, "pickup_cancelled");
+    let after = ticket(&app, &opened.id());
+    assert_eq!(
+        after["pickups"][0]["status"], "cancelled",
+        "the late event moved nothing"
+    );
+    assert_eq!(
+        after["timeline"], before,
+        "nothing reached the cancelled ticket's timeline"
+    );
+    assert_eq!(after["loan"]["state"], "cancelled");
+
+    // A leg the courier has under way carries the phone: the ticket cannot be cancelled from under it.
+    let (carried, leg) = mail_in(&app, &p, &c, "L-2");
+    assert_eq!(courier_event(&app, &c, &leg, "go-1", "picked_up").status, 200);
+    step(&app, &carried.id(), "cancel").problem(409, "pickup_under_way");
+    let unchanged = ticket(&app, &carried.id());
+    assert_eq!(unchanged["status"], "received");
+    assert_eq!(unchanged["pickups"][0]["status"], "picked_up");
+    assert_eq!(unchanged["loan"]["state"], "issued");
 }
 
 #[test]
@@ -302,7 +353,7 @@ fn cancellations_racing_the_couriers_pickup_take_turns() {
     let p = premium(&app, "RACE", 1);
     let c = courier(&app, "RACE");
     for round in 0..25 {
-        for cancel_loan in [true] {
+        for cancel_loan in [false, true] {
             // One free loaner per round, so that each mail-in ticket gets one reserved.
             crate::tickets::add_loaner(&app, &p, "A");
             race_round(&app, &p, &c, round, cancel_loan);
