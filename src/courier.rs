@@ -721,6 +721,9 @@ fn apply_effects(
 ) -> AppResult<()> {
     let now = Ts(crate::now());
     let loan = lock_loan_of(conn, ticket.id)?;
+    if direction == "inbound" && to.rank() >= PickupStatus::PickedUp.rank() {
+        end_mail_in_wait(conn, loan.as_ref(), from, to, now, hold)?;
+    }
     match (direction, to) {
         ("inbound", PickupStatus::PickedUp | PickupStatus::InTransit | PickupStatus::Delivered)
             if from.rank() < PickupStatus::PickedUp.rank() =>
@@ -761,12 +764,6 @@ fn apply_effects(
             )?;
         }
 
-        ("inbound", PickupStatus::Failed) => {
-            // The hold of a mail-in reservation ends with its inbound pickup.
-            if let Some(loan) = loan.filter(|l| l.state() == LoanState::Reserved) {
-                crate::loans::http::end_loan(conn, &loan, LoanState::Expired, None, now, hold)?;
-            }
-        }
         ("outbound", PickupStatus::Delivered) => {
             if let Some(loan) = loan.filter(|l| l.state() == LoanState::Issued) {
                 crate::loans::http::return_by_courier(conn, &loan, now)?;
@@ -784,6 +781,49 @@ fn apply_effects(
         _ => {}
     }
     Ok(())
+}
+
+/// A mail-in loaner travels only with the inbound courier when it collects the phone, so a mail-in loan that the
+/// inbound leg did not carry ends with that leg (DESIGN.md, loaner rule 3): a ticket still waiting once the courier
+/// has collected the phone (or the leg failed or ended) leaves the queue, since no courier could take it a loaner
+/// served later, which would then be held forever; a reservation the leg ended without handing over (a failed
+/// pickup, a cancelled one, or one reserved after the collection) expires and its loaner goes to the next waiter.
+fn end_mail_in_wait(
+    conn: &mut Conn<'_>,
+    loan: Option<&crate::loans::LoanRow>,
+    from: PickupStatus,
+    to: PickupStatus,
+    now: Ts,
+    hold: Duration,
+) -> AppResult<()> {
+    let Some(loan) = loan else {
+        return Ok(());
+    };
+    let carried = matches!(
+        to,
+        PickupStatus::PickedUp | PickupStatus::InTransit | PickupStatus::Delivered
+    ) && from.rank() < PickupStatus::PickedUp.rank();
+    match loan.state() {
+        LoanState::Waiting => crate::loans::http::end_loan(
+            conn,
+            loan,
+            LoanState::Cancelled,
+            None,
+            Some("the courier collected the phone (or the leg ended) before a loaner was free"),
+            now,
+            hold,
+        ),
+        LoanState::Reserved if !carried => crate::loans::http::end_loan(
+            conn,
+            loan,
+            LoanState::Expired,
+            None,
+            Some("the inbound courier leg ended without carrying the loaner"),
+            now,
+            hold,
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn validate_event(checks: &mut Checks, prefix: &str, event: &PostEvent, now: DateTime<Utc>) {
@@ -1075,7 +1115,8 @@ pub async fn reschedule_pickup(
     Ok(HttpResponse::Ok().json(pickup))
 }
 
-/// Cancel a pickup that the courier does not have yet (staff).
+/// Cancel a pickup that the courier does not have yet (staff). Cancelling a mail-in ticket's inbound pickup ends
+/// the loaner hold it would have carried: a reserved loaner goes to the next waiter, a waiting ticket leaves the queue.
 #[utoipa::path(
     tag = "courier", operation_id = "cancel_pickup", params(("pickup_id" = Uuid, Path)),
     responses((status = 200, body = Pickup), WriteErrors),
@@ -1088,12 +1129,13 @@ pub async fn cancel_pickup(
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
+    let hold = state.settings.loan_hold;
     let pickup = web::block(move || {
         bearer.write(&state.db, |conn, principal| {
             require_ticket_role(principal)?;
             let found = pickup_in_ticket_scope(conn, principal, id)?;
             lock_ticket_in_scope(conn, principal, found.ticket_id.0)?;
-            lock_loan_of(conn, found.ticket_id)?;
+            let loan = lock_loan_of(conn, found.ticket_id)?;
             let row = lock_pickups_of(conn, found.ticket_id)?
                 .into_iter()
                 .find(|p| p.id == found.id)
@@ -1106,6 +1148,10 @@ pub async fn cancel_pickup(
                 ));
             }
             cancel_leg(conn, &row, principal.key_id, None)?;
+            if row.direction == Direction::Inbound.as_str() {
+                let now = Ts(crate::now());
+                end_mail_in_wait(conn, loan.as_ref(), status, PickupStatus::Cancelled, now, hold)?;
+            }
             let row: PickupRow =
                 with_conn!(conn, c => pickups::table.find(row.id).select(PickupRow::as_select()).first(c))?;
             pickup_view(conn, row, true)

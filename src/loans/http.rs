@@ -143,6 +143,7 @@ pub fn end_loan(
     loan: &LoanRow,
     next: LoanState,
     actor: Option<Uuid>,
+    note: Option<&str>,
     now: Ts,
     hold: Duration,
 ) -> AppResult<()> {
@@ -160,7 +161,7 @@ pub fn end_loan(
         &format!("loan_{}", next.as_str()),
         None,
         None,
-        None,
+        note,
     )?;
     if let (Some(loaner), LoanState::Reserved) = (loan.loaner_id, loan.state()) {
         make_available(conn, loaner, false, now, hold)?;
@@ -369,7 +370,7 @@ fn cancel(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &CancelLo
     let mut checks = Checks::new();
     checks.text("reason", &input.reason, 1, 1000);
     checks.finish()?;
-    end_loan(conn, &loan, next, Some(principal.key_id), Ts(crate::now()), hold)?;
+    end_loan(conn, &loan, next, Some(principal.key_id), None, Ts(crate::now()), hold)?;
     reload(conn, loan.id)
 }
 

@@ -713,7 +713,7 @@ pub fn transition(
                 ));
             }
             (TicketAction::Close | TicketAction::Cancel, state @ (LoanState::Waiting | LoanState::Reserved)) => {
-                crate::loans::http::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), now, hold)?;
+                crate::loans::http::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), None, now, hold)?;
             }
             (TicketAction::Cancel, LoanState::Issued) => {
                 return Err(LoanState::Issued.cancel().err().unwrap_or(AppError::Forbidden));

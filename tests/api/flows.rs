@@ -255,6 +255,76 @@ fn cancelling_a_mail_in_ticket_cancels_its_open_legs_and_refuses_their_later_eve
 }
 
 #[test]
+fn a_mail_in_ticket_still_waiting_when_the_courier_collects_leaves_the_queue() {
+    let app = spawn_app();
+    let p = premium(&app, "WAITM", 1);
+    let c = courier(&app, "WAITM");
+    let holder = crate::tickets::open(&app, &p);
+    assert_eq!(holder.body["loan"]["state"], "reserved");
+    let (collected, collected_leg) = mail_in(&app, &p, &c, "W-1");
+    let (failed, failed_leg) = mail_in(&app, &p, &c, "W-2");
+    let (delivered, delivered_leg) = mail_in(&app, &p, &c, "W-3");
+    let walk_in = crate::tickets::open(&app, &p);
+    for t in [&collected, &failed, &delivered, &walk_in] {
+        assert_eq!(t.body["loan"]["state"], "waiting", "{}", t.text);
+    }
+    assert_eq!(courier_event(&app, &c, &collected_leg, "w-1", "picked_up").status, 200);
+    assert_eq!(
+        courier_event(&app, &c, &failed_leg, "w-2", "returned_to_sender").status,
+        200
+    );
+    assert_eq!(courier_event(&app, &c, &delivered_leg, "w-3", "delivered").status, 200);
+    for t in [&collected, &failed, &delivered] {
+        let read = ticket(&app, &t.id());
+        assert_eq!(
+            read["loan"]["state"], "cancelled",
+            "no courier can carry it a loaner now: {read}"
+        );
+        assert!(
+            read["timeline"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["kind"] == "loan_cancelled"),
+            "the timeline says why"
+        );
+    }
+    assert_eq!(ticket(&app, &walk_in.id())["loan"]["waitlist_position"], 1);
+    // The loaner freed next goes to the walk-in customer, with a clock on its hold.
+    assert_eq!(step(&app, &holder.id(), "cancel").status, 200);
+    let served = ticket(&app, &walk_in.id());
+    assert_eq!(served["loan"]["state"], "reserved", "{served}");
+    assert!(
+        served["loan"]["hold_until"].is_string(),
+        "a walk-in hold runs by the clock"
+    );
+}
+
+#[test]
+fn cancelling_the_inbound_pickup_ends_the_mail_in_hold() {
+    let app = spawn_app();
+    let p = premium(&app, "HOLDX", 1);
+    let c = courier(&app, "HOLDX");
+    let (held, leg) = mail_in(&app, &p, &c, "H-1");
+    assert_eq!(held.body["loan"]["state"], "reserved");
+    assert_eq!(
+        held.body["loan"]["hold_until"],
+        Value::Null,
+        "held until the inbound leg ends"
+    );
+    let walk_in = crate::tickets::open(&app, &p);
+    assert_eq!(walk_in.body["loan"]["state"], "waiting");
+    let cancelled = app.post_admin(&format!("/api/v1/pickups/{leg}/cancel"), &json!({}));
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    assert_eq!(ticket(&app, &held.id())["loan"]["state"], "expired");
+    let served = ticket(&app, &walk_in.id());
+    assert_eq!(
+        served["loan"]["state"], "reserved",
+        "the loaner went to the next waiter: {served}"
+    );
+}
+
+#[test]
 fn a_loan_issued_by_the_courier_is_due_back_and_can_be_overdue() {
     use depot::db::schema::loans;
     use diesel::prelude::*;
