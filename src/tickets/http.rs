@@ -1132,7 +1132,7 @@ transition_endpoint!(
     cancel_ticket,
     "/tickets/{ticket_id}/cancel",
     TicketAction::Cancel,
-    "Cancel an open ticket; its waiting or reserved loan is cancelled and the loaner goes to the next waiter."
+    "Cancel an open ticket; its waiting or reserved loan is cancelled and the loaner goes to the next waiter. A mail-in ticket's courier legs not yet started are cancelled with it; a leg under way (the courier has the phone) refuses the cancel with 409 `pickup_under_way`."
 );
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
