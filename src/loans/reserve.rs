@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 
 use super::{LoanRow, LoanState};
-use crate::db::schema::{loaners, loans, tickets as tickets_table};
+use crate::db::schema::{loaners, loans, pickups, tickets as tickets_table};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
@@ -133,9 +133,41 @@ fn lock_queue(conn: &mut Conn<'_>, store: Id, series: Id, server: Server) -> App
     Ok(())
 }
 
+/// Whether a mail-in ticket's loaner can still travel: only with an inbound courier leg that has not collected the
+/// phone yet (requested or assigned).
+fn inbound_leg_pending(conn: &mut Conn<'_>, ticket: Id) -> AppResult<bool> {
+    use diesel::dsl::{exists, select};
+    Ok(with_conn!(conn, c => select(exists(pickups::table
+        .filter(pickups::ticket_id.eq(ticket))
+        .filter(pickups::direction.eq("inbound"))
+        .filter(pickups::status.eq_any(["requested", "assigned"]))))
+        .get_result::<bool>(c))?)
+}
+
 /// Gives a claimed loaner to a waiter; false (and the loaner back in the pool) when the waiter left the queue
-/// meanwhile, e.g. its ticket was cancelled or another transaction served it first.
+/// meanwhile, e.g. its ticket was cancelled or another transaction served it first. A mail-in waiter whose inbound
+/// leg has collected the phone or ended can never be handed a loaner: it leaves the queue instead of being given a
+/// hold that nothing would end (the courier's events end such waits as they happen; this covers any that did not).
 fn assign(conn: &mut Conn<'_>, waiter: &Waiter, loaner: Id, now: Ts, hold: Duration) -> AppResult<bool> {
+    if waiter.channel == "mail_in" && !inbound_leg_pending(conn, waiter.ticket_id)? {
+        unclaim(conn, loaner)?;
+        let left = with_conn!(conn, c => diesel::update(loans::table.find(waiter.id))
+            .filter(loans::state.eq(LoanState::Waiting.as_str()))
+            .set((loans::state.eq(LoanState::Cancelled.as_str()), loans::updated_at.eq(now)))
+            .execute(c))?;
+        if left == 1 {
+            tickets::record_event(
+                conn,
+                waiter.ticket_id,
+                None,
+                "loan_cancelled",
+                None,
+                None,
+                Some("no inbound courier leg is left to carry a loaner"),
+            )?;
+        }
+        return Ok(false);
+    }
     let updated = with_conn!(conn, c => diesel::update(loans::table.find(waiter.id))
         .filter(loans::state.eq(LoanState::Waiting.as_str()))
         .set((

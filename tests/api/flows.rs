@@ -301,6 +301,38 @@ fn a_mail_in_ticket_still_waiting_when_the_courier_collects_leaves_the_queue() {
 }
 
 #[test]
+fn serving_a_queue_skips_a_mail_in_waiter_whose_inbound_leg_is_over() {
+    use depot::db::schema::pickups;
+    use diesel::prelude::*;
+    let app = spawn_app();
+    let p = premium(&app, "SKIPM", 1);
+    let c = courier(&app, "SKIPM");
+    let holder = crate::tickets::open(&app, &p);
+    let (stale, leg) = mail_in(&app, &p, &c, "S-1");
+    let walk_in = crate::tickets::open(&app, &p);
+    assert_eq!(stale.body["loan"]["state"], "waiting");
+    // A leg that ended without its event reaching the loan (data from before the courier ended such waits).
+    let leg_id = id_of(&json!(leg));
+    app.db
+        .write(|conn| {
+            Ok(depot::with_conn!(conn, c => diesel::update(pickups::table.find(leg_id))
+                .set(pickups::status.eq("delivered")).execute(c))?)
+        })
+        .unwrap_or_else(|e| panic!("ending the leg: {e}"));
+    assert_eq!(step(&app, &holder.id(), "cancel").status, 200);
+    let skipped = ticket(&app, &stale.id());
+    assert_eq!(
+        skipped["loan"]["state"], "cancelled",
+        "no hold nothing would end: {skipped}"
+    );
+    let served = ticket(&app, &walk_in.id());
+    assert_eq!(
+        served["loan"]["state"], "reserved",
+        "the walk-in customer behind it is served: {served}"
+    );
+}
+
+#[test]
 fn cancelling_the_inbound_pickup_ends_the_mail_in_hold() {
     let app = spawn_app();
     let p = premium(&app, "HOLDX", 1);
