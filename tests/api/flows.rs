@@ -333,6 +333,43 @@ fn serving_a_queue_skips_a_mail_in_waiter_whose_inbound_leg_is_over() {
 }
 
 #[test]
+fn the_sweep_ends_a_mail_in_hold_that_no_courier_leg_is_left_to_carry() {
+    use depot::db::schema::pickups;
+    use diesel::prelude::*;
+    let app = spawn_app();
+    let p = premium(&app, "ORPH", 1);
+    let c = courier(&app, "ORPH");
+    let (held, leg) = mail_in(&app, &p, &c, "O-1");
+    let (carried, _) = mail_in(&app, &p, &c, "O-2");
+    let walk_in = crate::tickets::open(&app, &p);
+    crate::tickets::add_loaner(&app, &p, "A");
+    // The second loaner went to the second mail-in ticket, whose leg is still to collect: it stays held.
+    assert_eq!(ticket(&app, &carried.id())["loan"]["state"], "reserved");
+    assert_eq!(held.body["loan"]["state"], "reserved");
+    // The first ticket's leg failed without its event reaching the loan (data from before the courier ended holds).
+    let leg_id = id_of(&json!(leg));
+    app.db
+        .write(|conn| {
+            Ok(depot::with_conn!(conn, c => diesel::update(pickups::table.find(leg_id))
+                .set(pickups::status.eq("failed")).execute(c))?)
+        })
+        .unwrap_or_else(|e| panic!("ending the leg: {e}"));
+    let swept = sweep(&app.db, now(), HOLD).unwrap_or_else(|e| panic!("sweeping: {e}"));
+    assert_eq!(swept.expired, 1);
+    assert_eq!(ticket(&app, &held.id())["loan"]["state"], "expired");
+    assert_eq!(
+        ticket(&app, &carried.id())["loan"]["state"],
+        "reserved",
+        "a hold with a leg to come is kept"
+    );
+    let served = ticket(&app, &walk_in.id());
+    assert_eq!(
+        served["loan"]["state"], "reserved",
+        "the loaner went to the next waiter: {served}"
+    );
+}
+
+#[test]
 fn cancelling_the_inbound_pickup_ends_the_mail_in_hold() {
     let app = spawn_app();
     let p = premium(&app, "HOLDX", 1);
