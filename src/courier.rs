@@ -25,7 +25,7 @@ use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::loans::LoanState;
 use crate::startup::AppState;
-use crate::tickets::http::{loan_of, require_ticket_role, ticket_in_scope};
+use crate::tickets::http::{lock_loan_of, lock_ticket, lock_ticket_in_scope, require_ticket_role, ticket_in_scope};
 use crate::tickets::{TicketRow, record_event};
 use crate::with_conn;
 
@@ -96,7 +96,7 @@ impl PickupStatus {
         )
     }
 
-    fn rank(self) -> u8 {
+    pub fn rank(self) -> u8 {
         match self {
             PickupStatus::Requested => 0,
             PickupStatus::Assigned => 1,
@@ -544,6 +544,32 @@ pub fn create_pickup(
     Ok(row)
 }
 
+/// A ticket's pickups, newest first, locked until the transaction ends (PostgreSQL), after the ticket and its
+/// loans (the lock order is in [`lock_ticket_in_scope`]).
+pub fn lock_pickups_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<PickupRow>> {
+    let of_ticket = pickups::table
+        .filter(pickups::ticket_id.eq(ticket))
+        .order(pickups::id.desc());
+    Ok(match conn {
+        Conn::Pg(c) => of_ticket.select(PickupRow::as_select()).for_no_key_update().load(*c)?,
+        Conn::Sqlite(c) => of_ticket.select(PickupRow::as_select()).load(*c)?,
+    })
+}
+
+/// Cancels a leg the courier has not started; the partner's list shows it cancelled, and events sent for it later
+/// are refused (`pickup_cancelled`), so they neither move it nor reach the ticket's timeline.
+pub fn cancel_leg(conn: &mut Conn<'_>, leg: &PickupRow, actor: Uuid, note: Option<&str>) -> AppResult<()> {
+    let updated = with_conn!(conn, c => diesel::update(pickups::table.find(leg.id))
+        .filter(pickups::status.eq(&leg.status))
+        .set((pickups::status.eq(PickupStatus::Cancelled.as_str()), pickups::updated_at.eq(Ts(crate::now()))))
+        .execute(c))?;
+    if updated != 1 {
+        return Err(AppError::Unavailable("the pickup changed meanwhile; retry".into()));
+    }
+    record_event(conn, leg.ticket_id, Some(actor), "pickup_cancelled", None, None, note)?;
+    Ok(())
+}
+
 fn pickup_in_ticket_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<PickupRow> {
     let row: Option<PickupRow> =
         with_conn!(conn, c => pickups::table.find(Id(id)).select(PickupRow::as_select()).first(c).optional())?;
@@ -700,7 +726,10 @@ fn apply_effects(
     hold: Duration,
 ) -> AppResult<()> {
     let now = Ts(crate::now());
-    let loan = loan_of(conn, ticket.id)?;
+    let loan = lock_loan_of(conn, ticket.id)?;
+    if direction == "inbound" && to.rank() >= PickupStatus::PickedUp.rank() {
+        end_mail_in_wait(conn, loan.as_ref(), from, to, now, hold)?;
+    }
     match (direction, to) {
         ("inbound", PickupStatus::PickedUp | PickupStatus::InTransit | PickupStatus::Delivered)
             if from.rank() < PickupStatus::PickedUp.rank() =>
@@ -740,12 +769,7 @@ fn apply_effects(
                 Some("the phone arrived at the store"),
             )?;
         }
-        ("inbound", PickupStatus::Failed) => {
-            // The hold of a mail-in reservation ends with its inbound pickup.
-            if let Some(loan) = loan.filter(|l| l.state() == LoanState::Reserved) {
-                crate::loans::http::end_loan(conn, &loan, LoanState::Expired, None, now, hold)?;
-            }
-        }
+
         ("outbound", PickupStatus::Delivered) => {
             if let Some(loan) = loan.filter(|l| l.state() == LoanState::Issued) {
                 crate::loans::http::return_by_courier(conn, &loan, now)?;
@@ -763,6 +787,49 @@ fn apply_effects(
         _ => {}
     }
     Ok(())
+}
+
+/// A mail-in loaner travels only with the inbound courier when it collects the phone, so a mail-in loan that the
+/// inbound leg did not carry ends with that leg (DESIGN.md, loaner rule 3): a ticket still waiting once the courier
+/// has collected the phone (or the leg failed or ended) leaves the queue, since no courier could take it a loaner
+/// served later, which would then be held forever; a reservation the leg ended without handing over (a failed
+/// pickup, a cancelled one, or one reserved after the collection) expires and its loaner goes to the next waiter.
+fn end_mail_in_wait(
+    conn: &mut Conn<'_>,
+    loan: Option<&crate::loans::LoanRow>,
+    from: PickupStatus,
+    to: PickupStatus,
+    now: Ts,
+    hold: Duration,
+) -> AppResult<()> {
+    let Some(loan) = loan else {
+        return Ok(());
+    };
+    let carried = matches!(
+        to,
+        PickupStatus::PickedUp | PickupStatus::InTransit | PickupStatus::Delivered
+    ) && from.rank() < PickupStatus::PickedUp.rank();
+    match loan.state() {
+        LoanState::Waiting => crate::loans::http::end_loan(
+            conn,
+            loan,
+            LoanState::Cancelled,
+            None,
+            Some("the courier collected the phone (or the leg ended) before a loaner was free"),
+            now,
+            hold,
+        ),
+        LoanState::Reserved if !carried => crate::loans::http::end_loan(
+            conn,
+            loan,
+            LoanState::Expired,
+            None,
+            Some("the inbound courier leg ended without carrying the loaner"),
+            now,
+            hold,
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn validate_event(checks: &mut Checks, prefix: &str, event: &PostEvent, now: DateTime<Utc>) {
@@ -791,6 +858,8 @@ pub fn post_events(
 ) -> AppResult<EventBatchResult> {
     let partner = require_courier(principal)?;
     validate_events(events)?;
+    let found = pickup_of_partner(conn, principal, pickup, false)?;
+    lock_flow(conn, found.ticket_id)?;
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
         // Read again for each event: the one before may have moved the pickup.
@@ -820,9 +889,18 @@ pub fn post_event(
         return ingest(&mut conn.as_conn(), acting_partner(partner, &row)?, &row, event, hold);
     }
     conn.transaction(|c| {
+        lock_flow(c, row.ticket_id)?;
         let row = pickup_of_partner(c, principal, pickup, true)?;
         ingest(c, acting_partner(partner, &row)?, &row, event, hold)
     })
+}
+
+/// Locks the pickup's ticket and its loans before the pickup itself, in the order every path takes (see
+/// [`lock_ticket_in_scope`]): an event may issue, return or end the ticket's loan.
+fn lock_flow(conn: &mut Conn<'_>, ticket: Id) -> AppResult<()> {
+    lock_ticket(conn, ticket)?;
+    lock_loan_of(conn, ticket)?;
+    Ok(())
 }
 
 /// The partner an event is recorded for: the calling courier's, or for an admin the pickup's.
@@ -1043,7 +1121,8 @@ pub async fn reschedule_pickup(
     Ok(HttpResponse::Ok().json(pickup))
 }
 
-/// Cancel a pickup that the courier does not have yet (staff).
+/// Cancel a pickup that the courier does not have yet (staff). Cancelling a mail-in ticket's inbound pickup ends
+/// the loaner hold it would have carried: a reserved loaner goes to the next waiter, a waiting ticket leaves the queue.
 #[utoipa::path(
     tag = "courier", operation_id = "cancel_pickup", params(("pickup_id" = Uuid, Path)),
     responses((status = 200, body = Pickup), WriteErrors),
@@ -1056,10 +1135,17 @@ pub async fn cancel_pickup(
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
+    let hold = state.settings.loan_hold;
     let pickup = web::block(move || {
         bearer.write(&state.db, |conn, principal| {
             require_ticket_role(principal)?;
-            let row = pickup_in_ticket_scope(conn, principal, id)?;
+            let found = pickup_in_ticket_scope(conn, principal, id)?;
+            lock_ticket_in_scope(conn, principal, found.ticket_id.0)?;
+            let loan = lock_loan_of(conn, found.ticket_id)?;
+            let row = lock_pickups_of(conn, found.ticket_id)?
+                .into_iter()
+                .find(|p| p.id == found.id)
+                .ok_or(AppError::NotFound("pickup"))?;
             let status = PickupStatus::parse(&row.status);
             if status.rank() >= PickupStatus::PickedUp.rank() {
                 return Err(AppError::conflict(
@@ -1067,18 +1153,11 @@ pub async fn cancel_pickup(
                     "the courier has it already, or it is finished",
                 ));
             }
-            with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
-                .set((pickups::status.eq("cancelled"), pickups::updated_at.eq(Ts(crate::now()))))
-                .execute(c))?;
-            record_event(
-                conn,
-                row.ticket_id,
-                Some(principal.key_id),
-                "pickup_cancelled",
-                None,
-                None,
-                None,
-            )?;
+            cancel_leg(conn, &row, principal.key_id, None)?;
+            if row.direction == Direction::Inbound.as_str() {
+                let now = Ts(crate::now());
+                end_mail_in_wait(conn, loan.as_ref(), status, PickupStatus::Cancelled, now, hold)?;
+            }
             let row: PickupRow =
                 with_conn!(conn, c => pickups::table.find(row.id).select(PickupRow::as_select()).first(c))?;
             pickup_view(conn, row, true)

@@ -214,6 +214,12 @@ impl From<DieselError> for AppError {
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
                         AppError::Unavailable(format!("the database connection was lost; retry: {}", info.message()))
                     }
+                    // PostgreSQL reports a deadlock (40P01) as an error diesel does not classify: one side of a
+                    // lock cycle is cancelled and may simply run again. The code takes its locks in one order, so
+                    // this is a last resort; its retry is the client's, as for a serialization failure.
+                    _ if info.message().contains("deadlock detected") => {
+                        AppError::Unavailable(format!("deadlock detected: {}", info.message()))
+                    }
                     _ if info.message().contains("database is locked") => {
                         AppError::Unavailable("SQLite database is locked".into())
                     }

@@ -50,9 +50,9 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
     }))
 }
 
-/// Expires reservations whose hold ran out, every `sweep_interval`, until shutdown begins ([`drain`]); join the
-/// returned thread to wait for a sweep in progress. Every instance may run one: the sweep locks what it expires
-/// (see `loans::reserve::expire_due`).
+/// Expires reservations whose hold ran out and serves queues left beside a free loaner, every `sweep_interval`, until
+/// shutdown begins ([`drain`]); join the returned thread to wait for a sweep in progress. Every instance may run one:
+/// the sweep locks what it changes (see `loans::reserve::sweep`).
 pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHandle<()>> {
     let interval = state.settings.sweep_interval;
     if interval.is_zero() {
@@ -61,9 +61,9 @@ pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHand
     let spawned = std::thread::Builder::new().name("loan-sweeper".into()).spawn(move || {
         while !state.shutdown.wait(interval) {
             let now = crate::db::types::Ts(crate::now());
-            match crate::loans::reserve::expire_due(&state.db, now, state.settings.loan_hold) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "expired loaner reservations"),
+            match crate::loans::reserve::sweep(&state.db, now, state.settings.loan_hold) {
+                Ok(s) if s == Default::default() => {}
+                Ok(s) => tracing::info!(expired = s.expired, served = s.served, "loaner reservations swept"),
                 Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next round"),
             }
         }

@@ -1,6 +1,9 @@
 //! `Idempotency-Key` on creating POSTs: the same key with the same body replays the first response; the same key
 //! with a different body is a 409. The record is written in the creating transaction, so a crash never leaves a
-//! created record without its replay, and two racing requests with one key create one record.
+//! created record without its replay, and two racing requests with one key create one record. A request with a key
+//! takes the key first (see [`take_key`]), so a duplicate sent at once waits for the first and replays its answer
+//! instead of running beside it: a duplicate that ran would claim rows (a loaner) that the first then skips, only to
+//! roll back on the key's unique index and leave them unused.
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -119,6 +122,7 @@ fn run<T: Serialize>(
         bearer.write(db, |conn, principal| {
             let key_id = principal.key_id;
             if let Some(key) = key {
+                take_key(conn, key_id, key)?;
                 if let Some(previous) = find(conn, key_id, key)? {
                     if previous.request_hash != fingerprint {
                         return Err(AppError::conflict(
@@ -153,6 +157,25 @@ fn run<T: Serialize>(
         Err(AppError::Conflict { code, .. }) if key.is_some() && code != "idempotency_key_reused" => attempt(),
         other => other,
     }
+}
+
+/// Holds the key until the transaction ends. PostgreSQL takes a transaction-scoped advisory lock on a hash of the
+/// caller and the key (the two-number form, a key space apart from the single-number locks used elsewhere): a
+/// duplicate waits here until the first commits, then finds its record. A hash collision only makes two unrelated
+/// requests take turns. SQLite runs one writer at a time already.
+fn take_key(conn: &mut Conn<'_>, key_id: Uuid, key: &str) -> AppResult<()> {
+    if let Conn::Pg(c) = conn {
+        let digest = Sha256::new()
+            .chain_update(key_id.as_bytes())
+            .chain_update(key.as_bytes())
+            .finalize();
+        let half = |at: usize| i32::from_be_bytes([digest[at], digest[at + 1], digest[at + 2], digest[at + 3]]);
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind::<diesel::sql_types::Integer, _>(half(0))
+            .bind::<diesel::sql_types::Integer, _>(half(4))
+            .execute(*c)?;
+    }
+    Ok(())
 }
 
 fn find(conn: &mut Conn<'_>, key_id: Uuid, key: &str) -> AppResult<Option<IdempotencyRecord>> {

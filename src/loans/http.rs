@@ -22,7 +22,7 @@ use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::money::Money;
 use crate::startup::AppState;
-use crate::tickets::http::{loan_view, require_ticket_role};
+use crate::tickets::http::{loan_view, lock_loan_of, lock_ticket, require_ticket_role};
 use crate::tickets::record_event;
 use crate::with_conn;
 
@@ -116,6 +116,15 @@ fn loan_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppRes
         .ok_or(AppError::NotFound("loan"))
 }
 
+/// A loan the caller may see, locked with its ticket in the order every path takes (the ticket, then its loans:
+/// see `tickets::http::lock_ticket_in_scope`), and read after the locks.
+fn lock_loan_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<LoanRow> {
+    let found = loan_in_scope(conn, principal, id)?;
+    lock_ticket(conn, found.ticket_id)?;
+    lock_loan_of(conn, found.ticket_id)?;
+    loan_in_scope(conn, principal, id)
+}
+
 fn money_field(checks: &mut Checks, field: &str, money: Option<&Money>) -> Option<i64> {
     match money.map(Money::to_minor_non_negative) {
         Some(Ok(minor)) => Some(minor),
@@ -128,18 +137,23 @@ fn money_field(checks: &mut Checks, field: &str, money: Option<&Money>) -> Optio
 }
 
 /// Closes a waiting or reserved loan (cancelled or expired): the loaner, if one was held, goes to the next waiter.
+/// The caller holds the loan's lock (see `tickets::http::lock_ticket_in_scope`), so the loan is as read.
 pub fn end_loan(
     conn: &mut Conn<'_>,
     loan: &LoanRow,
     next: LoanState,
     actor: Option<Uuid>,
+    note: Option<&str>,
     now: Ts,
     hold: Duration,
 ) -> AppResult<()> {
-    with_conn!(conn, c => diesel::update(loans::table.find(loan.id))
+    let updated = with_conn!(conn, c => diesel::update(loans::table.find(loan.id))
         .filter(loans::state.eq(&loan.state))
         .set((loans::state.eq(next.as_str()), loans::loaner_hold.eq(None::<String>), loans::updated_at.eq(now)))
         .execute(c))?;
+    if updated != 1 {
+        return Err(AppError::Unavailable("the loan changed meanwhile; retry".into()));
+    }
     record_event(
         conn,
         loan.ticket_id,
@@ -147,7 +161,7 @@ pub fn end_loan(
         &format!("loan_{}", next.as_str()),
         None,
         None,
-        None,
+        note,
     )?;
     if let (Some(loaner), LoanState::Reserved) = (loan.loaner_id, loan.state()) {
         make_available(conn, loaner, false, now, hold)?;
@@ -171,7 +185,7 @@ fn set_loaner_state(conn: &mut Conn<'_>, loaner: Id, from: &str, to: &str, now: 
 }
 
 fn issue(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &IssueLoan) -> AppResult<Loan> {
-    let loan = loan_in_scope(conn, principal, id)?;
+    let loan = lock_loan_in_scope(conn, principal, id)?;
     let next = loan.state().issue()?;
     let now = crate::now();
     if loan.hold_until.is_some_and(|h| h.0 < now) {
@@ -221,7 +235,8 @@ fn issue(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &IssueLoan
 }
 
 /// The courier collected the customer's phone and handed over the loaner (mail-in): the loan is issued, due back
-/// with the repaired phone's outbound delivery.
+/// with the repaired phone's outbound delivery, and by the same default due time as a loan issued at the desk, so
+/// that the overdue list shows it when the repair overruns (the desk may extend it).
 pub fn issue_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResult<()> {
     let next = loan.state().issue()?;
     let loaner = loan
@@ -233,6 +248,7 @@ pub fn issue_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResu
             loans::state.eq(next.as_str()),
             loans::loaner_hold.eq(next.loaner_hold()),
             loans::issued_at.eq(now),
+            loans::due_at.eq(Ts(now.0 + chrono::Duration::days(DEFAULT_LOAN_DAYS))),
             loans::updated_at.eq(now),
         ))
         .execute(c))?;
@@ -272,7 +288,7 @@ fn reload(conn: &mut Conn<'_>, id: Id) -> AppResult<Loan> {
 }
 
 fn give_back(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &ReturnLoan) -> AppResult<Loan> {
-    let loan = loan_in_scope(conn, principal, id)?;
+    let loan = lock_loan_in_scope(conn, principal, id)?;
     let next = loan.state().give_back()?;
     let mut checks = Checks::new();
     let charge = money_field(&mut checks, "damage_charge.amount", input.damage_charge.as_ref());
@@ -316,7 +332,7 @@ fn give_back(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &Retur
 }
 
 fn lose(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &LoseLoan) -> AppResult<Loan> {
-    let loan = loan_in_scope(conn, principal, id)?;
+    let loan = lock_loan_in_scope(conn, principal, id)?;
     let next = loan.state().lose()?;
     let mut checks = Checks::new();
     let charge = money_field(&mut checks, "charge.amount", Some(&input.charge));
@@ -349,17 +365,17 @@ fn lose(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &LoseLoan) 
 }
 
 fn cancel(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &CancelLoan, hold: Duration) -> AppResult<Loan> {
-    let loan = loan_in_scope(conn, principal, id)?;
+    let loan = lock_loan_in_scope(conn, principal, id)?;
     let next = loan.state().cancel()?;
     let mut checks = Checks::new();
     checks.text("reason", &input.reason, 1, 1000);
     checks.finish()?;
-    end_loan(conn, &loan, next, Some(principal.key_id), Ts(crate::now()), hold)?;
+    end_loan(conn, &loan, next, Some(principal.key_id), None, Ts(crate::now()), hold)?;
     reload(conn, loan.id)
 }
 
 fn extend(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &ExtendLoan) -> AppResult<Loan> {
-    let loan = loan_in_scope(conn, principal, id)?;
+    let loan = lock_loan_in_scope(conn, principal, id)?;
     if loan.state() != LoanState::Issued {
         return Err(AppError::conflict(
             "illegal_transition",

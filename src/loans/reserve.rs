@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 
 use super::{LoanRow, LoanState};
-use crate::db::schema::{loaners, loans, tickets as tickets_table};
+use crate::db::schema::{loaners, loans, pickups, tickets as tickets_table};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
@@ -133,9 +133,41 @@ fn lock_queue(conn: &mut Conn<'_>, store: Id, series: Id, server: Server) -> App
     Ok(())
 }
 
+/// Whether a mail-in ticket's loaner can still travel: only with an inbound courier leg that has not collected the
+/// phone yet (requested or assigned).
+fn inbound_leg_pending(conn: &mut Conn<'_>, ticket: Id) -> AppResult<bool> {
+    use diesel::dsl::{exists, select};
+    Ok(with_conn!(conn, c => select(exists(pickups::table
+        .filter(pickups::ticket_id.eq(ticket))
+        .filter(pickups::direction.eq("inbound"))
+        .filter(pickups::status.eq_any(["requested", "assigned"]))))
+        .get_result::<bool>(c))?)
+}
+
 /// Gives a claimed loaner to a waiter; false (and the loaner back in the pool) when the waiter left the queue
-/// meanwhile, e.g. its ticket was cancelled or another transaction served it first.
+/// meanwhile, e.g. its ticket was cancelled or another transaction served it first. A mail-in waiter whose inbound
+/// leg has collected the phone or ended can never be handed a loaner: it leaves the queue instead of being given a
+/// hold that nothing would end (the courier's events end such waits as they happen; this covers any that did not).
 fn assign(conn: &mut Conn<'_>, waiter: &Waiter, loaner: Id, now: Ts, hold: Duration) -> AppResult<bool> {
+    if waiter.channel == "mail_in" && !inbound_leg_pending(conn, waiter.ticket_id)? {
+        unclaim(conn, loaner)?;
+        let left = with_conn!(conn, c => diesel::update(loans::table.find(waiter.id))
+            .filter(loans::state.eq(LoanState::Waiting.as_str()))
+            .set((loans::state.eq(LoanState::Cancelled.as_str()), loans::updated_at.eq(now)))
+            .execute(c))?;
+        if left == 1 {
+            tickets::record_event(
+                conn,
+                waiter.ticket_id,
+                None,
+                "loan_cancelled",
+                None,
+                None,
+                Some("no inbound courier leg is left to carry a loaner"),
+            )?;
+        }
+        return Ok(false);
+    }
     let updated = with_conn!(conn, c => diesel::update(loans::table.find(waiter.id))
         .filter(loans::state.eq(LoanState::Waiting.as_str()))
         .set((
@@ -306,20 +338,85 @@ struct Due {
     id: Id,
 }
 
+/// What one round of the sweeper did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Reservations whose hold ran out, or that no inbound courier leg is left to carry.
+    pub expired: usize,
+    /// Waiters served from a free loaner that nobody had handed them.
+    pub served: usize,
+}
+
+/// One round of the sweeper: expires the holds that ran out (and mail-in holds no courier is left to carry), then
+/// serves every queue that has a waiter beside a free loaner of its series. The last part is a safety net: a
+/// transaction that claims a loaner and then rolls back leaves the loaner free while a concurrent opening that
+/// skipped it (PostgreSQL, `SKIP LOCKED`) has joined the queue; nothing else would serve that queue until another
+/// loaner is freed there.
+pub fn sweep(db: &Db, now: Ts, hold: Duration) -> AppResult<Sweep> {
+    let expired = expire_due(db, now, hold)? + expire_orphaned_mail_in_holds(db, now, hold)?;
+    let served = serve_stranded(db, now, hold)?;
+    Ok(Sweep { expired, served })
+}
+
+/// Serves the queues that have a waiter and a free loaner of their series at their store. Safe with several
+/// instances: each queue is served under its lock ([`serve_waitlist`]), which finds nothing left to do when another
+/// instance served it first.
+pub fn serve_stranded(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
+    use diesel::dsl::exists;
+    let free = loaners::table
+        .filter(loaners::store_id.eq(loans::store_id))
+        .filter(loaners::series_id.eq(loans::series_id))
+        .filter(loaners::state.eq("available"));
+    let queues: Vec<(Id, Id)> = db.read(|conn| {
+        Ok(with_conn!(conn, c => loans::table
+            .filter(loans::state.eq(LoanState::Waiting.as_str()))
+            .filter(exists(free))
+            .select((loans::store_id, loans::series_id))
+            .distinct()
+            .load(c))?)
+    })?;
+    let mut served = 0;
+    for (store, series) in queues {
+        served += db.write(|conn| serve_waitlist(conn, store, series, now, hold))?;
+    }
+    Ok(served)
+}
+
 /// Expires reservations whose hold ran out by `now` and gives their loaners to the next waiters. Safe to run on
 /// several instances at once: each due loan is locked (PostgreSQL, skipping the ones another sweeper holds) or
 /// the writers are serialised (SQLite), and each update is guarded by the loan's state.
 pub fn expire_due(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
+    const DUE: &str = "SELECT id FROM loans WHERE state = 'reserved' AND hold_until IS NOT NULL \
+        AND hold_until < $1 ORDER BY hold_until LIMIT 50";
+    expire_each(db, DUE, "hold time ran out", now, hold)
+}
+
+/// Expires mail-in reservations (held without a clock) that no inbound courier leg is left to carry: the courier's
+/// events end them as they happen; this ends those that an event did not (rows from before that change, or a leg
+/// ended by hand), so that no loaner stays held for the whole repair. Safe on several instances, as [`expire_due`].
+pub fn expire_orphaned_mail_in_holds(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
+    const ORPHANED: &str = "SELECT id FROM loans WHERE state = 'reserved' AND hold_until IS NULL \
+        AND reserved_at <= $1 AND NOT EXISTS (SELECT 1 FROM pickups WHERE pickups.ticket_id = loans.ticket_id \
+        AND pickups.direction = 'inbound' AND pickups.status IN ('requested', 'assigned')) ORDER BY id LIMIT 50";
+    expire_each(
+        db,
+        ORPHANED,
+        "no inbound courier leg is left to carry the loaner",
+        now,
+        hold,
+    )
+}
+
+/// Expires, 50 at a time, the reservations `select` finds (its one parameter is `now`), each locked and guarded.
+fn expire_each(db: &Db, select: &str, note: &str, now: Ts, hold: Duration) -> AppResult<usize> {
     let mut total = 0;
     loop {
         let expired = db.write(|conn| {
-            const SELECT: &str = "SELECT id FROM loans WHERE state = 'reserved' AND hold_until IS NOT NULL \
-                AND hold_until < $1 ORDER BY hold_until LIMIT 50";
             let due: Vec<Due> = match conn {
-                Conn::Pg(c) => diesel::sql_query(format!("{SELECT} FOR UPDATE SKIP LOCKED"))
+                Conn::Pg(c) => diesel::sql_query(format!("{select} FOR UPDATE SKIP LOCKED"))
                     .bind::<DbTime, _>(now)
                     .load(*c)?,
-                Conn::Sqlite(c) => diesel::sql_query(SELECT.replace("$1", "?")).bind::<DbTime, _>(now).load(*c)?,
+                Conn::Sqlite(c) => diesel::sql_query(select.replace("$1", "?")).bind::<DbTime, _>(now).load(*c)?,
             };
             for loan in &due {
                 let row: LoanRow = with_conn!(conn, c => loans::table.find(loan.id).select(LoanRow::as_select()).first(c))?;
@@ -327,7 +424,7 @@ pub fn expire_due(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
                 with_conn!(conn, c => diesel::update(loans::table.find(loan.id))
                     .set((loans::state.eq(next.as_str()), loans::loaner_hold.eq(None::<String>), loans::updated_at.eq(now)))
                     .execute(c))?;
-                tickets::record_event(conn, row.ticket_id, None, "loan_expired", None, None, Some("hold time ran out"))?;
+                tickets::record_event(conn, row.ticket_id, None, "loan_expired", None, None, Some(note))?;
                 if let Some(loaner) = row.loaner_id {
                     make_available(conn, loaner, false, now, hold)?;
                 }

@@ -632,6 +632,50 @@ pub fn ticket_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> 
         .ok_or(AppError::NotFound("ticket"))
 }
 
+/// A ticket the caller may see, locked until the transaction ends, or 404.
+///
+/// The lock order: every transaction that changes a ticket's loan or its courier legs locks the ticket first, then
+/// its loans ([`lock_loan_of`]), then its pickups; a loaner is changed only under its loan's lock (or claimed free).
+/// Taken the same way by the status changes, the loan calls and the courier's events, so that a cancellation and
+/// the courier's `picked_up` arriving at once take turns instead of deadlocking. PostgreSQL takes `FOR NO KEY
+/// UPDATE`, the lock an update of the row takes anyway, which leaves the key share that timeline inserts take free;
+/// SQLite has one writer at a time.
+pub fn lock_ticket_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<TicketRow> {
+    lock_ticket(conn, Id(id))?
+        .filter(|r| principal.covers_store(r.store_id.0))
+        .ok_or(AppError::NotFound("ticket"))
+}
+
+/// Locks a ticket's row (see [`lock_ticket_in_scope`] for the order) and reads it.
+pub fn lock_ticket(conn: &mut Conn<'_>, id: Id) -> AppResult<Option<TicketRow>> {
+    Ok(match conn {
+        Conn::Pg(c) => tickets::table
+            .find(id)
+            .select(TicketRow::as_select())
+            .for_no_key_update()
+            .first(*c)
+            .optional()?,
+        Conn::Sqlite(c) => tickets::table
+            .find(id)
+            .select(TicketRow::as_select())
+            .first(*c)
+            .optional()?,
+    })
+}
+
+/// Locks a ticket's loans, after the ticket (see [`lock_ticket_in_scope`]), and answers its current one as
+/// [`loan_of`] does, read after the lock so that it is the latest.
+pub fn lock_loan_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Option<LoanRow>> {
+    if let Conn::Pg(c) = conn {
+        loans::table
+            .filter(loans::ticket_id.eq(ticket))
+            .select(loans::id)
+            .for_no_key_update()
+            .load::<Id>(*c)?;
+    }
+    loan_of(conn, ticket)
+}
+
 /// Moves a ticket one step in its status machine: the transaction behind the status routes (public for the
 /// benchmark, which runs it without HTTP).
 pub fn transition(
@@ -642,7 +686,8 @@ pub fn transition(
     note: Option<&str>,
     hold: std::time::Duration,
 ) -> AppResult<Ticket> {
-    let row = ticket_in_scope(conn, principal, id)?;
+    let row = lock_ticket_in_scope(conn, principal, id)?;
+    let loan = lock_loan_of(conn, row.id)?;
     let from = TicketStatus::parse(&row.status);
     let to = from.apply(action)?;
     // A free repair needs no approval; a paid one starts only once the customer has approved a quote.
@@ -658,14 +703,14 @@ pub fn transition(
     if row.channel == "mail_in" {
         mail_in_gates(conn, &row, action, principal.key_id)?;
     }
-    if let Some(loan) = loan_of(conn, row.id)? {
+    if let Some(loan) = loan {
         match (action, loan.state()) {
             // The release gate: the repaired phone goes back only once the loaner is back (or written off).
             (TicketAction::Close, LoanState::Issued) => {
                 return Err(crate::loans::loaner_outstanding("closing"));
             }
             (TicketAction::Close | TicketAction::Cancel, state @ (LoanState::Waiting | LoanState::Reserved)) => {
-                crate::loans::http::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), now, hold)?;
+                crate::loans::http::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), None, now, hold)?;
             }
             (TicketAction::Cancel, LoanState::Issued) => {
                 return Err(LoanState::Issued.cancel().err().unwrap_or(AppError::Forbidden));
@@ -696,16 +741,31 @@ pub fn transition(
 }
 
 /// A mail-in repair goes back by courier: ready means an outbound pickup to the inbound address, and the ticket
-/// closes only once that delivery is done.
+/// closes only once that delivery is done. Cancelling the ticket cancels the legs the courier has not started (the
+/// partner sees them cancelled, and later events on them are refused); a leg under way carries the phone, so the
+/// ticket cannot be cancelled until it ends.
 fn mail_in_gates(conn: &mut Conn<'_>, row: &TicketRow, action: TicketAction, actor: Uuid) -> AppResult<()> {
-    use crate::courier::{Direction, PickupRequest, PickupRow};
-    use crate::db::schema::pickups;
-    let legs: Vec<PickupRow> = with_conn!(conn, c => pickups::table
-        .filter(pickups::ticket_id.eq(row.id))
-        .order(pickups::id.desc())
-        .select(PickupRow::as_select())
-        .load(c))?;
+    use crate::courier::{Direction, PickupRequest, PickupStatus};
+    let legs = crate::courier::lock_pickups_of(conn, row.id)?;
     match action {
+        TicketAction::Cancel => {
+            let open: Vec<_> = legs
+                .iter()
+                .filter(|p| !PickupStatus::parse(&p.status).is_final())
+                .collect();
+            if open
+                .iter()
+                .any(|p| PickupStatus::parse(&p.status).rank() >= PickupStatus::PickedUp.rank())
+            {
+                return Err(AppError::conflict(
+                    "pickup_under_way",
+                    "the courier is carrying the phone: cancel once that leg is delivered or failed",
+                ));
+            }
+            for leg in open {
+                crate::courier::cancel_leg(conn, leg, actor, Some("the ticket was cancelled"))?;
+            }
+        }
         TicketAction::MarkReady => {
             let outbound_open = legs
                 .iter()
@@ -1073,7 +1133,7 @@ transition_endpoint!(
     cancel_ticket,
     "/tickets/{ticket_id}/cancel",
     TicketAction::Cancel,
-    "Cancel an open ticket; its waiting or reserved loan is cancelled and the loaner goes to the next waiter."
+    "Cancel an open ticket; its waiting or reserved loan is cancelled and the loaner goes to the next waiter. A mail-in ticket's courier legs not yet started are cancelled with it; a leg under way (the courier has the phone) refuses the cancel with 409 `pickup_under_way`."
 );
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -8,6 +8,7 @@ mod contract;
 mod courier;
 mod data_safety;
 mod edge;
+mod flows;
 mod helpers;
 mod idempotency;
 mod invariants;
