@@ -473,7 +473,7 @@ fn race_round(app: &TestApp, p: &crate::tickets::Premium, c: &Courier, round: us
         }
         (_, false) => {
             assert!(
-                ["loan_outstanding", "pickup_under_way"].contains(&cancel.body["code"].as_str().unwrap_or_default()),
+                ["loaner_outstanding", "pickup_under_way"].contains(&cancel.body["code"].as_str().unwrap_or_default()),
                 "{context}"
             );
             assert_eq!(event.status, 200, "{context}");
