@@ -8,7 +8,7 @@ use std::future::Future as _;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -247,6 +247,24 @@ pub struct Shutdown {
     draining: AtomicBool,
     stopped: Mutex<bool>,
     wake: Condvar,
+    /// Requests past the edge and not yet answered (see [`InFlight`]).
+    in_flight: AtomicUsize,
+}
+
+/// Counts one request as in flight until it is answered or dropped.
+struct InFlight<'a>(&'a Shutdown);
+
+impl<'a> InFlight<'a> {
+    fn enter(shutdown: &'a Shutdown) -> InFlight<'a> {
+        shutdown.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(shutdown)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shutdown {
@@ -260,6 +278,11 @@ impl Shutdown {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Requests the server is answering now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// Sleeps up to `interval`; true when shutdown began (before or during the wait).
@@ -441,6 +464,7 @@ pub async fn guard(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    let _in_flight = InFlight::enter(&state.shutdown);
     let now = Instant::now();
     let path = req.path();
     let public = path.starts_with("/api/v1/public/");

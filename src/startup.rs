@@ -137,10 +137,16 @@ fn path_error(message: &str, req: &HttpRequest) -> AppError {
     }
 }
 
-/// Begins a graceful stop: readiness answers 503 and every answer carries `Connection: close` from now on, the
-/// sweeper leaves its loop, new connections are refused, and requests in flight get `shutdown_timeout` to finish.
+/// A graceful stop: readiness answers 503 and every answer carries `Connection: close` from now on, and the sweeper
+/// leaves its loop; the requests in flight are answered (for up to `shutdown_timeout`) before the server stops
+/// listening and stops its workers. Stopping the workers while a request was still receiving its body now and then
+/// closed that connection unanswered, so the server waits for its own count of requests in flight first.
 pub async fn drain(state: &AppState, handle: &ServerHandle) {
     state.shutdown.begin();
+    let deadline = std::time::Instant::now() + state.settings.shutdown_timeout;
+    while state.shutdown.in_flight() > 0 && std::time::Instant::now() < deadline {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     handle.stop(true).await;
 }
 
