@@ -560,6 +560,16 @@ impl Db {
         }
     }
 
+    /// Refuses a database that holds migrations this binary does not know, and changes nothing either way (no
+    /// migration runs: `depot backup` copies what is there, pending migrations and all).
+    pub fn refuse_newer(&self) -> anyhow::Result<()> {
+        let mut conn = self.read.get().context("getting a connection to the database")?;
+        match &mut conn.engine {
+            EngineConnection::Pg(c) => refuse_unknown(c, PG_MIGRATIONS),
+            EngineConnection::Sqlite(c) => refuse_unknown(c, SQLITE_MIGRATIONS),
+        }
+    }
+
     /// Copies the database into `target`, consistently and while it serves (SQLite: `VACUUM INTO`, a snapshot
     /// of every committed transaction, the WAL's included). `target` must not exist yet.
     pub fn backup_sqlite(&self, target: &std::path::Path) -> anyhow::Result<()> {

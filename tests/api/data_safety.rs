@@ -421,3 +421,63 @@ fn sqlite_synchronous_is_a_setting() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `depot backup` copies the database as it is: it never migrates (a backup taken before an upgrade, with the new
+/// binary, must be of the old database), it works on a database with pending migrations, and it refuses one a newer
+/// Depot migrated, writing nothing.
+#[test]
+fn a_backup_never_migrates_and_refuses_a_database_from_a_newer_depot() {
+    let app = spawn_app();
+    let dir = std::env::temp_dir().join(format!("depot-backup-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let count_migrations = |app: &TestApp| -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        app.db
+            .read(|conn| {
+                let rows: Vec<Count> = depot::with_conn!(conn, c => diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM __diesel_schema_migrations"
+                )
+                .load(c))?;
+                Ok(rows.first().map_or(0, |r| r.n))
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    // Pending: the newest migration "not yet run" (its record removed), as a newer binary would see an old database.
+    let all = count_migrations(&app);
+    run_sql(
+        &app,
+        "DELETE FROM __diesel_schema_migrations \
+         WHERE version = (SELECT MAX(version) FROM (SELECT version FROM __diesel_schema_migrations) AS v)",
+    );
+    let pending = dir.join("pending.bak");
+    let pending_arg = pending.to_string_lossy().into_owned();
+    let out = depot_binary(&["backup", &pending_arg], &app.database_url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(pending.exists(), "the backup was written");
+    assert_eq!(
+        count_migrations(&app),
+        all - 1,
+        "the backup did not run the pending migration on the live database"
+    );
+
+    // Newer: a migration this binary does not know.
+    run_sql(
+        &app,
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('20991231000000')",
+    );
+    let newer = dir.join("newer.bak");
+    let out = depot_binary(&["backup", &newer.to_string_lossy()], &app.database_url);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("newer Depot") && stderr.contains("20991231000000") && stderr.contains("nothing was backed up"),
+        "{stderr}"
+    );
+    assert!(!newer.exists(), "nothing was written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
