@@ -196,47 +196,62 @@ impl FailureLimiter {
 pub const AUTH_FAILURES_PER_WINDOW: u32 = 30;
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
-/// Hashes of well-formed keys the database did not know, so that a repeated bad key is refused before its body is
-/// read and without a database call. A random key never becomes valid later, so remembering it is safe; entries
-/// expire anyway (a restored backup may bring a key back).
-pub struct BadKeys {
+/// Key hashes seen recently, each for a while: one set for well-formed keys the database did not know (so that a
+/// repeated bad key is refused before its body is read and without a database call), one for keys that were
+/// accepted (so that the back-off after failed authentication never refuses a valid key: a client blocked for
+/// bad keys may share its address, behind a store's NAT, with real clients). A random key never becomes valid
+/// later and a remembered good key is still checked by the handler, so remembering either is safe; entries expire
+/// anyway (a restored backup may bring a key back) and the sets are bounded.
+pub struct RecentKeys {
     seen: Mutex<HashMap<String, Instant>>,
-    /// Whether any key was ever refused: until then, checks take no lock.
+    /// Whether any key was ever inserted: until then, checks take no lock.
     any: AtomicBool,
 }
 
-const BAD_KEY_TTL: Duration = Duration::from_secs(600);
-const BAD_KEYS_KEPT: usize = 10_000;
+/// The set of keys the database refused.
+pub type BadKeys = RecentKeys;
 
-impl Default for BadKeys {
+const KEY_MEMORY_TTL: Duration = Duration::from_secs(600);
+const KEYS_KEPT: usize = 10_000;
+
+impl Default for RecentKeys {
     fn default() -> Self {
-        BadKeys {
+        RecentKeys {
             seen: Mutex::new(HashMap::new()),
             any: AtomicBool::new(false),
         }
     }
 }
 
-impl BadKeys {
+impl RecentKeys {
     pub fn contains(&self, hash: &str, now: Instant) -> bool {
         if !self.any.load(Ordering::Relaxed) {
             return false;
         }
         let Ok(map) = self.seen.lock() else { return false };
         map.get(hash)
-            .is_some_and(|at| now.saturating_duration_since(*at) < BAD_KEY_TTL)
+            .is_some_and(|at| now.saturating_duration_since(*at) < KEY_MEMORY_TTL)
     }
 
     pub fn insert(&self, hash: String, now: Instant) {
         let Ok(mut map) = self.seen.lock() else { return };
         self.any.store(true, Ordering::Relaxed);
-        if map.len() >= BAD_KEYS_KEPT {
-            map.retain(|_, at| now.saturating_duration_since(*at) < BAD_KEY_TTL);
-            if map.len() >= BAD_KEYS_KEPT {
+        if map.len() >= KEYS_KEPT && !map.contains_key(&hash) {
+            map.retain(|_, at| now.saturating_duration_since(*at) < KEY_MEMORY_TTL);
+            if map.len() >= KEYS_KEPT {
                 map.clear();
             }
         }
         map.insert(hash, now);
+    }
+
+    pub fn remove(&self, hash: &str) {
+        if !self.any.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(mut map) = self.seen.lock() {
+            map.remove(hash);
+        }
     }
 }
 
@@ -469,35 +484,41 @@ pub async fn guard(
     let path = req.path();
     let public = path.starts_with("/api/v1/public/");
     let api = path.starts_with("/api/v1/") && !public;
-    let client = state
-        .settings
-        .trusted_proxies
-        .client_ip(req.peer_addr().map(|a| a.ip()), req.headers());
+    let peer = req.peer_addr().map(|a| a.ip());
+    let client = state.settings.trusted_proxies.client_ip(peer, req.headers());
     let with_body = has_body(req.headers());
     let bearer = bearer_of(req.headers()).map(str::to_owned);
 
-    let refused = if path == "/metrics" && !metrics_allowed(&state, client, bearer.as_deref()) {
+    let refused = if path == "/metrics" && !metrics_allowed(&state, peer, req.headers(), bearer.as_deref()) {
         Some(problem_response(
             StatusCode::FORBIDDEN,
             "forbidden",
             "metrics are served to the configured addresses, or with the metrics key",
         ))
     } else if api {
-        if let Some(secs) = state.auth_failures.blocked(client, now) {
-            Some(AppError::TooManyRequests(secs).error_response())
-        } else {
-            match bearer.as_deref() {
-                Some(key) if !crate::auth::well_formed_key(key) => {
-                    Some(AppError::Unauthorized("the API key is not valid").error_response())
-                }
-                Some(key) => {
-                    let hash = crate::auth::hash_key(key);
-                    let known_bad = state.bad_keys.contains(&hash, now);
-                    req.extensions_mut().insert(crate::auth::KeyHash(hash));
-                    known_bad.then(|| AppError::Unauthorized("the API key is not valid").error_response())
-                }
-                None => None,
+        // A client over the failure limit is refused unless its key was recently accepted: the back-off is for
+        // guessers and never costs a valid key (real clients may share the guesser's address, behind a NAT).
+        let blocked = state.auth_failures.blocked(client, now);
+        match bearer.as_deref() {
+            Some(key) if crate::auth::well_formed_key(key) => {
+                let hash = crate::auth::hash_key(key);
+                let known_bad = state.bad_keys.contains(&hash, now);
+                let refusal = match blocked {
+                    Some(secs) if known_bad || !state.good_keys.contains(&hash, now) => {
+                        Some(AppError::TooManyRequests(secs).error_response())
+                    }
+                    _ if known_bad => Some(AppError::Unauthorized("the API key is not valid").error_response()),
+                    _ => None,
+                };
+                req.extensions_mut().insert(crate::auth::KeyHash(hash));
+                refusal
             }
+            malformed_or_missing => match blocked {
+                Some(secs) => Some(AppError::TooManyRequests(secs).error_response()),
+                None => {
+                    malformed_or_missing.map(|_| AppError::Unauthorized("the API key is not valid").error_response())
+                }
+            },
         }
     } else {
         None
@@ -540,7 +561,13 @@ pub async fn guard(
         // key costs nothing, and clients probing without a key (or tests of that) are not slowed.
         if let Some(crate::auth::KeyHash(hash)) = res.request().extensions_mut().remove::<crate::auth::KeyHash>() {
             state.auth_failures.record(client, now);
+            state.good_keys.remove(&hash);
             state.bad_keys.insert(hash, now);
+        }
+    } else if api && res.status().is_success() {
+        // Only an authenticated request is answered 2xx under /api/v1 (outside the public routes).
+        if let Some(crate::auth::KeyHash(hash)) = res.request().extensions_mut().remove::<crate::auth::KeyHash>() {
+            state.good_keys.insert(hash, now);
         }
     }
     Ok(finish(&state, res, public))
@@ -568,9 +595,16 @@ fn finish(state: &AppState, mut res: ServiceResponse<BoxBody>, public: bool) -> 
     res
 }
 
-fn metrics_allowed(state: &AppState, client: IpAddr, bearer: Option<&str>) -> bool {
-    if any_contains(&state.settings.metrics_allow, client) {
-        return true;
+/// `/metrics` is open to a connection whose TCP peer is in `--metrics-allow`, never to an address a request names
+/// in `X-Forwarded-For` (a client chooses that). A request a trusted proxy forwarded (it carries `X-Forwarded-For`)
+/// comes from whoever is behind the proxy, so the proxy's own address opens nothing for it: it needs the key.
+fn metrics_allowed(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap, bearer: Option<&str>) -> bool {
+    if let Some(peer) = peer.map(|p| p.to_canonical()) {
+        let forwarded =
+            any_contains(&state.settings.trusted_proxies.0, peer) && headers.contains_key("x-forwarded-for");
+        if !forwarded && any_contains(&state.settings.metrics_allow, peer) {
+            return true;
+        }
     }
     match (&state.settings.metrics_key, bearer) {
         (Some(key), Some(given)) => bool::from(subtle::ConstantTimeEq::ct_eq(key.as_bytes(), given.as_bytes())),
@@ -683,7 +717,7 @@ mod tests {
         assert!(!bad.contains("h", t0));
         bad.insert("h".into(), t0);
         assert!(bad.contains("h", t0 + Duration::from_secs(1)));
-        assert!(!bad.contains("h", t0 + BAD_KEY_TTL));
+        assert!(!bad.contains("h", t0 + KEY_MEMORY_TTL));
     }
 
     #[test]

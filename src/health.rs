@@ -22,6 +22,9 @@ pub struct Health {
     pub engine: Option<String>,
 }
 
+/// How long readiness waits for the database's answer before it says "not ready".
+const READY_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// The process is up and serving.
 #[utoipa::path(tag = "operations", operation_id = "check_liveness", responses((status = 200, body = Health)))]
 #[get("/health/live")]
@@ -48,7 +51,14 @@ pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     }
     let engine = state.db.engine();
     let db = state.db.clone();
-    let result = web::block(move || db.ready()).await?;
+    // A pooled connection to a server that drops packets hangs in its query until TCP gives up: answer anyway.
+    let result = match actix_web::rt::time::timeout(READY_DEADLINE, web::block(move || db.ready())).await {
+        Ok(finished) => finished?,
+        Err(_) => Err(format!(
+            "the database did not answer within {} ms",
+            READY_DEADLINE.as_millis()
+        )),
+    };
     match result {
         Ok(()) => Ok(HttpResponse::Ok().json(Health {
             status: "ok".into(),

@@ -256,12 +256,13 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// `depot backup FILE`: SQLite copies itself (`VACUUM INTO`, consistent while servers write); PostgreSQL's tool is
-/// `pg_dump`, run here when it is installed.
+/// `pg_dump`, run here when it is installed. Never migrates (a backup taken before an upgrade must be of the
+/// database as it was), and refuses a database a newer Depot migrated (back it up with that version).
 fn backup(url: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    let db = open(url)?;
+    db.refuse_newer().context("nothing was backed up")?;
     match Engine::of_url(url) {
         Engine::Sqlite => {
-            let db = open(url)?;
-            db.migrate()?;
             db.backup_sqlite(file)?;
             println!("backed up to {}", file.display());
             Ok(())

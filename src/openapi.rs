@@ -465,6 +465,63 @@ mod tests {
         serde_json::to_value(document()).unwrap_or_default()
     }
 
+    /// The document's patterns for `list_parts`' `sku` and `q` accept exactly what the handler does (text trimmed
+    /// of white space, then its length in characters and no control characters).
+    #[test]
+    fn part_search_patterns_match_the_checks() {
+        let doc = doc();
+        let params = doc["paths"]["/api/v1/parts"]["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let pattern = |name: &str| {
+            let text = params
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["schema"]["pattern"].as_str())
+                .unwrap_or_else(|| panic!("no pattern for {name}"))
+                .to_owned();
+            regex::Regex::new(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let samples: Vec<String> = [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\ta\n",
+            "a b",
+            "a\u{1}b",
+            "\u{1}",
+            "\u{1c}a",
+            "a\u{7f}",
+            "\u{85}a\u{a0}",
+            "\u{3000}x\u{2028}",
+            "a\u{2028}b",
+            "é",
+            "\u{a0}",
+            "\u{200b}",
+            "x\u{9f}",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([63, 64, 65, 99, 100, 101].map(|n| "k".repeat(n)))
+        .chain([64, 100].map(|n| format!("  {}\t", "é".repeat(n))))
+        .chain([64, 100].map(|n| format!("a{}b", " ".repeat(n - 2))))
+        .collect();
+        for (name, min, max) in [("sku", 1, 64), ("q", 0, 100)] {
+            let re = pattern(name);
+            for sample in &samples {
+                let mut checks = crate::http::validate::Checks::new();
+                checks.text(name, sample, min, max);
+                assert_eq!(
+                    re.is_match(sample),
+                    checks.finish().is_ok(),
+                    "{name} = {sample:?}: the document and the check disagree"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_list_states_its_limit_and_its_own_cursor_pattern() {
         let doc = doc();

@@ -9,7 +9,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
 use crate::db::Db;
-use crate::edge::{self, BadKeys, FailureLimiter, RouteTable, Shutdown};
+use crate::edge::{self, BadKeys, FailureLimiter, RecentKeys, RouteTable, Shutdown};
 use crate::error::{AppError, FieldError};
 use crate::telemetry::{self, Metrics};
 use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, tickets, tracking};
@@ -26,6 +26,8 @@ pub struct AppState {
     pub auth_failures: FailureLimiter,
     /// Well-formed keys the database did not know, refused again without a look-up.
     pub bad_keys: BadKeys,
+    /// Keys accepted recently: a client blocked for failed authentication is still served with one of them.
+    pub good_keys: RecentKeys,
     /// Set when the server begins to stop.
     pub shutdown: Shutdown,
 }
@@ -46,6 +48,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
         failed_lookups: tracking::failure_limiter(),
         auth_failures: FailureLimiter::new(edge::AUTH_FAILURES_PER_WINDOW, edge::AUTH_FAILURE_WINDOW),
         bad_keys: BadKeys::default(),
+        good_keys: RecentKeys::default(),
         shutdown: Shutdown::default(),
     }))
 }

@@ -159,9 +159,36 @@ pub struct ConnectionManager {
     health: Arc<DbHealth>,
 }
 
-/// How long libpq may take to open a connection before giving up, unless the URL says otherwise: without it a
-/// server that accepts and never answers would hold the pool's connecting threads forever.
-const PG_CONNECT_TIMEOUT_SECS: u64 = 3;
+/// libpq parameters added to a PostgreSQL URL that does not set them. `connect_timeout` bounds opening a
+/// connection; TCP keepalives and `tcp_user_timeout` bound how long a query on an open connection waits for a server
+/// that vanished without a word (a host that drops packets): about 15 s instead of the kernel's many minutes.
+const PG_URL_DEFAULTS: &[(&str, &str)] = &[
+    // Seconds: without it a server that accepts and never answers would hold the pool's connecting threads forever.
+    ("connect_timeout", "3"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "2"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "15000"),
+];
+
+/// `url` with each of [`PG_URL_DEFAULTS`] it does not set.
+pub fn with_pg_defaults(url: &str) -> String {
+    let mut url = url.to_owned();
+    for (name, value) in PG_URL_DEFAULTS {
+        let set = url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|p| p.split('=').next() == Some(*name)));
+        if !set {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            url = format!("{url}{sep}{name}={value}");
+        }
+    }
+    url
+}
+
+/// Whether `SET lc_messages` was refused once already (the role is not a superuser): warned about once.
+static LC_MESSAGES_REFUSED: AtomicBool = AtomicBool::new(false);
 
 impl ConnectionManager {
     pub fn new(url: &str) -> Self {
@@ -170,9 +197,8 @@ impl ConnectionManager {
 
     fn with_options(url: &str, synchronous: SqliteSynchronous, health: Arc<DbHealth>) -> Self {
         let engine = Engine::of_url(url);
-        let url = if engine == Engine::Postgres && !url.contains("connect_timeout=") {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}connect_timeout={PG_CONNECT_TIMEOUT_SECS}")
+        let url = if engine == Engine::Postgres {
+            with_pg_defaults(url)
         } else {
             url.to_owned()
         };
@@ -220,12 +246,26 @@ impl ManageConnection for ConnectionManager {
 impl ConnectionManager {
     fn open(&self) -> Result<AnyConnection, r2d2::Error> {
         match self.engine {
-            Engine::Postgres => PgConnection::establish(&self.url)
-                .map(|c| AnyConnection {
-                    engine: EngineConnection::Pg(c),
+            Engine::Postgres => {
+                let mut conn = PgConnection::establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
+                // Deadlocks, serialization failures and a full disk are recognised by their messages
+                // (`crate::error`), which the server translates under another lc_messages. Setting it takes a
+                // superuser (or, since PostgreSQL 15, `GRANT SET ON PARAMETER lc_messages`); otherwise the
+                // role's or database's setting stands (README: PostgreSQL messages).
+                if conn.batch_execute("SET lc_messages TO 'C'").is_err()
+                    && !LC_MESSAGES_REFUSED.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "could not SET lc_messages = 'C' (not a superuser); unless the role or database already has \
+                         it (ALTER ROLE ... SET lc_messages = 'C'), a non-English server's deadlock and disk-full \
+                         errors answer 500 instead of 503"
+                    );
+                }
+                Ok(AnyConnection {
+                    engine: EngineConnection::Pg(conn),
                     dead: false,
                 })
-                .map_err(r2d2::Error::ConnectionError),
+            }
             Engine::Sqlite => {
                 let mut conn = SqliteConnection::establish(self.sqlite_path()).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; the busy timeout makes a second writer wait instead of
@@ -560,6 +600,16 @@ impl Db {
         }
     }
 
+    /// Refuses a database that holds migrations this binary does not know, and changes nothing either way (no
+    /// migration runs: `depot backup` copies what is there, pending migrations and all).
+    pub fn refuse_newer(&self) -> anyhow::Result<()> {
+        let mut conn = self.read.get().context("getting a connection to the database")?;
+        match &mut conn.engine {
+            EngineConnection::Pg(c) => refuse_unknown(c, PG_MIGRATIONS),
+            EngineConnection::Sqlite(c) => refuse_unknown(c, SQLITE_MIGRATIONS),
+        }
+    }
+
     /// Copies the database into `target`, consistently and while it serves (SQLite: `VACUUM INTO`, a snapshot
     /// of every committed transaction, the WAL's included). `target` must not exist yet.
     pub fn backup_sqlite(&self, target: &std::path::Path) -> anyhow::Result<()> {
@@ -652,7 +702,21 @@ pub fn execute_raw(conn: &mut Conn<'_>, sql: &str) -> diesel::QueryResult<usize>
 
 #[cfg(test)]
 mod tests {
-    use super::url_with_database;
+    use super::{url_with_database, with_pg_defaults};
+
+    #[test]
+    fn postgres_urls_get_timeouts_and_keepalives_they_do_not_set() {
+        assert_eq!(
+            with_pg_defaults("postgres://u@db/main"),
+            "postgres://u@db/main?connect_timeout=3&keepalives=1&keepalives_idle=5&keepalives_interval=2\
+             &keepalives_count=3&tcp_user_timeout=15000"
+        );
+        let own = with_pg_defaults("postgres://u@db/main?sslmode=disable&keepalives_idle=60&tcp_user_timeout=0");
+        assert!(own.starts_with("postgres://u@db/main?sslmode=disable&keepalives_idle=60&tcp_user_timeout=0&"));
+        assert_eq!(own.matches("keepalives_idle=").count(), 1, "{own}");
+        assert_eq!(own.matches("tcp_user_timeout=").count(), 1, "{own}");
+        assert!(own.contains("&connect_timeout=3&keepalives=1&"), "{own}");
+    }
 
     #[test]
     fn a_scratch_database_keeps_the_host_and_the_query() {

@@ -11,15 +11,16 @@ pub type Row<T> = (String, Result<T, String>);
 /// Reads a CSV file whose header must be exactly `header`, trimming every field.
 pub fn read<T: DeserializeOwned>(text: &[u8], header: &[&str]) -> AppResult<Vec<Row<T>>> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text);
+    let mut lines = Lines::new(text);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            let line = line_of(text, e.position());
+            let line = lines.of(e.position());
             return Err(AppError::field(&line, format!("unreadable header: {e}")));
         }
     };
     if headers.iter().ne(header.iter().copied()) {
-        let line = line_of(text, headers.position());
+        let line = lines.of(headers.position());
         return Err(AppError::field(
             &line,
             format!("the header must be {}", header.join(",")),
@@ -29,36 +30,59 @@ pub fn read<T: DeserializeOwned>(text: &[u8], header: &[&str]) -> AppResult<Vec<
     for record in reader.records() {
         rows.push(match record {
             Ok(record) => (
-                line_of(text, record.position()),
+                lines.of(record.position()),
                 record
                     .deserialize::<T>(Some(&headers))
                     .map_err(|e| format!("unreadable row: {e}")),
             ),
-            Err(e) => (line_of(text, e.position()), Err(format!("unreadable row: {e}"))),
+            Err(e) => (lines.of(e.position()), Err(format!("unreadable row: {e}"))),
         });
     }
     Ok(rows)
 }
 
-/// `line N` for a record the reader started at `position`. The reader marks a record where it began reading, which is
-/// before any blank lines (and the end of a CRLF) it skipped: the record itself starts at the next byte that is not
-/// a line break.
-fn line_of(text: &[u8], position: Option<&csv::Position>) -> String {
-    let from = position
-        .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX))
-        .min(text.len());
-    let start = text[from..]
-        .iter()
-        .position(|b| !matches!(b, b'\r' | b'\n'))
-        .map_or(text.len(), |skip| from + skip);
-    let before = &text[..start];
-    // A line ends with LF, CRLF or a lone CR.
-    let breaks = before
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && before.get(i + 1) != Some(&b'\n')))
-        .count();
-    format!("line {}", breaks + 1)
+/// Line numbers of records, read in order: it counts line breaks from where the previous record began, so a file
+/// is scanned once however many rows it has.
+struct Lines<'a> {
+    text: &'a [u8],
+    /// Bytes before `offset` hold `breaks` line breaks.
+    offset: usize,
+    breaks: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Lines {
+            text,
+            offset: 0,
+            breaks: 0,
+        }
+    }
+
+    /// `line N` for a record the reader started at `position`. The reader marks a record where it began reading,
+    /// which is before any blank lines (and the end of a CRLF) it skipped: the record itself starts at the next byte
+    /// that is not a line break.
+    fn of(&mut self, position: Option<&csv::Position>) -> String {
+        let text = self.text;
+        let from = position
+            .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX))
+            .min(text.len());
+        let start = text[from..]
+            .iter()
+            .position(|b| !matches!(b, b'\r' | b'\n'))
+            .map_or(text.len(), |skip| from + skip);
+        if start < self.offset {
+            // Never happens for records read in order; count afresh rather than guess.
+            self.offset = 0;
+            self.breaks = 0;
+        }
+        // A line ends with LF, CRLF or a lone CR.
+        self.breaks += (self.offset..start)
+            .filter(|&i| text[i] == b'\n' || (text[i] == b'\r' && text.get(i + 1) != Some(&b'\n')))
+            .count();
+        self.offset = start;
+        format!("line {}", self.breaks + 1)
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +134,28 @@ mod tests {
             [("line 2", "x\ny"), ("line 4", "3")],
             "a quoted line break is one row"
         );
+    }
+
+    #[test]
+    fn a_long_file_keeps_counting_across_blank_lines_and_line_endings() {
+        let mut text = String::from("a,b\r\n");
+        let mut want = Vec::new();
+        let mut line = 1;
+        for i in 0..3000 {
+            if i % 7 == 0 {
+                // A blank line ends as the line before it did ("\r" then "\n" would be one CRLF).
+                text.push_str(if i == 0 {
+                    "\r\n"
+                } else {
+                    ["\n", "\r\n", "\r"][(i - 1) % 3]
+                });
+                line += 1;
+            }
+            text.push_str(&format!("{i},x{}", ["\n", "\r\n", "\r"][i % 3]));
+            line += 1;
+            want.push((format!("line {line}"), true));
+        }
+        assert_eq!(lines(&text), want);
     }
 
     #[test]

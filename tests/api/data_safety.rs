@@ -249,6 +249,8 @@ fn a_backup_taken_while_writing_holds_every_committed_row() {
 struct Proxy {
     port: u16,
     down: Arc<AtomicBool>,
+    /// Open connections stay open but their bytes are swallowed, both ways (a host that starts dropping packets).
+    stalled: Arc<AtomicBool>,
     sockets: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -257,8 +259,9 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let down = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
         let sockets: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (d, s) = (down.clone(), sockets.clone());
+        let (d, s, st) = (down.clone(), sockets.clone(), stalled.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let keep = |stream: &TcpStream| {
@@ -267,7 +270,7 @@ impl Proxy {
                     }
                 };
                 keep(&client);
-                if d.load(Ordering::Relaxed) {
+                if d.load(Ordering::Relaxed) || st.load(Ordering::Relaxed) {
                     continue; // held open, never answered
                 }
                 let Ok(server) = TcpStream::connect(&upstream) else {
@@ -282,10 +285,17 @@ impl Proxy {
                 .into_iter()
                 .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
                 {
+                    let st = st.clone();
                     std::thread::spawn(move || {
                         let mut buf = [0u8; 16384];
                         while let Ok(n) = from.read(&mut buf) {
-                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            if n == 0 {
+                                break;
+                            }
+                            if st.load(Ordering::Relaxed) {
+                                continue; // swallowed
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
                                 break;
                             }
                         }
@@ -294,7 +304,12 @@ impl Proxy {
                 }
             }
         });
-        Proxy { port, down, sockets }
+        Proxy {
+            port,
+            down,
+            stalled,
+            sockets,
+        }
     }
 
     fn drop_all(&self) {
@@ -312,7 +327,84 @@ impl Proxy {
 
     fn restore(&self) {
         self.down.store(false, Ordering::Relaxed);
+        self.stalled.store(false, Ordering::Relaxed);
         self.drop_all();
+    }
+
+    fn stall(&self) {
+        self.stalled.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The PostgreSQL server's address in `DEPOT_TEST_DATABASE_URL` (`host:port`), or why a proxy cannot be put in
+/// front of it.
+fn proxied_authority() -> Result<String, &'static str> {
+    if test_engine() == Engine::Sqlite {
+        return Err("skipped on SQLite: an embedded database has no server to lose");
+    }
+    let admin_url = std::env::var("DEPOT_TEST_DATABASE_URL").unwrap_or_default();
+    let authority = admin_url
+        .split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+        .map(|a| a.rsplit('@').next().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    if authority.is_empty() || !authority.contains(':') {
+        return Err("skipped: DEPOT_TEST_DATABASE_URL names no host:port to put a proxy in front of");
+    }
+    Ok(authority)
+}
+
+/// When PostgreSQL stops answering on connections already open (packets dropped: no reset, no error), readiness
+/// still answers, 503 within about a second, instead of waiting in a query on a pooled connection until TCP gives
+/// up. The bound is generous; it tells an answer from a hang.
+#[test]
+fn readiness_answers_when_the_database_goes_silent_on_open_connections() {
+    let authority = match proxied_authority() {
+        Ok(a) => a,
+        Err(why) => {
+            println!("{why}");
+            return;
+        }
+    };
+    let proxy = Proxy::start(authority.clone());
+    let proxied = format!("127.0.0.1:{}", proxy.port);
+    let app = spawn_app_through(|url| url.replacen(&authority, &proxied, 1));
+    assert_eq!(app.get("/health/ready", None).status, 200);
+
+    proxy.stall();
+    for round in 0..3 {
+        let started = Instant::now();
+        let ready = app.get("/health/ready", None);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "readiness took {took:?} in round {round}"
+        );
+        ready.problem(503, "not_ready");
+    }
+    proxy.restore();
+}
+
+/// The server's PostgreSQL sessions report errors in English (`lc_messages = C`), whatever the server's locale:
+/// deadlock and disk-full detection read the message text.
+#[test]
+fn postgres_sessions_use_untranslated_messages() {
+    let app = spawn_app();
+    if app.db.engine() != Engine::Postgres {
+        println!("skipped on SQLite: lc_messages is a PostgreSQL setting");
+        return;
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        lc_messages: String,
+    }
+    for _ in 0..3 {
+        let got: Vec<Setting> = app
+            .db
+            .read(|conn| Ok(depot::with_conn!(conn, c => diesel::sql_query("SHOW lc_messages").load(c))?))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got.first().map(|s| s.lc_messages.as_str()), Some("C"));
     }
 }
 
@@ -419,5 +511,65 @@ fn sqlite_synchronous_is_a_setting() {
         None,
         "only normal and full are offered"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `depot backup` copies the database as it is: it never migrates (a backup taken before an upgrade, with the new
+/// binary, must be of the old database), it works on a database with pending migrations, and it refuses one a newer
+/// Depot migrated, writing nothing.
+#[test]
+fn a_backup_never_migrates_and_refuses_a_database_from_a_newer_depot() {
+    let app = spawn_app();
+    let dir = std::env::temp_dir().join(format!("depot-backup-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let count_migrations = |app: &TestApp| -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        app.db
+            .read(|conn| {
+                let rows: Vec<Count> = depot::with_conn!(conn, c => diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM __diesel_schema_migrations"
+                )
+                .load(c))?;
+                Ok(rows.first().map_or(0, |r| r.n))
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    // Pending: the newest migration "not yet run" (its record removed), as a newer binary would see an old database.
+    let all = count_migrations(&app);
+    run_sql(
+        &app,
+        "DELETE FROM __diesel_schema_migrations \
+         WHERE version = (SELECT MAX(version) FROM (SELECT version FROM __diesel_schema_migrations) AS v)",
+    );
+    let pending = dir.join("pending.bak");
+    let pending_arg = pending.to_string_lossy().into_owned();
+    let out = depot_binary(&["backup", &pending_arg], &app.database_url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(pending.exists(), "the backup was written");
+    assert_eq!(
+        count_migrations(&app),
+        all - 1,
+        "the backup did not run the pending migration on the live database"
+    );
+
+    // Newer: a migration this binary does not know.
+    run_sql(
+        &app,
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('20991231000000')",
+    );
+    let newer = dir.join("newer.bak");
+    let out = depot_binary(&["backup", &newer.to_string_lossy()], &app.database_url);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("newer Depot") && stderr.contains("20991231000000") && stderr.contains("nothing was backed up"),
+        "{stderr}"
+    );
+    assert!(!newer.exists(), "nothing was written");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -402,6 +402,46 @@ fn failed_authentication_backs_off_per_client_and_spares_other_clients() {
 }
 
 #[test]
+fn a_blocked_client_is_still_served_with_a_key_that_was_accepted() {
+    // One device behind a store's NAT floods bad keys; the real clients there share its address.
+    let app = spawn_app_with(|s| s.trusted_proxies = loopback_proxy());
+    let admin = format!("Bearer {}", app.admin_key);
+    let nat = [("Authorization", admin.as_str()), ("X-Forwarded-For", "203.0.113.50")];
+    assert_eq!(request(&app, "GET", "/api/v1/stores", &nat).status, 200);
+    for _ in 0..depot::edge::AUTH_FAILURES_PER_WINDOW {
+        let bad = format!("Bearer {}", unknown_key());
+        let status = request(
+            &app,
+            "GET",
+            "/api/v1/stores",
+            &[("Authorization", &bad), ("X-Forwarded-For", "203.0.113.50")],
+        )
+        .status;
+        assert_eq!(status, 401);
+    }
+    let guess = format!("Bearer {}", unknown_key());
+    let refused = request(
+        &app,
+        "GET",
+        "/api/v1/stores",
+        &[("Authorization", &guess), ("X-Forwarded-For", "203.0.113.50")],
+    );
+    assert_eq!(refused.status, 429, "the address is blocked for new keys: {refused:?}");
+    let served = request(&app, "GET", "/api/v1/stores", &nat);
+    assert_eq!(
+        served.status, 200,
+        "a key accepted before is served from the blocked address: {served:?}"
+    );
+    let malformed = request(
+        &app,
+        "GET",
+        "/api/v1/stores",
+        &[("Authorization", "Bearer nope"), ("X-Forwarded-For", "203.0.113.50")],
+    );
+    assert_eq!(malformed.status, 429);
+}
+
+#[test]
 fn metrics_are_served_to_allowed_addresses_or_with_the_key() {
     // Default: loopback only, and the test client is on loopback.
     let app = spawn_app_with(|s| s.trusted_proxies = loopback_proxy());
@@ -412,6 +452,22 @@ fn metrics_are_served_to_allowed_addresses_or_with_the_key() {
         "a client behind the proxy is not loopback: {forwarded:?}"
     );
     assert_eq!(forwarded.body["code"], "forbidden");
+    // A client names any address it likes in X-Forwarded-For: a trusted proxy appends the real one, but whatever
+    // the proxy trusts, the forwarded address opens nothing; only the connection's own peer counts.
+    for xff in ["127.0.0.1", "127.0.0.1, 127.0.0.1", "::1"] {
+        let spoofed = request(&app, "GET", "/metrics", &[("X-Forwarded-For", xff)]);
+        assert_eq!(
+            spoofed.status, 403,
+            "X-Forwarded-For: {xff} opened /metrics: {spoofed:?}"
+        );
+    }
+    drop(app);
+    // Even when the proxies trusted include every address, a forwarded loopback address is not the peer.
+    let app = spawn_app_with(|s| {
+        s.trusted_proxies = TrustedProxies(Cidr::parse_list("0.0.0.0/0,::/0").unwrap_or_else(|e| panic!("{e}")));
+    });
+    let spoofed = request(&app, "GET", "/metrics", &[("X-Forwarded-For", "127.0.0.1")]);
+    assert_eq!(spoofed.status, 403, "{spoofed:?}");
     drop(app);
 
     let key = "scrape-secret-0123456789";
