@@ -644,13 +644,7 @@ fn ingest(
     };
     // One statement stores a new event and detects a resent one: the partner's event id is unique per partner.
     // A cancelled pickup takes no new events, but a resend is still answered as the first time.
-    let stored = current != PickupStatus::Cancelled
-        && with_conn!(conn, c => diesel::insert_into(pickup_events::table)
-            .values(&row)
-            .on_conflict((pickup_events::partner_id, pickup_events::partner_event_id))
-            .do_nothing()
-            .execute(c))?
-            == 1;
+    let stored = current != PickupStatus::Cancelled && insert_event_unless_cancelled(conn, &row)?;
     if !stored {
         return resent(conn, partner, &row, current);
     }
@@ -672,6 +666,41 @@ fn ingest(
         stored: true,
         status: next,
     })
+}
+
+/// Stores an event unless its pickup is cancelled by the time the statement runs, or the partner sent its event id
+/// before; true when stored. The check is in the insert itself, for the event stored without a lock
+/// ([`post_event`]): a ticket cancel committing between its read and its insert would otherwise leave the event on
+/// the cancelled pickup. On PostgreSQL the pickup is read `FOR SHARE`, so an insert meeting a cancel in flight
+/// waits for it and reads the pickup again; it holds nothing meanwhile (the event row comes after), and a
+/// transaction that has the pickup locked already is not held up by its own lock.
+fn insert_event_unless_cancelled(conn: &mut Conn<'_>, event: &EventRow) -> AppResult<bool> {
+    use diesel::sql_types::{Nullable, Text};
+
+    use crate::db::types::{DbTime, DbUuid};
+    const INSERT: &str = "INSERT INTO pickup_events (id, pickup_id, partner_id, partner_event_id, kind, happened_at, \
+        received_at, location, note, body_hash) \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM pickups WHERE pickups.id = $2 \
+        AND pickups.status <> 'cancelled'";
+    const ON_CONFLICT: &str = " ON CONFLICT (partner_id, partner_event_id) DO NOTHING";
+    let sql = match conn {
+        Conn::Pg(_) => format!("{INSERT} FOR SHARE{ON_CONFLICT}"),
+        // SQLite numbers its parameters `?NNN`; one writer at a time needs no row lock.
+        Conn::Sqlite(_) => format!("{INSERT}{ON_CONFLICT}").replace('$', "?"),
+    };
+    let inserted = with_conn!(conn, c => diesel::sql_query(&sql)
+        .bind::<DbUuid, _>(event.id)
+        .bind::<DbUuid, _>(event.pickup_id)
+        .bind::<DbUuid, _>(event.partner_id)
+        .bind::<Text, _>(&event.partner_event_id)
+        .bind::<Text, _>(&event.kind)
+        .bind::<DbTime, _>(event.happened_at)
+        .bind::<DbTime, _>(event.received_at)
+        .bind::<Nullable<Text>, _>(&event.location)
+        .bind::<Nullable<Text>, _>(&event.note)
+        .bind::<Text, _>(&event.body_hash)
+        .execute(c))?;
+    Ok(inserted == 1)
 }
 
 /// The answer to an event that was not stored: the same as the first time for a resend, 409 for an event id
@@ -1069,10 +1098,21 @@ pub async fn reschedule_pickup(
     let pickup = web::block(move || {
         bearer.write(&state.db, |conn, principal| {
             require_ticket_role(principal)?;
-            let row = pickup_in_ticket_scope(conn, principal, id)?;
+            // In the one lock order (the ticket, its loans, its pickups), then read again under the lock: the
+            // courier's `picked_up` or a ticket cancel may have moved the pickup since it was first read.
+            let found = pickup_in_ticket_scope(conn, principal, id)?;
+            lock_ticket_in_scope(conn, principal, found.ticket_id.0)?;
+            lock_loan_of(conn, found.ticket_id)?;
+            let row = lock_pickups_of(conn, found.ticket_id)?
+                .into_iter()
+                .find(|p| p.id == found.id)
+                .ok_or(AppError::NotFound("pickup"))?;
             let status = PickupStatus::parse(&row.status);
             if status.rank() >= PickupStatus::PickedUp.rank() {
-                return Err(AppError::conflict("pickup_under_way", "the courier has it already"));
+                return Err(AppError::conflict(
+                    "pickup_under_way",
+                    "the courier has it already, or it is finished",
+                ));
             }
             let mut checks = Checks::new();
             let address = input.address.as_ref().map(|a| checks.text("address", a, 1, 500));
@@ -1092,7 +1132,8 @@ pub async fn reschedule_pickup(
             let reassigned = partner != row.partner_id;
             let now = Ts(crate::now());
             let micros = |t: DateTime<Utc>| Ts(DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t));
-            with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
+            let updated = with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
+                .filter(pickups::status.eq(&row.status))
                 .set((
                     pickups::address.eq(address.unwrap_or(row.address.clone())),
                     pickups::window_start.eq(start.map(micros)),
@@ -1103,6 +1144,9 @@ pub async fn reschedule_pickup(
                     pickups::updated_at.eq(now),
                 ))
                 .execute(c))?;
+            if updated != 1 {
+                return Err(AppError::Unavailable("the pickup changed meanwhile; retry".into()));
+            }
             record_event(
                 conn,
                 row.ticket_id,
