@@ -737,3 +737,46 @@ mod random_sequences {
         });
     }
 }
+
+/// A reservation racing the ticket's cancel: the cancel releases every line the ticket has, so a line reserved
+/// beside it must either come before (and be released) or be refused (`ticket_final`), never stay reserved.
+#[test]
+fn a_reservation_racing_the_tickets_cancel_never_stays_reserved() {
+    let app = seeded();
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let screen = part_id(&app.db, "SCR-P70");
+    let model = model_id(&app.db, "NOVA12");
+    for round in 0..30 {
+        let ticket = walk_in(&app, &futian, &model, json!("2025-01-02"), "no display").id();
+        let (reserved, cancelled) = std::thread::scope(|s| {
+            let reserved = s.spawn(|| {
+                app.post_admin(
+                    &format!("/api/v1/tickets/{ticket}/parts"),
+                    &json!({"part_id": screen, "quantity": 1}),
+                )
+            });
+            let cancelled = s.spawn(|| act(&app, &format!("/api/v1/tickets/{ticket}/cancel")));
+            (reserved.join(), cancelled.join())
+        });
+        let (Ok(reserved), Ok(cancelled)) = (reserved, cancelled) else {
+            panic!("a racing request panicked");
+        };
+        let context = format!(
+            "round {round}: reserve {} {}; cancel {} {}",
+            reserved.status, reserved.text, cancelled.status, cancelled.text
+        );
+        assert_eq!(cancelled.status, 200, "{context}");
+        if reserved.status != 200 {
+            reserved.problem(409, "ticket_final");
+        }
+        let parts = app.get_admin(&format!("/api/v1/tickets/{ticket}/parts"));
+        assert_eq!(parts.status, 200, "{}", parts.text);
+        let lines = parts.body["lines"].as_array().cloned().unwrap_or_default();
+        assert!(
+            lines.iter().all(|l| l["state"] != "reserved"),
+            "a line stays reserved on the cancelled ticket: {context}; {lines:?}"
+        );
+        assert_eq!(level(&app, &futian, &screen)["reserved"], 0, "{context}");
+    }
+    ledger_consistent(&app);
+}
