@@ -1382,17 +1382,24 @@ pub async fn accept_pickup(
                         .filter(pickups::partner_id.eq(row.partner_id))
                         .filter(pickups::tracking_number.eq(&tracking))
                         .count().get_result(c))?;
-                    if taken > 0 {
-                        return Err(AppError::conflict(
+                    let taken_error = || {
+                        AppError::conflict(
                             "tracking_number_taken",
                             "another of your pickups has this tracking number",
-                        ));
+                        )
+                    };
+                    if taken > 0 {
+                        return Err(taken_error());
                     }
+                    // Two accepts with one tracking number at once both pass the check above: the unique index
+                    // refuses the second, answered as the check would have.
+                    use crate::error::OrDuplicate as _;
                     with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
                         .filter(pickups::status.eq("requested"))
                         .set((pickups::status.eq("assigned"), pickups::tracking_number.eq(&tracking),
                               pickups::updated_at.eq(Ts(crate::now()))))
-                        .execute(c))?;
+                        .execute(c))
+                    .or_duplicate(taken_error)?;
                     record_event(
                         conn,
                         row.ticket_id,

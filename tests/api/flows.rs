@@ -668,3 +668,52 @@ fn an_event_that_moves_nothing_waits_for_a_cancel_in_flight_and_is_refused() {
         "nothing stored on the cancelled pickup: {read}"
     );
 }
+
+/// Two of a partner's pickups accepted at once with one tracking number: one wins, the other gets the code the
+/// sequential check gives (`tracking_number_taken`), not a bare `duplicate`.
+#[test]
+fn accepts_racing_for_one_tracking_number_answer_tracking_number_taken() {
+    let app = spawn_app();
+    let p = premium(&app, "TRK", 0);
+    let c = courier(&app, "TRK");
+    for round in 0..15 {
+        let legs: Vec<String> = (0..2)
+            .map(|_| {
+                let mut body = ticket_body(&p, "mail_in");
+                body["pickup"]["partner_id"] = json!(c.partner);
+                let opened = app.post_admin("/api/v1/tickets", &body);
+                assert_eq!(opened.status, 201, "{}", opened.text);
+                opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect();
+        let tracking = format!("SAME-{round}");
+        let answers: Vec<Resp> = std::thread::scope(|s| {
+            let handles: Vec<_> = legs
+                .iter()
+                .map(|leg| {
+                    let (app, c, tracking) = (&app, &c, &tracking);
+                    s.spawn(move || {
+                        app.post(
+                            &format!("/api/v1/courier/pickups/{leg}/accept"),
+                            &c.key,
+                            &json!({"tracking_number": tracking}),
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        assert_eq!(answers.len(), 2);
+        let won = answers.iter().filter(|a| a.status == 200).count();
+        assert_eq!(
+            won,
+            1,
+            "round {round}: {:?}",
+            answers.iter().map(|a| &a.text).collect::<Vec<_>>()
+        );
+        let lost = answers.iter().find(|a| a.status != 200);
+        if let Some(lost) = lost {
+            lost.problem(409, "tracking_number_taken");
+        }
+    }
+}
