@@ -789,10 +789,9 @@ fn opposite_transfers_at_once_never_deadlock() {
     let wh = store_id(&app.db, "SZ-WH1");
     let futian = store_id(&app.db, "SZ-FUTIAN");
     let screen = part_id(&app.db, "SCR-MATE60PRO");
-    let fill = format!(
-        "location_code,receipt_number,sku,quantity\nSZ-WH1,GR-X,SCR-MATE60PRO,500\nSZ-FUTIAN,GR-X,SCR-MATE60PRO,500\n"
-    );
-    let res = csv(&app, &app.admin_key, "/api/v1/stock/receipts/import", &fill);
+    let fill =
+        "location_code,receipt_number,sku,quantity\nSZ-WH1,GR-X,SCR-MATE60PRO,500\nSZ-FUTIAN,GR-X,SCR-MATE60PRO,500\n";
+    let res = csv(&app, &app.admin_key, "/api/v1/stock/receipts/import", fill);
     assert_eq!(res.status, 201, "{}", res.text);
     let total = |app: &TestApp| {
         level(app, &wh, &screen)["on_hand"].as_i64().unwrap_or(0)
