@@ -644,13 +644,7 @@ fn ingest(
     };
     // One statement stores a new event and detects a resent one: the partner's event id is unique per partner.
     // A cancelled pickup takes no new events, but a resend is still answered as the first time.
-    let stored = current != PickupStatus::Cancelled
-        && with_conn!(conn, c => diesel::insert_into(pickup_events::table)
-            .values(&row)
-            .on_conflict((pickup_events::partner_id, pickup_events::partner_event_id))
-            .do_nothing()
-            .execute(c))?
-            == 1;
+    let stored = current != PickupStatus::Cancelled && insert_event_unless_cancelled(conn, &row)?;
     if !stored {
         return resent(conn, partner, &row, current);
     }
@@ -672,6 +666,41 @@ fn ingest(
         stored: true,
         status: next,
     })
+}
+
+/// Stores an event unless its pickup is cancelled by the time the statement runs, or the partner sent its event id
+/// before; true when stored. The check is in the insert itself, for the event stored without a lock
+/// ([`post_event`]): a ticket cancel committing between its read and its insert would otherwise leave the event on
+/// the cancelled pickup. On PostgreSQL the pickup is read `FOR SHARE`, so an insert meeting a cancel in flight
+/// waits for it and reads the pickup again; it holds nothing meanwhile (the event row comes after), and a
+/// transaction that has the pickup locked already is not held up by its own lock.
+fn insert_event_unless_cancelled(conn: &mut Conn<'_>, event: &EventRow) -> AppResult<bool> {
+    use diesel::sql_types::{Nullable, Text};
+
+    use crate::db::types::{DbTime, DbUuid};
+    const INSERT: &str = "INSERT INTO pickup_events (id, pickup_id, partner_id, partner_event_id, kind, happened_at, \
+        received_at, location, note, body_hash) \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM pickups WHERE pickups.id = $2 \
+        AND pickups.status <> 'cancelled'";
+    const ON_CONFLICT: &str = " ON CONFLICT (partner_id, partner_event_id) DO NOTHING";
+    let sql = match conn {
+        Conn::Pg(_) => format!("{INSERT} FOR SHARE{ON_CONFLICT}"),
+        // SQLite numbers its parameters `?NNN`; one writer at a time needs no row lock.
+        Conn::Sqlite(_) => format!("{INSERT}{ON_CONFLICT}").replace('$', "?"),
+    };
+    let inserted = with_conn!(conn, c => diesel::sql_query(&sql)
+        .bind::<DbUuid, _>(event.id)
+        .bind::<DbUuid, _>(event.pickup_id)
+        .bind::<DbUuid, _>(event.partner_id)
+        .bind::<Text, _>(&event.partner_event_id)
+        .bind::<Text, _>(&event.kind)
+        .bind::<DbTime, _>(event.happened_at)
+        .bind::<DbTime, _>(event.received_at)
+        .bind::<Nullable<Text>, _>(&event.location)
+        .bind::<Nullable<Text>, _>(&event.note)
+        .bind::<Text, _>(&event.body_hash)
+        .execute(c))?;
+    Ok(inserted == 1)
 }
 
 /// The answer to an event that was not stored: the same as the first time for a resend, 409 for an event id
@@ -1069,10 +1098,21 @@ pub async fn reschedule_pickup(
     let pickup = web::block(move || {
         bearer.write(&state.db, |conn, principal| {
             require_ticket_role(principal)?;
-            let row = pickup_in_ticket_scope(conn, principal, id)?;
+            // In the one lock order (the ticket, its loans, its pickups), then read again under the lock: the
+            // courier's `picked_up` or a ticket cancel may have moved the pickup since it was first read.
+            let found = pickup_in_ticket_scope(conn, principal, id)?;
+            lock_ticket_in_scope(conn, principal, found.ticket_id.0)?;
+            lock_loan_of(conn, found.ticket_id)?;
+            let row = lock_pickups_of(conn, found.ticket_id)?
+                .into_iter()
+                .find(|p| p.id == found.id)
+                .ok_or(AppError::NotFound("pickup"))?;
             let status = PickupStatus::parse(&row.status);
             if status.rank() >= PickupStatus::PickedUp.rank() {
-                return Err(AppError::conflict("pickup_under_way", "the courier has it already"));
+                return Err(AppError::conflict(
+                    "pickup_under_way",
+                    "the courier has it already, or it is finished",
+                ));
             }
             let mut checks = Checks::new();
             let address = input.address.as_ref().map(|a| checks.text("address", a, 1, 500));
@@ -1092,7 +1132,8 @@ pub async fn reschedule_pickup(
             let reassigned = partner != row.partner_id;
             let now = Ts(crate::now());
             let micros = |t: DateTime<Utc>| Ts(DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t));
-            with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
+            let updated = with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
+                .filter(pickups::status.eq(&row.status))
                 .set((
                     pickups::address.eq(address.unwrap_or(row.address.clone())),
                     pickups::window_start.eq(start.map(micros)),
@@ -1103,6 +1144,9 @@ pub async fn reschedule_pickup(
                     pickups::updated_at.eq(now),
                 ))
                 .execute(c))?;
+            if updated != 1 {
+                return Err(AppError::Unavailable("the pickup changed meanwhile; retry".into()));
+            }
             record_event(
                 conn,
                 row.ticket_id,
@@ -1230,7 +1274,25 @@ enum PickupPhase {
 }
 
 impl PickupPhase {
+    #[cfg(test)]
     const FINAL_STATUSES: [&str; 3] = ["delivered", "failed", "cancelled"];
+
+    /// The phase a pickup of this status is listed in.
+    fn of(status: PickupStatus) -> PickupPhase {
+        if status.is_final() {
+            PickupPhase::Final
+        } else {
+            PickupPhase::Open
+        }
+    }
+
+    /// The SQL condition for the pickups of this phase, constants only.
+    fn predicate(self) -> &'static str {
+        match self {
+            PickupPhase::Open => "pickups.status NOT IN ('delivered', 'failed', 'cancelled')",
+            PickupPhase::Final => "pickups.status IN ('delivered', 'failed', 'cancelled')",
+        }
+    }
 
     fn key(self) -> &'static str {
         match self {
@@ -1270,6 +1332,12 @@ fn the_final_phase_holds_exactly_the_final_statuses() {
         Some(PickupPhase::Final)
     );
     assert_eq!(PickupPhase::from_key("closed"), None);
+    let listed = |p: PickupPhase| {
+        PickupPhase::FINAL_STATUSES
+            .iter()
+            .all(|s| p.predicate().contains(&format!("'{s}'")))
+    };
+    assert!(listed(PickupPhase::Open) && listed(PickupPhase::Final));
 }
 
 /// Up to `limit` of a partner's pickups (every partner's for an admin) in one phase, in id order after `after`.
@@ -1285,21 +1353,27 @@ fn partner_pickups(
         let mut q = pickups::table
             .filter(pickups::partner_id.is_not_null())
             .select(PickupRow::as_select())
-            .order(pickups::id)
             .limit(limit)
             .into_boxed();
-        q = match phase {
-            PickupPhase::Open => q.filter(pickups::status.ne_all(PickupPhase::FINAL_STATUSES)),
-            PickupPhase::Final => q.filter(pickups::status.eq_any(PickupPhase::FINAL_STATUSES)),
+        q = q.order(pickups::id);
+        // The phase's predicate as constants, written as the partial indexes `pickups_partner_open` and
+        // `pickups_partner_final` are (migration 2026-12-01-000002): a bound list would hide from PostgreSQL's
+        // generic plan that the index covers the query, and it would walk the partner's whole history instead.
+        // A status asked for decides the phase by itself: its own index serves it, without the phase's predicate.
+        // It too is written as a constant (one of the statuses' fixed names, never the client's text): as a
+        // parameter, the generic plan guesses that a large share of the pickups match and walks them all by id.
+        q = match query.status {
+            Some(status) if PickupPhase::of(status) == phase => q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                &format!("pickups.status = '{}'", status.as_str()),
+            )),
+            Some(_) => q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
+            None => q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(phase.predicate())),
         };
         if let Some(after) = after {
             q = q.filter(pickups::id.gt(Id(after)));
         }
         if let Some(partner) = partner {
             q = q.filter(pickups::partner_id.eq(Id(partner)));
-        }
-        if let Some(status) = query.status {
-            q = q.filter(pickups::status.eq(status.as_str()));
         }
         if let Some(since) = query.updated_since {
             q = q.filter(pickups::updated_at.ge(Ts(since)));
@@ -1338,17 +1412,24 @@ pub async fn accept_pickup(
                         .filter(pickups::partner_id.eq(row.partner_id))
                         .filter(pickups::tracking_number.eq(&tracking))
                         .count().get_result(c))?;
-                    if taken > 0 {
-                        return Err(AppError::conflict(
+                    let taken_error = || {
+                        AppError::conflict(
                             "tracking_number_taken",
                             "another of your pickups has this tracking number",
-                        ));
+                        )
+                    };
+                    if taken > 0 {
+                        return Err(taken_error());
                     }
+                    // Two accepts with one tracking number at once both pass the check above: the unique index
+                    // refuses the second, answered as the check would have.
+                    use crate::error::OrDuplicate as _;
                     with_conn!(conn, c => diesel::update(pickups::table.find(row.id))
                         .filter(pickups::status.eq("requested"))
                         .set((pickups::status.eq("assigned"), pickups::tracking_number.eq(&tracking),
                               pickups::updated_at.eq(Ts(crate::now()))))
-                        .execute(c))?;
+                        .execute(c))
+                    .or_duplicate(taken_error)?;
                     record_event(
                         conn,
                         row.ticket_id,

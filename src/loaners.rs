@@ -428,17 +428,25 @@ fn import(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u8], hold: Dur
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let mut created = Vec::with_capacity(good.len());
-    for (line, imei, model, series, store, grade) in &good {
+    // Each new loaner serves its queue under the queue's lock: rows are applied in (store, series) order, the order
+    // the sweeper takes queues in, so that two imports (or an import and a sweeper) never wait crosswise. The answer
+    // lists the loaners in file order.
+    let mut order: Vec<usize> = (0..good.len()).collect();
+    order.sort_by_key(|i| (good[*i].4.0, good[*i].3.0));
+    let mut created = vec![None; good.len()];
+    for i in order {
+        let (line, imei, model, series, store, grade) = &good[i];
         match insert(conn, principal, imei, *model, *series, *store, *grade, hold) {
-            Ok(loaner) => created.push(loaner),
+            Ok(loaner) => created[i] = Some(loaner),
             Err(AppError::Conflict { detail, .. }) => {
                 return Err(AppError::Validation(vec![FieldError::new(line, detail)]));
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(ImportResult { created })
+    Ok(ImportResult {
+        created: created.into_iter().flatten().collect(),
+    })
 }
 
 fn move_to(

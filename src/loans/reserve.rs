@@ -336,6 +336,10 @@ pub fn make_available(conn: &mut Conn<'_>, loaner: Id, used: bool, now: Ts, hold
 struct Due {
     #[diesel(sql_type = DbUuid)]
     id: Id,
+    #[diesel(sql_type = DbUuid)]
+    store_id: Id,
+    #[diesel(sql_type = DbUuid)]
+    series_id: Id,
 }
 
 /// What one round of the sweeper did.
@@ -386,7 +390,7 @@ pub fn serve_stranded(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
 /// several instances at once: each due loan is locked (PostgreSQL, skipping the ones another sweeper holds) or
 /// the writers are serialised (SQLite), and each update is guarded by the loan's state.
 pub fn expire_due(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
-    const DUE: &str = "SELECT id FROM loans WHERE state = 'reserved' AND hold_until IS NOT NULL \
+    const DUE: &str = "SELECT id, store_id, series_id FROM loans WHERE state = 'reserved' AND hold_until IS NOT NULL \
         AND hold_until < $1 ORDER BY hold_until LIMIT 50";
     expire_each(db, DUE, "hold time ran out", now, hold)
 }
@@ -395,7 +399,7 @@ pub fn expire_due(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
 /// events end them as they happen; this ends those that an event did not (rows from before that change, or a leg
 /// ended by hand), so that no loaner stays held for the whole repair. Safe on several instances, as [`expire_due`].
 pub fn expire_orphaned_mail_in_holds(db: &Db, now: Ts, hold: Duration) -> AppResult<usize> {
-    const ORPHANED: &str = "SELECT id FROM loans WHERE state = 'reserved' AND hold_until IS NULL \
+    const ORPHANED: &str = "SELECT id, store_id, series_id FROM loans WHERE state = 'reserved' AND hold_until IS NULL \
         AND reserved_at <= $1 AND NOT EXISTS (SELECT 1 FROM pickups WHERE pickups.ticket_id = loans.ticket_id \
         AND pickups.direction = 'inbound' AND pickups.status IN ('requested', 'assigned')) ORDER BY id LIMIT 50";
     expire_each(
@@ -412,12 +416,15 @@ fn expire_each(db: &Db, select: &str, note: &str, now: Ts, hold: Duration) -> Ap
     let mut total = 0;
     loop {
         let expired = db.write(|conn| {
-            let due: Vec<Due> = match conn {
+            let mut due: Vec<Due> = match conn {
                 Conn::Pg(c) => diesel::sql_query(format!("{select} FOR UPDATE SKIP LOCKED"))
                     .bind::<DbTime, _>(now)
                     .load(*c)?,
                 Conn::Sqlite(c) => diesel::sql_query(select.replace("$1", "?")).bind::<DbTime, _>(now).load(*c)?,
             };
+            // Each expiry frees a loaner and so takes its queue's lock (`lock_queue`): in (store, series) order,
+            // the same in every sweeper, so that two sweepers never wait for each other's queues crosswise.
+            due.sort_by_key(|d| (d.store_id.0, d.series_id.0, d.id.0));
             for loan in &due {
                 let row: LoanRow = with_conn!(conn, c => loans::table.find(loan.id).select(LoanRow::as_select()).first(c))?;
                 let next = row.state().expire()?;

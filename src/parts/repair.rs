@@ -168,8 +168,10 @@ pub fn warranty_free(ticket: &TicketRow) -> bool {
         .is_some_and(|d| d.free)
 }
 
+/// The ticket, locked (the ticket before any stock level, as every path takes them), while it is still open: a
+/// ticket cancel committing meanwhile would release the lines it read and miss the one being added.
 fn open_ticket(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<TicketRow> {
-    let ticket = ticket_in_scope(conn, principal, id)?;
+    let ticket = crate::tickets::http::lock_ticket_in_scope(conn, principal, id)?;
     if TicketStatus::parse(&ticket.status).is_final() {
         return Err(AppError::conflict("ticket_final", "the ticket is closed or cancelled"));
     }
@@ -282,8 +284,10 @@ pub fn release_all(conn: &mut Conn<'_>, ticket: &TicketRow, actor: Uuid) -> AppR
     let rows: Vec<TicketPartRow> = with_conn!(conn, c => ticket_parts::table
         .filter(ticket_parts::ticket_id.eq(ticket.id))
         .filter(ticket_parts::state.eq("reserved"))
+        .order((ticket_parts::location_id, ticket_parts::part_id, ticket_parts::id))
         .select(TicketPartRow::as_select())
         .load(c))?;
+    // In (location, part) order, the order every path locks stock levels in.
     for row in rows {
         finish_line(conn, &row, "released")?;
         release_units(conn, row.location_id, row.part_id, row.quantity, &ticket.number, actor)?;

@@ -552,8 +552,13 @@ pub fn receive(conn: &mut Conn<'_>, principal: &Principal, input: &CreateReceipt
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let mut movements = Vec::with_capacity(input.lines.len());
-    for line in &input.lines {
+    // Lines are applied in part order (one location), the order every path locks stock levels in; the answer
+    // lists their movements in the order sent.
+    let mut order: Vec<usize> = (0..input.lines.len()).collect();
+    order.sort_by_key(|i| input.lines[*i].part_id);
+    let mut movements = vec![None; input.lines.len()];
+    for i in order {
+        let line = &input.lines[i];
         let part = Id(line.part_id);
         let already: i64 = with_conn!(conn, c => stock_movements::table
             .filter(stock_movements::location_id.eq(location))
@@ -583,11 +588,11 @@ pub fn receive(conn: &mut Conn<'_>, principal: &Principal, input: &CreateReceipt
             Some(principal.key_id),
         )
         .or_duplicate(taken)?;
-        movements.push(row.into());
+        movements[i] = Some(row.into());
     }
     Ok(ReceiptResult {
         receipt_number: number,
-        movements,
+        movements: movements.into_iter().flatten().collect(),
     })
 }
 
@@ -683,6 +688,11 @@ pub fn import_receipts(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
+    // Every level the file touches is locked first, in (location, part) order: receipts are applied in file order.
+    let levels = receipts
+        .iter()
+        .flat_map(|(location, _, lines)| lines.iter().map(move |l| (Id(*location), Id(l.part_id))));
+    lock_levels(conn, levels)?;
     let mut results = Vec::with_capacity(receipts.len());
     for (location_id, receipt_number, lines) in receipts {
         results.push(receive(
@@ -712,6 +722,9 @@ pub fn transfer(conn: &mut Conn<'_>, principal: &Principal, input: &CreateTransf
     check_part(conn, input.part_id, "part_id")?;
     let part = Id(input.part_id);
     let reference = reference.unwrap_or_else(|| format!("TR-{}", Uuid::now_v7().simple()));
+    // Both levels locked in (location, part) order, the order every path takes them in, before either changes:
+    // a transfer A to B and one B to A at once would otherwise each hold one and wait for the other.
+    lock_levels(conn, [(from, part), (to, part)])?;
     take_available(conn, from, part, input.quantity)?;
     let out = record(
         conn,
@@ -738,6 +751,21 @@ pub fn transfer(conn: &mut Conn<'_>, principal: &Principal, input: &CreateTransf
         transfer_out: out.into(),
         transfer_in: into.into(),
     })
+}
+
+/// Locks the existing levels among `levels` in (location, part) order, the one order in which every path that
+/// changes more than one level takes them (PostgreSQL; SQLite has one writer): two transactions taking the same
+/// levels in opposite orders would deadlock.
+fn lock_levels(conn: &mut Conn<'_>, levels: impl IntoIterator<Item = (Id, Id)>) -> AppResult<()> {
+    if let Conn::Pg(_) = conn {
+        let mut levels: Vec<(Id, Id)> = levels.into_iter().collect();
+        levels.sort_by_key(|(location, part)| (location.0, part.0));
+        levels.dedup_by_key(|(location, part)| (location.0, part.0));
+        for (location, part) in levels {
+            level_for_update(conn, location, part)?;
+        }
+    }
+    Ok(())
 }
 
 /// The level, locked against concurrent writers until the transaction ends (PostgreSQL; SQLite has one writer).

@@ -499,3 +499,221 @@ fn cancellations_racing_the_couriers_pickup_take_turns() {
         }
     }
 }
+
+fn reschedule(app: &TestApp, leg: &str, round: usize) -> Resp {
+    app.patch_admin(
+        &format!("/api/v1/pickups/{leg}"),
+        &json!({"address": format!("{round} Binhe Road, Futian, Shenzhen")}),
+    )
+}
+
+/// A reschedule racing the courier's `picked_up` or a ticket cancel never moves the pickup backwards: it takes its
+/// turn in the lock order and, second, is refused for the pickup it finds.
+#[test]
+fn a_reschedule_racing_the_courier_or_a_cancel_never_moves_the_pickup_back() {
+    let app = spawn_app();
+    let p = premium(&app, "RESCH", 0);
+    let c = courier(&app, "RESCH");
+    for round in 0..25 {
+        for against_cancel in [false, true] {
+            crate::tickets::add_loaner(&app, &p, "A");
+            let (opened, leg) = mail_in(&app, &p, &c, &format!("RS-{against_cancel}-{round}"));
+            let ticket_id = opened.id();
+            let (moved, other) = std::thread::scope(|s| {
+                let moved = s.spawn(|| reschedule(&app, &leg, round));
+                let other = s.spawn(|| {
+                    if against_cancel {
+                        step(&app, &ticket_id, "cancel")
+                    } else {
+                        courier_event(&app, &c, &leg, &format!("rs-{round}"), "picked_up")
+                    }
+                });
+                (moved.join(), other.join())
+            });
+            let (Ok(moved), Ok(other)) = (moved, other) else {
+                panic!("a racing request panicked");
+            };
+            let context = format!(
+                "round {round}: reschedule {} {}; other {} {}",
+                moved.status, moved.text, other.status, other.text
+            );
+            assert_eq!(other.status, 200, "{context}");
+            if moved.status != 200 {
+                moved.problem(409, "pickup_under_way");
+            }
+            let read = ticket(&app, &ticket_id);
+            if against_cancel {
+                assert_eq!(read["status"], "cancelled", "{context}");
+                assert_eq!(read["pickups"][0]["status"], "cancelled", "{context}");
+                assert_eq!(partner_sees(&app, &c, &leg), "cancelled", "{context}");
+            } else {
+                assert_eq!(read["loan"]["state"], "issued", "{context}");
+                assert_eq!(read["pickups"][0]["status"], "picked_up", "{context}");
+            }
+        }
+    }
+}
+
+/// An event that does not move the pickup is stored without a lock; a ticket cancel committing at the same time
+/// must not leave it on the cancelled pickup (and so on the cancelled ticket's timeline).
+#[test]
+fn an_event_that_moves_nothing_is_not_stored_on_a_pickup_cancelled_meanwhile() {
+    let app = spawn_app();
+    let p = premium(&app, "SCAN", 0);
+    let c = courier(&app, "SCAN");
+    for round in 0..30 {
+        let (opened, leg) = mail_in(&app, &p, &c, &format!("SC-{round}"));
+        let ticket_id = opened.id();
+        let (cancel, scan) = std::thread::scope(|s| {
+            let cancel = s.spawn(|| step(&app, &ticket_id, "cancel"));
+            let scan = s.spawn(|| courier_event(&app, &c, &leg, &format!("scan-{round}"), "failed_attempt"));
+            (cancel.join(), scan.join())
+        });
+        let (Ok(cancel), Ok(scan)) = (cancel, scan) else {
+            panic!("a racing request panicked");
+        };
+        let context = format!(
+            "round {round}: cancel {} {}; scan {} {}",
+            cancel.status, cancel.text, scan.status, scan.text
+        );
+        assert_eq!(cancel.status, 200, "{context}");
+        let read = ticket(&app, &ticket_id);
+        let events: Vec<Value> = read["pickups"][0]["events"].as_array().cloned().unwrap_or_default();
+        let cancelled_at = read["timeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["kind"] == "pickup_cancelled")
+            .map(|e| e["at"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        if scan.status == 200 {
+            // Stored before the cancel: it must be listed before the cancellation, not after it.
+            assert_eq!(events.len(), 1, "{context}");
+            let received = events[0]["received_at"].as_str().unwrap_or_default();
+            let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+            assert!(
+                parse(received) <= parse(&cancelled_at),
+                "stored after the cancellation ({received} > {cancelled_at}): {context}"
+            );
+        } else {
+            scan.problem(409, "pickup_cancelled");
+            assert!(events.is_empty(), "{context}: {events:?}");
+        }
+    }
+}
+
+/// Whether some statement of this test's database waits on a lock (PostgreSQL).
+fn someone_waits_on_a_lock(app: &TestApp) -> bool {
+    use diesel::prelude::*;
+    app.db
+        .read(|conn| {
+            Ok(depot::with_conn!(conn, c => diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
+            ))
+            .get_result::<bool>(c))?)
+        })
+        .unwrap_or_else(|e| panic!("reading pg_stat_activity: {e}"))
+}
+
+/// The race above made certain: a cancel holds the pickup, changed but not committed, while an event that moves
+/// nothing arrives. The event must wait for the cancel and then be refused, not slip in beside it.
+#[test]
+fn an_event_that_moves_nothing_waits_for_a_cancel_in_flight_and_is_refused() {
+    use depot::db::schema::pickups;
+    use diesel::prelude::*;
+    if test_engine() != Engine::Postgres {
+        eprintln!("skipped on SQLite: one writer at a time, so no cancel is in flight beside the event's insert");
+        return;
+    }
+    let app = spawn_app();
+    let p = premium(&app, "HELD", 0);
+    let c = courier(&app, "HELD");
+    let (opened, leg) = mail_in(&app, &p, &c, "H-1");
+    let leg_id = id_of(&json!(leg));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (app, done) = (&app, &done);
+    let (changed, cancelled) = mpsc::channel();
+    let scan = std::thread::scope(|s| {
+        let holder = s.spawn(move || {
+            app.db.write(|conn| {
+                depot::with_conn!(conn, c => diesel::update(pickups::table.find(leg_id))
+                    .set(pickups::status.eq("cancelled")).execute(c))?;
+                let _ = changed.send(());
+                // Commit once the event waits on the pickup (or has answered without waiting).
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !done.load(std::sync::atomic::Ordering::SeqCst)
+                    && !someone_waits_on_a_lock(app)
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(())
+            })
+        });
+        cancelled
+            .recv()
+            .unwrap_or_else(|e| panic!("the cancel did not start: {e}"));
+        let scan = courier_event(app, &c, &leg, "held-1", "failed_attempt");
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(Err(e)) = holder.join() {
+            panic!("the cancel failed: {e}");
+        }
+        scan
+    });
+    scan.problem(409, "pickup_cancelled");
+    let read = ticket(app, &opened.id());
+    assert_eq!(
+        read["pickups"][0]["events"].as_array().map(Vec::len),
+        Some(0),
+        "nothing stored on the cancelled pickup: {read}"
+    );
+}
+
+/// Two of a partner's pickups accepted at once with one tracking number: one wins, the other gets the code the
+/// sequential check gives (`tracking_number_taken`), not a bare `duplicate`.
+#[test]
+fn accepts_racing_for_one_tracking_number_answer_tracking_number_taken() {
+    let app = spawn_app();
+    let p = premium(&app, "TRK", 0);
+    let c = courier(&app, "TRK");
+    for round in 0..15 {
+        let legs: Vec<String> = (0..2)
+            .map(|_| {
+                let mut body = ticket_body(&p, "mail_in");
+                body["pickup"]["partner_id"] = json!(c.partner);
+                let opened = app.post_admin("/api/v1/tickets", &body);
+                assert_eq!(opened.status, 201, "{}", opened.text);
+                opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect();
+        let tracking = format!("SAME-{round}");
+        let answers: Vec<Resp> = std::thread::scope(|s| {
+            let handles: Vec<_> = legs
+                .iter()
+                .map(|leg| {
+                    let (app, c, tracking) = (&app, &c, &tracking);
+                    s.spawn(move || {
+                        app.post(
+                            &format!("/api/v1/courier/pickups/{leg}/accept"),
+                            &c.key,
+                            &json!({"tracking_number": tracking}),
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        assert_eq!(answers.len(), 2);
+        let won = answers.iter().filter(|a| a.status == 200).count();
+        assert_eq!(
+            won,
+            1,
+            "round {round}: {:?}",
+            answers.iter().map(|a| &a.text).collect::<Vec<_>>()
+        );
+        let lost = answers.iter().find(|a| a.status != 200);
+        if let Some(lost) = lost {
+            lost.problem(409, "tracking_number_taken");
+        }
+    }
+}

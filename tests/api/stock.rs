@@ -737,3 +737,92 @@ mod random_sequences {
         });
     }
 }
+
+/// A reservation racing the ticket's cancel: the cancel releases every line the ticket has, so a line reserved
+/// beside it must either come before (and be released) or be refused (`ticket_final`), never stay reserved.
+#[test]
+fn a_reservation_racing_the_tickets_cancel_never_stays_reserved() {
+    let app = seeded();
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let screen = part_id(&app.db, "SCR-P70");
+    let model = model_id(&app.db, "NOVA12");
+    for round in 0..30 {
+        let ticket = walk_in(&app, &futian, &model, json!("2025-01-02"), "no display").id();
+        let (reserved, cancelled) = std::thread::scope(|s| {
+            let reserved = s.spawn(|| {
+                app.post_admin(
+                    &format!("/api/v1/tickets/{ticket}/parts"),
+                    &json!({"part_id": screen, "quantity": 1}),
+                )
+            });
+            let cancelled = s.spawn(|| act(&app, &format!("/api/v1/tickets/{ticket}/cancel")));
+            (reserved.join(), cancelled.join())
+        });
+        let (Ok(reserved), Ok(cancelled)) = (reserved, cancelled) else {
+            panic!("a racing request panicked");
+        };
+        let context = format!(
+            "round {round}: reserve {} {}; cancel {} {}",
+            reserved.status, reserved.text, cancelled.status, cancelled.text
+        );
+        assert_eq!(cancelled.status, 200, "{context}");
+        if reserved.status != 200 {
+            reserved.problem(409, "ticket_final");
+        }
+        let parts = app.get_admin(&format!("/api/v1/tickets/{ticket}/parts"));
+        assert_eq!(parts.status, 200, "{}", parts.text);
+        let lines = parts.body["lines"].as_array().cloned().unwrap_or_default();
+        assert!(
+            lines.iter().all(|l| l["state"] != "reserved"),
+            "a line stays reserved on the cancelled ticket: {context}; {lines:?}"
+        );
+        assert_eq!(level(&app, &futian, &screen)["reserved"], 0, "{context}");
+    }
+    ledger_consistent(&app);
+}
+
+/// Transfers A to B and B to A sent at once take the two levels in one order: neither deadlocks (which would answer
+/// 503) and the ledger agrees with the levels after.
+#[test]
+fn opposite_transfers_at_once_never_deadlock() {
+    let app = seeded();
+    let wh = store_id(&app.db, "SZ-WH1");
+    let futian = store_id(&app.db, "SZ-FUTIAN");
+    let screen = part_id(&app.db, "SCR-MATE60PRO");
+    let fill =
+        "location_code,receipt_number,sku,quantity\nSZ-WH1,GR-X,SCR-MATE60PRO,500\nSZ-FUTIAN,GR-X,SCR-MATE60PRO,500\n";
+    let res = csv(&app, &app.admin_key, "/api/v1/stock/receipts/import", fill);
+    assert_eq!(res.status, 201, "{}", res.text);
+    let total = |app: &TestApp| {
+        level(app, &wh, &screen)["on_hand"].as_i64().unwrap_or(0)
+            + level(app, &futian, &screen)["on_hand"].as_i64().unwrap_or(0)
+    };
+    let before = total(&app);
+    for round in 0..40 {
+        let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+            let handles: Vec<_> = [(&wh, &futian), (&futian, &wh)]
+                .into_iter()
+                .map(|(from, to)| {
+                    let (app, screen) = (&app, &screen);
+                    s.spawn(move || {
+                        let res = app.post_admin(
+                            "/api/v1/stock/transfers",
+                            &json!({"from_location_id": from, "to_location_id": to, "part_id": screen, "quantity": 1}),
+                        );
+                        (res.status, res.text)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or((0, String::new())))
+                .collect()
+        });
+        assert!(
+            answers.iter().all(|(status, _)| *status == 201),
+            "round {round}: {answers:?}"
+        );
+    }
+    assert_eq!(total(&app), before, "transfers move units, they make none");
+    ledger_consistent(&app);
+}
