@@ -397,20 +397,30 @@ impl RouteTable {
 /// Unknown routes answer 404; known routes asked with a method they do not take answer 405 with `Allow`.
 pub async fn no_route(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
     match routes.allowed(req.path()) {
-        Some(methods) if !methods.is_empty() => {
-            let allow = methods.join(", ");
-            let mut res = problem_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                &format!("{} is not allowed here; this route takes {allow}", req.method()),
-            );
-            if let Ok(value) = HeaderValue::from_str(&allow) {
-                res.headers_mut().insert(header::ALLOW, value);
-            }
-            res
-        }
+        Some(methods) if !methods.is_empty() => method_not_allowed(req.method().as_str(), &methods),
         _ => AppError::NotFound("route").error_response(),
     }
+}
+
+/// The methods a path takes when `method` is not one of them. Asked before routing, because the router may match
+/// a less specific route that takes the method: `GET /loaners/import` would reach `GET /loaners/{loaner_id}`.
+fn refused_method(routes: &RouteTable, method: &str, path: &str) -> Option<Vec<&'static str>> {
+    routes
+        .allowed(path)
+        .filter(|methods| !methods.is_empty() && !methods.contains(&method))
+}
+
+fn method_not_allowed(method: &str, methods: &[&'static str]) -> HttpResponse {
+    let allow = methods.join(", ");
+    let mut res = problem_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("{method} is not allowed here; this route takes {allow}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, value);
+    }
+    res
 }
 
 /// A strict policy for HTML (only the Swagger UI serves it). Swagger UI loads its scripts and styles from its own
@@ -489,7 +499,13 @@ pub async fn guard(
     let with_body = has_body(req.headers());
     let bearer = bearer_of(req.headers()).map(str::to_owned);
 
-    let refused = if path == "/metrics" && !metrics_allowed(&state, peer, req.headers(), bearer.as_deref()) {
+    let wrong_method = match req.app_data::<web::Data<RouteTable>>() {
+        Some(routes) if path.starts_with("/api/v1/") => refused_method(routes, req.method().as_str(), path),
+        _ => None,
+    };
+    let refused = if let Some(methods) = wrong_method {
+        Some(method_not_allowed(req.method().as_str(), &methods))
+    } else if path == "/metrics" && !metrics_allowed(&state, peer, req.headers(), bearer.as_deref()) {
         Some(problem_response(
             StatusCode::FORBIDDEN,
             "forbidden",

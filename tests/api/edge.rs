@@ -551,6 +551,13 @@ fn an_unlisted_method_on_a_known_route_answers_405_with_allow() {
         &[("Authorization", &auth)],
     );
     assert_eq!((answer.status, answer.header("allow")), (405, Some("POST")));
+    // A literal route beats a parameter, as the document reads: GET /loaners/import is not GET /loaners/{loaner_id}.
+    let answer = request(&app, "GET", "/api/v1/loaners/import", &[("Authorization", &auth)]);
+    assert_eq!(
+        (answer.status, answer.header("allow")),
+        (405, Some("POST")),
+        "{answer:?}"
+    );
     let answer = request(&app, "POST", "/health/ready", &[]);
     assert_eq!((answer.status, answer.header("allow")), (405, Some("GET")));
     let answer = request(&app, "DELETE", "/api/v1/no-such-thing", &[("Authorization", &auth)]);
