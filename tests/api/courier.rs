@@ -5,14 +5,16 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::{Resp, TestApp, spawn_app};
-use crate::tickets::{Premium, premium, ticket_body};
+use crate::tickets::{Premium, premium, step, ticket_body};
 
-struct Courier {
-    partner: String,
-    key: String,
+/// A courier partner and its integration's API key.
+pub struct Courier {
+    pub partner: String,
+    pub key: String,
 }
 
-fn partner(app: &TestApp, code: &str) -> Courier {
+/// Creates a courier partner and a courier key for it.
+pub fn partner(app: &TestApp, code: &str) -> Courier {
     let res = app.post_admin(
         "/api/v1/partners",
         &json!({"code": code, "name": format!("{code} Express")}),
@@ -56,16 +58,6 @@ fn accept(app: &TestApp, c: &Courier, pickup: &str, tracking: &str) -> Resp {
         &format!("/api/v1/courier/pickups/{pickup}/accept"),
         &c.key,
         &json!({"tracking_number": tracking}),
-    )
-}
-
-fn step(app: &TestApp, ticket: &str, action: &str) -> Resp {
-    app.send(
-        "POST",
-        &format!("/api/v1/tickets/{ticket}/{action}"),
-        Some(&app.admin_key),
-        &[],
-        "",
     )
 }
 

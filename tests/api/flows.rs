@@ -12,8 +12,9 @@ use depot::loans::reserve::{Queue, claim_loaner, sweep};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::courier::{Courier, partner as courier};
 use crate::helpers::{Resp, TestApp, spawn_app, test_engine};
-use crate::tickets::{premium, ticket_body};
+use crate::tickets::{premium, step, ticket_body};
 
 const HOLD: Duration = Duration::from_secs(48 * 3600);
 
@@ -32,16 +33,6 @@ fn open_with_key(app: &TestApp, body: &Value, key: &str) -> Resp {
         Some(&app.admin_key),
         &[("Idempotency-Key", key)],
         &body.to_string(),
-    )
-}
-
-fn step(app: &TestApp, ticket: &str, action: &str) -> Resp {
-    app.send(
-        "POST",
-        &format!("/api/v1/tickets/{ticket}/{action}"),
-        Some(&app.admin_key),
-        &[],
-        "",
     )
 }
 
@@ -150,30 +141,6 @@ fn a_claim_rolled_back_beside_a_concurrent_opening_is_served_by_the_sweep() {
     assert_eq!((again.expired, again.served), (0, 0));
 }
 
-struct Courier {
-    partner: String,
-    key: String,
-}
-
-fn courier(app: &TestApp, code: &str) -> Courier {
-    let res = app.post_admin(
-        "/api/v1/partners",
-        &json!({"code": code, "name": format!("{code} Express")}),
-    );
-    assert_eq!(res.status, 201, "{}", res.text);
-    let partner = res.id();
-    let key = app.post_admin(
-        "/api/v1/api-keys",
-        &json!({"role": "courier", "label": format!("{code} integration"), "partner_id": partner}),
-    );
-    assert_eq!(key.status, 201, "{}", key.text);
-    Courier {
-        partner,
-        key: key.body["key"].as_str().unwrap_or_default().to_owned(),
-    }
-}
-
-/// Opens a mail-in ticket carried by `c` and has the partner accept its inbound leg; returns the ticket and the leg.
 fn mail_in(app: &TestApp, p: &crate::tickets::Premium, c: &Courier, tracking: &str) -> (Resp, String) {
     let mut body = ticket_body(p, "mail_in");
     body["pickup"]["partner_id"] = json!(c.partner);

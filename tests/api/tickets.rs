@@ -92,7 +92,8 @@ fn loan_id(ticket: &Resp) -> String {
     ticket.body["loan"]["id"].as_str().unwrap_or_default().to_owned()
 }
 
-fn step(app: &TestApp, ticket: &str, action: &str) -> Resp {
+/// Moves a ticket through its status machine as the admin (`action` is the last path segment, e.g. `cancel`).
+pub fn step(app: &TestApp, ticket: &str, action: &str) -> Resp {
     app.send(
         "POST",
         &format!("/api/v1/tickets/{ticket}/{action}"),
