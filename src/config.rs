@@ -23,6 +23,9 @@ pub struct Settings {
     pub workers: usize,
     /// How long graceful shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
+    /// How long a draining server goes on listening and answering (readiness 503) before it waits out the requests
+    /// in flight and stops: time for load balancers to notice, and for requests already sent to be read.
+    pub drain_delay: Duration,
     /// How long a client may take to send a request's body once its headers arrived (408 after).
     pub body_timeout: Duration,
     /// Open connections this server accepts at once, over all workers; more wait in the listen backlog.
@@ -44,6 +47,7 @@ impl Settings {
             sweep_interval: Duration::from_secs(60),
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
+            drain_delay: Duration::from_secs(1),
             body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             trusted_proxies: TrustedProxies::default(),

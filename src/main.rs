@@ -77,6 +77,9 @@ struct ServeArgs {
     /// Seconds graceful shutdown waits for requests in flight.
     #[arg(long, env = "DEPOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
+    /// Seconds a draining server goes on answering (readiness 503) before it waits out the requests in flight.
+    #[arg(long, env = "DEPOT_DRAIN_DELAY_SECS", default_value_t = 1)]
+    drain_delay_secs: u64,
     /// Seconds a client has to send a request body once its headers arrived (then 408 and the connection closes).
     #[arg(long, env = "DEPOT_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
     body_timeout_secs: u64,
@@ -213,6 +216,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.workers = args.workers;
     settings.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
     settings.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    settings.drain_delay = Duration::from_secs(args.drain_delay_secs);
     settings.body_timeout = Duration::from_secs(args.body_timeout_secs);
     settings.max_connections = args.max_connections;
     settings.trusted_proxies =

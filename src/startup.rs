@@ -141,12 +141,14 @@ fn path_error(message: &str, req: &HttpRequest) -> AppError {
 }
 
 /// A graceful stop: readiness answers 503 and every answer carries `Connection: close` from now on, and the sweeper
-/// leaves its loop; the requests in flight are answered (for up to `shutdown_timeout`) before the server stops
-/// listening and stops its workers. Stopping the workers while a request was still receiving its body now and then
-/// closed that connection unanswered, so the server waits for its own count of requests in flight first.
+/// leaves its loop; the server goes on answering for `drain_delay`, then until no request is in flight (for up to
+/// `shutdown_timeout`), and only then stops listening and stops its workers. Stopping the workers while a request
+/// was still receiving its body, or while a kept-alive connection was sending one, now and then closed that
+/// connection unanswered; the delay lets requests already sent be read (and counted) and load balancers see the 503.
 pub async fn drain(state: &AppState, handle: &ServerHandle) {
     state.shutdown.begin();
     let deadline = std::time::Instant::now() + state.settings.shutdown_timeout;
+    actix_web::rt::time::sleep(state.settings.drain_delay.min(state.settings.shutdown_timeout)).await;
     while state.shutdown.in_flight() > 0 && std::time::Instant::now() < deadline {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
     }
