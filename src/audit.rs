@@ -14,7 +14,7 @@ use crate::db::types::{Id, Ts};
 use crate::error::{AppResult, ReadErrors};
 use crate::http::ApiQuery;
 use crate::http::pagination::PageRequest;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::with_conn;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -24,7 +24,7 @@ use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::loans::LoanState;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tickets::http::{lock_loan_of, lock_ticket, lock_ticket_in_scope, require_ticket_role, ticket_in_scope};
 use crate::tickets::{TicketRow, record_event};
 use crate::with_conn;

@@ -24,7 +24,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::Stream;
 
 use crate::error::{AppError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// An address or a network: `10.0.0.0/8`, `192.0.2.7`, `::1`, `fd00::/8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::db::schema::{loaners, loans, product_series, stores};
 use crate::db::types::Id;
 use crate::error::{AppError, AppResult, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::with_conn;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod parts;
 pub mod seed;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod tickets;
 pub mod tracking;

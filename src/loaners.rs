@@ -24,7 +24,7 @@ use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::imei::Imei;
 use crate::loans::reserve::{make_available, serve_waitlist};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::with_conn;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -10,27 +10,10 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::edge::{self, BadKeys, FailureLimiter, RecentKeys, RouteTable, Shutdown};
+pub use crate::state::AppState;
 use crate::error::{AppError, FieldError};
 use crate::telemetry::{self, Metrics};
 use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, tickets, tracking};
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub db: Db,
-    pub metrics: Metrics,
-    pub settings: Settings,
-    /// Failed customer-tracking look-ups per client: a client over the limit is told to wait, but a valid token
-    /// is always answered.
-    pub failed_lookups: FailureLimiter,
-    /// Failed authentications per client: a client over the limit gets 429 before any work.
-    pub auth_failures: FailureLimiter,
-    /// Well-formed keys the database did not know, refused again without a look-up.
-    pub bad_keys: BadKeys,
-    /// Keys accepted recently: a client blocked for failed authentication is still served with one of them.
-    pub good_keys: RecentKeys,
-    /// Set when the server begins to stop.
-    pub shutdown: Shutdown,
-}
 
 /// Connects, migrates and builds the shared state.
 pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {

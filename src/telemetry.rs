@@ -12,7 +12,7 @@ use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {

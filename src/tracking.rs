@@ -19,7 +19,7 @@ use crate::courier::{Direction, PickupRow, PickupStatus, TrackingEvent, events_o
 use crate::db::schema::{pickups, product_models, stores, ticket_events, tickets};
 use crate::edge::{FailureLimiter, client_of};
 use crate::error::{AppError, AppResult, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tickets::{TicketEventRow, TicketRow, TicketStatus};
 use crate::with_conn;
 

@@ -21,7 +21,7 @@ use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::money::Money;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tickets::http::{loan_view, lock_loan_of, lock_ticket, require_ticket_role};
 use crate::tickets::record_event;
 use crate::with_conn;

@@ -22,7 +22,7 @@ use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::money::Money;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::with_conn;
 
 /// The longest warranty a part may carry, in months.

@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
 use crate::http::ApiJson;
 use crate::http::validate::Checks;
 use crate::money::Money;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tickets::http::{Ticket, detail, require_ticket_role, ticket_in_scope};
 use crate::tickets::{TicketAction, TicketRow, TicketStatus, record_event};
 use crate::warranty::WarrantyDecision;

@@ -20,7 +20,7 @@ use crate::http::pagination::{self, PageRequest};
 use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::loaners::CsvBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::with_conn;
 
 /// Movements that change `on_hand`; the others (`reservation`, `release`) change only `reserved`.

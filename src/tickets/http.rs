@@ -24,7 +24,7 @@ use crate::imei::Imei;
 use crate::loans::reserve::{Reservation, reserve_for_ticket};
 use crate::loans::{Loan, LoanRow, LoanState};
 use crate::parts::repair::TicketParts;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::warranty::{self, Certificate, CoveredItem, FaultKind, Findings, WarrantyDecision, WarrantyInput};
 use crate::with_conn;
 
