@@ -645,12 +645,19 @@ fn sigterm_drains_the_real_server() {
         .status()
         .unwrap_or_else(|e| panic!("kill: {e}"));
     assert!(killed.success());
-    // The kept connection is served until the signal lands, then told 503 and to close.
+    // The kept connection is served until the signal lands, then told 503 and to close. A readiness check that
+    // passed just before the signal landed may still answer 200, but already with `Connection: close`: then the
+    // client reconnects, as a load balancer would, and asks again.
     let drained = loop {
         send(&mut kept, ready);
         let answer = read_answer(&mut kept);
         if answer.status != 200 || Instant::now() > deadline {
             break answer;
+        }
+        if answer.closes() {
+            kept = TcpStream::connect(&address).unwrap_or_else(|e| panic!("reconnecting while draining: {e}"));
+            kept.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
