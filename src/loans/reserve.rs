@@ -112,26 +112,29 @@ enum Server {
 /// Serialises the serving of one waitlist (store and series) against the transactions that free its loaners,
 /// until the transaction ends. Without it two transactions could each miss what the other has not committed yet:
 /// one frees a loaner and sees no waiter while the other adds a waiter and sees no free loaner, leaving both idle.
-/// PostgreSQL takes a transaction-scoped advisory lock keyed by the queue: exclusive for a transaction that frees
-/// a loaner, shared for one that joins the queue, so that tickets joining at once do not wait for each other (they
-/// cannot strand a loaner between them, and two serving at once are kept apart by the row locks on the waiters).
-/// SQLite has one writer at a time already.
+/// PostgreSQL takes a transaction-scoped advisory lock keyed by the queue ([`QUEUE_LOCK_KEY`]): exclusive for a
+/// transaction that frees a loaner, shared for one that joins the queue, so that tickets joining at once do not
+/// wait for each other (they cannot strand a loaner between them, and two serving at once are kept apart by the row
+/// locks on the waiters). SQLite has one writer at a time already.
 fn lock_queue(conn: &mut Conn<'_>, store: Id, series: Id, server: Server) -> AppResult<()> {
     if let Conn::Pg(c) = conn {
-        let mut key: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in store.0.as_bytes().iter().chain(series.0.as_bytes()) {
-            key = (key ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        let sql = match server {
-            Server::Releaser => "SELECT pg_advisory_xact_lock($1)",
-            Server::Joiner => "SELECT pg_advisory_xact_lock_shared($1)",
+        let function = match server {
+            Server::Releaser => "pg_advisory_xact_lock",
+            Server::Joiner => "pg_advisory_xact_lock_shared",
         };
-        diesel::sql_query(sql)
-            .bind::<diesel::sql_types::BigInt, _>(key as i64)
+        let key = QUEUE_LOCK_KEY.replace("{store}", "$1").replace("{series}", "$2");
+        diesel::sql_query(format!("SELECT {function}({key})"))
+            .bind::<DbUuid, _>(store)
+            .bind::<DbUuid, _>(series)
             .execute(*c)?;
     }
     Ok(())
 }
+
+/// The advisory-lock key of a waitlist (PostgreSQL), with `{store}` and `{series}` standing for uuid expressions.
+/// PostgreSQL computes it, so that a statement that finds the series itself (the opening looks it up from the
+/// model) can take the queue's lock in the same round trip; every lock on a queue must use this expression.
+pub const QUEUE_LOCK_KEY: &str = "hashtextextended(CAST({store} AS text) || ':' || CAST({series} AS text), 0)";
 
 /// Whether a mail-in ticket's loaner can still travel: only with an inbound courier leg that has not collected the
 /// phone yet (requested or assigned).
