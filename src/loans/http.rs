@@ -137,15 +137,20 @@ pub async fn get_loan(state: web::Data<AppState>, bearer: Bearer, path: web::Pat
     Ok(HttpResponse::Ok().json(loan))
 }
 
-/// A `POST /loans/{loan_id}/…` call: its body, parsed, goes to one use case, which answers the loan.
-macro_rules! loan_endpoint {
-    ($name:ident, $path:literal, $body:ty, $doc:literal, |$state:ident, $bearer:ident, $id:ident, $input:ident| $call:expr) => {
+/// A `POST` call on one record (`/…/{id}/…`): its JSON body, parsed, goes to one use case, whose answer (the record)
+/// is the response. The loan and the loaner calls share it. It belongs with the shared HTTP plumbing (`src/http/`),
+/// which the area refactor does not own, so it lives here for now.
+macro_rules! record_post {
+    (
+        tag = $tag:literal, id = $id_name:literal, answer = $answer:ty,
+        $name:ident, $path:literal, $body:ty, $doc:literal, |$state:ident, $bearer:ident, $id:ident, $input:ident| $call:expr
+    ) => {
         #[doc = $doc]
         #[utoipa::path(
-            tag = "loans", operation_id = stringify!($name), params(("loan_id" = Uuid, Path)), request_body = $body,
-            responses((status = 200, body = Loan), WriteErrors),
-            security(("bearer" = []))
-        )]
+                    tag = $tag, operation_id = stringify!($name), params(($id_name = Uuid, Path)), request_body = $body,
+                    responses((status = 200, body = $answer), WriteErrors),
+                    security(("bearer" = []))
+                )]
         #[post($path)]
         pub async fn $name(
             $state: web::Data<AppState>,
@@ -155,9 +160,17 @@ macro_rules! loan_endpoint {
         ) -> AppResult<HttpResponse> {
             let $id = path.into_inner();
             let $input = body.value;
-            let loan: Loan = web::block(move || $call).await??;
-            Ok(HttpResponse::Ok().json(loan))
+            let answer: $answer = web::block(move || $call).await??;
+            Ok(HttpResponse::Ok().json(answer))
         }
+    };
+}
+pub(crate) use record_post;
+
+/// A `POST /loans/{loan_id}/…` call, answered with the loan.
+macro_rules! loan_endpoint {
+    ($($call:tt)*) => {
+        record_post!(tag = "loans", id = "loan_id", answer = Loan, $($call)*);
     };
 }
 

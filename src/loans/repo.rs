@@ -439,6 +439,8 @@ fn lock_due(conn: &mut Conn<'_>, select: &str, now: Ts) -> AppResult<Vec<Due>> {
         Conn::Pg(c) => diesel::sql_query(format!("{select} FOR UPDATE SKIP LOCKED"))
             .bind::<DbTime, _>(now)
             .load(*c)?,
-        Conn::Sqlite(c) => diesel::sql_query(select.replace("$1", "?")).bind::<DbTime, _>(now).load(*c)?,
+        Conn::Sqlite(c) => diesel::sql_query(select.replace("$1", "?"))
+            .bind::<DbTime, _>(now)
+            .load(*c)?,
     })
 }

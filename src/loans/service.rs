@@ -70,6 +70,27 @@ fn money_field(checks: &mut Checks, field: &str, money: Option<&Money>) -> Optio
     }
 }
 
+/// The loaner a reserved or issued loan holds (`state` names which, for the error that should never happen).
+fn loaner_of(loan: &LoanRow, state: &str) -> AppResult<Id> {
+    Ok(loan
+        .loaner_id
+        .ok_or_else(|| anyhow::anyhow!("{state} loan without a loaner"))?)
+}
+
+/// Writes the desk's act on a loan to its ticket's timeline.
+fn desk_event(conn: &mut Conn<'_>, loan: &LoanRow, principal: &Principal, kind: &str, note: &str) -> AppResult<()> {
+    record_event(
+        conn,
+        loan.ticket_id,
+        Some(principal.key_id),
+        kind,
+        None,
+        None,
+        Some(note),
+    )?;
+    Ok(())
+}
+
 fn set_loaner_state(conn: &mut Conn<'_>, loaner: Id, from: &str, to: &str, now: Ts) -> AppResult<()> {
     if repo::set_loaner_state(conn, loaner, from, to, now)? == 1 {
         Ok(())
@@ -91,7 +112,12 @@ pub fn get(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Loan> {
 }
 
 /// One page of the loans of the caller's stores, and the cursor of the next.
-pub fn list(db: &Db, bearer: &Bearer, filter: &LoanFilter, page: PageRequest) -> AppResult<(Vec<Loan>, Option<String>)> {
+pub fn list(
+    db: &Db,
+    bearer: &Bearer,
+    filter: &LoanFilter,
+    page: PageRequest,
+) -> AppResult<(Vec<Loan>, Option<String>)> {
     bearer.read(db, |conn, principal| {
         require_ticket_role(principal)?;
         let rows = repo::list(conn, principal, filter, &page, Ts(crate::now()))?;
@@ -133,9 +159,7 @@ pub fn issue(
             Some(d) => Some(d),
             None => repo::series_deposit(conn, loan.series_id)?,
         };
-        let loaner = loan
-            .loaner_id
-            .ok_or_else(|| anyhow::anyhow!("reserved loan without a loaner"))?;
+        let loaner = loaner_of(&loan, "reserved")?;
         let now = Ts(now);
         set_loaner_state(conn, loaner, "reserved", "on_loan", now)?;
         let issue = repo::Issue {
@@ -144,15 +168,7 @@ pub fn issue(
             deposit_minor: deposit,
         };
         repo::set_issued(conn, loan.id, next, now, &issue)?;
-        record_event(
-            conn,
-            loan.ticket_id,
-            Some(principal.key_id),
-            "loan_issued",
-            None,
-            None,
-            Some("loaner handed over"),
-        )?;
+        desk_event(conn, &loan, principal, "loan_issued", "loaner handed over")?;
         Ok(())
     })
 }
@@ -178,9 +194,7 @@ pub fn give_back(
         let note = note.map(|n| checks.text("note", n, 0, 1000));
         checks.finish()?;
         let now = Ts(crate::now());
-        let loaner = loan
-            .loaner_id
-            .ok_or_else(|| anyhow::anyhow!("issued loan without a loaner"))?;
+        let loaner = loaner_of(&loan, "issued")?;
         // Every returned loaner is inspected before it is lent again.
         set_loaner_state(conn, loaner, "on_loan", "inspection", now)?;
         let back = repo::Return {
@@ -191,15 +205,7 @@ pub fn give_back(
         };
         repo::set_returned(conn, loan.id, next, now, &back)?;
         let note = note.unwrap_or_else(|| "loaner taken back for inspection".into());
-        record_event(
-            conn,
-            loan.ticket_id,
-            Some(principal.key_id),
-            "loan_returned",
-            None,
-            None,
-            Some(&note),
-        )?;
+        desk_event(conn, &loan, principal, "loan_returned", &note)?;
         Ok(())
     })
 }
@@ -213,21 +219,11 @@ pub fn lose(db: &Db, bearer: &Bearer, id: Uuid, charge: &Money, note: Option<&st
         let note = note.map(|n| checks.text("note", n, 0, 1000));
         checks.finish()?;
         let now = Ts(crate::now());
-        let loaner = loan
-            .loaner_id
-            .ok_or_else(|| anyhow::anyhow!("issued loan without a loaner"))?;
+        let loaner = loaner_of(&loan, "issued")?;
         set_loaner_state(conn, loaner, "on_loan", "retired", now)?;
         repo::set_lost(conn, loan.id, next, charge, now)?;
         let note = note.unwrap_or_else(|| "loaner lost; retired and charged".into());
-        record_event(
-            conn,
-            loan.ticket_id,
-            Some(principal.key_id),
-            "loan_lost",
-            None,
-            None,
-            Some(&note),
-        )?;
+        desk_event(conn, &loan, principal, "loan_lost", &note)?;
         Ok(())
     })
 }
@@ -265,15 +261,7 @@ pub fn extend(db: &Db, bearer: &Bearer, id: Uuid, due_at: DateTime<Utc>, reason:
             due.to_rfc3339(),
             loan.due_at.map(|d| d.0.to_rfc3339()).unwrap_or_default()
         );
-        record_event(
-            conn,
-            loan.ticket_id,
-            Some(principal.key_id),
-            "loan_extended",
-            None,
-            None,
-            Some(&note),
-        )?;
+        desk_event(conn, &loan, principal, "loan_extended", &note)?;
         Ok(())
     })
 }
@@ -312,9 +300,7 @@ pub fn end_loan(
 /// that the overdue list shows it when the repair overruns (the desk may extend it).
 pub fn issue_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResult<()> {
     let next = loan.state().issue()?;
-    let loaner = loan
-        .loaner_id
-        .ok_or_else(|| anyhow::anyhow!("reserved loan without a loaner"))?;
+    let loaner = loaner_of(loan, "reserved")?;
     set_loaner_state(conn, loaner, "reserved", "on_loan", now)?;
     repo::set_issued_by_courier(conn, loan.id, next, now, Ts(rules::default_due(now.0)))
 }
@@ -322,9 +308,7 @@ pub fn issue_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResu
 /// The outbound courier delivered the repaired phone and took the loaner back: it goes to inspection.
 pub fn return_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResult<()> {
     let next = loan.state().give_back()?;
-    let loaner = loan
-        .loaner_id
-        .ok_or_else(|| anyhow::anyhow!("issued loan without a loaner"))?;
+    let loaner = loaner_of(loan, "issued")?;
     set_loaner_state(conn, loaner, "on_loan", "inspection", now)?;
     repo::set_returned_by_courier(conn, loan.id, next, now)?;
     record_event(
