@@ -9,8 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model::{
-    Direction, EventOutcome, Partner, PartnerPickupFilter, Pickup, PickupPhase, PickupRequest, PickupStatus,
-    PostEvent, ReschedulePickup,
+    Direction, EventOutcome, Partner, PartnerPickupFilter, Pickup, PickupPhase, PickupRequest, PickupStatus, PostEvent,
+    ReschedulePickup,
 };
 use super::service;
 use crate::auth::Bearer;
@@ -286,8 +286,7 @@ pub async fn accept_pickup(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let input = body.value;
-    let pickup =
-        web::block(move || service::accept_pickup(&state.db, &bearer, id, &input.tracking_number)).await??;
+    let pickup = web::block(move || service::accept_pickup(&state.db, &bearer, id, &input.tracking_number)).await??;
     Ok(HttpResponse::Ok().json(pickup))
 }
 

@@ -27,8 +27,8 @@ use utoipa::OpenApi;
 
 pub use http::COURIER_PICKUPS;
 pub use model::{
-    Direction, EventOutcome, EventRow, EventType, Partner, PartnerRow, Pickup, PickupRequest, PickupRow,
-    PickupStatus, PostEvent, TrackingEvent, timeline_entries,
+    Direction, EventOutcome, EventRow, EventType, Partner, PartnerRow, Pickup, PickupRequest, PickupRow, PickupStatus,
+    PostEvent, TrackingEvent, timeline_entries,
 };
 pub use repo::{events_of, lock_pickups_of};
 pub use service::{cancel_leg, create_pickup, pickup_view, post_event, post_events};

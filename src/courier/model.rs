@@ -64,10 +64,9 @@ pub enum TransitionError {
 impl From<TransitionError> for AppError {
     fn from(error: TransitionError) -> AppError {
         match error {
-            TransitionError::UnderWay => AppError::conflict(
-                "pickup_under_way",
-                "the courier has it already, or it is finished",
-            ),
+            TransitionError::UnderWay => {
+                AppError::conflict("pickup_under_way", "the courier has it already, or it is finished")
+            }
             TransitionError::NotAcceptable(status) => AppError::conflict(
                 "illegal_transition",
                 format!(
@@ -80,6 +79,17 @@ impl From<TransitionError> for AppError {
 }
 
 impl PickupStatus {
+    /// Every status, in the order of the machine.
+    pub const ALL: [PickupStatus; 7] = [
+        PickupStatus::Requested,
+        PickupStatus::Assigned,
+        PickupStatus::PickedUp,
+        PickupStatus::InTransit,
+        PickupStatus::Delivered,
+        PickupStatus::Failed,
+        PickupStatus::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PickupStatus::Requested => "requested",
@@ -488,16 +498,6 @@ mod tests {
         assert_eq!(S::InTransit.after_event(E::ReturnedToSender), S::Failed);
     }
 
-    const ALL: [S; 7] = [
-        S::Requested,
-        S::Assigned,
-        S::PickedUp,
-        S::InTransit,
-        S::Delivered,
-        S::Failed,
-        S::Cancelled,
-    ];
-
     #[test]
     fn staff_transitions_stop_once_the_courier_has_the_leg() {
         // (status, cancel, reschedule keeping the partner, reschedule to another partner)
@@ -520,7 +520,7 @@ mod tests {
 
     #[test]
     fn only_a_requested_pickup_is_accepted() {
-        for status in ALL {
+        for status in S::ALL {
             let expected = match status {
                 S::Requested => Ok(S::Assigned),
                 other => Err(TransitionError::NotAcceptable(other)),

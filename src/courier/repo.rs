@@ -16,8 +16,10 @@ use crate::with_conn;
 
 /// All partners, by code.
 pub fn partners(conn: &mut Conn<'_>) -> AppResult<Vec<PartnerRow>> {
-    Ok(with_conn!(conn, c => courier_partners::table.order(courier_partners::code)
-        .select(PartnerRow::as_select()).load(c))?)
+    Ok(
+        with_conn!(conn, c => courier_partners::table.order(courier_partners::code)
+        .select(PartnerRow::as_select()).load(c))?,
+    )
 }
 
 pub fn insert_partner(conn: &mut Conn<'_>, row: &PartnerRow) -> AppResult<()> {
@@ -73,8 +75,10 @@ pub fn pickup_for_partner(conn: &mut Conn<'_>, id: Uuid, lock: bool) -> AppResul
 
 /// A ticket's pickups, oldest first.
 pub fn pickups_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<PickupRow>> {
-    Ok(with_conn!(conn, c => pickups::table.filter(pickups::ticket_id.eq(ticket))
-        .order(pickups::id).select(PickupRow::as_select()).load(c))?)
+    Ok(
+        with_conn!(conn, c => pickups::table.filter(pickups::ticket_id.eq(ticket))
+        .order(pickups::id).select(PickupRow::as_select()).load(c))?,
+    )
 }
 
 /// A ticket's pickups, newest first, locked until the transaction ends (PostgreSQL), after the ticket and its
@@ -267,16 +271,7 @@ mod tests {
 
     #[test]
     fn the_final_phase_holds_exactly_the_final_statuses() {
-        use PickupStatus as S;
-        for status in [
-            S::Requested,
-            S::Assigned,
-            S::PickedUp,
-            S::InTransit,
-            S::Delivered,
-            S::Failed,
-            S::Cancelled,
-        ] {
+        for status in PickupStatus::ALL {
             assert_eq!(
                 FINAL_STATUSES.contains(&status.as_str()),
                 status.is_final(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::model::{Direction, PickupRequest, PickupStatus, PostEvent};
+use super::model::{Direction, PickupRequest, PickupStatus, PostEvent, ReschedulePickup};
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
 use crate::loans::LoanState;
@@ -99,7 +99,12 @@ pub fn check_pickup_request(
         Some(p) => checks.text("pickup.contact_phone", p, 5, 20),
         None => customer_phone.to_owned(),
     };
-    check_window(&mut checks, "pickup.window_end", request.window_start, request.window_end);
+    check_window(
+        &mut checks,
+        "pickup.window_end",
+        request.window_start,
+        request.window_end,
+    );
     checks.finish()?;
     Ok(CheckedPickup {
         address,
@@ -108,8 +113,35 @@ pub fn check_pickup_request(
     })
 }
 
+/// A reschedule's checked fields: the new address if one was given, and the window as it will be (each end as
+/// given, or as it was).
+#[derive(Debug, PartialEq)]
+pub struct CheckedReschedule {
+    pub address: Option<String>,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+}
+
+/// Checks a reschedule of a leg whose window is `(start, end)` now.
+pub fn check_reschedule(
+    input: &ReschedulePickup,
+    (start, end): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) -> AppResult<CheckedReschedule> {
+    let mut checks = Checks::new();
+    let address = input.address.as_ref().map(|a| checks.text("address", a, 1, 500));
+    let window_start = input.window_start.or(start);
+    let window_end = input.window_end.or(end);
+    check_window(&mut checks, "window_end", window_start, window_end);
+    checks.finish()?;
+    Ok(CheckedReschedule {
+        address,
+        window_start,
+        window_end,
+    })
+}
+
 /// A time window, where both ends are known, ends after it starts.
-pub fn check_window(checks: &mut Checks, field: &str, start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) {
+fn check_window(checks: &mut Checks, field: &str, start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) {
     if let (Some(start), Some(end)) = (start, end) {
         if end <= start {
             checks.fail(field, "must be after window_start");
@@ -220,9 +252,15 @@ mod tests {
             (vec![event(" ", now)], vec!["events[0].event_id"]),
             (vec![event(&"x".repeat(101), now)], vec!["events[0].event_id"]),
             (vec![ok.clone(), event("e2", now + Duration::seconds(300))], vec![]),
-            (vec![ok.clone(), event("e2", now + Duration::seconds(301))], vec!["events[1].happened_at"]),
+            (
+                vec![ok.clone(), event("e2", now + Duration::seconds(301))],
+                vec!["events[1].happened_at"],
+            ),
             (vec![event("late", now - Duration::days(30))], vec![]),
-            (vec![long_note, long_location], vec!["events[0].note", "events[1].location"]),
+            (
+                vec![long_note, long_location],
+                vec!["events[0].note", "events[1].location"],
+            ),
         ];
         for (events, expected) in table {
             assert_eq!(bad_fields(validate_events(&events, now)), expected, "{events:?}");
@@ -233,7 +271,10 @@ mod tests {
     fn a_resend_is_told_from_a_reused_id_and_a_cancelled_pickup() {
         let code = |r: AppResult<()>| r.err().map(|e| e.code().to_owned());
         assert_eq!(code(unstored_event("e1", Some("h"), "h")), None);
-        assert_eq!(code(unstored_event("e1", Some("h"), "other")), Some("event_id_reused".into()));
+        assert_eq!(
+            code(unstored_event("e1", Some("h"), "other")),
+            Some("event_id_reused".into())
+        );
         assert_eq!(code(unstored_event("e1", None, "h")), Some("pickup_cancelled".into()));
     }
 
@@ -291,6 +332,54 @@ mod tests {
     }
 
     #[test]
+    fn a_reschedule_keeps_what_it_does_not_change() {
+        let (nine, ten) = (noon() - Duration::hours(3), noon() - Duration::hours(2));
+        let input = |address: Option<&str>, start, end| ReschedulePickup {
+            address: address.map(str::to_owned),
+            window_start: start,
+            window_end: end,
+            partner_id: None,
+        };
+        let checked = |address: Option<&str>, start, end| CheckedReschedule {
+            address: address.map(str::to_owned),
+            window_start: start,
+            window_end: end,
+        };
+        let table = [
+            // (input, window now, outcome)
+            (
+                input(None, None, None),
+                (Some(nine), Some(ten)),
+                Ok(checked(None, Some(nine), Some(ten))),
+            ),
+            (
+                input(Some(" 2 Road "), None, None),
+                (None, None),
+                Ok(checked(Some("2 Road"), None, None)),
+            ),
+            (
+                input(None, None, Some(noon())),
+                (Some(nine), Some(ten)),
+                Ok(checked(None, Some(nine), Some(noon()))),
+            ),
+            (
+                input(None, Some(ten), None),
+                (None, Some(nine)),
+                Err(vec!["window_end"]),
+            ),
+            (input(None, Some(ten), Some(ten)), (None, None), Err(vec!["window_end"])),
+            (input(Some(""), None, None), (None, None), Err(vec!["address"])),
+        ];
+        for (input, window, expected) in table {
+            let result = check_reschedule(&input, window);
+            match expected {
+                Ok(fields) => assert_eq!(result.ok(), Some(fields), "{input:?}"),
+                Err(bad) => assert_eq!(bad_fields(result.map(|_| ())), bad, "{input:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn the_loaner_travels_with_the_inbound_courier_and_back_with_the_outbound_one() {
         use Direction::{Inbound as In, Outbound as Out};
         use LoanState as L;
@@ -324,15 +413,25 @@ mod tests {
             (Out, S::Assigned, S::Cancelled, L::Waiting, Step::Nothing),
         ];
         for (direction, from, to, loan, step) in table {
-            assert_eq!(loan_step(direction, from, to, loan), step, "{direction:?} {from:?} → {to:?}, {loan:?}");
+            assert_eq!(
+                loan_step(direction, from, to, loan),
+                step,
+                "{direction:?} {from:?} → {to:?}, {loan:?}"
+            );
         }
     }
 
     #[test]
     fn a_delivery_writes_the_tickets_timeline() {
         use PickupStatus as S;
-        assert_eq!(ticket_entry(Direction::Inbound, S::Delivered).map(|e| e.0), Some("device_received"));
-        assert_eq!(ticket_entry(Direction::Outbound, S::Delivered).map(|e| e.0), Some("device_delivered"));
+        assert_eq!(
+            ticket_entry(Direction::Inbound, S::Delivered).map(|e| e.0),
+            Some("device_received")
+        );
+        assert_eq!(
+            ticket_entry(Direction::Outbound, S::Delivered).map(|e| e.0),
+            Some("device_delivered")
+        );
         for to in [S::PickedUp, S::InTransit, S::Failed, S::Cancelled] {
             assert_eq!(ticket_entry(Direction::Inbound, to), None);
             assert_eq!(ticket_entry(Direction::Outbound, to), None);

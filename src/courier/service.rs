@@ -22,7 +22,6 @@ use crate::db::types::{Id, Ts};
 use crate::db::{AnyConnection, Conn, Db};
 use crate::error::{AppError, AppResult, OrDuplicate as _};
 use crate::http::pagination::PageRequest;
-use crate::http::validate::Checks;
 use crate::loans::LoanRow;
 use crate::tickets::http::{lock_loan_of, lock_ticket, lock_ticket_in_scope, require_ticket_role, ticket_in_scope};
 use crate::tickets::{TicketRow, record_event};
@@ -176,11 +175,7 @@ fn pickup_in_ticket_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) 
 /// A staff member's pickup, in the one lock order (the ticket, its loans, its pickups), read again under the lock:
 /// the courier's `picked_up` or a ticket cancel may have moved the pickup since it was first read. Answers the
 /// ticket's loan, as locked, beside it.
-fn lock_staff_pickup(
-    conn: &mut Conn<'_>,
-    principal: &Principal,
-    id: Uuid,
-) -> AppResult<(PickupRow, Option<LoanRow>)> {
+fn lock_staff_pickup(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<(PickupRow, Option<LoanRow>)> {
     require_ticket_role(principal)?;
     let found = pickup_in_ticket_scope(conn, principal, id)?;
     lock_ticket_in_scope(conn, principal, found.ticket_id.0)?;
@@ -198,12 +193,8 @@ pub fn reschedule_pickup(db: &Db, bearer: &Bearer, id: Uuid, input: &RescheduleP
         let (row, _) = lock_staff_pickup(conn, principal, id)?;
         let status = PickupStatus::parse(&row.status);
         status.reschedule(false)?;
-        let mut checks = Checks::new();
-        let address = input.address.as_ref().map(|a| checks.text("address", a, 1, 500));
-        let start = input.window_start.or(row.window_start.map(DateTime::from));
-        let end = input.window_end.or(row.window_end.map(DateTime::from));
-        rules::check_window(&mut checks, "window_end", start, end);
-        checks.finish()?;
+        let window = (row.window_start.map(DateTime::from), row.window_end.map(DateTime::from));
+        let checked = rules::check_reschedule(input, window)?;
         let partner = match input.partner_id {
             Some(p) => Some(check_partner(conn, p, "partner_id")?),
             None => row.partner_id,
@@ -211,9 +202,9 @@ pub fn reschedule_pickup(db: &Db, bearer: &Bearer, id: Uuid, input: &RescheduleP
         // A new partner starts over: it has to accept the job and give its own tracking number.
         let reassigned = partner != row.partner_id;
         let change = LegChange {
-            address: address.unwrap_or(row.address.clone()),
-            window_start: start.map(stored_instant),
-            window_end: end.map(stored_instant),
+            address: checked.address.unwrap_or(row.address.clone()),
+            window_start: checked.window_start.map(stored_instant),
+            window_end: checked.window_end.map(stored_instant),
             partner_id: partner,
             tracking_number: if reassigned { None } else { row.tracking_number.clone() },
             status: status.reschedule(reassigned)?,
@@ -307,7 +298,8 @@ pub fn accept_pickup(db: &Db, bearer: &Bearer, id: Uuid, tracking_number: &str) 
             }
             // Two accepts with one tracking number at once both pass the check above: the unique index
             // refuses the second, answered as the check would have.
-            repo::set_tracking_number(conn, row.id, (from, to), &tracking, Ts(crate::now())).or_duplicate(taken_error)?;
+            repo::set_tracking_number(conn, row.id, (from, to), &tracking, Ts(crate::now()))
+                .or_duplicate(taken_error)?;
             record_event(
                 conn,
                 row.ticket_id,
