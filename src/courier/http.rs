@@ -207,9 +207,8 @@ pub async fn reschedule_pickup(
     path: web::Path<Uuid>,
     body: ApiJson<ReschedulePickup>,
 ) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let input = body.value;
-    let pickup = web::block(move || service::reschedule_pickup(&state.db, &bearer, id, &input)).await??;
+    let pickup =
+        web::block(move || service::reschedule_pickup(&state.db, &bearer, path.into_inner(), &body.value)).await??;
     Ok(HttpResponse::Ok().json(pickup))
 }
 
@@ -226,9 +225,9 @@ pub async fn cancel_pickup(
     bearer: Bearer,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let hold = state.settings.loan_hold;
-    let pickup = web::block(move || service::cancel_pickup(&state.db, &bearer, id, hold)).await??;
+    let pickup =
+        web::block(move || service::cancel_pickup(&state.db, &bearer, path.into_inner(), state.settings.loan_hold))
+            .await??;
     Ok(HttpResponse::Ok().json(pickup))
 }
 
@@ -284,9 +283,9 @@ pub async fn accept_pickup(
     path: web::Path<Uuid>,
     body: ApiJson<AcceptPickup>,
 ) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let input = body.value;
-    let pickup = web::block(move || service::accept_pickup(&state.db, &bearer, id, &input.tracking_number)).await??;
+    let tracking_number = body.value.tracking_number;
+    let pickup =
+        web::block(move || service::accept_pickup(&state.db, &bearer, path.into_inner(), &tracking_number)).await??;
     Ok(HttpResponse::Ok().json(pickup))
 }
 
