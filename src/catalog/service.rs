@@ -123,97 +123,48 @@ pub fn set_active<E: Entity>(conn: &mut Conn<'_>, id: Uuid, active: bool, actor:
     Ok(get::<E>(conn, id)?.into())
 }
 
-impl Entity for StoreRow {
-    type Out = Store;
-    type Changes = StoreChanges;
-    const NAME: &'static str = "store";
+/// Implements [`Entity`] for a row whose table has its module in [`repo`], plus any checks of its own.
+macro_rules! entity {
+    ($row:ty => $out:ty, $changes:ty, $name:literal, $repo:ident { $($checks:item)* }) => {
+        impl Entity for $row {
+            type Out = $out;
+            type Changes = $changes;
+            const NAME: &'static str = $name;
 
-    fn id(&self) -> Uuid {
-        self.id.0
-    }
-    fn code(&self) -> &str {
-        &self.code
-    }
-    fn is_active(&self) -> bool {
-        self.active
-    }
-    fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<Self>> {
-        repo::stores::find(conn, id)
-    }
-    fn find_by_code(conn: &mut Conn<'_>, code: &str) -> AppResult<Option<Self>> {
-        repo::stores::find_by_code(conn, code)
-    }
-    fn insert_row(conn: &mut Conn<'_>, row: &Self) -> diesel::QueryResult<usize> {
-        repo::stores::insert(conn, row)
-    }
-    fn update_row(conn: &mut Conn<'_>, id: Uuid, changes: &StoreChanges, now: Ts) -> AppResult<()> {
-        repo::stores::update(conn, id, changes, now)
-    }
-    fn set_active_row(conn: &mut Conn<'_>, id: Uuid, active: bool, now: Ts) -> AppResult<()> {
-        repo::stores::set_active(conn, id, active, now)
-    }
+            fn id(&self) -> Uuid {
+                self.id.0
+            }
+            fn code(&self) -> &str {
+                &self.code
+            }
+            fn is_active(&self) -> bool {
+                self.active
+            }
+            fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<Self>> {
+                repo::$repo::find(conn, id)
+            }
+            fn find_by_code(conn: &mut Conn<'_>, code: &str) -> AppResult<Option<Self>> {
+                repo::$repo::find_by_code(conn, code)
+            }
+            fn insert_row(conn: &mut Conn<'_>, row: &Self) -> diesel::QueryResult<usize> {
+                repo::$repo::insert(conn, row)
+            }
+            fn update_row(conn: &mut Conn<'_>, id: Uuid, changes: &$changes, now: Ts) -> AppResult<()> {
+                repo::$repo::update(conn, id, changes, now)
+            }
+            fn set_active_row(conn: &mut Conn<'_>, id: Uuid, active: bool, now: Ts) -> AppResult<()> {
+                repo::$repo::set_active(conn, id, active, now)
+            }
+            $($checks)*
+        }
+    };
 }
 
-impl Entity for SeriesRow {
-    type Out = Series;
-    type Changes = SeriesChanges;
-    const NAME: &'static str = "series";
+entity!(StoreRow => Store, StoreChanges, "store", stores {});
 
-    fn id(&self) -> Uuid {
-        self.id.0
-    }
-    fn code(&self) -> &str {
-        &self.code
-    }
-    fn is_active(&self) -> bool {
-        self.active
-    }
-    fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<Self>> {
-        repo::series::find(conn, id)
-    }
-    fn find_by_code(conn: &mut Conn<'_>, code: &str) -> AppResult<Option<Self>> {
-        repo::series::find_by_code(conn, code)
-    }
-    fn insert_row(conn: &mut Conn<'_>, row: &Self) -> diesel::QueryResult<usize> {
-        repo::series::insert(conn, row)
-    }
-    fn update_row(conn: &mut Conn<'_>, id: Uuid, changes: &SeriesChanges, now: Ts) -> AppResult<()> {
-        repo::series::update(conn, id, changes, now)
-    }
-    fn set_active_row(conn: &mut Conn<'_>, id: Uuid, active: bool, now: Ts) -> AppResult<()> {
-        repo::series::set_active(conn, id, active, now)
-    }
-}
+entity!(SeriesRow => Series, SeriesChanges, "series", series {});
 
-impl Entity for ModelRow {
-    type Out = Model;
-    type Changes = ModelChanges;
-    const NAME: &'static str = "model";
-
-    fn id(&self) -> Uuid {
-        self.id.0
-    }
-    fn code(&self) -> &str {
-        &self.code
-    }
-    fn is_active(&self) -> bool {
-        self.active
-    }
-    fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<Self>> {
-        repo::models::find(conn, id)
-    }
-    fn find_by_code(conn: &mut Conn<'_>, code: &str) -> AppResult<Option<Self>> {
-        repo::models::find_by_code(conn, code)
-    }
-    fn insert_row(conn: &mut Conn<'_>, row: &Self) -> diesel::QueryResult<usize> {
-        repo::models::insert(conn, row)
-    }
-    fn update_row(conn: &mut Conn<'_>, id: Uuid, changes: &ModelChanges, now: Ts) -> AppResult<()> {
-        repo::models::update(conn, id, changes, now)
-    }
-    fn set_active_row(conn: &mut Conn<'_>, id: Uuid, active: bool, now: Ts) -> AppResult<()> {
-        repo::models::set_active(conn, id, active, now)
-    }
+entity!(ModelRow => Model, ModelChanges, "model", models {
     fn check_new(conn: &mut Conn<'_>, row: &Self) -> AppResult<()> {
         check_series(conn, row.series_id.0)
     }
@@ -223,7 +174,7 @@ impl Entity for ModelRow {
             None => Ok(()),
         }
     }
-}
+});
 
 /// The series must exist and be active for a model to join it.
 fn check_series(conn: &mut Conn<'_>, series_id: Uuid) -> AppResult<()> {
