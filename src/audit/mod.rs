@@ -10,6 +10,6 @@ pub mod model;
 pub mod repo;
 pub mod service;
 
-pub use http::{AuditEntry, AuditEntryList, AuditQuery, __path_list_audit_entries, list_audit_entries};
+pub use http::{__path_list_audit_entries, AuditEntry, AuditEntryList, AuditQuery, list_audit_entries};
 pub use model::AuditRow;
 pub use service::record;

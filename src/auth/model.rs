@@ -177,7 +177,7 @@ pub struct NewApiKey {
 
 impl ApiKey {
     /// A stored key with its scope, as shown.
-        pub fn from_row(row: ApiKeyRow, store_ids: Vec<Uuid>) -> ApiKey {
+    pub fn from_row(row: ApiKeyRow, store_ids: Vec<Uuid>) -> ApiKey {
         ApiKey {
             id: row.id.0,
             prefix: row.prefix,

@@ -13,8 +13,7 @@ use crate::http::pagination::PageRequest;
 use crate::with_conn;
 
 pub fn store_exists(conn: &mut Conn<'_>, store_id: Uuid) -> AppResult<bool> {
-    let exists: i64 =
-        with_conn!(conn, c => stores::table.filter(stores::id.eq(Id(store_id))).count().get_result(c))?;
+    let exists: i64 = with_conn!(conn, c => stores::table.filter(stores::id.eq(Id(store_id))).count().get_result(c))?;
     Ok(exists > 0)
 }
 
@@ -62,8 +61,10 @@ pub fn touch(conn: &mut Conn<'_>, key_id: Uuid, at: DateTime<Utc>) -> AppResult<
 }
 
 pub fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<ApiKeyRow>> {
-    Ok(with_conn!(conn, c => api_keys::table.find(Id(id)).select(ApiKeyRow::as_select()).first(c)
-        .optional())?)
+    Ok(
+        with_conn!(conn, c => api_keys::table.find(Id(id)).select(ApiKeyRow::as_select()).first(c)
+        .optional())?,
+    )
 }
 
 /// One page of keys in id order.

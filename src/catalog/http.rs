@@ -8,8 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model::{
-    DEFAULT_TIME_ZONE, Model, ModelChanges, ModelRow, Series, SeriesChanges, SeriesRow, Store, StoreChanges,
-    StoreKind, StoreRow,
+    DEFAULT_TIME_ZONE, Model, ModelChanges, ModelRow, Series, SeriesChanges, SeriesRow, Store, StoreChanges, StoreKind,
+    StoreRow,
 };
 use super::service;
 use crate::auth::Bearer;

@@ -14,8 +14,8 @@ pub mod service;
 
 pub use http::configure;
 pub use model::{
-    DEFAULT_TIME_ZONE, Model, ModelChanges, ModelRow, Series, SeriesChanges, SeriesRow, Store, StoreChanges,
-    StoreKind, StoreRow,
+    DEFAULT_TIME_ZONE, Model, ModelChanges, ModelRow, Series, SeriesChanges, SeriesRow, Store, StoreChanges, StoreKind,
+    StoreRow,
 };
 
 // compat: the catalog was one module per resource (`catalog::stores::…`, `catalog::series::…`,
@@ -34,9 +34,9 @@ pub mod stores {
 // compat: see `stores`.
 pub mod series {
     pub use super::http::{
-        __path_activate_series, __path_create_series, __path_deactivate_series, __path_get_series,
-        __path_list_series, __path_update_series, CreateSeries, SeriesList, SeriesQuery, UpdateSeries,
-        activate_series, create_series, deactivate_series, get_series, list_series, update_series,
+        __path_activate_series, __path_create_series, __path_deactivate_series, __path_get_series, __path_list_series,
+        __path_update_series, CreateSeries, SeriesList, SeriesQuery, UpdateSeries, activate_series, create_series,
+        deactivate_series, get_series, list_series, update_series,
     };
     pub use super::model::{Series, SeriesChanges, SeriesRow};
     pub use super::repo::series::{find, find_by_code};

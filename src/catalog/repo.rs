@@ -83,7 +83,9 @@ pub mod series {
     use crate::with_conn;
 
     pub fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<SeriesRow>> {
-        Ok(with_conn!(conn, c => product_series::table.find(Id(id)).select(SeriesRow::as_select()).first(c).optional())?)
+        Ok(
+            with_conn!(conn, c => product_series::table.find(Id(id)).select(SeriesRow::as_select()).first(c).optional())?,
+        )
     }
 
     pub fn find_by_code(conn: &mut Conn<'_>, code: &str) -> AppResult<Option<SeriesRow>> {

@@ -52,7 +52,12 @@ pub fn get<E: Entity>(conn: &mut Conn<'_>, id: Uuid) -> AppResult<E> {
 
 /// Creates a record whose code is free, audited as done by `actor`.
 pub fn insert<E: Entity>(conn: &mut Conn<'_>, row: &E, actor: Option<Uuid>) -> AppResult<E::Out> {
-    let taken = || AppError::conflict("duplicate_code", format!("a {} with code {} exists", E::NAME, row.code()));
+    let taken = || {
+        AppError::conflict(
+            "duplicate_code",
+            format!("a {} with code {} exists", E::NAME, row.code()),
+        )
+    };
     if E::find_by_code(conn, row.code())?.is_some() {
         return Err(taken());
     }
@@ -118,7 +123,14 @@ pub fn set_active<E: Entity>(conn: &mut Conn<'_>, id: Uuid, active: bool, actor:
     if row.is_active() != active {
         E::set_active_row(conn, id, active, Ts(crate::now()))?;
         let action = if active { "activate" } else { "deactivate" };
-        audit::record(conn, Some(actor), action, E::NAME, id, &serde_json::json!({ "active": active }))?;
+        audit::record(
+            conn,
+            Some(actor),
+            action,
+            E::NAME,
+            id,
+            &serde_json::json!({ "active": active }),
+        )?;
     }
     Ok(get::<E>(conn, id)?.into())
 }

@@ -16,7 +16,7 @@ pub mod service;
 
 use actix_web::web;
 
-pub use http::{Api, __path_track_repair, failure_limiter, track_repair};
+pub use http::{__path_track_repair, Api, failure_limiter, track_repair};
 pub use model::{ShipmentView, StepView, TrackingView, hash_token, new_token};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -25,7 +25,5 @@
 pub mod model;
 pub mod rules;
 
-pub use model::{
-    Certificate, CoveredItem, FaultKind, Findings, Policy, Remedy, Rule, WarrantyDecision, WarrantyInput,
-};
+pub use model::{Certificate, CoveredItem, FaultKind, Findings, Policy, Remedy, Rule, WarrantyDecision, WarrantyInput};
 pub use rules::decide;
