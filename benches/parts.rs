@@ -134,9 +134,9 @@ fn main() -> anyhow::Result<()> {
             }),
             trips: raw.counters(),
         },
-        servers.current.http_side(&http),
+        servers.current.http_side(http),
     ];
-    servers.add_baseline_side(&mut sides, &http);
+    servers.add_baseline_side(&mut sides, http);
     harness::compare(&args.run, &mut servers, &mut sides, || {
         let check = db.read(depot::parts::stock::check_ledger).map_err(app_error)?;
         let reserved: Vec<i64> = db

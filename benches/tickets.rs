@@ -116,9 +116,9 @@ fn main() -> anyhow::Result<()> {
             }),
             trips: raw.counters(),
         },
-        servers.current.http_side(&http),
+        servers.current.http_side(http),
     ];
-    servers.add_baseline_side(&mut sides, &http);
+    servers.add_baseline_side(&mut sides, http);
     harness::compare(&args.run, &mut servers, &mut sides, || Ok(Counts::read(db)?.describe()))?;
     drop(servers);
     Ok(())
