@@ -102,11 +102,13 @@ fn main() -> anyhow::Result<()> {
         args.pickups,
         args.duplicates * 100.0
     );
-    let db = harness::raw_pool(&url, args.run.pool)?;
+    // The baseline server, if any, starts first: it finds the fresh database as it knows it.
+    let mut servers = args.run.start_servers(&url)?;
+    let raw = args.run.link(&url)?;
+    let db = harness::raw_pool(&raw.url, args.run.pool)?;
     let admin = harness::create_key(&db, Role::Admin, None)?;
-    let mut server = args.run.start_server(&url)?;
     let api = Api {
-        server: &server,
+        server: &servers.current,
         key: &admin.text,
     };
     let started = Instant::now();
@@ -129,7 +131,7 @@ fn main() -> anyhow::Result<()> {
             args.pickups
         );
     }
-    let memory = server.memory()?;
+    let memory = servers.current.memory()?;
     println!(
         "setup in {:.1} s: partner, courier key, {} mail-in tickets with pickups; server VmRSS {}",
         started.elapsed().as_secs_f64(),
@@ -139,10 +141,18 @@ fn main() -> anyhow::Result<()> {
 
     let load = args.run.load();
     let auth = format!("Bearer {}", courier.text);
-    let (db, pickups, principal) = (&db, &pickups, &courier.principal);
-    let base = server.base.clone();
+    let (db, pickups, principal, auth) = (&db, &pickups, &courier.principal, &auth);
     let duplicates = args.duplicates;
-    let mut sides = [
+    let http = |base: String| -> Box<dyn FnMut() -> harness::Stats + '_> {
+        Box::new(move || {
+            harness::run_http_clients(load, auth, &[200], Client::new, |client| {
+                let (pickup, body, _) = client.next_event(pickups, duplicates);
+                let url = format!("{base}/api/v1/courier/pickups/{pickup}/events");
+                Ok(Post { url, body })
+            })
+        })
+    };
+    let mut sides = vec![
         Side {
             name: "insert",
             // The floor: one event row written in its own transaction, with no check, no dedup, no effects.
@@ -174,6 +184,7 @@ fn main() -> anyhow::Result<()> {
                     Ok(t.elapsed())
                 })
             }),
+            trips: raw.counters(),
         },
         Side {
             name: "raw",
@@ -188,19 +199,12 @@ fn main() -> anyhow::Result<()> {
                     Ok(t.elapsed())
                 })
             }),
+            trips: raw.counters(),
         },
-        Side {
-            name: "http",
-            run: Box::new(|| {
-                harness::run_http_clients(load, &auth, 200, Client::new, |client| {
-                    let (pickup, body, _) = client.next_event(pickups, duplicates);
-                    let url = format!("{base}/api/v1/courier/pickups/{pickup}/events");
-                    Ok(Post { url, body })
-                })
-            }),
-        },
+        servers.current.http_side(http),
     ];
-    harness::compare(args.run.rounds, args.run.concurrency, &mut server, &mut sides, || {
+    servers.add_baseline_side(&mut sides, http);
+    harness::compare(&args.run, &mut servers, &mut sides, || {
         let stored: i64 = db
             .read(|conn| {
                 use diesel::{QueryDsl, RunQueryDsl};
@@ -209,6 +213,6 @@ fn main() -> anyhow::Result<()> {
             .map_err(app_error)?;
         Ok(format!("events stored {stored}"))
     })?;
-    drop(server);
+    drop(servers);
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! on them (see `harness`); after each round it runs the ledger check, which must hold.
 //!
 //! `cargo bench --bench parts -- [--database-url URL] [--concurrency 32] [--seconds 5] [--rounds 3] [--parts 1]
-//! [--tickets 500]`
+//! [--tickets 500] [--baseline-binary PATH] [--db-delay-us 0] [--round-trips] [--http-only]` (see
+//! `benches/README.md`)
 
 mod harness;
 
@@ -55,11 +56,13 @@ fn main() -> anyhow::Result<()> {
         args.parts,
         args.tickets
     );
-    let db = harness::raw_pool(&url, args.run.pool)?;
+    // The baseline server, if any, starts first: it finds the fresh database as it knows it.
+    let mut servers = args.run.start_servers(&url)?;
+    let raw = args.run.link(&url)?;
+    let db = harness::raw_pool(&raw.url, args.run.pool)?;
     let admin = harness::create_key(&db, Role::Admin, None)?;
-    let mut server = args.run.start_server(&url)?;
     let api = Api {
-        server: &server,
+        server: &servers.current,
         key: &admin.text,
     };
     let started = Instant::now();
@@ -84,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .map(|t| t.id)
         .collect();
-    let memory = server.memory()?;
+    let memory = servers.current.memory()?;
     println!(
         "setup in {:.1} s: {} part(s) with {STOCK} units each, {} tickets; server VmRSS {}",
         started.elapsed().as_secs_f64(),
@@ -95,14 +98,27 @@ fn main() -> anyhow::Result<()> {
 
     let load = args.run.load();
     let auth = format!("Bearer {}", admin.text);
-    let (db, parts, tickets, principal) = (&db, &parts, &tickets, &admin.principal);
-    let base = server.base.clone();
+    let (db, parts, tickets, principal, auth) = (&db, &parts, &tickets, &admin.principal, &auth);
     let pick = |rng: &mut rand::rngs::ThreadRng| {
         let ticket = tickets[rng.random_range(0..tickets.len())];
         let part = parts[rng.random_range(0..parts.len())];
         (ticket, json!({"part_id": part, "quantity": 1}))
     };
-    let mut sides = [
+    let http = |base: String| -> Box<dyn FnMut() -> harness::Stats + '_> {
+        Box::new(move || {
+            // 200 with the whole ticket, as before issue 12; 201 with the line and the ticket's totals, after it: an
+            // A/B run meets both.
+            harness::run_http_clients(load, auth, &[200, 201], rand::rng, |rng| {
+                let (ticket, body) = pick(rng);
+                let url = format!("{base}/api/v1/tickets/{ticket}/parts");
+                Ok(Post {
+                    url,
+                    body: body.to_string(),
+                })
+            })
+        })
+    };
+    let mut sides = vec![
         Side {
             name: "raw",
             run: Box::new(|| {
@@ -116,22 +132,12 @@ fn main() -> anyhow::Result<()> {
                     Ok(t.elapsed())
                 })
             }),
+            trips: raw.counters(),
         },
-        Side {
-            name: "http",
-            run: Box::new(|| {
-                harness::run_http_clients(load, &auth, 200, rand::rng, |rng| {
-                    let (ticket, body) = pick(rng);
-                    let url = format!("{base}/api/v1/tickets/{ticket}/parts");
-                    Ok(Post {
-                        url,
-                        body: body.to_string(),
-                    })
-                })
-            }),
-        },
+        servers.current.http_side(http),
     ];
-    harness::compare(args.run.rounds, args.run.concurrency, &mut server, &mut sides, || {
+    servers.add_baseline_side(&mut sides, http);
+    harness::compare(&args.run, &mut servers, &mut sides, || {
         let check = db.read(depot::parts::stock::check_ledger).map_err(app_error)?;
         let reserved: Vec<i64> = db
             .read(|conn| {
@@ -147,6 +153,6 @@ fn main() -> anyhow::Result<()> {
             if check.consistent { "holds" } else { "BROKEN" }
         ))
     })?;
-    drop(server);
+    drop(servers);
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! figures and never asserts on them (see `harness`).
 //!
 //! `cargo bench --bench tickets -- [--database-url URL] [--concurrency 32] [--seconds 5] [--rounds 3]
-//! [--preload 0] [--stores 64] [--loaners-per-store 20] [--server-workers 0]`
+//! [--preload 0] [--stores 64] [--loaners-per-store 20] [--server-workers 0] [--baseline-binary PATH]
+//! [--db-delay-us 0] [--round-trips] [--http-only]` (see `benches/README.md`)
 
 mod harness;
 
@@ -20,7 +21,7 @@ use depot::imei::Imei;
 use depot::tickets::TicketAction;
 use depot::tickets::http::OpenTicket;
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-use harness::{Post, Scratch, Server, Side, app_error, mib};
+use harness::{Post, Scratch, Server, Side, app_error};
 use rand::Rng;
 use uuid::Uuid;
 
@@ -64,37 +65,40 @@ fn main() -> anyhow::Result<()> {
         args.stores,
         args.loaners_per_store
     );
-    let db = harness::raw_pool(&url, args.run.pool)?;
+    // The baseline server, if any, starts first: it finds the fresh database as it knows it.
+    let mut servers = args.run.start_servers(&url)?;
+    let raw = args.run.link(&url)?;
+    let db = harness::raw_pool(&raw.url, args.run.pool)?;
     let fixture = Fixture::create(&db, args.stores)?;
 
-    let mut server = args.run.start_server(&url)?;
-    import_loaners(&server, &fixture, args.loaners_per_store)?;
-    let memory = server.memory()?;
-    println!(
-        "server pid {} on {}: ready; VmRSS {}  VmHWM {}",
-        server.pid(),
-        server.base,
-        mib(memory.rss_kib),
-        mib(memory.hwm_kib)
-    );
+    import_loaners(&servers.current, &fixture, args.loaners_per_store)?;
+    for server in servers.all() {
+        println!("{} server pid {} on {}: ready", server.name, server.pid(), server.base);
+    }
+    println!("{}", servers.memory()?);
 
     if args.preload > 0 {
         preload(&db, &fixture, args.run.concurrency, args.preload)?;
         let counts = Counts::read(&db)?;
-        let memory = server.memory()?;
-        println!(
-            "after preload: {}; server VmRSS {}  VmHWM {}",
-            counts.describe(),
-            mib(memory.rss_kib),
-            mib(memory.hwm_kib)
-        );
+        println!("after preload: {}; {}", counts.describe(), servers.memory()?);
     }
 
     let load = args.run.load();
-    let url = format!("{}/api/v1/tickets", server.base);
     let auth = format!("Bearer {}", fixture.admin_key);
-    let (fixture, db) = (&fixture, &db);
-    let mut sides = [
+    let (fixture, db, auth) = (&fixture, &db, &auth);
+    let http = |base: String| -> Box<dyn FnMut() -> harness::Stats + '_> {
+        let url = format!("{base}/api/v1/tickets");
+        Box::new(move || {
+            harness::run_http_clients(load, auth, &[201], rand::rng, |rng| {
+                let body = fixture
+                    .ticket_body(rng)
+                    .map_err(|e| ("bench_input".to_owned(), e.to_string()))?
+                    .to_string();
+                Ok(Post { url: url.clone(), body })
+            })
+        })
+    };
+    let mut sides = vec![
         Side {
             name: "raw",
             run: Box::new(|| {
@@ -110,24 +114,13 @@ fn main() -> anyhow::Result<()> {
                     Ok(t.elapsed())
                 })
             }),
+            trips: raw.counters(),
         },
-        Side {
-            name: "http",
-            run: Box::new(|| {
-                harness::run_http_clients(load, &auth, 201, rand::rng, |rng| {
-                    let body = fixture
-                        .ticket_body(rng)
-                        .map_err(|e| ("bench_input".to_owned(), e.to_string()))?
-                        .to_string();
-                    Ok(Post { url: url.clone(), body })
-                })
-            }),
-        },
+        servers.current.http_side(http),
     ];
-    harness::compare(args.run.rounds, args.run.concurrency, &mut server, &mut sides, || {
-        Ok(Counts::read(db)?.describe())
-    })?;
-    drop(server);
+    servers.add_baseline_side(&mut sides, http);
+    harness::compare(&args.run, &mut servers, &mut sides, || Ok(Counts::read(db)?.describe()))?;
+    drop(servers);
     Ok(())
 }
 

@@ -1,5 +1,7 @@
-//! What the benchmarks share: a scratch database, the release server as a child process, closed-loop clients
-//! that time each call, CPU and memory readings, and the comparison of a raw side with the HTTP side.
+//! What the benchmarks share: a scratch database, the release server as a child process (and, for an A/B run, an
+//! older build of it beside), closed-loop clients that time each call, CPU and memory readings, database round
+//! trips counted by a proxy that can also add latency (`pg_proxy.rs`), and the comparison of a raw side with the
+//! HTTP sides.
 //!
 //! Benchmarks print figures and never assert on them: timings on a shared machine are for scale and for the ratio
 //! between the sides, which is why every side runs in the same invocation, interleaved round by round (separate
@@ -7,16 +9,20 @@
 
 #![allow(dead_code)] // each benchmark uses its own part of the harness
 
+pub mod pg_proxy;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use depot::db::Engine;
 use depot::error::AppError;
 use diesel::{Connection, RunQueryDsl};
+use pg_proxy::{Counters, Counts, PgProxy};
 use uuid::Uuid;
 
 /// The options every benchmark takes.
@@ -47,15 +53,75 @@ pub struct RunArgs {
     /// HTTP worker threads of the server (0: the server's default, one per core).
     #[arg(long, default_value_t = 0)]
     pub server_workers: usize,
+    /// An A/B run: another build of the server (e.g. the release binary of an older commit) started beside this
+    /// one on the same database, with the same options; its HTTP side, `base`, runs in every round beside this
+    /// build's, `http`. It starts first, so that it finds the fresh database as it knows it.
+    #[arg(long, value_name = "PATH")]
+    pub baseline_binary: Option<PathBuf>,
+    /// Latency added to each direction of every database connection (both servers' and the raw side's), in
+    /// microseconds, by a proxy in this process (PostgreSQL over TCP only); implies `--round-trips`.
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pub db_delay_us: u64,
+    /// Count each side's database round trips per call (simple queries and batches ended by Sync) through a proxy
+    /// in this process (PostgreSQL over TCP only); implied by `--baseline-binary` and `--db-delay-us`.
+    #[arg(long)]
+    pub round_trips: bool,
+    /// Run only the HTTP sides (`http`, and `base` in an A/B run), not the raw transaction beside them.
+    #[arg(long)]
+    pub http_only: bool,
     /// Passed by `cargo bench` to every bench binary; ignored.
     #[arg(long, hide = true)]
     pub bench: bool,
 }
 
 impl RunArgs {
-    /// Starts the server these options describe.
-    pub fn start_server(&self, url: &str) -> anyhow::Result<Server> {
-        Server::start(url, self.pool, self.server_workers)
+    /// Starts the servers these options describe on the database at `url`: the baseline build first (if any), then
+    /// this one, each reaching the database through a proxy of its own when round trips are counted.
+    pub fn start_servers(&self, url: &str) -> anyhow::Result<Servers> {
+        let baseline = match &self.baseline_binary {
+            Some(binary) => Some(Server::start(
+                "base",
+                binary,
+                self.link(url)?,
+                self.pool,
+                self.server_workers,
+            )?),
+            None => None,
+        };
+        let current = Server::start(
+            "http",
+            Path::new(env!("CARGO_BIN_EXE_depot")),
+            self.link(url)?,
+            self.pool,
+            self.server_workers,
+        )?;
+        Ok(Servers { current, baseline })
+    }
+
+    /// Whether database connections go through a proxy (which counts their round trips and adds the delay).
+    pub fn proxied(&self) -> bool {
+        self.round_trips || self.db_delay_us > 0 || self.baseline_binary.is_some()
+    }
+
+    /// The way to the database at `url` for one of its clients (a server, the raw side's pool): through a proxy of
+    /// its own when round trips are counted, so that each side's count is its own; straight otherwise, and always
+    /// on SQLite.
+    pub fn link(&self, url: &str) -> anyhow::Result<Link> {
+        if !self.proxied() || Engine::of_url(url) != Engine::Postgres {
+            return Ok(Link {
+                url: url.to_owned(),
+                proxy: None,
+            });
+        }
+        let proxy = PgProxy::for_url(url, Duration::from_micros(self.db_delay_us))
+            .with_context(|| format!("starting a database proxy for {url}"))?;
+        let routed = proxy
+            .route(url)
+            .with_context(|| format!("routing {url} through the proxy"))?;
+        Ok(Link {
+            url: routed,
+            proxy: Some(proxy),
+        })
     }
 
     pub fn check(&self) -> anyhow::Result<()> {
@@ -64,6 +130,18 @@ impl RunArgs {
         }
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
             bail!("--rate must be a number of calls per second, or 0 for a closed loop");
+        }
+        let postgres = self
+            .database_url
+            .as_deref()
+            .is_some_and(|url| Engine::of_url(url) == Engine::Postgres);
+        if (self.round_trips || self.db_delay_us > 0) && !postgres {
+            bail!("--round-trips and --db-delay-us need --database-url postgres://… (a proxy in front of PostgreSQL)");
+        }
+        if let Some(binary) = &self.baseline_binary {
+            if !binary.is_file() {
+                bail!("--baseline-binary {}: no such file", binary.display());
+            }
         }
         Ok(())
     }
@@ -84,10 +162,34 @@ impl RunArgs {
         } else {
             "closed loop".to_owned()
         };
-        format!(
+        let mut text = format!(
             "{} clients ({mode}), {} round(s) of {} s per side, {} database connections",
             self.concurrency, self.rounds, self.seconds, self.pool
-        )
+        );
+        if self.proxied() {
+            text.push_str(&format!(
+                ", database through a counting proxy adding {} µs each way",
+                self.db_delay_us
+            ));
+        }
+        if let Some(binary) = &self.baseline_binary {
+            text.push_str(&format!(", baseline server {}", binary.display()));
+        }
+        text
+    }
+}
+
+/// How one client of the scratch database reaches it: `url`, which goes through `proxy` when there is one (kept
+/// here so that it lives as long as the client).
+pub struct Link {
+    pub url: String,
+    pub proxy: Option<PgProxy>,
+}
+
+impl Link {
+    /// The proxy's counters, when round trips are counted.
+    pub fn counters(&self) -> Option<Arc<Counters>> {
+        self.proxy.as_ref().map(|p| p.counters.clone())
     }
 }
 
@@ -183,7 +285,7 @@ pub struct Post {
 }
 
 /// Runs HTTP clients under `load`, each sending the posts `next` builds from its own state (as fast as it can, or
-/// when they are due) on its own keep-alive connection, and gathers their timings; only an `expect` status is a
+/// when they are due) on its own keep-alive connection, and gathers their timings; only a status in `expect` is a
 /// success.
 ///
 /// The clients are tasks on one thread (as in wrk or pgbench) rather than a thread each: on a small machine a
@@ -191,7 +293,7 @@ pub struct Post {
 pub fn run_http_clients<S>(
     load: Load,
     auth: &str,
-    expect: u16,
+    expect: &[u16],
     init: impl Fn() -> S,
     next: impl Fn(&mut S) -> Result<Post, (String, String)>,
 ) -> Stats {
@@ -233,7 +335,7 @@ pub fn run_http_clients<S>(
                 };
                 let status = res.status().as_u16();
                 match res.body().await {
-                    Ok(_) if status == expect => stats.ok(from_due(due, t, t.elapsed())),
+                    Ok(_) if expect.contains(&status) => stats.ok(from_due(due, t, t.elapsed())),
                     Ok(text) => stats.error(&format!("http {status}"), String::from_utf8_lossy(&text).into_owned()),
                     Err(e) => stats.error(&format!("http {status}"), e.to_string()),
                 }
@@ -250,67 +352,82 @@ pub fn run_http_clients<S>(
     stats
 }
 
-/// A named way of doing the same work: the raw transaction, the HTTP call, a bare insert.
+/// A named way of doing the same work: the raw transaction, the HTTP call (of this build, or of the baseline
+/// build in an A/B run), a bare insert.
 pub struct Side<'a> {
     pub name: &'static str,
     pub run: Box<dyn FnMut() -> Stats + 'a>,
+    /// The counters of the proxy this side's database connections go through, when round trips are counted.
+    pub trips: Option<Arc<Counters>>,
 }
 
-/// Runs every side once per round, in order, printing each run with the CPU it used; then the summary, with
-/// each side's throughput as a ratio of every side before it. `after_round` describes the database between rounds.
+impl Side<'_> {
+    /// An HTTP side: `http` (this build) or `base` (the baseline build).
+    pub fn is_http(&self) -> bool {
+        matches!(self.name, "http" | "base")
+    }
+}
+
+/// Runs every side once per round, in turn (in reverse order every other round, so that no side always runs first
+/// on the database as the previous round left it), printing each run with the CPU it used and, when counted, its
+/// database round trips per call; then the summary, with each side's throughput as a ratio of every side before it.
+/// `after_round` describes the database between rounds. With `--http-only`, only the HTTP sides run.
 pub fn compare(
-    rounds: usize,
-    concurrency: usize,
-    server: &mut Server,
+    args: &RunArgs,
+    servers: &mut Servers,
     sides: &mut [Side<'_>],
     mut after_round: impl FnMut() -> anyhow::Result<String>,
 ) -> anyhow::Result<()> {
+    let (rounds, concurrency) = (args.rounds, args.concurrency);
+    let active: Vec<usize> = (0..sides.len())
+        .filter(|&i| !args.http_only || sides[i].is_http())
+        .collect();
     let mut all: Vec<Stats> = sides.iter().map(|_| Stats::default()).collect();
     let mut rates: Vec<Vec<f64>> = sides.iter().map(|_| Vec::new()).collect();
     let mut printed: Vec<bool> = sides.iter().map(|_| false).collect();
-    let mut last_memory = server.memory()?;
+    let pids = servers.pids();
     for round in 1..=rounds {
         println!("round {round}/{rounds}");
-        for (i, side) in sides.iter_mut().enumerate() {
-            let cpu = CpuClock::start(server.pid());
+        let mut order = active.clone();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for i in order {
+            let side = &mut sides[i];
+            if let Some(trips) = &side.trips {
+                trips.reset();
+            }
+            let cpu = CpuClock::start(&pids);
             let mut stats = (side.run)();
-            stats.print(side.name, concurrency, cpu.finish().as_ref());
+            let cpu = cpu.finish();
+            stats.trips = side.trips.as_ref().map(|t| t.take());
+            stats.print(side.name, concurrency, cpu.as_ref());
             stats.print_first_error(&mut printed[i]);
             rates[i].push(stats.rate());
             all[i].merge(stats);
         }
-        server.check_alive()?;
-        last_memory = server.memory()?;
-        println!(
-            "  server VmRSS {}  VmHWM {}; {}",
-            mib(last_memory.rss_kib),
-            mib(last_memory.hwm_kib),
-            after_round()?
-        );
+        servers.check_alive()?;
+        println!("  {}; {}", servers.memory()?, after_round()?);
     }
-    if rounds == 0 || sides.is_empty() {
+    if rounds == 0 || active.is_empty() {
         return Ok(());
     }
     let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
     println!("summary ({rounds} rounds; median throughput, p50/p99 over all samples)");
-    for (i, side) in sides.iter().enumerate() {
-        all[i].print_summary(side.name, concurrency, medians[i]);
+    for &i in &active {
+        all[i].print_summary(sides[i].name, concurrency, medians[i]);
     }
-    for (i, side) in sides.iter().enumerate() {
-        for (j, base) in sides.iter().enumerate().take(i) {
+    for (n, &i) in active.iter().enumerate() {
+        for &j in active.iter().take(n) {
             let ratio = if medians[j] > 0.0 {
                 medians[i] / medians[j]
             } else {
                 f64::NAN
             };
-            println!("ratio {}/{} throughput: {ratio:.2}", side.name, base.name);
+            println!("ratio {}/{} throughput: {ratio:.2}", sides[i].name, sides[j].name);
         }
     }
-    println!(
-        "server memory after the last round: VmRSS {}  VmHWM {}",
-        mib(last_memory.rss_kib),
-        mib(last_memory.hwm_kib)
-    );
+    println!("server memory after the last round: {}", servers.memory()?);
     Ok(())
 }
 
@@ -354,6 +471,8 @@ pub struct Stats {
     errors: BTreeMap<String, u64>,
     first_error: Option<String>,
     elapsed: Duration,
+    /// Database round trips made during the run, when a proxy counted them.
+    trips: Option<Counts>,
 }
 
 impl Stats {
@@ -376,6 +495,21 @@ impl Stats {
             self.first_error = other.first_error;
         }
         self.elapsed += other.elapsed;
+        self.trips = match (self.trips, other.trips) {
+            (Some(a), Some(b)) => Some(a.plus(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Calls made, answered or not: each may have reached the database.
+    fn calls(&self) -> u64 {
+        self.latencies_us.len() as u64 + self.error_count()
+    }
+
+    /// Round trips per call, of the given kind (`None`: all), when counted.
+    fn per_call(&self, of: impl Fn(&Counts) -> u64) -> Option<f64> {
+        let calls = self.calls();
+        self.trips.filter(|_| calls > 0).map(|t| of(&t) as f64 / calls as f64)
     }
 
     /// Successful calls per second of wall time.
@@ -403,12 +537,16 @@ impl Stats {
 
     fn line(&mut self, side: &str, clients: usize, rate: f64) -> String {
         self.latencies_us.sort_unstable();
-        format!(
+        let mut line = format!(
             "{side:<6} {clients:>3} clients {rate:>6.0} req/s  p50 {:>5.1} ms  p99 {:>5.1} ms  errors {}",
             percentile_ms(&self.latencies_us, 50.0),
             percentile_ms(&self.latencies_us, 99.0),
             self.errors_text()
-        )
+        );
+        if let Some(trips) = self.per_call(Counts::round_trips) {
+            line.push_str(&format!("  db trips/call {trips:.2}"));
+        }
+        line
     }
 
     fn print(&mut self, side: &str, clients: usize, cpu: Option<&CpuShare>) {
@@ -417,6 +555,16 @@ impl Stats {
         match cpu {
             Some(cpu) => println!("  {line}  | {} ok; {}", self.latencies_us.len(), cpu.describe()),
             None => println!("  {line}  | {} ok", self.latencies_us.len()),
+        }
+        if let (Some(q), Some(s), Some(p)) = (
+            self.per_call(|t| t.simple_queries),
+            self.per_call(|t| t.syncs),
+            self.per_call(|t| t.parses),
+        ) {
+            println!(
+                "    per call: {q:.2} simple queries + {s:.2} batches ended by Sync; {p:.2} statements prepared; {} calls",
+                self.calls()
+            );
         }
     }
 
@@ -452,23 +600,92 @@ pub fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// The servers of a run: this build, and in an A/B run the baseline build beside it on the same database.
+pub struct Servers {
+    pub current: Server,
+    pub baseline: Option<Server>,
+}
+
+impl Servers {
+    /// The baseline first, as it started.
+    pub fn all(&self) -> impl Iterator<Item = &Server> {
+        self.baseline.iter().chain(std::iter::once(&self.current))
+    }
+
+    /// In an A/B run, puts the baseline server's HTTP side (`base`, made by `make` as for this build's) just before
+    /// this build's (`http`), so that the summary gives `http/base`.
+    pub fn add_baseline_side<'a>(
+        &self,
+        sides: &mut Vec<Side<'a>>,
+        make: impl Fn(String) -> Box<dyn FnMut() -> Stats + 'a>,
+    ) {
+        if let Some(baseline) = &self.baseline {
+            let at = sides.iter().position(|s| s.name == "http").unwrap_or(sides.len());
+            sides.insert(at, baseline.http_side(make));
+        }
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.all().map(Server::pid).collect()
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(baseline) = &mut self.baseline {
+            baseline.check_alive()?;
+        }
+        self.current.check_alive()
+    }
+
+    /// Each server's memory, e.g. `server VmRSS 42.4 MiB  VmHWM 42.4 MiB`.
+    pub fn memory(&self) -> anyhow::Result<String> {
+        let lines: Vec<String> = self
+            .all()
+            .map(|server| {
+                let memory = server.memory()?;
+                let who = if server.name == "base" {
+                    "baseline server"
+                } else {
+                    "server"
+                };
+                Ok(format!(
+                    "{who} VmRSS {}  VmHWM {}",
+                    mib(memory.rss_kib),
+                    mib(memory.hwm_kib)
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(lines.join("; "))
+    }
+}
+
 /// The release server as a child process, killed when this is dropped (also when the benchmark fails or panics).
 pub struct Server {
     child: Child,
+    /// Its side's name: `http` for this build, `base` for the baseline.
+    pub name: &'static str,
     pub base: String,
     pub agent: ureq::Agent,
+    /// How it reaches the database (after `child` so that the proxy outlives the process).
+    pub link: Link,
 }
 
 impl Server {
-    pub fn start(url: &str, pool: u32, workers: usize) -> anyhow::Result<Server> {
+    /// Starts `binary` (a build of `depot`) serving on a free port, on the database `link` leads to.
+    pub fn start(name: &'static str, binary: &Path, link: Link, pool: u32, workers: usize) -> anyhow::Result<Server> {
         // Bind port 0 to learn a free port, then hand it to the server; the gap between is tiny on loopback.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("finding a free port")?
             .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_depot"));
+        let mut command = Command::new(binary);
         command
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", url])
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                &link.url,
+            ])
             // No sweeper: it would write during the runs and nothing expires within them anyway.
             .args(["--sweep-interval-secs", "0", "--db-max-connections", &pool.to_string()])
             // Per-request info logs would measure the terminal, not the server.
@@ -479,11 +696,15 @@ impl Server {
         if workers > 0 {
             command.args(["--workers", &workers.to_string()]);
         }
-        let child = command.spawn().context("starting the depot server")?;
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting the depot server {}", binary.display()))?;
         let mut server = Server {
             child,
+            name,
             base: format!("http://127.0.0.1:{port}"),
             agent: client(),
+            link,
         };
         server.wait_ready()?;
         Ok(server)
@@ -491,6 +712,15 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// This server's HTTP side, named after it, running what `make` makes of its base URL, with its round trips.
+    pub fn http_side<'a>(&self, make: impl Fn(String) -> Box<dyn FnMut() -> Stats + 'a>) -> Side<'a> {
+        Side {
+            name: self.name,
+            run: make(self.base.clone()),
+            trips: self.link.counters(),
+        }
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
@@ -553,7 +783,7 @@ pub fn mib(kib: u64) -> String {
 /// local PostgreSQL processes. On two cores shared by client, server and database these say who the run waited on,
 /// and what is left ("other") shows when something outside the benchmark competed for the cores.
 pub struct CpuClock {
-    server_pid: u32,
+    server_pids: Vec<u32>,
     start: Option<CpuTicks>,
 }
 
@@ -588,15 +818,16 @@ struct CpuTicks {
 }
 
 impl CpuClock {
-    fn start(server_pid: u32) -> CpuClock {
+    /// `server_pids`: the servers' processes (both, in an A/B run: their CPU counts together as "server").
+    fn start(server_pids: &[u32]) -> CpuClock {
         CpuClock {
-            server_pid,
-            start: cpu_ticks(server_pid),
+            server_pids: server_pids.to_vec(),
+            start: cpu_ticks(server_pids),
         }
     }
 
     fn finish(self) -> Option<CpuShare> {
-        let (start, end) = (self.start?, cpu_ticks(self.server_pid)?);
+        let (start, end) = (self.start?, cpu_ticks(&self.server_pids)?);
         let total = end.total.checked_sub(start.total).filter(|t| *t > 0)? as f64;
         let share = |a: u64, b: u64| b.saturating_sub(a) as f64 / total;
         Some(CpuShare {
@@ -609,7 +840,7 @@ impl CpuClock {
 }
 
 /// Linux clock ticks from `/proc`: all the same unit, so their ratios need no tick rate.
-fn cpu_ticks(server_pid: u32) -> Option<CpuTicks> {
+fn cpu_ticks(server_pids: &[u32]) -> Option<CpuTicks> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let cpu: Vec<u64> = stat
         .lines()
@@ -624,7 +855,10 @@ fn cpu_ticks(server_pid: u32) -> Option<CpuTicks> {
     Some(CpuTicks {
         busy: total.saturating_sub(idle),
         total,
-        server: process_ticks(&format!("/proc/{server_pid}/stat"))?.1,
+        server: server_pids
+            .iter()
+            .map(|pid| process_ticks(&format!("/proc/{pid}/stat")).map(|(_, ticks)| ticks))
+            .sum::<Option<u64>>()?,
         bench: process_ticks("/proc/self/stat")?.1,
         postgres: postgres_ticks(),
     })

@@ -15,6 +15,7 @@ mod invariants;
 mod operations;
 mod parts_catalog;
 mod query_plans;
+mod round_trips;
 mod schema_check;
 mod stock;
 mod tickets;
