@@ -22,6 +22,7 @@ pub mod parts;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod stock;
 pub mod telemetry;
 pub mod tickets;
 pub mod tracking;

@@ -3,12 +3,15 @@
 
 pub mod catalog;
 pub mod repair;
-pub mod stock;
+/// compat: stock moved to `crate::stock`; the old paths (`crate::parts::stock::LEVELS`, …) still resolve.
+pub mod stock {
+    pub use crate::stock::*;
+}
 
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     catalog::configure(cfg);
-    stock::configure(cfg);
+    crate::stock::configure(cfg);
     repair::configure(cfg);
 }
