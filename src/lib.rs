@@ -19,6 +19,7 @@ pub mod loans;
 pub mod money;
 pub mod openapi;
 pub mod parts;
+pub mod repairs;
 pub mod seed;
 pub mod startup;
 pub mod state;

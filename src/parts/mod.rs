@@ -42,7 +42,11 @@ pub mod stock {
     pub use crate::stock::*;
 }
 
-pub mod repair;
+/// compat: the parts of a repair moved to `crate::repairs`; the old paths (`crate::parts::repair::summary`, …)
+/// still resolve.
+pub mod repair {
+    pub use crate::repairs::*;
+}
 
 /// The catalog's routes; and, until `startup` configures them itself (compat), the stock and repair routes that
 /// used to live here.
@@ -58,5 +62,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(http::get_part_price)
         .service(http::get_public_price_list);
     crate::stock::configure(cfg);
-    repair::configure(cfg);
+    crate::repairs::configure(cfg);
 }
