@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::model::{ModelRef, NewPart, PartCategory, PartChanges, PartRow, PartUpdate, PriceRow};
 use super::rules::{compatible_count, money, sku, warranty};
 use super::{rules, service};
-use crate::auth::Bearer;
+use crate::auth::{Bearer, Principal};
+use crate::db::Conn;
 use crate::db::types::{Id, Ts};
 use crate::error::{AppError, AppResult, Problem, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -19,6 +20,28 @@ use crate::http::validate::Checks;
 use crate::http::{ApiJson, ApiQuery};
 use crate::money::Money;
 use crate::state::AppState;
+
+/// Runs `f` as the key's holder on a read connection, on a blocking thread (diesel blocks), and answers its result
+/// as JSON. Shared by the handlers of the parts, stock and repair areas; it belongs in `crate::http` (a shared
+/// layer), where the other areas could use it too.
+pub async fn read_json<T, F>(state: web::Data<AppState>, bearer: Bearer, f: F) -> AppResult<HttpResponse>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
+{
+    let out = web::block(move || bearer.read(&state.db, f)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// As [`read_json`], in one write transaction.
+pub async fn write_json<T, F>(state: web::Data<AppState>, bearer: Bearer, f: F) -> AppResult<HttpResponse>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
+{
+    let out = web::block(move || bearer.write(&state.db, f)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
 
 /// A spare part.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -409,8 +432,7 @@ pub async fn list_parts(
     let ApiQuery(query) = query;
     check_query(&query)?;
     let page = PageRequest::parse("/parts", query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || bearer.read(&state.db, |conn, _| service::list(conn, &query, page))).await??;
-    Ok(HttpResponse::Ok().json(list))
+    read_json(state, bearer, move |conn, _| service::list(conn, &query, page)).await
 }
 
 /// Read one part.
@@ -422,8 +444,7 @@ pub async fn list_parts(
 #[get("/parts/{part_id}")]
 pub async fn get_part(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let part = web::block(move || bearer.read(&state.db, |conn, _| service::load(conn, id))).await??;
-    Ok(HttpResponse::Ok().json(part))
+    read_json(state, bearer, move |conn, _| service::load(conn, id)).await
 }
 
 /// Change a part's name, category, labour price, warranty or compatibility. The SKU never changes.
@@ -441,26 +462,20 @@ pub async fn update_part(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let changes = body.value.parse()?;
-    let part = web::block(move || {
-        bearer.write(&state.db, |conn, principal| {
-            principal.require_admin()?;
-            service::update(conn, id, &changes, principal.key_id)
-        })
+    write_json(state, bearer, move |conn, principal| {
+        principal.require_admin()?;
+        service::update(conn, id, &changes, principal.key_id)
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(part))
+    .await
 }
 
 /// Deactivates or activates a part, for the two routes that do.
 async fn set_active(state: web::Data<AppState>, bearer: Bearer, id: Uuid, active: bool) -> AppResult<HttpResponse> {
-    let out = web::block(move || {
-        bearer.write(&state.db, |conn, principal| {
-            principal.require_admin()?;
-            service::set_active(conn, id, active, principal.key_id)
-        })
+    write_json(state, bearer, move |conn, principal| {
+        principal.require_admin()?;
+        service::set_active(conn, id, active, principal.key_id)
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(out))
+    .await
 }
 
 /// Deactivate a part: it stays in history and stock but leaves the public price list.
@@ -537,8 +552,7 @@ pub async fn list_part_prices(
     let id = path.into_inner();
     let ApiQuery(query) = query;
     let page = PageRequest::parse("/parts/{part_id}/prices", query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || bearer.read(&state.db, |conn, _| service::price_history(conn, id, page))).await??;
-    Ok(HttpResponse::Ok().json(list))
+    read_json(state, bearer, move |conn, _| service::price_history(conn, id, page)).await
 }
 
 /// The price of a part in force at an instant (now by default); 404 when no price had taken effect by then.
@@ -556,8 +570,7 @@ pub async fn get_part_price(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let at = query.0.at.unwrap_or_else(crate::now);
-    let price = web::block(move || bearer.read(&state.db, |conn, _| service::price_at(conn, id, at))).await??;
-    Ok(HttpResponse::Ok().json(price))
+    read_json(state, bearer, move |conn, _| service::price_at(conn, id, at)).await
 }
 
 /// The public price list of one model: current prices of the parts that fit it. No API key needed.

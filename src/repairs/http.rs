@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::model::PartLineState;
 use super::service;
 use crate::auth::Bearer;
+use crate::parts::http::{read_json, write_json};
 use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::ApiJson;
 use crate::money::Money;
@@ -81,29 +82,37 @@ pub struct QuoteRepair {
     pub labour: Option<Money>,
 }
 
-/// Reserve a part for a ticket from the ticket's store (or another location in the caller's scope). Refused with
-/// `insufficient_stock` when not enough is available; concurrent reservations never oversell. Answers the new
-/// line and the ticket's totals; `GET /tickets/{ticket_id}` has the whole ticket.
-#[utoipa::path(
-    tag = "tickets", operation_id = "reserve_ticket_part", params(("ticket_id" = Uuid, Path)),
-    request_body = ReservePart, responses((status = 200, body = TicketPartReserved), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/tickets/{ticket_id}/parts")]
-pub async fn reserve_ticket_part(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    path: web::Path<Uuid>,
-    body: ApiJson<ReservePart>,
-) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let input = body.value;
-    let reserved = web::block(move || {
-        bearer.write(&state.db, |conn, principal| service::reserve(conn, principal, id, &input))
-    })
-    .await??;
-    Ok(HttpResponse::Ok().json(reserved))
+/// A route that changes a ticket with a JSON body: the use case `$call` runs in one write transaction.
+macro_rules! body_endpoint {
+    ($name:ident, $path:literal, $doc:literal, $body:ty, $answer:ty, $call:path) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = "tickets", operation_id = stringify!($name), params(("ticket_id" = Uuid, Path)),
+            request_body = $body, responses((status = 200, body = $answer), WriteErrors),
+            security(("bearer" = []))
+        )]
+        #[post($path)]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            bearer: Bearer,
+            path: web::Path<Uuid>,
+            body: ApiJson<$body>,
+        ) -> AppResult<HttpResponse> {
+            let id = path.into_inner();
+            let input = body.value;
+            write_json(state, bearer, move |conn, principal| $call(conn, principal, id, &input)).await
+        }
+    };
 }
+
+body_endpoint!(
+    reserve_ticket_part,
+    "/tickets/{ticket_id}/parts",
+    "Reserve a part for a ticket from the ticket's store (or another location in the caller's scope). Refused with\n`insufficient_stock` when not enough is available; concurrent reservations never oversell. Answers the new\nline and the ticket's totals; `GET /tickets/{ticket_id}` has the whole ticket.",
+    ReservePart,
+    TicketPartReserved,
+    service::reserve
+);
 
 /// The parts of a ticket with what the repair costs and what the customer pays.
 #[utoipa::path(
@@ -118,8 +127,7 @@ pub async fn list_ticket_parts(
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let parts = web::block(move || bearer.read(&state.db, |conn, principal| service::list(conn, principal, id))).await??;
-    Ok(HttpResponse::Ok().json(parts))
+    read_json(state, bearer, move |conn, principal| service::list(conn, principal, id)).await
 }
 
 macro_rules! line_endpoint {
@@ -137,9 +145,7 @@ macro_rules! line_endpoint {
             path: web::Path<(Uuid, Uuid)>,
         ) -> AppResult<HttpResponse> {
             let (id, line) = path.into_inner();
-            let ticket =
-                web::block(move || bearer.write(&state.db, |conn, principal| $call(conn, principal, id, line))).await??;
-            Ok(HttpResponse::Ok().json(ticket))
+            write_json(state, bearer, move |conn, principal| $call(conn, principal, id, line)).await
         }
     };
 }
@@ -157,27 +163,14 @@ line_endpoint!(
     service::consume
 );
 
-/// Quote the repair: each reserved part is priced at the price in force now (a snapshot), plus labour; what the
-/// warranty covers costs the customer nothing. The ticket moves to awaiting approval.
-#[utoipa::path(
-    tag = "tickets", operation_id = "quote_ticket", params(("ticket_id" = Uuid, Path)),
-    request_body = QuoteRepair, responses((status = 200, body = Ticket), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/tickets/{ticket_id}/quote")]
-pub async fn quote_ticket(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    path: web::Path<Uuid>,
-    body: ApiJson<QuoteRepair>,
-) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let input = body.value;
-    let ticket =
-        web::block(move || bearer.write(&state.db, |conn, principal| service::quote(conn, principal, id, &input)))
-            .await??;
-    Ok(HttpResponse::Ok().json(ticket))
-}
+body_endpoint!(
+    quote_ticket,
+    "/tickets/{ticket_id}/quote",
+    "Quote the repair: each reserved part is priced at the price in force now (a snapshot), plus labour; what the\nwarranty covers costs the customer nothing. The ticket moves to awaiting approval.",
+    QuoteRepair,
+    Ticket,
+    service::quote
+);
 
 macro_rules! decision_endpoint {
     ($name:ident, $path:literal, $doc:literal, $call:path) => {
@@ -194,8 +187,7 @@ macro_rules! decision_endpoint {
             path: web::Path<Uuid>,
         ) -> AppResult<HttpResponse> {
             let id = path.into_inner();
-            let ticket = web::block(move || bearer.write(&state.db, |conn, principal| $call(conn, principal, id))).await??;
-            Ok(HttpResponse::Ok().json(ticket))
+            write_json(state, bearer, move |conn, principal| $call(conn, principal, id)).await
         }
     };
 }

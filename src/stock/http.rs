@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::model::{MovementKind, MovementRow};
 use super::service::{self, require_stock_reader};
-use crate::auth::Bearer;
+use crate::auth::{Bearer, Principal};
+use crate::db::Conn;
+use crate::parts::http::{read_json, write_json};
 use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
@@ -202,17 +204,8 @@ pub struct LevelQuery {
     pub part_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MovementQuery {
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    pub location_id: Option<Uuid>,
-    pub part_id: Option<Uuid>,
-}
+/// The ledger is filtered and paged as the levels are.
+pub type MovementQuery = LevelQuery;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -221,29 +214,36 @@ pub struct ReorderQuery {
     pub location_id: Option<Uuid>,
 }
 
-/// Record a goods receipt at a location. A receipt number is counted once: sending it again is a 409 that changes
-/// nothing.
-#[utoipa::path(
-    tag = "stock", operation_id = "create_receipt", request_body = CreateReceipt,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body replay the first response.")),
-    responses((status = 201, body = ReceiptResult), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/stock/receipts")]
-pub async fn create_receipt(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    key: IdempotencyKey,
-    body: ApiJson<CreateReceipt>,
-) -> AppResult<HttpResponse> {
-    let fingerprint = idempotency::fingerprint("POST /stock/receipts", &body.raw);
-    let input = body.value;
-    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
-        require_stock_reader(principal)?;
-        service::receive(conn, principal, &input)
-    })
-    .await
+/// A route that records a stock write once per `Idempotency-Key` ([`record_once`]).
+macro_rules! record_endpoint {
+    ($name:ident, $path:literal, $doc:literal, $body:ty, $answer:ty, $call:path) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = "stock", operation_id = stringify!($name), request_body = $body,
+            params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body replay the first response.")),
+            responses((status = 201, body = $answer), WriteErrors),
+            security(("bearer" = []))
+        )]
+        #[post($path)]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            bearer: Bearer,
+            key: IdempotencyKey,
+            body: ApiJson<$body>,
+        ) -> AppResult<HttpResponse> {
+            record_once(state, bearer, key, concat!("POST ", $path), body, $call).await
+        }
+    };
 }
+
+record_endpoint!(
+    create_receipt,
+    "/stock/receipts",
+    "Record a goods receipt at a location. A receipt number is counted once: sending it again is a 409 that changes\nnothing.",
+    CreateReceipt,
+    ReceiptResult,
+    service::receive
+);
 
 /// Record receipts from CSV (`location_code,receipt_number,sku,quantity`, header first). All rows or none: every
 /// bad row is reported with its line number; receipt numbers already recorded are refused (409).
@@ -274,52 +274,23 @@ pub async fn import_receipts_csv(
     .await
 }
 
-/// Move stock between two locations; both sides are written in one transaction.
-#[utoipa::path(
-    tag = "stock", operation_id = "create_transfer", request_body = CreateTransfer,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body replay the first response.")),
-    responses((status = 201, body = TransferResult), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/stock/transfers")]
-pub async fn create_transfer(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    key: IdempotencyKey,
-    body: ApiJson<CreateTransfer>,
-) -> AppResult<HttpResponse> {
-    let fingerprint = idempotency::fingerprint("POST /stock/transfers", &body.raw);
-    let input = body.value;
-    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
-        require_stock_reader(principal)?;
-        service::transfer(conn, principal, &input)
-    })
-    .await
-}
+record_endpoint!(
+    create_transfer,
+    "/stock/transfers",
+    "Move stock between two locations; both sides are written in one transaction.",
+    CreateTransfer,
+    TransferResult,
+    service::transfer
+);
 
-/// Record a stock count: `on_hand` becomes what was counted, and the difference goes into the ledger with its
-/// reason.
-#[utoipa::path(
-    tag = "stock", operation_id = "create_adjustment", request_body = CreateAdjustment,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and body replay the first response.")),
-    responses((status = 201, body = AdjustmentResult), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/stock/adjustments")]
-pub async fn create_adjustment(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    key: IdempotencyKey,
-    body: ApiJson<CreateAdjustment>,
-) -> AppResult<HttpResponse> {
-    let fingerprint = idempotency::fingerprint("POST /stock/adjustments", &body.raw);
-    let input = body.value;
-    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
-        require_stock_reader(principal)?;
-        service::adjust(conn, principal, &input)
-    })
-    .await
-}
+record_endpoint!(
+    create_adjustment,
+    "/stock/adjustments",
+    "Record a stock count: `on_hand` becomes what was counted, and the difference goes into the ledger with its\nreason.",
+    CreateAdjustment,
+    AdjustmentResult,
+    service::adjust
+);
 
 /// Set a level's reorder point and reorder quantity.
 #[utoipa::path(
@@ -337,14 +308,11 @@ pub async fn set_reorder_settings(
 ) -> AppResult<HttpResponse> {
     let (location, part) = path.into_inner();
     let input = body.value;
-    let level = web::block(move || {
-        bearer.write(&state.db, |conn, principal| {
-            require_stock_reader(principal)?;
-            service::set_reorder(conn, principal, location, part, &input)
-        })
+    write_json(state, bearer, move |conn, principal| {
+        require_stock_reader(principal)?;
+        service::set_reorder(conn, principal, location, part, &input)
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(level))
+    .await
 }
 
 /// Stock levels of the caller's locations.
@@ -360,14 +328,7 @@ pub async fn list_stock_levels(
     query: ApiQuery<LevelQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    let list = web::block(move || {
-        bearer.read(&state.db, |conn, principal| {
-            require_stock_reader(principal)?;
-            service::levels(conn, principal, &query)
-        })
-    })
-    .await??;
-    Ok(HttpResponse::Ok().json(list))
+    read_stock(state, bearer, move |conn, principal| service::levels(conn, principal, &query)).await
 }
 
 /// The movement ledger of the caller's locations, oldest first.
@@ -384,14 +345,43 @@ pub async fn list_stock_movements(
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse("/stock/movements", query.limit, query.cursor.as_deref())?;
-    let list = web::block(move || {
-        bearer.read(&state.db, |conn, principal| {
-            require_stock_reader(principal)?;
-            service::movements(conn, principal, &query, page)
-        })
+    read_stock(state, bearer, move |conn, principal| service::movements(conn, principal, &query, page)).await
+}
+
+/// A stock write recorded once per `Idempotency-Key` (the route names the body's fingerprint), for a caller who may
+/// handle stock.
+async fn record_once<T, R>(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    key: IdempotencyKey,
+    route: &str,
+    body: ApiJson<T>,
+    write: fn(&mut Conn<'_>, &Principal, &T) -> AppResult<R>,
+) -> AppResult<HttpResponse>
+where
+    T: Send + Sync + 'static,
+    R: Serialize + 'static,
+{
+    let fingerprint = idempotency::fingerprint(route, &body.raw);
+    let input = body.value;
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        require_stock_reader(principal)?;
+        write(conn, principal, &input)
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(list))
+    .await
+}
+
+/// A stock read for a caller who may read stock.
+async fn read_stock<T, F>(state: web::Data<AppState>, bearer: Bearer, read: F) -> AppResult<HttpResponse>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
+{
+    read_json(state, bearer, move |conn, principal| {
+        require_stock_reader(principal)?;
+        read(conn, principal)
+    })
+    .await
 }
 
 /// The reorder report, for both of its formats.
@@ -477,14 +467,11 @@ pub async fn get_reorder_report_csv(
 )]
 #[get("/stock/ledger-check")]
 pub async fn check_stock_ledger(state: web::Data<AppState>, bearer: Bearer) -> AppResult<HttpResponse> {
-    let check = web::block(move || {
-        bearer.read(&state.db, |conn, principal| {
-            principal.require_admin()?;
-            service::check_ledger(conn)
-        })
+    read_json(state, bearer, |conn, principal| {
+        principal.require_admin()?;
+        service::check_ledger(conn)
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(check))
+    .await
 }
 
 #[derive(OpenApi)]

@@ -154,11 +154,7 @@ pub fn release_units(
     reference: &str,
     actor: Uuid,
 ) -> AppResult<()> {
-    record(conn, location, part, MovementKind::Release, -q, Some(reference), None, Some(actor))?;
-    if !repo::unreserve(conn, location, part, q, false)? {
-        return Err(anyhow::anyhow!("releasing {q} units that were not reserved").into());
-    }
-    Ok(())
+    unreserve_units(conn, (location, part), MovementKind::Release, q, reference, actor)
 }
 
 /// Uses `q` reserved units in a repair: they leave both `reserved` and `on_hand`.
@@ -170,9 +166,23 @@ pub fn consume_units(
     reference: &str,
     actor: Uuid,
 ) -> AppResult<()> {
-    record(conn, location, part, MovementKind::Consumption, -q, Some(reference), None, Some(actor))?;
-    if !repo::unreserve(conn, location, part, q, true)? {
-        return Err(anyhow::anyhow!("consuming {q} units that were not reserved").into());
+    unreserve_units(conn, (location, part), MovementKind::Consumption, q, reference, actor)
+}
+
+/// Takes `q` units out of `reserved` by a release or a consumption (which takes them from `on_hand` too).
+fn unreserve_units(
+    conn: &mut Conn<'_>,
+    (location, part): (Id, Id),
+    kind: MovementKind,
+    q: i64,
+    reference: &str,
+    actor: Uuid,
+) -> AppResult<()> {
+    record(conn, location, part, kind, -q, Some(reference), None, Some(actor))?;
+    let consumed = kind == MovementKind::Consumption;
+    if !repo::unreserve(conn, location, part, q, consumed)? {
+        let doing = if consumed { "consuming" } else { "releasing" };
+        return Err(anyhow::anyhow!("{doing} {q} units that were not reserved").into());
     }
     Ok(())
 }
