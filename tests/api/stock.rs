@@ -6,7 +6,7 @@ use depot::auth::{Principal, Role};
 use depot::db::Db;
 use depot::db::schema::{parts, stores};
 use depot::db::types::Id;
-use depot::parts::stock;
+use depot::stock;
 use depot::with_conn;
 use diesel::prelude::*;
 use serde_json::{Value, json};
