@@ -1,17 +1,12 @@
 //! Liveness, readiness and metrics for operators.
 
 use actix_web::{HttpResponse, get, web};
-use diesel::prelude::*;
 use prometheus::{Encoder, TextEncoder};
 use serde::Serialize;
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
-use crate::db::schema::{loaners, loans, product_series, stores};
-use crate::db::types::Id;
 use crate::error::{AppError, AppResult, Problem};
 use crate::state::AppState;
-use crate::with_conn;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -84,7 +79,7 @@ pub async fn ready(state: web::Data<AppState>) -> AppResult<HttpResponse> {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let gauges = state.clone();
-    let counts = web::block(move || gauges.db.read(loaner_counts)).await?;
+    let counts = web::block(move || gauges.db.read(crate::db::gauges::loaner_counts)).await?;
     let m = &state.metrics;
     match counts {
         Ok((loaner_rows, waiting_rows)) => {
@@ -112,40 +107,6 @@ pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
         .encode(&m.registry.gather(), &mut body)
         .map_err(anyhow::Error::from)?;
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
-}
-
-type LoanerCount = (String, String, String, i64);
-type WaitCount = (String, String, i64);
-
-fn loaner_counts(conn: &mut crate::db::Conn<'_>) -> AppResult<(Vec<LoanerCount>, Vec<WaitCount>)> {
-    let loaner_rows: Vec<(Id, Id, String, i64)> = with_conn!(conn, c => loaners::table
-        .group_by((loaners::store_id, loaners::series_id, loaners::state))
-        .select((loaners::store_id, loaners::series_id, loaners::state, diesel::dsl::count_star()))
-        .load(c))?;
-    let waiting: Vec<(Id, Id, i64)> = with_conn!(conn, c => loans::table
-        .filter(crate::db::loan_is_waiting())
-        .group_by((loans::store_id, loans::series_id))
-        .select((loans::store_id, loans::series_id, diesel::dsl::count_star()))
-        .load(c))?;
-    // Label by code, not id: stores and series are few, so one read of each beats a join per group.
-    let store_codes: HashMap<Id, String> =
-        with_conn!(conn, c => stores::table.select((stores::id, stores::code)).load(c))?
-            .into_iter()
-            .collect();
-    let series_codes: HashMap<Id, String> = with_conn!(conn, c => product_series::table
-        .select((product_series::id, product_series::code)).load(c))?
-    .into_iter()
-    .collect();
-    let code = |map: &HashMap<Id, String>, id: &Id| map.get(id).cloned().unwrap_or_else(|| id.0.to_string());
-    let loaners = loaner_rows
-        .into_iter()
-        .map(|(store, series, state, n)| (code(&store_codes, &store), code(&series_codes, &series), state, n))
-        .collect();
-    let waiting = waiting
-        .into_iter()
-        .map(|(store, series, n)| (code(&store_codes, &store), code(&series_codes, &series), n))
-        .collect();
-    Ok((loaners, waiting))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

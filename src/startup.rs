@@ -10,8 +10,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::edge::{self, BadKeys, FailureLimiter, RecentKeys, RouteTable, Shutdown};
-pub use crate::state::AppState;
 use crate::error::{AppError, FieldError};
+pub use crate::state::AppState;
 use crate::telemetry::{self, Metrics};
 use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, tickets, tracking};
 

@@ -23,4 +23,3 @@ pub struct AppState {
     /// Set when the server begins to stop.
     pub shutdown: Shutdown,
 }
-

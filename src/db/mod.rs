@@ -3,6 +3,7 @@
 //! Queries are written once with diesel's query builder and compiled for each engine by [`with_conn!`], which
 //! matches the [`Conn`] enum; the few statements that differ by engine (row claiming, upserts) match it by hand.
 
+pub mod gauges;
 pub mod schema;
 pub mod types;
 

@@ -1,25 +1,25 @@
 //! `Idempotency-Key` on creating POSTs: the same key with the same body replays the first response; the same key
 //! with a different body is a 409. The record is written in the creating transaction, so a crash never leaves a
 //! created record without its replay, and two racing requests with one key create one record. A request with a key
-//! takes the key first (see [`take_key`]), so a duplicate sent at once waits for the first and replays its answer
+//! takes the key first (see [`repo::take_key`]), so a duplicate sent at once waits for the first and replays its answer
 //! instead of running beside it: a duplicate that ran would claim rows (a loaner) that the first then skips, only to
 //! roll back on the key's unique index and leave them unused.
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use diesel::prelude::*;
 use futures_util::future::{Ready, ready};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::auth::{Bearer, Principal};
-use crate::db::schema::idempotency_records;
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
-use crate::with_conn;
+
+mod repo;
+
+use repo::IdempotencyRecord;
 
 /// The `Idempotency-Key` header, when sent.
 pub struct IdempotencyKey(pub Option<String>);
@@ -45,17 +45,6 @@ impl FromRequest for IdempotencyKey {
             )),
         })
     }
-}
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = idempotency_records)]
-struct IdempotencyRecord {
-    api_key_id: Id,
-    idem_key: String,
-    request_hash: String,
-    status_code: i32,
-    response_body: String,
-    created_at: Ts,
 }
 
 /// Fingerprint of a request: route and body, with the JSON normalised so key order and spacing do not matter.
@@ -122,8 +111,8 @@ fn run<T: Serialize>(
         bearer.write(db, |conn, principal| {
             let key_id = principal.key_id;
             if let Some(key) = key {
-                take_key(conn, key_id, key)?;
-                if let Some(previous) = find(conn, key_id, key)? {
+                repo::take_key(conn, key_id, key)?;
+                if let Some(previous) = repo::find(conn, key_id, key)? {
                     if previous.request_hash != fingerprint {
                         return Err(AppError::conflict(
                             "idempotency_key_reused",
@@ -146,7 +135,7 @@ fn run<T: Serialize>(
                     response_body: stored.to_string(),
                     created_at: Ts(crate::now()),
                 };
-                with_conn!(conn, c => diesel::insert_into(idempotency_records::table).values(&record).execute(c))?;
+                repo::insert(conn, &record)?;
             }
             Ok((201, body, false))
         })
@@ -157,34 +146,6 @@ fn run<T: Serialize>(
         Err(AppError::Conflict { code, .. }) if key.is_some() && code != "idempotency_key_reused" => attempt(),
         other => other,
     }
-}
-
-/// Holds the key until the transaction ends. PostgreSQL takes a transaction-scoped advisory lock on a hash of the
-/// caller and the key (the two-number form, a key space apart from the single-number locks used elsewhere): a
-/// duplicate waits here until the first commits, then finds its record. A hash collision only makes two unrelated
-/// requests take turns. SQLite runs one writer at a time already.
-fn take_key(conn: &mut Conn<'_>, key_id: Uuid, key: &str) -> AppResult<()> {
-    if let Conn::Pg(c) = conn {
-        let digest = Sha256::new()
-            .chain_update(key_id.as_bytes())
-            .chain_update(key.as_bytes())
-            .finalize();
-        let half = |at: usize| i32::from_be_bytes([digest[at], digest[at + 1], digest[at + 2], digest[at + 3]]);
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind::<diesel::sql_types::Integer, _>(half(0))
-            .bind::<diesel::sql_types::Integer, _>(half(4))
-            .execute(*c)?;
-    }
-    Ok(())
-}
-
-fn find(conn: &mut Conn<'_>, key_id: Uuid, key: &str) -> AppResult<Option<IdempotencyRecord>> {
-    Ok(with_conn!(conn, c => idempotency_records::table
-        .filter(idempotency_records::api_key_id.eq(Id(key_id)))
-        .filter(idempotency_records::idem_key.eq(key))
-        .select(IdempotencyRecord::as_select())
-        .first(c)
-        .optional())?)
 }
 
 #[cfg(test)]

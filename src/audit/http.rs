@@ -1,54 +1,17 @@
-//! The audit log: who changed what, when, with which key. Written in the same transaction as the change.
+//! `GET /audit-log` and its response types.
 
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::service;
 use crate::auth::Bearer;
-use crate::db::Conn;
-use crate::db::schema::audit_log;
-use crate::db::types::{Id, Ts};
 use crate::error::{AppResult, ReadErrors};
 use crate::http::ApiQuery;
 use crate::http::pagination::PageRequest;
 use crate::state::AppState;
-use crate::with_conn;
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_log)]
-pub struct AuditRow {
-    pub id: Id,
-    pub at: Ts,
-    pub api_key_id: Option<Id>,
-    pub action: String,
-    pub entity_type: String,
-    pub entity_id: Id,
-    pub details: String,
-}
-
-pub fn record(
-    conn: &mut Conn<'_>,
-    actor: Option<Uuid>,
-    action: &str,
-    entity_type: &str,
-    entity_id: Uuid,
-    details: &impl Serialize,
-) -> AppResult<()> {
-    let row = AuditRow {
-        id: Id(Uuid::now_v7()),
-        at: Ts(crate::now()),
-        api_key_id: actor.map(Id),
-        action: action.to_owned(),
-        entity_type: entity_type.to_owned(),
-        entity_id: Id(entity_id),
-        details: serde_json::to_string(details).map_err(anyhow::Error::from)?,
-    };
-    with_conn!(conn, c => diesel::insert_into(audit_log::table).values(&row).execute(c))?;
-    Ok(())
-}
 
 /// One audit entry.
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,20 +65,7 @@ pub async fn list_audit_entries(
     let page = PageRequest::parse("/audit-log", query.limit, query.cursor.as_deref())?;
     let rows = web::block(move || {
         bearer.read(&state.db, |conn, principal| {
-            principal.require_admin()?;
-            with_conn!(conn, c => {
-                let mut q = audit_log::table.select(AuditRow::as_select()).order(audit_log::id).limit(page.fetch()).into_boxed();
-                if let Some(after) = page.after {
-                    q = q.filter(audit_log::id.gt(Id(after)));
-                }
-                if let Some(t) = &query.entity_type {
-                    q = q.filter(audit_log::entity_type.eq(t.clone()));
-                }
-                if let Some(id) = query.entity_id {
-                    q = q.filter(audit_log::entity_id.eq(Id(id)));
-                }
-                Ok(q.load(c)?)
-            })
+            service::list(conn, principal, page, query.entity_type.as_deref(), query.entity_id)
         })
     })
     .await??;

@@ -1,0 +1,15 @@
+//! The audit log: who changed what, when, with which key. Written in the same transaction as the change.
+//!
+//! - [`model`]: the stored row ([`AuditRow`]).
+//! - [`service`]: [`record`], the step every area runs inside its own transaction, and the list use case.
+//! - [`repo`]: the queries.
+//! - [`http`]: `GET /audit-log` for admins and its response types.
+
+pub mod http;
+pub mod model;
+pub mod repo;
+pub mod service;
+
+pub use http::{__path_list_audit_entries, AuditEntry, AuditEntryList, AuditQuery, list_audit_entries};
+pub use model::AuditRow;
+pub use service::record;

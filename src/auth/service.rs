@@ -1,0 +1,190 @@
+//! The key check every request runs ([`Bearer::write`], [`Bearer::writer`], [`Bearer::read`]), and the API key
+//! use cases: create (the secret shown once), read, list, revoke, and the first admin key.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::model::{ApiKey, ApiKeyRow, Bearer, CreatedApiKey, NewApiKey, Principal, Role, generate_key};
+use super::repo;
+use super::rules::is_stale;
+use crate::audit;
+use crate::db::types::{Id, Ts};
+use crate::db::{AnyConnection, Conn, Db};
+use crate::error::{AppError, AppResult};
+use crate::http::pagination::PageRequest;
+
+pub use repo::touch;
+
+impl Bearer {
+    /// Runs `f` as the key's holder in one write transaction, the key checked just before it on its connection.
+    pub fn write<T, F>(&self, db: &Db, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T>,
+    {
+        self.writer(db, |conn, principal| conn.transaction(|c| f(c, principal)))
+    }
+
+    /// Runs `f` as the key's holder with a connection that may write, outside a transaction ([`Db::writer`]).
+    pub fn writer<T, F>(&self, db: &Db, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut AnyConnection, &Principal) -> AppResult<T>,
+    {
+        let mut used = None;
+        let result = db.writer(|conn| {
+            let principal = self.check(&mut conn.as_conn(), &mut used)?;
+            f(conn, &principal)
+        });
+        record_use(db, used);
+        result
+    }
+
+    /// Runs `f` as the key's holder on a read connection, the key checked on it first.
+    pub fn read<T, F>(&self, db: &Db, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T>,
+    {
+        let mut used = None;
+        let result = db.read(|conn| {
+            let principal = self.check(conn, &mut used)?;
+            f(conn, &principal)
+        });
+        record_use(db, used);
+        result
+    }
+
+    /// The key's holder, or 401. Sets `stale` to the key's id when its `last_used_at` is due for a refresh.
+    fn check(&self, conn: &mut Conn<'_>, stale: &mut Option<Uuid>) -> AppResult<Principal> {
+        let (principal, last_used) =
+            find_active_by_hash(conn, &self.hash)?.ok_or(AppError::Unauthorized("the API key is not valid"))?;
+        if is_stale(last_used, Utc::now()) {
+            *stale = Some(principal.key_id);
+        }
+        Ok(principal)
+    }
+}
+
+/// Refreshes a key's `last_used_at` in its own short write, after the request's work: kept out of the request's
+/// transaction, so that concurrent requests with one key never queue on the key's row. Best effort: a failed
+/// bookkeeping write must not fail the caller's request.
+fn record_use(db: &Db, stale: Option<Uuid>) {
+    if let Some(id) = stale {
+        if let Err(e) = db.write(|conn| repo::touch(conn, id, Utc::now())) {
+            tracing::warn!(error = %e, "could not record key use");
+        }
+    }
+}
+
+/// Creates a key in the caller's transaction and returns it with its secret.
+pub fn create_key(conn: &mut Conn<'_>, new: &NewApiKey, actor: Option<Uuid>) -> AppResult<CreatedApiKey> {
+    for (i, store_id) in new.store_ids.iter().enumerate() {
+        if !repo::store_exists(conn, *store_id)? {
+            return Err(AppError::field(&format!("store_ids[{i}]"), "no such store"));
+        }
+    }
+    if let Some(partner_id) = new.partner_id {
+        if !repo::partner_exists(conn, partner_id)? {
+            return Err(AppError::field("partner_id", "no such courier partner"));
+        }
+    }
+    let secret = generate_key();
+    let row = ApiKeyRow {
+        id: Id(Uuid::now_v7()),
+        prefix: secret.prefix,
+        key_hash: secret.hash,
+        role: new.role.as_str().to_owned(),
+        partner_id: new.partner_id.map(Id),
+        label: new.label.clone(),
+        created_by: actor.map(Id),
+        created_at: Ts(crate::now()),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    repo::insert(conn, &row, &new.store_ids)?;
+    let api_key = ApiKey::from_row(row, new.store_ids.clone());
+    audit::record(conn, actor, "create", "api_key", api_key.id, &api_key)?;
+    Ok(CreatedApiKey {
+        key: Some(secret.text),
+        api_key,
+    })
+}
+
+/// The caller behind an unrevoked key, with when the key was last used.
+pub fn find_active_by_hash(conn: &mut Conn<'_>, hash: &str) -> AppResult<Option<(Principal, Option<DateTime<Utc>>)>> {
+    let Some(row) = repo::find_active_by_hash(conn, hash)? else {
+        return Ok(None);
+    };
+    let Some(role) = Role::parse(&row.role) else {
+        return Ok(None);
+    };
+    // Only store staff and warehouse keys have a scope: other keys need no second query.
+    let store_ids = match role {
+        Role::StoreStaff | Role::Warehouse => repo::scope_of(conn, row.id.0)?,
+        Role::Admin | Role::Courier => Vec::new(),
+    };
+    let principal = Principal {
+        key_id: row.id.0,
+        role,
+        store_ids,
+        partner_id: row.partner_id.map(Uuid::from),
+    };
+    Ok(Some((principal, row.last_used_at.map(DateTime::from))))
+}
+
+pub fn get_key(conn: &mut Conn<'_>, id: Uuid) -> AppResult<ApiKey> {
+    let row = repo::find(conn, id)?.ok_or(AppError::NotFound("api key"))?;
+    let scope = repo::scope_of(conn, id)?;
+    Ok(ApiKey::from_row(row, scope))
+}
+
+/// The route of the key list, which names it in its cursors.
+pub const LIST: &str = "/api-keys";
+
+pub fn list_keys(conn: &mut Conn<'_>, page: PageRequest) -> AppResult<(Vec<ApiKey>, Option<String>)> {
+    let rows = repo::list(conn, page)?;
+    let (rows, next) = page.finish(rows, |r| r.id.0);
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        let scope = repo::scope_of(conn, row.id.0)?;
+        keys.push(ApiKey::from_row(row, scope));
+    }
+    Ok((keys, next))
+}
+
+/// Revokes a key at once; revoking a revoked key changes nothing and answers the same.
+pub fn revoke_key(conn: &mut Conn<'_>, id: Uuid, actor: Option<Uuid>) -> AppResult<ApiKey> {
+    let key = get_key(conn, id)?;
+    if key.revoked_at.is_some() {
+        return Ok(key);
+    }
+    let now = crate::now();
+    repo::set_revoked(conn, id, Ts(now))?;
+    audit::record(
+        conn,
+        actor,
+        "revoke",
+        "api_key",
+        id,
+        &serde_json::json!({ "revoked_at": now }),
+    )?;
+    get_key(conn, id)
+}
+
+/// Creates the first admin key if no admin key was ever bootstrapped; returns its text to print once.
+pub fn bootstrap_admin(db: &Db) -> AppResult<Option<CreatedApiKey>> {
+    db.write(|conn| {
+        if repo::count(conn)? > 0 {
+            return Ok(None);
+        }
+        // The primary key makes this happen once even with several instances starting together.
+        if !repo::mark_admin_bootstrapped(conn, Ts(crate::now()))? {
+            return Ok(None);
+        }
+        let new = NewApiKey {
+            role: Role::Admin,
+            label: "first admin key".into(),
+            store_ids: vec![],
+            partner_id: None,
+        };
+        create_key(conn, &new, None).map(Some)
+    })
+}

@@ -1,0 +1,29 @@
+//! Warranty decision: the national "three guarantees" (三包) rules for phones, as a pure function.
+//!
+//! [`decide`] takes what staff found at the counter ([`WarrantyInput`]) and the configurable periods ([`Policy`]) and
+//! returns what the customer may choose, whether it is free, the rule that decided, and one plain sentence that staff
+//! can read out. No database, no clock, no I/O: the caller supplies `today` as the store's local date.
+//!
+//! Order of evaluation (the first that applies decides):
+//! 1. purchase date after today → [`Rule::PurchaseDateInFuture`];
+//! 2. warranty certificate altered, mismatched (IMEI differs) or missing;
+//! 3. unauthorized disassembly or repair ([`Rule::Tampering`]);
+//! 4. liquid damage;
+//! 5. force majeure;
+//! 6. accidental damage: a screen plan in force covers accidental screen and back-cover damage of the handset (even
+//!    with drop or crush found, that is what the plan is for); any other accidental damage, and drop or crush found
+//!    on a performance fault, is [`Rule::PhysicalDamage`];
+//! 7. the periods: return, exchange, free repair (handset, possibly extended) or the accessory's own period; after
+//!    them [`Rule::PeriodExpired`].
+//!
+//! Calendar arithmetic: "N months later" is the same calendar date N months on, clamped to the month's last day
+//! (bought 2024-02-29, one year ends 2025-02-28). Day windows are inclusive: `d <= 7` is the return window.
+//!
+//! - [`model`]: the input, the policy and the decision types.
+//! - [`rules`]: [`decide`] and the steps it takes, with the table of cases that pins them down.
+
+pub mod model;
+pub mod rules;
+
+pub use model::{Certificate, CoveredItem, FaultKind, Findings, Policy, Remedy, Rule, WarrantyDecision, WarrantyInput};
+pub use rules::decide;
