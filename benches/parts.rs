@@ -15,7 +15,7 @@ use anyhow::bail;
 use clap::Parser;
 use depot::auth::Role;
 use depot::db::Engine;
-use depot::parts::repair::ReservePart;
+use depot::repairs::ReservePart;
 use harness::{Api, Post, Scratch, Side, StandardStore, app_error, mib};
 use rand::Rng;
 use serde_json::json;
@@ -127,7 +127,7 @@ fn main() -> anyhow::Result<()> {
                     let input: ReservePart =
                         serde_json::from_value(body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
                     let t = Instant::now();
-                    db.write(|conn| depot::parts::repair::reserve(conn, principal, ticket, &input))
+                    db.write(|conn| depot::repairs::reserve(conn, principal, ticket, &input))
                         .map_err(|e| (e.code().to_owned(), e.to_string()))?;
                     Ok(t.elapsed())
                 })

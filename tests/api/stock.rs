@@ -6,7 +6,7 @@ use depot::auth::{Principal, Role};
 use depot::db::Db;
 use depot::db::schema::{parts, stores};
 use depot::db::types::Id;
-use depot::parts::stock;
+use depot::stock;
 use depot::with_conn;
 use diesel::prelude::*;
 use serde_json::{Value, json};
@@ -199,7 +199,7 @@ fn a_paid_repair_reserves_quotes_and_uses_parts() {
         &json!({"part_id": screen, "quantity": 1}),
     );
     assert_eq!(reserved.status, 200, "{}", reserved.text);
-    let line = reserved.body["parts"]["lines"][0]["id"]
+    let line = reserved.body["line"]["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -295,9 +295,9 @@ fn reserve_one(app: &TestApp, ticket: &str, part: &str) -> String {
         &json!({"part_id": part, "quantity": 1}),
     );
     assert_eq!(res.status, 200, "{}", res.text);
-    let lines = res.body["parts"]["lines"].as_array().cloned().unwrap_or_default();
-    let newest = lines.iter().rfind(|l| l["state"] == "reserved" && l["part_id"] == part);
-    newest.and_then(|l| l["id"].as_str()).unwrap_or_default().to_owned()
+    let line = &res.body["line"];
+    assert!(line["state"] == "reserved" && line["part_id"] == part, "{}", res.text);
+    line["id"].as_str().unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -532,7 +532,7 @@ fn race_for_last_units(app: &TestApp, other: Option<&TestApp>) {
                         &format!("/api/v1/tickets/{t}/parts"),
                         &json!({"part_id": screen, "quantity": 1}),
                     );
-                    let line = res.body["parts"]["lines"][0]["id"]
+                    let line = res.body["line"]["id"]
                         .as_str()
                         .unwrap_or_default()
                         .to_owned();

@@ -1,0 +1,100 @@
+//! What a repair costs, with no database in sight: a line's cost and what the customer pays for it, a ticket's
+//! totals with labour, and whether the warranty decision makes the repair free.
+
+use crate::warranty::WarrantyDecision;
+
+/// What a line costs at its quoted price (nothing before it is quoted), and what the customer pays for it:
+/// nothing when the warranty covers it.
+pub fn line_prices(unit_price_minor: Option<i64>, quantity: i64, covered: bool) -> (i64, i64) {
+    let cost = unit_price_minor.unwrap_or(0) * quantity;
+    (cost, if covered { 0 } else { cost })
+}
+
+/// A ticket's totals, in fen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub labour: i64,
+    /// Parts and labour at quoted prices, whoever pays.
+    pub total_cost: i64,
+    /// What the customer pays: nothing for what the warranty covers.
+    pub customer_total: i64,
+}
+
+/// The totals of a ticket whose (unreleased) lines cost `parts_cost` and charge the customer `parts_customer`:
+/// labour counts in the cost always, and in the customer's total unless the warranty makes the repair free.
+pub fn totals(parts_cost: i64, parts_customer: i64, labour: i64, free: bool) -> Totals {
+    Totals {
+        labour,
+        total_cost: parts_cost + labour,
+        customer_total: parts_customer + if free { 0 } else { labour },
+    }
+}
+
+/// Whether a ticket's stored warranty decision makes the repair free for the customer (no decision, or one that
+/// cannot be read: not free).
+pub fn decision_is_free(decision: Option<&str>) -> bool {
+    decision
+        .and_then(|d| serde_json::from_str::<WarrantyDecision>(d).ok())
+        .is_some_and(|d| d.free)
+}
+
+/// The timeline note of a quote.
+pub fn quote_note(covered: bool) -> &'static str {
+    if covered {
+        "quote: covered by the warranty"
+    } else {
+        "quote sent for approval"
+    }
+}
+
+/// The timeline note of a declined quote. A declined quote bills nothing: no diagnosis fee is published, so its
+/// labour is dropped (the timeline keeps what was quoted) and the released parts cost nothing either.
+pub fn decline_note(labour_minor: i64) -> String {
+    if labour_minor > 0 {
+        format!(
+            "quote declined (labour {} not billed): returned unrepaired",
+            crate::money::Money::from_minor(labour_minor).amount
+        )
+    } else {
+        "quote declined: returned unrepaired".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_covered_line_keeps_its_cost_and_charges_nothing() {
+        for (price, quantity, covered, prices) in [
+            (None, 2, false, (0, 0)),
+            (Some(9900), 1, false, (9900, 9900)),
+            (Some(9900), 2, false, (19800, 19800)),
+            (Some(9900), 2, true, (19800, 0)),
+        ] {
+            assert_eq!(line_prices(price, quantity, covered), prices, "{price:?} x{quantity} {covered}");
+        }
+    }
+
+    #[test]
+    fn labour_is_charged_unless_the_repair_is_free() {
+        for (cost, customer, labour, free, total_cost, customer_total) in [
+            (0, 0, 0, false, 0, 0),
+            (19800, 19800, 5000, false, 24800, 24800),
+            (19800, 0, 5000, true, 24800, 0),
+            (19800, 9900, 0, true, 19800, 9900),
+        ] {
+            let t = totals(cost, customer, labour, free);
+            assert_eq!((t.labour, t.total_cost, t.customer_total), (labour, total_cost, customer_total));
+        }
+    }
+
+    #[test]
+    fn only_a_readable_free_decision_is_free() {
+        assert!(!decision_is_free(None));
+        assert!(!decision_is_free(Some("not json")));
+        assert_eq!(decline_note(0), "quote declined: returned unrepaired");
+        assert_eq!(decline_note(5000), "quote declined (labour 50.00 not billed): returned unrepaired");
+        assert_eq!(quote_note(true), "quote: covered by the warranty");
+    }
+}
