@@ -3,15 +3,15 @@
 //! locked on PostgreSQL ([`lock_ticket`], [`lock_loan_of`]) where SQLite has one writer at a time.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text};
 
 use super::model::{TicketEventRow, TicketRow, TicketStatus};
 use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
-use crate::db::types::{DbUuid, Id, Ts};
+use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
-use crate::loans::reserve::Reservation;
-use crate::loans::LoanRow;
+use crate::loans::reserve::{QUEUE_LOCK_KEY, Reservation};
+use crate::loans::{LoanRow, LoanState};
 use crate::with_conn;
 
 /// The store and model of a ticket being opened, as found (nothing checked yet), with the ticket's number value.
@@ -37,11 +37,33 @@ pub struct FoundPlace {
     pub number: i64,
 }
 
+/// The place look-up of an opening on PostgreSQL, in one round trip: the store, the model and its series, the
+/// ticket number (a sequence), and, when the opening will ask for a loaner (an active premium series at an active
+/// service center), its queue's shared lock. The lock is taken in this statement, before the one that looks for a
+/// free loaner: READ COMMITTED takes a snapshot per statement, and a joiner must hold the lock before the snapshot
+/// in which it looks, so that it and a releaser never miss each other (see `crate::loans::reserve`'s `lock_queue`).
+fn place_sql() -> String {
+    let key = QUEUE_LOCK_KEY.replace("{store}", "s.id").replace("{series}", "ps.id");
+    format!(
+        "SELECT s.kind, s.time_zone, s.active AS store_active, ps.id AS series_id, ps.premium, \
+         pm.active AS model_active, ps.active AS series_active, nextval('ticket_number_seq') AS number, \
+         CASE WHEN ps.premium AND ps.active AND pm.active AND s.active AND s.kind = 'service_center' \
+         THEN pg_advisory_xact_lock_shared({key}) IS NULL END AS queue_locked \
+         FROM stores s LEFT JOIN product_models pm ON pm.id = $2 \
+         LEFT JOIN product_series ps ON ps.id = pm.series_id WHERE s.id = $1"
+    )
+}
+
 /// The store and model of a ticket being opened and the ticket's number value, read in one query (see
 /// [`FoundPlace`]); `None` when the store does not exist. PostgreSQL also takes the queue's shared lock here.
 pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<Option<FoundPlace>> {
-    {
-        {
+    match conn {
+        Conn::Pg(c) => Ok(diesel::sql_query(place_sql())
+            .bind::<DbUuid, _>(store)
+            .bind::<DbUuid, _>(model)
+            .get_result::<FoundPlace>(*c)
+            .optional()?),
+        Conn::Sqlite(c) => {
             type Found = (
                 String,
                 String,
@@ -51,7 +73,7 @@ pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<
                 Option<bool>,
                 Option<bool>,
             );
-            let found = stores::table
+            let found: Option<Found> = stores::table
                 .left_join(product_models::table.on(product_models::id.eq(model)))
                 .left_join(product_series::table.on(product_series::id.eq(product_models::series_id)))
                 .filter(stores::id.eq(store))
@@ -64,22 +86,17 @@ pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<
                     product_models::active.nullable(),
                     product_series::active.nullable(),
                 ))
-                ;
-            let found: Option<Found> = with_conn!(conn, c => found.first(c).optional())?;
+                .first(*c)
+                .optional()?;
             let Some((kind, time_zone, store_active, series_id, premium, model_active, series_active)) = found else {
                 return Ok(None);
             };
-            // PostgreSQL uses a sequence (no row lock held for the transaction, numbers may skip on rollback);
-            // SQLite, with one writer at a time, a counter row.
-            let number = match conn {
-                Conn::Pg(c) => diesel::sql_query("SELECT nextval('ticket_number_seq') AS value")
-                    .get_result::<CounterValue>(*c)?,
-                Conn::Sqlite(c) => diesel::sql_query(
-                    "INSERT INTO counters (name, value) VALUES ('ticket_number', 1) \
-                     ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-                )
-                .get_result::<CounterValue>(*c)?,
-            }
+            // SQLite, with one writer at a time, counts in a row.
+            let number = diesel::sql_query(
+                "INSERT INTO counters (name, value) VALUES ('ticket_number', 1) \
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            )
+            .get_result::<CounterValue>(*c)?
             .value;
             Ok(Some(FoundPlace {
                 kind,
@@ -143,6 +160,72 @@ pub enum Opening {
     LoanLeft,
 }
 
+/// The opening's writes on PostgreSQL, in one round trip (a writable CTE): the ticket; the best available loaner
+/// of the series at the store when nobody waits (`FOR UPDATE SKIP LOCKED`, in `claim_loaner`'s order, so that
+/// concurrent openings take different loaners), marked reserved; the loan, reserved with it or waiting; the
+/// timeline entries (`opened`, and `loan_reserved` when claimed, stamped as made). Every sub-statement sees the
+/// snapshot taken after the queue's shared lock ([`place_of_opening`]); foreign keys are checked at the end of the
+/// statement and the loaner's state against its loan at commit. The waitlist position is counted in the same
+/// snapshot (the waiting loans queued before this one).
+const OPENING_SQL: &str = "WITH ticket AS (
+    INSERT INTO tickets (id, number, store_id, customer_name, customer_phone, device_imei, model_id, purchase_date,
+        channel, reported_fault, accessories, finding_liquid, finding_drop, finding_crush, finding_tampering,
+        finding_cosmetic, extended_warranty, screen_plan, covered_item, fault_kind, certificate, force_majeure,
+        prior_overrun_days, warranty_decision, status, promised_at, tracking_token_hash, labour_minor, rating,
+        rating_comment, created_at, updated_at, closed_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+        $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+    RETURNING id
+), claimed AS (
+    UPDATE loaners SET state = 'reserved', updated_at = $43
+    WHERE id = (
+        SELECT l.id FROM loaners l
+        WHERE $41 AND l.store_id = $3 AND l.series_id = $42 AND l.state = 'available'
+            AND NOT EXISTS (SELECT 1 FROM loans w WHERE w.store_id = $3 AND w.series_id = $42 AND w.state = 'waiting')
+        ORDER BY l.grade, l.idle_since, l.id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) AND state = 'available'
+    RETURNING id, imei
+), seen AS (
+    SELECT EXISTS (SELECT 1 FROM loaners f WHERE f.store_id = $3 AND f.series_id = $42 AND f.state = 'available')
+            AS free_visible,
+        (SELECT count(*) FROM loans w WHERE w.store_id = $3 AND w.series_id = $42 AND w.state = 'waiting'
+            AND (w.queued_at < $43 OR (w.queued_at = $43 AND w.id < $44))) AS ahead
+), outcome AS (
+    SELECT c.id AS loaner_id, c.imei AS loaner_imei, s.ahead,
+        $41 AND (c.id IS NOT NULL OR NOT s.free_visible) AS loan_written
+    FROM seen s LEFT JOIN claimed c ON true
+), loan AS (
+    INSERT INTO loans (id, ticket_id, loaner_id, store_id, series_id, state, queued_at, reserved_at, hold_until,
+        loaner_hold, created_at, updated_at)
+    SELECT $44, t.id, o.loaner_id, $3, $42, CASE WHEN o.loaner_id IS NULL THEN 'waiting' ELSE 'reserved' END, $43,
+        CASE WHEN o.loaner_id IS NOT NULL THEN $43 END, CASE WHEN o.loaner_id IS NOT NULL THEN $45 END,
+        CASE WHEN o.loaner_id IS NOT NULL THEN 'reserved' END, $43, $43
+    FROM outcome o, ticket t WHERE o.loan_written
+    RETURNING id
+), events AS (
+    INSERT INTO ticket_events (id, ticket_id, at, api_key_id, kind, from_status, to_status, note)
+    SELECT $34, t.id, $35, $36, $37, $38, $39, $40 FROM ticket t
+    UNION ALL
+    SELECT $46, t.id, $47, NULL, 'loan_reserved', NULL, NULL, $48 FROM ticket t, outcome o
+    WHERE o.loaner_id IS NOT NULL
+    RETURNING id
+)
+SELECT loaner_id, loaner_imei, ahead, loan_written FROM outcome";
+
+#[derive(QueryableByName)]
+struct OpeningOutcome {
+    #[diesel(sql_type = Nullable<DbUuid>)]
+    loaner_id: Option<Id>,
+    #[diesel(sql_type = Nullable<Text>)]
+    loaner_imei: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    ahead: i64,
+    #[diesel(sql_type = Bool)]
+    loan_written: bool,
+}
+
 /// Writes an opening: the ticket, its `opened` entry and, with `loan`, its loan (see [`Opening`] for what the
 /// caller is left to do). PostgreSQL does it in one statement ([`OPENING_SQL`]); SQLite writes the ticket and
 /// leaves the rest to the caller's steps, as before.
@@ -153,9 +236,116 @@ pub fn insert_opening(
     series: Id,
     loan: Option<&LoanRequest>,
 ) -> AppResult<Opening> {
-    let _ = (opened, series, loan);
-    insert_ticket(conn, row)?;
-    Ok(Opening::TicketOnly)
+    let Conn::Pg(c) = conn else {
+        insert_ticket(conn, row)?;
+        return Ok(Opening::TicketOnly);
+    };
+    let loan_id = Id(uuid::Uuid::now_v7());
+    let now = loan.map_or(row.created_at, |l| l.now);
+    let reserved = TicketEventRow::new(row.id, None, "loan_reserved", None, None, Some("loaner reserved"));
+    let outcome: OpeningOutcome = diesel::sql_query(OPENING_SQL)
+        .bind::<DbUuid, _>(row.id)
+        .bind::<Text, _>(&row.number)
+        .bind::<DbUuid, _>(row.store_id)
+        .bind::<Text, _>(&row.customer_name)
+        .bind::<Text, _>(&row.customer_phone)
+        .bind::<Text, _>(&row.device_imei)
+        .bind::<DbUuid, _>(row.model_id)
+        .bind::<Date, _>(row.purchase_date)
+        .bind::<Text, _>(&row.channel)
+        .bind::<Text, _>(&row.reported_fault)
+        .bind::<Text, _>(&row.accessories)
+        .bind::<Bool, _>(row.finding_liquid)
+        .bind::<Bool, _>(row.finding_drop)
+        .bind::<Bool, _>(row.finding_crush)
+        .bind::<Bool, _>(row.finding_tampering)
+        .bind::<Nullable<Text>, _>(&row.finding_cosmetic)
+        .bind::<Bool, _>(row.extended_warranty)
+        .bind::<Bool, _>(row.screen_plan)
+        .bind::<Text, _>(&row.covered_item)
+        .bind::<Text, _>(&row.fault_kind)
+        .bind::<Text, _>(&row.certificate)
+        .bind::<Bool, _>(row.force_majeure)
+        .bind::<Integer, _>(row.prior_overrun_days)
+        .bind::<Nullable<Text>, _>(&row.warranty_decision)
+        .bind::<Text, _>(&row.status)
+        .bind::<Nullable<DbTime>, _>(row.promised_at)
+        .bind::<Nullable<Text>, _>(&row.tracking_token_hash)
+        .bind::<BigInt, _>(row.labour_minor)
+        .bind::<Nullable<Integer>, _>(row.rating)
+        .bind::<Nullable<Text>, _>(&row.rating_comment)
+        .bind::<DbTime, _>(row.created_at)
+        .bind::<DbTime, _>(row.updated_at)
+        .bind::<Nullable<DbTime>, _>(row.closed_at)
+        .bind::<DbUuid, _>(opened.id)
+        .bind::<DbTime, _>(opened.at)
+        .bind::<Nullable<DbUuid>, _>(opened.api_key_id)
+        .bind::<Text, _>(&opened.kind)
+        .bind::<Nullable<Text>, _>(&opened.from_status)
+        .bind::<Nullable<Text>, _>(&opened.to_status)
+        .bind::<Nullable<Text>, _>(&opened.note)
+        .bind::<Bool, _>(loan.is_some())
+        .bind::<DbUuid, _>(series)
+        .bind::<DbTime, _>(now)
+        .bind::<DbUuid, _>(loan_id)
+        .bind::<Nullable<DbTime>, _>(loan.and_then(|l| l.hold_until))
+        .bind::<DbUuid, _>(reserved.id)
+        .bind::<DbTime, _>(reserved.at)
+        .bind::<Nullable<Text>, _>(&reserved.note)
+        .get_result(*c)?;
+    let Some(loan) = loan else {
+        return Ok(Opening::Complete {
+            events: vec![opened.clone()],
+            reservation: None,
+        });
+    };
+    if !outcome.loan_written {
+        return Ok(Opening::LoanLeft);
+    }
+    let state = match outcome.loaner_id {
+        Some(_) => LoanState::Reserved,
+        None => LoanState::Waiting,
+    };
+    let written = LoanRow {
+        id: loan_id,
+        ticket_id: row.id,
+        loaner_id: outcome.loaner_id,
+        store_id: row.store_id,
+        series_id: series,
+        state: state.as_str().to_owned(),
+        queued_at: now,
+        reserved_at: outcome.loaner_id.map(|_| now),
+        hold_until: outcome.loaner_id.and(loan.hold_until),
+        issued_at: None,
+        due_at: None,
+        returned_at: None,
+        issued_by: None,
+        returned_by: None,
+        deposit_minor: None,
+        return_condition: None,
+        missing_accessories: None,
+        damage_charge_minor: None,
+        loaner_hold: state.loaner_hold().map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(match (outcome.loaner_id, outcome.loaner_imei) {
+        (Some(_), Some(imei)) => Opening::Complete {
+            events: vec![opened.clone(), reserved.clone()],
+            reservation: Some(Reservation::Claimed {
+                loan: written,
+                imei,
+                event: reserved,
+            }),
+        },
+        _ => Opening::Complete {
+            events: vec![opened.clone()],
+            reservation: Some(Reservation::Waiting {
+                loan: written,
+                position: outcome.ahead + 1,
+            }),
+        },
+    })
 }
 
 /// A ticket by id, unlocked.
