@@ -23,7 +23,7 @@ use crate::warranty::{Certificate, CoveredItem, FaultKind, WarrantyDecision};
 // compat: the paths into this module that other areas, tests and benches use today; the lead removes them after
 // merging everyone.
 pub use super::configure;
-pub use super::repo::{lock_loan_of, lock_ticket, loan_of};
+pub use super::repo::{loan_of, lock_loan_of, lock_ticket};
 pub use super::rules::local_date;
 pub use super::service::{detail, loan_view, lock_ticket_in_scope, require_ticket_role, ticket_in_scope};
 pub use super::service::{open_in as open, transition_in as transition};
@@ -201,7 +201,6 @@ pub struct TicketQuery {
     pub store_id: Option<Uuid>,
     pub status: Option<TicketStatus>,
 }
-
 
 /// Runs a use case on a blocking thread (diesel is blocking) and answers 200 with its result.
 async fn answer<T, F>(work: F) -> AppResult<HttpResponse>
@@ -387,4 +386,3 @@ transition_endpoint!(
     TicketAction::Cancel,
     "Cancel an open ticket; its waiting or reserved loan is cancelled and the loaner goes to the next waiter. A mail-in ticket's courier legs not yet started are cancelled with it; a leg under way (the courier has the phone) refuses the cancel with 409 `pickup_under_way`."
 );
-

@@ -150,7 +150,7 @@ pub enum Opening {
     /// The ticket, its timeline entries (`events`, in order) and, when asked for, its loan.
     Complete {
         events: Vec<TicketEventRow>,
-        reservation: Option<Reservation>,
+        reservation: Option<Box<Reservation>>,
     },
     /// The ticket only: its timeline and its loan are the caller's (SQLite runs the opening step by step).
     TicketOnly,
@@ -332,18 +332,18 @@ pub fn insert_opening(
     Ok(match (outcome.loaner_id, outcome.loaner_imei) {
         (Some(_), Some(imei)) => Opening::Complete {
             events: vec![opened.clone(), reserved.clone()],
-            reservation: Some(Reservation::Claimed {
+            reservation: Some(Box::new(Reservation::Claimed {
                 loan: written,
                 imei,
                 event: reserved,
-            }),
+            })),
         },
         _ => Opening::Complete {
             events: vec![opened.clone()],
-            reservation: Some(Reservation::Waiting {
+            reservation: Some(Box::new(Reservation::Waiting {
                 loan: written,
                 position: outcome.ahead + 1,
-            }),
+            })),
         },
     })
 }

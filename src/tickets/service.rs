@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::http::{Customer, Inspection, OpenTicket, RateTicket, Rating, Ticket, TicketList, TicketSummary, UpdateFindings};
+use super::http::{
+    Customer, Inspection, OpenTicket, RateTicket, Rating, Ticket, TicketList, TicketSummary, UpdateFindings,
+};
 use super::model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
 use super::repo::{self, LoanRequest, Opening, TicketFilter};
 use super::rules::{self, channel_of, enum_str, local_date, parse_enum, warranty_input};
@@ -151,7 +153,7 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         }
     };
     let (events, reservation) = match opening {
-        Opening::Complete { events, reservation } => (events, reservation),
+        Opening::Complete { events, reservation } => (events, reservation.map(|r| *r)),
         Opening::TicketOnly | Opening::LoanLeft => {
             let reservation = if premium {
                 Some(reserve_for_ticket(
