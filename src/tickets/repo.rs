@@ -2,8 +2,12 @@
 //! on PostgreSQL ([`insert_opening`]) and today's statements one by one on SQLite; tickets and their loans are
 //! locked on PostgreSQL ([`lock_ticket`], [`lock_loan_of`]) where SQLite has one writer at a time.
 
+use std::sync::LazyLock;
+
+use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text, Untyped};
 
 use super::model::{TicketEventRow, TicketRow, TicketStatus};
 use crate::db::Conn;
@@ -37,6 +41,45 @@ pub struct FoundPlace {
     pub number: i64,
 }
 
+/// Writes SQL whose parameters are numbered (`$1`, `$2`, … each usable several times) as diesel's query builder
+/// does, binding each occurrence through `bind(number)`. diesel never caches `sql_query` statements, so PostgreSQL
+/// would parse and plan the opening's statements at every call; written as query fragments with a static query id,
+/// they are prepared once per connection and keep their plans, like the builder's queries.
+fn walk_numbered<'b>(
+    sql: &'b str,
+    out: &mut AstPass<'_, 'b, Pg>,
+    mut bind: impl FnMut(usize, &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>,
+) -> QueryResult<()> {
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        let number = rest[at + 1..at + 1 + digits]
+            .parse()
+            .map_err(|_| diesel::result::Error::QueryBuilderError(format!("a `$` without a number in {sql}").into()))?;
+        out.push_sql(&rest[..at]);
+        bind(number, out)?;
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_sql(rest);
+    Ok(())
+}
+
+/// Makes a query fragment a statement diesel runs and caches by its type: its rows are read by column name.
+macro_rules! prepared_statement {
+    ($statement:ty, $id:ty) => {
+        impl QueryId for $statement {
+            type QueryId = $id;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl Query for $statement {
+            type SqlType = Untyped;
+        }
+
+        impl RunQueryDsl<PgConnection> for $statement {}
+    };
+}
+
 /// The place look-up of an opening on PostgreSQL, in one round trip: the store, the model and its series, the
 /// ticket number (a sequence), and, when the opening will ask for a loaner (an active premium series at an active
 /// service center), its queue's shared lock. The lock is taken in this statement, before the one that looks for a
@@ -58,11 +101,7 @@ fn place_sql() -> String {
 /// [`FoundPlace`]); `None` when the store does not exist. PostgreSQL also takes the queue's shared lock here.
 pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<Option<FoundPlace>> {
     match conn {
-        Conn::Pg(c) => Ok(diesel::sql_query(place_sql())
-            .bind::<DbUuid, _>(store)
-            .bind::<DbUuid, _>(model)
-            .get_result::<FoundPlace>(*c)
-            .optional()?),
+        Conn::Pg(c) => Ok(PlaceStatement { store, model }.get_result::<FoundPlace>(*c).optional()?),
         Conn::Sqlite(c) => {
             type Found = (
                 String,
@@ -111,6 +150,25 @@ pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<
         }
     }
 }
+
+static PLACE_SQL: LazyLock<String> = LazyLock::new(place_sql);
+
+/// [`place_sql`] with its binds, prepared once per connection.
+struct PlaceStatement {
+    store: Id,
+    model: Id,
+}
+
+impl QueryFragment<Pg> for PlaceStatement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        walk_numbered(&PLACE_SQL, &mut out, |n, out| match n {
+            1 => out.push_bind_param::<DbUuid, _>(&self.store),
+            _ => out.push_bind_param::<DbUuid, _>(&self.model),
+        })
+    }
+}
+
+prepared_statement!(PlaceStatement, PlaceStatement);
 
 #[derive(QueryableByName)]
 struct CounterValue {
@@ -214,6 +272,77 @@ const OPENING_SQL: &str = "WITH ticket AS (
 )
 SELECT loaner_id, loaner_imei, ahead, loan_written FROM outcome";
 
+/// [`OPENING_SQL`] with its binds, prepared once per connection.
+struct OpeningStatement<'a> {
+    row: &'a TicketRow,
+    opened: &'a TicketEventRow,
+    reserved: &'a TicketEventRow,
+    premium: bool,
+    series: Id,
+    now: Ts,
+    loan_id: Id,
+    hold_until: Option<Ts>,
+}
+
+impl QueryFragment<Pg> for OpeningStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let (row, opened) = (self.row, self.opened);
+        walk_numbered(OPENING_SQL, &mut out, |n, out| match n {
+            1 => out.push_bind_param::<DbUuid, _>(&row.id),
+            2 => out.push_bind_param::<Text, _>(&row.number),
+            3 => out.push_bind_param::<DbUuid, _>(&row.store_id),
+            4 => out.push_bind_param::<Text, _>(&row.customer_name),
+            5 => out.push_bind_param::<Text, _>(&row.customer_phone),
+            6 => out.push_bind_param::<Text, _>(&row.device_imei),
+            7 => out.push_bind_param::<DbUuid, _>(&row.model_id),
+            8 => out.push_bind_param::<Date, _>(&row.purchase_date),
+            9 => out.push_bind_param::<Text, _>(&row.channel),
+            10 => out.push_bind_param::<Text, _>(&row.reported_fault),
+            11 => out.push_bind_param::<Text, _>(&row.accessories),
+            12 => out.push_bind_param::<Bool, _>(&row.finding_liquid),
+            13 => out.push_bind_param::<Bool, _>(&row.finding_drop),
+            14 => out.push_bind_param::<Bool, _>(&row.finding_crush),
+            15 => out.push_bind_param::<Bool, _>(&row.finding_tampering),
+            16 => out.push_bind_param::<Nullable<Text>, _>(&row.finding_cosmetic),
+            17 => out.push_bind_param::<Bool, _>(&row.extended_warranty),
+            18 => out.push_bind_param::<Bool, _>(&row.screen_plan),
+            19 => out.push_bind_param::<Text, _>(&row.covered_item),
+            20 => out.push_bind_param::<Text, _>(&row.fault_kind),
+            21 => out.push_bind_param::<Text, _>(&row.certificate),
+            22 => out.push_bind_param::<Bool, _>(&row.force_majeure),
+            23 => out.push_bind_param::<Integer, _>(&row.prior_overrun_days),
+            24 => out.push_bind_param::<Nullable<Text>, _>(&row.warranty_decision),
+            25 => out.push_bind_param::<Text, _>(&row.status),
+            26 => out.push_bind_param::<Nullable<DbTime>, _>(&row.promised_at),
+            27 => out.push_bind_param::<Nullable<Text>, _>(&row.tracking_token_hash),
+            28 => out.push_bind_param::<BigInt, _>(&row.labour_minor),
+            29 => out.push_bind_param::<Nullable<Integer>, _>(&row.rating),
+            30 => out.push_bind_param::<Nullable<Text>, _>(&row.rating_comment),
+            31 => out.push_bind_param::<DbTime, _>(&row.created_at),
+            32 => out.push_bind_param::<DbTime, _>(&row.updated_at),
+            33 => out.push_bind_param::<Nullable<DbTime>, _>(&row.closed_at),
+            34 => out.push_bind_param::<DbUuid, _>(&opened.id),
+            35 => out.push_bind_param::<DbTime, _>(&opened.at),
+            36 => out.push_bind_param::<Nullable<DbUuid>, _>(&opened.api_key_id),
+            37 => out.push_bind_param::<Text, _>(&opened.kind),
+            38 => out.push_bind_param::<Nullable<Text>, _>(&opened.from_status),
+            39 => out.push_bind_param::<Nullable<Text>, _>(&opened.to_status),
+            40 => out.push_bind_param::<Nullable<Text>, _>(&opened.note),
+            41 => out.push_bind_param::<Bool, _>(&self.premium),
+            42 => out.push_bind_param::<DbUuid, _>(&self.series),
+            43 => out.push_bind_param::<DbTime, _>(&self.now),
+            44 => out.push_bind_param::<DbUuid, _>(&self.loan_id),
+            45 => out.push_bind_param::<Nullable<DbTime>, _>(&self.hold_until),
+            46 => out.push_bind_param::<DbUuid, _>(&self.reserved.id),
+            47 => out.push_bind_param::<DbTime, _>(&self.reserved.at),
+            48 => out.push_bind_param::<Nullable<Text>, _>(&self.reserved.note),
+            _ => Err(diesel::result::Error::QueryBuilderError(format!("the opening has no parameter ${n}").into())),
+        })
+    }
+}
+
+prepared_statement!(OpeningStatement<'_>, OpeningStatement<'static>);
+
 #[derive(QueryableByName)]
 struct OpeningOutcome {
     #[diesel(sql_type = Nullable<DbUuid>)]
@@ -243,56 +372,17 @@ pub fn insert_opening(
     let loan_id = Id(uuid::Uuid::now_v7());
     let now = loan.map_or(row.created_at, |l| l.now);
     let reserved = TicketEventRow::new(row.id, None, "loan_reserved", None, None, Some("loaner reserved"));
-    let outcome: OpeningOutcome = diesel::sql_query(OPENING_SQL)
-        .bind::<DbUuid, _>(row.id)
-        .bind::<Text, _>(&row.number)
-        .bind::<DbUuid, _>(row.store_id)
-        .bind::<Text, _>(&row.customer_name)
-        .bind::<Text, _>(&row.customer_phone)
-        .bind::<Text, _>(&row.device_imei)
-        .bind::<DbUuid, _>(row.model_id)
-        .bind::<Date, _>(row.purchase_date)
-        .bind::<Text, _>(&row.channel)
-        .bind::<Text, _>(&row.reported_fault)
-        .bind::<Text, _>(&row.accessories)
-        .bind::<Bool, _>(row.finding_liquid)
-        .bind::<Bool, _>(row.finding_drop)
-        .bind::<Bool, _>(row.finding_crush)
-        .bind::<Bool, _>(row.finding_tampering)
-        .bind::<Nullable<Text>, _>(&row.finding_cosmetic)
-        .bind::<Bool, _>(row.extended_warranty)
-        .bind::<Bool, _>(row.screen_plan)
-        .bind::<Text, _>(&row.covered_item)
-        .bind::<Text, _>(&row.fault_kind)
-        .bind::<Text, _>(&row.certificate)
-        .bind::<Bool, _>(row.force_majeure)
-        .bind::<Integer, _>(row.prior_overrun_days)
-        .bind::<Nullable<Text>, _>(&row.warranty_decision)
-        .bind::<Text, _>(&row.status)
-        .bind::<Nullable<DbTime>, _>(row.promised_at)
-        .bind::<Nullable<Text>, _>(&row.tracking_token_hash)
-        .bind::<BigInt, _>(row.labour_minor)
-        .bind::<Nullable<Integer>, _>(row.rating)
-        .bind::<Nullable<Text>, _>(&row.rating_comment)
-        .bind::<DbTime, _>(row.created_at)
-        .bind::<DbTime, _>(row.updated_at)
-        .bind::<Nullable<DbTime>, _>(row.closed_at)
-        .bind::<DbUuid, _>(opened.id)
-        .bind::<DbTime, _>(opened.at)
-        .bind::<Nullable<DbUuid>, _>(opened.api_key_id)
-        .bind::<Text, _>(&opened.kind)
-        .bind::<Nullable<Text>, _>(&opened.from_status)
-        .bind::<Nullable<Text>, _>(&opened.to_status)
-        .bind::<Nullable<Text>, _>(&opened.note)
-        .bind::<Bool, _>(loan.is_some())
-        .bind::<DbUuid, _>(series)
-        .bind::<DbTime, _>(now)
-        .bind::<DbUuid, _>(loan_id)
-        .bind::<Nullable<DbTime>, _>(loan.and_then(|l| l.hold_until))
-        .bind::<DbUuid, _>(reserved.id)
-        .bind::<DbTime, _>(reserved.at)
-        .bind::<Nullable<Text>, _>(&reserved.note)
-        .get_result(*c)?;
+    let outcome: OpeningOutcome = OpeningStatement {
+        row,
+        opened,
+        reserved: &reserved,
+        premium: loan.is_some(),
+        series,
+        now,
+        loan_id,
+        hold_until: loan.and_then(|l| l.hold_until),
+    }
+    .get_result(*c)?;
     let Some(loan) = loan else {
         return Ok(Opening::Complete {
             events: vec![opened.clone()],
