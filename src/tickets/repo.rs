@@ -101,7 +101,9 @@ fn place_sql() -> String {
 /// [`FoundPlace`]); `None` when the store does not exist. PostgreSQL also takes the queue's shared lock here.
 pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<Option<FoundPlace>> {
     match conn {
-        Conn::Pg(c) => Ok(PlaceStatement { store, model }.get_result::<FoundPlace>(*c).optional()?),
+        Conn::Pg(c) => Ok(PlaceStatement { store, model }
+            .get_result::<FoundPlace>(*c)
+            .optional()?),
         Conn::Sqlite(c) => {
             type Found = (
                 String,
@@ -336,7 +338,9 @@ impl QueryFragment<Pg> for OpeningStatement<'_> {
             46 => out.push_bind_param::<DbUuid, _>(&self.reserved.id),
             47 => out.push_bind_param::<DbTime, _>(&self.reserved.at),
             48 => out.push_bind_param::<Nullable<Text>, _>(&self.reserved.note),
-            _ => Err(diesel::result::Error::QueryBuilderError(format!("the opening has no parameter ${n}").into())),
+            _ => Err(diesel::result::Error::QueryBuilderError(
+                format!("the opening has no parameter ${n}").into(),
+            )),
         })
     }
 }
