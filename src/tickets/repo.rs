@@ -64,6 +64,10 @@ fn walk_numbered<'b>(
     Ok(())
 }
 
+fn no_parameter(statement: &str, n: usize) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(format!("{statement} has no parameter ${n}").into())
+}
+
 /// Makes a query fragment a statement diesel runs and caches by its type: its rows are read by column name.
 macro_rules! prepared_statement {
     ($statement:ty, $id:ty) => {
@@ -165,7 +169,8 @@ impl QueryFragment<Pg> for PlaceStatement {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         walk_numbered(&PLACE_SQL, &mut out, |n, out| match n {
             1 => out.push_bind_param::<DbUuid, _>(&self.store),
-            _ => out.push_bind_param::<DbUuid, _>(&self.model),
+            2 => out.push_bind_param::<DbUuid, _>(&self.model),
+            _ => Err(no_parameter("the place look-up", n)),
         })
     }
 }
@@ -338,9 +343,7 @@ impl QueryFragment<Pg> for OpeningStatement<'_> {
             46 => out.push_bind_param::<DbUuid, _>(&self.reserved.id),
             47 => out.push_bind_param::<DbTime, _>(&self.reserved.at),
             48 => out.push_bind_param::<Nullable<Text>, _>(&self.reserved.note),
-            _ => Err(diesel::result::Error::QueryBuilderError(
-                format!("the opening has no parameter ${n}").into(),
-            )),
+            _ => Err(no_parameter("the opening", n)),
         })
     }
 }
