@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
                         .and_then(|b| serde_json::from_value::<OpenTicket>(b).map_err(anyhow::Error::from))
                         .map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
                     let t = Instant::now();
-                    db.write(|conn| depot::tickets::http::open(conn, &fixture.principal, &input, HOLD))
+                    depot::tickets::service::open(db, &fixture.principal, &input, HOLD)
                         .map_err(|e| (e.code().to_owned(), e.to_string()))?;
                     Ok(t.elapsed())
                 })
@@ -297,8 +297,7 @@ fn preload(db: &Db, fixture: &Fixture, concurrency: usize, count: u64) -> anyhow
 fn open_raw(db: &Db, fixture: &Fixture, rng: &mut impl Rng) -> Result<(), String> {
     let body = fixture.ticket_body(rng).map_err(|e| e.to_string())?;
     let input: OpenTicket = serde_json::from_value(body).map_err(|e| e.to_string())?;
-    let ticket = db
-        .write(|conn| depot::tickets::http::open(conn, &fixture.principal, &input, HOLD))
+    let ticket = depot::tickets::service::open(db, &fixture.principal, &input, HOLD)
         .map_err(|e| format!("{}: {e}", e.code()))?;
     let note = Some("benchmark history");
     db.write(|conn| {

@@ -1,0 +1,603 @@
+//! The tickets' queries. The only file of the area that knows which engine runs: the opening is one writable CTE
+//! on PostgreSQL ([`insert_opening`]) and today's statements one by one on SQLite; tickets and their loans are
+//! locked on PostgreSQL ([`lock_ticket`], [`lock_loan_of`]) where SQLite has one writer at a time.
+
+use std::sync::LazyLock;
+
+use diesel::pg::{Pg, PgConnection};
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text, Untyped};
+
+use super::model::{TicketEventRow, TicketRow, TicketStatus};
+use crate::db::Conn;
+use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
+use crate::db::types::{DbTime, DbUuid, Id, Ts};
+use crate::error::AppResult;
+use crate::loans::reserve::{QUEUE_LOCK_KEY, Reservation};
+use crate::loans::{LoanRow, LoanState};
+use crate::with_conn;
+
+/// The store and model of a ticket being opened, as found (nothing checked yet), with the ticket's number value.
+#[derive(QueryableByName)]
+pub struct FoundPlace {
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub time_zone: String,
+    #[diesel(sql_type = Bool)]
+    pub store_active: bool,
+    #[diesel(sql_type = Nullable<DbUuid>)]
+    pub series_id: Option<Id>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub premium: Option<bool>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub model_active: Option<bool>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub series_active: Option<bool>,
+    /// The next value of the ticket counter (taken only when the store exists; an opening refused later rolls it
+    /// back on SQLite and skips it on PostgreSQL, whose sequence holds no lock for the transaction).
+    #[diesel(sql_type = BigInt)]
+    pub number: i64,
+}
+
+/// Writes SQL whose parameters are numbered (`$1`, `$2`, … each usable several times) as diesel's query builder
+/// does, binding each occurrence through `bind(number)`. diesel never caches `sql_query` statements, so PostgreSQL
+/// would parse and plan the opening's statements at every call; written as query fragments with a static query id,
+/// they are prepared once per connection and keep their plans, like the builder's queries.
+fn walk_numbered<'b>(
+    sql: &'b str,
+    out: &mut AstPass<'_, 'b, Pg>,
+    mut bind: impl FnMut(usize, &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>,
+) -> QueryResult<()> {
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        let number = rest[at + 1..at + 1 + digits]
+            .parse()
+            .map_err(|_| diesel::result::Error::QueryBuilderError(format!("a `$` without a number in {sql}").into()))?;
+        out.push_sql(&rest[..at]);
+        bind(number, out)?;
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_sql(rest);
+    Ok(())
+}
+
+fn no_parameter(statement: &str, n: usize) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(format!("{statement} has no parameter ${n}").into())
+}
+
+/// Makes a query fragment a statement diesel runs and caches by its type: its rows are read by column name.
+macro_rules! prepared_statement {
+    ($statement:ty, $id:ty) => {
+        impl QueryId for $statement {
+            type QueryId = $id;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl Query for $statement {
+            type SqlType = Untyped;
+        }
+
+        impl RunQueryDsl<PgConnection> for $statement {}
+    };
+}
+
+/// The place look-up of an opening on PostgreSQL, in one round trip: the store, the model and its series, the
+/// ticket number (a sequence), and, when the opening will ask for a loaner (an active premium series at an active
+/// service center), its queue's shared lock. The lock is taken in this statement, before the one that looks for a
+/// free loaner: READ COMMITTED takes a snapshot per statement, and a joiner must hold the lock before the snapshot
+/// in which it looks, so that it and a releaser never miss each other (see `crate::loans::reserve`'s `lock_queue`).
+fn place_sql() -> String {
+    let key = QUEUE_LOCK_KEY.replace("{store}", "s.id").replace("{series}", "ps.id");
+    format!(
+        "SELECT s.kind, s.time_zone, s.active AS store_active, ps.id AS series_id, ps.premium, \
+         pm.active AS model_active, ps.active AS series_active, nextval('ticket_number_seq') AS number, \
+         CASE WHEN ps.premium AND ps.active AND pm.active AND s.active AND s.kind = 'service_center' \
+         THEN pg_advisory_xact_lock_shared({key}) IS NULL END AS queue_locked \
+         FROM stores s LEFT JOIN product_models pm ON pm.id = $2 \
+         LEFT JOIN product_series ps ON ps.id = pm.series_id WHERE s.id = $1"
+    )
+}
+
+/// The store and model of a ticket being opened and the ticket's number value, read in one query (see
+/// [`FoundPlace`]); `None` when the store does not exist. PostgreSQL also takes the queue's shared lock here.
+pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<Option<FoundPlace>> {
+    match conn {
+        Conn::Pg(c) => Ok(PlaceStatement { store, model }
+            .get_result::<FoundPlace>(*c)
+            .optional()?),
+        Conn::Sqlite(c) => {
+            type Found = (
+                String,
+                String,
+                bool,
+                Option<Id>,
+                Option<bool>,
+                Option<bool>,
+                Option<bool>,
+            );
+            let found: Option<Found> = stores::table
+                .left_join(product_models::table.on(product_models::id.eq(model)))
+                .left_join(product_series::table.on(product_series::id.eq(product_models::series_id)))
+                .filter(stores::id.eq(store))
+                .select((
+                    stores::kind,
+                    stores::time_zone,
+                    stores::active,
+                    product_series::id.nullable(),
+                    product_series::premium.nullable(),
+                    product_models::active.nullable(),
+                    product_series::active.nullable(),
+                ))
+                .first(*c)
+                .optional()?;
+            let Some((kind, time_zone, store_active, series_id, premium, model_active, series_active)) = found else {
+                return Ok(None);
+            };
+            // SQLite, with one writer at a time, counts in a row.
+            let number = diesel::sql_query(
+                "INSERT INTO counters (name, value) VALUES ('ticket_number', 1) \
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            )
+            .get_result::<CounterValue>(*c)?
+            .value;
+            Ok(Some(FoundPlace {
+                kind,
+                time_zone,
+                store_active,
+                series_id,
+                premium,
+                model_active,
+                series_active,
+                number,
+            }))
+        }
+    }
+}
+
+static PLACE_SQL: LazyLock<String> = LazyLock::new(place_sql);
+
+/// [`place_sql`] with its binds, prepared once per connection.
+struct PlaceStatement {
+    store: Id,
+    model: Id,
+}
+
+impl QueryFragment<Pg> for PlaceStatement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        walk_numbered(&PLACE_SQL, &mut out, |n, out| match n {
+            1 => out.push_bind_param::<DbUuid, _>(&self.store),
+            2 => out.push_bind_param::<DbUuid, _>(&self.model),
+            _ => Err(no_parameter("the place look-up", n)),
+        })
+    }
+}
+
+prepared_statement!(PlaceStatement, PlaceStatement);
+
+#[derive(QueryableByName)]
+struct CounterValue {
+    #[diesel(sql_type = BigInt)]
+    value: i64,
+}
+
+pub fn insert_ticket(conn: &mut Conn<'_>, row: &TicketRow) -> AppResult<()> {
+    with_conn!(conn, c => diesel::insert_into(tickets::table).values(row).execute(c))?;
+    Ok(())
+}
+
+/// Writes timeline entries made with [`TicketEventRow::new`], several in one statement.
+pub fn record_events(conn: &mut Conn<'_>, rows: &[TicketEventRow]) -> AppResult<()> {
+    match rows {
+        [] => {}
+        // One row stays a plain insert: diesel runs a multi-row insert with nullable columns on SQLite row by row
+        // inside a savepoint, which would add two statements to every timeline entry there.
+        [row] => {
+            with_conn!(conn, c => diesel::insert_into(ticket_events::table).values(row).execute(c))?;
+        }
+        _ => {
+            with_conn!(conn, c => diesel::insert_into(ticket_events::table).values(rows).execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+/// The loan an opening asks for (a premium series): its queue, its stamps and the hold of a claimed loaner.
+pub struct LoanRequest {
+    pub now: Ts,
+    pub hold_until: Option<Ts>,
+}
+
+/// What [`insert_opening`] wrote.
+pub enum Opening {
+    /// The ticket, its timeline entries (`events`, in order) and, when asked for, its loan.
+    Complete {
+        events: Vec<TicketEventRow>,
+        reservation: Option<Box<Reservation>>,
+    },
+    /// The ticket only: its timeline and its loan are the caller's (SQLite runs the opening step by step).
+    TicketOnly,
+    /// The ticket and its `opened` entry, without the loan asked for: the ticket would have waited while a free
+    /// loaner of its series was in sight (a queue to serve, or a loaner another opening holds), so the caller
+    /// joins the queue the ordinary way and serves it (PostgreSQL).
+    LoanLeft,
+}
+
+/// The opening's writes on PostgreSQL, in one round trip (a writable CTE): the ticket; the best available loaner
+/// of the series at the store when nobody waits (`FOR UPDATE SKIP LOCKED`, in `claim_loaner`'s order, so that
+/// concurrent openings take different loaners), marked reserved; the loan, reserved with it or waiting; the
+/// timeline entries (`opened`, and `loan_reserved` when claimed, stamped as made). Every sub-statement sees the
+/// snapshot taken after the queue's shared lock ([`place_of_opening`]); foreign keys are checked at the end of the
+/// statement and the loaner's state against its loan at commit. The waitlist position is counted in the same
+/// snapshot (the waiting loans queued before this one).
+const OPENING_SQL: &str = "WITH ticket AS (
+    INSERT INTO tickets (id, number, store_id, customer_name, customer_phone, device_imei, model_id, purchase_date,
+        channel, reported_fault, accessories, finding_liquid, finding_drop, finding_crush, finding_tampering,
+        finding_cosmetic, extended_warranty, screen_plan, covered_item, fault_kind, certificate, force_majeure,
+        prior_overrun_days, warranty_decision, status, promised_at, tracking_token_hash, labour_minor, rating,
+        rating_comment, created_at, updated_at, closed_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+        $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+    RETURNING id
+), claimed AS (
+    UPDATE loaners SET state = 'reserved', updated_at = $43
+    WHERE id = (
+        SELECT l.id FROM loaners l
+        WHERE $41 AND l.store_id = $3 AND l.series_id = $42 AND l.state = 'available'
+            AND NOT EXISTS (SELECT 1 FROM loans w WHERE w.store_id = $3 AND w.series_id = $42 AND w.state = 'waiting')
+        ORDER BY l.grade, l.idle_since, l.id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) AND state = 'available'
+    RETURNING id, imei
+), seen AS (
+    SELECT EXISTS (SELECT 1 FROM loaners f WHERE f.store_id = $3 AND f.series_id = $42 AND f.state = 'available')
+            AS free_visible,
+        (SELECT count(*) FROM loans w WHERE w.store_id = $3 AND w.series_id = $42 AND w.state = 'waiting'
+            AND (w.queued_at < $43 OR (w.queued_at = $43 AND w.id < $44))) AS ahead
+), outcome AS (
+    SELECT c.id AS loaner_id, c.imei AS loaner_imei, s.ahead,
+        $41 AND (c.id IS NOT NULL OR NOT s.free_visible) AS loan_written
+    FROM seen s LEFT JOIN claimed c ON true
+), loan AS (
+    INSERT INTO loans (id, ticket_id, loaner_id, store_id, series_id, state, queued_at, reserved_at, hold_until,
+        loaner_hold, created_at, updated_at)
+    SELECT $44, t.id, o.loaner_id, $3, $42, CASE WHEN o.loaner_id IS NULL THEN 'waiting' ELSE 'reserved' END, $43,
+        CASE WHEN o.loaner_id IS NOT NULL THEN $43 END, CASE WHEN o.loaner_id IS NOT NULL THEN $45 END,
+        CASE WHEN o.loaner_id IS NOT NULL THEN 'reserved' END, $43, $43
+    FROM outcome o, ticket t WHERE o.loan_written
+    RETURNING id
+), events AS (
+    INSERT INTO ticket_events (id, ticket_id, at, api_key_id, kind, from_status, to_status, note)
+    SELECT $34, t.id, $35, $36, $37, $38, $39, $40 FROM ticket t
+    UNION ALL
+    SELECT $46, t.id, $47, NULL, 'loan_reserved', NULL, NULL, $48 FROM ticket t, outcome o
+    WHERE o.loaner_id IS NOT NULL
+    RETURNING id
+)
+SELECT loaner_id, loaner_imei, ahead, loan_written FROM outcome";
+
+/// [`OPENING_SQL`] with its binds, prepared once per connection.
+struct OpeningStatement<'a> {
+    row: &'a TicketRow,
+    opened: &'a TicketEventRow,
+    reserved: &'a TicketEventRow,
+    premium: bool,
+    series: Id,
+    now: Ts,
+    loan_id: Id,
+    hold_until: Option<Ts>,
+}
+
+impl QueryFragment<Pg> for OpeningStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let (row, opened) = (self.row, self.opened);
+        walk_numbered(OPENING_SQL, &mut out, |n, out| match n {
+            1 => out.push_bind_param::<DbUuid, _>(&row.id),
+            2 => out.push_bind_param::<Text, _>(&row.number),
+            3 => out.push_bind_param::<DbUuid, _>(&row.store_id),
+            4 => out.push_bind_param::<Text, _>(&row.customer_name),
+            5 => out.push_bind_param::<Text, _>(&row.customer_phone),
+            6 => out.push_bind_param::<Text, _>(&row.device_imei),
+            7 => out.push_bind_param::<DbUuid, _>(&row.model_id),
+            8 => out.push_bind_param::<Date, _>(&row.purchase_date),
+            9 => out.push_bind_param::<Text, _>(&row.channel),
+            10 => out.push_bind_param::<Text, _>(&row.reported_fault),
+            11 => out.push_bind_param::<Text, _>(&row.accessories),
+            12 => out.push_bind_param::<Bool, _>(&row.finding_liquid),
+            13 => out.push_bind_param::<Bool, _>(&row.finding_drop),
+            14 => out.push_bind_param::<Bool, _>(&row.finding_crush),
+            15 => out.push_bind_param::<Bool, _>(&row.finding_tampering),
+            16 => out.push_bind_param::<Nullable<Text>, _>(&row.finding_cosmetic),
+            17 => out.push_bind_param::<Bool, _>(&row.extended_warranty),
+            18 => out.push_bind_param::<Bool, _>(&row.screen_plan),
+            19 => out.push_bind_param::<Text, _>(&row.covered_item),
+            20 => out.push_bind_param::<Text, _>(&row.fault_kind),
+            21 => out.push_bind_param::<Text, _>(&row.certificate),
+            22 => out.push_bind_param::<Bool, _>(&row.force_majeure),
+            23 => out.push_bind_param::<Integer, _>(&row.prior_overrun_days),
+            24 => out.push_bind_param::<Nullable<Text>, _>(&row.warranty_decision),
+            25 => out.push_bind_param::<Text, _>(&row.status),
+            26 => out.push_bind_param::<Nullable<DbTime>, _>(&row.promised_at),
+            27 => out.push_bind_param::<Nullable<Text>, _>(&row.tracking_token_hash),
+            28 => out.push_bind_param::<BigInt, _>(&row.labour_minor),
+            29 => out.push_bind_param::<Nullable<Integer>, _>(&row.rating),
+            30 => out.push_bind_param::<Nullable<Text>, _>(&row.rating_comment),
+            31 => out.push_bind_param::<DbTime, _>(&row.created_at),
+            32 => out.push_bind_param::<DbTime, _>(&row.updated_at),
+            33 => out.push_bind_param::<Nullable<DbTime>, _>(&row.closed_at),
+            34 => out.push_bind_param::<DbUuid, _>(&opened.id),
+            35 => out.push_bind_param::<DbTime, _>(&opened.at),
+            36 => out.push_bind_param::<Nullable<DbUuid>, _>(&opened.api_key_id),
+            37 => out.push_bind_param::<Text, _>(&opened.kind),
+            38 => out.push_bind_param::<Nullable<Text>, _>(&opened.from_status),
+            39 => out.push_bind_param::<Nullable<Text>, _>(&opened.to_status),
+            40 => out.push_bind_param::<Nullable<Text>, _>(&opened.note),
+            41 => out.push_bind_param::<Bool, _>(&self.premium),
+            42 => out.push_bind_param::<DbUuid, _>(&self.series),
+            43 => out.push_bind_param::<DbTime, _>(&self.now),
+            44 => out.push_bind_param::<DbUuid, _>(&self.loan_id),
+            45 => out.push_bind_param::<Nullable<DbTime>, _>(&self.hold_until),
+            46 => out.push_bind_param::<DbUuid, _>(&self.reserved.id),
+            47 => out.push_bind_param::<DbTime, _>(&self.reserved.at),
+            48 => out.push_bind_param::<Nullable<Text>, _>(&self.reserved.note),
+            _ => Err(no_parameter("the opening", n)),
+        })
+    }
+}
+
+prepared_statement!(OpeningStatement<'_>, OpeningStatement<'static>);
+
+#[derive(QueryableByName)]
+struct OpeningOutcome {
+    #[diesel(sql_type = Nullable<DbUuid>)]
+    loaner_id: Option<Id>,
+    #[diesel(sql_type = Nullable<Text>)]
+    loaner_imei: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    ahead: i64,
+    #[diesel(sql_type = Bool)]
+    loan_written: bool,
+}
+
+/// Writes an opening: the ticket, its `opened` entry and, with `loan`, its loan (see [`Opening`] for what the
+/// caller is left to do). PostgreSQL does it in one statement ([`OPENING_SQL`]); SQLite writes the ticket and
+/// leaves the rest to the caller's steps, as before.
+pub fn insert_opening(
+    conn: &mut Conn<'_>,
+    row: &TicketRow,
+    opened: &TicketEventRow,
+    series: Id,
+    loan: Option<&LoanRequest>,
+) -> AppResult<Opening> {
+    let Conn::Pg(c) = conn else {
+        insert_ticket(conn, row)?;
+        return Ok(Opening::TicketOnly);
+    };
+    let loan_id = Id(uuid::Uuid::now_v7());
+    let now = loan.map_or(row.created_at, |l| l.now);
+    let reserved = TicketEventRow::new(row.id, None, "loan_reserved", None, None, Some("loaner reserved"));
+    let outcome: OpeningOutcome = OpeningStatement {
+        row,
+        opened,
+        reserved: &reserved,
+        premium: loan.is_some(),
+        series,
+        now,
+        loan_id,
+        hold_until: loan.and_then(|l| l.hold_until),
+    }
+    .get_result(*c)?;
+    let Some(loan) = loan else {
+        return Ok(Opening::Complete {
+            events: vec![opened.clone()],
+            reservation: None,
+        });
+    };
+    if !outcome.loan_written {
+        return Ok(Opening::LoanLeft);
+    }
+    let state = match outcome.loaner_id {
+        Some(_) => LoanState::Reserved,
+        None => LoanState::Waiting,
+    };
+    let written = LoanRow {
+        id: loan_id,
+        ticket_id: row.id,
+        loaner_id: outcome.loaner_id,
+        store_id: row.store_id,
+        series_id: series,
+        state: state.as_str().to_owned(),
+        queued_at: now,
+        reserved_at: outcome.loaner_id.map(|_| now),
+        hold_until: outcome.loaner_id.and(loan.hold_until),
+        issued_at: None,
+        due_at: None,
+        returned_at: None,
+        issued_by: None,
+        returned_by: None,
+        deposit_minor: None,
+        return_condition: None,
+        missing_accessories: None,
+        damage_charge_minor: None,
+        loaner_hold: state.loaner_hold().map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(match (outcome.loaner_id, outcome.loaner_imei) {
+        (Some(_), Some(imei)) => Opening::Complete {
+            events: vec![opened.clone(), reserved.clone()],
+            reservation: Some(Box::new(Reservation::Claimed {
+                loan: written,
+                imei,
+                event: reserved,
+            })),
+        },
+        _ => Opening::Complete {
+            events: vec![opened.clone()],
+            reservation: Some(Box::new(Reservation::Waiting {
+                loan: written,
+                position: outcome.ahead + 1,
+            })),
+        },
+    })
+}
+
+/// A ticket by id, unlocked.
+pub fn find_ticket(conn: &mut Conn<'_>, id: Id) -> AppResult<Option<TicketRow>> {
+    Ok(with_conn!(conn, c => tickets::table.find(id).select(TicketRow::as_select()).first(c).optional())?)
+}
+
+/// Locks a ticket's row (see `service::lock_ticket_in_scope` for the order) and reads it. PostgreSQL takes `FOR NO
+/// KEY UPDATE`, the lock an update of the row takes anyway, which leaves the key share that timeline inserts take
+/// free; SQLite has one writer at a time.
+pub fn lock_ticket(conn: &mut Conn<'_>, id: Id) -> AppResult<Option<TicketRow>> {
+    Ok(match conn {
+        Conn::Pg(c) => tickets::table
+            .find(id)
+            .select(TicketRow::as_select())
+            .for_no_key_update()
+            .first(*c)
+            .optional()?,
+        Conn::Sqlite(c) => tickets::table
+            .find(id)
+            .select(TicketRow::as_select())
+            .first(*c)
+            .optional()?,
+    })
+}
+
+/// The ticket's current loan (its open one, else its latest).
+pub fn loan_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Option<LoanRow>> {
+    let rows: Vec<LoanRow> = with_conn!(conn, c => loans::table
+        .filter(loans::ticket_id.eq(ticket))
+        .order(loans::id.desc())
+        .select(LoanRow::as_select())
+        .load(c))?;
+    let open = rows.iter().position(|r| r.state().is_open());
+    Ok(match open {
+        Some(i) => rows.into_iter().nth(i),
+        None => rows.into_iter().next(),
+    })
+}
+
+/// Locks a ticket's loans, after the ticket (see `service::lock_ticket_in_scope`), and answers its current one as
+/// [`loan_of`] does, read after the lock so that it is the latest.
+pub fn lock_loan_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Option<LoanRow>> {
+    if let Conn::Pg(c) = conn {
+        loans::table
+            .filter(loans::ticket_id.eq(ticket))
+            .select(loans::id)
+            .for_no_key_update()
+            .load::<Id>(*c)?;
+    }
+    loan_of(conn, ticket)
+}
+
+pub fn loaner_imei(conn: &mut Conn<'_>, loaner: Id) -> AppResult<String> {
+    Ok(with_conn!(conn, c => loaners::table.find(loaner).select(loaners::imei).first::<String>(c))?)
+}
+
+pub fn series_of_model(conn: &mut Conn<'_>, model: Id) -> AppResult<Id> {
+    Ok(with_conn!(conn, c => product_models::table.find(model).select(product_models::series_id).first(c))?)
+}
+
+pub fn store_time_zone(conn: &mut Conn<'_>, store: Id) -> AppResult<String> {
+    Ok(with_conn!(conn, c => stores::table.find(store).select(stores::time_zone).first(c))?)
+}
+
+/// A ticket's timeline entries, in the order they happened.
+pub fn events_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<TicketEventRow>> {
+    Ok(with_conn!(conn, c => ticket_events::table
+        .filter(ticket_events::ticket_id.eq(ticket))
+        .order((ticket_events::at, ticket_events::id))
+        .select(TicketEventRow::as_select())
+        .load(c))?)
+}
+
+/// A ticket's courier legs, oldest first.
+pub fn pickups_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<crate::courier::PickupRow>> {
+    use crate::db::schema::pickups;
+    Ok(with_conn!(conn, c => pickups::table
+        .filter(pickups::ticket_id.eq(ticket))
+        .order(pickups::id)
+        .select(crate::courier::PickupRow::as_select())
+        .load(c))?)
+}
+
+/// Writes a ticket's findings and the warranty decision made from them.
+pub fn update_findings(conn: &mut Conn<'_>, row: &TicketRow, decision_json: String, now: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(tickets::table.find(row.id))
+        .set((
+            tickets::finding_liquid.eq(row.finding_liquid),
+            tickets::finding_drop.eq(row.finding_drop),
+            tickets::finding_crush.eq(row.finding_crush),
+            tickets::finding_tampering.eq(row.finding_tampering),
+            tickets::finding_cosmetic.eq(&row.finding_cosmetic),
+            tickets::fault_kind.eq(&row.fault_kind),
+            tickets::certificate.eq(&row.certificate),
+            tickets::warranty_decision.eq(Some(decision_json)),
+            tickets::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn set_rating(conn: &mut Conn<'_>, ticket: Id, score: i32, comment: Option<String>, now: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
+        .set((tickets::rating.eq(Some(score)), tickets::rating_comment.eq(comment), tickets::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Moves a ticket from `from` to `to` (guarded by `from`), stamping when it ended if it did.
+pub fn set_status(
+    conn: &mut Conn<'_>,
+    ticket: Id,
+    from: TicketStatus,
+    to: TicketStatus,
+    now: Ts,
+    closed_at: Option<Ts>,
+) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
+        .filter(tickets::status.eq(from.as_str()))
+        .set((tickets::status.eq(to.as_str()), tickets::updated_at.eq(now), tickets::closed_at.eq(closed_at)))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Which tickets a list shows: a page after `after`, of one store, of the caller's stores (`None` for an admin),
+/// of one status.
+pub struct TicketFilter {
+    pub after: Option<Id>,
+    pub fetch: i64,
+    pub store: Option<Id>,
+    pub scope: Option<Vec<Id>>,
+    pub status: Option<TicketStatus>,
+}
+
+/// A page of tickets in id order.
+pub fn list(conn: &mut Conn<'_>, filter: TicketFilter) -> AppResult<Vec<TicketRow>> {
+    Ok(with_conn!(conn, c => {
+        let mut q = tickets::table.select(TicketRow::as_select()).order(tickets::id).limit(filter.fetch).into_boxed();
+        if let Some(after) = filter.after {
+            q = q.filter(tickets::id.gt(after));
+        }
+        if let Some(store) = filter.store {
+            q = q.filter(tickets::store_id.eq(store));
+        }
+        if let Some(scope) = &filter.scope {
+            // One store (most keys) as `=`: the generic plan then reads the store's tickets in id order.
+            q = match scope.as_slice() {
+                [one] => q.filter(tickets::store_id.eq(*one)),
+                _ => q.filter(tickets::store_id.eq_any(scope.clone())),
+            };
+        }
+        if let Some(status) = filter.status {
+            q = q.filter(tickets::status.eq(status.as_str()));
+        }
+        q.load(c)
+    })?)
+}

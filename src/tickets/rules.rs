@@ -1,0 +1,177 @@
+//! Pure rules of a ticket: its number, the store-local date, what an opening must carry, how a ticket's row feeds
+//! the warranty decision, and how long a loaner is held for it. No database in sight.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::http::OpenTicket;
+use super::model::{Channel, TicketRow};
+use crate::db::types::Ts;
+use crate::error::{AppError, AppResult};
+use crate::http::validate::Checks;
+use crate::imei::Imei;
+use crate::warranty::{Certificate, CoveredItem, FaultKind, Findings, WarrantyInput};
+
+/// The human-facing ticket number, e.g. `RT-2026-000123`, from the year (at the store) and the counter's value.
+pub fn ticket_number(year: i32, value: i64) -> String {
+    format!("RT-{year}-{value:06}")
+}
+
+/// The store-local date of an instant.
+pub fn local_date(time_zone: &str, at: DateTime<Utc>) -> NaiveDate {
+    match time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => at.with_timezone(&tz).date_naive(),
+        Err(_) => at.date_naive(),
+    }
+}
+
+/// An instant cut to microseconds, what PostgreSQL keeps.
+pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+pub fn parse_enum<T: for<'de> Deserialize<'de>>(value: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
+}
+
+pub fn enum_str<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub fn channel_of(row: &TicketRow) -> Channel {
+    if row.channel == "mail_in" {
+        Channel::MailIn
+    } else {
+        Channel::WalkIn
+    }
+}
+
+/// What the warranty decision is made from: the ticket's row, judged on `today` at the store.
+pub fn warranty_input(row: &TicketRow, today: NaiveDate) -> WarrantyInput {
+    WarrantyInput {
+        purchase_date: row.purchase_date,
+        today,
+        item: parse_enum(&row.covered_item).unwrap_or(CoveredItem::Handset),
+        fault: parse_enum(&row.fault_kind).unwrap_or(FaultKind::Performance),
+        findings: Findings {
+            liquid: row.finding_liquid,
+            drop: row.finding_drop,
+            crush: row.finding_crush,
+            tampering: row.finding_tampering,
+        },
+        certificate: parse_enum(&row.certificate).unwrap_or(Certificate::Valid),
+        force_majeure: row.force_majeure,
+        extended_warranty: row.extended_warranty,
+        screen_plan: row.screen_plan,
+        overrun_days: u32::try_from(row.prior_overrun_days).unwrap_or(0),
+    }
+}
+
+/// Until when a loaner claimed at the opening is held: a mail-in customer's loaner travels with the inbound courier
+/// and is held until that pickup ends, not by the clock (the same rule as the loans area's reservations).
+pub fn hold_until(channel: Channel, now: Ts, hold: Duration) -> Option<Ts> {
+    (channel != Channel::MailIn).then(|| Ts(now.0 + chrono::Duration::from_std(hold).unwrap_or_default()))
+}
+
+/// The fields of an opening that are checked and cleaned before anything is written.
+pub struct CheckedOpening {
+    pub customer_name: String,
+    pub phone: String,
+    pub imei: Imei,
+    pub reported_fault: String,
+    pub cosmetic: Option<String>,
+}
+
+/// Checks an opening against the store's `today` and the instant `now`, each bad field listed.
+pub fn check_opening(input: &OpenTicket, today: NaiveDate, now: DateTime<Utc>) -> AppResult<CheckedOpening> {
+    let mut checks = Checks::new();
+    let customer_name = checks.text("customer.name", &input.customer.name, 1, 100);
+    let phone = input.customer.phone.trim().to_owned();
+    let digits = phone.strip_prefix('+').unwrap_or(&phone);
+    if !(5..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        checks.fail("customer.phone", "must be 5 to 20 digits, optionally after a +");
+    }
+    let imei = Imei::parse(&input.device_imei)
+        .map_err(|why| checks.fail("device_imei", why))
+        .ok();
+    if input.purchase_date > today {
+        checks.fail("purchase_date", format!("is after today ({today}) at the store"));
+    }
+    let reported_fault = checks.text("reported_fault", &input.reported_fault, 1, 1000);
+    if input.accessories.len() > 20 || input.accessories.iter().any(|a| a.trim().is_empty() || a.len() > 100) {
+        checks.fail("accessories", "at most 20 names of 1 to 100 characters");
+    }
+    let cosmetic = input
+        .inspection
+        .cosmetic
+        .as_ref()
+        .map(|c| checks.text("inspection.cosmetic", c, 0, 500));
+    match (input.channel, &input.pickup) {
+        (Channel::MailIn, None) => {
+            checks.fail("pickup", "a mail-in ticket needs the address the courier collects from")
+        }
+        (Channel::WalkIn, Some(_)) => checks.fail("pickup", "only mail-in tickets have a courier pickup"),
+        _ => {}
+    }
+    if input.prior_overrun_days > 3650 {
+        checks.fail("prior_overrun_days", "must be at most 3650");
+    }
+    if input.promised_at.is_some_and(|t| t <= now) {
+        checks.fail("promised_at", "must be in the future");
+    }
+    checks.finish()?;
+    let imei = imei.ok_or_else(|| AppError::field("device_imei", "is not valid"))?;
+    Ok(CheckedOpening {
+        customer_name,
+        phone,
+        imei,
+        reported_fault,
+        cosmetic,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_numbers_have_the_year_and_six_digits_at_least() {
+        for (year, value, number) in [
+            (2026, 1, "RT-2026-000001"),
+            (2026, 123, "RT-2026-000123"),
+            (2027, 1_234_567, "RT-2027-1234567"),
+        ] {
+            assert_eq!(ticket_number(year, value), number);
+        }
+    }
+
+    #[test]
+    fn local_dates_follow_the_store_time_zone() {
+        let at = DateTime::parse_from_rfc3339("2026-12-31T17:30:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        for (zone, date) in [
+            ("Asia/Shanghai", "2027-01-01"),
+            ("Europe/London", "2026-12-31"),
+            ("not a zone", "2026-12-31"),
+        ] {
+            assert_eq!(local_date(zone, at).to_string(), date, "{zone}");
+        }
+    }
+
+    #[test]
+    fn a_mail_in_hold_has_no_clock() {
+        let now = Ts(Utc::now());
+        let hold = Duration::from_secs(3600);
+        assert_eq!(hold_until(Channel::MailIn, now, hold), None);
+        assert_eq!(
+            hold_until(Channel::WalkIn, now, hold),
+            Some(Ts(now.0 + chrono::Duration::hours(1)))
+        );
+    }
+}

@@ -1,0 +1,617 @@
+//! The tickets' use cases: open (reserving a loaner for a premium series, or joining its waitlist), read, list,
+//! move through the status machine, change findings (which re-decides the warranty), rate. Each public use case
+//! owns its transaction; the steps other areas compose inside theirs take `&mut Conn` (the ticket's view
+//! [`detail`], the locks in their order [`lock_ticket_in_scope`], a timeline entry [`record_event`]).
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::http::{
+    Customer, Inspection, OpenTicket, RateTicket, Rating, Ticket, TicketList, TicketSummary, UpdateFindings,
+};
+use super::model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
+use super::repo::{self, LoanRequest, Opening, TicketFilter};
+use super::rules::{self, channel_of, enum_str, local_date, parse_enum, warranty_input};
+use crate::auth::{Bearer, Principal, Role};
+use crate::db::types::{Id, Ts};
+use crate::db::{Conn, Db};
+use crate::error::{AppError, AppResult};
+use crate::http::pagination::PageRequest;
+use crate::http::validate::Checks;
+use crate::loans::reserve::{Reservation, reserve_for_ticket};
+use crate::loans::{Loan, LoanRow, LoanState};
+use crate::parts::repair::TicketParts;
+use crate::warranty::{self, Certificate, CoveredItem, FaultKind, WarrantyDecision};
+
+/// Store staff act on their stores' tickets; admins on all; other roles not at all.
+pub fn require_ticket_role(principal: &Principal) -> AppResult<()> {
+    match principal.role {
+        Role::Admin | Role::StoreStaff => Ok(()),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
+/// Where a ticket is being opened and for what: its store's time zone, its model's series, its number's value.
+struct Place {
+    store_id: Id,
+    time_zone: String,
+    series_id: Id,
+    premium: bool,
+    number: i64,
+}
+
+/// The store and model of a ticket being opened, read in one query: the store must exist within the caller's
+/// scope and be an active service center; the model and its series must exist and be active.
+fn place_of_opening(conn: &mut Conn<'_>, principal: &Principal, store_id: Uuid, model_id: Uuid) -> AppResult<Place> {
+    let found = repo::place_of_opening(conn, Id(store_id), Id(model_id))?;
+    let Some(found) = found.filter(|_| principal.covers_store(store_id)) else {
+        return Err(AppError::field("store_id", "no such store"));
+    };
+    if !found.store_active || found.kind != "service_center" {
+        return Err(AppError::field(
+            "store_id",
+            "tickets open only at an active service center",
+        ));
+    }
+    let (Some(series_id), Some(premium)) = (found.series_id, found.premium) else {
+        return Err(AppError::field("model_id", "no such model"));
+    };
+    if found.model_active != Some(true) || found.series_active != Some(true) {
+        return Err(AppError::field("model_id", "the model or its series is deactivated"));
+    }
+    Ok(Place {
+        store_id: Id(store_id),
+        time_zone: found.time_zone,
+        series_id,
+        premium,
+        number: found.number,
+    })
+}
+
+/// Opens a ticket in its own transaction (the benchmark's raw-database baseline; the route runs [`open_in`] inside
+/// the idempotent creation's transaction).
+pub fn open(db: &Db, principal: &Principal, input: &OpenTicket, hold: Duration) -> AppResult<Ticket> {
+    db.write(|conn| open_in(conn, principal, input, hold))
+}
+
+/// Opens a repair ticket. For a premium-series model this reserves the best available loaner of the same series at
+/// the store in the same transaction, or puts the ticket on the waitlist. On PostgreSQL a walk-in opening is two
+/// statements (the place with the queue's lock, then everything written at once, see [`repo::insert_opening`]);
+/// a mail-in opening and SQLite go step by step.
+pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, hold: Duration) -> AppResult<Ticket> {
+    let Place {
+        store_id,
+        time_zone,
+        series_id,
+        premium,
+        number,
+    } = place_of_opening(conn, principal, input.store_id, input.model_id)?;
+    let now = crate::now();
+    let today = local_date(&time_zone, now);
+    let checked = rules::check_opening(input, today, now)?;
+    let mut row = TicketRow {
+        id: Id(Uuid::now_v7()),
+        number: rules::ticket_number(chrono::Datelike::year(&today), number),
+        store_id,
+        customer_name: checked.customer_name,
+        customer_phone: checked.phone,
+        device_imei: checked.imei.to_string(),
+        model_id: Id(input.model_id),
+        purchase_date: input.purchase_date,
+        channel: input.channel.as_str().to_owned(),
+        reported_fault: checked.reported_fault,
+        accessories: serde_json::to_string(&input.accessories).map_err(anyhow::Error::from)?,
+        finding_liquid: input.inspection.liquid,
+        finding_drop: input.inspection.drop,
+        finding_crush: input.inspection.crush,
+        finding_tampering: input.inspection.tampering,
+        finding_cosmetic: checked.cosmetic,
+        extended_warranty: input.extended_warranty,
+        screen_plan: input.screen_plan,
+        covered_item: enum_str(&input.covered_item.unwrap_or(CoveredItem::Handset)),
+        fault_kind: enum_str(&input.fault.unwrap_or(FaultKind::Performance)),
+        certificate: enum_str(&input.certificate.unwrap_or(Certificate::Valid)),
+        force_majeure: input.force_majeure,
+        prior_overrun_days: i32::try_from(input.prior_overrun_days).unwrap_or(0),
+        warranty_decision: None,
+        status: TicketStatus::Received.as_str().to_owned(),
+        promised_at: input.promised_at.map(|t| Ts(rules::truncate(t))),
+        tracking_token_hash: None,
+        labour_minor: 0,
+        rating: None,
+        rating_comment: None,
+        created_at: Ts(now),
+        updated_at: Ts(now),
+        closed_at: None,
+    };
+    let decision = warranty::decide(&warranty_input(&row, today), &warranty::Policy::default());
+    row.warranty_decision = Some(serde_json::to_string(&decision).map_err(anyhow::Error::from)?);
+    let token = crate::tracking::new_token();
+    row.tracking_token_hash = Some(crate::tracking::hash_token(&token));
+    let opened = TicketEventRow::new(
+        row.id,
+        Some(principal.key_id),
+        "opened",
+        None,
+        Some(TicketStatus::Received),
+        Some(decision.explanation.as_str()),
+    );
+    let opening = match &input.pickup {
+        // The inbound leg exists before the loan, so that serving the queue sees the leg that carries its loaner.
+        Some(pickup) => {
+            repo::insert_ticket(conn, &row)?;
+            crate::courier::create_pickup(conn, &row, crate::courier::Direction::Inbound, pickup, principal.key_id)?;
+            Opening::TicketOnly
+        }
+        None => {
+            let loan = premium.then(|| LoanRequest {
+                now: Ts(now),
+                hold_until: rules::hold_until(input.channel, Ts(now), hold),
+            });
+            repo::insert_opening(conn, &row, &opened, series_id, loan.as_ref())?
+        }
+    };
+    let (events, reservation) = match opening {
+        Opening::Complete { events, reservation } => (events, reservation.map(|r| *r)),
+        Opening::TicketOnly | Opening::LoanLeft => {
+            let reservation = if premium {
+                Some(reserve_for_ticket(
+                    conn,
+                    row.id,
+                    row.store_id,
+                    series_id,
+                    &row.channel,
+                    Ts(now),
+                    hold,
+                )?)
+            } else {
+                None
+            };
+            // The opening's timeline entries go in one statement: the opening itself (unless written already), and
+            // the reservation when a loaner was claimed at once. They are stamped in order, and the timeline is
+            // read in that order.
+            let events = match &reservation {
+                Some(Reservation::Claimed { event, .. }) => vec![opened, event.clone()],
+                _ => vec![opened],
+            };
+            let written = usize::from(matches!(opening, Opening::LoanLeft));
+            repo::record_events(conn, &events[written..])?;
+            (events, reservation)
+        }
+    };
+    // The answer is built from the rows just written; only the rarer openings (a courier pickup, a queue that was
+    // served meanwhile) read the ticket back.
+    let in_hand = match reservation {
+        _ if input.pickup.is_some() => None,
+        Some(Reservation::QueueServed) => None,
+        Some(Reservation::Claimed { loan, imei, .. }) => Some((Some(loan.to_loan(Some(imei), None)), events)),
+        Some(Reservation::Waiting { loan, position }) => Some((Some(loan.to_loan(None, Some(position))), events)),
+        None => Some((None, events)),
+    };
+    let mut ticket = match in_hand {
+        Some((loan, events)) => view(
+            row,
+            Related {
+                series_id,
+                loan,
+                events,
+                parts: TicketParts::none(),
+                pickups: Vec::new(),
+            },
+        )?,
+        None => detail(conn, row)?,
+    };
+    ticket.tracking_token = Some(token);
+    Ok(ticket)
+}
+
+/// Appends an entry to a ticket's timeline.
+pub fn record_event(
+    conn: &mut Conn<'_>,
+    ticket: Id,
+    actor: Option<Uuid>,
+    kind: &str,
+    from: Option<TicketStatus>,
+    to: Option<TicketStatus>,
+    note: Option<&str>,
+) -> AppResult<TicketEventRow> {
+    let row = TicketEventRow::new(ticket, actor, kind, from, to, note);
+    repo::record_events(conn, std::slice::from_ref(&row))?;
+    Ok(row)
+}
+
+/// The API view of a loan: with its loaner's IMEI and, while waiting, its place in the queue.
+pub fn loan_view(conn: &mut Conn<'_>, row: &LoanRow) -> AppResult<Loan> {
+    let imei = match row.loaner_id {
+        Some(id) => Some(repo::loaner_imei(conn, id)?),
+        None => None,
+    };
+    let position = if row.state() == LoanState::Waiting {
+        Some(crate::loans::waitlist_position(conn, row)?)
+    } else {
+        None
+    };
+    Ok(row.to_loan(imei, position))
+}
+
+/// What a ticket's view shows besides its own row.
+struct Related {
+    series_id: Id,
+    loan: Option<Loan>,
+    events: Vec<TicketEventRow>,
+    parts: TicketParts,
+    pickups: Vec<crate::courier::Pickup>,
+}
+
+/// The whole view of a ticket, read from the database.
+pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
+    let series_id = repo::series_of_model(conn, row.model_id)?;
+    let loan = match repo::loan_of(conn, row.id)? {
+        Some(l) => Some(loan_view(conn, &l)?),
+        None => None,
+    };
+    let events = repo::events_of(conn, row.id)?;
+    let parts = crate::parts::repair::summary(conn, &row)?;
+    let pickups = repo::pickups_of(conn, row.id)?
+        .into_iter()
+        .map(|r| crate::courier::pickup_view(conn, r, true))
+        .collect::<AppResult<Vec<_>>>()?;
+    view(
+        row,
+        Related {
+            series_id,
+            loan,
+            events,
+            parts,
+            pickups,
+        },
+    )
+}
+
+fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
+    let Related {
+        series_id,
+        loan,
+        events,
+        parts,
+        pickups,
+    } = related;
+    // The pickups' tracking events join the timeline in the order received (the sort is stable).
+    let mut timeline: Vec<TicketEvent> = events.into_iter().map(TicketEvent::from).collect();
+    timeline.extend(pickups.iter().flat_map(crate::courier::timeline_entries));
+    timeline.sort_by_key(|e| e.at);
+    let decision: WarrantyDecision = row
+        .warranty_decision
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .ok_or_else(|| anyhow::anyhow!("ticket {} has no readable warranty decision", row.number))?;
+    Ok(Ticket {
+        id: row.id.0,
+        number: row.number.clone(),
+        store_id: row.store_id.0,
+        customer: Customer {
+            name: row.customer_name.clone(),
+            phone: row.customer_phone.clone(),
+        },
+        device_imei: row.device_imei.clone(),
+        model_id: row.model_id.0,
+        series_id: series_id.0,
+        purchase_date: row.purchase_date,
+        channel: channel_of(&row),
+        reported_fault: row.reported_fault.clone(),
+        accessories: serde_json::from_str(&row.accessories).unwrap_or_default(),
+        inspection: Inspection {
+            liquid: row.finding_liquid,
+            drop: row.finding_drop,
+            crush: row.finding_crush,
+            tampering: row.finding_tampering,
+            cosmetic: row.finding_cosmetic.clone(),
+        },
+        covered_item: parse_enum(&row.covered_item).unwrap_or(CoveredItem::Handset),
+        fault: parse_enum(&row.fault_kind).unwrap_or(FaultKind::Performance),
+        certificate: parse_enum(&row.certificate).unwrap_or(Certificate::Valid),
+        force_majeure: row.force_majeure,
+        extended_warranty: row.extended_warranty,
+        screen_plan: row.screen_plan,
+        prior_overrun_days: u32::try_from(row.prior_overrun_days).unwrap_or(0),
+        warranty: decision,
+        status: TicketStatus::parse(&row.status),
+        promised_at: row.promised_at.map(chrono::DateTime::from),
+        loan,
+        timeline,
+        parts,
+        pickups,
+        tracking_token: None,
+        rating: row.rating.map(|score| Rating {
+            score,
+            comment: row.rating_comment.clone(),
+        }),
+        created_at: row.created_at.0,
+        updated_at: row.updated_at.0,
+        closed_at: row.closed_at.map(chrono::DateTime::from),
+    })
+}
+
+/// A ticket the caller may see, or 404.
+pub fn ticket_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<TicketRow> {
+    repo::find_ticket(conn, Id(id))?
+        .filter(|r| principal.covers_store(r.store_id.0))
+        .ok_or(AppError::NotFound("ticket"))
+}
+
+/// A ticket the caller may see, locked until the transaction ends, or 404.
+///
+/// The lock order: every transaction that changes a ticket's loan or its courier legs locks the ticket first, then
+/// its loans ([`repo::lock_loan_of`]), then its pickups; a loaner is changed only under its loan's lock (or claimed
+/// free). Taken the same way by the status changes, the loan calls and the courier's events, so that a cancellation
+/// and the courier's `picked_up` arriving at once take turns instead of deadlocking. PostgreSQL takes `FOR NO KEY
+/// UPDATE`, the lock an update of the row takes anyway, which leaves the key share that timeline inserts take free;
+/// SQLite has one writer at a time.
+pub fn lock_ticket_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<TicketRow> {
+    repo::lock_ticket(conn, Id(id))?
+        .filter(|r| principal.covers_store(r.store_id.0))
+        .ok_or(AppError::NotFound("ticket"))
+}
+
+/// Reads a ticket with its warranty decision, loan and timeline.
+pub fn get(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
+    bearer.read(db, |conn, principal| {
+        require_ticket_role(principal)?;
+        let row = ticket_in_scope(conn, principal, id)?;
+        detail(conn, row)
+    })
+}
+
+/// Lists the caller's stores' tickets (of one store, of one status), oldest first.
+pub fn list(
+    db: &Db,
+    bearer: &Bearer,
+    store: Option<Uuid>,
+    status: Option<TicketStatus>,
+    page: PageRequest,
+) -> AppResult<TicketList> {
+    bearer.read(db, |conn, principal| {
+        require_ticket_role(principal)?;
+        let scope = (principal.role != Role::Admin).then(|| principal.store_ids.iter().copied().map(Id).collect());
+        let filter = TicketFilter {
+            after: page.after.map(Id),
+            fetch: page.fetch(),
+            store: store.map(Id),
+            scope,
+            status,
+        };
+        let rows = repo::list(conn, filter)?;
+        let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
+        let items = rows
+            .into_iter()
+            .map(|r| TicketSummary {
+                id: r.id.0,
+                number: r.number.clone(),
+                store_id: r.store_id.0,
+                model_id: r.model_id.0,
+                channel: channel_of(&r),
+                status: TicketStatus::parse(&r.status),
+                created_at: r.created_at.0,
+                updated_at: r.updated_at.0,
+            })
+            .collect();
+        Ok(TicketList { items, next_cursor })
+    })
+}
+
+/// Records new inspection findings; the warranty decision is made again from them.
+pub fn update_findings(db: &Db, bearer: &Bearer, id: Uuid, input: &UpdateFindings) -> AppResult<Ticket> {
+    bearer.write(db, |conn, principal| {
+        require_ticket_role(principal)?;
+        let mut row = ticket_in_scope(conn, principal, id)?;
+        if TicketStatus::parse(&row.status).is_final() {
+            return Err(AppError::conflict("ticket_final", "the ticket is closed or cancelled"));
+        }
+        let mut checks = Checks::new();
+        let cosmetic = input
+            .inspection
+            .cosmetic
+            .as_ref()
+            .map(|c| checks.text("inspection.cosmetic", c, 0, 500));
+        checks.finish()?;
+        row.finding_liquid = input.inspection.liquid;
+        row.finding_drop = input.inspection.drop;
+        row.finding_crush = input.inspection.crush;
+        row.finding_tampering = input.inspection.tampering;
+        row.finding_cosmetic = cosmetic;
+        if let Some(fault) = input.fault {
+            row.fault_kind = enum_str(&fault);
+        }
+        if let Some(certificate) = input.certificate {
+            row.certificate = enum_str(&certificate);
+        }
+        let time_zone = repo::store_time_zone(conn, row.store_id)?;
+        let now = crate::now();
+        // The periods run to the day the customer brought the phone in, the ticket's opening, not to the day of
+        // the inspection: findings written on day 8 must not take away a return claimed on day 7.
+        let claimed_on = local_date(&time_zone, row.created_at.0);
+        let decision = warranty::decide(&warranty_input(&row, claimed_on), &warranty::Policy::default());
+        let json = serde_json::to_string(&decision).map_err(anyhow::Error::from)?;
+        repo::update_findings(conn, &row, json, Ts(now))?;
+        record_event(
+            conn,
+            row.id,
+            Some(principal.key_id),
+            "findings_changed",
+            None,
+            None,
+            Some(&decision.explanation),
+        )?;
+        let row = ticket_in_scope(conn, principal, id)?;
+        detail(conn, row)
+    })
+}
+
+/// Rates a closed ticket, once (the customer's satisfaction, 1 to 5).
+pub fn rate(db: &Db, bearer: &Bearer, id: Uuid, input: &RateTicket) -> AppResult<Ticket> {
+    bearer.write(db, |conn, principal| {
+        require_ticket_role(principal)?;
+        let row = ticket_in_scope(conn, principal, id)?;
+        let mut checks = Checks::new();
+        if !(1..=5).contains(&input.score) {
+            checks.fail("score", "must be 1 to 5");
+        }
+        let comment = input.comment.as_ref().map(|c| checks.text("comment", c, 0, 1000));
+        checks.finish()?;
+        if TicketStatus::parse(&row.status) != TicketStatus::Closed {
+            return Err(AppError::conflict(
+                "ticket_not_closed",
+                "a ticket is rated after it is closed",
+            ));
+        }
+        if row.rating.is_some() {
+            return Err(AppError::conflict("already_rated", "this ticket has been rated"));
+        }
+        repo::set_rating(conn, row.id, input.score, comment, Ts(crate::now()))?;
+        record_event(
+            conn,
+            row.id,
+            Some(principal.key_id),
+            "rated",
+            None,
+            None,
+            Some(&format!("{} of 5", input.score)),
+        )?;
+        let row = ticket_in_scope(conn, principal, id)?;
+        detail(conn, row)
+    })
+}
+
+/// Moves a ticket one step in its status machine, in its own transaction.
+pub fn transition(
+    db: &Db,
+    bearer: &Bearer,
+    id: Uuid,
+    action: TicketAction,
+    note: Option<&str>,
+    hold: Duration,
+) -> AppResult<Ticket> {
+    bearer.write(db, |conn, principal| {
+        require_ticket_role(principal)?;
+        transition_in(conn, principal, id, action, note, hold)
+    })
+}
+
+/// Moves a ticket one step in its status machine: the transaction behind the status routes (public for the
+/// benchmark, which runs it without HTTP).
+pub fn transition_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    action: TicketAction,
+    note: Option<&str>,
+    hold: Duration,
+) -> AppResult<Ticket> {
+    let row = lock_ticket_in_scope(conn, principal, id)?;
+    let loan = repo::lock_loan_of(conn, row.id)?;
+    let from = TicketStatus::parse(&row.status);
+    let to = from.apply(action)?;
+    // A free repair needs no approval; a paid one starts only once the customer has approved a quote.
+    if (from, action) == (TicketStatus::Diagnosing, TicketAction::StartRepair)
+        && !crate::parts::repair::warranty_free(&row)
+    {
+        return Err(AppError::conflict(
+            "quote_required",
+            "a paid repair starts once the customer approves a quote: send one first",
+        ));
+    }
+    let now = Ts(crate::now());
+    if channel_of(&row) == Channel::MailIn {
+        mail_in_gates(conn, &row, action, principal.key_id)?;
+    }
+    if let Some(loan) = loan {
+        match (action, loan.state()) {
+            // The release gate: the repaired phone goes back only once the loaner is back (or written off).
+            (TicketAction::Close, LoanState::Issued) => {
+                return Err(crate::loans::loaner_outstanding("closing"));
+            }
+            (TicketAction::Close | TicketAction::Cancel, state @ (LoanState::Waiting | LoanState::Reserved)) => {
+                crate::loans::http::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), None, now, hold)?;
+            }
+            (TicketAction::Cancel, LoanState::Issued) => {
+                return Err(LoanState::Issued.cancel().err().unwrap_or(AppError::Forbidden));
+            }
+            _ => {}
+        }
+    }
+    // Parts still reserved when the ticket ends were not used: they go back to the shelf.
+    if matches!(action, TicketAction::Cancel | TicketAction::Close) {
+        crate::parts::repair::release_all(conn, &row, principal.key_id)?;
+    }
+    let closed_at = to.is_final().then_some(now);
+    repo::set_status(conn, row.id, from, to, now, closed_at)?;
+    record_event(
+        conn,
+        row.id,
+        Some(principal.key_id),
+        "status_changed",
+        Some(from),
+        Some(to),
+        note,
+    )?;
+    let row = ticket_in_scope(conn, principal, id)?;
+    detail(conn, row)
+}
+
+/// A mail-in repair goes back by courier: ready means an outbound pickup to the inbound address, and the ticket
+/// closes only once that delivery is done. Cancelling the ticket cancels the legs the courier has not started (the
+/// partner sees them cancelled, and later events on them are refused); a leg under way carries the phone, so the
+/// ticket cannot be cancelled until it ends.
+fn mail_in_gates(conn: &mut Conn<'_>, row: &TicketRow, action: TicketAction, actor: Uuid) -> AppResult<()> {
+    use crate::courier::{Direction, PickupRequest, PickupStatus};
+    let legs = crate::courier::lock_pickups_of(conn, row.id)?;
+    match action {
+        TicketAction::Cancel => {
+            let open: Vec<_> = legs
+                .iter()
+                .filter(|p| !PickupStatus::parse(&p.status).is_final())
+                .collect();
+            if open
+                .iter()
+                .any(|p| PickupStatus::parse(&p.status).rank() >= PickupStatus::PickedUp.rank())
+            {
+                return Err(AppError::conflict(
+                    "pickup_under_way",
+                    "the courier is carrying the phone: cancel once that leg is delivered or failed",
+                ));
+            }
+            for leg in open {
+                crate::courier::cancel_leg(conn, leg, actor, Some("the ticket was cancelled"))?;
+            }
+        }
+        TicketAction::MarkReady => {
+            let outbound_open = legs
+                .iter()
+                .any(|p| p.direction == "outbound" && !matches!(p.status.as_str(), "failed" | "cancelled"));
+            if let (false, Some(inbound)) = (outbound_open, legs.iter().find(|p| p.direction == "inbound")) {
+                let request = PickupRequest {
+                    address: inbound.address.clone(),
+                    contact_name: Some(inbound.contact_name.clone()),
+                    contact_phone: Some(inbound.contact_phone.clone()),
+                    window_start: None,
+                    window_end: None,
+                    partner_id: inbound.partner_id.map(Uuid::from),
+                };
+                crate::courier::create_pickup(conn, row, Direction::Outbound, &request, actor)?;
+            }
+        }
+        TicketAction::Close
+            if !legs
+                .iter()
+                .any(|p| p.direction == "outbound" && p.status == "delivered") =>
+        {
+            return Err(AppError::conflict(
+                "awaiting_delivery",
+                "a mail-in ticket closes once the courier has delivered the phone back",
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
