@@ -45,14 +45,19 @@ pub fn scope_of(conn: &mut Conn<'_>, key_id: Uuid) -> AppResult<Vec<Uuid>> {
     Ok(ids.into_iter().map(Uuid::from).collect())
 }
 
-/// The unrevoked key with this hash.
-pub fn find_active_by_hash(conn: &mut Conn<'_>, hash: &str) -> AppResult<Option<ApiKeyRow>> {
-    Ok(with_conn!(conn, c => api_keys::table
+/// The unrevoked key with this hash and the stores it may act on (in id order), in one statement: every request
+/// checks its key, and a store staff key's scope must not cost a second round trip. The key's row comes once per
+/// store (once with no store for keys without a scope).
+pub fn find_active_by_hash(conn: &mut Conn<'_>, hash: &str) -> AppResult<Option<(ApiKeyRow, Vec<Uuid>)>> {
+    let rows: Vec<(ApiKeyRow, Option<Id>)> = with_conn!(conn, c => api_keys::table
+        .left_join(api_key_stores::table)
         .filter(api_keys::key_hash.eq(hash))
         .filter(api_keys::revoked_at.is_null())
-        .select(ApiKeyRow::as_select())
-        .first(c)
-        .optional())?)
+        .order(api_key_stores::store_id)
+        .select((ApiKeyRow::as_select(), api_key_stores::store_id.nullable()))
+        .load(c))?;
+    let scope = rows.iter().filter_map(|(_, store)| store.map(Uuid::from)).collect();
+    Ok(rows.into_iter().next().map(|(row, _)| (row, scope)))
 }
 
 pub fn touch(conn: &mut Conn<'_>, key_id: Uuid, at: DateTime<Utc>) -> AppResult<()> {

@@ -110,15 +110,15 @@ pub fn create_key(conn: &mut Conn<'_>, new: &NewApiKey, actor: Option<Uuid>) -> 
 
 /// The caller behind an unrevoked key, with when the key was last used.
 pub fn find_active_by_hash(conn: &mut Conn<'_>, hash: &str) -> AppResult<Option<(Principal, Option<DateTime<Utc>>)>> {
-    let Some(row) = repo::find_active_by_hash(conn, hash)? else {
+    let Some((row, scope)) = repo::find_active_by_hash(conn, hash)? else {
         return Ok(None);
     };
     let Some(role) = Role::parse(&row.role) else {
         return Ok(None);
     };
-    // Only store staff and warehouse keys have a scope: other keys need no second query.
+    // Only store staff and warehouse keys have a scope.
     let store_ids = match role {
-        Role::StoreStaff | Role::Warehouse => repo::scope_of(conn, row.id.0)?,
+        Role::StoreStaff | Role::Warehouse => scope,
         Role::Admin | Role::Courier => Vec::new(),
     };
     let principal = Principal {

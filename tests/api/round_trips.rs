@@ -1,5 +1,6 @@
 //! Database round trips of the hot paths (issue 12): a premium opening that claims a loaner, one that joins the
-//! waitlist, and a part reservation each take at most 6 round trips to PostgreSQL, the API-key check included.
+//! waitlist, and a part reservation each take at most 6 round trips to PostgreSQL, the API-key check included
+//! (a store staff key's, which also reads the key's stores).
 //!
 //! The server's database URL points at a counting proxy (`benches/harness/pg_proxy.rs`, shared with the
 //! benchmarks), which counts simple queries and extended-protocol batches (each ends with a `Sync`). The pool has
@@ -86,7 +87,12 @@ fn premium_openings_and_part_reservations_take_at_most_six_round_trips() {
         &json!({"location_id": p.store, "receipt_number": "RT-RECEIPT-1",
                 "lines": [{"part_id": part, "quantity": 10}]}),
     ));
-    let open_walk_in = || app.post_admin("/api/v1/tickets", &ticket_body(&p, "walk_in"));
+    // The counted requests come from the front desk: a store staff key, whose check also reads the key's stores.
+    let staff = app.create_key("store_staff", &[p.store.as_str()]);
+    // A key's first use records when it was used (again at most every few minutes): not the paths' own cost.
+    let first_use = app.get("/api/v1/tickets?limit=1", Some(&staff));
+    assert_eq!(first_use.status, 200, "{}", first_use.text);
+    let open_walk_in = || app.post("/api/v1/tickets", &staff, &ticket_body(&p, "walk_in"));
     let counters = &proxy.counters;
 
     let warm_claim = open(&app, &p);
@@ -98,7 +104,13 @@ fn premium_openings_and_part_reservations_take_at_most_six_round_trips() {
     let (wait, wait_trips) = counted(counters, open_walk_in);
 
     created(&reserve_part(&app, &warm_claim.id(), &part));
-    let (reservation, reservation_trips) = counted(counters, || reserve_part(&app, &claim.id(), &part));
+    let (reservation, reservation_trips) = counted(counters, || {
+        app.post(
+            &format!("/api/v1/tickets/{}/parts", claim.id()),
+            &staff,
+            &json!({"part_id": part, "quantity": 1}),
+        )
+    });
 
     println!("round trips per request (Q simple queries, S batches ended by Sync, P statements prepared):");
     println!("  premium opening, claims a loaner:  {}", claim_trips.describe());
