@@ -12,6 +12,7 @@ mod flows;
 mod helpers;
 mod idempotency;
 mod invariants;
+mod openings;
 mod operations;
 mod parts_catalog;
 mod query_plans;
