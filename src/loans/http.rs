@@ -18,9 +18,6 @@ use crate::http::{ApiJson, ApiQuery};
 use crate::money::Money;
 use crate::state::AppState;
 
-// compat: the loan steps other areas compose (tickets, courier) were defined here.
-pub use super::service::{end_loan, issue_by_courier, return_by_courier};
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueLoan {

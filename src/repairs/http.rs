@@ -15,7 +15,7 @@ use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::ApiJson;
 use crate::money::Money;
 use crate::state::AppState;
-use crate::tickets::http::Ticket;
+use crate::tickets::Ticket;
 
 /// A part reserved for, or used in, a repair.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

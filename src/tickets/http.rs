@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-pub use super::model::Channel;
-use super::model::{TicketAction, TicketEvent, TicketStatus};
+use super::model::{Channel, TicketAction, TicketEvent, TicketStatus};
 use super::service;
 use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
@@ -19,14 +18,6 @@ use crate::http::{ApiJson, ApiQuery};
 use crate::loans::Loan;
 use crate::state::AppState;
 use crate::warranty::{Certificate, CoveredItem, FaultKind, WarrantyDecision};
-
-// compat: the paths into this module that other areas, tests and benches use today; the lead removes them after
-// merging everyone.
-pub use super::configure;
-pub use super::repo::{loan_of, lock_loan_of, lock_ticket};
-pub use super::rules::local_date;
-pub use super::service::{detail, loan_view, lock_ticket_in_scope, require_ticket_role, ticket_in_scope};
-pub use super::service::{open_in as open, transition_in as transition};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -163,7 +154,7 @@ pub struct Ticket {
     /// to opening the ticket; only its hash is kept.
     pub tracking_token: Option<String>,
     /// Parts reserved or used, labour, and what the customer pays.
-    pub parts: crate::parts::repair::TicketParts,
+    pub parts: crate::repairs::TicketParts,
     pub rating: Option<Rating>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

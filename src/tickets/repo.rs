@@ -14,7 +14,7 @@ use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
-use crate::loans::reserve::{QUEUE_LOCK_KEY, Reservation};
+use crate::loans::{QUEUE_LOCK_KEY, Reservation};
 use crate::loans::{LoanRow, LoanState};
 use crate::with_conn;
 
@@ -88,7 +88,7 @@ macro_rules! prepared_statement {
 /// ticket number (a sequence), and, when the opening will ask for a loaner (an active premium series at an active
 /// service center), its queue's shared lock. The lock is taken in this statement, before the one that looks for a
 /// free loaner: READ COMMITTED takes a snapshot per statement, and a joiner must hold the lock before the snapshot
-/// in which it looks, so that it and a releaser never miss each other (see `crate::loans::reserve`'s `lock_queue`).
+/// in which it looks, so that it and a releaser never miss each other (see `crate::loans::repo::lock_queue`).
 fn place_sql() -> String {
     let key = QUEUE_LOCK_KEY.replace("{store}", "s.id").replace("{series}", "ps.id");
     format!(
