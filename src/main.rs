@@ -344,7 +344,8 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
             println!("{}", created.key.unwrap_or_default());
         }
         KeysCommand::List => {
-            let mut page = depot::http::pagination::PageRequest::parse(auth::service::LIST, Some(200), None).map_err(fail)?;
+            let mut page =
+                depot::http::pagination::PageRequest::parse(auth::service::LIST, Some(200), None).map_err(fail)?;
             loop {
                 let (items, next) = db.read(|conn| auth::list_keys(conn, page)).map_err(fail)?;
                 for k in items {
@@ -360,8 +361,9 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
                 }
                 match next {
                     Some(cursor) => {
-                        page = depot::http::pagination::PageRequest::parse(auth::service::LIST, Some(200), Some(&cursor))
-                            .map_err(fail)?
+                        page =
+                            depot::http::pagination::PageRequest::parse(auth::service::LIST, Some(200), Some(&cursor))
+                                .map_err(fail)?
                     }
                     None => break,
                 }

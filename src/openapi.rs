@@ -11,7 +11,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 
-use crate::{audit, auth, catalog, courier, error, health, loaners, loans, money, parts, repairs, stock, tickets, tracking};
+use crate::{
+    audit, auth, catalog, courier, error, health, loaners, loans, money, parts, repairs, stock, tickets, tracking,
+};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -16,11 +16,11 @@ pub mod service;
 
 use actix_web::web;
 
+pub use http::CreateApiKey;
 pub use model::{
     ApiKey, ApiKeyRow, Bearer, CreatedApiKey, KeyHash, NewApiKey, NewKey, Principal, Role, generate_key, hash_key,
     well_formed_key,
 };
-pub use http::CreateApiKey;
 pub use service::{bootstrap_admin, create_key, list_keys, revoke_key};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -8,8 +8,8 @@ use super::model::{CompatibilityRow, PartChanges, PartRow, PriceRow};
 use crate::db::Conn;
 use crate::db::schema::{part_compatibility, part_prices, parts, product_models, product_series};
 use crate::db::types::{Id, Ts};
-use crate::error::{AppResult, OrDuplicate};
 use crate::error::AppError;
+use crate::error::{AppResult, OrDuplicate};
 use crate::with_conn;
 
 diesel::define_sql_function! {

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::http::{Part, PartList, PartQuery, PriceChange, PriceChangeList, PriceInForce, PriceList, PriceListItem,
-    PriceListModel};
+use super::http::{
+    Part, PartList, PartQuery, PriceChange, PriceChangeList, PriceInForce, PriceList, PriceListItem, PriceListModel,
+};
 use super::model::{CompatibilityRow, ModelRef, NewPart, PartCategory, PartRow, PartUpdate, PriceRow};
 use super::repo::{self, PartFilter};
 use super::rules;
@@ -206,7 +207,10 @@ pub fn list(conn: &mut Conn<'_>, query: &PartQuery, page: PageRequest) -> AppRes
     };
     let filter = PartFilter {
         sku: query.sku.as_deref().map(|s| s.trim().to_ascii_uppercase()),
-        pattern: query.q.as_deref().map(|q| rules::like_pattern(&q.trim().to_lowercase())),
+        pattern: query
+            .q
+            .as_deref()
+            .map(|q| rules::like_pattern(&q.trim().to_lowercase())),
         category: query.category.map(PartCategory::as_str),
         fits,
         active: query.active,

@@ -10,10 +10,10 @@ use uuid::Uuid;
 use super::model::PartLineState;
 use super::service;
 use crate::auth::Bearer;
-use crate::parts::http::{read_json, write_json};
 use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::ApiJson;
 use crate::money::Money;
+use crate::parts::http::{read_json, write_json};
 use crate::state::AppState;
 use crate::tickets::Ticket;
 
@@ -87,10 +87,10 @@ macro_rules! body_endpoint {
     ($name:ident, $path:literal, $doc:literal, $body:ty, $answer:ty, $call:path) => {
         #[doc = $doc]
         #[utoipa::path(
-            tag = "tickets", operation_id = stringify!($name), params(("ticket_id" = Uuid, Path)),
-            request_body = $body, responses((status = 200, body = $answer), WriteErrors),
-            security(("bearer" = []))
-        )]
+                    tag = "tickets", operation_id = stringify!($name), params(("ticket_id" = Uuid, Path)),
+                    request_body = $body, responses((status = 200, body = $answer), WriteErrors),
+                    security(("bearer" = []))
+                )]
         #[post($path)]
         pub async fn $name(
             state: web::Data<AppState>,
@@ -100,7 +100,10 @@ macro_rules! body_endpoint {
         ) -> AppResult<HttpResponse> {
             let id = path.into_inner();
             let input = body.value;
-            write_json(state, bearer, move |conn, principal| $call(conn, principal, id, &input)).await
+            write_json(state, bearer, move |conn, principal| {
+                $call(conn, principal, id, &input)
+            })
+            .await
         }
     };
 }

@@ -252,6 +252,8 @@ pub fn line_sums(conn: &mut Conn<'_>, ticket: Id) -> AppResult<LineSums> {
     let sql = format!("SELECT {LINE_SUMS}");
     Ok(match conn {
         Conn::Pg(c) => diesel::sql_query(sql).bind::<DbUuid, _>(ticket).get_result(*c)?,
-        Conn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?")).bind::<DbUuid, _>(ticket).get_result(*c)?,
+        Conn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
+            .bind::<DbUuid, _>(ticket)
+            .get_result(*c)?,
     })
 }

@@ -72,7 +72,11 @@ mod tests {
             (Some(9900), 2, false, (19800, 19800)),
             (Some(9900), 2, true, (19800, 0)),
         ] {
-            assert_eq!(line_prices(price, quantity, covered), prices, "{price:?} x{quantity} {covered}");
+            assert_eq!(
+                line_prices(price, quantity, covered),
+                prices,
+                "{price:?} x{quantity} {covered}"
+            );
         }
     }
 
@@ -85,7 +89,10 @@ mod tests {
             (19800, 9900, 0, true, 19800, 9900),
         ] {
             let t = totals(cost, customer, labour, free);
-            assert_eq!((t.labour, t.total_cost, t.customer_total), (labour, total_cost, customer_total));
+            assert_eq!(
+                (t.labour, t.total_cost, t.customer_total),
+                (labour, total_cost, customer_total)
+            );
         }
     }
 
@@ -94,7 +101,10 @@ mod tests {
         assert!(!decision_is_free(None));
         assert!(!decision_is_free(Some("not json")));
         assert_eq!(decline_note(0), "quote declined: returned unrepaired");
-        assert_eq!(decline_note(5000), "quote declined (labour 50.00 not billed): returned unrepaired");
+        assert_eq!(
+            decline_note(5000),
+            "quote declined (labour 50.00 not billed): returned unrepaired"
+        );
         assert_eq!(quote_note(true), "quote: covered by the warranty");
     }
 }

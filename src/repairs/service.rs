@@ -156,7 +156,14 @@ pub fn reserve(
         updated_at: now,
     };
     let note = format!("{} unit(s)", input.quantity);
-    let event = TicketEventRow::new(scope.ticket_id, Some(principal.key_id), "part_reserved", None, None, Some(&note));
+    let event = TicketEventRow::new(
+        scope.ticket_id,
+        Some(principal.key_id),
+        "part_reserved",
+        None,
+        None,
+        Some(&note),
+    );
     let movement = MovementRow::new(
         (location, part),
         MovementKind::Reservation,
@@ -215,8 +222,23 @@ pub fn release(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, line: Uuid)
     let ticket = open_ticket(conn, principal, id)?;
     let row = line_of(conn, &ticket, line)?;
     finish_line(conn, &row, PartLineState::Released)?;
-    stock::release_units(conn, row.location_id, row.part_id, row.quantity, &ticket.number, principal.key_id)?;
-    record_event(conn, ticket.id, Some(principal.key_id), "part_released", None, None, None)?;
+    stock::release_units(
+        conn,
+        row.location_id,
+        row.part_id,
+        row.quantity,
+        &ticket.number,
+        principal.key_id,
+    )?;
+    record_event(
+        conn,
+        ticket.id,
+        Some(principal.key_id),
+        "part_released",
+        None,
+        None,
+        None,
+    )?;
     detail(conn, ticket)
 }
 
@@ -260,8 +282,23 @@ pub fn consume(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, line: Uuid)
         price_unquoted(conn, &ticket, &row)?;
     }
     finish_line(conn, &row, PartLineState::Consumed)?;
-    stock::consume_units(conn, row.location_id, row.part_id, row.quantity, &ticket.number, principal.key_id)?;
-    record_event(conn, ticket.id, Some(principal.key_id), "part_consumed", None, None, None)?;
+    stock::consume_units(
+        conn,
+        row.location_id,
+        row.part_id,
+        row.quantity,
+        &ticket.number,
+        principal.key_id,
+    )?;
+    record_event(
+        conn,
+        ticket.id,
+        Some(principal.key_id),
+        "part_consumed",
+        None,
+        None,
+        None,
+    )?;
     detail(conn, ticket)
 }
 
@@ -280,7 +317,15 @@ fn move_ticket(
             "the ticket changed meanwhile; read it again",
         ));
     }
-    record_event(conn, ticket.id, Some(actor), "status_changed", Some(from), Some(to), Some(note))?;
+    record_event(
+        conn,
+        ticket.id,
+        Some(actor),
+        "status_changed",
+        Some(from),
+        Some(to),
+        Some(note),
+    )?;
     Ok(())
 }
 
@@ -309,7 +354,13 @@ pub fn quote(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &Quote
         repo::price_line(conn, line.id, price, covered, now)?;
     }
     repo::set_labour(conn, ticket.id, labour)?;
-    move_ticket(conn, &ticket, TicketAction::RequestApproval, principal.key_id, rules::quote_note(covered))?;
+    move_ticket(
+        conn,
+        &ticket,
+        TicketAction::RequestApproval,
+        principal.key_id,
+        rules::quote_note(covered),
+    )?;
     let ticket = ticket_in_scope(conn, principal, id)?;
     detail(conn, ticket)
 }

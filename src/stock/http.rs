@@ -10,12 +10,12 @@ use super::model::{MovementKind, MovementRow};
 use super::service::{self, require_stock_reader};
 use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
-use crate::parts::http::{read_json, write_json};
 use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::{ApiJson, ApiQuery};
 use crate::loaners::CsvBody;
+use crate::parts::http::{read_json, write_json};
 use crate::state::AppState;
 
 /// Stock of one part at one location.
@@ -328,7 +328,10 @@ pub async fn list_stock_levels(
     query: ApiQuery<LevelQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    read_stock(state, bearer, move |conn, principal| service::levels(conn, principal, &query)).await
+    read_stock(state, bearer, move |conn, principal| {
+        service::levels(conn, principal, &query)
+    })
+    .await
 }
 
 /// The movement ledger of the caller's locations, oldest first.
@@ -345,7 +348,10 @@ pub async fn list_stock_movements(
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse("/stock/movements", query.limit, query.cursor.as_deref())?;
-    read_stock(state, bearer, move |conn, principal| service::movements(conn, principal, &query, page)).await
+    read_stock(state, bearer, move |conn, principal| {
+        service::movements(conn, principal, &query, page)
+    })
+    .await
 }
 
 /// A stock write recorded once per `Idempotency-Key` (the route names the body's fingerprint), for a caller who may

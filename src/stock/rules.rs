@@ -43,8 +43,18 @@ mod tests {
 
     #[test]
     fn reorder_suggestions_fill_the_shortfall_then_add_the_reorder_quantity() {
-        for (point, available, qty, suggested) in [(5, 2, 10, 13), (5, 5, 10, 10), (5, 7, 10, 10), (0, 0, 4, 4), (3, -1, 0, 4)] {
-            assert_eq!(suggested_qty(point, available, qty), suggested, "{point} {available} {qty}");
+        for (point, available, qty, suggested) in [
+            (5, 2, 10, 13),
+            (5, 5, 10, 10),
+            (5, 7, 10, 10),
+            (0, 0, 4, 4),
+            (3, -1, 0, 4),
+        ] {
+            assert_eq!(
+                suggested_qty(point, available, qty),
+                suggested,
+                "{point} {available} {qty}"
+            );
         }
     }
 
@@ -65,7 +75,13 @@ mod tests {
 
     #[test]
     fn quantities_run_from_one_to_a_million() {
-        for (q, ok) in [(0, false), (1, true), (MAX_QUANTITY, true), (MAX_QUANTITY + 1, false), (-1, false)] {
+        for (q, ok) in [
+            (0, false),
+            (1, true),
+            (MAX_QUANTITY, true),
+            (MAX_QUANTITY + 1, false),
+            (-1, false),
+        ] {
             let mut checks = Checks::new();
             quantity(&mut checks, "quantity", q);
             assert_eq!(checks.finish().is_ok(), ok, "{q}");

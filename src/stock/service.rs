@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::http::{
     AdjustmentResult, CreateAdjustment, CreateReceipt, CreateTransfer, LedgerCheck, LedgerMismatch, LevelQuery,
-    MovementQuery, ReceiptLine, ReceiptResult, ReorderLine, ReorderReport, ReorderSettings, StockLevel,
-    StockLevelList, StockMovement, StockMovementList, TransferResult,
+    MovementQuery, ReceiptLine, ReceiptResult, ReorderLine, ReorderReport, ReorderSettings, StockLevel, StockLevelList,
+    StockMovement, StockMovementList, TransferResult,
 };
 use super::model::{LevelRow, MovementKind, MovementRow};
 use super::repo::{self, LevelFilter};
@@ -138,7 +138,16 @@ pub fn reserve_units(
     reference: &str,
     actor: Uuid,
 ) -> AppResult<()> {
-    record(conn, location, part, MovementKind::Reservation, q, Some(reference), None, Some(actor))?;
+    record(
+        conn,
+        location,
+        part,
+        MovementKind::Reservation,
+        q,
+        Some(reference),
+        None,
+        Some(actor),
+    )?;
     if !repo::reserve_available(conn, location, part, q)? {
         return Err(insufficient(conn, location, part, q)?);
     }
@@ -299,7 +308,11 @@ pub fn import_receipts(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u
                 None
             }
         };
-        let qty = row.quantity.parse::<i64>().ok().filter(|q| (1..=rules::MAX_QUANTITY).contains(q));
+        let qty = row
+            .quantity
+            .parse::<i64>()
+            .ok()
+            .filter(|q| (1..=rules::MAX_QUANTITY).contains(q));
         if qty.is_none() {
             problems.push("quantity must be a whole number from 1 to 1000000".to_owned());
         }

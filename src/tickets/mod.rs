@@ -21,13 +21,12 @@ pub mod service;
 
 use actix_web::web::ServiceConfig;
 
-pub use model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
 pub use http::{OpenTicket, Ticket};
+pub use model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
 pub use repo::{lock_loan_of, lock_ticket, record_events};
 pub use rules::local_date;
 pub use service::{
-    detail, loan_view, lock_ticket_in_scope, open_in, record_event, require_ticket_role, ticket_in_scope,
-    transition_in,
+    detail, loan_view, lock_ticket_in_scope, open_in, record_event, require_ticket_role, ticket_in_scope, transition_in,
 };
 
 /// The ticket routes.

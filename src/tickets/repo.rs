@@ -14,8 +14,8 @@ use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
-use crate::loans::{QUEUE_LOCK_KEY, Reservation};
 use crate::loans::{LoanRow, LoanState};
+use crate::loans::{QUEUE_LOCK_KEY, Reservation};
 use crate::with_conn;
 
 /// The store and model of a ticket being opened, as found (nothing checked yet), with the ticket's number value.

@@ -19,8 +19,8 @@ use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::loans::{Reservation, reserve_for_ticket};
 use crate::loans::{Loan, LoanRow, LoanState};
+use crate::loans::{Reservation, reserve_for_ticket};
 use crate::repairs::TicketParts;
 use crate::warranty::{self, Certificate, CoveredItem, FaultKind, WarrantyDecision};
 
@@ -513,9 +513,7 @@ pub fn transition_in(
     let from = TicketStatus::parse(&row.status);
     let to = from.apply(action)?;
     // A free repair needs no approval; a paid one starts only once the customer has approved a quote.
-    if (from, action) == (TicketStatus::Diagnosing, TicketAction::StartRepair)
-        && !crate::repairs::warranty_free(&row)
-    {
+    if (from, action) == (TicketStatus::Diagnosing, TicketAction::StartRepair) && !crate::repairs::warranty_free(&row) {
         return Err(AppError::conflict(
             "quote_required",
             "a paid repair starts once the customer approves a quote: send one first",

@@ -121,7 +121,10 @@ fn premium_openings_and_part_reservations_take_at_most_six_round_trips() {
     .collect();
     // The reservation answers the line it wrote and the ticket's totals.
     if reservation.status != 200 || reservation.body["line"]["state"] != "reserved" {
-        over.push(format!("the part reservation answered {}: {}", reservation.status, reservation.text));
+        over.push(format!(
+            "the part reservation answered {}: {}",
+            reservation.status, reservation.text
+        ));
     }
     assert!(
         over.is_empty(),

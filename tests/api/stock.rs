@@ -199,10 +199,7 @@ fn a_paid_repair_reserves_quotes_and_uses_parts() {
         &json!({"part_id": screen, "quantity": 1}),
     );
     assert_eq!(reserved.status, 200, "{}", reserved.text);
-    let line = reserved.body["line"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let line = reserved.body["line"]["id"].as_str().unwrap_or_default().to_owned();
     let after = level(&app, &futian, &screen);
     assert_eq!(after["reserved"].as_i64(), before["reserved"].as_i64().map(|r| r + 1));
     assert_eq!(after["on_hand"], before["on_hand"]);
@@ -532,10 +529,7 @@ fn race_for_last_units(app: &TestApp, other: Option<&TestApp>) {
                         &format!("/api/v1/tickets/{t}/parts"),
                         &json!({"part_id": screen, "quantity": 1}),
                     );
-                    let line = res.body["line"]["id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
+                    let line = res.body["line"]["id"].as_str().unwrap_or_default().to_owned();
                     (res.status, t.clone(), line)
                 })
             })
