@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::state::AppState;
 
 impl FromRequest for Bearer {
@@ -165,14 +165,13 @@ pub async fn list_api_keys(
 #[get("/api-keys/{key_id}")]
 pub async fn get_api_key(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let key = web::block(move || {
+    answer(move || {
         bearer.read(&state.db, |conn, principal| {
             principal.require_admin()?;
             get_key(conn, id)
         })
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(key))
+    .await
 }
 
 /// Revoke an API key. It stops working at once, on every instance.
@@ -188,14 +187,13 @@ pub async fn revoke_api_key(
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let key = web::block(move || {
+    answer(move || {
         bearer.write(&state.db, |conn, principal| {
             principal.require_admin()?;
             revoke_key(conn, id, Some(principal.key_id))
         })
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(key))
+    .await
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -207,9 +207,7 @@ pub async fn reschedule_pickup(
     path: web::Path<Uuid>,
     body: ApiJson<ReschedulePickup>,
 ) -> AppResult<HttpResponse> {
-    let pickup =
-        web::block(move || service::reschedule_pickup(&state.db, &bearer, path.into_inner(), &body.value)).await??;
-    Ok(HttpResponse::Ok().json(pickup))
+    answer(move || service::reschedule_pickup(&state.db, &bearer, path.into_inner(), &body.value)).await
 }
 
 /// Cancel a pickup that the courier does not have yet (staff). Cancelling a mail-in ticket's inbound pickup ends
@@ -225,10 +223,7 @@ pub async fn cancel_pickup(
     bearer: Bearer,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    let pickup =
-        web::block(move || service::cancel_pickup(&state.db, &bearer, path.into_inner(), state.settings.loan_hold))
-            .await??;
-    Ok(HttpResponse::Ok().json(pickup))
+    answer(move || service::cancel_pickup(&state.db, &bearer, path.into_inner(), state.settings.loan_hold)).await
 }
 
 /// The partner's own pickup list; its cursor carries the phase (open or final) of the last pickup listed.
@@ -284,9 +279,7 @@ pub async fn accept_pickup(
     body: ApiJson<AcceptPickup>,
 ) -> AppResult<HttpResponse> {
     let tracking_number = body.value.tracking_number;
-    let pickup =
-        web::block(move || service::accept_pickup(&state.db, &bearer, path.into_inner(), &tracking_number)).await??;
-    Ok(HttpResponse::Ok().json(pickup))
+    answer(move || service::accept_pickup(&state.db, &bearer, path.into_inner(), &tracking_number)).await
 }
 
 /// Report one tracking event of a pickup. Safe to retry: the same `event_id` with the same content is stored once
@@ -307,8 +300,7 @@ pub async fn post_pickup_event(
     let id = path.into_inner();
     let event = body.value;
     let hold = state.settings.loan_hold;
-    let outcome = web::block(move || service::post_pickup_event(&state.db, &bearer, id, &event, hold)).await??;
-    Ok(HttpResponse::Ok().json(outcome))
+    answer(move || service::post_pickup_event(&state.db, &bearer, id, &event, hold)).await
 }
 
 /// Report several tracking events of one pickup at once, applied in order in one transaction; a batch with any

@@ -10,38 +10,15 @@ use uuid::Uuid;
 use super::model::{ModelRef, NewPart, PartCategory, PartChanges, PartRow, PartUpdate, PriceRow};
 use super::rules::{compatible_count, money, sku, warranty};
 use super::{rules, service};
-use crate::auth::{Bearer, Principal};
-use crate::db::Conn;
+use crate::auth::Bearer;
 use crate::db::types::{Id, Ts};
 use crate::error::{AppError, AppResult, Problem, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer, read_json, write_json};
 use crate::money::Money;
 use crate::state::AppState;
-
-/// Runs `f` as the key's holder on a read connection, on a blocking thread (diesel blocks), and answers its result
-/// as JSON. Shared by the handlers of the parts, stock and repair areas; it belongs in `crate::http` (a shared
-/// layer), where the other areas could use it too.
-pub async fn read_json<T, F>(state: web::Data<AppState>, bearer: Bearer, f: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
-{
-    let out = web::block(move || bearer.read(&state.db, f)).await??;
-    Ok(HttpResponse::Ok().json(out))
-}
-
-/// As [`read_json`], in one write transaction.
-pub async fn write_json<T, F>(state: web::Data<AppState>, bearer: Bearer, f: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
-{
-    let out = web::block(move || bearer.write(&state.db, f)).await??;
-    Ok(HttpResponse::Ok().json(out))
-}
 
 /// A spare part.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -585,8 +562,7 @@ pub async fn get_public_price_list(
     query: ApiQuery<PriceListQuery>,
 ) -> AppResult<HttpResponse> {
     let model = query.0.parse()?;
-    let list = web::block(move || state.db.read(|conn| service::price_list(conn, &model))).await??;
-    Ok(HttpResponse::Ok().json(list))
+    answer(move || state.db.read(|conn| service::price_list(conn, &model))).await
 }
 
 #[derive(OpenApi)]

@@ -14,7 +14,7 @@ use crate::db::Conn;
 use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::loans::Loan;
 use crate::state::AppState;
 use crate::warranty::{Certificate, CoveredItem, FaultKind, WarrantyDecision};
@@ -191,16 +191,6 @@ pub struct TicketQuery {
     pub cursor: Option<String>,
     pub store_id: Option<Uuid>,
     pub status: Option<TicketStatus>,
-}
-
-/// Runs a use case on a blocking thread (diesel is blocking) and answers 200 with its result.
-async fn answer<T, F>(work: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce() -> AppResult<T> + Send + 'static,
-{
-    let value = web::block(work).await??;
-    Ok(HttpResponse::Ok().json(value))
 }
 
 /// Open a repair ticket. For a premium-series model this reserves the best available loaner of the same series at
