@@ -420,35 +420,9 @@ pub fn reserve_for_ticket(
     hold: Duration,
 ) -> AppResult<Reservation> {
     let claimed = repo::claim_loaner(conn, store, series, now, Queue::MustBeEmpty)?;
-    let state = if claimed.is_some() {
-        LoanState::Reserved
-    } else {
-        LoanState::Waiting
-    };
-    let loaner_id = claimed.as_ref().map(|c| c.id);
-    let row = LoanRow {
-        id: Id(uuid::Uuid::now_v7()),
-        ticket_id: ticket,
-        loaner_id,
-        store_id: store,
-        series_id: series,
-        state: state.as_str().to_owned(),
-        queued_at: now,
-        reserved_at: loaner_id.map(|_| now),
-        hold_until: loaner_id.and_then(|_| rules::hold_until(channel, now, hold)),
-        issued_at: None,
-        due_at: None,
-        returned_at: None,
-        issued_by: None,
-        returned_by: None,
-        deposit_minor: None,
-        return_condition: None,
-        missing_accessories: None,
-        damage_charge_minor: None,
-        loaner_hold: state.loaner_hold().map(str::to_owned),
-        created_at: now,
-        updated_at: now,
-    };
+    let loaner = claimed.as_ref().map(|c| c.id);
+    let held = rules::hold_until(channel, now, hold);
+    let row = LoanRow::for_ticket(Id(uuid::Uuid::now_v7()), ticket, store, series, loaner, held, now);
     repo::insert(conn, &row)?;
     if let Some(claimed) = claimed {
         // Written by the caller with its own entries, in one statement.

@@ -14,7 +14,7 @@ use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
-use crate::loans::{LoanRow, LoanState};
+use crate::loans::LoanRow;
 use crate::loans::{QUEUE_LOCK_KEY, Reservation};
 use crate::with_conn;
 
@@ -399,33 +399,15 @@ pub fn insert_opening(
     if !outcome.loan_written {
         return Ok(Opening::LoanLeft);
     }
-    let state = match outcome.loaner_id {
-        Some(_) => LoanState::Reserved,
-        None => LoanState::Waiting,
-    };
-    let written = LoanRow {
-        id: loan_id,
-        ticket_id: row.id,
-        loaner_id: outcome.loaner_id,
-        store_id: row.store_id,
-        series_id: series,
-        state: state.as_str().to_owned(),
-        queued_at: now,
-        reserved_at: outcome.loaner_id.map(|_| now),
-        hold_until: outcome.loaner_id.and(loan.hold_until),
-        issued_at: None,
-        due_at: None,
-        returned_at: None,
-        issued_by: None,
-        returned_by: None,
-        deposit_minor: None,
-        return_condition: None,
-        missing_accessories: None,
-        damage_charge_minor: None,
-        loaner_hold: state.loaner_hold().map(str::to_owned),
-        created_at: now,
-        updated_at: now,
-    };
+    let written = LoanRow::for_ticket(
+        loan_id,
+        row.id,
+        row.store_id,
+        series,
+        outcome.loaner_id,
+        loan.hold_until,
+        now,
+    );
     Ok(match (outcome.loaner_id, outcome.loaner_imei) {
         (Some(_), Some(imei)) => Opening::Complete {
             events: vec![opened.clone(), reserved.clone()],

@@ -147,7 +147,7 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         None => {
             let loan = premium.then(|| LoanRequest {
                 now: Ts(now),
-                hold_until: rules::hold_until(input.channel, Ts(now), hold),
+                hold_until: crate::loans::hold_until(input.channel.as_str(), Ts(now), hold),
             });
             repo::insert_opening(conn, &row, &opened, series_id, loan.as_ref())?
         }
