@@ -15,6 +15,7 @@ use super::model::{
 use super::service;
 use crate::auth::Bearer;
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::http::handler::record_action;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
@@ -210,21 +211,15 @@ pub async fn reschedule_pickup(
     answer(move || service::reschedule_pickup(&state.db, &bearer, path.into_inner(), &body.value)).await
 }
 
-/// Cancel a pickup that the courier does not have yet (staff). Cancelling a mail-in ticket's inbound pickup ends
-/// the loaner hold it would have carried: a reserved loaner goes to the next waiter, a waiting ticket leaves the queue.
-#[utoipa::path(
-    tag = "courier", operation_id = "cancel_pickup", params(("pickup_id" = Uuid, Path)),
-    responses((status = 200, body = Pickup), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/pickups/{pickup_id}/cancel")]
-pub async fn cancel_pickup(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    answer(move || service::cancel_pickup(&state.db, &bearer, path.into_inner(), state.settings.loan_hold)).await
-}
+record_action!(
+    tag = "courier",
+    id = "pickup_id",
+    answer = Pickup,
+    cancel_pickup,
+    "/pickups/{pickup_id}/cancel",
+    "Cancel a pickup that the courier does not have yet (staff). Cancelling a mail-in ticket's inbound pickup ends\nthe loaner hold it would have carried: a reserved loaner goes to the next waiter, a waiting ticket leaves the queue.",
+    |state, bearer, id| service::cancel_pickup(&state.db, &bearer, id, state.settings.loan_hold)
+);
 
 /// The partner's own pickup list; its cursor carries the phase (open or final) of the last pickup listed.
 pub const COURIER_PICKUPS: &str = "/courier/pickups";

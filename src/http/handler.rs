@@ -1,6 +1,6 @@
 //! What every area's handlers share: run a use case on a blocking thread (diesel blocks) and answer its result as
 //! JSON ([`answer`], and [`read_json`] / [`write_json`] for a use case run as the caller's key), and the `POST` call
-//! on one record with a JSON body ([`record_post!`](crate::http::handler::record_post)).
+//! on one record with a JSON body or none (`record_post!`, `record_action!`).
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -68,3 +68,29 @@ macro_rules! record_post {
     };
 }
 pub(crate) use record_post;
+
+/// A `POST` call on one record (`/…/{id}/…`) with no body, such as a state change: one use case, whose answer (the
+/// record) is the response. `$call` sees the state, the caller's key and the record's id by the names given. As
+/// [`record_post!`], the caller imports `post` and names `Uuid` and `WriteErrors`.
+macro_rules! record_action {
+    (
+        tag = $tag:literal, id = $id_name:literal, answer = $answer:ty,
+        $name:ident, $path:literal, $doc:literal, |$state:ident, $bearer:ident, $id:ident| $call:expr
+    ) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = $tag, operation_id = stringify!($name), params(($id_name = Uuid, Path)), responses((status = 200, body = $answer), WriteErrors),
+            security(("bearer" = []))
+        )]
+        #[post($path)]
+        pub async fn $name(
+            $state: ::actix_web::web::Data<$crate::state::AppState>,
+            $bearer: $crate::auth::Bearer,
+            path: ::actix_web::web::Path<::uuid::Uuid>,
+        ) -> $crate::error::AppResult<::actix_web::HttpResponse> {
+            let $id = path.into_inner();
+            $crate::http::handler::answer(move || -> $crate::error::AppResult<$answer> { $call }).await
+        }
+    };
+}
+pub(crate) use record_action;

@@ -11,7 +11,7 @@ use super::model::PartLineState;
 use super::service;
 use crate::auth::Bearer;
 use crate::error::{AppResult, ReadErrors, WriteErrors};
-use crate::http::handler::record_post;
+use crate::http::handler::{record_action, record_post};
 use crate::http::{read_json, write_json};
 use crate::money::Money;
 use crate::state::AppState;
@@ -167,23 +167,18 @@ body_endpoint!(
     service::quote
 );
 
+/// A decision on a ticket's quote: the use case `$call` runs in one write transaction and answers the ticket.
 macro_rules! decision_endpoint {
     ($name:ident, $path:literal, $doc:literal, $call:path) => {
-        #[doc = $doc]
-        #[utoipa::path(
-                            tag = "tickets", operation_id = stringify!($name), params(("ticket_id" = Uuid, Path)),
-                            responses((status = 200, body = Ticket), WriteErrors),
-                            security(("bearer" = []))
-                        )]
-        #[post($path)]
-        pub async fn $name(
-            state: web::Data<AppState>,
-            bearer: Bearer,
-            path: web::Path<Uuid>,
-        ) -> AppResult<HttpResponse> {
-            let id = path.into_inner();
-            write_json(state, bearer, move |conn, principal| $call(conn, principal, id)).await
-        }
+        record_action!(
+            tag = "tickets",
+            id = "ticket_id",
+            answer = Ticket,
+            $name,
+            $path,
+            $doc,
+            |state, bearer, id| bearer.write(&state.db, move |conn, principal| $call(conn, principal, id))
+        );
     };
 }
 
