@@ -138,7 +138,7 @@ fn main() -> anyhow::Result<()> {
     ];
     servers.add_baseline_side(&mut sides, http);
     harness::compare(&args.run, &mut servers, &mut sides, || {
-        let check = db.read(depot::parts::stock::check_ledger).map_err(app_error)?;
+        let check = db.read(depot::stock::check_ledger).map_err(app_error)?;
         let reserved: Vec<i64> = db
             .read(|conn| {
                 use depot::db::schema::stock_levels;

@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use depot::auth::{Principal, Role};
-use depot::catalog::{models, series, stores};
+use depot::catalog::{self, CreateModel, CreateSeries, CreateStore, StoreKind};
 use depot::db::schema::{loans, tickets};
 use depot::db::{Db, Engine};
 use depot::imei::Imei;
-use depot::tickets::TicketAction;
-use depot::tickets::http::OpenTicket;
+use depot::tickets::{OpenTicket, TicketAction};
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use harness::{Post, Scratch, Server, Side, app_error};
 use rand::Rng;
@@ -144,15 +143,15 @@ impl Fixture {
                 let mut ids = Vec::with_capacity(store_count);
                 let mut codes = Vec::with_capacity(store_count);
                 for i in 0..store_count {
-                    let row = stores::CreateStore {
+                    let row = CreateStore {
                         code: format!("BENCH-{i:04}"),
                         name: format!("Benchmark service center {i}"),
                         city: "Shenzhen".into(),
-                        kind: stores::StoreKind::ServiceCenter,
+                        kind: StoreKind::ServiceCenter,
                         time_zone: None,
                     }
                     .parse()?;
-                    let store = stores::insert(conn, &row, actor)?;
+                    let store = catalog::insert(conn, &row, actor)?;
                     ids.push(store.id);
                     codes.push(store.code);
                 }
@@ -161,21 +160,21 @@ impl Fixture {
             .map_err(app_error)?;
         let model = db
             .write(|conn| {
-                let series_row = series::CreateSeries {
+                let series_row = CreateSeries {
                     code: "BENCHMATE".into(),
                     name: "Benchmark Mate".into(),
                     premium: true,
                     loaner_deposit: None,
                 }
                 .parse()?;
-                let series = series::insert(conn, &series_row, actor)?;
-                let model_row = models::CreateModel {
+                let series = catalog::insert(conn, &series_row, actor)?;
+                let model_row = CreateModel {
                     code: "BENCHMATE1".into(),
                     name: "Benchmark Mate 1".into(),
                     series_id: series.id,
                 }
                 .parse()?;
-                models::insert(conn, &model_row, actor)
+                catalog::insert(conn, &model_row, actor)
             })
             .map_err(app_error)?;
         Ok(Fixture {
@@ -301,7 +300,7 @@ fn open_raw(db: &Db, fixture: &Fixture, rng: &mut impl Rng) -> Result<(), String
         .map_err(|e| format!("{}: {e}", e.code()))?;
     let note = Some("benchmark history");
     db.write(|conn| {
-        depot::tickets::http::transition(conn, &fixture.principal, ticket.id, TicketAction::Cancel, note, HOLD)
+        depot::tickets::transition_in(conn, &fixture.principal, ticket.id, TicketAction::Cancel, note, HOLD)
     })
     .map(|_| ())
     .map_err(|e| format!("{}: {e}", e.code()))

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use depot::auth::Role;
-use depot::auth::keys::{self, NewApiKey};
+use depot::auth::{self, NewApiKey, Role};
 use depot::config::{DEFAULT_BIND, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_DATABASE_URL, DEFAULT_MAX_CONNECTIONS, Settings};
 use depot::db::{Db, Engine, PoolOptions, SqliteSynchronous};
 use depot::edge::{Cidr, TrustedProxies};
@@ -160,7 +159,7 @@ fn main() -> anyhow::Result<()> {
             let db = open(&cli.database_url)?;
             db.migrate()?;
             let check = db
-                .read(depot::parts::stock::check_ledger)
+                .read(depot::stock::check_ledger)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             for m in &check.mismatches {
                 println!(
@@ -226,7 +225,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.metrics_key = args.metrics_key;
     settings.pool.sqlite_synchronous = args.sqlite_synchronous;
     let state = startup::prepare(settings)?;
-    if let Some(created) = keys::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
+    if let Some(created) = auth::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
         let key = created.key.unwrap_or_default();
         println!("\nFirst start on an empty database: created an admin API key. It is shown this once; keep it.\n");
         println!("    {key}\n");
@@ -315,7 +314,7 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
                 .write(|conn| {
                     let mut store_ids = Vec::new();
                     for code in &stores {
-                        let store = depot::catalog::stores::find_by_code(conn, &code.to_ascii_uppercase())?
+                        let store = depot::catalog::repo::stores::find_by_code(conn, &code.to_ascii_uppercase())?
                             .ok_or_else(|| depot::error::AppError::field("store", format!("no store {code}")))?;
                         store_ids.push(store.id.0);
                     }
@@ -326,14 +325,14 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
                             })?),
                             None => None,
                         };
-                    let request = keys::CreateApiKey {
+                    let request = auth::CreateApiKey {
                         role,
                         label: label.clone(),
                         store_ids,
                         partner_id,
                     };
                     let new: NewApiKey = request.parse()?;
-                    keys::create_key(conn, &new, None)
+                    auth::create_key(conn, &new, None)
                 })
                 .map_err(fail)?;
             println!(
@@ -345,9 +344,10 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
             println!("{}", created.key.unwrap_or_default());
         }
         KeysCommand::List => {
-            let mut page = depot::http::pagination::PageRequest::parse(keys::LIST, Some(200), None).map_err(fail)?;
+            let mut page =
+                depot::http::pagination::PageRequest::parse(auth::service::LIST, Some(200), None).map_err(fail)?;
             loop {
-                let (items, next) = db.read(|conn| keys::list_keys(conn, page)).map_err(fail)?;
+                let (items, next) = db.read(|conn| auth::list_keys(conn, page)).map_err(fail)?;
                 for k in items {
                     let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
                     println!(
@@ -361,15 +361,16 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
                 }
                 match next {
                     Some(cursor) => {
-                        page = depot::http::pagination::PageRequest::parse(keys::LIST, Some(200), Some(&cursor))
-                            .map_err(fail)?
+                        page =
+                            depot::http::pagination::PageRequest::parse(auth::service::LIST, Some(200), Some(&cursor))
+                                .map_err(fail)?
                     }
                     None => break,
                 }
             }
         }
         KeysCommand::Revoke { id } => {
-            let key = db.write(|conn| keys::revoke_key(conn, id, None)).map_err(fail)?;
+            let key = db.write(|conn| auth::revoke_key(conn, id, None)).map_err(fail)?;
             println!("revoked {} ({})", key.id, key.label);
         }
     }

@@ -13,7 +13,7 @@ use crate::edge::{self, BadKeys, FailureLimiter, RecentKeys, RouteTable, Shutdow
 use crate::error::{AppError, FieldError};
 pub use crate::state::AppState;
 use crate::telemetry::{self, Metrics};
-use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, tickets, tracking};
+use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, repairs, stock, tickets, tracking};
 
 /// Connects, migrates and builds the shared state.
 pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
@@ -38,7 +38,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
 
 /// Expires reservations whose hold ran out and serves queues left beside a free loaner, every `sweep_interval`, until
 /// shutdown begins ([`drain`]); join the returned thread to wait for a sweep in progress. Every instance may run one:
-/// the sweep locks what it changes (see `loans::reserve::sweep`).
+/// the sweep locks what it changes (see `loans::sweep`).
 pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHandle<()>> {
     let interval = state.settings.sweep_interval;
     if interval.is_zero() {
@@ -47,7 +47,7 @@ pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHand
     let spawned = std::thread::Builder::new().name("loan-sweeper".into()).spawn(move || {
         while !state.shutdown.wait(interval) {
             let now = crate::db::types::Ts(crate::now());
-            match crate::loans::reserve::sweep(&state.db, now, state.settings.loan_hold) {
+            match crate::loans::sweep(&state.db, now, state.settings.loan_hold) {
                 Ok(s) if s == Default::default() => {}
                 Ok(s) => tracing::info!(expired = s.expired, served = s.served, "loaner reservations swept"),
                 Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next round"),
@@ -84,14 +84,16 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
             .service(
                 web::scope("/api/v1")
                     .configure(catalog::configure)
-                    .configure(auth::keys::configure)
+                    .configure(auth::configure)
                     .configure(loaners::configure)
-                    .configure(loans::http::configure)
-                    .configure(tickets::http::configure)
+                    .configure(loans::configure)
+                    .configure(tickets::configure)
                     .configure(parts::configure)
+                    .configure(stock::configure)
+                    .configure(repairs::configure)
                     .configure(courier::configure)
                     .configure(tracking::configure)
-                    .service(audit::list_audit_entries)
+                    .configure(audit::configure)
                     .default_service(web::to(edge::no_route)),
             )
             .configure(health::configure)

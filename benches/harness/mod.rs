@@ -973,14 +973,14 @@ pub struct Key {
 }
 
 pub fn create_key(db: &depot::db::Db, role: depot::auth::Role, partner_id: Option<Uuid>) -> anyhow::Result<Key> {
-    let new = depot::auth::keys::NewApiKey {
+    let new = depot::auth::NewApiKey {
         role,
         label: format!("benchmark {}", role.as_str()),
         store_ids: vec![],
         partner_id,
     };
     let created = db
-        .write(|conn| depot::auth::keys::create_key(conn, &new, None))
+        .write(|conn| depot::auth::create_key(conn, &new, None))
         .map_err(app_error)?;
     Ok(Key {
         text: created.key.context("a new key comes with its text")?,
@@ -1087,13 +1087,13 @@ impl StandardStore {
         principal: &depot::auth::Principal,
         count: usize,
         pickup: Option<serde_json::Value>,
-    ) -> anyhow::Result<Vec<depot::tickets::http::Ticket>> {
+    ) -> anyhow::Result<Vec<depot::tickets::Ticket>> {
         let mut rng = rand::rng();
         (0..count)
             .map(|_| {
                 let body = ticket_body(self.store, self.model, pickup.clone(), &mut rng)?;
-                let input: depot::tickets::http::OpenTicket = serde_json::from_value(body)?;
-                db.write(|conn| depot::tickets::http::open(conn, principal, &input, Duration::from_secs(48 * 3600)))
+                let input: depot::tickets::OpenTicket = serde_json::from_value(body)?;
+                db.write(|conn| depot::tickets::open_in(conn, principal, &input, Duration::from_secs(48 * 3600)))
                     .map_err(app_error)
             })
             .collect()

@@ -10,6 +10,12 @@ pub mod model;
 pub mod repo;
 pub mod service;
 
-pub use http::{__path_list_audit_entries, AuditEntry, AuditEntryList, AuditQuery, list_audit_entries};
+use actix_web::web;
+
+pub use http::{AuditEntry, AuditEntryList, AuditQuery};
 pub use model::AuditRow;
 pub use service::record;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(http::list_audit_entries);
+}

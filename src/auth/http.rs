@@ -11,10 +11,11 @@ use super::model::{ApiKey, Bearer, CreatedApiKey, KeyHash, NewApiKey, Principal,
 use super::service::{LIST, create_key, get_key, list_keys, revoke_key};
 use crate::db::Conn;
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::http::handler::record_action;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::state::AppState;
 
 impl FromRequest for Bearer {
@@ -165,38 +166,29 @@ pub async fn list_api_keys(
 #[get("/api-keys/{key_id}")]
 pub async fn get_api_key(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let key = web::block(move || {
+    answer(move || {
         bearer.read(&state.db, |conn, principal| {
             principal.require_admin()?;
             get_key(conn, id)
         })
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(key))
+    .await
 }
 
-/// Revoke an API key. It stops working at once, on every instance.
-#[utoipa::path(
-    tag = "api_keys", operation_id = "revoke_api_key", params(("key_id" = Uuid, Path)),
-    responses((status = 200, body = ApiKey), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/api-keys/{key_id}/revoke")]
-pub async fn revoke_api_key(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let key = web::block(move || {
+record_action!(
+    tag = "api_keys",
+    id = "key_id",
+    answer = ApiKey,
+    revoke_api_key,
+    "/api-keys/{key_id}/revoke",
+    "Revoke an API key. It stops working at once, on every instance.",
+    |state, bearer, id| {
         bearer.write(&state.db, |conn, principal| {
             principal.require_admin()?;
             revoke_key(conn, id, Some(principal.key_id))
         })
-    })
-    .await??;
-    Ok(HttpResponse::Ok().json(key))
-}
+    }
+);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_api_key)

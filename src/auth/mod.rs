@@ -16,24 +16,13 @@ pub mod service;
 
 use actix_web::web;
 
+pub use http::CreateApiKey;
 pub use model::{
     ApiKey, ApiKeyRow, Bearer, CreatedApiKey, KeyHash, NewApiKey, NewKey, Principal, Role, generate_key, hash_key,
     well_formed_key,
 };
+pub use service::{bootstrap_admin, create_key, list_keys, revoke_key};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     http::configure(cfg);
-}
-
-// compat: the key records and endpoints were `auth::keys::…`; the lead removes this after merging.
-pub mod keys {
-    pub use super::configure;
-    pub use super::http::{
-        __path_create_api_key, __path_get_api_key, __path_list_api_keys, __path_revoke_api_key, ApiKeyList,
-        ApiKeyQuery, CreateApiKey, create_api_key, get_api_key, list_api_keys, revoke_api_key,
-    };
-    pub use super::model::{ApiKey, ApiKeyRow, CreatedApiKey, NewApiKey};
-    pub use super::service::{
-        LIST, bootstrap_admin, create_key, find_active_by_hash, get_key, list_keys, revoke_key, touch,
-    };
 }

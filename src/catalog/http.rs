@@ -18,7 +18,7 @@ use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::money::Money;
 use crate::state::AppState;
 
@@ -107,14 +107,12 @@ macro_rules! endpoints {
         ) -> AppResult<HttpResponse> {
             let id = path.into_inner();
             let changes = body.value.parse()?;
-            let out = web::block(move || {
+            answer(move || {
                 bearer.write(&state.db, |conn, principal| {
                     principal.require_admin()?;
                     service::update::<$row>(conn, id, &changes, principal.key_id)
                 })
-            })
-            .await??;
-            Ok(HttpResponse::Ok().json(out))
+            }).await
         }
 
         #[doc = $deactivate_doc]
@@ -154,14 +152,13 @@ where
     E: service::Entity + Send + 'static,
     E::Out: Send,
 {
-    let out = web::block(move || {
+    answer(move || {
         bearer.write(&state.db, |conn, principal| {
             principal.require_admin()?;
             service::set_active::<E>(conn, id, active, principal.key_id)
         })
     })
-    .await??;
-    Ok(HttpResponse::Ok().json(out))
+    .await
 }
 
 // Stores: service centers (which lend loaners and repair phones) and warehouses (which hold parts).

@@ -15,10 +15,11 @@ use super::model::{
 use super::service;
 use crate::auth::Bearer;
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::http::handler::record_action;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -207,29 +208,18 @@ pub async fn reschedule_pickup(
     path: web::Path<Uuid>,
     body: ApiJson<ReschedulePickup>,
 ) -> AppResult<HttpResponse> {
-    let pickup =
-        web::block(move || service::reschedule_pickup(&state.db, &bearer, path.into_inner(), &body.value)).await??;
-    Ok(HttpResponse::Ok().json(pickup))
+    answer(move || service::reschedule_pickup(&state.db, &bearer, path.into_inner(), &body.value)).await
 }
 
-/// Cancel a pickup that the courier does not have yet (staff). Cancelling a mail-in ticket's inbound pickup ends
-/// the loaner hold it would have carried: a reserved loaner goes to the next waiter, a waiting ticket leaves the queue.
-#[utoipa::path(
-    tag = "courier", operation_id = "cancel_pickup", params(("pickup_id" = Uuid, Path)),
-    responses((status = 200, body = Pickup), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/pickups/{pickup_id}/cancel")]
-pub async fn cancel_pickup(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    let pickup =
-        web::block(move || service::cancel_pickup(&state.db, &bearer, path.into_inner(), state.settings.loan_hold))
-            .await??;
-    Ok(HttpResponse::Ok().json(pickup))
-}
+record_action!(
+    tag = "courier",
+    id = "pickup_id",
+    answer = Pickup,
+    cancel_pickup,
+    "/pickups/{pickup_id}/cancel",
+    "Cancel a pickup that the courier does not have yet (staff). Cancelling a mail-in ticket's inbound pickup ends\nthe loaner hold it would have carried: a reserved loaner goes to the next waiter, a waiting ticket leaves the queue.",
+    |state, bearer, id| service::cancel_pickup(&state.db, &bearer, id, state.settings.loan_hold)
+);
 
 /// The partner's own pickup list; its cursor carries the phase (open or final) of the last pickup listed.
 pub const COURIER_PICKUPS: &str = "/courier/pickups";
@@ -284,9 +274,7 @@ pub async fn accept_pickup(
     body: ApiJson<AcceptPickup>,
 ) -> AppResult<HttpResponse> {
     let tracking_number = body.value.tracking_number;
-    let pickup =
-        web::block(move || service::accept_pickup(&state.db, &bearer, path.into_inner(), &tracking_number)).await??;
-    Ok(HttpResponse::Ok().json(pickup))
+    answer(move || service::accept_pickup(&state.db, &bearer, path.into_inner(), &tracking_number)).await
 }
 
 /// Report one tracking event of a pickup. Safe to retry: the same `event_id` with the same content is stored once
@@ -307,8 +295,7 @@ pub async fn post_pickup_event(
     let id = path.into_inner();
     let event = body.value;
     let hold = state.settings.loan_hold;
-    let outcome = web::block(move || service::post_pickup_event(&state.db, &bearer, id, &event, hold)).await??;
-    Ok(HttpResponse::Ok().json(outcome))
+    answer(move || service::post_pickup_event(&state.db, &bearer, id, &event, hold)).await
 }
 
 /// Report several tracking events of one pickup at once, applied in order in one transaction; a batch with any

@@ -82,7 +82,7 @@ pub fn pickups_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<PickupRow>> 
 }
 
 /// A ticket's pickups, newest first, locked until the transaction ends (PostgreSQL), after the ticket and its
-/// loans (the lock order is in [`crate::tickets::http::lock_ticket_in_scope`]).
+/// loans (the lock order is in [`crate::tickets::lock_ticket_in_scope`]).
 pub fn lock_pickups_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<PickupRow>> {
     let of_ticket = pickups::table
         .filter(pickups::ticket_id.eq(ticket))

@@ -3,7 +3,7 @@
 //! ([`create_pickup`], [`cancel_leg`], [`pickup_view`]) take a connection.
 //!
 //! Lock order: every path that changes a ticket's courier legs locks the ticket first, then its loans, then its
-//! pickups (see [`crate::tickets::http::lock_ticket_in_scope`]).
+//! pickups (see [`crate::tickets::lock_ticket_in_scope`]).
 
 use std::time::Duration;
 
@@ -23,8 +23,9 @@ use crate::db::{AnyConnection, Conn, Db};
 use crate::error::{AppError, AppResult, OrDuplicate as _};
 use crate::http::pagination::PageRequest;
 use crate::loans::LoanRow;
-use crate::tickets::http::{lock_loan_of, lock_ticket, lock_ticket_in_scope, require_ticket_role, ticket_in_scope};
-use crate::tickets::{TicketRow, record_event};
+use crate::tickets::{
+    TicketRow, lock_loan_of, lock_ticket, lock_ticket_in_scope, record_event, require_ticket_role, ticket_in_scope,
+};
 
 /// The API view; `show_phone` hides the contact phone from couriers the pickup is not assigned to.
 pub fn pickup_view(conn: &mut Conn<'_>, row: PickupRow, show_phone: bool) -> AppResult<Pickup> {
@@ -409,7 +410,7 @@ fn apply_effects(
         match rules::loan_step(direction, from, to, loan.state()) {
             LoanStep::Nothing => {}
             LoanStep::Issue => {
-                crate::loans::http::issue_by_courier(conn, loan, now)?;
+                crate::loans::issue_by_courier(conn, loan, now)?;
                 record_event(
                     conn,
                     leg.ticket_id,
@@ -420,9 +421,9 @@ fn apply_effects(
                     Some("loaner handed to the customer by the courier"),
                 )?;
             }
-            LoanStep::Return => crate::loans::http::return_by_courier(conn, loan, now)?,
+            LoanStep::Return => crate::loans::return_by_courier(conn, loan, now)?,
             LoanStep::End(state, note) => {
-                crate::loans::http::end_loan(conn, loan, state, None, Some(note), now, hold)?;
+                crate::loans::end_loan(conn, loan, state, None, Some(note), now, hold)?;
             }
         }
     }

@@ -1,6 +1,8 @@
-//! HTTP plumbing shared by every area: JSON bodies, pagination, idempotent creation, field checks.
+//! HTTP plumbing shared by every area: running a use case and answering it (`handler`), JSON bodies, pagination,
+//! idempotent creation, field checks.
 
 pub mod csv_rows;
+pub mod handler;
 pub mod idempotency;
 pub mod json;
 pub mod pagination;
@@ -11,6 +13,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde::Serialize;
 
+pub use handler::{answer, read_json, write_json};
 pub use json::ApiJson;
 pub use query::ApiQuery;
 

@@ -14,10 +14,10 @@ use super::service;
 use crate::auth::Bearer;
 use crate::db::types::Id;
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::http::handler::{record_action, record_post};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
-use crate::http::{ApiJson, ApiQuery};
-use crate::loans::http::record_post;
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -230,8 +230,7 @@ pub async fn get_loaner_availability(
 #[get("/loaners/{loaner_id}")]
 pub async fn get_loaner(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let loaner = web::block(move || service::get(&state.db, &bearer, id)).await??;
-    Ok(HttpResponse::Ok().json(loaner))
+    answer(move || service::get(&state.db, &bearer, id)).await
 }
 
 /// A `POST /loaners/{loaner_id}/…` call, answered with the loaner.
@@ -275,23 +274,15 @@ loaner_endpoint!(
     }
 );
 
-/// A loaner's maintenance is done: it becomes available and serves the waitlist.
-#[utoipa::path(
-    tag = "loaners", operation_id = "finish_loaner_maintenance", params(("loaner_id" = Uuid, Path)),
-    responses((status = 200, body = Loaner), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/loaners/{loaner_id}/maintenance-done")]
-pub async fn finish_loaner_maintenance(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let hold = state.settings.loan_hold;
-    let loaner = web::block(move || service::finish_maintenance(&state.db, &bearer, id, hold)).await??;
-    Ok(HttpResponse::Ok().json(loaner))
-}
+record_action!(
+    tag = "loaners",
+    id = "loaner_id",
+    answer = Loaner,
+    finish_loaner_maintenance,
+    "/loaners/{loaner_id}/maintenance-done",
+    "A loaner's maintenance is done: it becomes available and serves the waitlist.",
+    |state, bearer, id| service::finish_maintenance(&state.db, &bearer, id, state.settings.loan_hold)
+);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(import_loaners)

@@ -18,12 +18,3 @@ pub mod service;
 
 pub use http::{CsvBody, configure};
 pub use model::{Availability, Grade, InspectionResult, Loaner, LoanerRow, LoanerState};
-
-// compat: `openapi.rs` names the handlers (and utoipa their `__path_` items) at `loaners::<handler>`, where they were
-// defined before the area had an `http.rs`; the lead removes this after merging every area.
-pub use http::{
-    __path_finish_loaner_maintenance, __path_get_loaner, __path_get_loaner_availability, __path_import_loaners,
-    __path_inspect_loaner, __path_list_loaners, __path_move_loaner, __path_register_loaner, __path_retire_loaner,
-    finish_loaner_maintenance, get_loaner, get_loaner_availability, import_loaners, inspect_loaner, list_loaners,
-    move_loaner, register_loaner, retire_loaner,
-};

@@ -13,13 +13,11 @@ use super::service;
 use crate::auth::Bearer;
 use crate::db::types::Id;
 use crate::error::{AppResult, ReadErrors, WriteErrors};
+use crate::http::handler::record_post;
 use crate::http::pagination::PageRequest;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiQuery, answer};
 use crate::money::Money;
 use crate::state::AppState;
-
-// compat: the loan steps other areas compose (tickets, courier) were defined here.
-pub use super::service::{end_loan, issue_by_courier, return_by_courier};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -133,39 +131,8 @@ pub async fn list_loans(
 #[get("/loans/{loan_id}")]
 pub async fn get_loan(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let loan = web::block(move || service::get(&state.db, &bearer, id)).await??;
-    Ok(HttpResponse::Ok().json(loan))
+    answer(move || service::get(&state.db, &bearer, id)).await
 }
-
-/// A `POST` call on one record (`/…/{id}/…`): its JSON body, parsed, goes to one use case, whose answer (the record)
-/// is the response. The loan and the loaner calls share it. It belongs with the shared HTTP plumbing (`src/http/`),
-/// which the area refactor does not own, so it lives here for now.
-macro_rules! record_post {
-    (
-        tag = $tag:literal, id = $id_name:literal, answer = $answer:ty,
-        $name:ident, $path:literal, $body:ty, $doc:literal, |$state:ident, $bearer:ident, $id:ident, $input:ident| $call:expr
-    ) => {
-        #[doc = $doc]
-        #[utoipa::path(
-                    tag = $tag, operation_id = stringify!($name), params(($id_name = Uuid, Path)), request_body = $body,
-                    responses((status = 200, body = $answer), WriteErrors),
-                    security(("bearer" = []))
-                )]
-        #[post($path)]
-        pub async fn $name(
-            $state: web::Data<AppState>,
-            $bearer: Bearer,
-            path: web::Path<Uuid>,
-            body: ApiJson<$body>,
-        ) -> AppResult<HttpResponse> {
-            let $id = path.into_inner();
-            let $input = body.value;
-            let answer: $answer = web::block(move || $call).await??;
-            Ok(HttpResponse::Ok().json(answer))
-        }
-    };
-}
-pub(crate) use record_post;
 
 /// A `POST /loans/{loan_id}/…` call, answered with the loan.
 macro_rules! loan_endpoint {

@@ -22,15 +22,9 @@ pub mod service;
 
 pub use http::configure;
 pub use model::{Loan, LoanRow, LoanState, loaner_outstanding};
-pub use repo::{QUEUE_LOCK_KEY, waitlist_position};
-pub use service::{Reservation, end_loan, make_available, reserve_for_ticket, serve_waitlist, sweep};
-
-/// compat: the claim, the waitlist and the sweeper lived in `loans::reserve`; the lead removes this shim after
-/// merging every area.
-pub mod reserve {
-    pub use super::repo::{ClaimedLoaner, QUEUE_LOCK_KEY, Queue, claim_loaner};
-    pub use super::service::{
-        Reservation, Sweep, expire_due, expire_orphaned_mail_in_holds, make_available, reserve_for_ticket,
-        serve_stranded, serve_waitlist, sweep,
-    };
-}
+pub use repo::{QUEUE_LOCK_KEY, Queue, claim_loaner, waitlist_position};
+pub use rules::hold_until;
+pub use service::{
+    Reservation, Sweep, end_loan, expire_due, issue_by_courier, make_available, reserve_for_ticket, return_by_courier,
+    serve_waitlist, sweep,
+};

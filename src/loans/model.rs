@@ -167,6 +167,46 @@ pub struct Loan {
 }
 
 impl LoanRow {
+    /// A newly opened ticket's loan: reserved when `loaner` was claimed for it (held until `hold_until`, see
+    /// [`super::rules::hold_until`]), waiting on the queue of its store and series otherwise.
+    pub fn for_ticket(
+        id: Id,
+        ticket: Id,
+        store: Id,
+        series: Id,
+        loaner: Option<Id>,
+        hold_until: Option<Ts>,
+        now: Ts,
+    ) -> LoanRow {
+        let state = match loaner {
+            Some(_) => LoanState::Reserved,
+            None => LoanState::Waiting,
+        };
+        LoanRow {
+            id,
+            ticket_id: ticket,
+            loaner_id: loaner,
+            store_id: store,
+            series_id: series,
+            state: state.as_str().to_owned(),
+            queued_at: now,
+            reserved_at: loaner.map(|_| now),
+            hold_until: loaner.and(hold_until),
+            issued_at: None,
+            due_at: None,
+            returned_at: None,
+            issued_by: None,
+            returned_by: None,
+            deposit_minor: None,
+            return_condition: None,
+            missing_accessories: None,
+            damage_charge_minor: None,
+            loaner_hold: state.loaner_hold().map(str::to_owned),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn state(&self) -> LoanState {
         LoanState::parse(&self.state)
     }

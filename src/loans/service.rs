@@ -20,8 +20,7 @@ use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
 use crate::money::Money;
 use crate::tickets;
-use crate::tickets::http::{loan_view, lock_loan_of, lock_ticket, require_ticket_role};
-use crate::tickets::record_event;
+use crate::tickets::{loan_view, lock_loan_of, lock_ticket, record_event, require_ticket_role};
 
 fn loan_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<LoanRow> {
     repo::find(conn, Id(id))?
@@ -30,7 +29,7 @@ fn loan_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppRes
 }
 
 /// A loan the caller may see, locked with its ticket in the order every path takes (the ticket, then its loans:
-/// see `tickets::http::lock_ticket_in_scope`), and read after the locks.
+/// see `tickets::lock_ticket_in_scope`), and read after the locks.
 fn lock_loan_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<LoanRow> {
     let found = loan_in_scope(conn, principal, id)?;
     lock_ticket(conn, found.ticket_id)?;
@@ -267,7 +266,7 @@ pub fn extend(db: &Db, bearer: &Bearer, id: Uuid, due_at: DateTime<Utc>, reason:
 }
 
 /// Closes a waiting or reserved loan (cancelled or expired): the loaner, if one was held, goes to the next waiter.
-/// The caller holds the loan's lock (see `tickets::http::lock_ticket_in_scope`), so the loan is as read.
+/// The caller holds the loan's lock (see `tickets::lock_ticket_in_scope`), so the loan is as read.
 pub fn end_loan(
     conn: &mut Conn<'_>,
     loan: &LoanRow,
@@ -421,35 +420,9 @@ pub fn reserve_for_ticket(
     hold: Duration,
 ) -> AppResult<Reservation> {
     let claimed = repo::claim_loaner(conn, store, series, now, Queue::MustBeEmpty)?;
-    let state = if claimed.is_some() {
-        LoanState::Reserved
-    } else {
-        LoanState::Waiting
-    };
-    let loaner_id = claimed.as_ref().map(|c| c.id);
-    let row = LoanRow {
-        id: Id(uuid::Uuid::now_v7()),
-        ticket_id: ticket,
-        loaner_id,
-        store_id: store,
-        series_id: series,
-        state: state.as_str().to_owned(),
-        queued_at: now,
-        reserved_at: loaner_id.map(|_| now),
-        hold_until: loaner_id.and_then(|_| rules::hold_until(channel, now, hold)),
-        issued_at: None,
-        due_at: None,
-        returned_at: None,
-        issued_by: None,
-        returned_by: None,
-        deposit_minor: None,
-        return_condition: None,
-        missing_accessories: None,
-        damage_charge_minor: None,
-        loaner_hold: state.loaner_hold().map(str::to_owned),
-        created_at: now,
-        updated_at: now,
-    };
+    let loaner = claimed.as_ref().map(|c| c.id);
+    let held = rules::hold_until(channel, now, hold);
+    let row = LoanRow::for_ticket(Id(uuid::Uuid::now_v7()), ticket, store, series, loaner, held, now);
     repo::insert(conn, &row)?;
     if let Some(claimed) = claimed {
         // Written by the caller with its own entries, in one statement.

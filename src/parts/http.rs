@@ -10,38 +10,16 @@ use uuid::Uuid;
 use super::model::{ModelRef, NewPart, PartCategory, PartChanges, PartRow, PartUpdate, PriceRow};
 use super::rules::{compatible_count, money, sku, warranty};
 use super::{rules, service};
-use crate::auth::{Bearer, Principal};
-use crate::db::Conn;
+use crate::auth::Bearer;
 use crate::db::types::{Id, Ts};
 use crate::error::{AppError, AppResult, Problem, ReadErrors, WriteErrors};
+use crate::http::handler::record_action;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer, read_json, write_json};
 use crate::money::Money;
 use crate::state::AppState;
-
-/// Runs `f` as the key's holder on a read connection, on a blocking thread (diesel blocks), and answers its result
-/// as JSON. Shared by the handlers of the parts, stock and repair areas; it belongs in `crate::http` (a shared
-/// layer), where the other areas could use it too.
-pub async fn read_json<T, F>(state: web::Data<AppState>, bearer: Bearer, f: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
-{
-    let out = web::block(move || bearer.read(&state.db, f)).await??;
-    Ok(HttpResponse::Ok().json(out))
-}
-
-/// As [`read_json`], in one write transaction.
-pub async fn write_json<T, F>(state: web::Data<AppState>, bearer: Bearer, f: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
-{
-    let out = web::block(move || bearer.write(&state.db, f)).await??;
-    Ok(HttpResponse::Ok().json(out))
-}
 
 /// A spare part.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -470,43 +448,32 @@ pub async fn update_part(
 }
 
 /// Deactivates or activates a part, for the two routes that do.
-async fn set_active(state: web::Data<AppState>, bearer: Bearer, id: Uuid, active: bool) -> AppResult<HttpResponse> {
-    write_json(state, bearer, move |conn, principal| {
+fn set_active(state: &AppState, bearer: &Bearer, id: Uuid, active: bool) -> AppResult<Part> {
+    bearer.write(&state.db, |conn, principal| {
         principal.require_admin()?;
         service::set_active(conn, id, active, principal.key_id)
     })
-    .await
 }
 
-/// Deactivate a part: it stays in history and stock but leaves the public price list.
-#[utoipa::path(
-    tag = "parts", operation_id = "deactivate_part", params(("part_id" = Uuid, Path)),
-    responses((status = 200, body = Part), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/parts/{part_id}/deactivate")]
-pub async fn deactivate_part(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    set_active(state, bearer, path.into_inner(), false).await
-}
+record_action!(
+    tag = "parts",
+    id = "part_id",
+    answer = Part,
+    deactivate_part,
+    "/parts/{part_id}/deactivate",
+    "Deactivate a part: it stays in history and stock but leaves the public price list.",
+    |state, bearer, id| set_active(&state, &bearer, id, false)
+);
 
-/// Activate a deactivated part again.
-#[utoipa::path(
-    tag = "parts", operation_id = "activate_part", params(("part_id" = Uuid, Path)),
-    responses((status = 200, body = Part), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/parts/{part_id}/activate")]
-pub async fn activate_part(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    path: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
-    set_active(state, bearer, path.into_inner(), true).await
-}
+record_action!(
+    tag = "parts",
+    id = "part_id",
+    answer = Part,
+    activate_part,
+    "/parts/{part_id}/activate",
+    "Activate a deactivated part again.",
+    |state, bearer, id| set_active(&state, &bearer, id, true)
+);
 
 /// Change a part's list price from an instant on (now, later, or up to 24 hours back). Admins only.
 #[utoipa::path(
@@ -585,8 +552,7 @@ pub async fn get_public_price_list(
     query: ApiQuery<PriceListQuery>,
 ) -> AppResult<HttpResponse> {
     let model = query.0.parse()?;
-    let list = web::block(move || state.db.read(|conn| service::price_list(conn, &model))).await??;
-    Ok(HttpResponse::Ok().json(list))
+    answer(move || state.db.read(|conn| service::price_list(conn, &model))).await
 }
 
 #[derive(OpenApi)]

@@ -28,28 +28,7 @@ pub use model::{NewPart, PartCategory, PartRow, PartUpdate, PriceRow};
 pub use rules::MAX_WARRANTY_MONTHS;
 pub use service::price_in_force;
 
-/// compat: the catalog was `crate::parts::catalog`; its items now live in this area's files.
-pub mod catalog {
-    pub use super::http::*;
-    pub use super::model::*;
-    pub use super::repo::{find_part, find_part_by_sku};
-    pub use super::rules::MAX_WARRANTY_MONTHS;
-    pub use super::service::{insert, price_in_force};
-}
-
-/// compat: stock moved to `crate::stock`; the old paths (`crate::parts::stock::LEVELS`, …) still resolve.
-pub mod stock {
-    pub use crate::stock::*;
-}
-
-/// compat: the parts of a repair moved to `crate::repairs`; the old paths (`crate::parts::repair::summary`, …)
-/// still resolve.
-pub mod repair {
-    pub use crate::repairs::*;
-}
-
-/// The catalog's routes; and, until `startup` configures them itself (compat), the stock and repair routes that
-/// used to live here.
+/// The catalog's routes and the public price list.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(http::create_part)
         .service(http::list_parts)
@@ -61,6 +40,4 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(http::list_part_prices)
         .service(http::get_part_price)
         .service(http::get_public_price_list);
-    crate::stock::configure(cfg);
-    crate::repairs::configure(cfg);
 }

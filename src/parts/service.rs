@@ -12,7 +12,7 @@ use super::model::{CompatibilityRow, ModelRef, NewPart, PartCategory, PartRow, P
 use super::repo::{self, PartFilter};
 use super::rules;
 use crate::audit;
-use crate::catalog::models::ModelRow;
+use crate::catalog::ModelRow;
 use crate::db::Conn;
 use crate::db::types::{Id, Ts};
 use crate::error::{AppError, AppResult};
@@ -193,7 +193,7 @@ pub fn set_active(conn: &mut Conn<'_>, id: Uuid, active: bool, actor: Uuid) -> A
 
 pub fn list(conn: &mut Conn<'_>, query: &PartQuery, page: PageRequest) -> AppResult<PartList> {
     let fits = match query.model_id {
-        Some(model_id) => match crate::catalog::models::find(conn, model_id)? {
+        Some(model_id) => match crate::catalog::repo::models::find(conn, model_id)? {
             Some(model) => Some((model.id, model.series_id)),
             // No such model: nothing fits it.
             None => {
@@ -260,8 +260,8 @@ pub fn price_at(conn: &mut Conn<'_>, id: Uuid, at: DateTime<Utc>) -> AppResult<P
 
 pub fn price_list(conn: &mut Conn<'_>, model: &ModelRef) -> AppResult<PriceList> {
     let found: Option<ModelRow> = match model {
-        ModelRef::Id(id) => crate::catalog::models::find(conn, *id)?,
-        ModelRef::Code(code) => crate::catalog::models::find_by_code(conn, code)?,
+        ModelRef::Id(id) => crate::catalog::repo::models::find(conn, *id)?,
+        ModelRef::Code(code) => crate::catalog::repo::models::find_by_code(conn, code)?,
     };
     // A deactivated model is not published, and is told apart from an unknown one by nobody.
     let model = found.filter(|m| m.active).ok_or(AppError::NotFound("model"))?;

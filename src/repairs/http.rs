@@ -11,11 +11,11 @@ use super::model::PartLineState;
 use super::service;
 use crate::auth::Bearer;
 use crate::error::{AppResult, ReadErrors, WriteErrors};
-use crate::http::ApiJson;
+use crate::http::handler::{record_action, record_post};
+use crate::http::{read_json, write_json};
 use crate::money::Money;
-use crate::parts::http::{read_json, write_json};
 use crate::state::AppState;
-use crate::tickets::http::Ticket;
+use crate::tickets::Ticket;
 
 /// A part reserved for, or used in, a repair.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -85,26 +85,18 @@ pub struct QuoteRepair {
 /// A route that changes a ticket with a JSON body: the use case `$call` runs in one write transaction.
 macro_rules! body_endpoint {
     ($name:ident, $path:literal, $doc:literal, $body:ty, $answer:ty, $call:path) => {
-        #[doc = $doc]
-        #[utoipa::path(
-                    tag = "tickets", operation_id = stringify!($name), params(("ticket_id" = Uuid, Path)),
-                    request_body = $body, responses((status = 200, body = $answer), WriteErrors),
-                    security(("bearer" = []))
-                )]
-        #[post($path)]
-        pub async fn $name(
-            state: web::Data<AppState>,
-            bearer: Bearer,
-            path: web::Path<Uuid>,
-            body: ApiJson<$body>,
-        ) -> AppResult<HttpResponse> {
-            let id = path.into_inner();
-            let input = body.value;
-            write_json(state, bearer, move |conn, principal| {
-                $call(conn, principal, id, &input)
-            })
-            .await
-        }
+        record_post!(
+            tag = "tickets",
+            id = "ticket_id",
+            answer = $answer,
+            $name,
+            $path,
+            $body,
+            $doc,
+            |state, bearer, id, input| bearer.write(&state.db, move |conn, principal| $call(
+                conn, principal, id, &input
+            ))
+        );
     };
 }
 
@@ -175,23 +167,18 @@ body_endpoint!(
     service::quote
 );
 
+/// A decision on a ticket's quote: the use case `$call` runs in one write transaction and answers the ticket.
 macro_rules! decision_endpoint {
     ($name:ident, $path:literal, $doc:literal, $call:path) => {
-        #[doc = $doc]
-        #[utoipa::path(
-                            tag = "tickets", operation_id = stringify!($name), params(("ticket_id" = Uuid, Path)),
-                            responses((status = 200, body = Ticket), WriteErrors),
-                            security(("bearer" = []))
-                        )]
-        #[post($path)]
-        pub async fn $name(
-            state: web::Data<AppState>,
-            bearer: Bearer,
-            path: web::Path<Uuid>,
-        ) -> AppResult<HttpResponse> {
-            let id = path.into_inner();
-            write_json(state, bearer, move |conn, principal| $call(conn, principal, id)).await
-        }
+        record_action!(
+            tag = "tickets",
+            id = "ticket_id",
+            answer = Ticket,
+            $name,
+            $path,
+            $doc,
+            |state, bearer, id| bearer.write(&state.db, move |conn, principal| $call(conn, principal, id))
+        );
     };
 }
 

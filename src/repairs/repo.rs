@@ -113,7 +113,7 @@ pub struct ReserveScope {
 
 /// The ticket's row (without the ticket's scope check), the location (`location`, or the ticket's store when
 /// absent) and the part, in one statement. On PostgreSQL the ticket is locked `FOR NO KEY UPDATE` as
-/// `crate::tickets::http::lock_ticket` locks it: the ticket before any stock level, as every path takes them.
+/// `crate::tickets::lock_ticket` locks it: the ticket before any stock level, as every path takes them.
 pub fn reserve_scope(
     conn: &mut Conn<'_>,
     ticket: Id,

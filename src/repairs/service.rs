@@ -16,8 +16,10 @@ use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
 use crate::money::Money;
 use crate::stock::{self, MovementKind, MovementRow};
-use crate::tickets::http::{Ticket, detail, require_ticket_role, ticket_in_scope};
-use crate::tickets::{TicketAction, TicketEventRow, TicketRow, TicketStatus, record_event};
+use crate::tickets::{
+    Ticket, TicketAction, TicketEventRow, TicketRow, TicketStatus, detail, record_event, require_ticket_role,
+    ticket_in_scope,
+};
 
 impl TicketParts {
     /// A ticket that has neither parts nor labour yet, as a new one.
@@ -95,7 +97,7 @@ fn ticket_final() -> AppError {
 /// ticket cancel committing meanwhile would release the lines it read and miss the one being added.
 fn open_ticket(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<TicketRow> {
     require_ticket_role(principal)?;
-    let ticket = crate::tickets::http::lock_ticket_in_scope(conn, principal, id)?;
+    let ticket = crate::tickets::lock_ticket_in_scope(conn, principal, id)?;
     if TicketStatus::parse(&ticket.status).is_final() {
         return Err(ticket_final());
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::catalog::stores::StoreKind;
+use crate::catalog::StoreKind;
 
 #[derive(Default)]
 pub struct SeedReport {

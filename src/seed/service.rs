@@ -4,9 +4,8 @@ use uuid::Uuid;
 
 use super::model::{LOANERS, MODELS, PARTNER, PARTS, SERIES, STORES, SeedReport};
 use super::repo::{self, NewLoaner, NewPart, find_partner};
-use crate::catalog::models::{self, CreateModel};
-use crate::catalog::series::{self, CreateSeries};
-use crate::catalog::stores::{self, CreateStore, StoreKind};
+use crate::catalog::repo::{models, series, stores};
+use crate::catalog::{self, CreateModel, CreateSeries, CreateStore, StoreKind};
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
@@ -32,7 +31,7 @@ pub fn seed_demo(db: &Db) -> AppResult<SeedReport> {
                         time_zone: None,
                     };
                     report.created.push(format!("store {code}"));
-                    stores::insert(conn, &request.parse()?, None)?.id
+                    catalog::insert(conn, &request.parse()?, None)?.id
                 }
             };
             store_ids.push((id, *kind));
@@ -48,7 +47,7 @@ pub fn seed_demo(db: &Db) -> AppResult<SeedReport> {
                 premium: *premium,
                 loaner_deposit: deposit.map(Money::from_minor),
             };
-            series::insert(conn, &request.parse()?, None)?;
+            catalog::insert(conn, &request.parse()?, None)?;
             report.created.push(format!("series {code}"));
         }
         for (code, name, series) in MODELS {
@@ -62,7 +61,7 @@ pub fn seed_demo(db: &Db) -> AppResult<SeedReport> {
                 name: (*name).into(),
                 series_id,
             };
-            models::insert(conn, &request.parse()?, None)?;
+            catalog::insert(conn, &request.parse()?, None)?;
             report.created.push(format!("model {code}"));
         }
         seed_loaners(conn, &store_ids, &mut report)?;

@@ -13,9 +13,8 @@ use crate::db::Conn;
 use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, read_json, write_json};
 use crate::loaners::CsvBody;
-use crate::parts::http::{read_json, write_json};
 use crate::state::AppState;
 
 /// Stock of one part at one location.

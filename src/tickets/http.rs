@@ -7,26 +7,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-pub use super::model::Channel;
-use super::model::{TicketAction, TicketEvent, TicketStatus};
+use super::model::{Channel, TicketAction, TicketEvent, TicketStatus};
 use super::service;
 use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
 use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
-use crate::http::{ApiJson, ApiQuery};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::loans::Loan;
 use crate::state::AppState;
 use crate::warranty::{Certificate, CoveredItem, FaultKind, WarrantyDecision};
-
-// compat: the paths into this module that other areas, tests and benches use today; the lead removes them after
-// merging everyone.
-pub use super::configure;
-pub use super::repo::{loan_of, lock_loan_of, lock_ticket};
-pub use super::rules::local_date;
-pub use super::service::{detail, loan_view, lock_ticket_in_scope, require_ticket_role, ticket_in_scope};
-pub use super::service::{open_in as open, transition_in as transition};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -163,7 +154,7 @@ pub struct Ticket {
     /// to opening the ticket; only its hash is kept.
     pub tracking_token: Option<String>,
     /// Parts reserved or used, labour, and what the customer pays.
-    pub parts: crate::parts::repair::TicketParts,
+    pub parts: crate::repairs::TicketParts,
     pub rating: Option<Rating>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -200,16 +191,6 @@ pub struct TicketQuery {
     pub cursor: Option<String>,
     pub store_id: Option<Uuid>,
     pub status: Option<TicketStatus>,
-}
-
-/// Runs a use case on a blocking thread (diesel is blocking) and answers 200 with its result.
-async fn answer<T, F>(work: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce() -> AppResult<T> + Send + 'static,
-{
-    let value = web::block(work).await??;
-    Ok(HttpResponse::Ok().json(value))
 }
 
 /// Open a repair ticket. For a premium-series model this reserves the best available loaner of the same series at

@@ -21,9 +21,13 @@ pub mod service;
 
 use actix_web::web::ServiceConfig;
 
+pub use http::{OpenTicket, Ticket};
 pub use model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
-pub use repo::record_events;
-pub use service::record_event;
+pub use repo::{lock_loan_of, lock_ticket, record_events};
+pub use rules::local_date;
+pub use service::{
+    detail, loan_view, lock_ticket_in_scope, open_in, record_event, require_ticket_role, ticket_in_scope, transition_in,
+};
 
 /// The ticket routes.
 pub fn configure(cfg: &mut ServiceConfig) {

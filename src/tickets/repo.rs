@@ -14,8 +14,8 @@ use crate::db::Conn;
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
-use crate::loans::reserve::{QUEUE_LOCK_KEY, Reservation};
-use crate::loans::{LoanRow, LoanState};
+use crate::loans::LoanRow;
+use crate::loans::{QUEUE_LOCK_KEY, Reservation};
 use crate::with_conn;
 
 /// The store and model of a ticket being opened, as found (nothing checked yet), with the ticket's number value.
@@ -88,7 +88,7 @@ macro_rules! prepared_statement {
 /// ticket number (a sequence), and, when the opening will ask for a loaner (an active premium series at an active
 /// service center), its queue's shared lock. The lock is taken in this statement, before the one that looks for a
 /// free loaner: READ COMMITTED takes a snapshot per statement, and a joiner must hold the lock before the snapshot
-/// in which it looks, so that it and a releaser never miss each other (see `crate::loans::reserve`'s `lock_queue`).
+/// in which it looks, so that it and a releaser never miss each other (see `crate::loans::repo::lock_queue`).
 fn place_sql() -> String {
     let key = QUEUE_LOCK_KEY.replace("{store}", "s.id").replace("{series}", "ps.id");
     format!(
@@ -399,33 +399,15 @@ pub fn insert_opening(
     if !outcome.loan_written {
         return Ok(Opening::LoanLeft);
     }
-    let state = match outcome.loaner_id {
-        Some(_) => LoanState::Reserved,
-        None => LoanState::Waiting,
-    };
-    let written = LoanRow {
-        id: loan_id,
-        ticket_id: row.id,
-        loaner_id: outcome.loaner_id,
-        store_id: row.store_id,
-        series_id: series,
-        state: state.as_str().to_owned(),
-        queued_at: now,
-        reserved_at: outcome.loaner_id.map(|_| now),
-        hold_until: outcome.loaner_id.and(loan.hold_until),
-        issued_at: None,
-        due_at: None,
-        returned_at: None,
-        issued_by: None,
-        returned_by: None,
-        deposit_minor: None,
-        return_condition: None,
-        missing_accessories: None,
-        damage_charge_minor: None,
-        loaner_hold: state.loaner_hold().map(str::to_owned),
-        created_at: now,
-        updated_at: now,
-    };
+    let written = LoanRow::for_ticket(
+        loan_id,
+        row.id,
+        row.store_id,
+        series,
+        outcome.loaner_id,
+        loan.hold_until,
+        now,
+    );
     Ok(match (outcome.loaner_id, outcome.loaner_imei) {
         (Some(_), Some(imei)) => Opening::Complete {
             events: vec![opened.clone(), reserved.clone()],

@@ -1,14 +1,11 @@
-//! Pure rules of a ticket: its number, the store-local date, what an opening must carry, how a ticket's row feeds
-//! the warranty decision, and how long a loaner is held for it. No database in sight.
-
-use std::time::Duration;
+//! Pure rules of a ticket: its number, the store-local date, what an opening must carry, and how a ticket's
+//! row feeds the warranty decision. No database in sight.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::OpenTicket;
 use super::model::{Channel, TicketRow};
-use crate::db::types::Ts;
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
 use crate::imei::Imei;
@@ -70,12 +67,6 @@ pub fn warranty_input(row: &TicketRow, today: NaiveDate) -> WarrantyInput {
         screen_plan: row.screen_plan,
         overrun_days: u32::try_from(row.prior_overrun_days).unwrap_or(0),
     }
-}
-
-/// Until when a loaner claimed at the opening is held: a mail-in customer's loaner travels with the inbound courier
-/// and is held until that pickup ends, not by the clock (the same rule as the loans area's reservations).
-pub fn hold_until(channel: Channel, now: Ts, hold: Duration) -> Option<Ts> {
-    (channel != Channel::MailIn).then(|| Ts(now.0 + chrono::Duration::from_std(hold).unwrap_or_default()))
 }
 
 /// The fields of an opening that are checked and cleaned before anything is written.
@@ -162,16 +153,5 @@ mod tests {
         ] {
             assert_eq!(local_date(zone, at).to_string(), date, "{zone}");
         }
-    }
-
-    #[test]
-    fn a_mail_in_hold_has_no_clock() {
-        let now = Ts(Utc::now());
-        let hold = Duration::from_secs(3600);
-        assert_eq!(hold_until(Channel::MailIn, now, hold), None);
-        assert_eq!(
-            hold_until(Channel::WalkIn, now, hold),
-            Some(Ts(now.0 + chrono::Duration::hours(1)))
-        );
     }
 }

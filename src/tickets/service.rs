@@ -19,9 +19,9 @@ use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::loans::reserve::{Reservation, reserve_for_ticket};
 use crate::loans::{Loan, LoanRow, LoanState};
-use crate::parts::repair::TicketParts;
+use crate::loans::{Reservation, reserve_for_ticket};
+use crate::repairs::TicketParts;
 use crate::warranty::{self, Certificate, CoveredItem, FaultKind, WarrantyDecision};
 
 /// Store staff act on their stores' tickets; admins on all; other roles not at all.
@@ -147,7 +147,7 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         None => {
             let loan = premium.then(|| LoanRequest {
                 now: Ts(now),
-                hold_until: rules::hold_until(input.channel, Ts(now), hold),
+                hold_until: crate::loans::hold_until(input.channel.as_str(), Ts(now), hold),
             });
             repo::insert_opening(conn, &row, &opened, series_id, loan.as_ref())?
         }
@@ -252,7 +252,7 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
         None => None,
     };
     let events = repo::events_of(conn, row.id)?;
-    let parts = crate::parts::repair::summary(conn, &row)?;
+    let parts = crate::repairs::summary(conn, &row)?;
     let pickups = repo::pickups_of(conn, row.id)?
         .into_iter()
         .map(|r| crate::courier::pickup_view(conn, r, true))
@@ -513,9 +513,7 @@ pub fn transition_in(
     let from = TicketStatus::parse(&row.status);
     let to = from.apply(action)?;
     // A free repair needs no approval; a paid one starts only once the customer has approved a quote.
-    if (from, action) == (TicketStatus::Diagnosing, TicketAction::StartRepair)
-        && !crate::parts::repair::warranty_free(&row)
-    {
+    if (from, action) == (TicketStatus::Diagnosing, TicketAction::StartRepair) && !crate::repairs::warranty_free(&row) {
         return Err(AppError::conflict(
             "quote_required",
             "a paid repair starts once the customer approves a quote: send one first",
@@ -532,7 +530,7 @@ pub fn transition_in(
                 return Err(crate::loans::loaner_outstanding("closing"));
             }
             (TicketAction::Close | TicketAction::Cancel, state @ (LoanState::Waiting | LoanState::Reserved)) => {
-                crate::loans::http::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), None, now, hold)?;
+                crate::loans::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), None, now, hold)?;
             }
             (TicketAction::Cancel, LoanState::Issued) => {
                 return Err(LoanState::Issued.cancel().err().unwrap_or(AppError::Forbidden));
@@ -542,7 +540,7 @@ pub fn transition_in(
     }
     // Parts still reserved when the ticket ends were not used: they go back to the shelf.
     if matches!(action, TicketAction::Cancel | TicketAction::Close) {
-        crate::parts::repair::release_all(conn, &row, principal.key_id)?;
+        crate::repairs::release_all(conn, &row, principal.key_id)?;
     }
     let closed_at = to.is_final().then_some(now);
     repo::set_status(conn, row.id, from, to, now, closed_at)?;

@@ -16,9 +16,9 @@ pub mod service;
 
 use actix_web::web;
 
-pub use http::{__path_track_repair, Api, failure_limiter, track_repair};
+pub use http::{Api, failure_limiter};
 pub use model::{ShipmentView, StepView, TrackingView, hash_token, new_token};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(track_repair);
+    cfg.service(http::track_repair);
 }

@@ -268,7 +268,7 @@ fn a_draining_server_answers_readiness_503_closes_kept_connections_and_finishes_
     stopping.join().unwrap_or_else(|_| panic!("the drain failed"));
     let stored = app
         .db
-        .read(|conn| depot::catalog::stores::find_by_code(conn, "INFLIGHT").map(|s| s.is_some()));
+        .read(|conn| depot::catalog::repo::stores::find_by_code(conn, "INFLIGHT").map(|s| s.is_some()));
     assert!(matches!(stored, Ok(true)), "its work was kept: {stored:?}");
 }
 

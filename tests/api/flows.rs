@@ -8,7 +8,7 @@ use std::time::Duration;
 use depot::db::Engine;
 use depot::db::types::{Id, Ts};
 use depot::error::AppError;
-use depot::loans::reserve::{Queue, claim_loaner, sweep};
+use depot::loans::{Queue, claim_loaner, sweep};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -7,8 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use depot::auth::Role;
-use depot::auth::keys::{self, NewApiKey};
+use depot::auth::{self, NewApiKey, Role};
 use depot::config::Settings;
 use depot::db::{Db, Engine};
 use depot::startup;
@@ -157,7 +156,7 @@ fn spawn_on(database_url: &str, cleanup: Cleanup, configure: impl FnOnce(&mut Se
         partner_id: None,
     };
     let admin_key = db
-        .write(|conn| keys::create_key(conn, &admin, None))
+        .write(|conn| auth::create_key(conn, &admin, None))
         .unwrap_or_else(|e| panic!("creating the admin key: {e}"))
         .key
         .unwrap_or_default();

@@ -391,9 +391,9 @@ fn reservations_expire_and_pass_to_the_next_waiter_but_mail_in_holds() {
 
     let hold = std::time::Duration::from_secs(48 * 3600);
     let later = depot::db::types::Ts(depot::now() + Duration::hours(49));
-    let expired = depot::loans::reserve::expire_due(&app.db, later, hold).unwrap_or_else(|e| panic!("{e}"));
+    let expired = depot::loans::expire_due(&app.db, later, hold).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(expired, 1);
-    let again = depot::loans::reserve::expire_due(&app.db, later, hold).unwrap_or_else(|e| panic!("{e}"));
+    let again = depot::loans::expire_due(&app.db, later, hold).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, 0, "a second sweep finds nothing");
     let gone = app.get_admin(&format!("/api/v1/tickets/{}", walk_in.id()));
     assert_eq!(gone.body["loan"]["state"], "expired");
@@ -421,7 +421,7 @@ fn sweepers_on_two_instances_expire_each_reservation_once() {
     let expired: Vec<usize> = std::thread::scope(|scope| {
         let sweepers: Vec<_> = [&app, &other, &app, &other]
             .into_iter()
-            .map(|instance| scope.spawn(move || depot::loans::reserve::expire_due(&instance.db, later, hold)))
+            .map(|instance| scope.spawn(move || depot::loans::expire_due(&instance.db, later, hold)))
             .collect();
         sweepers
             .into_iter()
@@ -735,7 +735,7 @@ fn findings_are_judged_on_the_day_the_phone_came_in() {
     let p = premium(&app, "DAY", 0);
     let store = app.get_admin(&format!("/api/v1/stores/{}", p.store));
     let time_zone = store.body["time_zone"].as_str().unwrap_or_default().to_owned();
-    let today = depot::tickets::http::local_date(&time_zone, Utc::now());
+    let today = depot::tickets::local_date(&time_zone, Utc::now());
     let mut body = ticket_body(&p, "walk_in");
     body["purchase_date"] = json!(today - Duration::days(8));
     let t = app.post_admin("/api/v1/tickets", &body);
