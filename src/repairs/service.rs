@@ -242,26 +242,32 @@ fn finish_line(conn: &mut Conn<'_>, line: &TicketPartRow, to: PartLineState) -> 
 pub fn release(db: &Db, bearer: &Bearer, id: Uuid, line: Uuid) -> AppResult<Ticket> {
     change(db, bearer, id, |conn, principal, ticket| {
         let row = line_of(conn, &ticket, line)?;
-        finish_line(conn, &row, PartLineState::Released)?;
-        stock::release_units(
-            conn,
-            row.location_id,
-            row.part_id,
-            row.quantity,
-            &ticket.number,
-            principal.key_id,
-        )?;
-        record_event(
-            conn,
-            ticket.id,
-            Some(principal.key_id),
-            "part_released",
-            None,
-            None,
-            None,
-        )?;
-        detail(conn, ticket)
+        finish_and_answer(conn, principal, ticket, &row, PartLineState::Released)
     })
+}
+
+/// Ends a line (released or consumed), moves its units in stock, writes the timeline entry and answers the ticket.
+fn finish_and_answer(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    ticket: TicketRow,
+    row: &TicketPartRow,
+    to: PartLineState,
+) -> AppResult<Ticket> {
+    finish_line(conn, row, to)?;
+    let (location, part, q, actor) = (row.location_id, row.part_id, row.quantity, principal.key_id);
+    let event = match to {
+        PartLineState::Consumed => {
+            stock::consume_units(conn, location, part, q, &ticket.number, actor)?;
+            "part_consumed"
+        }
+        _ => {
+            stock::release_units(conn, location, part, q, &ticket.number, actor)?;
+            "part_released"
+        }
+    };
+    record_event(conn, ticket.id, Some(actor), event, None, None, None)?;
+    detail(conn, ticket)
 }
 
 /// Releases every reserved part of a ticket (cancelled, or quote declined).
@@ -303,25 +309,7 @@ pub fn consume(db: &Db, bearer: &Bearer, id: Uuid, line: Uuid) -> AppResult<Tick
         if row.unit_price_minor.is_none() && row.state == PartLineState::Reserved.as_str() {
             price_unquoted(conn, &ticket, &row)?;
         }
-        finish_line(conn, &row, PartLineState::Consumed)?;
-        stock::consume_units(
-            conn,
-            row.location_id,
-            row.part_id,
-            row.quantity,
-            &ticket.number,
-            principal.key_id,
-        )?;
-        record_event(
-            conn,
-            ticket.id,
-            Some(principal.key_id),
-            "part_consumed",
-            None,
-            None,
-            None,
-        )?;
-        detail(conn, ticket)
+        finish_and_answer(conn, principal, ticket, &row, PartLineState::Consumed)
     })
 }
 
