@@ -1,6 +1,7 @@
 //! The catalog's use cases: create, change, (de)activate and list parts, change and read their prices, and the
-//! public price list. Each runs in the caller's one transaction (the handler's `Bearer::write`/`read`, or
-//! `Db::read` for the public list).
+//! public price list. Each opens its one transaction as the caller's key (`Bearer::write`/`read`, the key checked on
+//! the same connection), or `Db::read` for the public list; creation and price changes run in the transaction the
+//! idempotent create opens.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -1,7 +1,8 @@
 //! The repair's part use cases: reserve a part for a ticket, release or use (consume) it, list a ticket's parts
 //! with their totals, quote a paid repair at the prices in force when quoted (a snapshot) plus labour, and the
-//! customer's approval or decline. Each runs in the caller's one write transaction (the handler's `Bearer::write`)
-//! and takes the ticket's lock first: the ticket before any stock level, as every path takes them.
+//! customer's approval or decline. Each opens its one transaction as the caller's key (`Bearer::write`, the key
+//! checked on the same connection) and takes the ticket's lock first: the ticket before any stock level, as every
+//! path takes them. `reserve_in` is the reservation's step for a caller with its own transaction (the bench).
 
 use uuid::Uuid;
 
