@@ -127,7 +127,7 @@ fn main() -> anyhow::Result<()> {
                     let input: ReservePart =
                         serde_json::from_value(body).map_err(|e| ("bench_input".to_owned(), e.to_string()))?;
                     let t = Instant::now();
-                    db.write(|conn| depot::repairs::reserve(conn, principal, ticket, &input))
+                    db.write(|conn| depot::repairs::reserve_in(conn, principal, ticket, &input))
                         .map_err(|e| (e.code().to_owned(), e.to_string()))?;
                     Ok(t.elapsed())
                 })

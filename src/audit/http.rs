@@ -63,12 +63,9 @@ pub async fn list_audit_entries(
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse("/audit-log", query.limit, query.cursor.as_deref())?;
-    let rows = web::block(move || {
-        bearer.read(&state.db, |conn, principal| {
-            service::list(conn, principal, page, query.entity_type.as_deref(), query.entity_id)
-        })
-    })
-    .await??;
+    let rows =
+        web::block(move || service::list(&state.db, &bearer, page, query.entity_type.as_deref(), query.entity_id))
+            .await??;
     let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
     let items = rows
         .into_iter()

@@ -5,9 +5,9 @@ use uuid::Uuid;
 
 use super::model::AuditRow;
 use super::repo;
-use crate::auth::Principal;
-use crate::db::Conn;
+use crate::auth::Bearer;
 use crate::db::types::{Id, Ts};
+use crate::db::{Conn, Db};
 use crate::error::AppResult;
 use crate::http::pagination::PageRequest;
 
@@ -34,12 +34,14 @@ pub fn record(
 
 /// One page of entries, for admins only.
 pub fn list(
-    conn: &mut Conn<'_>,
-    principal: &Principal,
+    db: &Db,
+    bearer: &Bearer,
     page: PageRequest,
     entity_type: Option<&str>,
     entity_id: Option<Uuid>,
 ) -> AppResult<Vec<AuditRow>> {
-    principal.require_admin()?;
-    repo::list(conn, page, entity_type, entity_id)
+    bearer.read(db, |conn, principal| {
+        principal.require_admin()?;
+        repo::list(conn, page, entity_type, entity_id)
+    })
 }

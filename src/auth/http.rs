@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model::{ApiKey, Bearer, CreatedApiKey, KeyHash, NewApiKey, Principal, Role, hash_key, well_formed_key};
-use super::service::{LIST, create_key, get_key, list_keys, revoke_key};
+use super::service::{self, LIST};
 use crate::db::Conn;
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
 use crate::http::handler::record_action;
@@ -121,10 +121,7 @@ pub async fn create_api_key(
 ) -> AppResult<HttpResponse> {
     let fingerprint = idempotency::fingerprint("POST /api-keys", &body.raw);
     let new = body.value.parse()?;
-    let create = move |conn: &mut Conn<'_>, principal: &Principal| {
-        principal.require_admin()?;
-        create_key(conn, &new, Some(principal.key_id))
-    };
+    let create = move |conn: &mut Conn<'_>, principal: &Principal| service::create(conn, principal, &new);
     idempotency::create_redacted(state.db.clone(), bearer, key, fingerprint, create, |stored| {
         if let Some(secret) = stored.get_mut("key") {
             *secret = serde_json::Value::Null;
@@ -147,13 +144,7 @@ pub async fn list_api_keys(
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse(LIST, query.limit, query.cursor.as_deref())?;
-    let (items, next_cursor) = web::block(move || {
-        bearer.read(&state.db, |conn, principal| {
-            principal.require_admin()?;
-            list_keys(conn, page)
-        })
-    })
-    .await??;
+    let (items, next_cursor) = web::block(move || service::list(&state.db, &bearer, page)).await??;
     Ok(HttpResponse::Ok().json(ApiKeyList { items, next_cursor }))
 }
 
@@ -166,13 +157,7 @@ pub async fn list_api_keys(
 #[get("/api-keys/{key_id}")]
 pub async fn get_api_key(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    answer(move || {
-        bearer.read(&state.db, |conn, principal| {
-            principal.require_admin()?;
-            get_key(conn, id)
-        })
-    })
-    .await
+    answer(move || service::get(&state.db, &bearer, id)).await
 }
 
 record_action!(
@@ -182,12 +167,7 @@ record_action!(
     revoke_api_key,
     "/api-keys/{key_id}/revoke",
     "Revoke an API key. It stops working at once, on every instance.",
-    |state, bearer, id| {
-        bearer.write(&state.db, |conn, principal| {
-            principal.require_admin()?;
-            revoke_key(conn, id, Some(principal.key_id))
-        })
-    }
+    |state, bearer, id| service::revoke(&state.db, &bearer, id)
 );
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -130,6 +130,36 @@ pub fn find_active_by_hash(conn: &mut Conn<'_>, hash: &str) -> AppResult<Option<
     Ok(Some((principal, row.last_used_at.map(DateTime::from))))
 }
 
+/// Creates a key for an admin, in the transaction the idempotent create opens.
+pub fn create(conn: &mut Conn<'_>, principal: &Principal, new: &NewApiKey) -> AppResult<CreatedApiKey> {
+    principal.require_admin()?;
+    create_key(conn, new, Some(principal.key_id))
+}
+
+/// One key, for admins only.
+pub fn get(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<ApiKey> {
+    bearer.read(db, |conn, principal| {
+        principal.require_admin()?;
+        get_key(conn, id)
+    })
+}
+
+/// One page of keys, for admins only.
+pub fn list(db: &Db, bearer: &Bearer, page: PageRequest) -> AppResult<(Vec<ApiKey>, Option<String>)> {
+    bearer.read(db, |conn, principal| {
+        principal.require_admin()?;
+        list_keys(conn, page)
+    })
+}
+
+/// Revokes a key as an admin; see [`revoke_key`].
+pub fn revoke(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<ApiKey> {
+    bearer.write(db, |conn, principal| {
+        principal.require_admin()?;
+        revoke_key(conn, id, Some(principal.key_id))
+    })
+}
+
 pub fn get_key(conn: &mut Conn<'_>, id: Uuid) -> AppResult<ApiKey> {
     let row = repo::find(conn, id)?.ok_or(AppError::NotFound("api key"))?;
     let scope = repo::scope_of(conn, id)?;

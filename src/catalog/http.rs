@@ -29,7 +29,7 @@ macro_rules! endpoints {
         row: $row:ty, out: $out:ty, tag: $tag:literal, param: $param:literal,
         create: $create:ident, $collection:literal, $create_body:ty, $create_doc:literal,
         list: $list:ident, $query:ty, $list_out:ident, $list_doc:literal,
-            |$conn:ident, $q:ident, $page:ident| $list_rows:expr,
+            |$state:ident, $bearer:ident, $q:ident, $page:ident| $list_rows:expr,
         get: $get:ident, $item:literal, $get_doc:literal,
         update: $update:ident, $update_body:ty, $update_doc:literal,
         deactivate: $deactivate:ident, $deactivate_path:literal, $deactivate_doc:literal,
@@ -52,8 +52,7 @@ macro_rules! endpoints {
             let fingerprint = idempotency::fingerprint(concat!("POST ", $collection), &body.raw);
             let row = body.value.parse()?;
             idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
-                principal.require_admin()?;
-                service::insert(conn, &row, Some(principal.key_id))
+                service::create::<$row>(conn, principal, &row)
             })
             .await
         }
@@ -66,14 +65,13 @@ macro_rules! endpoints {
         )]
         #[get($collection)]
         pub async fn $list(
-            state: web::Data<AppState>,
-            bearer: Bearer,
+            $state: web::Data<AppState>,
+            $bearer: Bearer,
             query: ApiQuery<$query>,
         ) -> AppResult<HttpResponse> {
             let ApiQuery($q) = query;
             let $page = PageRequest::parse($collection, $q.limit, $q.cursor.as_deref())?;
-            let (items, next_cursor) =
-                web::block(move || bearer.read(&state.db, |$conn, _| $list_rows)).await??;
+            let (items, next_cursor) = web::block(move || $list_rows).await??;
             Ok(HttpResponse::Ok().json($list_out { items, next_cursor }))
         }
 
@@ -86,10 +84,7 @@ macro_rules! endpoints {
         #[get($item)]
         pub async fn $get(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
             let id = path.into_inner();
-            let out: $out = web::block(move || bearer.read(&state.db, |conn, _| service::get::<$row>(conn, id)))
-                .await??
-                .into();
-            Ok(HttpResponse::Ok().json(out))
+            answer(move || service::get::<$row>(&state.db, &bearer, id)).await
         }
 
         #[doc = $update_doc]
@@ -107,12 +102,7 @@ macro_rules! endpoints {
         ) -> AppResult<HttpResponse> {
             let id = path.into_inner();
             let changes = body.value.parse()?;
-            answer(move || {
-                bearer.write(&state.db, |conn, principal| {
-                    principal.require_admin()?;
-                    service::update::<$row>(conn, id, &changes, principal.key_id)
-                })
-            }).await
+            answer(move || service::update::<$row>(&state.db, &bearer, id, &changes)).await
         }
 
         #[doc = $deactivate_doc]
@@ -152,13 +142,7 @@ where
     E: service::Entity + Send + 'static,
     E::Out: Send,
 {
-    answer(move || {
-        bearer.write(&state.db, |conn, principal| {
-            principal.require_admin()?;
-            service::set_active::<E>(conn, id, active, principal.key_id)
-        })
-    })
-    .await
+    answer(move || service::set_active::<E>(&state.db, &bearer, id, active)).await
 }
 
 // Stores: service centers (which lend loaners and repair phones) and warehouses (which hold parts).
@@ -250,7 +234,7 @@ endpoints! {
     row: StoreRow, out: Store, tag: "stores", param: "store_id",
     create: create_store, "/stores", CreateStore, "Create a store or warehouse.",
     list: list_stores, StoreQuery, StoreList, "List stores in creation order.",
-        |conn, query, page| service::list_stores(conn, page, query.city.as_deref(), query.kind, query.active),
+        |state, bearer, query, page| service::list_stores(&state.db, &bearer, page, query.city.as_deref(), query.kind, query.active),
     get: get_store, "/stores/{store_id}", "Read one store.",
     update: update_store, UpdateStore, "Change a store's name, city or time zone. The code never changes.",
     deactivate: deactivate_store, "/stores/{store_id}/deactivate",
@@ -355,7 +339,7 @@ endpoints! {
     row: SeriesRow, out: Series, tag: "series", param: "series_id",
     create: create_series, "/series", CreateSeries, "Create a product series.",
     list: list_series, SeriesQuery, SeriesList, "List product series in creation order.",
-        |conn, query, page| service::list_series(conn, page, query.premium, query.active),
+        |state, bearer, query, page| service::list_series(&state.db, &bearer, page, query.premium, query.active),
     get: get_series, "/series/{series_id}", "Read one product series.",
     update: update_series, UpdateSeries, "Change a series' name, premium flag or loaner deposit. The code never changes.",
     deactivate: deactivate_series, "/series/{series_id}/deactivate",
@@ -445,7 +429,7 @@ endpoints! {
     row: ModelRow, out: Model, tag: "models", param: "model_id",
     create: create_model, "/models", CreateModel, "Create a product model in an active series.",
     list: list_models, ModelQuery, ModelList, "List product models in creation order.",
-        |conn, query, page| service::list_models(conn, page, query.series_id, query.active),
+        |state, bearer, query, page| service::list_models(&state.db, &bearer, page, query.series_id, query.active),
     get: get_model, "/models/{model_id}", "Read one product model.",
     update: update_model, UpdateModel, "Change a model's name or series. The code never changes.",
     deactivate: deactivate_model, "/models/{model_id}/deactivate",

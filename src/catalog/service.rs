@@ -1,7 +1,9 @@
 //! The catalog's use cases. Stores, series and models are written alike (a unique code, audited creation and
 //! changes, deactivation kept in history), so each use case is written once over [`Entity`]; the one rule of their
 //! own, that a model joins only an active series, is [`Entity::check_new`] / [`Entity::check_changes`] of
-//! [`ModelRow`]. Each takes the caller's connection: the handlers run it in the transaction that checks the key.
+//! [`ModelRow`]. Each use case a handler calls opens its one transaction as the caller's key (the key checked on the
+//! same connection); creation runs in the transaction the idempotent create opens, and [`insert`] is the step the
+//! seed and the benches compose in theirs.
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -11,8 +13,9 @@ use super::model::{
 };
 use super::repo;
 use crate::audit;
-use crate::db::Conn;
+use crate::auth::{Bearer, Principal};
 use crate::db::types::Ts;
+use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult, OrDuplicate};
 use crate::http::pagination::PageRequest;
 
@@ -46,8 +49,19 @@ pub trait Entity: Clone + Sized {
 }
 
 /// The record, or 404.
-pub fn get<E: Entity>(conn: &mut Conn<'_>, id: Uuid) -> AppResult<E> {
+fn get_in<E: Entity>(conn: &mut Conn<'_>, id: Uuid) -> AppResult<E> {
     E::find(conn, id)?.ok_or(AppError::NotFound(E::NAME))
+}
+
+/// The record as shown, or 404.
+pub fn get<E: Entity>(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<E::Out> {
+    bearer.read(db, |conn, _| Ok(get_in::<E>(conn, id)?.into()))
+}
+
+/// Creates a record for an admin, in the transaction the idempotent create opens.
+pub fn create<E: Entity>(conn: &mut Conn<'_>, principal: &Principal, row: &E) -> AppResult<E::Out> {
+    principal.require_admin()?;
+    insert(conn, row, Some(principal.key_id))
 }
 
 /// Creates a record whose code is free, audited as done by `actor`.
@@ -79,60 +93,78 @@ fn page_of<E: Entity>(rows: Vec<E>, page: PageRequest) -> Page<E> {
 
 /// Stores in creation order, filtered by city (exact), kind and active flag.
 pub fn list_stores(
-    conn: &mut Conn<'_>,
+    db: &Db,
+    bearer: &Bearer,
     page: PageRequest,
     city: Option<&str>,
     kind: Option<StoreKind>,
     active: Option<bool>,
 ) -> AppResult<Page<StoreRow>> {
-    Ok(page_of(repo::stores::list(conn, page, city, kind, active)?, page))
+    bearer.read(db, |conn, _| {
+        Ok(page_of(repo::stores::list(conn, page, city, kind, active)?, page))
+    })
 }
 
 /// Series in creation order, filtered by premium and active flags.
 pub fn list_series(
-    conn: &mut Conn<'_>,
+    db: &Db,
+    bearer: &Bearer,
     page: PageRequest,
     premium: Option<bool>,
     active: Option<bool>,
 ) -> AppResult<Page<SeriesRow>> {
-    Ok(page_of(repo::series::list(conn, page, premium, active)?, page))
+    bearer.read(db, |conn, _| {
+        Ok(page_of(repo::series::list(conn, page, premium, active)?, page))
+    })
 }
 
 /// Models in creation order, filtered by series and active flag.
 pub fn list_models(
-    conn: &mut Conn<'_>,
+    db: &Db,
+    bearer: &Bearer,
     page: PageRequest,
     series_id: Option<Uuid>,
     active: Option<bool>,
 ) -> AppResult<Page<ModelRow>> {
-    Ok(page_of(repo::models::list(conn, page, series_id, active)?, page))
+    bearer.read(db, |conn, _| {
+        Ok(page_of(repo::models::list(conn, page, series_id, active)?, page))
+    })
 }
 
-/// Changes a record; the code never changes.
-pub fn update<E: Entity>(conn: &mut Conn<'_>, id: Uuid, changes: &E::Changes, actor: Uuid) -> AppResult<E::Out> {
-    get::<E>(conn, id)?;
-    E::check_changes(conn, changes)?;
-    E::update_row(conn, id, changes, Ts(crate::now()))?;
-    audit::record(conn, Some(actor), "update", E::NAME, id, changes)?;
-    Ok(get::<E>(conn, id)?.into())
+/// Changes a record, for admins; the code never changes.
+pub fn update<E: Entity>(db: &Db, bearer: &Bearer, id: Uuid, changes: &E::Changes) -> AppResult<E::Out> {
+    bearer.write(db, |conn, principal| {
+        principal.require_admin()?;
+        let actor = principal.key_id;
+        get_in::<E>(conn, id)?;
+        E::check_changes(conn, changes)?;
+        E::update_row(conn, id, changes, Ts(crate::now()))?;
+        audit::record(conn, Some(actor), "update", E::NAME, id, changes)?;
+        Ok(get_in::<E>(conn, id)?.into())
+    })
 }
 
-/// Deactivates (kept in history) or activates a record again; idempotent, audited when it changes something.
-pub fn set_active<E: Entity>(conn: &mut Conn<'_>, id: Uuid, active: bool, actor: Uuid) -> AppResult<E::Out> {
-    let row = get::<E>(conn, id)?;
-    if row.is_active() != active {
-        E::set_active_row(conn, id, active, Ts(crate::now()))?;
-        let action = if active { "activate" } else { "deactivate" };
-        audit::record(
-            conn,
-            Some(actor),
-            action,
-            E::NAME,
-            id,
-            &serde_json::json!({ "active": active }),
-        )?;
-    }
-    Ok(get::<E>(conn, id)?.into())
+/// Deactivates (kept in history) or activates a record again, for admins; idempotent, audited when it changes
+/// something.
+pub fn set_active<E: Entity>(db: &Db, bearer: &Bearer, id: Uuid, active: bool) -> AppResult<E::Out> {
+    bearer.write(db, |conn, principal| {
+        principal.require_admin()?;
+        let actor = principal.key_id;
+        let row = get_in::<E>(conn, id)?;
+        if row.is_active() != active {
+            E::set_active_row(conn, id, active, Ts(crate::now()))?;
+            let action = if active { "activate" } else { "deactivate" };
+            audit::record(
+                conn,
+                Some(actor),
+                action,
+                E::NAME,
+                id,
+                &serde_json::json!({ "active": active }),
+            )?;
+        }
+        Ok(get_in::<E>(conn, id)?.into())
+    })
 }
 
 /// Implements [`Entity`] for a row whose table has its module in [`repo`], plus any checks of its own.

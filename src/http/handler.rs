@@ -1,14 +1,11 @@
-//! What every area's handlers share: run a use case on a blocking thread (diesel blocks) and answer its result as
-//! JSON ([`answer`], and [`read_json`] / [`write_json`] for a use case run as the caller's key), and the `POST` call
-//! on one record with a JSON body or none (`record_post!`, `record_action!`).
+//! What every area's handlers share: run a use case (which opens its own transaction as the caller's key) on a
+//! blocking thread (diesel blocks) and answer its result as JSON ([`answer`]), and the `POST` call on one record with
+//! a JSON body or none (`record_post!`, `record_action!`).
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use crate::auth::{Bearer, Principal};
-use crate::db::Conn;
 use crate::error::AppResult;
-use crate::state::AppState;
 
 /// Runs `work` on a blocking thread (diesel is blocking) and answers 200 with its result.
 pub async fn answer<T, F>(work: F) -> AppResult<HttpResponse>
@@ -20,27 +17,9 @@ where
     Ok(HttpResponse::Ok().json(value))
 }
 
-/// Runs `f` as the key's holder on a read connection (the key checked on the same connection), on a blocking
-/// thread, and answers its result as JSON.
-pub async fn read_json<T, F>(state: web::Data<AppState>, bearer: Bearer, f: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
-{
-    answer(move || bearer.read(&state.db, f)).await
-}
-
-/// As [`read_json`], in one write transaction.
-pub async fn write_json<T, F>(state: web::Data<AppState>, bearer: Bearer, f: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
-{
-    answer(move || bearer.write(&state.db, f)).await
-}
-
 /// A `POST` call on one record (`/…/{id}/…`): its JSON body, parsed, goes to one use case, whose answer (the record)
-/// is the response. `$call` sees the state, the caller's key, the record's id and the body by the names given.
+/// is the response. `$call` sees the state, the caller's key, the record's id and the body by the names given, and
+/// calls the use case, which opens its own transaction as that key.
 /// utoipa reads the route's method from the attribute's bare name, so the caller imports `actix_web::post` (and
 /// names `Uuid` and `WriteErrors`, which the `utoipa::path` attribute resolves where the macro is called).
 macro_rules! record_post {

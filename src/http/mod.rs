@@ -13,7 +13,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde::Serialize;
 
-pub use handler::{answer, read_json, write_json};
+pub use handler::answer;
 pub use json::ApiJson;
 pub use query::ApiQuery;
 

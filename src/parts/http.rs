@@ -17,7 +17,7 @@ use crate::http::handler::record_action;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
-use crate::http::{ApiJson, ApiQuery, answer, read_json, write_json};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::money::Money;
 use crate::state::AppState;
 
@@ -389,8 +389,7 @@ pub async fn create_part(
     let fingerprint = idempotency::fingerprint("POST /parts", &body.raw);
     let new = body.value.parse()?;
     idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
-        principal.require_admin()?;
-        service::insert(conn, &new, Some(principal.key_id))
+        service::create(conn, principal, &new)
     })
     .await
 }
@@ -410,7 +409,7 @@ pub async fn list_parts(
     let ApiQuery(query) = query;
     check_query(&query)?;
     let page = PageRequest::parse("/parts", query.limit, query.cursor.as_deref())?;
-    read_json(state, bearer, move |conn, _| service::list(conn, &query, page)).await
+    answer(move || service::list(&state.db, &bearer, &query, page)).await
 }
 
 /// Read one part.
@@ -422,7 +421,7 @@ pub async fn list_parts(
 #[get("/parts/{part_id}")]
 pub async fn get_part(state: web::Data<AppState>, bearer: Bearer, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    read_json(state, bearer, move |conn, _| service::load(conn, id)).await
+    answer(move || service::load(&state.db, &bearer, id)).await
 }
 
 /// Change a part's name, category, labour price, warranty or compatibility. The SKU never changes.
@@ -440,19 +439,7 @@ pub async fn update_part(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let changes = body.value.parse()?;
-    write_json(state, bearer, move |conn, principal| {
-        principal.require_admin()?;
-        service::update(conn, id, &changes, principal.key_id)
-    })
-    .await
-}
-
-/// Deactivates or activates a part, for the two routes that do.
-fn set_active(state: &AppState, bearer: &Bearer, id: Uuid, active: bool) -> AppResult<Part> {
-    bearer.write(&state.db, |conn, principal| {
-        principal.require_admin()?;
-        service::set_active(conn, id, active, principal.key_id)
-    })
+    answer(move || service::update(&state.db, &bearer, id, &changes)).await
 }
 
 record_action!(
@@ -462,7 +449,7 @@ record_action!(
     deactivate_part,
     "/parts/{part_id}/deactivate",
     "Deactivate a part: it stays in history and stock but leaves the public price list.",
-    |state, bearer, id| set_active(&state, &bearer, id, false)
+    |state, bearer, id| service::set_active(&state.db, &bearer, id, false)
 );
 
 record_action!(
@@ -472,7 +459,7 @@ record_action!(
     activate_part,
     "/parts/{part_id}/activate",
     "Activate a deactivated part again.",
-    |state, bearer, id| set_active(&state, &bearer, id, true)
+    |state, bearer, id| service::set_active(&state.db, &bearer, id, true)
 );
 
 /// Change a part's list price from an instant on (now, later, or up to 24 hours back). Admins only.
@@ -497,8 +484,7 @@ pub async fn change_part_price(
     let fingerprint = idempotency::fingerprint(&format!("POST /parts/{id}/prices"), &body.raw);
     let (price_minor, effective_at) = body.value.parse()?;
     idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
-        principal.require_admin()?;
-        service::change_price(conn, id, price_minor, effective_at, principal.key_id)
+        service::change_price(conn, principal, id, price_minor, effective_at)
     })
     .await
 }
@@ -519,7 +505,7 @@ pub async fn list_part_prices(
     let id = path.into_inner();
     let ApiQuery(query) = query;
     let page = PageRequest::parse("/parts/{part_id}/prices", query.limit, query.cursor.as_deref())?;
-    read_json(state, bearer, move |conn, _| service::price_history(conn, id, page)).await
+    answer(move || service::price_history(&state.db, &bearer, id, page)).await
 }
 
 /// The price of a part in force at an instant (now by default); 404 when no price had taken effect by then.
@@ -537,7 +523,7 @@ pub async fn get_part_price(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let at = query.0.at.unwrap_or_else(crate::now);
-    read_json(state, bearer, move |conn, _| service::price_at(conn, id, at)).await
+    answer(move || service::price_at(&state.db, &bearer, id, at)).await
 }
 
 /// The public price list of one model: current prices of the parts that fit it. No API key needed.
@@ -552,7 +538,7 @@ pub async fn get_public_price_list(
     query: ApiQuery<PriceListQuery>,
 ) -> AppResult<HttpResponse> {
     let model = query.0.parse()?;
-    answer(move || state.db.read(|conn| service::price_list(conn, &model))).await
+    answer(move || service::price_list(&state.db, &model)).await
 }
 
 #[derive(OpenApi)]

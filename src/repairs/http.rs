@@ -11,8 +11,8 @@ use super::model::PartLineState;
 use super::service;
 use crate::auth::Bearer;
 use crate::error::{AppResult, ReadErrors, WriteErrors};
+use crate::http::answer;
 use crate::http::handler::{record_action, record_post};
-use crate::http::{read_json, write_json};
 use crate::money::Money;
 use crate::state::AppState;
 use crate::tickets::Ticket;
@@ -82,7 +82,7 @@ pub struct QuoteRepair {
     pub labour: Option<Money>,
 }
 
-/// A route that changes a ticket with a JSON body: the use case `$call` runs in one write transaction.
+/// A route that changes a ticket with a JSON body: the use case `$call` opens its one write transaction.
 macro_rules! body_endpoint {
     ($name:ident, $path:literal, $doc:literal, $body:ty, $answer:ty, $call:path) => {
         record_post!(
@@ -93,9 +93,7 @@ macro_rules! body_endpoint {
             $path,
             $body,
             $doc,
-            |state, bearer, id, input| bearer.write(&state.db, move |conn, principal| $call(
-                conn, principal, id, &input
-            ))
+            |state, bearer, id, input| $call(&state.db, &bearer, id, &input)
         );
     };
 }
@@ -122,7 +120,7 @@ pub async fn list_ticket_parts(
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    read_json(state, bearer, move |conn, principal| service::list(conn, principal, id)).await
+    answer(move || service::list(&state.db, &bearer, id)).await
 }
 
 macro_rules! line_endpoint {
@@ -140,7 +138,7 @@ macro_rules! line_endpoint {
             path: web::Path<(Uuid, Uuid)>,
         ) -> AppResult<HttpResponse> {
             let (id, line) = path.into_inner();
-            write_json(state, bearer, move |conn, principal| $call(conn, principal, id, line)).await
+            answer(move || $call(&state.db, &bearer, id, line)).await
         }
     };
 }
@@ -167,7 +165,7 @@ body_endpoint!(
     service::quote
 );
 
-/// A decision on a ticket's quote: the use case `$call` runs in one write transaction and answers the ticket.
+/// A decision on a ticket's quote: the use case `$call` opens its one write transaction and answers the ticket.
 macro_rules! decision_endpoint {
     ($name:ident, $path:literal, $doc:literal, $call:path) => {
         record_action!(
@@ -177,7 +175,7 @@ macro_rules! decision_endpoint {
             $name,
             $path,
             $doc,
-            |state, bearer, id| bearer.write(&state.db, move |conn, principal| $call(conn, principal, id))
+            |state, bearer, id| $call(&state.db, &bearer, id)
         );
     };
 }

@@ -4,8 +4,9 @@
 //!
 //! Where to look:
 //! - `http.rs`: the `/tickets/{ticket_id}/parts…` and `/tickets/{ticket_id}/quote…` routes and their types.
-//! - `service.rs`: the use cases (reserve, release, consume, list, quote, approve, decline) and the steps the
-//!   ticket use cases compose (`summary`, `release_all`, `warranty_free`).
+//! - `service.rs`: the use cases (reserve, release, consume, list, quote, approve, decline), each opening its one
+//!   transaction as the caller's key, and the steps that compose in another's: `reserve_in` (the bench's) and the
+//!   ticket use cases' (`summary`, `release_all`, `warranty_free`).
 //! - `repo.rs`: the queries; the reservation's two statements (`reserve_scope`, `reserve_line`).
 //! - `model.rs`: the line row and its states (reserved, then consumed or released).
 //! - `rules.rs`: what a line and a repair cost and what the customer pays.
@@ -22,7 +23,7 @@ use actix_web::web;
 
 pub use http::{Api, QuoteRepair, ReservePart, TicketPart, TicketPartReserved, TicketParts, TicketPartsTotals};
 pub use model::{PartLineState, TicketPartRow};
-pub use service::{release_all, reserve, summary, warranty_free};
+pub use service::{release_all, reserve, reserve_in, summary, warranty_free};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(http::reserve_ticket_part)

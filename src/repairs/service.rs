@@ -1,7 +1,8 @@
 //! The repair's part use cases: reserve a part for a ticket, release or use (consume) it, list a ticket's parts
 //! with their totals, quote a paid repair at the prices in force when quoted (a snapshot) plus labour, and the
-//! customer's approval or decline. Each runs in the caller's one write transaction (the handler's `Bearer::write`)
-//! and takes the ticket's lock first: the ticket before any stock level, as every path takes them.
+//! customer's approval or decline. Each opens its one transaction as the caller's key (`Bearer::write`, the key
+//! checked on the same connection) and takes the ticket's lock first: the ticket before any stock level, as every
+//! path takes them. `reserve_in` is the reservation's step for a caller with its own transaction (the bench).
 
 use uuid::Uuid;
 
@@ -9,9 +10,9 @@ use super::http::{QuoteRepair, ReservePart, TicketPart, TicketPartReserved, Tick
 use super::model::{PartLineState, TicketPartRow};
 use super::repo::{self, LineSums};
 use super::rules;
-use crate::auth::Principal;
-use crate::db::Conn;
+use crate::auth::{Bearer, Principal};
 use crate::db::types::{Id, Ts};
+use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
 use crate::money::Money;
@@ -82,10 +83,12 @@ pub fn warranty_free(ticket: &TicketRow) -> bool {
 }
 
 /// The parts of a ticket the caller may see, with what the repair costs and what the customer pays.
-pub fn list(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<TicketParts> {
-    require_ticket_role(principal)?;
-    let ticket = ticket_in_scope(conn, principal, id)?;
-    summary(conn, &ticket)
+pub fn list(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<TicketParts> {
+    bearer.read(db, |conn, principal| {
+        require_ticket_role(principal)?;
+        let ticket = ticket_in_scope(conn, principal, id)?;
+        summary(conn, &ticket)
+    })
 }
 
 /// The refusal of a change to a closed or cancelled ticket.
@@ -104,19 +107,38 @@ fn open_ticket(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResul
     Ok(ticket)
 }
 
+/// Runs a change of a ticket's parts or quote in one write transaction, as the key's holder, on the ticket locked
+/// while still open ([`open_ticket`]), and answers the ticket after it.
+fn change(
+    db: &Db,
+    bearer: &Bearer,
+    id: Uuid,
+    f: impl FnOnce(&mut Conn<'_>, &Principal, TicketRow) -> AppResult<Ticket>,
+) -> AppResult<Ticket> {
+    bearer.write(db, |conn, principal| {
+        let ticket = open_ticket(conn, principal, id)?;
+        f(conn, principal, ticket)
+    })
+}
+
 fn line_of(conn: &mut Conn<'_>, ticket: &TicketRow, line: Uuid) -> AppResult<TicketPartRow> {
     repo::line_of(conn, ticket.id, Id(line))?.ok_or(AppError::NotFound("ticket part"))
 }
 
-/// Reserves units of a part for a ticket: the transaction behind `POST /tickets/{id}/parts` (public for the
-/// benchmark, which runs it without HTTP).
+/// Reserves units of a part for a ticket, in one write transaction as the key's holder ([`reserve_in`]).
+pub fn reserve(db: &Db, bearer: &Bearer, id: Uuid, input: &ReservePart) -> AppResult<TicketPartReserved> {
+    bearer.write(db, |conn, principal| reserve_in(conn, principal, id, input))
+}
+
+/// Reserves units of a part for a ticket, in the caller's transaction: the step behind `POST /tickets/{id}/parts`
+/// (public for the benchmark, which runs it without HTTP).
 ///
 /// Two statements on PostgreSQL: one locks the ticket and reads the location and the part
 /// ([`repo::reserve_scope`]); one takes the units and writes the line, its timeline entry and its movement
 /// ([`repo::reserve_line`]). The stock level is taken last: its row stays locked until the commit, and every
 /// reservation of this part at this location queues on it, so nothing else runs in between. If the units are not
 /// there, nothing is written and the refusal says what is available.
-pub fn reserve(
+pub fn reserve_in(
     conn: &mut Conn<'_>,
     principal: &Principal,
     id: Uuid,
@@ -218,27 +240,34 @@ fn finish_line(conn: &mut Conn<'_>, line: &TicketPartRow, to: PartLineState) -> 
 }
 
 /// Gives a reserved part back to stock.
-pub fn release(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, line: Uuid) -> AppResult<Ticket> {
-    let ticket = open_ticket(conn, principal, id)?;
-    let row = line_of(conn, &ticket, line)?;
-    finish_line(conn, &row, PartLineState::Released)?;
-    stock::release_units(
-        conn,
-        row.location_id,
-        row.part_id,
-        row.quantity,
-        &ticket.number,
-        principal.key_id,
-    )?;
-    record_event(
-        conn,
-        ticket.id,
-        Some(principal.key_id),
-        "part_released",
-        None,
-        None,
-        None,
-    )?;
+pub fn release(db: &Db, bearer: &Bearer, id: Uuid, line: Uuid) -> AppResult<Ticket> {
+    change(db, bearer, id, |conn, principal, ticket| {
+        let row = line_of(conn, &ticket, line)?;
+        finish_and_answer(conn, principal, ticket, &row, PartLineState::Released)
+    })
+}
+
+/// Ends a line (released or consumed), moves its units in stock, writes the timeline entry and answers the ticket.
+fn finish_and_answer(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    ticket: TicketRow,
+    row: &TicketPartRow,
+    to: PartLineState,
+) -> AppResult<Ticket> {
+    finish_line(conn, row, to)?;
+    let (location, part, q, actor) = (row.location_id, row.part_id, row.quantity, principal.key_id);
+    let event = match to {
+        PartLineState::Consumed => {
+            stock::consume_units(conn, location, part, q, &ticket.number, actor)?;
+            "part_consumed"
+        }
+        _ => {
+            stock::release_units(conn, location, part, q, &ticket.number, actor)?;
+            "part_released"
+        }
+    };
+    record_event(conn, ticket.id, Some(actor), event, None, None, None)?;
     detail(conn, ticket)
 }
 
@@ -269,37 +298,20 @@ fn price_unquoted(conn: &mut Conn<'_>, ticket: &TicketRow, row: &TicketPartRow) 
 }
 
 /// Uses a reserved part in the repair: it leaves stock (on hand and reserved).
-pub fn consume(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, line: Uuid) -> AppResult<Ticket> {
-    let ticket = open_ticket(conn, principal, id)?;
-    if TicketStatus::parse(&ticket.status) != TicketStatus::Repairing {
-        return Err(AppError::conflict(
-            "illegal_transition",
-            "parts are used while the ticket is repairing",
-        ));
-    }
-    let row = line_of(conn, &ticket, line)?;
-    if row.unit_price_minor.is_none() && row.state == PartLineState::Reserved.as_str() {
-        price_unquoted(conn, &ticket, &row)?;
-    }
-    finish_line(conn, &row, PartLineState::Consumed)?;
-    stock::consume_units(
-        conn,
-        row.location_id,
-        row.part_id,
-        row.quantity,
-        &ticket.number,
-        principal.key_id,
-    )?;
-    record_event(
-        conn,
-        ticket.id,
-        Some(principal.key_id),
-        "part_consumed",
-        None,
-        None,
-        None,
-    )?;
-    detail(conn, ticket)
+pub fn consume(db: &Db, bearer: &Bearer, id: Uuid, line: Uuid) -> AppResult<Ticket> {
+    change(db, bearer, id, |conn, principal, ticket| {
+        if TicketStatus::parse(&ticket.status) != TicketStatus::Repairing {
+            return Err(AppError::conflict(
+                "illegal_transition",
+                "parts are used while the ticket is repairing",
+            ));
+        }
+        let row = line_of(conn, &ticket, line)?;
+        if row.unit_price_minor.is_none() && row.state == PartLineState::Reserved.as_str() {
+            price_unquoted(conn, &ticket, &row)?;
+        }
+        finish_and_answer(conn, principal, ticket, &row, PartLineState::Consumed)
+    })
 }
 
 fn move_ticket(
@@ -331,67 +343,70 @@ fn move_ticket(
 
 /// Quotes the repair: each reserved part is priced at the price in force now (a snapshot), plus labour; what the
 /// warranty covers costs the customer nothing. The ticket moves to awaiting approval.
-pub fn quote(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &QuoteRepair) -> AppResult<Ticket> {
-    let ticket = open_ticket(conn, principal, id)?;
-    let mut checks = Checks::new();
-    let labour = match input.labour.as_ref().map(Money::to_minor_non_negative) {
-        Some(Ok(minor)) => minor,
-        Some(Err(why)) => {
-            checks.fail("labour.amount", why);
-            0
+pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResult<Ticket> {
+    change(db, bearer, id, |conn, principal, ticket| {
+        let mut checks = Checks::new();
+        let labour = match input.labour.as_ref().map(Money::to_minor_non_negative) {
+            Some(Ok(minor)) => minor,
+            Some(Err(why)) => {
+                checks.fail("labour.amount", why);
+                0
+            }
+            None => 0,
+        };
+        checks.finish()?;
+        // The quote moves the ticket first, so a ticket in the wrong status is refused before anything is priced.
+        let from = TicketStatus::parse(&ticket.status);
+        from.apply(TicketAction::RequestApproval)?;
+        let covered = warranty_free(&ticket);
+        let now = Ts(crate::now());
+        for line in &repo::reserved_lines(conn, ticket.id)? {
+            let price = crate::parts::price_in_force(conn, line.part_id, now)?
+                .ok_or_else(|| AppError::conflict("part_unpriced", "a reserved part has no price in force"))?;
+            repo::price_line(conn, line.id, price, covered, now)?;
         }
-        None => 0,
-    };
-    checks.finish()?;
-    // The quote moves the ticket first, so a ticket in the wrong status is refused before anything is priced.
-    let from = TicketStatus::parse(&ticket.status);
-    from.apply(TicketAction::RequestApproval)?;
-    let covered = warranty_free(&ticket);
-    let now = Ts(crate::now());
-    for line in &repo::reserved_lines(conn, ticket.id)? {
-        let price = crate::parts::price_in_force(conn, line.part_id, now)?
-            .ok_or_else(|| AppError::conflict("part_unpriced", "a reserved part has no price in force"))?;
-        repo::price_line(conn, line.id, price, covered, now)?;
-    }
-    repo::set_labour(conn, ticket.id, labour)?;
-    move_ticket(
-        conn,
-        &ticket,
-        TicketAction::RequestApproval,
-        principal.key_id,
-        rules::quote_note(covered),
-    )?;
-    let ticket = ticket_in_scope(conn, principal, id)?;
-    detail(conn, ticket)
+        repo::set_labour(conn, ticket.id, labour)?;
+        move_ticket(
+            conn,
+            &ticket,
+            TicketAction::RequestApproval,
+            principal.key_id,
+            rules::quote_note(covered),
+        )?;
+        let ticket = ticket_in_scope(conn, principal, id)?;
+        detail(conn, ticket)
+    })
 }
 
 /// The customer approves the quote: the repair starts.
-pub fn approve(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Ticket> {
-    let ticket = open_ticket(conn, principal, id)?;
-    if TicketStatus::parse(&ticket.status) != TicketStatus::AwaitingApproval {
-        return Err(AppError::conflict(
-            "illegal_transition",
-            "the ticket has no quote awaiting approval",
-        ));
-    }
-    move_ticket(
-        conn,
-        &ticket,
-        TicketAction::StartRepair,
-        principal.key_id,
-        "quote approved by the customer",
-    )?;
-    let ticket = ticket_in_scope(conn, principal, id)?;
-    detail(conn, ticket)
+pub fn approve(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
+    change(db, bearer, id, |conn, principal, ticket| {
+        if TicketStatus::parse(&ticket.status) != TicketStatus::AwaitingApproval {
+            return Err(AppError::conflict(
+                "illegal_transition",
+                "the ticket has no quote awaiting approval",
+            ));
+        }
+        move_ticket(
+            conn,
+            &ticket,
+            TicketAction::StartRepair,
+            principal.key_id,
+            "quote approved by the customer",
+        )?;
+        let ticket = ticket_in_scope(conn, principal, id)?;
+        detail(conn, ticket)
+    })
 }
 
 /// The customer declines the quote: the parts go back to stock and nothing is billed ([`rules::decline_note`]).
-pub fn decline(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Ticket> {
-    let ticket = open_ticket(conn, principal, id)?;
-    let note = rules::decline_note(ticket.labour_minor);
-    move_ticket(conn, &ticket, TicketAction::DeclineQuote, principal.key_id, &note)?;
-    repo::set_labour(conn, ticket.id, 0)?;
-    release_all(conn, &ticket, principal.key_id)?;
-    let ticket = ticket_in_scope(conn, principal, id)?;
-    detail(conn, ticket)
+pub fn decline(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
+    change(db, bearer, id, |conn, principal, ticket| {
+        let note = rules::decline_note(ticket.labour_minor);
+        move_ticket(conn, &ticket, TicketAction::DeclineQuote, principal.key_id, &note)?;
+        repo::set_labour(conn, ticket.id, 0)?;
+        release_all(conn, &ticket, principal.key_id)?;
+        let ticket = ticket_in_scope(conn, principal, id)?;
+        detail(conn, ticket)
+    })
 }

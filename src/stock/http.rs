@@ -7,13 +7,13 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::model::{MovementKind, MovementRow};
-use super::service::{self, require_stock_reader};
+use super::service;
 use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
 use crate::error::{AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
-use crate::http::{ApiJson, ApiQuery, read_json, write_json};
+use crate::http::{ApiJson, ApiQuery, answer};
 use crate::loaners::CsvBody;
 use crate::state::AppState;
 
@@ -267,7 +267,6 @@ pub async fn import_receipts_csv(
     let fingerprint = idempotency::fingerprint("POST /stock/receipts/import", &body.0);
     let bytes = body.0;
     idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
-        service::require_importer(principal)?;
         service::import_receipts(conn, principal, &bytes)
     })
     .await
@@ -307,11 +306,7 @@ pub async fn set_reorder_settings(
 ) -> AppResult<HttpResponse> {
     let (location, part) = path.into_inner();
     let input = body.value;
-    write_json(state, bearer, move |conn, principal| {
-        require_stock_reader(principal)?;
-        service::set_reorder(conn, principal, location, part, &input)
-    })
-    .await
+    answer(move || service::set_reorder(&state.db, &bearer, location, part, &input)).await
 }
 
 /// Stock levels of the caller's locations.
@@ -327,10 +322,7 @@ pub async fn list_stock_levels(
     query: ApiQuery<LevelQuery>,
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
-    read_stock(state, bearer, move |conn, principal| {
-        service::levels(conn, principal, &query)
-    })
-    .await
+    answer(move || service::levels(&state.db, &bearer, &query)).await
 }
 
 /// The movement ledger of the caller's locations, oldest first.
@@ -347,14 +339,11 @@ pub async fn list_stock_movements(
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse("/stock/movements", query.limit, query.cursor.as_deref())?;
-    read_stock(state, bearer, move |conn, principal| {
-        service::movements(conn, principal, &query, page)
-    })
-    .await
+    answer(move || service::movements(&state.db, &bearer, &query, page)).await
 }
 
-/// A stock write recorded once per `Idempotency-Key` (the route names the body's fingerprint), for a caller who may
-/// handle stock.
+/// A stock write recorded once per `Idempotency-Key` (the route names the body's fingerprint); the use case checks
+/// the caller may handle stock.
 async fn record_once<T, R>(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -370,21 +359,7 @@ where
     let fingerprint = idempotency::fingerprint(route, &body.raw);
     let input = body.value;
     idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
-        require_stock_reader(principal)?;
         write(conn, principal, &input)
-    })
-    .await
-}
-
-/// A stock read for a caller who may read stock.
-async fn read_stock<T, F>(state: web::Data<AppState>, bearer: Bearer, read: F) -> AppResult<HttpResponse>
-where
-    T: Serialize + Send + 'static,
-    F: FnOnce(&mut Conn<'_>, &Principal) -> AppResult<T> + Send + 'static,
-{
-    read_json(state, bearer, move |conn, principal| {
-        require_stock_reader(principal)?;
-        read(conn, principal)
     })
     .await
 }
@@ -395,13 +370,7 @@ async fn reorder_report(
     bearer: Bearer,
     ApiQuery(query): ApiQuery<ReorderQuery>,
 ) -> AppResult<ReorderReport> {
-    web::block(move || {
-        bearer.read(&state.db, |conn, principal| {
-            require_stock_reader(principal)?;
-            service::reorder_report(conn, principal, query.location_id)
-        })
-    })
-    .await?
+    web::block(move || service::reorder_report(&state.db, &bearer, query.location_id)).await?
 }
 
 /// Every level at or below its reorder point, with a suggested quantity.
@@ -472,11 +441,7 @@ pub async fn get_reorder_report_csv(
 )]
 #[get("/stock/ledger-check")]
 pub async fn check_stock_ledger(state: web::Data<AppState>, bearer: Bearer) -> AppResult<HttpResponse> {
-    read_json(state, bearer, |conn, principal| {
-        principal.require_admin()?;
-        service::check_ledger(conn)
-    })
-    .await
+    answer(move || service::ledger_check(&state.db, &bearer)).await
 }
 
 #[derive(OpenApi)]

@@ -19,9 +19,9 @@ use super::http::{
 use super::model::{LevelRow, MovementKind, MovementRow};
 use super::repo::{self, LevelFilter};
 use super::rules;
-use crate::auth::{Principal, Role};
-use crate::db::Conn;
+use crate::auth::{Bearer, Principal, Role};
 use crate::db::types::Id;
+use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult, FieldError, OrDuplicate};
 use crate::http::pagination::{self, PageRequest};
 use crate::http::validate::Checks;
@@ -197,6 +197,7 @@ fn unreserve_units(
 }
 
 pub fn receive(conn: &mut Conn<'_>, principal: &Principal, input: &CreateReceipt) -> AppResult<ReceiptResult> {
+    require_stock_reader(principal)?;
     require_stock_writer(principal, input.location_id)?;
     let mut checks = Checks::new();
     let number = checks.text("receipt_number", &input.receipt_number, 1, 64);
@@ -272,6 +273,7 @@ struct CsvReceipt {
 
 /// Records every receipt line of a CSV file, or none: each bad row is named by its line number.
 pub fn import_receipts(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u8]) -> AppResult<Vec<ReceiptResult>> {
+    require_importer(principal)?;
     let rows =
         crate::http::csv_rows::read::<CsvReceipt>(csv_text, &["location_code", "receipt_number", "sku", "quantity"])?;
     let mut errors = Vec::new();
@@ -372,6 +374,7 @@ pub fn import_receipts(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u
 }
 
 pub fn transfer(conn: &mut Conn<'_>, principal: &Principal, input: &CreateTransfer) -> AppResult<TransferResult> {
+    require_stock_reader(principal)?;
     require_stock_writer(principal, input.from_location_id)?;
     let mut checks = Checks::new();
     rules::quantity(&mut checks, "quantity", input.quantity);
@@ -417,6 +420,7 @@ pub fn transfer(conn: &mut Conn<'_>, principal: &Principal, input: &CreateTransf
 }
 
 pub fn adjust(conn: &mut Conn<'_>, principal: &Principal, input: &CreateAdjustment) -> AppResult<AdjustmentResult> {
+    require_stock_reader(principal)?;
     require_stock_writer(principal, input.location_id)?;
     let mut checks = Checks::new();
     let reason = checks.text("reason", &input.reason, 1, 500);
@@ -480,105 +484,125 @@ fn to_level(r: LevelRow, sku: String) -> StockLevel {
     }
 }
 
+/// Sets a level's reorder point and quantity, for a caller who may write stock at the location.
 pub fn set_reorder(
-    conn: &mut Conn<'_>,
-    principal: &Principal,
+    db: &Db,
+    bearer: &Bearer,
     location: Uuid,
     part: Uuid,
     input: &ReorderSettings,
 ) -> AppResult<StockLevel> {
-    require_stock_writer(principal, location)?;
-    let mut checks = Checks::new();
-    if !(0..=rules::MAX_QUANTITY).contains(&input.reorder_point) {
-        checks.fail("reorder_point", "must be 0 to 1000000");
-    }
-    if !(0..=rules::MAX_QUANTITY).contains(&input.reorder_qty) {
-        checks.fail("reorder_qty", "must be 0 to 1000000");
-    }
-    checks.finish()?;
-    let location = check_location(conn, location, "location_id")?;
-    let sku = check_part(conn, part, "part_id")?;
-    let part = Id(part);
-    repo::add_on_hand(conn, location, part, 0)?;
-    repo::set_reorder(conn, location, part, input.reorder_point, input.reorder_qty)?;
-    let level = repo::level(conn, location, part)?.ok_or_else(|| anyhow::anyhow!("stock level vanished"))?;
-    Ok(to_level(level, sku))
+    bearer.write(db, |conn, principal| {
+        require_stock_reader(principal)?;
+        require_stock_writer(principal, location)?;
+        let mut checks = Checks::new();
+        if !(0..=rules::MAX_QUANTITY).contains(&input.reorder_point) {
+            checks.fail("reorder_point", "must be 0 to 1000000");
+        }
+        if !(0..=rules::MAX_QUANTITY).contains(&input.reorder_qty) {
+            checks.fail("reorder_qty", "must be 0 to 1000000");
+        }
+        checks.finish()?;
+        let location = check_location(conn, location, "location_id")?;
+        let sku = check_part(conn, part, "part_id")?;
+        let part = Id(part);
+        repo::add_on_hand(conn, location, part, 0)?;
+        repo::set_reorder(conn, location, part, input.reorder_point, input.reorder_qty)?;
+        let level = repo::level(conn, location, part)?.ok_or_else(|| anyhow::anyhow!("stock level vanished"))?;
+        Ok(to_level(level, sku))
+    })
 }
 
 /// The route of the stock level list, which names it in its (keyed) cursors.
 pub const LEVELS: &str = "/stock/levels";
 
-pub fn levels(conn: &mut Conn<'_>, principal: &Principal, query: &LevelQuery) -> AppResult<StockLevelList> {
-    let scope = scope_filter(principal);
-    let page = PageRequest::parse(LEVELS, query.limit, None)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| pagination::decode_keyed_cursor(LEVELS, c))
-        .transpose()?
-        .map(|(location, sku)| (Id(location), sku));
-    let filter = LevelFilter {
-        location: query.location_id.map(Id),
-        part: query.part_id.map(Id),
-        scope: scope.as_deref(),
-    };
-    let rows = repo::levels_page(conn, &filter, after, page.fetch())?;
-    let items = rows.into_iter().map(|(r, sku)| to_level(r, sku)).collect();
-    let (items, next_cursor) = page.finish_with(items, |l: &StockLevel| {
-        pagination::encode_keyed_cursor(LEVELS, l.location_id, &l.sku)
-    });
-    Ok(StockLevelList { items, next_cursor })
-}
-
-pub fn movements(
-    conn: &mut Conn<'_>,
-    principal: &Principal,
-    query: &MovementQuery,
-    page: PageRequest,
-) -> AppResult<StockMovementList> {
-    let scope = scope_filter(principal);
-    let filter = LevelFilter {
-        location: query.location_id.map(Id),
-        part: query.part_id.map(Id),
-        scope: scope.as_deref(),
-    };
-    let rows = repo::movements_page(conn, &filter, page.after.map(Id), page.fetch())?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
-    Ok(StockMovementList {
-        items: rows.into_iter().map(StockMovement::from).collect(),
-        next_cursor,
+/// One page of the caller's stock levels.
+pub fn levels(db: &Db, bearer: &Bearer, query: &LevelQuery) -> AppResult<StockLevelList> {
+    bearer.read(db, |conn, principal| {
+        require_stock_reader(principal)?;
+        let scope = scope_filter(principal);
+        let page = PageRequest::parse(LEVELS, query.limit, None)?;
+        let after = query
+            .cursor
+            .as_deref()
+            .map(|c| pagination::decode_keyed_cursor(LEVELS, c))
+            .transpose()?
+            .map(|(location, sku)| (Id(location), sku));
+        let filter = LevelFilter {
+            location: query.location_id.map(Id),
+            part: query.part_id.map(Id),
+            scope: scope.as_deref(),
+        };
+        let rows = repo::levels_page(conn, &filter, after, page.fetch())?;
+        let items = rows.into_iter().map(|(r, sku)| to_level(r, sku)).collect();
+        let (items, next_cursor) = page.finish_with(items, |l: &StockLevel| {
+            pagination::encode_keyed_cursor(LEVELS, l.location_id, &l.sku)
+        });
+        Ok(StockLevelList { items, next_cursor })
     })
 }
 
-pub fn reorder_report(conn: &mut Conn<'_>, principal: &Principal, location: Option<Uuid>) -> AppResult<ReorderReport> {
-    let scope = scope_filter(principal);
-    let filter = LevelFilter {
-        location: location.map(Id),
-        part: None,
-        scope: scope.as_deref(),
-    };
-    let items = repo::levels_to_reorder(conn, &filter)?
-        .into_iter()
-        .map(|(l, sku, code)| {
-            let available = rules::available(l.on_hand, l.reserved);
-            ReorderLine {
-                location_id: l.location_id.0,
-                location_code: code,
-                part_id: l.part_id.0,
-                sku,
-                on_hand: l.on_hand,
-                reserved: l.reserved,
-                available,
-                reorder_point: l.reorder_point,
-                reorder_qty: l.reorder_qty,
-                suggested_qty: rules::suggested_qty(l.reorder_point, available, l.reorder_qty),
-            }
+/// One page of the caller's movement ledger.
+pub fn movements(db: &Db, bearer: &Bearer, query: &MovementQuery, page: PageRequest) -> AppResult<StockMovementList> {
+    bearer.read(db, |conn, principal| {
+        require_stock_reader(principal)?;
+        let scope = scope_filter(principal);
+        let filter = LevelFilter {
+            location: query.location_id.map(Id),
+            part: query.part_id.map(Id),
+            scope: scope.as_deref(),
+        };
+        let rows = repo::movements_page(conn, &filter, page.after.map(Id), page.fetch())?;
+        let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
+        Ok(StockMovementList {
+            items: rows.into_iter().map(StockMovement::from).collect(),
+            next_cursor,
         })
-        .collect();
-    Ok(ReorderReport { items })
+    })
 }
 
-/// Compares every level with the sums of its ledger.
+/// The caller's levels at or below their reorder point.
+pub fn reorder_report(db: &Db, bearer: &Bearer, location: Option<Uuid>) -> AppResult<ReorderReport> {
+    bearer.read(db, |conn, principal| {
+        require_stock_reader(principal)?;
+        let scope = scope_filter(principal);
+        let filter = LevelFilter {
+            location: location.map(Id),
+            part: None,
+            scope: scope.as_deref(),
+        };
+        let items = repo::levels_to_reorder(conn, &filter)?
+            .into_iter()
+            .map(|(l, sku, code)| {
+                let available = rules::available(l.on_hand, l.reserved);
+                ReorderLine {
+                    location_id: l.location_id.0,
+                    location_code: code,
+                    part_id: l.part_id.0,
+                    sku,
+                    on_hand: l.on_hand,
+                    reserved: l.reserved,
+                    available,
+                    reorder_point: l.reorder_point,
+                    reorder_qty: l.reorder_qty,
+                    suggested_qty: rules::suggested_qty(l.reorder_point, available, l.reorder_qty),
+                }
+            })
+            .collect();
+        Ok(ReorderReport { items })
+    })
+}
+
+/// The ledger check, for admins ([`check_ledger`]).
+pub fn ledger_check(db: &Db, bearer: &Bearer) -> AppResult<LedgerCheck> {
+    bearer.read(db, |conn, principal| {
+        principal.require_admin()?;
+        check_ledger(conn)
+    })
+}
+
+/// Compares every level with the sums of its ledger; the step the CLI, the tests and the benches run on their own
+/// connection.
 pub fn check_ledger(conn: &mut Conn<'_>) -> AppResult<LedgerCheck> {
     let levels = repo::all_levels(conn)?;
     let sums = repo::ledger_sums(conn)?;
