@@ -4,6 +4,7 @@
 //! matches the [`Conn`] enum; the few statements that differ by engine (row claiming, upserts) match it by hand.
 
 pub mod gauges;
+pub mod prepared;
 pub mod schema;
 pub mod types;
 

@@ -3,12 +3,17 @@
 //! that takes the units and writes the line, its timeline entry and its movement (SQLite, with one writer, runs
 //! the same steps one statement at a time).
 
+use std::sync::LazyLock;
+
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use uuid::Uuid;
 
 use super::model::TicketPartRow;
 use crate::db::Conn;
+use crate::db::prepared::{no_parameter, prepared_statement, walk_numbered};
 use crate::db::schema::{parts, ticket_parts, tickets};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
@@ -120,20 +125,10 @@ pub fn reserve_scope(
     location: Option<Uuid>,
     part: Id,
 ) -> AppResult<Option<ReserveScope>> {
-    const SELECT: &str = "SELECT t.id AS ticket_id, t.number, t.store_id, t.status, t.labour_minor, \
-         t.warranty_decision, \
-         (SELECT s.active FROM stores s WHERE s.id = COALESCE($2, t.store_id)) AS location_active, \
-         p.sku AS part_sku, p.name AS part_name, p.active AS part_active \
-         FROM tickets t LEFT JOIN parts p ON p.id = $3 WHERE t.id = $1";
     let location = location.map(Id);
     Ok(match conn {
-        Conn::Pg(c) => diesel::sql_query(format!("{SELECT} FOR NO KEY UPDATE OF t"))
-            .bind::<DbUuid, _>(ticket)
-            .bind::<Nullable<DbUuid>, _>(location)
-            .bind::<DbUuid, _>(part)
-            .get_result(*c)
-            .optional()?,
-        Conn::Sqlite(c) => diesel::sql_query(SELECT.replace('$', "?"))
+        Conn::Pg(c) => ScopeStatement { ticket, location, part }.get_result(*c).optional()?,
+        Conn::Sqlite(c) => diesel::sql_query(RESERVE_SCOPE.replace('$', "?"))
             .bind::<DbUuid, _>(ticket)
             .bind::<Nullable<DbUuid>, _>(location)
             .bind::<DbUuid, _>(part)
@@ -141,6 +136,34 @@ pub fn reserve_scope(
             .optional()?,
     })
 }
+
+const RESERVE_SCOPE: &str = "SELECT t.id AS ticket_id, t.number, t.store_id, t.status, t.labour_minor, \
+     t.warranty_decision, \
+     (SELECT s.active FROM stores s WHERE s.id = COALESCE($2, t.store_id)) AS location_active, \
+     p.sku AS part_sku, p.name AS part_name, p.active AS part_active \
+     FROM tickets t LEFT JOIN parts p ON p.id = $3 WHERE t.id = $1";
+
+static RESERVE_SCOPE_PG: LazyLock<String> = LazyLock::new(|| format!("{RESERVE_SCOPE} FOR NO KEY UPDATE OF t"));
+
+/// [`RESERVE_SCOPE`] locking the ticket, prepared once per connection (PostgreSQL).
+struct ScopeStatement {
+    ticket: Id,
+    location: Option<Id>,
+    part: Id,
+}
+
+impl QueryFragment<Pg> for ScopeStatement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        walk_numbered(&RESERVE_SCOPE_PG, &mut out, |n, out| match n {
+            1 => out.push_bind_param::<DbUuid, _>(&self.ticket),
+            2 => out.push_bind_param::<Nullable<DbUuid>, _>(&self.location),
+            3 => out.push_bind_param::<DbUuid, _>(&self.part),
+            _ => Err(no_parameter("the reservation's scope", n)),
+        })
+    }
+}
+
+prepared_statement!(ScopeStatement, ScopeStatement);
 
 /// What a ticket's unreleased lines cost, and what they charge the customer (see
 /// [`super::rules::line_prices`]), in fen.
@@ -185,50 +208,7 @@ pub fn reserve_line(
 ) -> AppResult<Option<LineSums>> {
     match conn {
         Conn::Pg(c) => {
-            let sql = format!(
-                "WITH level AS ( \
-                     UPDATE stock_levels SET reserved = reserved + $5, updated_at = $10 \
-                     WHERE location_id = $4 AND part_id = $3 AND on_hand - reserved >= $5 \
-                     RETURNING location_id), \
-                 line AS ( \
-                     INSERT INTO ticket_parts (id, ticket_id, part_id, location_id, quantity, state, unit_price_minor, \
-                         covered, created_at, updated_at) \
-                     SELECT $2, $1, $3, $4, $5, $6, $7, $8, $9, $10 FROM level), \
-                 event AS ( \
-                     INSERT INTO ticket_events (id, ticket_id, at, api_key_id, kind, from_status, to_status, note) \
-                     SELECT $11, $1, $12, $13, $14, $15, $16, $17 FROM level), \
-                 movement AS ( \
-                     INSERT INTO stock_movements (id, location_id, part_id, kind, quantity, reference, reason, \
-                         api_key_id, at) \
-                     SELECT $18, $4, $3, $19, $20, $21, $22, $23, $24 FROM level) \
-                 SELECT (SELECT count(*) FROM level) AS reserved, {LINE_SUMS}"
-            );
-            let row: Reserved = diesel::sql_query(sql)
-                .bind::<DbUuid, _>(line.ticket_id)
-                .bind::<DbUuid, _>(line.id)
-                .bind::<DbUuid, _>(line.part_id)
-                .bind::<DbUuid, _>(line.location_id)
-                .bind::<BigInt, _>(line.quantity)
-                .bind::<Text, _>(&line.state)
-                .bind::<Nullable<BigInt>, _>(line.unit_price_minor)
-                .bind::<Bool, _>(line.covered)
-                .bind::<DbTime, _>(line.created_at)
-                .bind::<DbTime, _>(line.updated_at)
-                .bind::<DbUuid, _>(event.id)
-                .bind::<DbTime, _>(event.at)
-                .bind::<Nullable<DbUuid>, _>(event.api_key_id)
-                .bind::<Text, _>(&event.kind)
-                .bind::<Nullable<Text>, _>(&event.from_status)
-                .bind::<Nullable<Text>, _>(&event.to_status)
-                .bind::<Nullable<Text>, _>(&event.note)
-                .bind::<DbUuid, _>(movement.id)
-                .bind::<Text, _>(&movement.kind)
-                .bind::<BigInt, _>(movement.quantity)
-                .bind::<Nullable<Text>, _>(&movement.reference)
-                .bind::<Nullable<Text>, _>(&movement.reason)
-                .bind::<Nullable<DbUuid>, _>(movement.api_key_id)
-                .bind::<DbTime, _>(movement.at)
-                .get_result(*c)?;
+            let row: Reserved = ReserveStatement { line, event, movement }.get_result(*c)?;
             Ok((row.reserved == 1).then_some(LineSums {
                 parts_cost: row.parts_cost,
                 parts_customer: row.parts_customer,
@@ -246,6 +226,70 @@ pub fn reserve_line(
         }
     }
 }
+
+/// The reservation's writes on PostgreSQL (see [`reserve_line`]), prepared once per connection.
+static RESERVE_LINE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH level AS ( \
+             UPDATE stock_levels SET reserved = reserved + $5, updated_at = $10 \
+             WHERE location_id = $4 AND part_id = $3 AND on_hand - reserved >= $5 \
+             RETURNING location_id), \
+         line AS ( \
+             INSERT INTO ticket_parts (id, ticket_id, part_id, location_id, quantity, state, unit_price_minor, \
+                 covered, created_at, updated_at) \
+             SELECT $2, $1, $3, $4, $5, $6, $7, $8, $9, $10 FROM level), \
+         event AS ( \
+             INSERT INTO ticket_events (id, ticket_id, at, api_key_id, kind, from_status, to_status, note) \
+             SELECT $11, $1, $12, $13, $14, $15, $16, $17 FROM level), \
+         movement AS ( \
+             INSERT INTO stock_movements (id, location_id, part_id, kind, quantity, reference, reason, \
+                 api_key_id, at) \
+             SELECT $18, $4, $3, $19, $20, $21, $22, $23, $24 FROM level) \
+         SELECT (SELECT count(*) FROM level) AS reserved, {LINE_SUMS}"
+    )
+});
+
+/// [`RESERVE_LINE`] with its binds.
+struct ReserveStatement<'a> {
+    line: &'a TicketPartRow,
+    event: &'a TicketEventRow,
+    movement: &'a MovementRow,
+}
+
+impl QueryFragment<Pg> for ReserveStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let (line, event, movement) = (self.line, self.event, self.movement);
+        walk_numbered(&RESERVE_LINE, &mut out, |n, out| match n {
+            1 => out.push_bind_param::<DbUuid, _>(&line.ticket_id),
+            2 => out.push_bind_param::<DbUuid, _>(&line.id),
+            3 => out.push_bind_param::<DbUuid, _>(&line.part_id),
+            4 => out.push_bind_param::<DbUuid, _>(&line.location_id),
+            5 => out.push_bind_param::<BigInt, _>(&line.quantity),
+            6 => out.push_bind_param::<Text, _>(&line.state),
+            7 => out.push_bind_param::<Nullable<BigInt>, _>(&line.unit_price_minor),
+            8 => out.push_bind_param::<Bool, _>(&line.covered),
+            9 => out.push_bind_param::<DbTime, _>(&line.created_at),
+            10 => out.push_bind_param::<DbTime, _>(&line.updated_at),
+            11 => out.push_bind_param::<DbUuid, _>(&event.id),
+            12 => out.push_bind_param::<DbTime, _>(&event.at),
+            13 => out.push_bind_param::<Nullable<DbUuid>, _>(&event.api_key_id),
+            14 => out.push_bind_param::<Text, _>(&event.kind),
+            15 => out.push_bind_param::<Nullable<Text>, _>(&event.from_status),
+            16 => out.push_bind_param::<Nullable<Text>, _>(&event.to_status),
+            17 => out.push_bind_param::<Nullable<Text>, _>(&event.note),
+            18 => out.push_bind_param::<DbUuid, _>(&movement.id),
+            19 => out.push_bind_param::<Text, _>(&movement.kind),
+            20 => out.push_bind_param::<BigInt, _>(&movement.quantity),
+            21 => out.push_bind_param::<Nullable<Text>, _>(&movement.reference),
+            22 => out.push_bind_param::<Nullable<Text>, _>(&movement.reason),
+            23 => out.push_bind_param::<Nullable<DbUuid>, _>(&movement.api_key_id),
+            24 => out.push_bind_param::<DbTime, _>(&movement.at),
+            _ => Err(no_parameter("the reservation", n)),
+        })
+    }
+}
+
+prepared_statement!(ReserveStatement<'_>, ReserveStatement<'static>);
 
 /// The sums of a ticket's unreleased lines.
 pub fn line_sums(conn: &mut Conn<'_>, ticket: Id) -> AppResult<LineSums> {

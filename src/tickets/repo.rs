@@ -4,13 +4,14 @@
 
 use std::sync::LazyLock;
 
-use diesel::pg::{Pg, PgConnection};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text, Untyped};
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text};
 
 use super::model::{TicketEventRow, TicketRow, TicketStatus};
 use crate::db::Conn;
+use crate::db::prepared::{no_parameter, prepared_statement, walk_numbered};
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
@@ -39,49 +40,6 @@ pub struct FoundPlace {
     /// back on SQLite and skips it on PostgreSQL, whose sequence holds no lock for the transaction).
     #[diesel(sql_type = BigInt)]
     pub number: i64,
-}
-
-/// Writes SQL whose parameters are numbered (`$1`, `$2`, … each usable several times) as diesel's query builder
-/// does, binding each occurrence through `bind(number)`. diesel never caches `sql_query` statements, so PostgreSQL
-/// would parse and plan the opening's statements at every call; written as query fragments with a static query id,
-/// they are prepared once per connection and keep their plans, like the builder's queries.
-fn walk_numbered<'b>(
-    sql: &'b str,
-    out: &mut AstPass<'_, 'b, Pg>,
-    mut bind: impl FnMut(usize, &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>,
-) -> QueryResult<()> {
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
-        let number = rest[at + 1..at + 1 + digits]
-            .parse()
-            .map_err(|_| diesel::result::Error::QueryBuilderError(format!("a `$` without a number in {sql}").into()))?;
-        out.push_sql(&rest[..at]);
-        bind(number, out)?;
-        rest = &rest[at + 1 + digits..];
-    }
-    out.push_sql(rest);
-    Ok(())
-}
-
-fn no_parameter(statement: &str, n: usize) -> diesel::result::Error {
-    diesel::result::Error::QueryBuilderError(format!("{statement} has no parameter ${n}").into())
-}
-
-/// Makes a query fragment a statement diesel runs and caches by its type: its rows are read by column name.
-macro_rules! prepared_statement {
-    ($statement:ty, $id:ty) => {
-        impl QueryId for $statement {
-            type QueryId = $id;
-            const HAS_STATIC_QUERY_ID: bool = true;
-        }
-
-        impl Query for $statement {
-            type SqlType = Untyped;
-        }
-
-        impl RunQueryDsl<PgConnection> for $statement {}
-    };
 }
 
 /// The place look-up of an opening on PostgreSQL, in one round trip: the store, the model and its series, the
