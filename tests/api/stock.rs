@@ -546,6 +546,18 @@ fn race_for_last_units(app: &TestApp, other: Option<&TestApp>) {
     assert_eq!(after["reserved"], after["on_hand"]);
     assert_eq!(after["available"], 0);
     ledger_consistent(app);
+    // A refused reservation (rolled back after it locked its ticket) left no line and no timeline entry.
+    for (_, t, _) in statuses.iter().filter(|(status, _, _)| *status == 409) {
+        let parts = app.get_admin(&format!("/api/v1/tickets/{t}/parts"));
+        assert_eq!(parts.body["lines"].as_array().map(Vec::len), Some(0), "{}", parts.text);
+        let ticket = app.get_admin(&format!("/api/v1/tickets/{t}"));
+        let timeline = ticket.body["timeline"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !timeline.is_empty() && timeline.iter().all(|e| e["kind"] != "part_reserved"),
+            "{}",
+            ticket.text
+        );
+    }
 
     // Then each reserved unit is used twice and released once, all at once: one of the three wins per line.
     let won: Vec<(String, String)> = statuses
