@@ -30,7 +30,7 @@ pub use model::{
     Direction, EventOutcome, EventRow, EventType, Partner, PartnerRow, Pickup, PickupRequest, PickupRow, PickupStatus,
     PostEvent, TrackingEvent, timeline_entries,
 };
-pub use repo::{events_of, lock_pickups_of};
+pub use repo::{events_of, lock_pickups_of, pickups_of};
 pub use service::{cancel_leg, create_pickup, pickup_view, post_event, post_events};
 
 #[derive(OpenApi)]

@@ -457,16 +457,6 @@ pub fn events_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<TicketEventRo
         .load(c))?)
 }
 
-/// A ticket's courier legs, oldest first.
-pub fn pickups_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<crate::courier::PickupRow>> {
-    use crate::db::schema::pickups;
-    Ok(with_conn!(conn, c => pickups::table
-        .filter(pickups::ticket_id.eq(ticket))
-        .order(pickups::id)
-        .select(crate::courier::PickupRow::as_select())
-        .load(c))?)
-}
-
 /// Writes a ticket's findings and the warranty decision made from them.
 pub fn update_findings(conn: &mut Conn<'_>, row: &TicketRow, decision_json: String, now: Ts) -> AppResult<()> {
     with_conn!(conn, c => diesel::update(tickets::table.find(row.id))

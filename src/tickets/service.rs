@@ -253,7 +253,7 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
     };
     let events = repo::events_of(conn, row.id)?;
     let parts = crate::repairs::summary(conn, &row)?;
-    let pickups = repo::pickups_of(conn, row.id)?
+    let pickups = crate::courier::pickups_of(conn, row.id)?
         .into_iter()
         .map(|r| crate::courier::pickup_view(conn, r, true))
         .collect::<AppResult<Vec<_>>>()?;
