@@ -33,6 +33,11 @@ use chrono::{DateTime, Utc};
 
 /// The current instant, cut to microseconds: what PostgreSQL keeps, so both engines read back the same value.
 pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    to_micros(Utc::now())
+}
+
+/// An instant cut to microseconds, as it is stored: every instant a request gives is cut so before it is written,
+/// so that the answer and a later read agree on both engines.
+pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }

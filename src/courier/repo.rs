@@ -1,7 +1,6 @@
 //! The courier area's queries: partners, pickups and their tracking events. The only place in the area that knows
 //! which engine runs it: the row locks (PostgreSQL) and the event insert's SQL differ here.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -256,11 +255,6 @@ pub fn first_body_hash(conn: &mut Conn<'_>, partner: Uuid, event_id: &str) -> Ap
         .filter(pickup_events::partner_id.eq(Id(partner)))
         .filter(pickup_events::partner_event_id.eq(event_id))
         .select(pickup_events::body_hash).first(c).optional())?)
-}
-
-/// An instant as stored: truncated to microseconds, as PostgreSQL keeps it, so that both engines answer the same.
-pub fn stored_instant(t: DateTime<Utc>) -> Ts {
-    Ts(DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t))
 }
 
 #[cfg(test)]

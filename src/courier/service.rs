@@ -14,7 +14,7 @@ use super::model::{
     Direction, EventOutcome, EventRow, Partner, PartnerPickupFilter, PartnerRow, Pickup, PickupPhase, PickupRequest,
     PickupRow, PickupStatus, PostEvent, ReschedulePickup,
 };
-use super::repo::{self, LegChange, lock_pickups_of, stored_instant};
+use super::repo::{self, LegChange, lock_pickups_of};
 use super::rules::{self, LoanStep};
 use crate::audit;
 use crate::auth::{Bearer, Principal, Role};
@@ -105,8 +105,8 @@ pub fn create_pickup(
         address: checked.address,
         contact_name: checked.contact_name,
         contact_phone: checked.contact_phone,
-        window_start: request.window_start.map(stored_instant),
-        window_end: request.window_end.map(stored_instant),
+        window_start: request.window_start.map(|t| Ts(crate::to_micros(t))),
+        window_end: request.window_end.map(|t| Ts(crate::to_micros(t))),
         tracking_number: None,
         status: PickupStatus::Requested.as_str().to_owned(),
         created_at: now,
@@ -204,8 +204,8 @@ pub fn reschedule_pickup(db: &Db, bearer: &Bearer, id: Uuid, input: &RescheduleP
         let reassigned = partner != row.partner_id;
         let change = LegChange {
             address: checked.address.unwrap_or(row.address.clone()),
-            window_start: checked.window_start.map(stored_instant),
-            window_end: checked.window_end.map(stored_instant),
+            window_start: checked.window_start.map(|t| Ts(crate::to_micros(t))),
+            window_end: checked.window_end.map(|t| Ts(crate::to_micros(t))),
             partner_id: partner,
             tracking_number: if reassigned { None } else { row.tracking_number.clone() },
             status: status.reschedule(reassigned)?,
@@ -354,7 +354,7 @@ fn ingest(
         partner_id: Id(partner),
         partner_event_id: event.event_id.clone(),
         kind: event.event_type.as_str().to_owned(),
-        happened_at: stored_instant(event.happened_at),
+        happened_at: Ts(crate::to_micros(event.happened_at)),
         received_at: Ts(now),
         location: event.location.clone(),
         note: event.note.clone(),

@@ -163,7 +163,7 @@ pub fn issue(
         set_loaner_state(conn, loaner, "reserved", "on_loan", now)?;
         let issue = repo::Issue {
             by: Id(principal.key_id),
-            due: Ts(DateTime::from_timestamp_micros(due.timestamp_micros()).unwrap_or(due)),
+            due: Ts(crate::to_micros(due)),
             deposit_minor: deposit,
         };
         repo::set_issued(conn, loan.id, next, now, &issue)?;
@@ -253,7 +253,7 @@ pub fn extend(db: &Db, bearer: &Bearer, id: Uuid, due_at: DateTime<Utc>, reason:
             checks.fail("due_at", "must be later than the current due time");
         }
         checks.finish()?;
-        let due = DateTime::from_timestamp_micros(due_at.timestamp_micros()).unwrap_or(due_at);
+        let due = crate::to_micros(due_at);
         repo::set_due(conn, loan.id, Ts(due), Ts(crate::now()))?;
         let note = format!(
             "due {} (was {}): {reason}",

@@ -64,8 +64,7 @@ pub fn compatible_count(checks: &mut Checks, field: &str, ids: &[Uuid]) {
 /// When a price change takes effect: `at` (now when absent), cut to microseconds as PostgreSQL keeps it so the
 /// answer is what is stored, and not more than [`BACKDATE_LIMIT_HOURS`] before `now`.
 pub fn effective_at(checks: &mut Checks, at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
-    let at = at.unwrap_or(now);
-    let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
+    let at = crate::to_micros(at.unwrap_or(now));
     if at < now - Duration::hours(BACKDATE_LIMIT_HOURS) {
         checks.fail(
             "effective_at",

@@ -24,11 +24,6 @@ pub fn local_date(time_zone: &str, at: DateTime<Utc>) -> NaiveDate {
     }
 }
 
-/// An instant cut to microseconds, what PostgreSQL keeps.
-pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
-
 pub fn parse_enum<T: for<'de> Deserialize<'de>>(value: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
 }

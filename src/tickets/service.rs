@@ -116,7 +116,7 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         prior_overrun_days: i32::try_from(input.prior_overrun_days).unwrap_or(0),
         warranty_decision: None,
         status: TicketStatus::Received.as_str().to_owned(),
-        promised_at: input.promised_at.map(|t| Ts(rules::truncate(t))),
+        promised_at: input.promised_at.map(|t| Ts(crate::to_micros(t))),
         tracking_token_hash: None,
         labour_minor: 0,
         rating: None,
