@@ -196,6 +196,16 @@ diesel::table! {
         created_at -> DbTime,
         updated_at -> DbTime,
         closed_at -> Nullable<DbTime>,
+        device_id -> Nullable<DbUuid>,
+        customer_id -> Nullable<DbUuid>,
+        received_at -> Nullable<DbTime>,
+        ready_at -> Nullable<DbTime>,
+        remedy -> Nullable<Text>,
+        remedy_chosen_at -> Nullable<DbTime>,
+        remedy_chosen_by -> Nullable<DbUuid>,
+        outcome -> Nullable<Text>,
+        refund_minor -> Nullable<BigInt>,
+        replacement_device_id -> Nullable<DbUuid>,
     }
 }
 
@@ -377,6 +387,83 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    customers (id) {
+        id -> DbUuid,
+        phone -> Text,
+        name -> Text,
+        contact_consent -> Bool,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    devices (id) {
+        id -> DbUuid,
+        imei -> Text,
+        model_id -> DbUuid,
+        purchase_date -> Date,
+        warranty_starts_on -> Date,
+        price_paid_minor -> Nullable<BigInt>,
+        seller -> Nullable<Text>,
+        invoice_number -> Nullable<Text>,
+        state -> Text,
+        customer_id -> Nullable<DbUuid>,
+        replaces_device_id -> Nullable<DbUuid>,
+        credit_correction_days -> Integer,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    device_plans (id) {
+        id -> DbUuid,
+        device_id -> DbUuid,
+        kind -> Text,
+        sold_on -> Date,
+        price_minor -> BigInt,
+        store_id -> DbUuid,
+        api_key_id -> Nullable<DbUuid>,
+        used_by_ticket_id -> Nullable<DbUuid>,
+        used_at -> Nullable<DbTime>,
+        created_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    warranty_policies (id) {
+        id -> DbUuid,
+        series_id -> DbUuid,
+        effective_from -> Date,
+        return_days -> Integer,
+        exchange_days -> Integer,
+        handset_months -> Integer,
+        battery_months -> Integer,
+        charger_months -> Integer,
+        wired_earphones_months -> Integer,
+        extended_months -> Integer,
+        screen_plan_months -> Integer,
+        daily_depreciation_bp -> Integer,
+        note -> Nullable<Text>,
+        api_key_id -> Nullable<DbUuid>,
+        created_at -> DbTime,
+    }
+}
+
 diesel::joinable!(product_models -> product_series (series_id));
 diesel::joinable!(api_keys -> courier_partners (partner_id));
 diesel::joinable!(api_key_stores -> api_keys (api_key_id));
@@ -412,6 +499,13 @@ diesel::joinable!(pickups -> tickets (ticket_id));
 diesel::joinable!(pickups -> courier_partners (partner_id));
 diesel::joinable!(pickup_events -> pickups (pickup_id));
 diesel::joinable!(pickup_events -> courier_partners (partner_id));
+diesel::joinable!(devices -> product_models (model_id));
+diesel::joinable!(devices -> customers (customer_id));
+diesel::joinable!(device_plans -> devices (device_id));
+diesel::joinable!(device_plans -> stores (store_id));
+diesel::joinable!(tickets -> devices (device_id));
+diesel::joinable!(tickets -> customers (customer_id));
+diesel::joinable!(warranty_policies -> product_series (series_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -436,4 +530,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_parts,
     pickups,
     pickup_events,
+    customers,
+    devices,
+    device_plans,
+    warranty_policies,
 );

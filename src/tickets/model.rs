@@ -161,6 +161,21 @@ pub struct TicketRow {
     pub created_at: Ts,
     pub updated_at: Ts,
     pub closed_at: Option<Ts>,
+    /// The device's record; absent only on tickets older than device records that were left duplicate open.
+    pub device_id: Option<Id>,
+    pub customer_id: Option<Id>,
+    /// When the phone reached the network: the opening for a walk-in, the inbound delivery for a mail-in.
+    pub received_at: Option<Ts>,
+    /// When the ticket was (last) marked ready for pickup.
+    pub ready_at: Option<Ts>,
+    /// The customer's choice among the decision's remedies, when it offered one.
+    pub remedy: Option<String>,
+    pub remedy_chosen_at: Option<Ts>,
+    pub remedy_chosen_by: Option<Id>,
+    /// `returned` or `exchanged` when the ticket ended that way.
+    pub outcome: Option<String>,
+    pub refund_minor: Option<i64>,
+    pub replacement_device_id: Option<Id>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

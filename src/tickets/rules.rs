@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::OpenTicket;
 use super::model::{Channel, TicketRow};
+use crate::devices::DeviceFacts;
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
 use crate::imei::Imei;
@@ -43,10 +44,17 @@ pub fn channel_of(row: &TicketRow) -> Channel {
     }
 }
 
-/// What the warranty decision is made from: the ticket's row, judged on `today` at the store.
-pub fn warranty_input(row: &TicketRow, today: NaiveDate) -> WarrantyInput {
+/// What the warranty decision is made from: the ticket's findings, judged on `today` at the store, with the
+/// device's record and history (`start`, the day its periods start; `facts`, its plans and credited days). A ticket
+/// without a device record (an older duplicate) is judged from its own row alone.
+pub fn warranty_input(row: &TicketRow, today: NaiveDate, device: Option<(NaiveDate, &DeviceFacts)>) -> WarrantyInput {
+    let (start, facts) = match device {
+        Some((start, facts)) => (start, Some(facts)),
+        None => (row.purchase_date, None),
+    };
+    let credits = facts.map(|f| f.credits).unwrap_or_default();
     WarrantyInput {
-        purchase_date: row.purchase_date,
+        purchase_date: start,
         today,
         item: parse_enum(&row.covered_item).unwrap_or(CoveredItem::Handset),
         fault: parse_enum(&row.fault_kind).unwrap_or(FaultKind::Performance),
@@ -58,9 +66,15 @@ pub fn warranty_input(row: &TicketRow, today: NaiveDate) -> WarrantyInput {
         },
         certificate: parse_enum(&row.certificate).unwrap_or(Certificate::Valid),
         force_majeure: row.force_majeure,
-        extended_warranty: row.extended_warranty,
-        screen_plan: row.screen_plan,
-        overrun_days: u32::try_from(row.prior_overrun_days).unwrap_or(0),
+        extended_warranty: facts.map_or(row.extended_warranty, |f| f.extended_warranty),
+        screen_plan: facts.map_or(row.screen_plan, |f| f.screen_plan),
+        repair_days: credits.repair_days,
+        overrun_days: match facts {
+            Some(_) => credits.overrun_days,
+            None => u32::try_from(row.prior_overrun_days).unwrap_or(0),
+        },
+        correction_days: facts.map_or(0, |f| f.correction_days),
+        prior_repairs: credits.prior_repairs,
     }
 }
 

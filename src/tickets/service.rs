@@ -124,8 +124,18 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         created_at: Ts(now),
         updated_at: Ts(now),
         closed_at: None,
+        device_id: None,
+        customer_id: None,
+        received_at: (input.channel == Channel::WalkIn).then_some(Ts(now)),
+        ready_at: None,
+        remedy: None,
+        remedy_chosen_at: None,
+        remedy_chosen_by: None,
+        outcome: None,
+        refund_minor: None,
+        replacement_device_id: None,
     };
-    let decision = warranty::decide(&warranty_input(&row, today), &warranty::Policy::default());
+    let decision = warranty::decide(&warranty_input(&row, today, None), &warranty::Policy::default());
     row.warranty_decision = Some(serde_json::to_string(&decision).map_err(anyhow::Error::from)?);
     let token = crate::tracking::new_token();
     row.tracking_token_hash = Some(crate::tracking::hash_token(&token));
@@ -204,6 +214,24 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
     };
     ticket.tracking_token = Some(token);
     Ok(ticket)
+}
+
+/// A ticket's warranty decision, made again from its row and its device's record and history (its plans, the
+/// days its other tickets credit), under its series' policy in force on `day`.
+pub fn decide_in(conn: &mut Conn<'_>, row: &TicketRow, day: chrono::NaiveDate) -> AppResult<WarrantyDecision> {
+    let device = match row.device_id {
+        Some(id) => crate::devices::repo::find(conn, id)?,
+        None => None,
+    };
+    let facts = match &device {
+        Some(device) => Some(crate::devices::facts_in(conn, device, Some(row.id))?),
+        None => None,
+    };
+    let series = repo::series_of_model(conn, row.model_id)?;
+    let policy = warranty::policy_for(conn, series, day)?;
+    let start = device.as_ref().map(|d| d.warranty_starts_on);
+    let input = warranty_input(row, day, start.zip(facts.as_ref()));
+    Ok(warranty::decide_with(&input, policy))
 }
 
 /// Appends an entry to a ticket's timeline.
@@ -431,7 +459,7 @@ pub fn update_findings(db: &Db, bearer: &Bearer, id: Uuid, input: &UpdateFinding
         // The periods run to the day the customer brought the phone in, the ticket's opening, not to the day of
         // the inspection: findings written on day 8 must not take away a return claimed on day 7.
         let claimed_on = local_date(&time_zone, row.created_at.0);
-        let decision = warranty::decide(&warranty_input(&row, claimed_on), &warranty::Policy::default());
+        let decision = decide_in(conn, &row, claimed_on)?;
         let json = serde_json::to_string(&decision).map_err(anyhow::Error::from)?;
         repo::update_findings(conn, &row, json, Ts(now))?;
         record_event(

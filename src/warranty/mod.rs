@@ -22,8 +22,17 @@
 //! - [`model`]: the input, the policy and the decision types.
 //! - [`rules`]: [`decide`] and the steps it takes, with the table of cases that pins them down.
 
-pub mod model;
-pub mod rules;
+//! - [`repo`] and [`service`]: the policies stored per series ([`service::policy_for`]) and a decision made under
+//!   one ([`service::decide_with`]).
 
-pub use model::{Certificate, CoveredItem, FaultKind, Findings, Policy, Remedy, Rule, WarrantyDecision, WarrantyInput};
-pub use rules::decide;
+pub mod model;
+pub mod repo;
+pub mod rules;
+pub mod service;
+
+pub use model::{
+    AppliedPolicy, Certificate, CoveredItem, FaultKind, Findings, Policy, PolicyRow, PolicySource, Remedy, Rule,
+    WarrantyDecision, WarrantyInput,
+};
+pub use rules::{Refund, decide, refund};
+pub use service::{decide_with, policy_for};

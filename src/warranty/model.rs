@@ -83,9 +83,30 @@ pub struct WarrantyInput {
     pub extended_warranty: bool,
     /// Covers accidental screen and back-cover damage of the handset for `screen_plan_months` from purchase.
     pub screen_plan: bool,
-    /// Earlier repairs overran their promised time by this many days in total: extends the final free-repair end
-    /// date by that many days (not the return/exchange windows, not the screen plan).
+    /// Days the device spent with the network for earlier covered repairs (received to ready for pickup), counted
+    /// by Depot from its tickets.
+    #[serde(default)]
+    pub repair_days: u32,
+    /// Days by which earlier repairs that were not covered overran their promised time (a covered repair's overrun
+    /// is already inside its `repair_days`).
     pub overrun_days: u32,
+    /// Days an admin credited by hand, with a reason on the audit log.
+    #[serde(default)]
+    pub correction_days: u32,
+    /// Earlier free repairs of this handset for a performance fault within its warranty: after two, a third
+    /// failure may be exchanged or returned.
+    #[serde(default)]
+    pub prior_repairs: u32,
+}
+
+impl WarrantyInput {
+    /// The days that extend the free-repair end date (not the return/exchange windows, not the screen plan):
+    /// repair days, overrun days and corrections together.
+    pub fn credited_days(&self) -> u32 {
+        self.repair_days
+            .saturating_add(self.overrun_days)
+            .saturating_add(self.correction_days)
+    }
 }
 
 /// The configurable periods; [`Policy::default`] is the national rule.
@@ -102,6 +123,14 @@ pub struct Policy {
     /// Added to the handset's free-repair period by an extended warranty.
     pub extended_months: u32,
     pub screen_plan_months: u32,
+    /// A refund after the return window loses this much of the price per day, in hundredths of a percent
+    /// (50 = 0.5 % a day, the national rule).
+    #[serde(default = "national_depreciation")]
+    pub daily_depreciation_bp: u32,
+}
+
+fn national_depreciation() -> u32 {
+    50
 }
 
 impl Default for Policy {
@@ -115,6 +144,7 @@ impl Default for Policy {
             wired_earphones_months: 3,
             extended_months: 12,
             screen_plan_months: 12,
+            daily_depreciation_bp: national_depreciation(),
         }
     }
 }
@@ -160,6 +190,8 @@ pub enum Rule {
     CertificateAltered,
     ForceMajeure,
     PurchaseDateInFuture,
+    /// Repaired twice for a performance fault within the warranty and failing again: exchange or return offered.
+    RepeatedRepairs,
 }
 
 impl Rule {
@@ -198,4 +230,80 @@ pub struct WarrantyDecision {
     pub coverage_ends: Option<NaiveDate>,
     /// Echo of the inputs.
     pub inputs: WarrantyInput,
+    /// The policy the decision applied.
+    #[serde(default)]
+    pub policy: AppliedPolicy,
+}
+
+/// Which policy a decision applied: the national rule, or a series' own from a date.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AppliedPolicy {
+    /// The series' policy record; absent for the national rule.
+    pub id: Option<uuid::Uuid>,
+    /// `national` or `series`.
+    pub source: PolicySource,
+    /// The day the series' policy took effect; absent for the national rule.
+    pub effective_from: Option<NaiveDate>,
+    pub terms: Policy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicySource {
+    #[default]
+    National,
+    Series,
+}
+
+impl AppliedPolicy {
+    pub fn national() -> AppliedPolicy {
+        AppliedPolicy::default()
+    }
+}
+
+/// A series' own policy from a date, as stored.
+#[derive(Debug, Clone, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
+#[diesel(table_name = crate::db::schema::warranty_policies)]
+pub struct PolicyRow {
+    pub id: crate::db::types::Id,
+    pub series_id: crate::db::types::Id,
+    pub effective_from: NaiveDate,
+    pub return_days: i32,
+    pub exchange_days: i32,
+    pub handset_months: i32,
+    pub battery_months: i32,
+    pub charger_months: i32,
+    pub wired_earphones_months: i32,
+    pub extended_months: i32,
+    pub screen_plan_months: i32,
+    pub daily_depreciation_bp: i32,
+    pub note: Option<String>,
+    pub api_key_id: Option<crate::db::types::Id>,
+    pub created_at: crate::db::types::Ts,
+}
+
+impl PolicyRow {
+    pub fn terms(&self) -> Policy {
+        let n = |v: i32| u32::try_from(v).unwrap_or(0);
+        Policy {
+            return_days: n(self.return_days),
+            exchange_days: n(self.exchange_days),
+            handset_months: n(self.handset_months),
+            battery_months: n(self.battery_months),
+            charger_months: n(self.charger_months),
+            wired_earphones_months: n(self.wired_earphones_months),
+            extended_months: n(self.extended_months),
+            screen_plan_months: n(self.screen_plan_months),
+            daily_depreciation_bp: n(self.daily_depreciation_bp),
+        }
+    }
+
+    pub fn applied(&self) -> AppliedPolicy {
+        AppliedPolicy {
+            id: Some(self.id.0),
+            source: PolicySource::Series,
+            effective_from: Some(self.effective_from),
+            terms: self.terms(),
+        }
+    }
 }

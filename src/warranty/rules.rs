@@ -2,22 +2,26 @@
 
 use chrono::{Days, Months, NaiveDate};
 
-use super::model::{Certificate, CoveredItem, FaultKind, Policy, Remedy, Rule, WarrantyDecision, WarrantyInput};
+use super::model::{
+    AppliedPolicy, Certificate, CoveredItem, FaultKind, Policy, Remedy, Rule, WarrantyDecision, WarrantyInput,
+};
 
 /// Decides the warranty for one repair. Total: never panics, whatever the dates and policy (dates beyond chrono's
 /// range saturate at [`NaiveDate::MAX`]).
 ///
 /// Choices where the national rules are silent:
-/// - Accessories have no return or exchange window, only free repair within their own period (plus overrun days);
+/// - Accessories have no return or exchange window, only free repair within their own period (plus credited days);
 ///   the extended warranty does not apply to them.
 /// - The screen plan covers only the handset, only `screen_damage` and `back_cover_damage`, and only within
-///   `screen_plan_months` of purchase: neither the extended warranty nor overrun days extend it. Within the plan the
+///   `screen_plan_months` of purchase: neither the extended warranty nor credited days extend it. Within the plan the
 ///   only remedy is free repair, even inside the return window. Certificate problems, tampering, liquid and force
 ///   majeure still exclude it.
 /// - Exclusions win over periods: liquid damage two years after purchase reports `liquid_damage`, not
 ///   `period_expired`.
 /// - The extended warranty period is counted from the purchase date (`handset_months + extended_months` months
-///   later), so month-end clamping happens once; overrun days are then added to that end.
+///   later), so month-end clamping happens once; credited days (repair time, overruns, corrections) are then added to that end.
+/// - Repeated repairs: after two earlier free repairs of a handset performance fault within the warranty, a
+///   failure inside the free-repair period (after the exchange window) offers return, exchange or free repair.
 /// - Free repair is always available through the exchange window, even under a policy whose handset period is
 ///   shorter than it.
 pub fn decide(input: &WarrantyInput, policy: &Policy) -> WarrantyDecision {
@@ -31,6 +35,7 @@ pub fn decide(input: &WarrantyInput, policy: &Policy) -> WarrantyDecision {
         days_since_purchase: d,
         coverage_ends: outcome.coverage_ends,
         inputs: input.clone(),
+        policy: AppliedPolicy::national(),
     }
 }
 
@@ -120,10 +125,10 @@ fn evaluate(input: &WarrantyInput, policy: &Policy, d: i64) -> Outcome {
         return Outcome::paid(Rule::PhysicalDamage, what.to_owned());
     }
 
-    let overrun = overrun_phrase(input.overrun_days);
+    let overrun = credit_phrase(input.credited_days());
     if input.item != CoveredItem::Handset {
         let months = policy.item_months(input.item);
-        let end = add_days(add_months(purchase, months), input.overrun_days);
+        let end = add_days(add_months(purchase, months), input.credited_days());
         return if today <= end {
             Outcome {
                 remedies: vec![Remedy::FreeRepair],
@@ -159,7 +164,7 @@ fn handset_performance(input: &WarrantyInput, policy: &Policy, d: i64, purchased
         standard_end
     };
     let windows_end = add_days(purchase, policy.return_days.max(policy.exchange_days));
-    let end = add_days(extended_end, input.overrun_days).max(windows_end);
+    let end = add_days(extended_end, input.credited_days()).max(windows_end);
 
     if d <= i64::from(policy.return_days) {
         return Outcome {
@@ -185,7 +190,19 @@ fn handset_performance(input: &WarrantyInput, policy: &Policy, d: i64, purchased
         };
     }
 
-    let overrun = overrun_phrase(input.overrun_days);
+    let overrun = credit_phrase(input.credited_days());
+    if today <= end && input.prior_repairs >= 2 {
+        return Outcome {
+            remedies: vec![Remedy::Return, Remedy::Exchange, Remedy::FreeRepair],
+            rule: Rule::RepeatedRepairs,
+            explanation: format!(
+                "{purchased}: repaired {} times already for a performance fault within the warranty, which ends \
+                 on {end}{overrun}; the customer may choose return, exchange or another free repair.",
+                input.prior_repairs
+            ),
+            coverage_ends: Some(end),
+        };
+    }
     if today > end {
         let period = if extended {
             "free-repair period, including the extended warranty,"
@@ -287,11 +304,11 @@ fn purchased_phrase(item: CoveredItem, purchase: NaiveDate, d: i64) -> String {
     }
 }
 
-fn overrun_phrase(days: u32) -> String {
+fn credit_phrase(days: u32) -> String {
     match days {
         0 => String::new(),
-        1 => " (including 1 day added for an earlier repair that overran)".to_owned(),
-        _ => format!(" (including {days} days added for earlier repairs that overran)"),
+        1 => " (including 1 day credited for earlier repairs)".to_owned(),
+        _ => format!(" (including {days} days credited for earlier repairs)"),
     }
 }
 
@@ -311,6 +328,39 @@ fn add_months(date: NaiveDate, months: u32) -> NaiveDate {
 fn add_days(date: NaiveDate, days: u32) -> NaiveDate {
     date.checked_add_days(Days::new(u64::from(days)))
         .unwrap_or(NaiveDate::MAX)
+}
+
+/// What a return refunds: the price paid, less a depreciation per day after the return window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refund {
+    pub price_minor: i64,
+    /// Days depreciated: from the warranty's start to today, less the days the phone spent in repair; 0 within
+    /// the return window.
+    pub depreciation_days: i64,
+    pub depreciation_minor: i64,
+    pub refund_minor: i64,
+}
+
+/// The refund of a return on `today` (DESIGN.md, "Warranty decision"): no deduction within the return window;
+/// after it, `daily_depreciation_bp` hundredths of a percent of the price per day from `start` (the warranty's
+/// start) to today, not counting `days_in_repair`, rounded half up to the fen, never more than the price.
+pub fn refund(price_minor: i64, policy: &Policy, start: NaiveDate, today: NaiveDate, days_in_repair: u32) -> Refund {
+    let d = today.signed_duration_since(start).num_days().max(0);
+    let depreciation_days = if d <= i64::from(policy.return_days) {
+        0
+    } else {
+        (d - i64::from(days_in_repair)).max(0)
+    };
+    let per_day = i128::from(policy.daily_depreciation_bp);
+    let raw = i128::from(price_minor) * per_day * i128::from(depreciation_days);
+    let depreciation = ((raw + 5_000) / 10_000).min(i128::from(price_minor.max(0)));
+    let depreciation_minor = i64::try_from(depreciation).unwrap_or(price_minor);
+    Refund {
+        price_minor,
+        depreciation_days,
+        depreciation_minor,
+        refund_minor: price_minor - depreciation_minor,
+    }
 }
 
 #[cfg(test)]
@@ -400,6 +450,9 @@ mod tests {
                 extended_warranty: self.extended,
                 screen_plan: self.plan,
                 overrun_days: self.overrun,
+                repair_days: 0,
+                correction_days: 0,
+                prior_repairs: 0,
             }
         }
     }
@@ -1083,6 +1136,9 @@ mod tests {
             extended_warranty: false,
             screen_plan: false,
             overrun_days: 0,
+            repair_days: 0,
+            correction_days: 0,
+            prior_repairs: 0,
         }
     }
 
@@ -1125,7 +1181,7 @@ mod tests {
                     ..handset("2026-03-01", "2027-03-02")
                 },
                 "Purchased 2026-03-01, 366 days ago: within the 12-month free-repair period, which ends on \
-                 2027-03-02 (including 1 day added for an earlier repair that overran); free repair.",
+                 2027-03-02 (including 1 day credited for earlier repairs); free repair.",
             ),
             (
                 WarrantyInput {
@@ -1256,6 +1312,7 @@ mod tests {
             (CertificateAltered, "certificate_altered"),
             (ForceMajeure, "force_majeure"),
             (PurchaseDateInFuture, "purchase_date_in_future"),
+            (RepeatedRepairs, "repeated_repairs"),
         ];
         for (rule, s) in rules {
             assert_eq!(serde_json::to_value(rule).ok(), Some(serde_json::Value::from(s)));
@@ -1298,6 +1355,7 @@ mod tests {
             wired_earphones_months: u32::MAX,
             extended_months: u32::MAX,
             screen_plan_months: u32::MAX,
+            daily_depreciation_bp: u32::MAX,
         };
         let dates = [NaiveDate::MIN, date("2024-02-29"), NaiveDate::MAX];
         for policy in [Policy::default(), huge] {
@@ -1368,6 +1426,9 @@ mod tests {
                                         extended_warranty: flags & 2 != 0,
                                         screen_plan: flags & 4 != 0,
                                         overrun_days,
+                                        repair_days: 0,
+                                        correction_days: 0,
+                                        prior_repairs: 0,
                                     };
                                     let got = decide(&input, &policy);
                                     decisions += 1;
@@ -1412,5 +1473,86 @@ mod tests {
             }
         }
         assert_eq!(decisions, 4 * 4 * 4 * 2 * 8 * 2 * 836);
+    }
+
+    #[test]
+    fn a_third_failure_after_two_repairs_offers_exchange_or_return() {
+        let policy = Policy::default();
+        let third = |prior_repairs, today| {
+            let input = WarrantyInput {
+                prior_repairs,
+                ..handset("2026-03-01", today)
+            };
+            let got = decide(&input, &policy);
+            (got.rule, got.remedies)
+        };
+        assert_eq!(third(1, "2026-09-01"), (Rule::RepairWindow, FREE.to_vec()));
+        assert_eq!(third(2, "2026-09-01"), (Rule::RepeatedRepairs, RETURN.to_vec()));
+        assert_eq!(third(3, "2027-03-01"), (Rule::RepeatedRepairs, RETURN.to_vec()));
+        // Past the warranty the repairs no longer matter; inside the windows the window decides.
+        assert_eq!(third(2, "2027-03-02"), (Rule::PeriodExpired, PAID.to_vec()));
+        assert_eq!(third(2, "2026-03-10"), (Rule::ExchangeWindow, EXCHANGE.to_vec()));
+        // Accidental damage is not a failed repair.
+        let damaged = WarrantyInput {
+            prior_repairs: 2,
+            fault: ScreenDamage,
+            ..handset("2026-03-01", "2026-09-01")
+        };
+        assert_eq!(decide(&damaged, &policy).rule, Rule::PhysicalDamage);
+    }
+
+    #[test]
+    fn credited_days_add_repair_time_overruns_and_corrections() {
+        let policy = Policy::default();
+        let input = WarrantyInput {
+            repair_days: 3,
+            overrun_days: 2,
+            correction_days: 1,
+            ..handset("2026-03-01", "2027-03-07")
+        };
+        assert_eq!(input.credited_days(), 6);
+        let got = decide(&input, &policy);
+        assert_eq!(
+            (got.rule, got.coverage_ends),
+            (Rule::RepairWindow, Some(date("2027-03-07")))
+        );
+        let got = decide(
+            &WarrantyInput {
+                today: date("2027-03-08"),
+                ..input
+            },
+            &policy,
+        );
+        assert_eq!(got.rule, Rule::PeriodExpired);
+        assert!(got.explanation.contains("6 days credited"), "{}", got.explanation);
+    }
+
+    #[test]
+    fn refunds_depreciate_after_the_return_window_not_counting_repair_days() {
+        let policy = Policy::default();
+        let start = date("2026-03-01");
+        // Within 7 days: the whole price.
+        let r = refund(499_900, &policy, start, date("2026-03-08"), 0);
+        assert_eq!((r.depreciation_days, r.refund_minor), (0, 499_900));
+        // Day 8: 8 days at 0.5 % = 4 %.
+        let r = refund(499_900, &policy, start, date("2026-03-09"), 0);
+        assert_eq!(
+            (r.depreciation_days, r.depreciation_minor, r.refund_minor),
+            (8, 19_996, 479_904)
+        );
+        // Days in repair are not counted: 100 days, 40 of them in repair, 60 at 0.5 % = 30 %.
+        let r = refund(100_000, &policy, start, date("2026-06-09"), 40);
+        assert_eq!((r.depreciation_days, r.refund_minor), (60, 70_000));
+        // Half a fen rounds up; never below zero.
+        let r = refund(101, &policy, start, date("2026-03-11"), 0);
+        assert_eq!((r.depreciation_minor, r.refund_minor), (5, 96));
+        let r = refund(100_000, &policy, start, date("2027-03-01"), 0);
+        assert_eq!(r.refund_minor, 0);
+        let generous = Policy {
+            daily_depreciation_bp: 10,
+            ..Policy::default()
+        };
+        let r = refund(100_000, &generous, start, date("2026-03-21"), 0);
+        assert_eq!(r.refund_minor, 98_000);
     }
 }

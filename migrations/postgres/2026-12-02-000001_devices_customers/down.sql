@@ -1,0 +1,21 @@
+DROP INDEX tickets_past_promise;
+DROP INDEX tickets_number_prefix;
+DROP INDEX tickets_imei;
+DROP INDEX tickets_customer;
+DROP INDEX tickets_device;
+DROP INDEX tickets_one_open_per_device;
+ALTER TABLE tickets
+    DROP COLUMN replacement_device_id,
+    DROP COLUMN refund_minor,
+    DROP COLUMN outcome,
+    DROP COLUMN remedy_chosen_by,
+    DROP COLUMN remedy_chosen_at,
+    DROP COLUMN remedy,
+    DROP COLUMN ready_at,
+    DROP COLUMN received_at,
+    DROP COLUMN customer_id,
+    DROP COLUMN device_id;
+DROP TABLE warranty_policies;
+DROP TABLE device_plans;
+DROP TABLE devices;
+DROP TABLE customers;
