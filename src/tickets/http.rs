@@ -24,9 +24,52 @@ use crate::warranty::{Certificate, CoveredItem, FaultKind, WarrantyDecision};
 pub struct Customer {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
-    /// Mobile number, digits with an optional leading `+`.
-    #[schema(min_length = 5, max_length = 20)]
+    /// Mobile number: digits with an optional leading `+`, spaces or dashes between; a mainland number may carry
+    /// `+86`. Kept as typed on the ticket; the customer's record is found by its normalised form.
+    #[schema(min_length = 5, max_length = 30, pattern = "^\\s*\\+?[0-9][0-9 ().-]*\\s*$")]
     pub phone: String,
+    /// Whether the customer agrees to be contacted (reminders, callbacks). In an opening, recorded on the
+    /// customer's record when given; absent leaves the record as it is (a new record: no consent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_consent: Option<bool>,
+}
+
+/// The warranty certificate's (invoice's) fields beside the purchase date, recorded on the device the first time
+/// it is seen (a later opening fills only what the record lacks).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Invoice {
+    pub price_paid: Option<crate::money::Money>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub seller: Option<String>,
+    #[schema(min_length = 1, max_length = 64)]
+    pub invoice_number: Option<String>,
+}
+
+/// The customer's choice among the decision's remedies.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemedyChoice {
+    pub remedy: crate::warranty::Remedy,
+    pub chosen_at: DateTime<Utc>,
+    /// The key that recorded it.
+    pub chosen_by: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Returned,
+    Exchanged,
+}
+
+/// How a ticket ended when it did not end in a repair.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TicketOutcome {
+    pub kind: OutcomeKind,
+    /// A return's refund.
+    pub refund: Option<crate::money::Money>,
+    /// An exchange's new phone.
+    pub replacement_device_id: Option<Uuid>,
 }
 
 /// What the engineer found at intake or in diagnosis.
@@ -74,14 +117,9 @@ pub struct OpenTicket {
     pub certificate: Option<Certificate>,
     #[serde(default)]
     pub force_majeure: bool,
+    /// Price paid, seller and invoice number, for a phone seen for the first time.
     #[serde(default)]
-    pub extended_warranty: bool,
-    #[serde(default)]
-    pub screen_plan: bool,
-    /// Days by which earlier repairs of this phone overran their promised time; extends the warranty.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 3650)]
-    pub prior_overrun_days: u32,
+    pub invoice: Option<Invoice>,
     /// When the repair is promised to be done; in the future.
     pub promised_at: Option<DateTime<Utc>>,
     /// Required for `mail_in`: where the courier collects the phone (and brings a loaner, for a premium series).
@@ -139,10 +177,23 @@ pub struct Ticket {
     pub fault: FaultKind,
     pub certificate: Certificate,
     pub force_majeure: bool,
+    /// Whether the device's extended warranty was in force when the warranty was last decided.
     pub extended_warranty: bool,
+    /// Whether the device's screen plan was in force (sold, not used up by another repair) when last decided.
     pub screen_plan: bool,
-    pub prior_overrun_days: u32,
     pub warranty: WarrantyDecision,
+    /// The device's record (`GET /devices/{imei}`); absent only on an older duplicate ticket.
+    pub device_id: Option<Uuid>,
+    /// The customer's record, found by the normalised phone.
+    pub customer_id: Option<Uuid>,
+    /// When the phone reached the network: the opening for a walk-in, the inbound delivery for a mail-in.
+    pub received_at: Option<DateTime<Utc>>,
+    /// When the ticket was last marked ready for pickup.
+    pub ready_at: Option<DateTime<Utc>>,
+    /// The customer's choice, once recorded (required before a repair starts when the decision offers one).
+    pub remedy: Option<RemedyChoice>,
+    /// A return or an exchange carried out.
+    pub outcome: Option<TicketOutcome>,
     pub status: TicketStatus,
     pub promised_at: Option<DateTime<Utc>>,
     /// The loaner loan of a premium-series ticket: reserved, or waiting on the waitlist. Absent otherwise.

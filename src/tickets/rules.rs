@@ -118,9 +118,6 @@ pub fn check_opening(input: &OpenTicket, today: NaiveDate, now: DateTime<Utc>) -
         (Channel::WalkIn, Some(_)) => checks.fail("pickup", "only mail-in tickets have a courier pickup"),
         _ => {}
     }
-    if input.prior_overrun_days > 3650 {
-        checks.fail("prior_overrun_days", "must be at most 3650");
-    }
     if input.promised_at.is_some_and(|t| t <= now) {
         checks.fail("promised_at", "must be in the future");
     }

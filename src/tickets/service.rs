@@ -8,7 +8,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::http::{
-    Customer, Inspection, OpenTicket, RateTicket, Rating, Ticket, TicketList, TicketSummary, UpdateFindings,
+    Customer, Inspection, OpenTicket, OutcomeKind, RateTicket, Rating, RemedyChoice, Ticket, TicketList, TicketOutcome,
+    TicketSummary, UpdateFindings,
 };
 use super::model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
 use super::repo::{self, LoanRequest, Opening, TicketFilter};
@@ -107,13 +108,13 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         finding_crush: input.inspection.crush,
         finding_tampering: input.inspection.tampering,
         finding_cosmetic: checked.cosmetic,
-        extended_warranty: input.extended_warranty,
-        screen_plan: input.screen_plan,
+        extended_warranty: false,
+        screen_plan: false,
         covered_item: enum_str(&input.covered_item.unwrap_or(CoveredItem::Handset)),
         fault_kind: enum_str(&input.fault.unwrap_or(FaultKind::Performance)),
         certificate: enum_str(&input.certificate.unwrap_or(Certificate::Valid)),
         force_majeure: input.force_majeure,
-        prior_overrun_days: i32::try_from(input.prior_overrun_days).unwrap_or(0),
+        prior_overrun_days: 0,
         warranty_decision: None,
         status: TicketStatus::Received.as_str().to_owned(),
         promised_at: input.promised_at.map(|t| Ts(crate::to_micros(t))),
@@ -321,6 +322,7 @@ fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
         customer: Customer {
             name: row.customer_name.clone(),
             phone: row.customer_phone.clone(),
+            contact_consent: None,
         },
         device_imei: row.device_imei.clone(),
         model_id: row.model_id.0,
@@ -342,7 +344,31 @@ fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
         force_majeure: row.force_majeure,
         extended_warranty: row.extended_warranty,
         screen_plan: row.screen_plan,
-        prior_overrun_days: u32::try_from(row.prior_overrun_days).unwrap_or(0),
+        device_id: row.device_id.map(|d| d.0),
+        customer_id: row.customer_id.map(|c| c.0),
+        received_at: row.received_at.map(|t| t.0),
+        ready_at: row.ready_at.map(|t| t.0),
+        remedy: match (row.remedy.as_deref().and_then(parse_enum), row.remedy_chosen_at) {
+            (Some(remedy), Some(at)) => Some(RemedyChoice {
+                remedy,
+                chosen_at: at.0,
+                chosen_by: row.remedy_chosen_by.map(|k| k.0),
+            }),
+            _ => None,
+        },
+        outcome: match row.outcome.as_deref() {
+            Some("returned") => Some(TicketOutcome {
+                kind: OutcomeKind::Returned,
+                refund: row.refund_minor.map(crate::money::Money::from_minor),
+                replacement_device_id: None,
+            }),
+            Some("exchanged") => Some(TicketOutcome {
+                kind: OutcomeKind::Exchanged,
+                refund: None,
+                replacement_device_id: row.replacement_device_id.map(|d| d.0),
+            }),
+            _ => None,
+        },
         warranty: decision,
         status: TicketStatus::parse(&row.status),
         promised_at: row.promised_at.map(chrono::DateTime::from),
