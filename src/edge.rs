@@ -319,6 +319,7 @@ pub fn problem_response(status: StatusCode, code: &str, detail: &str) -> HttpRes
         detail: detail.to_owned(),
         code: code.to_owned(),
         errors: Vec::new(),
+        ticket_id: None,
     };
     HttpResponse::build(status)
         .content_type("application/problem+json")

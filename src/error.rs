@@ -41,6 +41,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(nullable = false)]
     pub errors: Vec<FieldError>,
+    /// The ticket a conflict is with, e.g. the device's open ticket when a second one is opened for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub ticket_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +61,14 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// A conflict about one field of the request (listed in `errors`), or with one ticket (`ticket_id`).
+    #[error("{detail}")]
+    ConflictAt {
+        code: &'static str,
+        detail: String,
+        field: Option<&'static str>,
+        ticket_id: Option<uuid::Uuid>,
+    },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("the request body has the wrong content type (JSON bodies are application/json)")]
@@ -87,6 +99,16 @@ impl AppError {
         }
     }
 
+    /// A conflict about one field of the request.
+    pub fn conflict_on(field: &'static str, code: &'static str, detail: impl Into<String>) -> Self {
+        AppError::ConflictAt {
+            code,
+            detail: detail.into(),
+            field: Some(field),
+            ticket_id: None,
+        }
+    }
+
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         AppError::BadRequest {
             code,
@@ -97,7 +119,9 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Validation(_) => "validation_failed",
-            AppError::BadRequest { code, .. } | AppError::Conflict { code, .. } => code,
+            AppError::BadRequest { code, .. } | AppError::Conflict { code, .. } | AppError::ConflictAt { code, .. } => {
+                code
+            }
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden => "forbidden",
             AppError::NotFound(_) => "not_found",
@@ -124,7 +148,16 @@ impl AppError {
         };
         let errors = match self {
             AppError::Validation(errors) => errors.clone(),
+            AppError::ConflictAt {
+                field: Some(field),
+                detail,
+                ..
+            } => vec![FieldError::new(*field, detail.clone())],
             _ => Vec::new(),
+        };
+        let ticket_id = match self {
+            AppError::ConflictAt { ticket_id, .. } => *ticket_id,
+            _ => None,
         };
         Problem {
             problem_type: format!("urn:depot:problem:{}", self.code()),
@@ -133,6 +166,7 @@ impl AppError {
             detail,
             code: self.code().to_owned(),
             errors,
+            ticket_id,
         }
     }
 }
@@ -144,7 +178,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Conflict { .. } | AppError::ConflictAt { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -197,6 +231,17 @@ impl From<DieselError> for AppError {
                 // maps it to its own code with `or_duplicate`.
                 let what = info.constraint_name().unwrap_or_else(|| info.message());
                 match kind {
+                    // The database's own guard of one open ticket per device, met when two openings raced past the
+                    // device's lock (PostgreSQL: by name; SQLite: by the column the message names).
+                    DatabaseErrorKind::UniqueViolation
+                        if what.contains("tickets_one_open_per_device") || what.contains("tickets.device_id") =>
+                    {
+                        AppError::conflict_on(
+                            "device_imei",
+                            "device_has_open_ticket",
+                            "this phone already has an open ticket",
+                        )
+                    }
                     DatabaseErrorKind::UniqueViolation => {
                         tracing::info!(constraint = what, "unique key refused a write");
                         AppError::conflict(DUPLICATE, "a record with the same key already exists")

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use crate::db::schema::customers;
 use crate::db::types::{Id, Ts};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = customers)]
 pub struct CustomerRow {
     pub id: Id,

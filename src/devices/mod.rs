@@ -19,4 +19,4 @@ pub mod rules;
 pub mod service;
 
 pub use model::{DevicePlanRow, DeviceRow, DeviceState, PastTicket, PlanKind};
-pub use service::{DeviceFacts, facts_in};
+pub use service::{Arrival, DeviceFacts, Registered, facts_in, register_in};

@@ -3,11 +3,14 @@
 use diesel::prelude::*;
 
 use super::model::{DevicePlanRow, DeviceRow, PastTicket};
+use crate::customers::CustomerRow;
 use crate::db::Conn;
 use crate::db::schema::{device_plans, devices, stores, tickets};
 use crate::db::types::Id;
+use crate::db::types::{DbTime, DbUuid};
 use crate::error::AppResult;
 use crate::with_conn;
+use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text};
 
 pub fn by_imei(conn: &mut Conn<'_>, imei: &str) -> AppResult<Option<DeviceRow>> {
     Ok(with_conn!(conn, c => devices::table
@@ -78,4 +81,87 @@ pub fn tickets_of(conn: &mut Conn<'_>, device: Id) -> AppResult<Vec<PastTicket>>
             stores::time_zone,
         ))
         .load::<PastTicket>(c))?)
+}
+
+/// Writes what an arrival adds to a known device: the invoice's fields it lacked, the customer who brings it.
+pub fn update_arrival(conn: &mut Conn<'_>, device: &DeviceRow) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(devices::table.find(device.id))
+        .set((
+            devices::price_paid_minor.eq(device.price_paid_minor),
+            devices::seller.eq(&device.seller),
+            devices::invoice_number.eq(&device.invoice_number),
+            devices::customer_id.eq(device.customer_id),
+            devices::updated_at.eq(device.updated_at),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The customer and the device an opening brings, found or registered. PostgreSQL does it in one statement (below);
+/// SQLite step by step.
+pub fn arrive(conn: &mut Conn<'_>, customer: &CustomerRow, device: &DeviceRow) -> AppResult<(CustomerRow, bool)> {
+    if let Conn::Pg(c) = conn {
+        let found = diesel::sql_query(ARRIVAL_SQL)
+            .bind::<DbUuid, _>(customer.id)
+            .bind::<Text, _>(&customer.phone)
+            .bind::<Text, _>(&customer.name)
+            .bind::<Bool, _>(customer.contact_consent)
+            .bind::<DbTime, _>(customer.created_at)
+            .bind::<DbUuid, _>(device.id)
+            .bind::<Text, _>(&device.imei)
+            .bind::<DbUuid, _>(device.model_id)
+            .bind::<Date, _>(device.purchase_date)
+            .bind::<Nullable<BigInt>, _>(device.price_paid_minor)
+            .bind::<Nullable<Text>, _>(&device.seller)
+            .bind::<Nullable<Text>, _>(&device.invoice_number)
+            .get_result::<Arrived>(*c)
+            .optional()?;
+        if let Some(Arrived {
+            customer,
+            device_inserted,
+        }) = found
+        {
+            return Ok((customer, device_inserted));
+        }
+        // Another opening is registering the same new customer: their insert and ours met; read it now.
+    }
+    let customer = crate::customers::repo::insert_if_absent(conn, customer)?;
+    let device = DeviceRow {
+        customer_id: Some(customer.id),
+        ..device.clone()
+    };
+    let inserted = insert_if_absent(conn, &device)?;
+    Ok((customer, inserted))
+}
+
+/// The customer found or inserted by phone, then the device inserted unless its IMEI is known (an insert that
+/// meets another transaction's insert of the same key waits for it, then does nothing). When the customer's insert
+/// met another in flight, neither its row nor the old one is in the statement's snapshot: no row comes back, and
+/// the caller reads again step by step.
+const ARRIVAL_SQL: &str = "WITH ins_c AS (
+    INSERT INTO customers (id, phone, name, contact_consent, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (phone) DO NOTHING
+    RETURNING id, phone, name, contact_consent, created_at, updated_at
+), c AS (
+    SELECT id, phone, name, contact_consent, created_at, updated_at FROM ins_c
+    UNION ALL
+    SELECT id, phone, name, contact_consent, created_at, updated_at FROM customers
+    WHERE phone = $2 AND NOT EXISTS (SELECT 1 FROM ins_c)
+), d AS (
+    INSERT INTO devices (id, imei, model_id, purchase_date, warranty_starts_on, price_paid_minor, seller,
+        invoice_number, state, customer_id, credit_correction_days, created_at, updated_at)
+    SELECT $6, $7, $8, $9, $9, $10, $11, $12, 'in_use', c.id, 0, $5, $5 FROM c
+    ON CONFLICT (imei) DO NOTHING
+    RETURNING id
+)
+SELECT c.id, c.phone, c.name, c.contact_consent, c.created_at, c.updated_at,
+    EXISTS (SELECT 1 FROM d) AS device_inserted
+FROM c";
+
+#[derive(QueryableByName)]
+struct Arrived {
+    #[diesel(embed)]
+    customer: CustomerRow,
+    #[diesel(sql_type = Bool)]
+    device_inserted: bool,
 }

@@ -40,6 +40,11 @@ pub struct FoundPlace {
     /// back on SQLite and skips it on PostgreSQL, whose sequence holds no lock for the transaction).
     #[diesel(sql_type = BigInt)]
     pub number: i64,
+    /// PostgreSQL: the series' policies that may be in force at the store today, newest first, as JSON (those
+    /// effective up to the day after today in UTC: a store's today is never later), for
+    /// [`crate::warranty::service::policy_in`] to pick from. SQLite reads the policy on its own.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub policies: Option<String>,
 }
 
 /// The place look-up of an opening on PostgreSQL, in one round trip: the store, the model and its series, the
@@ -53,19 +58,34 @@ fn place_sql() -> String {
         "SELECT s.kind, s.time_zone, s.active AS store_active, ps.id AS series_id, ps.premium, \
          pm.active AS model_active, ps.active AS series_active, nextval('ticket_number_seq') AS number, \
          CASE WHEN ps.premium AND ps.active AND pm.active AND s.active AND s.kind = 'service_center' \
-         THEN pg_advisory_xact_lock_shared({key}) IS NULL END AS queue_locked \
+         THEN pg_advisory_xact_lock_shared({key}) IS NULL END AS queue_locked, \
+         COALESCE((SELECT json_agg(p ORDER BY p.effective_from DESC)::text FROM (SELECT wp.id, wp.effective_from, \
+         wp.return_days, wp.exchange_days, wp.handset_months, wp.battery_months, wp.charger_months, \
+         wp.wired_earphones_months, wp.extended_months, wp.screen_plan_months, wp.daily_depreciation_bp \
+         FROM warranty_policies wp WHERE wp.series_id = ps.id AND wp.effective_from <= $3 \
+         ORDER BY wp.effective_from DESC LIMIT 3) p), '[]') AS policies \
          FROM stores s LEFT JOIN product_models pm ON pm.id = $2 \
          LEFT JOIN product_series ps ON ps.id = pm.series_id WHERE s.id = $1"
     )
 }
 
 /// The store and model of a ticket being opened and the ticket's number value, read in one query (see
-/// [`FoundPlace`]); `None` when the store does not exist. PostgreSQL also takes the queue's shared lock here.
-pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<Option<FoundPlace>> {
+/// [`FoundPlace`]); `None` when the store does not exist. PostgreSQL also takes the queue's shared lock here, and
+/// reads the series' policies effective up to `policies_until`.
+pub fn place_of_opening(
+    conn: &mut Conn<'_>,
+    store: Id,
+    model: Id,
+    policies_until: chrono::NaiveDate,
+) -> AppResult<Option<FoundPlace>> {
     match conn {
-        Conn::Pg(c) => Ok(PlaceStatement { store, model }
-            .get_result::<FoundPlace>(*c)
-            .optional()?),
+        Conn::Pg(c) => Ok(PlaceStatement {
+            store,
+            model,
+            policies_until,
+        }
+        .get_result::<FoundPlace>(*c)
+        .optional()?),
         Conn::Sqlite(c) => {
             type Found = (
                 String,
@@ -110,6 +130,7 @@ pub fn place_of_opening(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<
                 model_active,
                 series_active,
                 number,
+                policies: None,
             }))
         }
     }
@@ -121,6 +142,7 @@ static PLACE_SQL: LazyLock<String> = LazyLock::new(place_sql);
 struct PlaceStatement {
     store: Id,
     model: Id,
+    policies_until: chrono::NaiveDate,
 }
 
 impl QueryFragment<Pg> for PlaceStatement {
@@ -128,6 +150,7 @@ impl QueryFragment<Pg> for PlaceStatement {
         walk_numbered(&PLACE_SQL, &mut out, |n, out| match n {
             1 => out.push_bind_param::<DbUuid, _>(&self.store),
             2 => out.push_bind_param::<DbUuid, _>(&self.model),
+            3 => out.push_bind_param::<Date, _>(&self.policies_until),
             _ => Err(no_parameter("the place look-up", n)),
         })
     }
@@ -195,9 +218,9 @@ const OPENING_SQL: &str = "WITH ticket AS (
         channel, reported_fault, accessories, finding_liquid, finding_drop, finding_crush, finding_tampering,
         finding_cosmetic, extended_warranty, screen_plan, covered_item, fault_kind, certificate, force_majeure,
         prior_overrun_days, warranty_decision, status, promised_at, tracking_token_hash, labour_minor, rating,
-        rating_comment, created_at, updated_at, closed_at)
+        rating_comment, created_at, updated_at, closed_at, device_id, customer_id, received_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-        $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+        $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $49, $50, $51)
     RETURNING id
 ), claimed AS (
     UPDATE loaners SET state = 'reserved', updated_at = $43
@@ -301,6 +324,9 @@ impl QueryFragment<Pg> for OpeningStatement<'_> {
             46 => out.push_bind_param::<DbUuid, _>(&self.reserved.id),
             47 => out.push_bind_param::<DbTime, _>(&self.reserved.at),
             48 => out.push_bind_param::<Nullable<Text>, _>(&self.reserved.note),
+            49 => out.push_bind_param::<Nullable<DbUuid>, _>(&row.device_id),
+            50 => out.push_bind_param::<Nullable<DbUuid>, _>(&row.customer_id),
+            51 => out.push_bind_param::<Nullable<DbTime>, _>(&row.received_at),
             _ => Err(no_parameter("the opening", n)),
         })
     }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::OpenTicket;
 use super::model::{Channel, TicketRow};
+use crate::customers::normalise_phone;
 use crate::devices::DeviceFacts;
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
@@ -81,7 +82,13 @@ pub fn warranty_input(row: &TicketRow, today: NaiveDate, device: Option<(NaiveDa
 /// The fields of an opening that are checked and cleaned before anything is written.
 pub struct CheckedOpening {
     pub customer_name: String,
+    /// As typed (trimmed), kept on the ticket.
     pub phone: String,
+    /// Normalised: the customer's record is found by it.
+    pub phone_key: String,
+    pub price_paid_minor: Option<i64>,
+    pub seller: Option<String>,
+    pub invoice_number: Option<String>,
     pub imei: Imei,
     pub reported_fault: String,
     pub cosmetic: Option<String>,
@@ -92,10 +99,31 @@ pub fn check_opening(input: &OpenTicket, today: NaiveDate, now: DateTime<Utc>) -
     let mut checks = Checks::new();
     let customer_name = checks.text("customer.name", &input.customer.name, 1, 100);
     let phone = input.customer.phone.trim().to_owned();
-    let digits = phone.strip_prefix('+').unwrap_or(&phone);
-    if !(5..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        checks.fail("customer.phone", "must be 5 to 20 digits, optionally after a +");
-    }
+    let phone_key = match normalise_phone(&phone) {
+        Ok(key) if phone.len() <= 30 => key,
+        Ok(_) => {
+            checks.fail("customer.phone", "must be at most 30 characters");
+            String::new()
+        }
+        Err(why) => {
+            checks.fail("customer.phone", why);
+            String::new()
+        }
+    };
+    let invoice = input.invoice.clone().unwrap_or_default();
+    let price_paid_minor = invoice.price_paid.as_ref().and_then(|p| {
+        p.to_minor_non_negative()
+            .map_err(|why| checks.fail("invoice.price_paid", why))
+            .ok()
+    });
+    let seller = invoice
+        .seller
+        .as_ref()
+        .map(|v| checks.text("invoice.seller", v, 1, 100));
+    let invoice_number = invoice
+        .invoice_number
+        .as_ref()
+        .map(|v| checks.text("invoice.invoice_number", v, 1, 64));
     let imei = Imei::parse(&input.device_imei)
         .map_err(|why| checks.fail("device_imei", why))
         .ok();
@@ -126,6 +154,10 @@ pub fn check_opening(input: &OpenTicket, today: NaiveDate, now: DateTime<Utc>) -
     Ok(CheckedOpening {
         customer_name,
         phone,
+        phone_key,
+        price_paid_minor,
+        seller,
+        invoice_number,
         imei,
         reported_fault,
         cosmetic,

@@ -17,6 +17,7 @@ use super::rules::{self, channel_of, enum_str, local_date, parse_enum, warranty_
 use crate::auth::{Bearer, Principal, Role};
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
+use crate::devices::{Arrival, Registered};
 use crate::error::{AppError, AppResult};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
@@ -40,12 +41,15 @@ struct Place {
     series_id: Id,
     premium: bool,
     number: i64,
+    /// The series' policies read with the place (PostgreSQL), as JSON.
+    policies: Option<String>,
 }
 
 /// The store and model of a ticket being opened, read in one query: the store must exist within the caller's
 /// scope and be an active service center; the model and its series must exist and be active.
 fn place_of_opening(conn: &mut Conn<'_>, principal: &Principal, store_id: Uuid, model_id: Uuid) -> AppResult<Place> {
-    let found = repo::place_of_opening(conn, Id(store_id), Id(model_id))?;
+    let until = crate::now().date_naive() + chrono::Days::new(1);
+    let found = repo::place_of_opening(conn, Id(store_id), Id(model_id), until)?;
     let Some(found) = found.filter(|_| principal.covers_store(store_id)) else {
         return Err(AppError::field("store_id", "no such store"));
     };
@@ -67,6 +71,7 @@ fn place_of_opening(conn: &mut Conn<'_>, principal: &Principal, store_id: Uuid, 
         series_id,
         premium,
         number: found.number,
+        policies: found.policies,
     })
 }
 
@@ -87,10 +92,36 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         series_id,
         premium,
         number,
+        policies,
     } = place_of_opening(conn, principal, input.store_id, input.model_id)?;
     let now = crate::now();
     let today = local_date(&time_zone, now);
     let checked = rules::check_opening(input, today, now)?;
+    // The customer by their phone, then the phone itself, locked: after the queue's lock (the place's), so that
+    // the device's lock is always taken second.
+    let Registered {
+        customer,
+        device,
+        facts,
+    } = crate::devices::register_in(
+        conn,
+        &Arrival {
+            imei: checked.imei.as_str(),
+            model_id: Id(input.model_id),
+            purchase_date: input.purchase_date,
+            price_paid_minor: checked.price_paid_minor,
+            seller: checked.seller.as_deref(),
+            invoice_number: checked.invoice_number.as_deref(),
+            phone: &checked.phone_key,
+            name: &checked.customer_name,
+            consent: input.customer.contact_consent,
+        },
+        Ts(now),
+    )?;
+    let policy = match policies {
+        Some(json) => warranty::service::policy_in(&json, today)?,
+        None => warranty::policy_for(conn, series_id, today)?,
+    };
     let mut row = TicketRow {
         id: Id(Uuid::now_v7()),
         number: rules::ticket_number(chrono::Datelike::year(&today), number),
@@ -108,13 +139,15 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         finding_crush: input.inspection.crush,
         finding_tampering: input.inspection.tampering,
         finding_cosmetic: checked.cosmetic,
-        extended_warranty: false,
-        screen_plan: false,
+        extended_warranty: facts.extended_warranty,
+        screen_plan: facts.screen_plan,
         covered_item: enum_str(&input.covered_item.unwrap_or(CoveredItem::Handset)),
         fault_kind: enum_str(&input.fault.unwrap_or(FaultKind::Performance)),
         certificate: enum_str(&input.certificate.unwrap_or(Certificate::Valid)),
         force_majeure: input.force_majeure,
-        prior_overrun_days: 0,
+        // What earlier tickets credited when this one was decided (the decision lists each part).
+        prior_overrun_days: i32::try_from(facts.credits.repair_days.saturating_add(facts.credits.overrun_days))
+            .unwrap_or(i32::MAX),
         warranty_decision: None,
         status: TicketStatus::Received.as_str().to_owned(),
         promised_at: input.promised_at.map(|t| Ts(crate::to_micros(t))),
@@ -125,8 +158,8 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         created_at: Ts(now),
         updated_at: Ts(now),
         closed_at: None,
-        device_id: None,
-        customer_id: None,
+        device_id: Some(device.id),
+        customer_id: Some(customer.id),
         received_at: (input.channel == Channel::WalkIn).then_some(Ts(now)),
         ready_at: None,
         remedy: None,
@@ -136,7 +169,10 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         refund_minor: None,
         replacement_device_id: None,
     };
-    let decision = warranty::decide(&warranty_input(&row, today, None), &warranty::Policy::default());
+    let decision = warranty::decide_with(
+        &warranty_input(&row, today, Some((device.warranty_starts_on, &facts))),
+        policy,
+    );
     row.warranty_decision = Some(serde_json::to_string(&decision).map_err(anyhow::Error::from)?);
     let token = crate::tracking::new_token();
     row.tracking_token_hash = Some(crate::tracking::hash_token(&token));

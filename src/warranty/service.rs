@@ -20,3 +20,28 @@ pub fn decide_with(input: &WarrantyInput, policy: AppliedPolicy) -> WarrantyDeci
     decision.policy = policy;
     decision
 }
+
+/// A policy as read in JSON (the opening's place statement reads the candidates with the store).
+#[derive(serde::Deserialize)]
+struct Candidate {
+    id: uuid::Uuid,
+    effective_from: NaiveDate,
+    #[serde(flatten)]
+    terms: super::model::Policy,
+}
+
+/// The policy in force on `day` among `json`'s candidates (`null`, or an array newest first), else the national
+/// rule: the same answer as [`policy_for`] when the candidates hold every policy effective up to `day`.
+pub fn policy_in(json: &str, day: NaiveDate) -> AppResult<AppliedPolicy> {
+    let candidates: Option<Vec<Candidate>> = serde_json::from_str(json).map_err(anyhow::Error::from)?;
+    Ok(candidates
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.effective_from <= day)
+        .map_or_else(AppliedPolicy::national, |c| AppliedPolicy {
+            id: Some(c.id),
+            source: super::model::PolicySource::Series,
+            effective_from: Some(c.effective_from),
+            terms: c.terms,
+        }))
+}

@@ -180,7 +180,7 @@ fn a_paid_repair_reserves_quotes_and_uses_parts() {
     let ticket = app.post_admin(
         "/api/v1/tickets",
         &json!({"store_id": futian, "customer": {"name": "Li Lei", "phone": "13800000000"},
-                "device_imei": "490154203237518", "model_id": model.0, "purchase_date": "2024-01-02",
+                "device_imei": crate::tickets::imei(), "model_id": model.0, "purchase_date": "2024-01-02",
                 "channel": "walk_in", "reported_fault": "cracked screen", "fault": "screen_damage",
                 "inspection": {"drop": true}}),
     );
@@ -275,7 +275,7 @@ fn walk_in(app: &TestApp, store: &str, model: &Id, purchased: Value, fault: &str
     let ticket = app.post_admin(
         "/api/v1/tickets",
         &json!({"store_id": store, "customer": {"name": "Li Lei", "phone": "13800000000"},
-                "device_imei": "490154203237518", "model_id": model.0, "purchase_date": purchased,
+                "device_imei": crate::tickets::imei(), "model_id": model.0, "purchase_date": purchased,
                 "channel": "walk_in", "reported_fault": fault}),
     );
     assert_eq!(ticket.status, 201, "{}", ticket.text);
