@@ -11,7 +11,7 @@ use super::model::{Channel, TicketAction, TicketEvent, TicketStatus};
 use super::service;
 use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
-use crate::error::{AppResult, ReadErrors, WriteErrors};
+use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::{ApiJson, ApiQuery, answer};
@@ -223,6 +223,13 @@ pub struct TicketSummary {
     pub status: TicketStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The phone's IMEI, to tell a customer's tickets apart at the desk.
+    pub device_imei: String,
+    /// The customer's name as given at the opening.
+    pub customer_name: String,
+    pub promised_at: Option<DateTime<Utc>>,
+    /// When the ticket was last marked ready for pickup.
+    pub ready_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -242,6 +249,86 @@ pub struct TicketQuery {
     pub cursor: Option<String>,
     pub store_id: Option<Uuid>,
     pub status: Option<TicketStatus>,
+    /// The phone's tickets: its IMEI, 15 digits with a valid check digit.
+    #[param(min_length = 15, max_length = 15, pattern = "^[0-9]{15}$")]
+    pub imei: Option<String>,
+    /// The customer's tickets: a mobile number in any spelling the opening accepts (`+86 138-0013-8000` finds
+    /// `13800138000`); no such customer lists nothing.
+    #[param(min_length = 5, max_length = 30, pattern = "^\\s*\\+?[0-9][0-9 ().-]*\\s*$")]
+    pub phone: Option<String>,
+    /// A ticket number or its beginning, in any case (`rt-2026-0001` finds `RT-2026-000123`).
+    #[param(min_length = 1, max_length = 20, pattern = "^[A-Za-z0-9-]{1,20}$")]
+    pub number: Option<String>,
+    /// `true`: only tickets past their promise: ready later than promised, or not ready (nor closed or
+    /// cancelled) with the promise passed. Meant with `store_id`.
+    pub past_promise: Option<bool>,
+}
+
+/// What a ticket list is narrowed to, parsed from the query.
+#[derive(Debug, Default)]
+pub struct TicketSearch {
+    pub store_id: Option<Uuid>,
+    pub status: Option<TicketStatus>,
+    pub imei: Option<crate::imei::Imei>,
+    /// Normalised.
+    pub phone: Option<String>,
+    /// Uppercased.
+    pub number_prefix: Option<String>,
+    pub past_promise: bool,
+}
+
+impl TicketSearch {
+    /// Parses the query's filters; a bad one is a 400 naming its parameter.
+    pub fn parse(query: &TicketQuery) -> AppResult<TicketSearch> {
+        let imei = query
+            .imei
+            .as_deref()
+            .map(|v| {
+                if v.len() != 15 {
+                    return Err(AppError::field("imei", "must be 15 digits"));
+                }
+                crate::imei::Imei::parse(v).map_err(|e| AppError::field("imei", e))
+            })
+            .transpose()?;
+        let phone = query.phone.as_deref().map(parse_phone).transpose()?;
+        let number_prefix = query
+            .number
+            .as_deref()
+            .map(|v| {
+                let fits = (1..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                if fits {
+                    Ok(v.to_ascii_uppercase())
+                } else {
+                    Err(AppError::field("number", "must be 1 to 20 letters, digits or dashes"))
+                }
+            })
+            .transpose()?;
+        Ok(TicketSearch {
+            store_id: query.store_id,
+            status: query.status,
+            imei,
+            phone,
+            number_prefix,
+            past_promise: query.past_promise == Some(true),
+        })
+    }
+}
+
+/// A phone number as the query's pattern allows it (5 to 30 characters: an optional `+`, a digit, then digits,
+/// spaces and `().-`), normalised as at the opening.
+fn parse_phone(typed: &str) -> AppResult<String> {
+    let core = typed.trim();
+    let core = core.strip_prefix('+').unwrap_or(core);
+    let shaped = (5..=30).contains(&typed.chars().count())
+        && core.starts_with(|c: char| c.is_ascii_digit())
+        && core.chars().all(|c| c.is_ascii_digit() || " ().-".contains(c));
+    if !shaped {
+        return Err(AppError::field(
+            "phone",
+            "must be 5 to 30 characters: digits, optionally after a +, with spaces, dashes, dots or parentheses between",
+        ));
+    }
+    crate::customers::normalise_phone(typed).map_err(|e| AppError::field("phone", e))
 }
 
 /// Open a repair ticket. For a premium-series model this reserves the best available loaner of the same series at
@@ -287,7 +374,8 @@ pub async fn get_ticket(state: web::Data<AppState>, bearer: Bearer, path: web::P
     answer(move || service::get(&state.db, &bearer, id)).await
 }
 
-/// List tickets of the caller's stores, oldest first.
+/// List tickets of the caller's stores, oldest first; find them by IMEI, by the customer's phone, by number or its
+/// beginning, by store and status, or those past their promise (filters combine).
 #[utoipa::path(
     tag = "tickets", operation_id = "list_tickets", params(TicketQuery),
     responses((status = 200, body = TicketList), ReadErrors),
@@ -301,7 +389,8 @@ pub async fn list_tickets(
 ) -> AppResult<HttpResponse> {
     let ApiQuery(query) = query;
     let page = PageRequest::parse("/tickets", query.limit, query.cursor.as_deref())?;
-    answer(move || service::list(&state.db, &bearer, query.store_id, query.status, page)).await
+    let search = TicketSearch::parse(&query)?;
+    answer(move || service::list(&state.db, &bearer, &search, page)).await
 }
 
 /// Record new inspection findings; the warranty decision is made again from them.

@@ -4,6 +4,7 @@
 
 use std::sync::LazyLock;
 
+use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
@@ -525,17 +526,48 @@ pub fn set_status(
 }
 
 /// Which tickets a list shows: a page after `after`, of one store, of the caller's stores (`None` for an admin),
-/// of one status.
+/// of one status, of one IMEI, of one customer, whose number starts with a prefix (uppercase), past their promise
+/// as of an instant.
 pub struct TicketFilter {
     pub after: Option<Id>,
     pub fetch: i64,
     pub store: Option<Id>,
     pub scope: Option<Vec<Id>>,
     pub status: Option<TicketStatus>,
+    pub imei: Option<String>,
+    pub customer: Option<Id>,
+    pub number_prefix: Option<String>,
+    pub past_promise_at: Option<Ts>,
+}
+
+/// The tickets past their promise, written exactly as the partial index `tickets_past_promise`'s predicate, with
+/// constants (not parameters), so that both engines prove the index serves the query, also in PostgreSQL's generic
+/// plan of the prepared statement.
+const PAST_PROMISE: &str = "promised_at IS NOT NULL AND (ready_at > promised_at OR (ready_at IS NULL AND status NOT \
+                            IN ('closed', 'cancelled')))";
+
+/// The first string after every string that starts with `prefix`, byte-wise: the prefix with its last byte
+/// incremented (the prefix is ASCII letters, digits and dashes, so the result is ASCII too).
+fn prefix_end(prefix: &str) -> String {
+    let mut bytes = prefix.as_bytes().to_vec();
+    if let Some(last) = bytes.last_mut() {
+        *last = last.saturating_add(1);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A page of tickets in id order.
+///
+/// The number prefix is a byte-wise range `prefix <= number < prefix_end`: on SQLite with `>=`/`<`, which the
+/// UNIQUE index on number serves (BINARY collation); on PostgreSQL with the pattern operators `~>=~`/`~<~`, which
+/// `tickets_number_prefix (number text_pattern_ops)` serves whatever the database's collation. It is what
+/// PostgreSQL makes of `number LIKE 'PREFIX%'` with a constant pattern; a `LIKE $1 || '%'` with a parameter could
+/// not use the index in a generic plan.
 pub fn list(conn: &mut Conn<'_>, filter: TicketFilter) -> AppResult<Vec<TicketRow>> {
+    let (ge, lt) = match conn {
+        Conn::Pg(_) => (" ~>=~ ", " ~<~ "),
+        Conn::Sqlite(_) => (" >= ", " < "),
+    };
     Ok(with_conn!(conn, c => {
         let mut q = tickets::table.select(TicketRow::as_select()).order(tickets::id).limit(filter.fetch).into_boxed();
         if let Some(after) = filter.after {
@@ -554,6 +586,44 @@ pub fn list(conn: &mut Conn<'_>, filter: TicketFilter) -> AppResult<Vec<TicketRo
         if let Some(status) = filter.status {
             q = q.filter(tickets::status.eq(status.as_str()));
         }
+        if let Some(imei) = &filter.imei {
+            q = q.filter(tickets::device_imei.eq(imei.clone()));
+        }
+        if let Some(customer) = filter.customer {
+            q = q.filter(tickets::customer_id.eq(customer));
+        }
+        if let Some(prefix) = &filter.number_prefix {
+            let range = sql::<Bool>("\"tickets\".\"number\"")
+                .sql(ge)
+                .bind::<Text, _>(prefix.clone())
+                .sql(" AND \"tickets\".\"number\"")
+                .sql(lt)
+                .bind::<Text, _>(prefix_end(prefix));
+            q = q.filter(range);
+        }
+        if let Some(now) = filter.past_promise_at {
+            q = q
+                .filter(sql::<Bool>(PAST_PROMISE))
+                .filter(tickets::ready_at.is_not_null().or(tickets::promised_at.lt(now)));
+        }
         q.load(c)
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_before_its_last_character_plus_one() {
+        for (prefix, end) in [
+            ("RT-2026-0001", "RT-2026-0002"),
+            ("RT", "RU"),
+            ("RT-", "RT."),
+            ("A9", "A:"),
+            ("Z", "["),
+        ] {
+            assert_eq!(prefix_end(prefix), end, "{prefix}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::http::{
     Customer, Inspection, OpenTicket, OutcomeKind, RateTicket, Rating, RemedyChoice, Ticket, TicketList, TicketOutcome,
-    TicketSummary, UpdateFindings,
+    TicketSearch, TicketSummary, UpdateFindings,
 };
 use super::model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
 use super::repo::{self, LoanRequest, Opening, TicketFilter};
@@ -453,23 +453,34 @@ pub fn get(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
     })
 }
 
-/// Lists the caller's stores' tickets (of one store, of one status), oldest first.
-pub fn list(
-    db: &Db,
-    bearer: &Bearer,
-    store: Option<Uuid>,
-    status: Option<TicketStatus>,
-    page: PageRequest,
-) -> AppResult<TicketList> {
+/// Lists the caller's stores' tickets, oldest first, narrowed by the search's filters. A phone that no customer
+/// has lists nothing.
+pub fn list(db: &Db, bearer: &Bearer, search: &TicketSearch, page: PageRequest) -> AppResult<TicketList> {
     bearer.read(db, |conn, principal| {
         require_ticket_role(principal)?;
+        let customer = match &search.phone {
+            Some(phone) => match crate::customers::repo::by_phone(conn, phone)? {
+                Some(c) => Some(c.id),
+                None => {
+                    return Ok(TicketList {
+                        items: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
+            },
+            None => None,
+        };
         let scope = (principal.role != Role::Admin).then(|| principal.store_ids.iter().copied().map(Id).collect());
         let filter = TicketFilter {
             after: page.after.map(Id),
             fetch: page.fetch(),
-            store: store.map(Id),
+            store: search.store_id.map(Id),
             scope,
-            status,
+            status: search.status,
+            imei: search.imei.as_ref().map(|i| i.as_str().to_owned()),
+            customer,
+            number_prefix: search.number_prefix.clone(),
+            past_promise_at: search.past_promise.then(|| Ts(crate::now())),
         };
         let rows = repo::list(conn, filter)?;
         let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
@@ -484,6 +495,10 @@ pub fn list(
                 status: TicketStatus::parse(&r.status),
                 created_at: r.created_at.0,
                 updated_at: r.updated_at.0,
+                device_imei: r.device_imei.clone(),
+                customer_name: r.customer_name.clone(),
+                promised_at: r.promised_at.map(|t| t.0),
+                ready_at: r.ready_at.map(|t| t.0),
             })
             .collect();
         Ok(TicketList { items, next_cursor })

@@ -19,5 +19,6 @@ mod parts_catalog;
 mod query_plans;
 mod round_trips;
 mod schema_check;
+mod search;
 mod stock;
 mod tickets;

@@ -54,14 +54,19 @@ const BIG_TABLES: &[&str] = &[
     "ticket_parts",
 ];
 
-/// 60 more stores, and 60,000 tickets across them with their loans and events, half as many pickups with events, and as many audit entries and
+/// 60 more stores, 6,000 customers, and 60,000 tickets across them (20,000 phones, each customer's ten, all promised
+/// three days after opening, a fifth of the closed ones ready late) with their loans and events, half as many pickups with events, and as many audit entries and
 /// stock movements: enough that a scan costs the planner more than any index that fits. The open pickups have the
 /// newest ids, as they do in a real partner's list, so that a walk by id past the final ones is as long as it gets.
 const LOAD: &str = r#"
 INSERT INTO stores (id, code, name, city, kind, time_zone, created_at, updated_at)
 SELECT gen_random_uuid(), 'LOAD-' || g, 'Load ' || g, 'Shenzhen', 'service_center', 'Asia/Shanghai', now(), now()
 FROM generate_series(1, 60) g;
+INSERT INTO customers (id, phone, name, contact_consent, created_at, updated_at)
+SELECT gen_random_uuid(), '1370000' || lpad(g::text, 4, '0'), 'Load Customer', false, now(), now()
+FROM generate_series(1, 6000) g;
 CREATE TEMP TABLE ids AS SELECT
+    (SELECT array_agg(id ORDER BY phone) FROM customers) AS customers,
     (SELECT array_agg(id ORDER BY code) FROM stores WHERE kind = 'service_center') AS stores,
     (SELECT array_agg(id ORDER BY code) FROM stores) AS locations,
     (SELECT array_agg(id ORDER BY sku) FROM parts) AS parts,
@@ -70,11 +75,16 @@ CREATE TEMP TABLE ids AS SELECT
     (SELECT id FROM courier_partners ORDER BY code LIMIT 1) AS partner,
     (SELECT warranty_decision FROM tickets LIMIT 1) AS decision;
 INSERT INTO tickets (id, number, store_id, customer_name, customer_phone, device_imei, model_id, purchase_date,
-                     channel, reported_fault, accessories, warranty_decision, status, created_at, updated_at)
+                     channel, reported_fault, accessories, warranty_decision, status, created_at, updated_at,
+                     customer_id, promised_at, ready_at)
 SELECT gen_random_uuid(), 'LOAD-' || g, stores[1 + g % array_length(stores, 1)], 'Load Test', '+8613800000000',
-       '490154203237518', model, DATE '2026-01-01', CASE WHEN g % 2 = 0 THEN 'mail_in' ELSE 'walk_in' END, 'load',
+       (490154200000000 + g % 20000)::text, model, DATE '2026-01-01',
+       CASE WHEN g % 2 = 0 THEN 'mail_in' ELSE 'walk_in' END, 'load',
        '[]', decision, CASE g % 200 WHEN 0 THEN 'received' WHEN 1 THEN 'repairing' WHEN 2 THEN 'cancelled' ELSE 'closed' END,
-       now() - interval '400 days' + g * interval '1 minute', now() - interval '400 days' + g * interval '1 minute'
+       now() - interval '400 days' + g * interval '1 minute', now() - interval '400 days' + g * interval '1 minute',
+       customers[1 + g % array_length(customers, 1)],
+       now() - interval '397 days' + g * interval '1 minute',
+       CASE WHEN g % 200 > 2 THEN now() - interval '400 days' + g * interval '1 minute' + (g % 5) * interval '1 day' END
 FROM ids, generate_series(1, 60000) g;
 INSERT INTO loans (id, ticket_id, store_id, series_id, state, queued_at, created_at, updated_at)
 SELECT gen_random_uuid(), t.id, t.store_id, ids.series, CASE t.status WHEN 'received' THEN 'waiting' ELSE 'cancelled' END,
@@ -191,6 +201,19 @@ const KNOWN_FILTERED_WALKS: &[(&str, &str)] = &[
     (
         "(due_at < $",
         "known: the overdue list walks issued loans in id order, filtering by due time",
+    ),
+    (
+        "tickets_imei",
+        "a phone's tickets are few: the caller's stores are filtered among them",
+    ),
+    (
+        "tickets_customer",
+        "a customer's tickets are few: the caller's stores are filtered among them",
+    ),
+    (
+        "tickets_past_promise",
+        "only late or open promised tickets are in the index: the filter drops a store's open tickets whose promise \
+         is still ahead",
     ),
 ];
 
@@ -333,6 +356,20 @@ fn every_list_query_uses_an_index_in_its_generic_plan() {
         (&admin, format!("/api/v1/stock/levels?location_id={store}&limit=5")),
         (&admin, format!("/api/v1/loaners?store_id={store}&limit=5")),
         (&admin, format!("/api/v1/loaner-availability?store_id={store}")),
+        (&admin, "/api/v1/tickets?imei=490154203237518&limit=5".to_owned()),
+        (&staff_key, "/api/v1/tickets?imei=490154203237518&limit=5".to_owned()),
+        (&admin, "/api/v1/tickets?phone=13700000001&limit=5".to_owned()),
+        (
+            &staff_key,
+            "/api/v1/tickets?phone=%2B86%20137-0000-0002&limit=5".to_owned(),
+        ),
+        (&admin, "/api/v1/tickets?number=RT-2026&limit=5".to_owned()),
+        (&staff_key, "/api/v1/tickets?number=load-1&limit=5".to_owned()),
+        (
+            &admin,
+            format!("/api/v1/tickets?store_id={store}&past_promise=true&limit=5"),
+        ),
+        (&staff_key, "/api/v1/tickets?past_promise=true&limit=5".to_owned()),
     ] {
         read_list(&app, key, &path);
     }
@@ -380,4 +417,199 @@ fn every_list_query_uses_an_index_in_its_generic_plan() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[derive(diesel::QueryableByName)]
+struct SqlitePlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    detail: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct ColumnName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// The search's filters on SQLite: each request's statement on tickets is planned (`EXPLAIN QUERY PLAN`, unbound
+/// parameters) on 60,000 tickets across three stores, analysed, and must search its index, never scan the table.
+#[test]
+fn ticket_search_uses_its_indexes_on_sqlite() {
+    if test_engine() != Engine::Sqlite {
+        println!(
+            "skipped on PostgreSQL: the generic plans are checked by every_list_query_uses_an_index_in_its_generic_plan"
+        );
+        return;
+    }
+    let _ = diesel::connection::set_default_instrumentation(|| Some(Box::new(Recorder { url: String::new() })));
+    let app = spawn_app();
+    let stores: Vec<String> = ["PLAN-A", "PLAN-B", "PLAN-C"]
+        .iter()
+        .map(|code| app.create_store(code, "Shenzhen"))
+        .collect();
+    let series = app.post_admin(
+        "/api/v1/series",
+        &json!({"code": "PLAN-NOVA", "name": "Nova", "premium": false}),
+    );
+    assert_eq!(series.status, 201, "{}", series.text);
+    let model = app.post_admin(
+        "/api/v1/models",
+        &json!({"code": "PLAN-N12", "name": "Nova 12", "series_id": series.id()}),
+    );
+    assert_eq!(model.status, 201, "{}", model.text);
+    let opened = app.post_admin(
+        "/api/v1/tickets",
+        &json!({"store_id": stores[0], "customer": {"name": "Wang Fang", "phone": "+8613800138000"},
+                "device_imei": "490154203237518", "model_id": model.id(), "purchase_date": "2026-11-20",
+                "channel": "walk_in", "reported_fault": "screen flickers", "accessories": []}),
+    );
+    assert_eq!(opened.status, 201, "{}", opened.text);
+
+    // 60,000 copies of the opened ticket, each with its own id and number, 20,000 phones, 6,000 customers, three
+    // stores, all promised, a fifth of the closed ones ready late.
+    let mut conn = diesel::SqliteConnection::establish(app.database_url.trim_start_matches("sqlite://"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let columns: Vec<ColumnName> = diesel::sql_query("SELECT name FROM pragma_table_info('tickets')")
+        .load(&mut conn)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let overrides = [
+        ("id", "randomblob(16)"),
+        ("number", "'LOAD-' || g"),
+        (
+            "store_id",
+            "(SELECT id FROM stores WHERE code = 'PLAN-' || char(65 + g % 3))",
+        ),
+        ("device_imei", "CAST(490154200000000 + g % 20000 AS TEXT)"),
+        ("customer_id", "(SELECT id FROM customers WHERE rowid = 1 + g % 6000)"),
+        (
+            "status",
+            "CASE g % 200 WHEN 0 THEN 'received' WHEN 1 THEN 'repairing' WHEN 2 THEN 'cancelled' ELSE 'closed' END",
+        ),
+        ("tracking_token_hash", "NULL"),
+        ("device_id", "NULL"),
+        ("promised_at", "t.created_at"),
+        (
+            "ready_at",
+            "CASE WHEN g % 200 > 2 AND g % 5 = 4 THEN t.updated_at ELSE NULL END",
+        ),
+    ];
+    let (names, values): (Vec<String>, Vec<String>) = columns
+        .iter()
+        .map(|c| {
+            let value = overrides
+                .iter()
+                .find(|(n, _)| *n == c.name)
+                .map(|(_, v)| (*v).to_owned())
+                .unwrap_or_else(|| format!("t.{}", c.name));
+            (c.name.clone(), value)
+        })
+        .unzip();
+    let load = format!(
+        "INSERT INTO customers (id, phone, name, contact_consent, created_at, updated_at)
+         WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < 6000)
+         SELECT randomblob(16), '1370000' || substr('000' || g, -4), 'Load Customer', 0, created_at, updated_at
+         FROM n, tickets;
+         INSERT INTO tickets ({})
+         WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < 60000)
+         SELECT {} FROM n, tickets t WHERE t.number NOT LIKE 'LOAD-%';
+         ANALYZE;",
+        names.join(", "),
+        values.join(", ")
+    );
+    conn.batch_execute(&load)
+        .unwrap_or_else(|e| panic!("loading rows: {e}"));
+
+    let staff = app.create_key("store_staff", &[&stores[0]]);
+    let admin = app.admin_key.clone();
+    let dir = app
+        .database_url
+        .split('/')
+        .find(|s| s.starts_with("depot-test-"))
+        .unwrap_or_default()
+        .to_owned();
+    let store = &stores[0];
+    let mut failures = Vec::new();
+    for (key, path, index) in [
+        (
+            &admin,
+            "/api/v1/tickets?imei=490154203237518&limit=5".to_owned(),
+            "tickets_imei",
+        ),
+        (
+            &staff,
+            "/api/v1/tickets?imei=490154203237518&limit=5".to_owned(),
+            "tickets_imei",
+        ),
+        (
+            &admin,
+            "/api/v1/tickets?phone=13700000001&limit=5".to_owned(),
+            "tickets_customer",
+        ),
+        (
+            &staff,
+            "/api/v1/tickets?phone=%2B8613700000002&limit=5".to_owned(),
+            "tickets_customer",
+        ),
+        (
+            &admin,
+            "/api/v1/tickets?number=LOAD-1&limit=5".to_owned(),
+            "sqlite_autoindex_tickets_2",
+        ),
+        (
+            &staff,
+            "/api/v1/tickets?number=rt-2026&limit=5".to_owned(),
+            "sqlite_autoindex_tickets_2",
+        ),
+        (
+            &admin,
+            format!("/api/v1/tickets?store_id={store}&past_promise=true&limit=5"),
+            "tickets_past_promise",
+        ),
+        (
+            &staff,
+            "/api/v1/tickets?past_promise=true&limit=5".to_owned(),
+            "tickets_past_promise",
+        ),
+    ] {
+        if let Ok(mut c) = CAPTURED.lock() {
+            c.clear();
+        }
+        if let Ok(mut t) = TARGET.lock() {
+            *t = Some(dir.clone());
+        }
+        read_list(&app, key, &path);
+        if let Ok(mut t) = TARGET.lock() {
+            *t = None;
+        }
+        let statements: Vec<String> = CAPTURED
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .filter(|s| s.trim_start().starts_with("SELECT") && s.contains("FROM `tickets`"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if statements.is_empty() {
+            failures.push(format!("{path}: no statement on tickets recorded"));
+        }
+        for sql in statements {
+            let plan: Vec<SqlitePlanLine> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load(&mut conn)
+                .unwrap_or_else(|e| panic!("EXPLAIN QUERY PLAN {sql}: {e}"));
+            let plan: Vec<String> = plan.into_iter().map(|l| l.detail).collect();
+            let scans = plan.iter().any(|l| l.starts_with("SCAN "));
+            let searches = plan
+                .iter()
+                .any(|l| l.starts_with("SEARCH tickets USING") && l.contains(&format!("INDEX {index} ")));
+            println!("{path}: {}", plan.join("; "));
+            if scans || !searches {
+                failures.push(format!(
+                    "{path} does not search {index}:\n  {sql}\n  {}\n",
+                    plan.join("\n  ")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
