@@ -7,6 +7,7 @@ mod conflicts;
 mod contract;
 mod courier;
 mod data_safety;
+mod devices;
 mod edge;
 mod flows;
 mod helpers;
