@@ -12,7 +12,8 @@ use utoipa::{Modify, OpenApi};
 use crate::http::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 
 use crate::{
-    audit, auth, catalog, courier, error, health, loaners, loans, money, parts, repairs, stock, tickets, tracking,
+    audit, auth, catalog, courier, customers, devices, error, health, loaners, loans, money, parts, repairs, stock,
+    tickets, tracking,
 };
 
 #[derive(OpenApi)]
@@ -92,6 +93,8 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (path = "/api/v1", api = repairs::Api),
         (path = "/api/v1", api = courier::Api),
         (path = "/api/v1", api = tracking::Api),
+        (path = "/api/v1", api = devices::Api),
+        (path = "/api/v1", api = customers::Api),
     ),
     modifiers(&BearerAuth, &EnforcedLimits, &FlowLinks),
     tags(
@@ -99,6 +102,8 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "series", description = "Product series; premium series get loaners"),
         (name = "models", description = "Product models"),
         (name = "tickets", description = "Repair tickets: warranty decision, status machine, timeline"),
+        (name = "devices", description = "Phones by IMEI: the warranty certificate's record, plans, history"),
+        (name = "customers", description = "Customers by mobile number: their devices and tickets"),
         (name = "loans", description = "Loaner loans: waitlist, reservation, hand-over, return"),
         (name = "loaners", description = "The loaner pool by store and series"),
         (name = "parts", description = "Spare parts, their prices and price history"),

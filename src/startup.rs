@@ -13,7 +13,10 @@ use crate::edge::{self, BadKeys, FailureLimiter, RecentKeys, RouteTable, Shutdow
 use crate::error::{AppError, FieldError};
 pub use crate::state::AppState;
 use crate::telemetry::{self, Metrics};
-use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, repairs, stock, tickets, tracking};
+use crate::{
+    audit, auth, catalog, courier, customers, devices, health, loaners, loans, openapi, parts, repairs, stock, tickets,
+    tracking,
+};
 
 /// Connects, migrates and builds the shared state.
 pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
@@ -88,6 +91,8 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(loaners::configure)
                     .configure(loans::configure)
                     .configure(tickets::configure)
+                    .configure(devices::configure)
+                    .configure(customers::configure)
                     .configure(parts::configure)
                     .configure(stock::configure)
                     .configure(repairs::configure)

@@ -2,12 +2,11 @@
 
 use diesel::prelude::*;
 
-use super::model::{DevicePlanRow, DeviceRow, PastTicket};
+use super::model::{DeviceChanges, DevicePlanRow, DeviceRow, PastTicket, PlanKind};
 use crate::customers::CustomerRow;
 use crate::db::Conn;
 use crate::db::schema::{device_plans, devices, stores, tickets};
-use crate::db::types::Id;
-use crate::db::types::{DbTime, DbUuid};
+use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
 use crate::with_conn;
 use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text};
@@ -97,6 +96,14 @@ pub fn update_arrival(conn: &mut Conn<'_>, device: &DeviceRow) -> AppResult<()> 
     Ok(())
 }
 
+/// Writes an admin's correction of a device's record.
+pub fn update_record(conn: &mut Conn<'_>, device: Id, changes: &DeviceChanges, now: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(devices::table.find(device))
+        .set((changes, devices::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(())
+}
+
 /// The customer and the device an opening brings, found or registered. PostgreSQL does it in one statement (below);
 /// SQLite step by step.
 pub fn arrive(conn: &mut Conn<'_>, customer: &CustomerRow, device: &DeviceRow) -> AppResult<(CustomerRow, bool)> {
@@ -164,4 +171,42 @@ struct Arrived {
     customer: CustomerRow,
     #[diesel(sql_type = Bool)]
     device_inserted: bool,
+}
+
+/// Writes a plan sold to a device; the unique key (device, kind) refuses a second of a kind.
+pub fn insert_plan(conn: &mut Conn<'_>, row: &DevicePlanRow) -> AppResult<()> {
+    with_conn!(conn, c => diesel::insert_into(device_plans::table).values(row).execute(c))?;
+    Ok(())
+}
+
+pub fn plan_of_kind(conn: &mut Conn<'_>, device: Id, kind: PlanKind) -> AppResult<Option<DevicePlanRow>> {
+    Ok(with_conn!(conn, c => device_plans::table
+        .filter(device_plans::device_id.eq(device))
+        .filter(device_plans::kind.eq(kind.as_str()))
+        .select(DevicePlanRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Marks the device's plan of `kind` used by `ticket`, if no ticket has used it yet: true when this call marked
+/// it. The guard is in the statement (`used_by_ticket_id IS NULL`), so of two tickets racing for one plan exactly
+/// one marks it, on either engine.
+pub fn claim_plan(conn: &mut Conn<'_>, device: Id, kind: PlanKind, ticket: Id, now: Ts) -> AppResult<bool> {
+    let marked = with_conn!(conn, c => diesel::update(device_plans::table)
+        .filter(device_plans::device_id.eq(device))
+        .filter(device_plans::kind.eq(kind.as_str()))
+        .filter(device_plans::used_by_ticket_id.is_null())
+        .set((device_plans::used_by_ticket_id.eq(Some(ticket)), device_plans::used_at.eq(Some(now))))
+        .execute(c))?;
+    Ok(marked == 1)
+}
+
+/// A customer's devices, oldest first, at most `limit`.
+pub fn of_customer(conn: &mut Conn<'_>, customer: Id, limit: i64) -> AppResult<Vec<DeviceRow>> {
+    Ok(with_conn!(conn, c => devices::table
+        .filter(devices::customer_id.eq(customer))
+        .order(devices::id)
+        .limit(limit)
+        .select(DeviceRow::as_select())
+        .load(c))?)
 }

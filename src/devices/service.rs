@@ -1,11 +1,24 @@
-//! The steps other areas compose inside their transactions: what the warranty decision reads from a device.
+//! The devices' use cases (a device's history, an admin's correction of its record, a plan sold to it), each in
+//! its own transaction as the caller's key, and the steps other areas compose inside theirs: what the warranty
+//! decision reads from a device ([`facts_in`]) and a plan used up by a repair ([`use_plan_in`]).
 
-use super::model::{DevicePlanRow, DeviceRow, PastTicket, PlanKind};
+use chrono::NaiveDate;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::model::{
+    Device, DeviceChanges, DeviceCorrection, DeviceCredits, DeviceHistory, DevicePlan, DevicePlanRow, DeviceRow,
+    DeviceTicket, PastTicket, PlanKind,
+};
 use super::repo;
-use super::rules::{self, Credits};
-use crate::db::Conn;
-use crate::db::types::Id;
-use crate::error::AppResult;
+use super::rules::{self, Credits, PlanSale};
+use crate::audit;
+use crate::auth::{Bearer, Principal, Role};
+use crate::db::types::{Id, Ts};
+use crate::db::{Conn, Db};
+use crate::error::{AppError, AppResult, OrDuplicate};
+use crate::imei::Imei;
+use crate::money::Money;
 
 /// Everything a warranty decision reads from a device's record and history, for one ticket.
 #[derive(Debug, Clone)]
@@ -204,4 +217,266 @@ pub fn register_in(conn: &mut Conn<'_>, arrival: &Arrival<'_>, now: crate::db::t
         device,
         facts,
     })
+}
+/// Who may read devices: admins and store staff. The record, its plans and its credited days are shown to any
+/// store staff whatever store the phone was repaired at (the front desk must see a phone's warranty before it has
+/// a ticket there); its tickets only within the caller's stores.
+fn require_device_role(principal: &Principal) -> AppResult<()> {
+    match principal.role {
+        Role::Admin | Role::StoreStaff => Ok(()),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
+/// The device with this IMEI (15 digits, checked by the handler), or 404: a wrong check digit is no device's.
+fn device_by_imei(conn: &mut Conn<'_>, imei: &str, lock: bool) -> AppResult<DeviceRow> {
+    let imei = Imei::parse(imei).map_err(|_| AppError::NotFound("device"))?;
+    let found = if lock {
+        repo::lock_by_imei(conn, imei.as_str())?
+    } else {
+        repo::by_imei(conn, imei.as_str())?
+    };
+    found.ok_or(AppError::NotFound("device"))
+}
+
+/// A device's record, plans, credited days and the caller's view of its tickets (newest first, capped).
+pub fn history_in(conn: &mut Conn<'_>, principal: &Principal, device: &DeviceRow) -> AppResult<DeviceHistory> {
+    let facts = facts_in(conn, device, None)?;
+    let Credits {
+        repair_days,
+        overrun_days,
+        prior_repairs,
+    } = facts.credits;
+    let visible: Vec<&PastTicket> = facts
+        .tickets
+        .iter()
+        .rev()
+        .filter(|t| principal.covers_store(t.store_id.0))
+        .collect();
+    Ok(DeviceHistory {
+        device: Device::from(device),
+        plans: facts.plans.iter().map(DevicePlan::from).collect(),
+        credits: DeviceCredits {
+            repair_days,
+            overrun_days,
+            prior_repairs,
+            correction_days: facts.correction_days,
+            credited_days: repair_days
+                .saturating_add(overrun_days)
+                .saturating_add(facts.correction_days),
+        },
+        ticket_count: u32::try_from(visible.len()).unwrap_or(u32::MAX),
+        tickets: visible
+            .into_iter()
+            .take(rules::HISTORY_TICKETS)
+            .map(DeviceTicket::from)
+            .collect(),
+    })
+}
+
+/// Reads a device's history by IMEI.
+pub fn history(db: &Db, bearer: &Bearer, imei: &str) -> AppResult<DeviceHistory> {
+    bearer.read(db, |conn, principal| {
+        require_device_role(principal)?;
+        let device = device_by_imei(conn, imei, false)?;
+        history_in(conn, principal, &device)
+    })
+}
+
+/// The store-local today of the device's newest ticket's store (the default time zone for a device without
+/// tickets): a purchase date after it is refused.
+fn device_today(conn: &mut Conn<'_>, device: &DeviceRow) -> AppResult<NaiveDate> {
+    let tickets = repo::tickets_of(conn, device.id)?;
+    let zone = tickets
+        .last()
+        .map_or(crate::catalog::model::DEFAULT_TIME_ZONE, |t| t.time_zone.as_str());
+    Ok(crate::tickets::local_date(zone, crate::now()))
+}
+
+/// An admin corrects a device's record, for a reason kept on the audit log with the values before and after. When
+/// the purchase date changes, the warranty start moves with it, except on an exchange's replacement phone (whose
+/// periods start on the exchange date). Fields given with the value the record has already change nothing; a
+/// correction that changes nothing writes nothing.
+pub fn correct(db: &Db, bearer: &Bearer, imei: &str, correction: &DeviceCorrection) -> AppResult<DeviceHistory> {
+    bearer.write(db, |conn, principal| {
+        principal.require_admin()?;
+        let device = device_by_imei(conn, imei, true)?;
+        if let Some(model) = correction.model_id
+            && crate::catalog::repo::models::find(conn, model.0)?.is_none()
+        {
+            return Err(AppError::field("model_id", "no such model"));
+        }
+        if let Some(date) = correction.purchase_date {
+            let today = device_today(conn, &device)?;
+            if date > today {
+                return Err(AppError::field(
+                    "purchase_date",
+                    format!("is after today ({today}) at the device's store"),
+                ));
+            }
+        }
+        let (changes, before, after) = changes_of(&device, correction);
+        if !after.is_empty() {
+            repo::update_record(conn, device.id, &changes, Ts(crate::now()))?;
+            audit::record(
+                conn,
+                Some(principal.key_id),
+                "correct",
+                "device",
+                device.id.0,
+                &json!({"imei": device.imei, "reason": correction.reason, "before": before, "after": after}),
+            )?;
+        }
+        let device = device_by_imei(conn, imei, false)?;
+        history_in(conn, principal, &device)
+    })
+}
+
+/// The columns a correction changes, and the changed fields' values before and after, as the API names them.
+fn changes_of(device: &DeviceRow, c: &DeviceCorrection) -> (DeviceChanges, Map<String, Value>, Map<String, Value>) {
+    let mut changes = DeviceChanges::default();
+    let mut before = Map::new();
+    let mut after = Map::new();
+    let mut note = |field: &str, old: Value, new: Value| {
+        before.insert(field.to_owned(), old);
+        after.insert(field.to_owned(), new);
+    };
+    let money = |minor: Option<i64>| json!(minor.map(Money::from_minor));
+    if let Some(model) = c.model_id.filter(|m| *m != device.model_id) {
+        changes.model_id = Some(model);
+        note("model_id", json!(device.model_id.0), json!(model.0));
+    }
+    if let Some(date) = c.purchase_date.filter(|d| *d != device.purchase_date) {
+        changes.purchase_date = Some(date);
+        note("purchase_date", json!(device.purchase_date), json!(date));
+        // An exchange's replacement keeps the exchange date as its start.
+        if device.replaces_device_id.is_none() && device.warranty_starts_on != date {
+            changes.warranty_starts_on = Some(date);
+            note("warranty_starts_on", json!(device.warranty_starts_on), json!(date));
+        }
+    }
+    if let Some(price) = c.price_paid_minor.filter(|p| *p != device.price_paid_minor) {
+        changes.price_paid_minor = Some(price);
+        note("price_paid", money(device.price_paid_minor), money(price));
+    }
+    if let Some(seller) = c.seller.as_ref().filter(|s| **s != device.seller) {
+        changes.seller = Some(seller.clone());
+        note("seller", json!(device.seller), json!(seller));
+    }
+    if let Some(number) = c.invoice_number.as_ref().filter(|n| **n != device.invoice_number) {
+        changes.invoice_number = Some(number.clone());
+        note("invoice_number", json!(device.invoice_number), json!(number));
+    }
+    if let Some(days) = c.credit_correction_days.filter(|d| *d != device.credit_correction_days) {
+        changes.credit_correction_days = Some(days);
+        note(
+            "credit_correction_days",
+            json!(device.credit_correction_days),
+            json!(days),
+        );
+    }
+    (changes, before, after)
+}
+
+/// A plan to sell, parsed.
+#[derive(Debug, Clone)]
+pub struct NewPlan {
+    pub kind: PlanKind,
+    pub price_minor: i64,
+    pub store_id: Uuid,
+    /// The store's today when absent.
+    pub sold_on: Option<NaiveDate>,
+}
+
+/// Sells a plan to a device (in the caller's transaction: the idempotent creation's), at a store of the caller's,
+/// under the rules of [`rules::check_plan_sale`]; audit-logged.
+pub fn sell_plan_in(conn: &mut Conn<'_>, principal: &Principal, imei: &str, plan: &NewPlan) -> AppResult<DevicePlan> {
+    require_device_role(principal)?;
+    let store = crate::catalog::repo::stores::find(conn, plan.store_id)?
+        .filter(|s| principal.covers_store(s.id.0))
+        .ok_or_else(|| AppError::field("store_id", "no such store"))?;
+    if !store.active || store.kind != "service_center" {
+        return Err(AppError::field(
+            "store_id",
+            "plans are sold at an active service center",
+        ));
+    }
+    let today = crate::tickets::local_date(&store.time_zone, crate::now());
+    let sold_on = plan.sold_on.unwrap_or(today);
+    if sold_on > today {
+        return Err(AppError::field(
+            "sold_on",
+            format!("is after today ({today}) at the store"),
+        ));
+    }
+    let device = device_by_imei(conn, imei, true)?;
+    let facts = facts_in(conn, &device, None)?;
+    let series = crate::tickets::repo::series_of_model(conn, device.model_id)?;
+    let policy = crate::warranty::policy_for(conn, series, sold_on)?;
+    let sold: Vec<PlanKind> = facts.plans.iter().map(DevicePlanRow::kind).collect();
+    rules::check_plan_sale(&PlanSale {
+        kind: plan.kind,
+        sold_on,
+        state: device.state(),
+        purchase_date: device.purchase_date,
+        warranty_starts_on: device.warranty_starts_on,
+        sold: &sold,
+        handset_months: policy.terms.handset_months,
+        credited_days: facts
+            .credits
+            .repair_days
+            .saturating_add(facts.credits.overrun_days)
+            .saturating_add(facts.correction_days),
+    })?;
+    let row = DevicePlanRow {
+        id: Id(Uuid::now_v7()),
+        device_id: device.id,
+        kind: plan.kind.as_str().to_owned(),
+        sold_on,
+        price_minor: plan.price_minor,
+        store_id: store.id,
+        api_key_id: Some(Id(principal.key_id)),
+        used_by_ticket_id: None,
+        used_at: None,
+        created_at: Ts(crate::now()),
+    };
+    let kind = plan.kind;
+    repo::insert_plan(conn, &row).or_duplicate(|| {
+        AppError::conflict(
+            "plan_already_sold",
+            format!("the device has a {} already", kind.as_str()),
+        )
+    })?;
+    audit::record(
+        conn,
+        Some(principal.key_id),
+        "sell_plan",
+        "device",
+        device.id.0,
+        &json!({
+            "imei": device.imei, "plan_id": row.id.0, "kind": plan.kind, "sold_on": sold_on,
+            "price": Money::from_minor(plan.price_minor), "store_id": store.id.0,
+        }),
+    )?;
+    Ok(DevicePlan::from(&row))
+}
+
+/// Marks the device's plan of `kind` used up by `ticket` (a screen plan covers one replacement), in the caller's
+/// transaction, and answers the plan. Again for the same ticket is a no-op (its first `used_at` stays). Refused with
+/// 409 `plan_used_up` when another ticket used it, and 409 `plan_not_sold` when the device has no such plan. The
+/// mark is a guarded update (`used_by_ticket_id IS NULL`), so two tickets racing for one plan cannot both use it.
+pub fn use_plan_in(conn: &mut Conn<'_>, device: Id, kind: PlanKind, ticket: Id, now: Ts) -> AppResult<DevicePlanRow> {
+    let claimed = repo::claim_plan(conn, device, kind, ticket, now)?;
+    let plan = repo::plan_of_kind(conn, device, kind)?;
+    match plan {
+        Some(plan) if claimed || plan.used_by_ticket_id == Some(ticket) => Ok(plan),
+        Some(_) => Err(AppError::conflict(
+            "plan_used_up",
+            format!("the device's {} was used up by another repair", kind.as_str()),
+        )),
+        None => Err(AppError::conflict(
+            "plan_not_sold",
+            format!("the device has no {}", kind.as_str()),
+        )),
+    }
 }

@@ -8,6 +8,7 @@ mod contract;
 mod courier;
 mod data_safety;
 mod device_openings;
+mod devices;
 mod edge;
 mod flows;
 mod helpers;
