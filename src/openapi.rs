@@ -13,6 +13,7 @@ use crate::http::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 
 use crate::{
     audit, auth, catalog, courier, error, health, loaners, loans, money, parts, repairs, stock, tickets, tracking,
+    warranty,
 };
 
 #[derive(OpenApi)]
@@ -92,6 +93,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (path = "/api/v1", api = repairs::Api),
         (path = "/api/v1", api = courier::Api),
         (path = "/api/v1", api = tracking::Api),
+        (path = "/api/v1", api = warranty::Api),
     ),
     modifiers(&BearerAuth, &EnforcedLimits, &FlowLinks),
     tags(
@@ -106,6 +108,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "public", description = "Read-only, unauthenticated: the price list customers see"),
         (name = "courier", description = "Courier partners, pickups both ways, and the partner API"),
         (name = "api_keys", description = "API keys, roles and scopes"),
+        (name = "warranty", description = "Series' warranty policies and the warranty check without a ticket"),
         (name = "audit", description = "Who changed what"),
         (name = "operations", description = "Health and metrics"),
     )

@@ -13,7 +13,9 @@ use crate::edge::{self, BadKeys, FailureLimiter, RecentKeys, RouteTable, Shutdow
 use crate::error::{AppError, FieldError};
 pub use crate::state::AppState;
 use crate::telemetry::{self, Metrics};
-use crate::{audit, auth, catalog, courier, health, loaners, loans, openapi, parts, repairs, stock, tickets, tracking};
+use crate::{
+    audit, auth, catalog, courier, health, loaners, loans, openapi, parts, repairs, stock, tickets, tracking, warranty,
+};
 
 /// Connects, migrates and builds the shared state.
 pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
@@ -94,6 +96,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(courier::configure)
                     .configure(tracking::configure)
                     .configure(audit::configure)
+                    .configure(warranty::configure)
                     .default_service(web::to(edge::no_route)),
             )
             .configure(health::configure)
