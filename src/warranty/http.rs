@@ -164,6 +164,10 @@ pub struct CheckQuery {
 
 impl CheckQuery {
     fn parse(self) -> AppResult<CheckRequest> {
+        // Exactly the 15 digits the document's pattern promises (no surrounding spaces), with a valid check digit.
+        if self.imei.len() != 15 {
+            return Err(AppError::field("imei", "must be 15 digits"));
+        }
         let imei = Imei::parse(&self.imei).map_err(|why| AppError::field("imei", why))?;
         Ok(CheckRequest {
             imei,

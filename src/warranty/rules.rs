@@ -1697,3 +1697,136 @@ mod tests {
         assert_eq!(r.refund_minor, 98_000);
     }
 }
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::warranty::model::Findings;
+
+    #[test]
+    fn depreciation_is_a_percent_from_0_to_0_50_with_two_decimals_at_most() {
+        for (text, hundredths) in [
+            ("0", 0),
+            ("0.0", 0),
+            ("0.00", 0),
+            ("0.05", 5),
+            ("0.1", 10),
+            ("0.25", 25),
+            ("0.49", 49),
+            ("0.5", 50),
+            ("0.50", 50),
+        ] {
+            assert_eq!(parse_depreciation(text), Ok(hundredths), "{text}");
+        }
+        for text in [
+            "", "0.", ".5", "00.5", "0.51", "0.6", "0.99", "1", "1.00", "0.500", "0.555", "-0.1", "+0.1", " 0.5",
+            "0,5", "0.5a", "0x1",
+        ] {
+            assert!(parse_depreciation(text).is_err(), "{text}");
+        }
+    }
+
+    /// The pattern the OpenAPI document promises accepts exactly what the parser accepts.
+    #[test]
+    fn the_depreciation_pattern_describes_exactly_what_is_accepted() {
+        let pattern = regex::Regex::new(DEPRECIATION_PATTERN).unwrap_or_else(|e| panic!("{e}"));
+        let alphabet = ['0', '1', '4', '5', '9', '.', '-'];
+        let mut texts = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        texts.sort();
+        texts.dedup();
+        for text in &texts {
+            assert_eq!(pattern.is_match(text), parse_depreciation(text).is_ok(), "{text:?}");
+        }
+        for hundredths in 0..=50 {
+            assert_eq!(parse_depreciation(&depreciation_text(hundredths)), Ok(hundredths));
+        }
+    }
+
+    #[test]
+    fn a_policy_may_only_be_more_generous_than_the_national_rule() {
+        assert!(policy_terms_problems(&Policy::default()).is_empty());
+        let generous = Policy {
+            return_days: 14,
+            exchange_days: 30,
+            handset_months: 24,
+            ..Policy::default()
+        };
+        assert!(policy_terms_problems(&generous).is_empty());
+        let fields = |terms: Policy| -> Vec<&'static str> {
+            policy_terms_problems(&terms).into_iter().map(|(f, _)| f).collect()
+        };
+        assert_eq!(
+            fields(Policy {
+                return_days: 6,
+                battery_months: 5,
+                screen_plan_months: 0,
+                ..Policy::default()
+            }),
+            ["return_days", "battery_months", "screen_plan_months"]
+        );
+        assert_eq!(
+            fields(Policy {
+                return_days: 20,
+                exchange_days: 16,
+                ..Policy::default()
+            }),
+            ["exchange_days"]
+        );
+        assert_eq!(
+            fields(Policy {
+                return_days: MAX_POLICY_DAYS + 1,
+                handset_months: MAX_POLICY_MONTHS + 1,
+                ..Policy::default()
+            }),
+            ["return_days", "handset_months"],
+            "a term out of bounds is not compared with another"
+        );
+    }
+
+    #[test]
+    fn the_input_carries_the_claim_and_what_the_device_credits() {
+        let claim = Claim {
+            item: CoveredItem::Battery,
+            fault: FaultKind::Performance,
+            findings: Findings {
+                drop: true,
+                ..Findings::default()
+            },
+            certificate: Certificate::Mismatched,
+            force_majeure: true,
+        };
+        let start = NaiveDate::from_ymd_opt(2026, 1, 10).unwrap_or_default();
+        let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap_or_default();
+        let mut facts = DeviceFacts::none();
+        facts.extended_warranty = true;
+        facts.correction_days = 4;
+        facts.credits.repair_days = 9;
+        facts.credits.overrun_days = 2;
+        facts.credits.prior_repairs = 1;
+        let input = input_for(&claim, start, today, &facts);
+        assert_eq!((input.purchase_date, input.today), (start, today));
+        assert_eq!(
+            (input.item, input.fault, input.certificate),
+            (claim.item, claim.fault, claim.certificate)
+        );
+        assert_eq!(input.findings, claim.findings);
+        assert!(input.force_majeure && input.extended_warranty && !input.screen_plan);
+        assert_eq!(
+            (
+                input.repair_days,
+                input.overrun_days,
+                input.correction_days,
+                input.prior_repairs
+            ),
+            (9, 2, 4, 1)
+        );
+        assert_eq!(input.credited_days(), 15);
+    }
+}

@@ -496,3 +496,32 @@ fn a_dry_run_and_an_opening_of_the_same_phone_agree() {
     assert_eq!(opened.body["warranty"], dry.body);
     assert_eq!(dry.body["rule"], "return_window");
 }
+
+/// The document promises the bounds the server enforces: each term's minimum is the national rule's, its maximum
+/// the policy's limit, and the depreciation's pattern the parser's.
+#[test]
+fn the_documented_policy_bounds_are_the_enforced_ones() {
+    use depot::warranty::rules::{DEPRECIATION_PATTERN, MAX_POLICY_DAYS, MAX_POLICY_MONTHS};
+    let doc: Value = serde_json::from_str(&depot::openapi::document_json()).unwrap_or_default();
+    let fields = &doc["components"]["schemas"]["CreateWarrantyPolicy"]["properties"];
+    let national = serde_json::to_value(depot::warranty::Policy::default()).unwrap_or_default();
+    for (field, most) in [
+        ("return_days", MAX_POLICY_DAYS),
+        ("exchange_days", MAX_POLICY_DAYS),
+        ("handset_months", MAX_POLICY_MONTHS),
+        ("battery_months", MAX_POLICY_MONTHS),
+        ("charger_months", MAX_POLICY_MONTHS),
+        ("wired_earphones_months", MAX_POLICY_MONTHS),
+        ("extended_months", MAX_POLICY_MONTHS),
+        ("screen_plan_months", MAX_POLICY_MONTHS),
+    ] {
+        assert_eq!(fields[field]["minimum"], national[field], "{field}");
+        assert_eq!(fields[field]["maximum"], most, "{field}");
+    }
+    assert_eq!(fields["daily_depreciation"]["pattern"], DEPRECIATION_PATTERN);
+    let imei = &doc["paths"]["/api/v1/warranty/check"]["get"]["parameters"][0];
+    assert_eq!(
+        (imei["name"].as_str(), imei["required"].as_bool()),
+        (Some("imei"), Some(true))
+    );
+}
