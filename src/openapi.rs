@@ -13,7 +13,7 @@ use crate::http::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 
 use crate::{
     audit, auth, catalog, courier, customers, devices, error, health, loaners, loans, money, parts, repairs, stock,
-    tickets, tracking,
+    tickets, tracking, warranty,
 };
 
 #[derive(OpenApi)]
@@ -95,6 +95,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (path = "/api/v1", api = tracking::Api),
         (path = "/api/v1", api = devices::Api),
         (path = "/api/v1", api = customers::Api),
+        (path = "/api/v1", api = warranty::Api),
     ),
     modifiers(&BearerAuth, &EnforcedLimits, &FlowLinks),
     tags(
@@ -111,6 +112,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "public", description = "Read-only, unauthenticated: the price list customers see"),
         (name = "courier", description = "Courier partners, pickups both ways, and the partner API"),
         (name = "api_keys", description = "API keys, roles and scopes"),
+        (name = "warranty", description = "Series' warranty policies and the warranty check without a ticket"),
         (name = "audit", description = "Who changed what"),
         (name = "operations", description = "Health and metrics"),
     )

@@ -15,7 +15,7 @@ pub use crate::state::AppState;
 use crate::telemetry::{self, Metrics};
 use crate::{
     audit, auth, catalog, courier, customers, devices, health, loaners, loans, openapi, parts, repairs, stock, tickets,
-    tracking,
+    tracking, warranty,
 };
 
 /// Connects, migrates and builds the shared state.
@@ -99,6 +99,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(courier::configure)
                     .configure(tracking::configure)
                     .configure(audit::configure)
+                    .configure(warranty::configure)
                     .default_service(web::to(edge::no_route)),
             )
             .configure(health::configure)

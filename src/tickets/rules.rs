@@ -11,7 +11,7 @@ use crate::devices::DeviceFacts;
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
 use crate::imei::Imei;
-use crate::warranty::{Certificate, CoveredItem, FaultKind, Findings, WarrantyInput};
+use crate::warranty::{Certificate, Claim, CoveredItem, FaultKind, Findings, WarrantyInput, input_for};
 
 /// The human-facing ticket number, e.g. `RT-2026-000123`, from the year (at the store) and the counter's value.
 pub fn ticket_number(year: i32, value: i64) -> String {
@@ -45,18 +45,9 @@ pub fn channel_of(row: &TicketRow) -> Channel {
     }
 }
 
-/// What the warranty decision is made from: the ticket's findings, judged on `today` at the store, with the
-/// device's record and history (`start`, the day its periods start; `facts`, its plans and credited days). A ticket
-/// without a device record (an older duplicate) is judged from its own row alone.
-pub fn warranty_input(row: &TicketRow, today: NaiveDate, device: Option<(NaiveDate, &DeviceFacts)>) -> WarrantyInput {
-    let (start, facts) = match device {
-        Some((start, facts)) => (start, Some(facts)),
-        None => (row.purchase_date, None),
-    };
-    let credits = facts.map(|f| f.credits).unwrap_or_default();
-    WarrantyInput {
-        purchase_date: start,
-        today,
+/// What the ticket claims: its item, fault, findings, certificate.
+pub fn claim_of(row: &TicketRow) -> Claim {
+    Claim {
         item: parse_enum(&row.covered_item).unwrap_or(CoveredItem::Handset),
         fault: parse_enum(&row.fault_kind).unwrap_or(FaultKind::Performance),
         findings: Findings {
@@ -67,15 +58,23 @@ pub fn warranty_input(row: &TicketRow, today: NaiveDate, device: Option<(NaiveDa
         },
         certificate: parse_enum(&row.certificate).unwrap_or(Certificate::Valid),
         force_majeure: row.force_majeure,
-        extended_warranty: facts.map_or(row.extended_warranty, |f| f.extended_warranty),
-        screen_plan: facts.map_or(row.screen_plan, |f| f.screen_plan),
-        repair_days: credits.repair_days,
-        overrun_days: match facts {
-            Some(_) => credits.overrun_days,
-            None => u32::try_from(row.prior_overrun_days).unwrap_or(0),
+    }
+}
+
+/// What the warranty decision is made from: the ticket's claim, judged on `today` at the store, with the device's
+/// record and history (`start`, the day its periods start; `facts`, its plans and credited days), built by
+/// [`crate::warranty::input_for`] as the dry-run check builds it. A ticket without a device record (an older
+/// duplicate) is judged from its own row alone.
+pub fn warranty_input(row: &TicketRow, today: NaiveDate, device: Option<(NaiveDate, &DeviceFacts)>) -> WarrantyInput {
+    let claim = claim_of(row);
+    match device {
+        Some((start, facts)) => input_for(&claim, start, today, facts),
+        None => WarrantyInput {
+            extended_warranty: row.extended_warranty,
+            screen_plan: row.screen_plan,
+            overrun_days: u32::try_from(row.prior_overrun_days).unwrap_or(0),
+            ..input_for(&claim, row.purchase_date, today, &DeviceFacts::none())
         },
-        correction_days: facts.map_or(0, |f| f.correction_days),
-        prior_repairs: credits.prior_repairs,
     }
 }
 

@@ -21,18 +21,22 @@
 //!
 //! - [`model`]: the input, the policy and the decision types.
 //! - [`rules`]: [`decide`] and the steps it takes, with the table of cases that pins them down.
-
 //! - [`repo`] and [`service`]: the policies stored per series ([`service::policy_for`]) and a decision made under
-//!   one ([`service::decide_with`]).
+//!   one ([`service::decide_with`]); the policies' use cases (create, list, read, delete a future one) and the
+//!   dry-run check ([`service::check`]: the decision a ticket would get, nothing written).
+//! - [`http`]: `/warranty-policies` and `GET /warranty/check`.
+//! - [`rules::input_for`]: the decision's input from a claim and a device's facts, shared by tickets and the check.
 
+pub mod http;
 pub mod model;
 pub mod repo;
 pub mod rules;
 pub mod service;
 
+pub use http::{Api, configure};
 pub use model::{
-    AppliedPolicy, Certificate, CoveredItem, FaultKind, Findings, Policy, PolicyRow, PolicySource, Remedy, Rule,
-    WarrantyDecision, WarrantyInput,
+    AppliedPolicy, Certificate, Claim, CoveredItem, FaultKind, Findings, Policy, PolicyRow, PolicySource, Remedy, Rule,
+    WarrantyDecision, WarrantyInput, WarrantyPolicy,
 };
-pub use rules::{Refund, decide, refund};
+pub use rules::{Refund, decide, input_for, refund};
 pub use service::{decide_with, policy_for};

@@ -307,3 +307,75 @@ impl PolicyRow {
         }
     }
 }
+
+/// What is presented at the counter for one claim, whether a ticket is opened for it or only checked: the item, the
+/// fault, what inspection found, the certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub item: CoveredItem,
+    pub fault: FaultKind,
+    pub findings: Findings,
+    pub certificate: Certificate,
+    pub force_majeure: bool,
+}
+
+/// A series' warranty policy from a date, as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WarrantyPolicy {
+    pub id: uuid::Uuid,
+    pub series_id: uuid::Uuid,
+    /// The first day (local to each store) on which decisions for the series' phones use this policy; it stays in
+    /// force until a later policy of the series takes effect.
+    pub effective_from: NaiveDate,
+    pub return_days: u32,
+    pub exchange_days: u32,
+    pub handset_months: u32,
+    pub battery_months: u32,
+    pub charger_months: u32,
+    pub wired_earphones_months: u32,
+    pub extended_months: u32,
+    pub screen_plan_months: u32,
+    /// Percent of the price a refund loses per day after the return window, with two decimals (e.g. `"0.50"`).
+    #[schema(example = "0.50")]
+    pub daily_depreciation: String,
+    pub note: Option<String>,
+    /// The key that created it.
+    pub created_by: Option<uuid::Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<PolicyRow> for WarrantyPolicy {
+    fn from(row: PolicyRow) -> Self {
+        let terms = row.terms();
+        WarrantyPolicy {
+            id: row.id.0,
+            series_id: row.series_id.0,
+            effective_from: row.effective_from,
+            return_days: terms.return_days,
+            exchange_days: terms.exchange_days,
+            handset_months: terms.handset_months,
+            battery_months: terms.battery_months,
+            charger_months: terms.charger_months,
+            wired_earphones_months: terms.wired_earphones_months,
+            extended_months: terms.extended_months,
+            screen_plan_months: terms.screen_plan_months,
+            daily_depreciation: super::rules::depreciation_text(terms.daily_depreciation_bp),
+            note: row.note,
+            created_by: row.api_key_id.map(|k| k.0),
+            created_at: row.created_at.0,
+        }
+    }
+}
+
+/// A warranty check without a ticket (a dry run), as parsed from its request.
+#[derive(Debug, Clone)]
+pub struct CheckRequest {
+    pub imei: crate::imei::Imei,
+    /// The store whose time zone gives today.
+    pub store_id: uuid::Uuid,
+    pub claim: Claim,
+    /// For a phone Depot has no record of (required then); for a known one it must agree with the record.
+    pub purchase_date: Option<NaiveDate>,
+    /// As `purchase_date`.
+    pub model_id: Option<uuid::Uuid>,
+}

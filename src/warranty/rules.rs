@@ -3,8 +3,9 @@
 use chrono::{Days, Months, NaiveDate};
 
 use super::model::{
-    AppliedPolicy, Certificate, CoveredItem, FaultKind, Policy, Remedy, Rule, WarrantyDecision, WarrantyInput,
+    AppliedPolicy, Certificate, Claim, CoveredItem, FaultKind, Policy, Remedy, Rule, WarrantyDecision, WarrantyInput,
 };
+use crate::devices::DeviceFacts;
 
 /// Decides the warranty for one repair. Total: never panics, whatever the dates and policy (dates beyond chrono's
 /// range saturate at [`NaiveDate::MAX`]).
@@ -361,6 +362,146 @@ pub fn refund(price_minor: i64, policy: &Policy, start: NaiveDate, today: NaiveD
         depreciation_minor,
         refund_minor: price_minor - depreciation_minor,
     }
+}
+
+/// The decision's input for `claim` on a device whose periods start on `start`, judged on `today` (the store's
+/// local date), with what the device's record and history credit (`facts`: plans, repair and overrun days,
+/// corrections, earlier repairs; [`DeviceFacts::none`] for a phone Depot has no record of). A ticket's decision and
+/// the dry run both build their input here, so that they cannot disagree.
+pub fn input_for(claim: &Claim, start: NaiveDate, today: NaiveDate, facts: &DeviceFacts) -> WarrantyInput {
+    WarrantyInput {
+        purchase_date: start,
+        today,
+        item: claim.item,
+        fault: claim.fault,
+        findings: claim.findings,
+        certificate: claim.certificate,
+        force_majeure: claim.force_majeure,
+        extended_warranty: facts.extended_warranty,
+        screen_plan: facts.screen_plan,
+        repair_days: facts.credits.repair_days,
+        overrun_days: facts.credits.overrun_days,
+        correction_days: facts.correction_days,
+        prior_repairs: facts.credits.prior_repairs,
+    }
+}
+
+/// The longest return or exchange window a series' policy may set, in days.
+pub const MAX_POLICY_DAYS: u32 = 365;
+/// The longest period in months a series' policy may set (ten years).
+pub const MAX_POLICY_MONTHS: u32 = 120;
+/// The earliest and latest day a series' policy may take effect from: four-digit years, so that dates compare as
+/// they sort on both engines.
+pub const EARLIEST_POLICY_DATE: (i32, u32, u32) = (2000, 1, 1);
+pub const LATEST_POLICY_DATE: (i32, u32, u32) = (9999, 12, 31);
+
+/// A daily depreciation as typed: a percent from `0` to `0.50` with at most two decimals and a leading `0`, exactly
+/// the strings [`DEPRECIATION_PATTERN`] matches. Answers hundredths of a percent (`"0.5"` is 50).
+pub fn parse_depreciation(text: &str) -> Result<u32, &'static str> {
+    const WHY: &str = "must be a percent per day from 0 to 0.50 with at most two decimals, e.g. \"0.50\"";
+    let rest = text.strip_prefix('0').ok_or(WHY)?;
+    let decimals = match rest.strip_prefix('.') {
+        None if rest.is_empty() => "",
+        Some(d) if (1..=2).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) => d,
+        _ => return Err(WHY),
+    };
+    let hundredths = format!("{decimals:0<2}").parse::<u32>().map_err(|_| WHY)?;
+    if hundredths > Policy::default().daily_depreciation_bp {
+        return Err(
+            "may not exceed the national rule's 0.50 percent a day (a series' policy may only be more generous)",
+        );
+    }
+    Ok(hundredths)
+}
+
+/// The strings [`parse_depreciation`] accepts, as an ECMA-262 regular expression (0, 0.0-0.49, 0.00-0.49, 0.5, 0.50).
+pub const DEPRECIATION_PATTERN: &str = "^0(\\.([0-4][0-9]?|50?))?$";
+
+/// Hundredths of a percent as the API shows them: `50` is `"0.50"`.
+pub fn depreciation_text(hundredths: u32) -> String {
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+}
+
+/// What a series' policy must satisfy: every period at least the national rule's (a maker's policy above the
+/// national rule prevails; one below it does not), at most [`MAX_POLICY_DAYS`] or [`MAX_POLICY_MONTHS`], and the
+/// exchange window no shorter than the return window. Each bad term with its reason, in field order.
+pub fn policy_terms_problems(terms: &Policy) -> Vec<(&'static str, String)> {
+    let national = Policy::default();
+    let mut problems = Vec::new();
+    let mut bound = |field: &'static str, value: u32, least: u32, most: u32, unit: &str| {
+        if value < least {
+            problems.push((
+                field,
+                format!(
+                    "must be at least the national rule's {least} {unit} (a series' policy may only be more generous)"
+                ),
+            ));
+        } else if value > most {
+            problems.push((field, format!("must be at most {most} {unit}")));
+        }
+    };
+    bound(
+        "return_days",
+        terms.return_days,
+        national.return_days,
+        MAX_POLICY_DAYS,
+        "days",
+    );
+    bound(
+        "exchange_days",
+        terms.exchange_days,
+        national.exchange_days,
+        MAX_POLICY_DAYS,
+        "days",
+    );
+    bound(
+        "handset_months",
+        terms.handset_months,
+        national.handset_months,
+        MAX_POLICY_MONTHS,
+        "months",
+    );
+    bound(
+        "battery_months",
+        terms.battery_months,
+        national.battery_months,
+        MAX_POLICY_MONTHS,
+        "months",
+    );
+    bound(
+        "charger_months",
+        terms.charger_months,
+        national.charger_months,
+        MAX_POLICY_MONTHS,
+        "months",
+    );
+    bound(
+        "wired_earphones_months",
+        terms.wired_earphones_months,
+        national.wired_earphones_months,
+        MAX_POLICY_MONTHS,
+        "months",
+    );
+    bound(
+        "extended_months",
+        terms.extended_months,
+        national.extended_months,
+        MAX_POLICY_MONTHS,
+        "months",
+    );
+    bound(
+        "screen_plan_months",
+        terms.screen_plan_months,
+        national.screen_plan_months,
+        MAX_POLICY_MONTHS,
+        "months",
+    );
+    // Compared only when both are within their bounds: a bad one is reported once, for itself.
+    let bounded = |field: &str| !problems.iter().any(|(f, _)| *f == field);
+    if terms.exchange_days < terms.return_days && bounded("return_days") && bounded("exchange_days") {
+        problems.push(("exchange_days", "must be at least return_days".to_owned()));
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -1554,5 +1695,138 @@ mod tests {
         };
         let r = refund(100_000, &generous, start, date("2026-03-21"), 0);
         assert_eq!(r.refund_minor, 98_000);
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::warranty::model::Findings;
+
+    #[test]
+    fn depreciation_is_a_percent_from_0_to_0_50_with_two_decimals_at_most() {
+        for (text, hundredths) in [
+            ("0", 0),
+            ("0.0", 0),
+            ("0.00", 0),
+            ("0.05", 5),
+            ("0.1", 10),
+            ("0.25", 25),
+            ("0.49", 49),
+            ("0.5", 50),
+            ("0.50", 50),
+        ] {
+            assert_eq!(parse_depreciation(text), Ok(hundredths), "{text}");
+        }
+        for text in [
+            "", "0.", ".5", "00.5", "0.51", "0.6", "0.99", "1", "1.00", "0.500", "0.555", "-0.1", "+0.1", " 0.5",
+            "0,5", "0.5a", "0x1",
+        ] {
+            assert!(parse_depreciation(text).is_err(), "{text}");
+        }
+    }
+
+    /// The pattern the OpenAPI document promises accepts exactly what the parser accepts.
+    #[test]
+    fn the_depreciation_pattern_describes_exactly_what_is_accepted() {
+        let pattern = regex::Regex::new(DEPRECIATION_PATTERN).unwrap_or_else(|e| panic!("{e}"));
+        let alphabet = ['0', '1', '4', '5', '9', '.', '-'];
+        let mut texts = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        texts.sort();
+        texts.dedup();
+        for text in &texts {
+            assert_eq!(pattern.is_match(text), parse_depreciation(text).is_ok(), "{text:?}");
+        }
+        for hundredths in 0..=50 {
+            assert_eq!(parse_depreciation(&depreciation_text(hundredths)), Ok(hundredths));
+        }
+    }
+
+    #[test]
+    fn a_policy_may_only_be_more_generous_than_the_national_rule() {
+        assert!(policy_terms_problems(&Policy::default()).is_empty());
+        let generous = Policy {
+            return_days: 14,
+            exchange_days: 30,
+            handset_months: 24,
+            ..Policy::default()
+        };
+        assert!(policy_terms_problems(&generous).is_empty());
+        let fields = |terms: Policy| -> Vec<&'static str> {
+            policy_terms_problems(&terms).into_iter().map(|(f, _)| f).collect()
+        };
+        assert_eq!(
+            fields(Policy {
+                return_days: 6,
+                battery_months: 5,
+                screen_plan_months: 0,
+                ..Policy::default()
+            }),
+            ["return_days", "battery_months", "screen_plan_months"]
+        );
+        assert_eq!(
+            fields(Policy {
+                return_days: 20,
+                exchange_days: 16,
+                ..Policy::default()
+            }),
+            ["exchange_days"]
+        );
+        assert_eq!(
+            fields(Policy {
+                return_days: MAX_POLICY_DAYS + 1,
+                handset_months: MAX_POLICY_MONTHS + 1,
+                ..Policy::default()
+            }),
+            ["return_days", "handset_months"],
+            "a term out of bounds is not compared with another"
+        );
+    }
+
+    #[test]
+    fn the_input_carries_the_claim_and_what_the_device_credits() {
+        let claim = Claim {
+            item: CoveredItem::Battery,
+            fault: FaultKind::Performance,
+            findings: Findings {
+                drop: true,
+                ..Findings::default()
+            },
+            certificate: Certificate::Mismatched,
+            force_majeure: true,
+        };
+        let start = NaiveDate::from_ymd_opt(2026, 1, 10).unwrap_or_default();
+        let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap_or_default();
+        let mut facts = DeviceFacts::none();
+        facts.extended_warranty = true;
+        facts.correction_days = 4;
+        facts.credits.repair_days = 9;
+        facts.credits.overrun_days = 2;
+        facts.credits.prior_repairs = 1;
+        let input = input_for(&claim, start, today, &facts);
+        assert_eq!((input.purchase_date, input.today), (start, today));
+        assert_eq!(
+            (input.item, input.fault, input.certificate),
+            (claim.item, claim.fault, claim.certificate)
+        );
+        assert_eq!(input.findings, claim.findings);
+        assert!(input.force_majeure && input.extended_warranty && !input.screen_plan);
+        assert_eq!(
+            (
+                input.repair_days,
+                input.overrun_days,
+                input.correction_days,
+                input.prior_repairs
+            ),
+            (9, 2, 4, 1)
+        );
+        assert_eq!(input.credited_days(), 15);
     }
 }

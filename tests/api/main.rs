@@ -17,6 +17,7 @@ mod invariants;
 mod openings;
 mod operations;
 mod parts_catalog;
+mod policies;
 mod query_plans;
 mod round_trips;
 mod schema_check;
