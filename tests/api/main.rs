@@ -16,6 +16,7 @@ mod openings;
 mod operations;
 mod parts_catalog;
 mod query_plans;
+mod remedies;
 mod round_trips;
 mod schema_check;
 mod stock;
