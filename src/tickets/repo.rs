@@ -195,9 +195,9 @@ const OPENING_SQL: &str = "WITH ticket AS (
         channel, reported_fault, accessories, finding_liquid, finding_drop, finding_crush, finding_tampering,
         finding_cosmetic, extended_warranty, screen_plan, covered_item, fault_kind, certificate, force_majeure,
         prior_overrun_days, warranty_decision, status, promised_at, tracking_token_hash, labour_minor, rating,
-        rating_comment, created_at, updated_at, closed_at)
+        rating_comment, created_at, updated_at, closed_at, received_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-        $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+        $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $49)
     RETURNING id
 ), claimed AS (
     UPDATE loaners SET state = 'reserved', updated_at = $43
@@ -301,6 +301,7 @@ impl QueryFragment<Pg> for OpeningStatement<'_> {
             46 => out.push_bind_param::<DbUuid, _>(&self.reserved.id),
             47 => out.push_bind_param::<DbTime, _>(&self.reserved.at),
             48 => out.push_bind_param::<Nullable<Text>, _>(&self.reserved.note),
+            49 => out.push_bind_param::<Nullable<DbTime>, _>(&row.received_at),
             _ => Err(no_parameter("the opening", n)),
         })
     }

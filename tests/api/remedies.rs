@@ -458,3 +458,48 @@ fn an_overrun_and_days_in_covered_repair_extend_the_next_decision() {
         decided.text
     );
 }
+
+#[test]
+fn a_mail_in_phone_is_received_when_the_courier_delivers_it_and_is_not_returned_by_courier() {
+    let app = spawn_app();
+    let p = premium(&app, "RM8", 1);
+    let c = crate::courier::partner(&app, "RMX");
+    let mut body = ticket_body(&p, "mail_in");
+    body["pickup"]["partner_id"] = json!(c.partner);
+    body["purchase_date"] = json!((Utc::now() - Duration::days(3)).date_naive());
+    let opened = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let id = opened.id();
+    assert!(
+        opened.body["received_at"].is_null(),
+        "not at the store yet: {}",
+        opened.text
+    );
+    let inbound = opened.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let courier = |path: &str, body: Value| {
+        let res = app.post(&format!("/api/v1/courier/pickups/{inbound}/{path}"), &c.key, &body);
+        assert_eq!(res.status, 200, "{}", res.text);
+    };
+    courier("accept", json!({"tracking_number": "SF200001"}));
+    let at = |minutes: i64| Utc::now() - Duration::minutes(minutes);
+    courier(
+        "events",
+        json!({"event_id": "e1", "type": "picked_up", "happened_at": at(60)}),
+    );
+    assert!(ok(app.get_admin(&format!("/api/v1/tickets/{id}"))).body["received_at"].is_null());
+    let delivered = at(10);
+    courier(
+        "events",
+        json!({"event_id": "e2", "type": "delivered", "happened_at": delivered}),
+    );
+    let received = ok(app.get_admin(&format!("/api/v1/tickets/{id}")));
+    let stamp = received.body["received_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    assert_eq!(stamp, Some(depot::to_micros(delivered)), "{}", received.text);
+
+    link(&app, &opened.body, Some(100_000));
+    choose(&app, &id, json!({"remedy": "return"})).problem(409, "mail_in_outcome_unsupported");
+    ok(choose(&app, &id, json!({"remedy": "free_repair"})));
+}
