@@ -503,3 +503,87 @@ fn a_mail_in_phone_is_received_when_the_courier_delivers_it_and_is_not_returned_
     choose(&app, &id, json!({"remedy": "return"})).problem(409, "mail_in_outcome_unsupported");
     ok(choose(&app, &id, json!({"remedy": "free_repair"})));
 }
+
+/// Sells a screen plan for `device` through the database (the plans' routes are another part of issue 13), used by
+/// `used_by` when given.
+fn screen_plan(app: &TestApp, p: &Premium, device: Id, used_by: Option<Id>) {
+    use depot::db::schema::device_plans;
+    use diesel::prelude::*;
+    let store = Id(uuid_of(&json!(p.store)));
+    app.db
+        .write(|conn| {
+            let plan = depot::devices::DevicePlanRow {
+                id: Id(Uuid::now_v7()),
+                device_id: device,
+                kind: "screen_plan".into(),
+                sold_on: Utc::now().date_naive() - Duration::days(100),
+                price_minor: 19_900,
+                store_id: store,
+                api_key_id: None,
+                used_by_ticket_id: used_by,
+                used_at: used_by.map(|_| Ts(depot::to_micros(Utc::now()))),
+                created_at: Ts(depot::now()),
+            };
+            Ok(depot::with_conn!(conn, c => diesel::insert_into(device_plans::table).values(&plan).execute(c))?)
+        })
+        .unwrap_or_else(|e| panic!("selling the plan: {e}"));
+}
+
+fn plan_user(app: &TestApp, device: Id) -> Option<Id> {
+    use depot::db::schema::device_plans;
+    use diesel::prelude::*;
+    app.db
+        .read(|conn| {
+            Ok(depot::with_conn!(conn, c => device_plans::table
+                .filter(device_plans::device_id.eq(device))
+                .select(device_plans::used_by_ticket_id)
+                .first(c))?)
+        })
+        .unwrap_or_else(|e| panic!("reading the plan: {e}"))
+}
+
+#[test]
+fn a_screen_plan_repair_uses_the_plan_up_and_a_plan_used_meanwhile_refuses_the_start() {
+    let app = spawn_app();
+    let p = premium(&app, "RM9", 2);
+    let mut tickets = Vec::new();
+    for _ in 0..2 {
+        let mut body = ticket_body(&p, "walk_in");
+        body["fault"] = json!("screen_damage");
+        let t = app.post_admin("/api/v1/tickets", &body);
+        assert_eq!(t.status, 201, "{}", t.text);
+        tickets.push((t.id(), link(&app, &t.body, None)));
+    }
+    let (first, first_device) = tickets[0].clone();
+    let (second, second_device) = tickets[1].clone();
+    screen_plan(&app, &p, first_device, None);
+    screen_plan(&app, &p, second_device, None);
+    for (id, _) in &tickets {
+        let decided = app.patch_admin(
+            &format!("/api/v1/tickets/{id}/findings"),
+            &json!({"inspection": {}, "fault": "screen_damage"}),
+        );
+        assert_eq!(decided.body["warranty"]["rule"], "screen_plan", "{}", decided.text);
+        ok(step(&app, id, "start-diagnosis"));
+    }
+    ok(step(&app, &first, "start-repair"));
+    assert_eq!(plan_user(&app, first_device), Some(Id(uuid_of(&json!(first)))));
+
+    // The second device's plan is used up by another repair after its decision was made.
+    use depot::db::schema::device_plans;
+    use diesel::prelude::*;
+    let other = Id(uuid_of(&json!(first)));
+    app.db
+        .write(|conn| {
+            Ok(depot::with_conn!(conn, c => diesel::update(device_plans::table
+                .filter(device_plans::device_id.eq(second_device)))
+                .set(device_plans::used_by_ticket_id.eq(Some(other)))
+                .execute(c))?)
+        })
+        .unwrap_or_else(|e| panic!("using the plan: {e}"));
+    step(&app, &second, "start-repair").problem(409, "plan_used_up");
+    assert_eq!(
+        ok(app.get_admin(&format!("/api/v1/tickets/{second}"))).body["status"],
+        "diagnosing"
+    );
+}
