@@ -56,6 +56,7 @@ use crate::{
         tickets::http::get_ticket,
         tickets::http::update_ticket_findings,
         tickets::http::rate_ticket,
+        tickets::http::choose_remedy,
         tickets::http::start_diagnosis,
         tickets::http::request_approval,
         tickets::http::start_repair,

@@ -373,6 +373,12 @@ fn ingest(
         }
         let loan = lock_loan_of(conn, pickup.ticket_id)?;
         apply_effects(conn, pickup, loan.as_ref(), current, next, hold)?;
+        // The phone reached the store when the courier says it did (never later than now): its days with the
+        // network count from then.
+        if (Direction::parse(&pickup.direction), next) == (Direction::Inbound, PickupStatus::Delivered) {
+            let at = row.happened_at.0.min(now);
+            crate::tickets::repo::set_received(conn, pickup.ticket_id, Ts(at))?;
+        }
     }
     Ok(EventOutcome {
         event_id: event.event_id.clone(),

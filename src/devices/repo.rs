@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::model::{DeviceChanges, DevicePlanRow, DeviceRow, PastTicket, PlanKind};
+use super::model::{DeviceChanges, DevicePlanRow, DeviceRow, DeviceState, PastTicket, PlanKind};
 use crate::customers::CustomerRow;
 use crate::db::Conn;
 use crate::db::schema::{device_plans, devices, stores, tickets};
@@ -209,4 +209,47 @@ pub fn of_customer(conn: &mut Conn<'_>, customer: Id, limit: i64) -> AppResult<V
         .limit(limit)
         .select(DeviceRow::as_select())
         .load(c))?)
+}
+
+/// Moves a device from state `from` to `to`; false when it is no longer in `from`.
+pub fn set_state(conn: &mut Conn<'_>, device: Id, from: DeviceState, to: DeviceState, now: Ts) -> AppResult<bool> {
+    let changed = with_conn!(conn, c => diesel::update(devices::table.find(device))
+        .filter(devices::state.eq(from.as_str()))
+        .set((devices::state.eq(to.as_str()), devices::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(changed == 1)
+}
+
+/// Moves an exchanged phone's plans to its replacement: the extended warranty, and the screen plan unless a repair
+/// used it up. The customer bought cover for their phone, and the replacement is that phone now.
+pub fn move_plans(conn: &mut Conn<'_>, from: Id, to: Id) -> AppResult<usize> {
+    Ok(with_conn!(conn, c => diesel::update(device_plans::table)
+        .filter(device_plans::device_id.eq(from))
+        .filter(
+            device_plans::kind
+                .eq(PlanKind::ExtendedWarranty.as_str())
+                .or(device_plans::used_by_ticket_id.is_null()),
+        )
+        .set(device_plans::device_id.eq(to))
+        .execute(c))?)
+}
+
+/// Uses up the device's screen plan for `ticket`: false when there is no such plan or another ticket used it
+/// (true again, unchanged, for the ticket that used it: a repair restarted after a failed check).
+pub fn mark_plan_used(conn: &mut Conn<'_>, device: Id, ticket: Id, now: Ts) -> AppResult<bool> {
+    let plan = device_plans::table
+        .filter(device_plans::device_id.eq(device))
+        .filter(device_plans::kind.eq(PlanKind::ScreenPlan.as_str()));
+    let changed = with_conn!(conn, c => diesel::update(plan)
+        .filter(device_plans::used_by_ticket_id.is_null())
+        .set((device_plans::used_by_ticket_id.eq(Some(ticket)), device_plans::used_at.eq(Some(now))))
+        .execute(c))?;
+    if changed == 1 {
+        return Ok(true);
+    }
+    let mine: i64 = with_conn!(conn, c => plan
+        .filter(device_plans::used_by_ticket_id.eq(ticket))
+        .count()
+        .get_result(c))?;
+    Ok(mine == 1)
 }

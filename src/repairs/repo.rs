@@ -75,15 +75,6 @@ pub fn price_line(conn: &mut Conn<'_>, line: Id, price: i64, covered: bool, now:
     Ok(())
 }
 
-/// Moves a ticket from status `from` to `to`; false when it is no longer in `from`.
-pub fn set_status_from(conn: &mut Conn<'_>, ticket: Id, from: &str, to: &str) -> AppResult<bool> {
-    let updated = with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
-        .filter(tickets::status.eq(from))
-        .set((tickets::status.eq(to), tickets::updated_at.eq(Ts(crate::now()))))
-        .execute(c))?;
-    Ok(updated == 1)
-}
-
 pub fn set_labour(conn: &mut Conn<'_>, ticket: Id, labour_minor: i64) -> AppResult<()> {
     with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
         .set(tickets::labour_minor.eq(labour_minor)).execute(c))?;

@@ -323,7 +323,8 @@ fn move_ticket(
 ) -> AppResult<()> {
     let from = TicketStatus::parse(&ticket.status);
     let to = from.apply(action)?;
-    if !repo::set_status_from(conn, ticket.id, from.as_str(), to.as_str())? {
+    // The tickets' own status write: a declined quote sends the phone back, which stamps it ready for pickup.
+    if !crate::tickets::repo::set_status(conn, ticket.id, from, to, Ts(crate::now()), None)? {
         return Err(AppError::conflict(
             "ticket_changed",
             "the ticket changed meanwhile; read it again",

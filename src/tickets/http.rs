@@ -12,6 +12,7 @@ use super::service;
 use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::http::handler::record_post;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::{ApiJson, ApiQuery, answer};
@@ -132,6 +133,20 @@ pub struct UpdateFindings {
     pub inspection: Inspection,
     pub fault: Option<FaultKind>,
     pub certificate: Option<Certificate>,
+}
+
+/// The customer's choice among the remedies the ticket's warranty decision offers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChooseRemedy {
+    pub remedy: crate::warranty::Remedy,
+    /// The new phone's IMEI (15 digits with a valid check digit, not on record yet): required for an exchange,
+    /// refused otherwise.
+    #[schema(min_length = 15, max_length = 15, pattern = "^[0-9]{15}$")]
+    pub replacement_imei: Option<String>,
+    /// Shown on the ticket's timeline.
+    #[schema(max_length = 1000)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -506,4 +521,24 @@ transition_endpoint!(
     "/tickets/{ticket_id}/cancel",
     TicketAction::Cancel,
     "Cancel an open ticket; its waiting or reserved loan is cancelled and the loaner goes to the next waiter. A mail-in ticket's courier legs not yet started are cancelled with it; a leg under way (the courier has the phone) refuses the cancel with 409 `pickup_under_way`."
+);
+
+record_post!(
+    tag = "tickets",
+    id = "ticket_id",
+    answer = Ticket,
+    choose_remedy,
+    "/tickets/{ticket_id}/remedy",
+    ChooseRemedy,
+    "Record the customer's choice among the remedies the warranty decision offers, before any repair starts (a \
+     repair cannot start before it when there is a choice: `remedy_not_chosen`). `free_repair` and `paid_repair` are \
+     only recorded. `return` refunds the price paid (less the policy's daily depreciation after the return window, \
+     not counting days in covered repair), marks the device returned and closes the ticket; `exchange` records the \
+     new phone (`replacement_imei`: same model, customer and certificate, its warranty starting today), marks the \
+     old one exchanged, moves its extended warranty and unused screen plan to the new one, and closes the ticket. \
+     Both end the ticket's loan as a cancel does (an issued loaner must come back first: `loaner_out`). Refusals \
+     (409): `remedy_not_offered`, `remedy_already_chosen`, `ticket_final`, `repair_started`, `device_not_in_use`, \
+     `device_not_recorded`, `replacement_imei_taken`, `price_paid_unknown`, `mail_in_outcome_unsupported` (a \
+     mail-in ticket's return or exchange), `loaner_out`.",
+    |state, bearer, id, input| service::choose_remedy(&state.db, &bearer, id, &input, state.settings.loan_hold)
 );

@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(http::get_ticket)
         .service(http::update_ticket_findings)
         .service(http::rate_ticket)
+        .service(http::choose_remedy)
         .service(http::start_diagnosis)
         .service(http::request_approval)
         .service(http::start_repair)

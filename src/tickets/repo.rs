@@ -509,7 +509,8 @@ pub fn set_rating(conn: &mut Conn<'_>, ticket: Id, score: i32, comment: Option<S
     Ok(())
 }
 
-/// Moves a ticket from `from` to `to` (guarded by `from`), stamping when it ended if it did.
+/// Moves a ticket from `from` to `to` (guarded by `from`), stamping when it ended if it did, and when it became
+/// ready for pickup if it did (every time: a repair that failed its check and is marked ready again moves the stamp).
 pub fn set_status(
     conn: &mut Conn<'_>,
     ticket: Id,
@@ -517,12 +518,80 @@ pub fn set_status(
     to: TicketStatus,
     now: Ts,
     closed_at: Option<Ts>,
-) -> AppResult<()> {
+) -> AppResult<bool> {
+    let target = tickets::table.find(ticket).filter(tickets::status.eq(from.as_str()));
+    let changed = if to == TicketStatus::ReadyForPickup {
+        with_conn!(conn, c => diesel::update(target)
+            .set((
+                tickets::status.eq(to.as_str()),
+                tickets::updated_at.eq(now),
+                tickets::closed_at.eq(closed_at),
+                tickets::ready_at.eq(Some(now)),
+            ))
+            .execute(c))?
+    } else {
+        with_conn!(conn, c => diesel::update(target)
+            .set((tickets::status.eq(to.as_str()), tickets::updated_at.eq(now), tickets::closed_at.eq(closed_at)))
+            .execute(c))?
+    };
+    Ok(changed == 1)
+}
+
+/// Stamps when a mail-in ticket's phone reached the store (its inbound leg delivered), once.
+pub fn set_received(conn: &mut Conn<'_>, ticket: Id, at: Ts) -> AppResult<()> {
     with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
-        .filter(tickets::status.eq(from.as_str()))
-        .set((tickets::status.eq(to.as_str()), tickets::updated_at.eq(now), tickets::closed_at.eq(closed_at)))
+        .filter(tickets::received_at.is_null())
+        .set((tickets::received_at.eq(Some(at)), tickets::updated_at.eq(Ts(crate::now()))))
         .execute(c))?;
     Ok(())
+}
+
+/// Records the customer's choice of remedy (who, when), or clears it (all `None`).
+pub fn set_remedy(
+    conn: &mut Conn<'_>,
+    ticket: Id,
+    remedy: Option<&str>,
+    chosen: Option<(Ts, Id)>,
+    now: Ts,
+) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
+        .set((
+            tickets::remedy.eq(remedy),
+            tickets::remedy_chosen_at.eq(chosen.map(|(at, _)| at)),
+            tickets::remedy_chosen_by.eq(chosen.map(|(_, by)| by)),
+            tickets::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// How a ticket ended when it ended in a return or an exchange.
+pub struct Outcome<'a> {
+    pub kind: &'a str,
+    pub refund_minor: Option<i64>,
+    pub replacement_device_id: Option<Id>,
+}
+
+/// Closes a ticket (guarded by its status `from`) with its outcome; false when it is no longer in `from`.
+pub fn close_with_outcome(
+    conn: &mut Conn<'_>,
+    ticket: Id,
+    from: TicketStatus,
+    outcome: &Outcome<'_>,
+    now: Ts,
+) -> AppResult<bool> {
+    let changed = with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
+        .filter(tickets::status.eq(from.as_str()))
+        .set((
+            tickets::status.eq(TicketStatus::Closed.as_str()),
+            tickets::closed_at.eq(Some(now)),
+            tickets::updated_at.eq(now),
+            tickets::outcome.eq(Some(outcome.kind)),
+            tickets::refund_minor.eq(outcome.refund_minor),
+            tickets::replacement_device_id.eq(outcome.replacement_device_id),
+        ))
+        .execute(c))?;
+    Ok(changed == 1)
 }
 
 /// Which tickets a list shows: a page after `after`, of one store, of the caller's stores (`None` for an admin),

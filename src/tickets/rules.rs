@@ -5,13 +5,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::OpenTicket;
-use super::model::{Channel, TicketRow};
+use super::model::{Channel, TicketRow, TicketStatus};
 use crate::customers::normalise_phone;
-use crate::devices::DeviceFacts;
+use crate::devices::{DeviceFacts, DeviceState};
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
 use crate::imei::Imei;
-use crate::warranty::{Certificate, Claim, CoveredItem, FaultKind, Findings, WarrantyInput, input_for};
+use crate::warranty::{Certificate, Claim, CoveredItem, FaultKind, Findings, Refund, Remedy, WarrantyInput, input_for};
 
 /// The human-facing ticket number, e.g. `RT-2026-000123`, from the year (at the store) and the counter's value.
 pub fn ticket_number(year: i32, value: i64) -> String {
@@ -163,6 +163,107 @@ pub fn check_opening(input: &OpenTicket, today: NaiveDate, now: DateTime<Utc>) -
     })
 }
 
+/// What a choice of remedy is checked against: the ticket as locked, the remedies its decision offers, and its
+/// device's state and price paid (`None` when the ticket has no device record).
+#[derive(Debug, Clone, Copy)]
+pub struct RemedyContext<'a> {
+    pub status: TicketStatus,
+    pub chosen: Option<&'a str>,
+    pub offered: &'a [Remedy],
+    pub channel: Channel,
+    pub device: Option<(DeviceState, Option<i64>)>,
+}
+
+/// Whether the customer may choose `remedy` now, or the refusal (409, its stable code) when not. The first that
+/// applies: the ticket ended; a choice made already; the repair started; not offered; a return or exchange of a
+/// mail-in ticket (its courier legs are not carried through); the device has no record, was returned or exchanged
+/// already; a return without the price paid.
+pub fn check_remedy(ctx: &RemedyContext<'_>, remedy: Remedy) -> AppResult<()> {
+    use TicketStatus as S;
+    if ctx.status.is_final() {
+        return Err(AppError::conflict("ticket_final", "the ticket is closed or cancelled"));
+    }
+    if let Some(chosen) = ctx.chosen {
+        return Err(AppError::conflict(
+            "remedy_already_chosen",
+            format!("the customer chose {chosen} already"),
+        ));
+    }
+    if matches!(ctx.status, S::Repairing | S::QualityCheck | S::ReadyForPickup) {
+        return Err(AppError::conflict(
+            "repair_started",
+            "the repair has started: the remedy is chosen before it",
+        ));
+    }
+    if !ctx.offered.contains(&remedy) {
+        let offered: Vec<String> = ctx.offered.iter().map(enum_str).collect();
+        return Err(AppError::conflict(
+            "remedy_not_offered",
+            format!(
+                "the warranty decision offers {}, not {}",
+                offered.join(", "),
+                enum_str(&remedy)
+            ),
+        ));
+    }
+    let ends_ticket = matches!(remedy, Remedy::Return | Remedy::Exchange);
+    if ends_ticket && ctx.channel == Channel::MailIn {
+        return Err(AppError::conflict(
+            "mail_in_outcome_unsupported",
+            "a mail-in ticket's return or exchange is not carried out through the courier: bring the phone to the store",
+        ));
+    }
+    match ctx.device {
+        None if ends_ticket => Err(AppError::conflict(
+            "device_not_recorded",
+            "the ticket has no device record to return or exchange",
+        )),
+        Some((state, _)) if state != DeviceState::InUse => Err(AppError::conflict(
+            "device_not_in_use",
+            format!("the device was {} already", state.as_str()),
+        )),
+        Some((_, None)) if remedy == Remedy::Return => Err(AppError::conflict(
+            "price_paid_unknown",
+            "the device has no price paid to refund: an admin records it with PATCH /api/v1/devices/{imei}",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The gate of a repair's start: where the decision offers a choice, the customer's must be recorded first.
+pub fn check_repair_may_start(offered: &[Remedy], chosen: Option<&str>) -> AppResult<()> {
+    match chosen {
+        None if offered.len() > 1 => Err(AppError::conflict(
+            "remedy_not_chosen",
+            "the warranty decision offers the customer a choice: record it (POST .../remedy) before the repair starts",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An amount in fen as yuan, e.g. `1234.50 CNY`.
+pub fn yuan(minor: i64) -> String {
+    format!("{}.{:02} CNY", minor / 100, (minor % 100).abs())
+}
+
+/// The `returned` timeline entry's words: the refund and how it was reached.
+pub fn refund_note(refund: &Refund) -> String {
+    if refund.depreciation_days == 0 {
+        format!(
+            "returned: refund {} (the price paid, no depreciation)",
+            yuan(refund.refund_minor)
+        )
+    } else {
+        format!(
+            "returned: refund {} = price paid {} less depreciation {} for {} days",
+            yuan(refund.refund_minor),
+            yuan(refund.price_minor),
+            yuan(refund.depreciation_minor),
+            refund.depreciation_days
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +291,170 @@ mod tests {
         ] {
             assert_eq!(local_date(zone, at).to_string(), date, "{zone}");
         }
+    }
+
+    fn context(status: TicketStatus, offered: &[Remedy]) -> RemedyContext<'_> {
+        RemedyContext {
+            status,
+            chosen: None,
+            offered,
+            channel: Channel::WalkIn,
+            device: Some((DeviceState::InUse, Some(399_900))),
+        }
+    }
+
+    #[test]
+    fn a_remedy_is_chosen_once_before_the_repair_among_those_offered() {
+        use Remedy::*;
+        use TicketStatus as S;
+        const ALL: &[Remedy] = &[Return, Exchange, FreeRepair];
+        let ok = context(S::Diagnosing, ALL);
+        let cases: Vec<(&str, RemedyContext<'_>, Remedy, Option<&str>)> = vec![
+            ("return offered", ok, Return, None),
+            ("exchange offered", ok, Exchange, None),
+            ("free repair at intake", context(S::Received, ALL), FreeRepair, None),
+            ("closed", context(S::Closed, ALL), FreeRepair, Some("ticket_final")),
+            ("cancelled", context(S::Cancelled, ALL), Return, Some("ticket_final")),
+            (
+                "twice",
+                RemedyContext {
+                    chosen: Some("free_repair"),
+                    ..ok
+                },
+                Return,
+                Some("remedy_already_chosen"),
+            ),
+            ("repairing", context(S::Repairing, ALL), Return, Some("repair_started")),
+            (
+                "quality check",
+                context(S::QualityCheck, ALL),
+                FreeRepair,
+                Some("repair_started"),
+            ),
+            (
+                "ready",
+                context(S::ReadyForPickup, ALL),
+                Exchange,
+                Some("repair_started"),
+            ),
+            (
+                "not offered",
+                context(S::Diagnosing, &[Exchange, FreeRepair]),
+                Return,
+                Some("remedy_not_offered"),
+            ),
+            ("paid not offered", ok, PaidRepair, Some("remedy_not_offered")),
+            (
+                "mail-in return",
+                RemedyContext {
+                    channel: Channel::MailIn,
+                    ..ok
+                },
+                Return,
+                Some("mail_in_outcome_unsupported"),
+            ),
+            (
+                "mail-in repair",
+                RemedyContext {
+                    channel: Channel::MailIn,
+                    ..ok
+                },
+                FreeRepair,
+                None,
+            ),
+            (
+                "no device",
+                RemedyContext { device: None, ..ok },
+                Exchange,
+                Some("device_not_recorded"),
+            ),
+            (
+                "no device, repair",
+                RemedyContext { device: None, ..ok },
+                FreeRepair,
+                None,
+            ),
+            (
+                "returned",
+                RemedyContext {
+                    device: Some((DeviceState::Returned, Some(1))),
+                    ..ok
+                },
+                Exchange,
+                Some("device_not_in_use"),
+            ),
+            (
+                "exchanged",
+                RemedyContext {
+                    device: Some((DeviceState::Exchanged, Some(1))),
+                    ..ok
+                },
+                Return,
+                Some("device_not_in_use"),
+            ),
+            (
+                "no price",
+                RemedyContext {
+                    device: Some((DeviceState::InUse, None)),
+                    ..ok
+                },
+                Return,
+                Some("price_paid_unknown"),
+            ),
+            (
+                "no price, exchange",
+                RemedyContext {
+                    device: Some((DeviceState::InUse, None)),
+                    ..ok
+                },
+                Exchange,
+                None,
+            ),
+        ];
+        for (name, ctx, remedy, refusal) in cases {
+            assert_eq!(check_remedy(&ctx, remedy).err().map(|e| e.code()), refusal, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_repair_waits_for_the_customers_choice_only_when_there_is_one() {
+        use Remedy::*;
+        for (offered, chosen, refusal) in [
+            (&[Return, Exchange, FreeRepair][..], None, Some("remedy_not_chosen")),
+            (&[Exchange, FreeRepair][..], None, Some("remedy_not_chosen")),
+            (&[Exchange, FreeRepair][..], Some("free_repair"), None),
+            (&[FreeRepair][..], None, None),
+            (&[PaidRepair][..], None, None),
+        ] {
+            assert_eq!(
+                check_repair_may_start(offered, chosen).err().map(|e| e.code()),
+                refusal,
+                "{offered:?} {chosen:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refund_notes_name_the_refund_and_the_depreciation() {
+        let within = Refund {
+            price_minor: 399_900,
+            depreciation_days: 0,
+            depreciation_minor: 0,
+            refund_minor: 399_900,
+        };
+        assert_eq!(
+            refund_note(&within),
+            "returned: refund 3999.00 CNY (the price paid, no depreciation)"
+        );
+        let after = Refund {
+            price_minor: 100_000,
+            depreciation_days: 10,
+            depreciation_minor: 5_000,
+            refund_minor: 95_000,
+        };
+        assert_eq!(
+            refund_note(&after),
+            "returned: refund 950.00 CNY = price paid 1000.00 CNY less depreciation 50.00 CNY for 10 days"
+        );
     }
 }

@@ -8,23 +8,24 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::http::{
-    Customer, Inspection, OpenTicket, OutcomeKind, RateTicket, Rating, RemedyChoice, Ticket, TicketList, TicketOutcome,
-    TicketSearch, TicketSummary, UpdateFindings,
+    ChooseRemedy, Customer, Inspection, OpenTicket, OutcomeKind, RateTicket, Rating, RemedyChoice, Ticket, TicketList,
+    TicketOutcome, TicketSearch, TicketSummary, UpdateFindings,
 };
 use super::model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
-use super::repo::{self, LoanRequest, Opening, TicketFilter};
+use super::repo::{self, LoanRequest, Opening, Outcome, TicketFilter};
 use super::rules::{self, channel_of, enum_str, local_date, parse_enum, warranty_input};
 use crate::auth::{Bearer, Principal, Role};
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
-use crate::devices::{Arrival, Registered};
+use crate::devices::{Arrival, DeviceRow, DeviceState, Registered};
 use crate::error::{AppError, AppResult};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
+use crate::imei::Imei;
 use crate::loans::{Loan, LoanRow, LoanState};
 use crate::loans::{Reservation, reserve_for_ticket};
 use crate::repairs::TicketParts;
-use crate::warranty::{self, Certificate, CoveredItem, FaultKind, WarrantyDecision};
+use crate::warranty::{self, Certificate, CoveredItem, FaultKind, Remedy, Rule, WarrantyDecision};
 
 /// Store staff act on their stores' tickets; admins on all; other roles not at all.
 pub fn require_ticket_role(principal: &Principal) -> AppResult<()> {
@@ -548,6 +549,27 @@ pub fn update_findings(db: &Db, bearer: &Bearer, id: Uuid, input: &UpdateFinding
             None,
             Some(&decision.explanation),
         )?;
+        // A choice the new decision no longer offers does not stand: the customer chooses again.
+        let withdrawn = row
+            .remedy
+            .as_deref()
+            .and_then(parse_enum::<Remedy>)
+            .filter(|r| !decision.remedies.contains(r));
+        if let Some(remedy) = withdrawn {
+            repo::set_remedy(conn, row.id, None, None, Ts(now))?;
+            record_event(
+                conn,
+                row.id,
+                Some(principal.key_id),
+                "remedy_cleared",
+                None,
+                None,
+                Some(&format!(
+                    "the new decision no longer offers {}: the customer's choice is cleared",
+                    enum_str(&remedy)
+                )),
+            )?;
+        }
         let row = ticket_in_scope(conn, principal, id)?;
         detail(conn, row)
     })
@@ -617,6 +639,12 @@ pub fn transition_in(
     let loan = repo::lock_loan_of(conn, row.id)?;
     let from = TicketStatus::parse(&row.status);
     let to = from.apply(action)?;
+    let decision = (action == TicketAction::StartRepair)
+        .then(|| decision_of(&row))
+        .transpose()?;
+    if let Some(decision) = &decision {
+        rules::check_repair_may_start(&decision.remedies, row.remedy.as_deref())?;
+    }
     // A free repair needs no approval; a paid one starts only once the customer has approved a quote.
     if (from, action) == (TicketStatus::Diagnosing, TicketAction::StartRepair) && !crate::repairs::warranty_free(&row) {
         return Err(AppError::conflict(
@@ -628,24 +656,25 @@ pub fn transition_in(
     if channel_of(&row) == Channel::MailIn {
         mail_in_gates(conn, &row, action, principal.key_id)?;
     }
-    if let Some(loan) = loan {
-        match (action, loan.state()) {
-            // The release gate: the repaired phone goes back only once the loaner is back (or written off).
-            (TicketAction::Close, LoanState::Issued) => {
-                return Err(crate::loans::loaner_outstanding("closing"));
-            }
-            (TicketAction::Close | TicketAction::Cancel, state @ (LoanState::Waiting | LoanState::Reserved)) => {
-                crate::loans::end_loan(conn, &loan, state.cancel()?, Some(principal.key_id), None, now, hold)?;
-            }
-            (TicketAction::Cancel, LoanState::Issued) => {
-                return Err(LoanState::Issued.cancel().err().unwrap_or(AppError::Forbidden));
-            }
-            _ => {}
-        }
+    match action {
+        // The release gate: the repaired phone goes back only once the loaner is back (or written off).
+        TicketAction::Close => end_ticket_in(conn, &row, loan.as_ref(), principal.key_id, now, hold, |_| {
+            crate::loans::loaner_outstanding("closing")
+        })?,
+        TicketAction::Cancel => end_ticket_in(conn, &row, loan.as_ref(), principal.key_id, now, hold, |_| {
+            LoanState::Issued.cancel().err().unwrap_or(AppError::Forbidden)
+        })?,
+        _ => {}
     }
-    // Parts still reserved when the ticket ends were not used: they go back to the shelf.
-    if matches!(action, TicketAction::Cancel | TicketAction::Close) {
-        crate::repairs::release_all(conn, &row, principal.key_id)?;
+    // A screen plan's repair uses the plan up: one replacement per plan.
+    if let (Some(decision), Some(device)) = (&decision, row.device_id)
+        && decision.rule == Rule::ScreenPlan
+        && !crate::devices::repo::mark_plan_used(conn, device, row.id, now)?
+    {
+        return Err(AppError::conflict(
+            "plan_used_up",
+            "the device's screen plan was used up by another repair",
+        ));
     }
     let closed_at = to.is_final().then_some(now);
     repo::set_status(conn, row.id, from, to, now, closed_at)?;
@@ -660,6 +689,278 @@ pub fn transition_in(
     )?;
     let row = ticket_in_scope(conn, principal, id)?;
     detail(conn, row)
+}
+
+/// What ending a ticket (closed, cancelled, returned, exchanged) does to its loan and its parts: a waiting or
+/// reserved loan is cancelled (a reserved loaner goes to the next waiter, under the queue's lock); an issued loaner
+/// must come back first (`issued` says why not); parts still reserved were not used and go back to the shelf. The
+/// caller holds the ticket's and the loan's locks.
+fn end_ticket_in(
+    conn: &mut Conn<'_>,
+    row: &TicketRow,
+    loan: Option<&LoanRow>,
+    actor: Uuid,
+    now: Ts,
+    hold: Duration,
+    issued: impl FnOnce(&LoanRow) -> AppError,
+) -> AppResult<()> {
+    if let Some(loan) = loan {
+        match loan.state() {
+            LoanState::Issued => return Err(issued(loan)),
+            state @ (LoanState::Waiting | LoanState::Reserved) => {
+                crate::loans::end_loan(conn, loan, state.cancel()?, Some(actor), None, now, hold)?;
+            }
+            _ => {}
+        }
+    }
+    crate::repairs::release_all(conn, row, actor)
+}
+
+/// The warranty decision stored on a ticket (the one shown to the customer).
+fn decision_of(row: &TicketRow) -> AppResult<WarrantyDecision> {
+    Ok(row
+        .warranty_decision
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .ok_or_else(|| anyhow::anyhow!("ticket {} has no readable warranty decision", row.number))?)
+}
+
+/// Records the customer's choice among the remedies the ticket's decision offers, in its own transaction; a return
+/// or an exchange is carried out at once and ends the ticket (see [`choose_remedy_in`]).
+pub fn choose_remedy(db: &Db, bearer: &Bearer, id: Uuid, input: &ChooseRemedy, hold: Duration) -> AppResult<Ticket> {
+    bearer.write(db, |conn, principal| {
+        require_ticket_role(principal)?;
+        choose_remedy_in(conn, principal, id, input, hold)
+    })
+}
+
+/// The customer's choice: checked ([`rules::check_remedy`]), recorded with who and when and a `remedy_chosen`
+/// timeline entry. A repair is only recorded (the ticket goes on); a return refunds and an exchange replaces the
+/// phone, each closing the ticket ([`carry_out`]).
+///
+/// Lock order: the ticket, its loans (ending one serves the queue under the queue's lock, as a cancel does), then
+/// the device, never the device before the queue (an opening takes the queue's lock before the device's).
+pub fn choose_remedy_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    input: &ChooseRemedy,
+    hold: Duration,
+) -> AppResult<Ticket> {
+    let row = lock_ticket_in_scope(conn, principal, id)?;
+    let loan = repo::lock_loan_of(conn, row.id)?;
+    let mut checks = Checks::new();
+    let replacement = match (input.remedy, input.replacement_imei.as_deref()) {
+        (Remedy::Exchange, Some(imei)) => Imei::parse(imei)
+            .map_err(|why| checks.fail("replacement_imei", why))
+            .ok(),
+        (Remedy::Exchange, None) => {
+            checks.fail("replacement_imei", "an exchange names the new phone's IMEI");
+            None
+        }
+        (_, Some(_)) => {
+            checks.fail("replacement_imei", "only an exchange has a replacement phone");
+            None
+        }
+        (_, None) => None,
+    };
+    let note = input
+        .note
+        .as_ref()
+        .map(|n| checks.text("note", n, 0, 1000))
+        .filter(|n| !n.is_empty());
+    checks.finish()?;
+    let decision = decision_of(&row)?;
+    let device = match row.device_id {
+        Some(device) => crate::devices::repo::find(conn, device)?,
+        None => None,
+    };
+    rules::check_remedy(
+        &rules::RemedyContext {
+            status: TicketStatus::parse(&row.status),
+            chosen: row.remedy.as_deref(),
+            offered: &decision.remedies,
+            channel: channel_of(&row),
+            device: device.as_ref().map(|d| (d.state(), d.price_paid_minor)),
+        },
+        input.remedy,
+    )?;
+    let ends_ticket = matches!(input.remedy, Remedy::Return | Remedy::Exchange);
+    if let Some(loan) = loan.as_ref().filter(|l| ends_ticket && l.state() == LoanState::Issued) {
+        return Err(loaner_out(loan));
+    }
+    if let Some(imei) = &replacement
+        && crate::devices::repo::by_imei(conn, &imei.to_string())?.is_some()
+    {
+        return Err(replacement_taken(imei));
+    }
+    let now = Ts(crate::now());
+    let remedy = enum_str(&input.remedy);
+    repo::set_remedy(conn, row.id, Some(&remedy), Some((now, Id(principal.key_id))), now)?;
+    let words = match &note {
+        Some(note) => format!("the customer chose {remedy}: {note}"),
+        None => format!("the customer chose {remedy}"),
+    };
+    record_event(
+        conn,
+        row.id,
+        Some(principal.key_id),
+        "remedy_chosen",
+        None,
+        None,
+        Some(&words),
+    )?;
+    if ends_ticket {
+        end_ticket_in(conn, &row, loan.as_ref(), principal.key_id, now, hold, loaner_out)?;
+        let Some(device) = device else {
+            return Err(anyhow::anyhow!("ticket {} lost its device record", row.number).into());
+        };
+        carry_out(conn, principal, &row, &decision, &device, replacement.as_ref(), now)?;
+    }
+    let row = ticket_in_scope(conn, principal, id)?;
+    detail(conn, row)
+}
+
+fn loaner_out(loan: &LoanRow) -> AppError {
+    AppError::conflict(
+        "loaner_out",
+        format!(
+            "the customer still has the loaner of loan {}: take it back before the ticket ends",
+            loan.id.0
+        ),
+    )
+}
+
+fn replacement_taken(imei: &Imei) -> AppError {
+    AppError::conflict(
+        "replacement_imei_taken",
+        format!("a device with IMEI {imei} is on record already: the replacement must be a new phone"),
+    )
+}
+
+/// A return or an exchange carried out (the ticket's loan and parts already ended): the device, locked now, is
+/// marked returned (with the refund: the price paid less the policy's daily depreciation after the return window,
+/// not counting the days the phone spent in covered repairs) or exchanged (its replacement recorded: the same model,
+/// customer and certificate, its warranty starting today at the store; the plans move with it, see
+/// `devices::repo::move_plans`), and the ticket closes with its outcome.
+fn carry_out(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    row: &TicketRow,
+    decision: &WarrantyDecision,
+    device: &DeviceRow,
+    replacement: Option<&Imei>,
+    now: Ts,
+) -> AppResult<()> {
+    let not_in_use = || AppError::conflict("device_not_in_use", "the device was returned or exchanged meanwhile");
+    let locked = crate::devices::repo::lock_by_imei(conn, &device.imei)?
+        .filter(|d| d.id == device.id && d.state() == DeviceState::InUse)
+        .ok_or_else(not_in_use)?;
+    let today = local_date(&repo::store_time_zone(conn, row.store_id)?, now.0);
+    let from = TicketStatus::parse(&row.status);
+    let actor = principal.key_id;
+    let (outcome, kind, words, next) = match replacement {
+        None => {
+            let price = locked.price_paid_minor.ok_or_else(|| {
+                AppError::conflict(
+                    "price_paid_unknown",
+                    "the device has no price paid to refund: an admin records it with PATCH /api/v1/devices/{imei}",
+                )
+            })?;
+            let facts = crate::devices::facts_in(conn, &locked, Some(row.id))?;
+            let refund = warranty::refund(
+                price,
+                &decision.policy.terms,
+                locked.warranty_starts_on,
+                today,
+                facts.credits.repair_days,
+            );
+            crate::audit::record(
+                conn,
+                Some(actor),
+                "device_returned",
+                "device",
+                locked.id.0,
+                &serde_json::json!({
+                    "ticket_id": row.id.0,
+                    "price_paid_minor": refund.price_minor,
+                    "depreciation_days": refund.depreciation_days,
+                    "depreciation_minor": refund.depreciation_minor,
+                    "refund_minor": refund.refund_minor,
+                }),
+            )?;
+            let outcome = Outcome {
+                kind: "returned",
+                refund_minor: Some(refund.refund_minor),
+                replacement_device_id: None,
+            };
+            (outcome, "returned", rules::refund_note(&refund), DeviceState::Returned)
+        }
+        Some(imei) => {
+            let new = DeviceRow {
+                id: Id(Uuid::now_v7()),
+                imei: imei.to_string(),
+                model_id: locked.model_id,
+                purchase_date: locked.purchase_date,
+                warranty_starts_on: today,
+                price_paid_minor: locked.price_paid_minor,
+                seller: locked.seller.clone(),
+                invoice_number: locked.invoice_number.clone(),
+                state: DeviceState::InUse.as_str().to_owned(),
+                customer_id: locked.customer_id.or(row.customer_id),
+                replaces_device_id: Some(locked.id),
+                credit_correction_days: 0,
+                created_at: now,
+                updated_at: now,
+            };
+            if !crate::devices::repo::insert_if_absent(conn, &new)? {
+                return Err(replacement_taken(imei));
+            }
+            let moved = crate::devices::repo::move_plans(conn, locked.id, new.id)?;
+            crate::audit::record(
+                conn,
+                Some(actor),
+                "device_exchanged",
+                "device",
+                locked.id.0,
+                &serde_json::json!({
+                    "ticket_id": row.id.0,
+                    "replacement_device_id": new.id.0,
+                    "replacement_imei": new.imei,
+                    "plans_moved": moved,
+                }),
+            )?;
+            let outcome = Outcome {
+                kind: "exchanged",
+                refund_minor: None,
+                replacement_device_id: Some(new.id),
+            };
+            let words = format!(
+                "exchanged for a new phone of the same model, IMEI {}: its warranty starts on {today}",
+                new.imei
+            );
+            (outcome, "exchanged", words, DeviceState::Exchanged)
+        }
+    };
+    if !crate::devices::repo::set_state(conn, locked.id, DeviceState::InUse, next, now)? {
+        return Err(not_in_use());
+    }
+    if !repo::close_with_outcome(conn, row.id, from, &outcome, now)? {
+        return Err(AppError::conflict(
+            "ticket_changed",
+            "the ticket changed meanwhile; read it again",
+        ));
+    }
+    record_event(
+        conn,
+        row.id,
+        Some(actor),
+        kind,
+        Some(from),
+        Some(TicketStatus::Closed),
+        Some(&words),
+    )?;
+    Ok(())
 }
 
 /// A mail-in repair goes back by courier: ready means an outbound pickup to the inbound address, and the ticket

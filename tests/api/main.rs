@@ -19,6 +19,7 @@ mod operations;
 mod parts_catalog;
 mod policies;
 mod query_plans;
+mod remedies;
 mod round_trips;
 mod schema_check;
 mod search;
