@@ -35,6 +35,23 @@ pub fn normalise_phone(typed: &str) -> Result<String, &'static str> {
     Ok(if plus { format!("+{digits}") } else { digits })
 }
 
+/// A phone number as the documents' pattern for a typed phone allows it (5 to 30 characters: an optional `+`, a
+/// digit, then digits, spaces and `().-`, with white space around), normalised.
+pub fn typed_phone(typed: &str) -> Result<String, &'static str> {
+    let core = typed.trim();
+    let core = core.strip_prefix('+').unwrap_or(core);
+    let shaped = (5..=30).contains(&typed.chars().count())
+        && core.starts_with(|c: char| c.is_ascii_digit())
+        && core.chars().all(|c| c.is_ascii_digit() || " ().-".contains(c));
+    if !shaped {
+        return Err(
+            "must be 5 to 30 characters: digits, optionally after a +, with spaces, dashes, dots or parentheses \
+                    between",
+        );
+    }
+    normalise_phone(typed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalise_phone;

@@ -329,21 +329,8 @@ impl TicketSearch {
     }
 }
 
-/// A phone number as the query's pattern allows it (5 to 30 characters: an optional `+`, a digit, then digits,
-/// spaces and `().-`), normalised as at the opening.
 fn parse_phone(typed: &str) -> AppResult<String> {
-    let core = typed.trim();
-    let core = core.strip_prefix('+').unwrap_or(core);
-    let shaped = (5..=30).contains(&typed.chars().count())
-        && core.starts_with(|c: char| c.is_ascii_digit())
-        && core.chars().all(|c| c.is_ascii_digit() || " ().-".contains(c));
-    if !shaped {
-        return Err(AppError::field(
-            "phone",
-            "must be 5 to 30 characters: digits, optionally after a +, with spaces, dashes, dots or parentheses between",
-        ));
-    }
-    crate::customers::normalise_phone(typed).map_err(|e| AppError::field("phone", e))
+    crate::customers::rules::typed_phone(typed).map_err(|e| AppError::field("phone", e))
 }
 
 /// Open a repair ticket. For a premium-series model this reserves the best available loaner of the same series at

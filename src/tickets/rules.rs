@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::OpenTicket;
 use super::model::{Channel, TicketRow, TicketStatus};
-use crate::customers::normalise_phone;
+use crate::customers::rules::typed_phone;
 use crate::devices::{DeviceFacts, DeviceState};
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
@@ -98,12 +98,8 @@ pub fn check_opening(input: &OpenTicket, today: NaiveDate, now: DateTime<Utc>) -
     let mut checks = Checks::new();
     let customer_name = checks.text("customer.name", &input.customer.name, 1, 100);
     let phone = input.customer.phone.trim().to_owned();
-    let phone_key = match normalise_phone(&phone) {
-        Ok(key) if phone.len() <= 30 => key,
-        Ok(_) => {
-            checks.fail("customer.phone", "must be at most 30 characters");
-            String::new()
-        }
+    let phone_key = match typed_phone(&input.customer.phone) {
+        Ok(key) => key,
         Err(why) => {
             checks.fail("customer.phone", why);
             String::new()
