@@ -22,9 +22,9 @@ use depot::catalog::{self, CreateModel, CreateSeries, CreateStore, StoreKind};
 use depot::db::schema::{customers, devices, ticket_events, tickets};
 use depot::db::{Db, Engine};
 use depot::imei::Imei;
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
-use diesel::connection::SimpleConnection;
 use diesel::{Connection, ExecuteCopyFromDsl, QueryDsl, RunQueryDsl};
 use harness::{Request, Scratch, Server, Side, app_error};
 use rand::Rng;
@@ -55,7 +55,11 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     load_connections: usize,
     /// What to measure, in this order within each round.
-    #[arg(long, value_delimiter = ',', default_value = "open,imei,phone,number,device,past-promise")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "open,imei,phone,number,device,past-promise"
+    )]
     measure: Vec<Measure>,
     /// Leave the database in place at the end (to reuse it with `--existing`, or to EXPLAIN its reads).
     #[arg(long)]
@@ -450,9 +454,7 @@ impl Samples {
                 let max: Vec<CountRow> = query(url, "SELECT max(rowid) AS n FROM tickets")?;
                 let max = max.first().map_or(1, |r| r.n.max(1));
                 let mut rng = rand::rng();
-                let ids: Vec<String> = (0..SAMPLES)
-                    .map(|_| rng.random_range(1..=max).to_string())
-                    .collect();
+                let ids: Vec<String> = (0..SAMPLES).map(|_| rng.random_range(1..=max).to_string()).collect();
                 query(
                     url,
                     &format!(
@@ -623,7 +625,13 @@ struct Fate {
     before: &'static str,
 }
 
-const OPEN_STATUSES: [&str; 5] = ["received", "diagnosing", "awaiting_approval", "repairing", "quality_check"];
+const OPEN_STATUSES: [&str; 5] = [
+    "received",
+    "diagnosing",
+    "awaiting_approval",
+    "repairing",
+    "quality_check",
+];
 
 impl Year {
     /// Most are closed; 3% cancelled; those of the last three weeks move through the statuses; about 2% of those of
@@ -748,8 +756,10 @@ impl Rows {
     fn finish_statement(&mut self) {
         if self.format == Format::Sql && self.in_statement > 0 {
             let values = std::mem::take(&mut self.text);
-            self.statements
-                .push(format!("INSERT INTO {} ({}) VALUES {values};", self.table, self.columns));
+            self.statements.push(format!(
+                "INSERT INTO {} ({}) VALUES {values};",
+                self.table, self.columns
+            ));
             self.in_statement = 0;
         }
     }
@@ -993,12 +1003,13 @@ impl Year {
         let id = id(2, i, t);
         let value = i as i64 + 2; // number 1 is the fixture's real opening
         let number = depot::tickets::rules::ticket_number(date_of(t).year(), value);
-        let token = Sha256::digest(format!("scale-token-{i}").as_bytes())
-            .iter()
-            .fold(String::with_capacity(64), |mut s, byte| {
+        let token = Sha256::digest(format!("scale-token-{i}").as_bytes()).iter().fold(
+            String::with_capacity(64),
+            |mut s, byte| {
                 let _ = write!(s, "{byte:02x}");
                 s
-            });
+            },
+        );
         let updated = fate.closed_at.or(fate.ready_at).unwrap_or(t);
         let closed = fate.status == "closed";
         let rating = (closed && h(15, i) % 10 < 3).then(|| 3 + (h(16, i) % 3) as i64);

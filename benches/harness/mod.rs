@@ -937,7 +937,10 @@ pub struct Scratch {
 
 enum Cleanup {
     Folder(PathBuf),
-    PgDatabase { admin_url: String, name: String },
+    PgDatabase {
+        admin_url: String,
+        name: String,
+    },
     /// Left in place (`keep`), or not ours (an existing database given to the benchmark).
     Kept,
 }
