@@ -297,6 +297,28 @@ pub fn run_http_clients<S>(
     init: impl Fn() -> S,
     next: impl Fn(&mut S) -> Result<Post, (String, String)>,
 ) -> Stats {
+    run_http(load, auth, expect, init, |state| {
+        next(state).map(|post| Request {
+            url: post.url,
+            body: Some(post.body),
+        })
+    })
+}
+
+/// One call an HTTP side sends: a POST of a JSON body, or a GET when there is no body.
+pub struct Request {
+    pub url: String,
+    pub body: Option<String>,
+}
+
+/// [`run_http_clients`] for any call, GET or POST: what a read benchmark sends.
+pub fn run_http<S>(
+    load: Load,
+    auth: &str,
+    expect: &[u16],
+    init: impl Fn() -> S,
+    next: impl Fn(&mut S) -> Result<Request, (String, String)>,
+) -> Stats {
     let started = Instant::now();
     let deadline = started + load.length;
     let clients = (0..load.concurrency).map(|client| {
@@ -312,20 +334,31 @@ pub fn run_http_clients<S>(
                 if let Some(due) = due {
                     actix_web::rt::time::sleep_until(due.into()).await;
                 }
-                let post = match next(&mut state) {
-                    Ok(post) => post,
+                let request = match next(&mut state) {
+                    Ok(request) => request,
                     Err((kind, detail)) => {
                         stats.error(&kind, detail);
                         continue;
                     }
                 };
                 let t = Instant::now();
-                let sent = agent
-                    .post(&post.url)
-                    .insert_header(("Authorization", auth))
-                    .content_type("application/json")
-                    .send_body(post.body)
-                    .await;
+                let sent = match request.body {
+                    Some(body) => {
+                        agent
+                            .post(&request.url)
+                            .insert_header(("Authorization", auth))
+                            .content_type("application/json")
+                            .send_body(body)
+                            .await
+                    }
+                    None => {
+                        agent
+                            .get(&request.url)
+                            .insert_header(("Authorization", auth))
+                            .send()
+                            .await
+                    }
+                };
                 let mut res = match sent {
                     Ok(res) => res,
                     Err(e) => {
@@ -904,7 +937,12 @@ pub struct Scratch {
 
 enum Cleanup {
     Folder(PathBuf),
-    PgDatabase { admin_url: String, name: String },
+    PgDatabase {
+        admin_url: String,
+        name: String,
+    },
+    /// Left in place (`keep`), or not ours (an existing database given to the benchmark).
+    Kept,
 }
 
 impl Scratch {
@@ -938,12 +976,28 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// An existing database the benchmark uses as it finds it and does not remove.
+    pub fn existing(url: &str) -> Scratch {
+        Scratch {
+            url: url.to_owned(),
+            cleanup: Cleanup::Kept,
+        }
+    }
+
+    /// Leaves the database in place after the run (to be reused, or examined with EXPLAIN).
+    pub fn keep(&mut self) {
+        self.cleanup = Cleanup::Kept;
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         match &self.cleanup {
             Cleanup::Folder(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
+            Cleanup::Kept => {}
             Cleanup::PgDatabase { admin_url, name } => {
                 // FORCE ends connections still open (the server's, if it was killed mid-way).
                 let dropped = diesel::PgConnection::establish(admin_url)
