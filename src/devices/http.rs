@@ -27,7 +27,7 @@ pub const MAX_CORRECTION_DAYS: i32 = 3650;
 #[serde(deny_unknown_fields)]
 pub struct CorrectDevice {
     pub model_id: Option<Uuid>,
-    /// As written on the invoice; not after today at the device's store. The warranty start moves with it, except
+    /// As written on the invoice; from 2000-01-01, not after today at the device's store. The warranty start moves with it, except
     /// on an exchange's replacement phone.
     pub purchase_date: Option<NaiveDate>,
     #[serde(default, deserialize_with = "present")]
@@ -68,6 +68,12 @@ impl CorrectDevice {
         let invoice_number = self
             .invoice_number
             .map(|n| n.map(|n| checks.text("invoice_number", &n, 1, 64)));
+        if self
+            .purchase_date
+            .is_some_and(|d| d < crate::warranty::rules::earliest_purchase_date())
+        {
+            checks.fail("purchase_date", "must be 2000-01-01 or later");
+        }
         if let Some(days) = self.credit_correction_days
             && !(0..=MAX_CORRECTION_DAYS).contains(&days)
         {

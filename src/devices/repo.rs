@@ -220,16 +220,14 @@ pub fn set_state(conn: &mut Conn<'_>, device: Id, from: DeviceState, to: DeviceS
     Ok(changed == 1)
 }
 
-/// Moves an exchanged phone's plans to its replacement: the extended warranty, and the screen plan unless a repair
-/// used it up. The customer bought cover for their phone, and the replacement is that phone now.
+/// Moves an exchanged phone's extended warranty to its replacement: the customer bought a longer free repair for
+/// their phone, and the replacement is that phone now (its year counts from the exchange, as the replacement's own
+/// periods do). A screen plan stays with the old phone: its year runs from the original purchase, which the
+/// replacement's periods no longer count from, so moving it would restart the plan's year.
 pub fn move_plans(conn: &mut Conn<'_>, from: Id, to: Id) -> AppResult<usize> {
     Ok(with_conn!(conn, c => diesel::update(device_plans::table)
         .filter(device_plans::device_id.eq(from))
-        .filter(
-            device_plans::kind
-                .eq(PlanKind::ExtendedWarranty.as_str())
-                .or(device_plans::used_by_ticket_id.is_null()),
-        )
+        .filter(device_plans::kind.eq(PlanKind::ExtendedWarranty.as_str()))
         .set(device_plans::device_id.eq(to))
         .execute(c))?)
 }

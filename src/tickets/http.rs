@@ -27,7 +27,10 @@ pub struct Customer {
     pub name: String,
     /// Mobile number: digits with an optional leading `+`, spaces or dashes between; a mainland number may carry
     /// `+86`. Kept as typed on the ticket; the customer's record is found by its normalised form.
-    #[schema(min_length = 5, max_length = 30, pattern = "^\\s*\\+?[0-9][0-9 ().-]*\\s*$")]
+    #[schema(
+        max_length = 40,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\+?[ ().-]*(?:[0-9][ ().-]*){5,20}[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub phone: String,
     /// Whether the customer agrees to be contacted (reminders, callbacks). In an opening, recorded on the
     /// customer's record when given; absent leaves the record as it is (a new record: no consent).
@@ -100,7 +103,7 @@ pub struct OpenTicket {
     #[schema(min_length = 15, max_length = 15, pattern = "^[0-9]{15}$")]
     pub device_imei: String,
     pub model_id: Uuid,
-    /// Purchase date as written on the invoice, local to the store; not in the future.
+    /// Purchase date as written on the invoice, local to the store; from 2000-01-01, not in the future.
     pub purchase_date: NaiveDate,
     pub channel: Channel,
     #[schema(min_length = 1, max_length = 1000)]
@@ -269,7 +272,10 @@ pub struct TicketQuery {
     pub imei: Option<String>,
     /// The customer's tickets: a mobile number in any spelling the opening accepts (`+86 138-0013-8000` finds
     /// `13800138000`); no such customer lists nothing.
-    #[param(min_length = 5, max_length = 30, pattern = "^\\s*\\+?[0-9][0-9 ().-]*\\s*$")]
+    #[param(
+        max_length = 40,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\+?[ ().-]*(?:[0-9][ ().-]*){5,20}[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub phone: Option<String>,
     /// A ticket number or its beginning, in any case (`rt-2026-0001` finds `RT-2026-000123`).
     #[param(min_length = 1, max_length = 20, pattern = "^[A-Za-z0-9-]{1,20}$")]

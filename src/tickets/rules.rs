@@ -124,6 +124,8 @@ pub fn check_opening(input: &OpenTicket, today: NaiveDate, now: DateTime<Utc>) -
         .ok();
     if input.purchase_date > today {
         checks.fail("purchase_date", format!("is after today ({today}) at the store"));
+    } else if input.purchase_date < crate::warranty::rules::earliest_purchase_date() {
+        checks.fail("purchase_date", "must be 2000-01-01 or later");
     }
     let reported_fault = checks.text("reported_fault", &input.reported_fault, 1, 1000);
     if input.accessories.len() > 20 || input.accessories.iter().any(|a| a.trim().is_empty() || a.len() > 100) {

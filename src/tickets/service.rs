@@ -510,7 +510,7 @@ pub fn list(db: &Db, bearer: &Bearer, search: &TicketSearch, page: PageRequest) 
 pub fn update_findings(db: &Db, bearer: &Bearer, id: Uuid, input: &UpdateFindings) -> AppResult<Ticket> {
     bearer.write(db, |conn, principal| {
         require_ticket_role(principal)?;
-        let mut row = ticket_in_scope(conn, principal, id)?;
+        let mut row = lock_ticket_in_scope(conn, principal, id)?;
         if TicketStatus::parse(&row.status).is_final() {
             return Err(AppError::conflict("ticket_final", "the ticket is closed or cancelled"));
         }
@@ -841,7 +841,7 @@ fn replacement_taken(imei: &Imei) -> AppError {
 /// A return or an exchange carried out (the ticket's loan and parts already ended): the device, locked now, is
 /// marked returned (with the refund: the price paid less the policy's daily depreciation after the return window,
 /// not counting the days the phone spent in covered repairs) or exchanged (its replacement recorded: the same model,
-/// customer and certificate, its warranty starting today at the store; the plans move with it, see
+/// customer and certificate, its warranty starting today at the store; its extended warranty moves with it, see
 /// `devices::repo::move_plans`), and the ticket closes with its outcome.
 fn carry_out(
     conn: &mut Conn<'_>,
@@ -856,7 +856,11 @@ fn carry_out(
     let locked = crate::devices::repo::lock_by_imei(conn, &device.imei)?
         .filter(|d| d.id == device.id && d.state() == DeviceState::InUse)
         .ok_or_else(not_in_use)?;
-    let today = local_date(&repo::store_time_zone(conn, row.store_id)?, now.0);
+    let time_zone = repo::store_time_zone(conn, row.store_id)?;
+    let today = local_date(&time_zone, now.0);
+    // A refund runs to the day the customer claimed it, the ticket's opening (as the decision does): days spent
+    // with the network on this ticket since are not depreciated.
+    let claimed_on = local_date(&time_zone, row.created_at.0);
     let from = TicketStatus::parse(&row.status);
     let actor = principal.key_id;
     let (outcome, kind, words, next) = match replacement {
@@ -872,7 +876,7 @@ fn carry_out(
                 price,
                 &decision.policy.terms,
                 locked.warranty_starts_on,
-                today,
+                claimed_on,
                 facts.credits.repair_days,
             );
             crate::audit::record(

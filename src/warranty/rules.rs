@@ -393,6 +393,12 @@ pub const MAX_POLICY_MONTHS: u32 = 120;
 /// The earliest and latest day a series' policy may take effect from: four-digit years, so that dates compare as
 /// they sort on both engines.
 pub const EARLIEST_POLICY_DATE: (i32, u32, u32) = (2000, 1, 1);
+
+/// The earliest date Depot takes as a phone's purchase date (also written as the documents' descriptions say):
+/// nothing older is under any warranty, and both engines store every date from it on.
+pub fn earliest_purchase_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN)
+}
 pub const LATEST_POLICY_DATE: (i32, u32, u32) = (9999, 12, 31);
 
 /// A daily depreciation as typed: a percent from `0` to `0.50` with at most two decimals and a leading `0`, exactly

@@ -112,9 +112,15 @@ LEFT JOIN customers c ON c.phone = CASE
            END
 ORDER BY t.device_imei, t.id DESC;
 
+-- Each ticket keeps its own customer (the phone it was opened with), whoever holds the phone now.
 UPDATE tickets t SET
     device_id = d.id,
-    customer_id = d.customer_id,
+    customer_id = (SELECT c.id FROM customers c WHERE c.phone = CASE
+               WHEN t.customer_phone LIKE '+861%' AND length(t.customer_phone) = 14 THEN substr(t.customer_phone, 4)
+               WHEN t.customer_phone LIKE '00861%' AND length(t.customer_phone) = 15 THEN substr(t.customer_phone, 5)
+               WHEN t.customer_phone LIKE '861%' AND length(t.customer_phone) = 13 THEN substr(t.customer_phone, 3)
+               ELSE t.customer_phone
+           END),
     received_at = CASE WHEN t.channel = 'walk_in' THEN t.created_at END,
     ready_at = (SELECT max(e.at) FROM ticket_events e WHERE e.ticket_id = t.id AND e.to_status = 'ready_for_pickup')
 FROM devices d

@@ -98,7 +98,13 @@ DROP TABLE ticket_phones;
 
 UPDATE tickets SET
     device_id = (SELECT d.id FROM devices d WHERE d.imei = tickets.device_imei),
-    customer_id = (SELECT d.customer_id FROM devices d WHERE d.imei = tickets.device_imei),
+    -- Each ticket keeps its own customer (the phone it was opened with), whoever holds the phone now.
+    customer_id = (SELECT c.id FROM customers c WHERE c.phone = CASE
+               WHEN tickets.customer_phone LIKE '+861%' AND length(tickets.customer_phone) = 14 THEN substr(tickets.customer_phone, 4)
+               WHEN tickets.customer_phone LIKE '00861%' AND length(tickets.customer_phone) = 15 THEN substr(tickets.customer_phone, 5)
+               WHEN tickets.customer_phone LIKE '861%' AND length(tickets.customer_phone) = 13 THEN substr(tickets.customer_phone, 3)
+               ELSE tickets.customer_phone
+           END),
     received_at = CASE WHEN channel = 'walk_in' THEN created_at END,
     ready_at = (SELECT max(e.at) FROM ticket_events e WHERE e.ticket_id = tickets.id AND e.to_status = 'ready_for_pickup');
 UPDATE tickets SET received_at = (
