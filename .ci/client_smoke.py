@@ -278,6 +278,81 @@ def scenario_client(base_url: str, token: str) -> None:
     log("ok   get_store      -> 404 for an unknown id")
 
 
+def luhn_imei(body14: str) -> str:
+    """A 15-digit IMEI with its Luhn check digit."""
+    total = 0
+    for i, ch in enumerate(reversed(body14)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return body14 + str((10 - total % 10) % 10)
+
+
+def scenario_devices(base_url: str, token: str) -> None:
+    """Issue 13's operations through the generated client: a ticket registers its phone and customer, the device's
+    history, the customer by another spelling of the phone, the search by IMEI, the dry-run check, a series'
+    policy, and the customer's remedy choice."""
+    client_module = importlib.import_module(f"{PACKAGE}.client")
+    client = client_module.AuthenticatedClient(
+        base_url=base_url, token=token, timeout=TIMEOUT, raise_on_unexpected_status=False
+    )
+    suffix = random_suffix()
+    series = call(client, "series", "create_series", 201,
+                  body={"code": f"CI-D-{suffix}", "name": "CI devices", "premium": False})
+    model = call(client, "models", "create_model", 201,
+                 body={"code": f"CI-DM-{suffix}", "name": "CI device model", "series_id": str(series.id)})
+    store = call(client, "stores", "create_store", 201,
+                 body={"code": f"CI-D-{suffix}", "name": "CI desk", "city": "Shenzhen", "kind": "service_center"})
+    imei = luhn_imei("35" + "".join(secrets.choice(string.digits) for _ in range(12)))
+    phone_digits = "139" + "".join(secrets.choice(string.digits) for _ in range(8))
+    today = datetime.date.today() - datetime.timedelta(days=1)
+    ticket = call(client, "tickets", "open_ticket", 201, body={
+        "store_id": str(store.id),
+        "customer": {"name": "CI Customer", "phone": f"+86 {phone_digits}", "contact_consent": True},
+        "device_imei": imei,
+        "model_id": str(model.id),
+        "purchase_date": today.isoformat(),
+        "invoice": {"price_paid": {"amount": "3999.00", "currency": "CNY"}, "seller": "CI seller"},
+        "channel": "walk_in",
+        "reported_fault": "no signal",
+    })
+    check(is_set(ticket.device_id) and is_set(ticket.customer_id), "open_ticket: no device or customer linked")
+    check_equal("open_ticket", "warranty.rule", enum_value(ticket.warranty.rule), "return_window")
+    log(f"ok   open_ticket    -> {ticket.number}, device {ticket.device_id}, customer {ticket.customer_id}")
+
+    device = call(client, "devices", "get_device", 200, imei=imei)
+    check_equal("get_device", "device.id", device.device.id, ticket.device_id)
+    check_equal("get_device", "tickets", len(device.tickets), 1)
+    log(f"ok   get_device     -> {imei}, {len(device.tickets)} ticket")
+
+    customer = call(client, "customers", "find_customer", 200, phone=phone_digits)
+    check_equal("find_customer", "customer.id", customer.customer.id, ticket.customer_id)
+    log(f"ok   find_customer  -> {phone_digits} is the customer of {ticket.number}")
+
+    found = call(client, "tickets", "list_tickets", 200, imei=imei)
+    check_equal("list_tickets?imei", "ids", [t.id for t in found.items], [ticket.id])
+    log(f"ok   list_tickets   -> imei={imei} finds {ticket.number}")
+
+    decision = call(client, "warranty", "check_warranty", 200, imei=imei, store_id=store.id)
+    check_equal("check_warranty", "rule", enum_value(decision.rule), enum_value(ticket.warranty.rule))
+    log(f"ok   check_warranty -> {enum_value(decision.rule)}, as the ticket's")
+
+    policy = call(client, "warranty", "create_warranty_policy", 201, body={
+        "series_id": str(series.id), "effective_from": "2030-01-01", "return_days": 14, "exchange_days": 30,
+        "handset_months": 24, "battery_months": 6, "charger_months": 12, "wired_earphones_months": 3,
+        "extended_months": 12, "screen_plan_months": 12, "daily_depreciation": "0.30",
+    })
+    log(f"ok   create_warranty_policy -> {policy.id} from 2030-01-01")
+
+    chosen = call(client, "tickets", "choose_remedy", 200, ticket_id=ticket.id, body={"remedy": "free_repair"})
+    check(is_set(chosen.remedy), "choose_remedy: no remedy recorded")
+    check_equal("choose_remedy", "remedy", enum_value(chosen.remedy.remedy), "free_repair")
+    log(f"ok   choose_remedy  -> free_repair on {ticket.number}")
+
+
 def scenario_idempotency(base_url: str, token: str) -> None:
     suffix = random_suffix()
     url = "/api/v1/series"
@@ -336,6 +411,7 @@ def main() -> int:
     try:
         scenario_client(base_url, token)
         scenario_idempotency(base_url, token)
+        scenario_devices(base_url, token)
     except CheckFailed as exc:
         print(f"FAIL {exc}", file=sys.stderr, flush=True)
         return 1
