@@ -231,23 +231,3 @@ pub fn move_plans(conn: &mut Conn<'_>, from: Id, to: Id) -> AppResult<usize> {
         .set(device_plans::device_id.eq(to))
         .execute(c))?)
 }
-
-/// Uses up the device's screen plan for `ticket`: false when there is no such plan or another ticket used it
-/// (true again, unchanged, for the ticket that used it: a repair restarted after a failed check).
-pub fn mark_plan_used(conn: &mut Conn<'_>, device: Id, ticket: Id, now: Ts) -> AppResult<bool> {
-    let plan = device_plans::table
-        .filter(device_plans::device_id.eq(device))
-        .filter(device_plans::kind.eq(PlanKind::ScreenPlan.as_str()));
-    let changed = with_conn!(conn, c => diesel::update(plan)
-        .filter(device_plans::used_by_ticket_id.is_null())
-        .set((device_plans::used_by_ticket_id.eq(Some(ticket)), device_plans::used_at.eq(Some(now))))
-        .execute(c))?;
-    if changed == 1 {
-        return Ok(true);
-    }
-    let mine: i64 = with_conn!(conn, c => plan
-        .filter(device_plans::used_by_ticket_id.eq(ticket))
-        .count()
-        .get_result(c))?;
-    Ok(mine == 1)
-}

@@ -666,15 +666,12 @@ pub fn transition_in(
         })?,
         _ => {}
     }
-    // A screen plan's repair uses the plan up: one replacement per plan.
+    // A screen plan's repair uses the plan up: one replacement per plan (409 `plan_used_up` when another repair
+    // used it meanwhile).
     if let (Some(decision), Some(device)) = (&decision, row.device_id)
         && decision.rule == Rule::ScreenPlan
-        && !crate::devices::repo::mark_plan_used(conn, device, row.id, now)?
     {
-        return Err(AppError::conflict(
-            "plan_used_up",
-            "the device's screen plan was used up by another repair",
-        ));
+        crate::devices::use_plan_in(conn, device, crate::devices::PlanKind::ScreenPlan, row.id, now)?;
     }
     let closed_at = to.is_final().then_some(now);
     repo::set_status(conn, row.id, from, to, now, closed_at)?;
