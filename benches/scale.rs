@@ -479,36 +479,16 @@ struct CountRow {
 
 /// Registers the loaners through the server's CSV import, the way a store's pool is loaded in practice.
 fn import_loaners(server: &Server, fixture: &Fixture, per_store: usize) -> anyhow::Result<()> {
-    let rows: Vec<String> = fixture
-        .store_codes
-        .iter()
-        .flat_map(|code| std::iter::repeat_n(code, per_store))
-        .enumerate()
-        .map(|(n, code)| {
-            let imei = Imei::from_body(&format!("35{n:012}")).map_err(|why| anyhow::anyhow!("loaner IMEI: {why}"))?;
-            Ok(format!("{imei},{PREMIUM_MODEL},{code},A"))
-        })
-        .collect::<anyhow::Result<_>>()?;
     let started = Instant::now();
-    // The import takes at most 10,000 rows per file.
-    for chunk in rows.chunks(5_000) {
-        let csv = format!("imei,model_code,store_code,grade\n{}\n", chunk.join("\n"));
-        let mut res = server
-            .agent
-            .post(format!("{}/api/v1/loaners/import", server.base))
-            .header("Authorization", format!("Bearer {}", fixture.admin_key))
-            .header("Content-Type", "text/csv")
-            .send(csv)
-            .context("importing loaners")?;
-        let status = res.status().as_u16();
-        let body = res.body_mut().read_to_string().unwrap_or_default();
-        if status != 201 {
-            bail!("importing loaners answered {status}: {body}");
-        }
-    }
+    let count = harness::import_loaners(
+        server,
+        &fixture.admin_key,
+        PREMIUM_MODEL,
+        &fixture.store_codes,
+        per_store,
+    )?;
     println!(
-        "setup: {} loaners imported over HTTP in {:.1} s",
-        rows.len(),
+        "setup: {count} loaners imported over HTTP in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())

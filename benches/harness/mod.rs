@@ -1153,3 +1153,40 @@ impl StandardStore {
             .collect()
     }
 }
+
+/// Registers `per_store` grade-A loaners of `model_code` at each store through the server's CSV import (at most
+/// 10,000 rows per file, so in files of 5,000), as a store's pool is loaded in practice; answers how many.
+pub fn import_loaners(
+    server: &Server,
+    admin_key: &str,
+    model_code: &str,
+    store_codes: &[String],
+    per_store: usize,
+) -> anyhow::Result<usize> {
+    let rows: Vec<String> = store_codes
+        .iter()
+        .flat_map(|code| std::iter::repeat_n(code, per_store))
+        .enumerate()
+        .map(|(n, code)| {
+            let imei = depot::imei::Imei::from_body(&format!("35{n:012}"))
+                .map_err(|why| anyhow::anyhow!("loaner IMEI: {why}"))?;
+            Ok(format!("{imei},{model_code},{code},A"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for chunk in rows.chunks(5_000) {
+        let csv = format!("imei,model_code,store_code,grade\n{}\n", chunk.join("\n"));
+        let mut res = server
+            .agent
+            .post(format!("{}/api/v1/loaners/import", server.base))
+            .header("Authorization", format!("Bearer {admin_key}"))
+            .header("Content-Type", "text/csv")
+            .send(csv)
+            .context("importing loaners")?;
+        let status = res.status().as_u16();
+        let body = res.body_mut().read_to_string().unwrap_or_default();
+        if status != 201 {
+            bail!("importing loaners answered {status}: {body}");
+        }
+    }
+    Ok(rows.len())
+}
