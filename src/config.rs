@@ -19,6 +19,8 @@ pub struct Settings {
     pub loan_hold: Duration,
     /// How often this instance looks for reservations whose hold ran out; zero turns the sweeper off.
     pub sweep_interval: Duration,
+    /// How often this instance places committed events in the feed (see `events::sequence`); zero turns it off.
+    pub events_interval: Duration,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// How long graceful shutdown waits for requests in flight.
@@ -45,6 +47,7 @@ impl Settings {
             pool: PoolOptions::default(),
             loan_hold: Duration::from_secs(48 * 3600),
             sweep_interval: Duration::from_secs(60),
+            events_interval: Duration::from_millis(200),
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
             drain_delay: Duration::from_secs(1),

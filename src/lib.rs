@@ -13,6 +13,7 @@ pub mod db;
 pub mod devices;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod imei;

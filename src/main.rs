@@ -73,6 +73,10 @@ struct ServeArgs {
     /// Seconds between sweeps for reservations whose hold ran out (0: no sweeper on this instance).
     #[arg(long, env = "DEPOT_SWEEP_INTERVAL_SECS", default_value_t = 60)]
     sweep_interval_secs: u64,
+    /// Milliseconds between placements of committed events in the event feed (0: this instance does not place
+    /// them; another instance must).
+    #[arg(long, env = "DEPOT_EVENTS_INTERVAL_MS", default_value_t = 200)]
+    events_interval_ms: u64,
     /// Seconds graceful shutdown waits for requests in flight.
     #[arg(long, env = "DEPOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
@@ -214,6 +218,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.loan_hold = Duration::from_secs(args.loan_hold_hours * 3600);
     settings.workers = args.workers;
     settings.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
+    settings.events_interval = Duration::from_millis(args.events_interval_ms);
     settings.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     settings.drain_delay = Duration::from_secs(args.drain_delay_secs);
     settings.body_timeout = Duration::from_secs(args.body_timeout_secs);
@@ -235,6 +240,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let sweeper = startup::spawn_sweeper(state.clone());
+    let sequencer = depot::events::spawn_sequencer(state.clone());
     let listener = TcpListener::bind(&args.bind).with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(
         address = %listener.local_addr()?,
@@ -252,6 +258,11 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(sweeper) = sweeper {
         if sweeper.join().is_err() {
             tracing::error!("the reservation sweeper panicked");
+        }
+    }
+    if let Some(sequencer) = sequencer {
+        if sequencer.join().is_err() {
+            tracing::error!("the event sequencer panicked");
         }
     }
     tracing::info!("depot stopped");

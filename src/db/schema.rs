@@ -464,6 +464,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    events (seq) {
+        seq -> BigInt,
+        id -> DbUuid,
+        event_type -> Text,
+        occurred_at -> DbTime,
+        subject_type -> Text,
+        subject_id -> DbUuid,
+        store_id -> Nullable<DbUuid>,
+        partner_id -> Nullable<DbUuid>,
+        payload -> Text,
+        internal -> Nullable<Text>,
+        txid -> BigInt,
+        position -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    event_consumers (name) {
+        name -> Text,
+        position -> BigInt,
+        updated_at -> DbTime,
+    }
+}
+
 diesel::joinable!(product_models -> product_series (series_id));
 diesel::joinable!(api_keys -> courier_partners (partner_id));
 diesel::joinable!(api_key_stores -> api_keys (api_key_id));
@@ -506,6 +537,8 @@ diesel::joinable!(device_plans -> stores (store_id));
 diesel::joinable!(tickets -> devices (device_id));
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(warranty_policies -> product_series (series_id));
+diesel::joinable!(events -> stores (store_id));
+diesel::joinable!(events -> courier_partners (partner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -534,4 +567,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     devices,
     device_plans,
     warranty_policies,
+    events,
+    event_consumers,
 );

@@ -125,6 +125,25 @@ impl TicketAction {
     }
 }
 
+/// The columns a ticket list shows: a page of these is a few KB, where full rows would carry each warranty
+/// decision's JSON (most of a ticket row's 1.3 KB) for nothing.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tickets)]
+pub struct TicketListRow {
+    pub id: Id,
+    pub number: String,
+    pub store_id: Id,
+    pub model_id: Id,
+    pub channel: String,
+    pub status: String,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+    pub device_imei: String,
+    pub customer_name: String,
+    pub promised_at: Option<Ts>,
+    pub ready_at: Option<Ts>,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = tickets)]
 pub struct TicketRow {

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text};
 
-use super::model::{TicketEventRow, TicketRow, TicketStatus};
+use super::model::{TicketEventRow, TicketListRow, TicketRow, TicketStatus};
 use crate::db::Conn;
 use crate::db::prepared::{no_parameter, prepared_statement, walk_numbered};
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
@@ -632,13 +632,13 @@ fn prefix_end(prefix: &str) -> String {
 /// `tickets_number_prefix (number text_pattern_ops)` serves whatever the database's collation. It is what
 /// PostgreSQL makes of `number LIKE 'PREFIX%'` with a constant pattern; a `LIKE $1 || '%'` with a parameter could
 /// not use the index in a generic plan.
-pub fn list(conn: &mut Conn<'_>, filter: TicketFilter) -> AppResult<Vec<TicketRow>> {
+pub fn list(conn: &mut Conn<'_>, filter: TicketFilter) -> AppResult<Vec<TicketListRow>> {
     let (ge, lt) = match conn {
         Conn::Pg(_) => (" ~>=~ ", " ~<~ "),
         Conn::Sqlite(_) => (" >= ", " < "),
     };
     Ok(with_conn!(conn, c => {
-        let mut q = tickets::table.select(TicketRow::as_select()).order(tickets::id).limit(filter.fetch).into_boxed();
+        let mut q = tickets::table.select(TicketListRow::as_select()).order(tickets::id).limit(filter.fetch).into_boxed();
         if let Some(after) = filter.after {
             q = q.filter(tickets::id.gt(after));
         }

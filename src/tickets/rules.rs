@@ -38,7 +38,12 @@ pub fn enum_str<T: Serialize>(value: &T) -> String {
 }
 
 pub fn channel_of(row: &TicketRow) -> Channel {
-    if row.channel == "mail_in" {
+    channel_named(&row.channel)
+}
+
+/// The channel stored as `name`.
+pub fn channel_named(name: &str) -> Channel {
+    if name == "mail_in" {
         Channel::MailIn
     } else {
         Channel::WalkIn

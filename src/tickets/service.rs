@@ -492,7 +492,7 @@ pub fn list(db: &Db, bearer: &Bearer, search: &TicketSearch, page: PageRequest) 
                 number: r.number.clone(),
                 store_id: r.store_id.0,
                 model_id: r.model_id.0,
-                channel: channel_of(&r),
+                channel: rules::channel_named(&r.channel),
                 status: TicketStatus::parse(&r.status),
                 created_at: r.created_at.0,
                 updated_at: r.updated_at.0,

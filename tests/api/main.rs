@@ -16,6 +16,7 @@ mod idempotency;
 mod invariants;
 mod openings;
 mod operations;
+mod outbox;
 mod parts_catalog;
 mod policies;
 mod query_plans;

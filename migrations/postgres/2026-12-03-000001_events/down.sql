@@ -1,0 +1,2 @@
+DROP TABLE event_consumers;
+DROP TABLE events;

@@ -1,0 +1,119 @@
+//! The events' queries: the outbox insert, the sequencer's placement, reading the feed, the consumers' cursors.
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use super::model::EventRow;
+use crate::db::Conn;
+use crate::db::schema::{event_consumers, events};
+use crate::db::types::Ts;
+use crate::error::AppResult;
+use crate::with_conn;
+
+pub fn insert(conn: &mut Conn<'_>, row: &EventRow) -> AppResult<()> {
+    with_conn!(conn, c => diesel::insert_into(events::table).values(row).execute(c))?;
+    Ok(())
+}
+
+/// The advisory lock the sequencer holds for its transaction, so that one instance at a time places events.
+const SEQUENCER_LOCK: i64 = 0x0de9_07e7_0001;
+
+#[derive(QueryableByName)]
+struct Placed {
+    #[diesel(sql_type = BigInt)]
+    placed: i64,
+}
+
+/// Gives up to `batch` committed events their feed positions, after the highest position given so far, in `seq`
+/// order; returns how many it placed. Run in a transaction of its own.
+///
+/// PostgreSQL: an event is placed only when its transaction is older than every transaction still running (its
+/// `txid` below the snapshot's `xmin`), and only before the first committed event that is not (so one subject's
+/// events, written under its row lock in `seq` order, are placed in that order even when a younger transaction
+/// commits first). Another instance holding the lock means it is placing them now: this one places nothing.
+/// SQLite: one writer at a time, so every committed event is placed in `seq` order.
+pub fn place(conn: &mut Conn<'_>, batch: i64) -> AppResult<i64> {
+    let placed = match conn {
+        Conn::Pg(c) => {
+            let locked: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                "pg_try_advisory_xact_lock({SEQUENCER_LOCK})"
+            )))
+            .get_result(*c)?;
+            if !locked {
+                return Ok(0);
+            }
+            diesel::sql_query(
+                "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin), \
+                 blocked AS (SELECT min(e.seq) AS seq FROM events e, horizon h \
+                             WHERE e.position IS NULL AND e.txid >= h.xmin), \
+                 next AS (SELECT e.seq, row_number() OVER (ORDER BY e.seq) AS n \
+                          FROM events e, horizon h, blocked b \
+                          WHERE e.position IS NULL AND e.txid < h.xmin AND (b.seq IS NULL OR e.seq < b.seq) \
+                          ORDER BY e.seq LIMIT $1), \
+                 base AS (SELECT coalesce(max(position), 0) AS p FROM events), \
+                 done AS (UPDATE events SET position = base.p + next.n FROM next, base \
+                          WHERE events.seq = next.seq RETURNING 1) \
+                 SELECT count(*) AS placed FROM done",
+            )
+            .bind::<BigInt, _>(batch)
+            .get_result::<Placed>(*c)?
+            .placed
+        }
+        Conn::Sqlite(c) => diesel::sql_query(
+            "WITH next AS (SELECT seq FROM events WHERE position IS NULL ORDER BY seq LIMIT ?), \
+                 base AS (SELECT coalesce(max(position), 0) AS p FROM events) \
+                 UPDATE events SET position = (SELECT p FROM base) + \
+                   (SELECT count(*) FROM next n WHERE n.seq <= events.seq) \
+                 WHERE seq IN (SELECT seq FROM next)",
+        )
+        .bind::<BigInt, _>(batch)
+        .execute(*c)? as i64,
+    };
+    Ok(placed)
+}
+
+/// Committed events not placed yet: the sequencer's backlog.
+pub fn unplaced(conn: &mut Conn<'_>) -> AppResult<i64> {
+    Ok(with_conn!(conn, c => events::table.filter(events::position.is_null()).count().get_result(c))?)
+}
+
+/// Up to `limit` placed events after `position`, in position order.
+pub fn after(conn: &mut Conn<'_>, position: i64, limit: i64) -> AppResult<Vec<EventRow>> {
+    Ok(with_conn!(conn, c => events::table
+        .filter(events::position.gt(position))
+        .order(events::position)
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(c))?)
+}
+
+/// Locks a consumer's cursor row for this transaction (creating it at 0 the first time) and returns its position.
+/// On PostgreSQL a consumer held by another instance is skipped: `None`.
+pub fn lock_consumer(conn: &mut Conn<'_>, name: &str, now: Ts) -> AppResult<Option<i64>> {
+    with_conn!(conn, c => diesel::insert_into(event_consumers::table)
+        .values((event_consumers::name.eq(name), event_consumers::position.eq(0), event_consumers::updated_at.eq(now)))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(match conn {
+        Conn::Pg(c) => event_consumers::table
+            .find(name)
+            .select(event_consumers::position)
+            .for_update()
+            .skip_locked()
+            .first(*c)
+            .optional()?,
+        Conn::Sqlite(c) => Some(
+            event_consumers::table
+                .find(name)
+                .select(event_consumers::position)
+                .first(*c)?,
+        ),
+    })
+}
+
+pub fn advance_consumer(conn: &mut Conn<'_>, name: &str, position: i64, now: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(event_consumers::table.find(name))
+        .set((event_consumers::position.eq(position), event_consumers::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(())
+}
