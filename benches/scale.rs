@@ -19,7 +19,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use clap::Parser;
 use depot::auth::{Principal, Role};
 use depot::catalog::{self, CreateModel, CreateSeries, CreateStore, StoreKind};
-use depot::db::schema::{customers, devices, ticket_events, tickets};
+use depot::db::schema::{customers, devices, loaners, ticket_events, tickets};
 use depot::db::{Db, Engine};
 use depot::imei::Imei;
 use diesel::connection::SimpleConnection;
@@ -150,7 +150,8 @@ fn main() -> anyhow::Result<()> {
     }
 
     let mut servers = args.run.start_servers(&url)?;
-    if args.existing.is_none() {
+    // The loaners go in through the server's import, so a database kept by `--load-only` has none yet.
+    if args.existing.is_none() || loaner_count(&db)? == 0 {
         import_loaners(&servers.current, &fixture, args.loaners_per_store)?;
     }
     println!("{}", servers.memory()?);
@@ -411,6 +412,14 @@ fn decision_text(url: &str, ticket: Uuid) -> anyhow::Result<String> {
 fn ticket_count(db: &Db) -> anyhow::Result<i64> {
     db.read(|conn| {
         let n: i64 = depot::with_conn!(conn, c => tickets::table.count().get_result(c))?;
+        Ok(n)
+    })
+    .map_err(app_error)
+}
+
+fn loaner_count(db: &Db) -> anyhow::Result<i64> {
+    db.read(|conn| {
+        let n: i64 = depot::with_conn!(conn, c => loaners::table.count().get_result(c))?;
         Ok(n)
     })
     .map_err(app_error)

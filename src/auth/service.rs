@@ -1,12 +1,16 @@
 //! The key check every request runs ([`Bearer::write`], [`Bearer::writer`], [`Bearer::read`]), and the API key
 //! use cases: create (the secret shown once), read, list, revoke, and the first admin key.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::model::{ApiKey, ApiKeyRow, Bearer, CreatedApiKey, NewApiKey, Principal, Role, generate_key};
 use super::repo;
-use super::rules::is_stale;
+use super::rules::{LAST_USED_GRANULARITY_SECS, is_stale};
 use crate::audit;
 use crate::db::types::{Id, Ts};
 use crate::db::{AnyConnection, Conn, Db};
@@ -68,10 +72,34 @@ impl Bearer {
 /// bookkeeping write must not fail the caller's request.
 fn record_use(db: &Db, stale: Option<Uuid>) {
     if let Some(id) = stale {
+        if !claim_record(id, Instant::now()) {
+            return;
+        }
         if let Err(e) = db.write(|conn| repo::touch(conn, id, Utc::now())) {
             tracing::warn!(error = %e, "could not record key use");
         }
     }
+}
+
+/// When this process last recorded each key's use.
+static RECORDED: LazyLock<Mutex<HashMap<Uuid, Instant>>> = LazyLock::new(Mutex::default);
+
+/// Whether this request is the one to record key `id`'s use: the first of this process's requests to find it stale
+/// within a granularity period. Every request in flight when a key turns stale sees it stale; if each wrote, they
+/// would queue on the key's row (measured: 20 to 40 ms at 8 clients on one key, each minute).
+fn claim_record(id: Uuid, now: Instant) -> bool {
+    let period = Duration::from_secs(LAST_USED_GRANULARITY_SECS.unsigned_abs());
+    let Ok(mut recorded) = RECORDED.lock() else {
+        return true;
+    };
+    if recorded.get(&id).is_some_and(|at| now.duration_since(*at) < period) {
+        return false;
+    }
+    if recorded.len() >= 10_000 {
+        recorded.retain(|_, at| now.duration_since(*at) < period);
+    }
+    recorded.insert(id, now);
+    true
 }
 
 /// Creates a key in the caller's transaction and returns it with its secret.
@@ -217,4 +245,24 @@ pub fn bootstrap_admin(db: &Db) -> AppResult<Option<CreatedApiKey>> {
         };
         create_key(conn, &new, None).map(Some)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use uuid::Uuid;
+
+    use super::claim_record;
+
+    #[test]
+    fn one_request_per_key_and_minute_records_the_use() {
+        let (key, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let start = Instant::now();
+        assert!(claim_record(key, start));
+        assert!(!claim_record(key, start), "a second request at once");
+        assert!(!claim_record(key, start + Duration::from_secs(59)));
+        assert!(claim_record(other, start), "another key is its own");
+        assert!(claim_record(key, start + Duration::from_secs(60)));
+    }
 }

@@ -174,6 +174,17 @@ const PG_URL_DEFAULTS: &[(&str, &str)] = &[
     ("tcp_user_timeout", "15000"),
 ];
 
+/// The session lock instances take turns under to migrate one database.
+const MIGRATION_LOCK: i64 = 7243003;
+
+/// Takes the session-level advisory lock `key` if it is free.
+fn pg_try_lock(c: &mut PgConnection, key: i64) -> diesel::QueryResult<bool> {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "pg_try_advisory_lock({key})"
+    )))
+    .get_result(c)
+}
+
 /// `url` with each of [`PG_URL_DEFAULTS`] it does not set.
 pub fn with_pg_defaults(url: &str) -> String {
     let mut url = url.to_owned();
@@ -535,22 +546,25 @@ impl Db {
         result
     }
 
-    /// Runs the embedded migrations of this engine that have not run yet.
     /// Runs the embedded migrations of this engine that have not run yet. Refuses, changing nothing, a database
     /// that holds migrations this binary does not know: a newer Depot migrated it, and this one would misread it.
     pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
         let mut conn = self.write.get().context("getting a connection to migrate")?;
         let applied = match &mut conn.engine {
             EngineConnection::Pg(c) => {
-                // Instances starting together on one database take turns: the second finds nothing left to run.
-                c.batch_execute("SELECT pg_advisory_lock(7243003)")
-                    .context("locking for migrations")?;
+                // Instances starting together on one database take turns: the second finds nothing left to run. It
+                // polls for the lock rather than wait in `pg_advisory_lock`: a waiting statement holds a snapshot,
+                // and a migration that builds an index CONCURRENTLY waits for every older snapshot, so the two would
+                // wait for each other.
+                while !pg_try_lock(c, MIGRATION_LOCK).context("locking for migrations")? {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
                 let applied = refuse_unknown(c, PG_MIGRATIONS).and_then(|()| {
                     c.run_pending_migrations(PG_MIGRATIONS)
                         .map(names)
                         .map_err(anyhow::Error::from_boxed)
                 });
-                c.batch_execute("SELECT pg_advisory_unlock(7243003)")
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
                     .context("unlocking after migrations")?;
                 applied
             }

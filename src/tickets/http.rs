@@ -277,7 +277,8 @@ pub struct TicketQuery {
         pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\+?[ ().-]*(?:[0-9][ ().-]*){5,20}[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     pub phone: Option<String>,
-    /// A ticket number or its beginning, in any case (`rt-2026-0001` finds `RT-2026-000123`).
+    /// A ticket number or its beginning, in any case (`rt-2026-0001` finds `RT-2026-000123`). The list is then in
+    /// number order.
     #[param(min_length = 1, max_length = 20, pattern = "^[A-Za-z0-9-]{1,20}$")]
     pub number: Option<String>,
     /// `true`: only tickets past their promise: ready later than promised, or not ready (nor closed or
@@ -382,7 +383,7 @@ pub async fn get_ticket(state: web::Data<AppState>, bearer: Bearer, path: web::P
     answer(move || service::get(&state.db, &bearer, id)).await
 }
 
-/// List tickets of the caller's stores, oldest first; find them by IMEI, by the customer's phone, by number or its
+/// List tickets of the caller's stores, oldest first (in number order with `number`); find them by IMEI, by the customer's phone, by number or its
 /// beginning, by store and status, or those past their promise (filters combine).
 #[utoipa::path(
     tag = "tickets", operation_id = "list_tickets", params(TicketQuery),

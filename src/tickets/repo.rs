@@ -625,7 +625,7 @@ fn prefix_end(prefix: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// A page of tickets in id order.
+/// A page of tickets in id order (in number order when searching by number).
 ///
 /// The number prefix is a byte-wise range `prefix <= number < prefix_end`: on SQLite with `>=`/`<`, which the
 /// UNIQUE index on number serves (BINARY collation); on PostgreSQL with the pattern operators `~>=~`/`~<~`, which
@@ -633,14 +633,31 @@ fn prefix_end(prefix: &str) -> String {
 /// PostgreSQL makes of `number LIKE 'PREFIX%'` with a constant pattern; a `LIKE $1 || '%'` with a parameter could
 /// not use the index in a generic plan.
 pub fn list(conn: &mut Conn<'_>, filter: TicketFilter) -> AppResult<Vec<TicketListRow>> {
-    let (ge, lt) = match conn {
-        Conn::Pg(_) => (" ~>=~ ", " ~<~ "),
-        Conn::Sqlite(_) => (" >= ", " < "),
+    let (ge, lt, gt, by_number) = match conn {
+        // `USING ~<~`: the pattern index's own (byte-wise) order, so that the index gives the page in order and the
+        // scan stops after it; a plain `ORDER BY number` is the collation's order, which that index cannot give.
+        Conn::Pg(_) => (" ~>=~ ", " ~<~ ", " ~>~ ", "\"tickets\".\"number\" USING ~<~"),
+        Conn::Sqlite(_) => (" >= ", " < ", " > ", "\"tickets\".\"number\""),
+    };
+    // A number search pages in number order, which its index gives: in id order, a short prefix (`RT-2026-8732`
+    // matches 1,100 tickets of a ten-million year) would fetch and sort every match for each page. The cursor stays
+    // the last ticket's id; its number is where the next page starts.
+    let after_number = match (&filter.number_prefix, filter.after) {
+        (Some(_), Some(after)) => Some(
+            with_conn!(conn, c => tickets::table.find(after).select(tickets::number).first::<String>(c).optional())?
+                .unwrap_or_default(),
+        ),
+        _ => None,
     };
     Ok(with_conn!(conn, c => {
-        let mut q = tickets::table.select(TicketListRow::as_select()).order(tickets::id).limit(filter.fetch).into_boxed();
-        if let Some(after) = filter.after {
-            q = q.filter(tickets::id.gt(after));
+        let mut q = tickets::table.select(TicketListRow::as_select()).limit(filter.fetch).into_boxed();
+        q = if filter.number_prefix.is_some() { q.order(sql::<Text>(by_number)) } else { q.order(tickets::id) };
+        match (&after_number, filter.after) {
+            (Some(number), _) => {
+                q = q.filter(sql::<Bool>("\"tickets\".\"number\"").sql(gt).bind::<Text, _>(number.clone()))
+            }
+            (None, Some(after)) => q = q.filter(tickets::id.gt(after)),
+            (None, None) => {}
         }
         if let Some(store) = filter.store {
             q = q.filter(tickets::store_id.eq(store));

@@ -586,6 +586,8 @@ fn ticket_search_uses_its_indexes_on_sqlite() {
             .map(|c| {
                 c.iter()
                     .filter(|s| s.trim_start().starts_with("SELECT") && s.contains("FROM `tickets`"))
+                    // A number search's next page first reads the cursor ticket's number by its primary key.
+                    .filter(|s| !s.contains("WHERE (`tickets`.`id` = ?)"))
                     .cloned()
                     .collect()
             })

@@ -259,6 +259,11 @@ fn number_finds_a_ticket_or_those_starting_so_in_any_case() {
         );
         assert_eq!(ids(&found), expected, "prefix {prefix}");
         assert!(!expected.is_empty());
+        let in_order: Vec<&str> = found.iter().map(|t| t["number"].as_str().unwrap_or_default()).collect();
+        assert!(
+            in_order.windows(2).all(|w| w[0] < w[1]),
+            "a number search pages in number order: {in_order:?}"
+        );
     }
     // A prefix no number has, and one that runs past every number's end.
     assert!(all_pages(&app, &admin, "/api/v1/tickets?number=RT-1999").is_empty());
