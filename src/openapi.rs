@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi};
 use crate::http::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 
 use crate::{
-    audit, auth, catalog, courier, customers, devices, error, events, health, loaners, loans, money, parts, repairs, stock,
-    tickets, tracking, warranty,
+    audit, auth, catalog, courier, customers, devices, error, events, health, loaners, loans, money, parts, repairs,
+    stock, tickets, tracking, warranty,
 };
 
 #[derive(OpenApi)]

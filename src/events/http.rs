@@ -140,7 +140,14 @@ mod tests {
     #[test]
     fn the_documented_pattern_admits_exactly_the_lists_of_known_types() {
         let re = regex::Regex::new(&super::super::model::types_pattern()).unwrap_or_else(|e| panic!("{e}"));
-        for sample in ["ticket.opened", "ticket.opened,loan.issued", "", "x", "ticket.opened,", "a,b"] {
+        for sample in [
+            "ticket.opened",
+            "ticket.opened,loan.issued",
+            "",
+            "x",
+            "ticket.opened,",
+            "a,b",
+        ] {
             assert_eq!(re.is_match(sample), parse_types(sample).is_ok(), "{sample:?}");
         }
     }

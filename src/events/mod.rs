@@ -20,7 +20,9 @@ use actix_web::web;
 
 pub use http::{EventList, FeedEvent, FeedQuery, FeedSubject};
 pub use model::{EventRow, EventType, FeedScope, NewEvent, Subject, SubjectType};
-pub use service::{AlertSettings, backlog, consume, emit_in, oldest_unplaced_age, raise_alerts, sequence, spawn_sequencer};
+pub use service::{
+    AlertSettings, backlog, consume, emit_in, oldest_unplaced_age, raise_alerts, sequence, spawn_sequencer,
+};
 
 /// The feed's route (`GET /events`), also the tag of its cursors.
 pub const FEED: &str = "/events";

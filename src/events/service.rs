@@ -186,7 +186,12 @@ pub fn raise_alerts(db: &Db, now: Ts, settings: &AlertSettings) -> AppResult<usi
             let marker = hold.map(|h| h.0.to_rfc3339()).unwrap_or_default();
             if repo::mark_alert(conn, EventType::LoanReservationExpiring, loan, &marker, now)? {
                 let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "hold_until": hold.map(|h| h.0)});
-                emit_alert(conn, EventType::LoanReservationExpiring, Subject::loan(loan.0, store.0), payload)?;
+                emit_alert(
+                    conn,
+                    EventType::LoanReservationExpiring,
+                    Subject::loan(loan.0, store.0),
+                    payload,
+                )?;
                 raised += 1;
             }
         }
@@ -195,7 +200,12 @@ pub fn raise_alerts(db: &Db, now: Ts, settings: &AlertSettings) -> AppResult<usi
             if repo::mark_alert(conn, EventType::TicketPastPromise, ticket, &marker, now)? {
                 let payload = json!({"ticket_id": ticket.0, "number": number, "status": status,
                                      "promised_at": promise.map(|p| p.0)});
-                emit_alert(conn, EventType::TicketPastPromise, Subject::ticket(ticket.0, store.0), payload)?;
+                emit_alert(
+                    conn,
+                    EventType::TicketPastPromise,
+                    Subject::ticket(ticket.0, store.0),
+                    payload,
+                )?;
                 raised += 1;
             }
         }
@@ -239,7 +249,12 @@ fn long_waitlists(conn: &mut Conn<'_>, now: Ts, threshold: i64) -> AppResult<usi
     Ok(raised)
 }
 
-fn emit_alert(conn: &mut Conn<'_>, event_type: EventType, subject: Subject, payload: serde_json::Value) -> AppResult<()> {
+fn emit_alert(
+    conn: &mut Conn<'_>,
+    event_type: EventType,
+    subject: Subject,
+    payload: serde_json::Value,
+) -> AppResult<()> {
     emit_in(
         conn,
         NewEvent {

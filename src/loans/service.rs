@@ -430,8 +430,18 @@ fn assign(conn: &mut Conn<'_>, store: Id, waiter: &Waiter, loaner: Id, now: Ts, 
         return Ok(false);
     }
     let held = serde_json::json!({"reserved_at": now.0, "hold_until": hold_until.map(|t| t.0)});
-    emit_loan(conn, (waiter.id, waiter.ticket_id, store), EventType::WaitlistServed, held.clone())?;
-    emit_loan(conn, (waiter.id, waiter.ticket_id, store), EventType::LoanReserved, held)?;
+    emit_loan(
+        conn,
+        (waiter.id, waiter.ticket_id, store),
+        EventType::WaitlistServed,
+        held.clone(),
+    )?;
+    emit_loan(
+        conn,
+        (waiter.id, waiter.ticket_id, store),
+        EventType::LoanReserved,
+        held,
+    )?;
     record_event(
         conn,
         waiter.ticket_id,

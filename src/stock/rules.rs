@@ -53,7 +53,10 @@ mod tests {
         assert!(!crossed(4, 1, 5, 10), "5 to 4 was at it already");
         assert!(!crossed(6, 1, 5, 10), "7 to 6 is still above");
         assert!(!crossed(0, 3, 0, 0), "no reorder setting");
-        assert!(crossed(0, 3, 0, 5), "a reorder quantity alone counts, as in the reorder report");
+        assert!(
+            crossed(0, 3, 0, 5),
+            "a reorder quantity alone counts, as in the reorder report"
+        );
         assert!(!crossed(5, 0, 5, 10), "nothing taken");
     }
 
