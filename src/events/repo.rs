@@ -27,8 +27,10 @@ struct Placed {
 /// Gives up to `batch` committed events their feed positions, after the highest position given so far, in `seq`
 /// order; returns how many it placed. Run in a transaction of its own.
 ///
-/// PostgreSQL: an event is placed only when its transaction is older than every transaction still running (its
-/// `txid` below the snapshot's `xmin`), and only before the first committed event that is not (so one subject's
+/// PostgreSQL: an event is placed only when its transaction is older than every transaction still running on this
+/// database (its `txid` below the oldest of the snapshot's running transactions that `pg_stat_activity` shows on
+/// this database; the snapshot's `xmax` when none: a transaction of another database on the same cluster, such as
+/// a long report elsewhere, must not hold the feed back), and only before the first committed event that is not (so one subject's
 /// events, written under its row lock in `seq` order, are placed in that order even when a younger transaction
 /// commits first). Another instance holding the lock means it is placing them now: this one places nothing.
 /// SQLite: one writer at a time, so every committed event is placed in `seq` order.
@@ -43,7 +45,12 @@ pub fn place(conn: &mut Conn<'_>, batch: i64) -> AppResult<i64> {
                 return Ok(0);
             }
             diesel::sql_query(
-                "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin), \
+                "WITH snap AS (SELECT pg_current_snapshot() AS s), \
+                 mine AS (SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity \
+                          WHERE datname = current_database() AND backend_xid IS NOT NULL), \
+                 horizon AS (SELECT coalesce((SELECT min(x::text::bigint) FROM snap, pg_snapshot_xip(snap.s) x \
+                                              WHERE x::text::bigint % 4294967296 IN (SELECT xid FROM mine)), \
+                                             (SELECT pg_snapshot_xmax(s)::text::bigint FROM snap)) AS xmin), \
                  blocked AS (SELECT min(e.seq) AS seq FROM events e, horizon h \
                              WHERE e.position IS NULL AND e.txid >= h.xmin), \
                  next AS (SELECT e.seq, row_number() OVER (ORDER BY e.seq) AS n \
