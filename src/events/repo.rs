@@ -194,8 +194,14 @@ pub fn raised(conn: &mut Conn<'_>, alert: EventType) -> AppResult<Vec<(Id, Strin
         .load(c))?)
 }
 
+/// A loan an alert is about: (loan, ticket, store, the time it is about).
+pub type DueLoan = (Id, Id, Id, Option<Ts>);
+
+/// A ticket past its promise: (ticket, number, store, promise, status).
+pub type LateTicket = (Id, String, Id, Option<Ts>, String);
+
 /// Issued loans past their due time at `now` whose overdue alert was not raised: (loan, ticket, store, due).
-pub fn overdue_loans(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<(Id, Id, Id, Option<Ts>)>> {
+pub fn overdue_loans(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<DueLoan>> {
     Ok(with_conn!(conn, c => loans::table
         .filter(loans::state.eq("issued"))
         .filter(loans::due_at.lt(now))
@@ -211,12 +217,7 @@ pub fn overdue_loans(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<
 }
 
 /// Reservations whose hold ends after `now` and by `by`: (loan, ticket, store, hold end).
-pub fn expiring_reservations(
-    conn: &mut Conn<'_>,
-    now: Ts,
-    by: Ts,
-    limit: i64,
-) -> AppResult<Vec<(Id, Id, Id, Option<Ts>)>> {
+pub fn expiring_reservations(conn: &mut Conn<'_>, now: Ts, by: Ts, limit: i64) -> AppResult<Vec<DueLoan>> {
     Ok(with_conn!(conn, c => loans::table
         .filter(loans::state.eq("reserved"))
         .filter(loans::hold_until.gt(now))
@@ -228,11 +229,7 @@ pub fn expiring_reservations(
 }
 
 /// Open tickets not ready yet whose promise passed by `now`: (ticket, number, store, promise, status).
-pub fn tickets_past_promise(
-    conn: &mut Conn<'_>,
-    now: Ts,
-    limit: i64,
-) -> AppResult<Vec<(Id, String, Id, Option<Ts>, String)>> {
+pub fn tickets_past_promise(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<LateTicket>> {
     Ok(with_conn!(conn, c => tickets::table
         .filter(tickets::promised_at.lt(now))
         .filter(tickets::ready_at.is_null())
