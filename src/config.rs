@@ -38,6 +38,8 @@ pub struct Settings {
     pub metrics_allow: Vec<Cidr>,
     /// A bearer key that opens `/metrics` from any address; none by default.
     pub metrics_key: Option<String>,
+    /// A store's waitlist for one series longer than this raises a `waitlist.long` staff alert (see `events::alerts`).
+    pub alert_waitlist_length: i64,
 }
 
 impl Settings {
@@ -56,6 +58,7 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             metrics_allow: Cidr::loopback(),
             metrics_key: None,
+            alert_waitlist_length: 5,
         }
     }
 

@@ -97,6 +97,20 @@ pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
         // Scrapes must keep working while the database is down; the HTTP metrics still say something.
         Err(e) => tracing::warn!(error = %e, "could not read loaner counts for metrics"),
     }
+    let outbox = state.clone();
+    let backlog = web::block(move || {
+        let backlog = crate::events::backlog(&outbox.db)?;
+        let age = crate::events::oldest_unplaced_age(&outbox.db, crate::now())?;
+        Ok::<_, crate::error::AppError>((backlog, age))
+    })
+    .await?;
+    match backlog {
+        Ok((backlog, age)) => {
+            m.outbox_backlog.set(backlog);
+            m.outbox_oldest_age.set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the outbox backlog for metrics"),
+    }
     let (connections, idle) = state.db.pool_state();
     m.db_connections
         .with_label_values(&["open"])

@@ -77,6 +77,9 @@ struct ServeArgs {
     /// them; another instance must).
     #[arg(long, env = "DEPOT_EVENTS_INTERVAL_MS", default_value_t = 200)]
     events_interval_ms: u64,
+    /// A store's waitlist for one series longer than this raises a `waitlist.long` staff alert (checked each sweep).
+    #[arg(long, env = "DEPOT_ALERT_WAITLIST_LENGTH", default_value_t = 5)]
+    alert_waitlist_length: i64,
     /// Seconds graceful shutdown waits for requests in flight.
     #[arg(long, env = "DEPOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
@@ -219,6 +222,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.workers = args.workers;
     settings.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
     settings.events_interval = Duration::from_millis(args.events_interval_ms);
+    settings.alert_waitlist_length = args.alert_waitlist_length;
     settings.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     settings.drain_delay = Duration::from_secs(args.drain_delay_secs);
     settings.body_timeout = Duration::from_secs(args.body_timeout_secs);

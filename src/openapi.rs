@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi};
 use crate::http::pagination::{self, DEFAULT_LIMIT, MAX_LIMIT};
 
 use crate::{
-    audit, auth, catalog, courier, customers, devices, error, health, loaners, loans, money, parts, repairs, stock,
-    tickets, tracking, warranty,
+    audit, auth, catalog, courier, customers, devices, error, events, health, loaners, loans, money, parts, repairs,
+    stock, tickets, tracking, warranty,
 };
 
 #[derive(OpenApi)]
@@ -71,6 +71,7 @@ use crate::{
         loans::http::mark_loan_lost,
         loans::http::cancel_loan,
         loans::http::extend_loan,
+        events::http::list_events,
     ),
     components(schemas(error::Problem, error::FieldError, money::Money, money::Currency))
 )]
@@ -116,6 +117,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "warranty", description = "Series' warranty policies and the warranty check without a ticket"),
         (name = "audit", description = "Who changed what"),
         (name = "operations", description = "Health and metrics"),
+        (name = "events", description = "The event feed: what changed, in order, for pull consumers"),
     )
 )]
 struct ApiDoc;
@@ -207,6 +209,12 @@ fn parameter_schema(list: &str, place: &ParameterIn, name: &str) -> Option<RefOr
                 None => pagination::cursor_pattern(list),
             };
             json!({"type": "string", "pattern": pattern})
+        }
+        (ParameterIn::Query, "after") if list == crate::events::FEED => {
+            json!({"type": "string", "pattern": pagination::cursor_pattern(list)})
+        }
+        (ParameterIn::Query, "types") if list == crate::events::FEED => {
+            json!({"type": "string", "pattern": crate::events::model::types_pattern()})
         }
         (ParameterIn::Header, "Idempotency-Key") => json!({
             "type": "string",

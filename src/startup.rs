@@ -55,6 +55,12 @@ pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHand
                 Ok(s) => tracing::info!(expired = s.expired, served = s.served, "loaner reservations swept"),
                 Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next round"),
             }
+            let alerts = crate::events::AlertSettings::from(&state.settings);
+            match crate::events::raise_alerts(&state.db, now, &alerts) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(raised = n, "staff alerts raised"),
+                Err(e) => tracing::warn!(error = %e, "raising staff alerts failed; retrying next round"),
+            }
         }
     });
     match spawned {
@@ -99,6 +105,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(courier::configure)
                     .configure(tracking::configure)
                     .configure(audit::configure)
+                    .configure(crate::events::configure)
                     .configure(warranty::configure)
                     .default_service(web::to(edge::no_route)),
             )

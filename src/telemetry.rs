@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Gauge, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -47,6 +47,10 @@ pub struct Metrics {
     pub loaners: IntGaugeVec,
     pub waitlist: IntGaugeVec,
     pub db_connections: IntGaugeVec,
+    /// Committed events the sequencer has not placed in the feed yet.
+    pub outbox_backlog: IntGauge,
+    /// Seconds since the oldest of them was written (0 when none waits).
+    pub outbox_oldest_age: Gauge,
 }
 
 impl Metrics {
@@ -78,12 +82,21 @@ impl Metrics {
         registry.register(Box::new(loaners.clone()))?;
         registry.register(Box::new(waitlist.clone()))?;
         registry.register(Box::new(db_connections.clone()))?;
+        let outbox_backlog = IntGauge::new("outbox_backlog", "Committed events not yet placed in the event feed")?;
+        let outbox_oldest_age = Gauge::new(
+            "outbox_oldest_unplaced_age_seconds",
+            "Age of the oldest committed event not yet placed in the event feed",
+        )?;
+        registry.register(Box::new(outbox_backlog.clone()))?;
+        registry.register(Box::new(outbox_oldest_age.clone()))?;
         Ok(Metrics {
             registry,
             http_latency,
             loaners,
             waitlist,
             db_connections,
+            outbox_backlog,
+            outbox_oldest_age,
         })
     }
 }

@@ -21,6 +21,7 @@ use crate::auth::{Bearer, Principal, Role};
 use crate::db::types::{Id, Ts};
 use crate::db::{AnyConnection, Conn, Db};
 use crate::error::{AppError, AppResult, OrDuplicate as _};
+use crate::events::{self as outbox, NewEvent, Subject, SubjectType};
 use crate::http::pagination::PageRequest;
 use crate::loans::LoanRow;
 use crate::tickets::{
@@ -113,6 +114,14 @@ pub fn create_pickup(
         updated_at: now,
     };
     repo::insert_pickup(conn, &row).or_duplicate(taken)?;
+    emit_pickup(
+        conn,
+        &row,
+        Some(ticket.store_id),
+        outbox::EventType::PickupRequested,
+        PickupStatus::Requested,
+        serde_json::json!({"partner_id": row.partner_id.map(Uuid::from)}),
+    )?;
     let note = format!("{} courier pickup requested", direction.as_str());
     record_event(
         conn,
@@ -159,7 +168,55 @@ pub fn cancel_leg(conn: &mut Conn<'_>, leg: &PickupRow, actor: Uuid, note: Optio
     if updated != 1 {
         return Err(changed_meanwhile());
     }
+    emit_pickup(
+        conn,
+        leg,
+        None,
+        outbox::EventType::PickupCancelled,
+        PickupStatus::Cancelled,
+        serde_json::json!({"from": leg.status}),
+    )?;
     record_event(conn, leg.ticket_id, Some(actor), "pickup_cancelled", None, None, note)?;
+    Ok(())
+}
+
+/// Emits an event about a pickup leg (see `crate::events`), seen by its ticket's store and its partner, in the
+/// caller's transaction, which holds the leg's lock. `payload` gets the leg's id, ticket, direction and `status`.
+fn emit_pickup(
+    conn: &mut Conn<'_>,
+    leg: &PickupRow,
+    store: Option<Id>,
+    event_type: outbox::EventType,
+    status: PickupStatus,
+    extra: serde_json::Value,
+) -> AppResult<()> {
+    let store = match store {
+        Some(store) => store,
+        None => crate::tickets::repo::store_of(conn, leg.ticket_id)?,
+    };
+    let mut payload = serde_json::json!({
+        "pickup_id": leg.id.0,
+        "ticket_id": leg.ticket_id.0,
+        "direction": leg.direction,
+        "status": status.as_str(),
+    });
+    if let (Some(fields), serde_json::Value::Object(more)) = (payload.as_object_mut(), extra) {
+        fields.extend(more);
+    }
+    crate::events::emit_in(
+        conn,
+        NewEvent {
+            event_type,
+            subject: Subject {
+                kind: SubjectType::Pickup,
+                id: leg.id.0,
+                store_id: Some(store.0),
+                partner_id: leg.partner_id.map(Uuid::from),
+            },
+            payload,
+            internal: None,
+        },
+    )?;
     Ok(())
 }
 
@@ -301,6 +358,14 @@ pub fn accept_pickup(db: &Db, bearer: &Bearer, id: Uuid, tracking_number: &str) 
             // refuses the second, answered as the check would have.
             repo::set_tracking_number(conn, row.id, (from, to), &tracking, Ts(crate::now()))
                 .or_duplicate(taken_error)?;
+            emit_pickup(
+                conn,
+                &row,
+                None,
+                outbox::EventType::PickupAccepted,
+                to,
+                serde_json::json!({"from": from.as_str(), "tracking_number": tracking}),
+            )?;
             record_event(
                 conn,
                 row.ticket_id,
@@ -371,6 +436,14 @@ fn ingest(
         if repo::set_status(conn, pickup.id, current.as_str(), next, Ts(now))? != 1 {
             return Err(changed_meanwhile());
         }
+        emit_pickup(
+            conn,
+            pickup,
+            None,
+            outbox::EventType::PickupStatusChanged,
+            next,
+            serde_json::json!({"from": current.as_str(), "to": next.as_str(), "happened_at": row.happened_at.0}),
+        )?;
         let loan = lock_loan_of(conn, pickup.ticket_id)?;
         apply_effects(conn, pickup, loan.as_ref(), current, next, hold)?;
         // The phone reached the store when the courier says it did (never later than now): its days with the

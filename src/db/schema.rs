@@ -495,6 +495,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    event_alerts (alert, subject_id, marker) {
+        alert -> Text,
+        subject_id -> DbUuid,
+        marker -> Text,
+        raised_at -> DbTime,
+    }
+}
+
 diesel::joinable!(product_models -> product_series (series_id));
 diesel::joinable!(api_keys -> courier_partners (partner_id));
 diesel::joinable!(api_key_stores -> api_keys (api_key_id));
@@ -569,4 +581,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     warranty_policies,
     events,
     event_consumers,
+    event_alerts,
 );

@@ -7,10 +7,26 @@
 //! - [`service`]: [`emit_in`]; the sequencer ([`sequence`]) that gives committed events their feed position; and
 //!   [`consume`], the step an internal consumer (webhook fan-out, reminders) runs to read the feed past its cursor.
 //! - [`repo`]: the queries.
+//! - [`http`]: `GET /events`, the feed for pull consumers, scoped by the caller's role.
+//!
+//! Staff alerts ([`raise_alerts`]) are events too: a step of the sweeper raises each once.
 
+pub mod http;
 pub mod model;
 pub mod repo;
 pub mod service;
 
-pub use model::{EventRow, EventType, NewEvent, Subject, SubjectType};
-pub use service::{consume, emit_in, sequence, spawn_sequencer};
+use actix_web::web;
+
+pub use http::{EventList, FeedEvent, FeedQuery, FeedSubject};
+pub use model::{EventRow, EventType, FeedScope, NewEvent, Subject, SubjectType};
+pub use service::{
+    AlertSettings, backlog, consume, emit_in, oldest_unplaced_age, raise_alerts, sequence, spawn_sequencer,
+};
+
+/// The feed's route (`GET /events`), also the tag of its cursors.
+pub const FEED: &str = "/events";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(http::list_events);
+}

@@ -37,6 +37,12 @@ pub enum EventType {
     LoanOverdue,
     #[serde(rename = "loan.lost")]
     LoanLost,
+    /// A waiting or reserved loan ended without a hand-over (its ticket ended, or the desk cancelled it).
+    #[serde(rename = "loan.cancelled")]
+    LoanCancelled,
+    /// A reservation's hold ran out before the hand-over.
+    #[serde(rename = "loan.expired")]
+    LoanExpired,
     #[serde(rename = "loan.reservation_expiring")]
     LoanReservationExpiring,
     #[serde(rename = "waitlist.served")]
@@ -58,7 +64,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 22] = [
+    pub const ALL: [EventType; 24] = [
         EventType::TicketOpened,
         EventType::TicketStatusChanged,
         EventType::TicketRemedyChosen,
@@ -72,6 +78,8 @@ impl EventType {
         EventType::LoanDueSoon,
         EventType::LoanOverdue,
         EventType::LoanLost,
+        EventType::LoanCancelled,
+        EventType::LoanExpired,
         EventType::LoanReservationExpiring,
         EventType::WaitlistServed,
         EventType::WaitlistLong,
@@ -98,6 +106,8 @@ impl EventType {
             EventType::LoanDueSoon => "loan.due_soon",
             EventType::LoanOverdue => "loan.overdue",
             EventType::LoanLost => "loan.lost",
+            EventType::LoanCancelled => "loan.cancelled",
+            EventType::LoanExpired => "loan.expired",
             EventType::LoanReservationExpiring => "loan.reservation_expiring",
             EventType::WaitlistServed => "waitlist.served",
             EventType::WaitlistLong => "waitlist.long",
@@ -114,6 +124,16 @@ impl EventType {
     pub fn parse(name: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|t| t.as_str() == name)
     }
+}
+
+/// The feed's types as a comma-separated list, as a regular expression (the `types` parameter's documented form).
+pub fn types_pattern() -> String {
+    let one = EventType::ALL
+        .iter()
+        .map(|t| t.as_str().replace('.', "\\."))
+        .collect::<Vec<_>>()
+        .join("|");
+    format!("^({one})(,({one}))*$")
 }
 
 /// What an event is about: the record whose change it reports.
@@ -164,6 +184,36 @@ pub struct Subject {
     pub store_id: Option<uuid::Uuid>,
     /// The courier partner that sees it (its own pickups' events only).
     pub partner_id: Option<uuid::Uuid>,
+}
+
+impl Subject {
+    /// A ticket of `store`.
+    pub fn ticket(id: uuid::Uuid, store: uuid::Uuid) -> Subject {
+        Subject {
+            kind: SubjectType::Ticket,
+            id,
+            store_id: Some(store),
+            partner_id: None,
+        }
+    }
+
+    /// A loan at `store`.
+    pub fn loan(id: uuid::Uuid, store: uuid::Uuid) -> Subject {
+        Subject {
+            kind: SubjectType::Loan,
+            id,
+            store_id: Some(store),
+            partner_id: None,
+        }
+    }
+}
+
+/// Who reads the feed: an admin everything, store staff their stores' events, a courier partner its own.
+#[derive(Debug, Clone)]
+pub enum FeedScope {
+    All,
+    Stores(Vec<Id>),
+    Partner(Id),
 }
 
 /// An event to write: its type, subject and payload. The payload says what changed, in the API's words, and holds

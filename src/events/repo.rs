@@ -3,10 +3,10 @@
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::model::EventRow;
+use super::model::{EventRow, EventType, FeedScope};
 use crate::db::Conn;
-use crate::db::schema::{event_consumers, events};
-use crate::db::types::Ts;
+use crate::db::schema::{event_alerts, event_consumers, events, loans, tickets};
+use crate::db::types::{Id, Ts};
 use crate::error::AppResult;
 use crate::with_conn;
 
@@ -27,8 +27,10 @@ struct Placed {
 /// Gives up to `batch` committed events their feed positions, after the highest position given so far, in `seq`
 /// order; returns how many it placed. Run in a transaction of its own.
 ///
-/// PostgreSQL: an event is placed only when its transaction is older than every transaction still running (its
-/// `txid` below the snapshot's `xmin`), and only before the first committed event that is not (so one subject's
+/// PostgreSQL: an event is placed only when its transaction is older than every transaction still running on this
+/// database (its `txid` below the oldest of the snapshot's running transactions that `pg_stat_activity` shows on
+/// this database; the snapshot's `xmax` when none: a transaction of another database on the same cluster, such as
+/// a long report elsewhere, must not hold the feed back), and only before the first committed event that is not (so one subject's
 /// events, written under its row lock in `seq` order, are placed in that order even when a younger transaction
 /// commits first). Another instance holding the lock means it is placing them now: this one places nothing.
 /// SQLite: one writer at a time, so every committed event is placed in `seq` order.
@@ -43,7 +45,12 @@ pub fn place(conn: &mut Conn<'_>, batch: i64) -> AppResult<i64> {
                 return Ok(0);
             }
             diesel::sql_query(
-                "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin), \
+                "WITH snap AS (SELECT pg_current_snapshot() AS s), \
+                 mine AS (SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity \
+                          WHERE datname = current_database() AND backend_xid IS NOT NULL), \
+                 horizon AS (SELECT coalesce((SELECT min(x::text::bigint) FROM snap, pg_snapshot_xip(snap.s) x \
+                                              WHERE x::text::bigint % 4294967296 IN (SELECT xid FROM mine)), \
+                                             (SELECT pg_snapshot_xmax(s)::text::bigint FROM snap)) AS xmin), \
                  blocked AS (SELECT min(e.seq) AS seq FROM events e, horizon h \
                              WHERE e.position IS NULL AND e.txid >= h.xmin), \
                  next AS (SELECT e.seq, row_number() OVER (ORDER BY e.seq) AS n \
@@ -116,4 +123,128 @@ pub fn advance_consumer(conn: &mut Conn<'_>, name: &str, position: i64, now: Ts)
         .set((event_consumers::position.eq(position), event_consumers::updated_at.eq(now)))
         .execute(c))?;
     Ok(())
+}
+
+/// Up to `limit` placed events after `position` that `scope` may see, of `types` when given, in position order.
+pub fn feed(
+    conn: &mut Conn<'_>,
+    scope: &FeedScope,
+    position: i64,
+    types: Option<&[String]>,
+    limit: i64,
+) -> AppResult<Vec<EventRow>> {
+    Ok(with_conn!(conn, c => {
+        let mut q = events::table
+            .filter(events::position.gt(position))
+            .order(events::position)
+            .limit(limit)
+            .select(EventRow::as_select())
+            .into_boxed();
+        match scope {
+            FeedScope::All => {}
+            FeedScope::Stores(stores) => q = q.filter(events::store_id.eq_any(stores.clone())),
+            FeedScope::Partner(partner) => q = q.filter(events::partner_id.eq(*partner)),
+        }
+        if let Some(types) = types {
+            q = q.filter(events::event_type.eq_any(types.to_vec()));
+        }
+        q.load(c)
+    })?)
+}
+
+/// When the oldest committed event not yet placed was written, if any is waiting.
+pub fn oldest_unplaced(conn: &mut Conn<'_>) -> AppResult<Option<Ts>> {
+    Ok(with_conn!(conn, c => events::table
+        .filter(events::position.is_null())
+        .order(events::seq)
+        .select(events::occurred_at)
+        .first(c)
+        .optional())?)
+}
+
+/// Records that `alert` was raised for `subject` on the occasion `marker`; false when it was already (by this
+/// instance or another), so that the caller raises it once.
+pub fn mark_alert(conn: &mut Conn<'_>, alert: EventType, subject: Id, marker: &str, now: Ts) -> AppResult<bool> {
+    let inserted = with_conn!(conn, c => diesel::insert_into(event_alerts::table)
+        .values((
+            event_alerts::alert.eq(alert.as_str()),
+            event_alerts::subject_id.eq(subject),
+            event_alerts::marker.eq(marker),
+            event_alerts::raised_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}
+
+/// Forgets the raised `alert`s of `subject` whose marker is not in `keep` (a long waitlist that fell back).
+pub fn clear_alerts(conn: &mut Conn<'_>, alert: EventType, subject: Id, keep: &[String]) -> AppResult<usize> {
+    Ok(with_conn!(conn, c => diesel::delete(event_alerts::table
+        .filter(event_alerts::alert.eq(alert.as_str()))
+        .filter(event_alerts::subject_id.eq(subject))
+        .filter(event_alerts::marker.ne_all(keep.to_vec())))
+        .execute(c))?)
+}
+
+/// The raised alerts of one kind, as (subject, marker).
+pub fn raised(conn: &mut Conn<'_>, alert: EventType) -> AppResult<Vec<(Id, String)>> {
+    Ok(with_conn!(conn, c => event_alerts::table
+        .filter(event_alerts::alert.eq(alert.as_str()))
+        .select((event_alerts::subject_id, event_alerts::marker))
+        .load(c))?)
+}
+
+/// A loan an alert is about: (loan, ticket, store, the time it is about).
+pub type DueLoan = (Id, Id, Id, Option<Ts>);
+
+/// A ticket past its promise: (ticket, number, store, promise, status).
+pub type LateTicket = (Id, String, Id, Option<Ts>, String);
+
+/// Issued loans past their due time at `now` whose overdue alert was not raised: (loan, ticket, store, due).
+pub fn overdue_loans(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<DueLoan>> {
+    Ok(with_conn!(conn, c => loans::table
+        .filter(loans::state.eq("issued"))
+        .filter(loans::due_at.lt(now))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            event_alerts::table
+                .filter(event_alerts::alert.eq(EventType::LoanOverdue.as_str()))
+                .filter(event_alerts::subject_id.eq(loans::id)),
+        )))
+        .order(loans::due_at)
+        .limit(limit)
+        .select((loans::id, loans::ticket_id, loans::store_id, loans::due_at))
+        .load(c))?)
+}
+
+/// Reservations whose hold ends after `now` and by `by`: (loan, ticket, store, hold end).
+pub fn expiring_reservations(conn: &mut Conn<'_>, now: Ts, by: Ts, limit: i64) -> AppResult<Vec<DueLoan>> {
+    Ok(with_conn!(conn, c => loans::table
+        .filter(loans::state.eq("reserved"))
+        .filter(loans::hold_until.gt(now))
+        .filter(loans::hold_until.le(by))
+        .order(loans::hold_until)
+        .limit(limit)
+        .select((loans::id, loans::ticket_id, loans::store_id, loans::hold_until))
+        .load(c))?)
+}
+
+/// Open tickets not ready yet whose promise passed by `now`: (ticket, number, store, promise, status).
+pub fn tickets_past_promise(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<LateTicket>> {
+    Ok(with_conn!(conn, c => tickets::table
+        .filter(tickets::promised_at.lt(now))
+        .filter(tickets::ready_at.is_null())
+        .filter(tickets::status.ne_all(["closed", "cancelled", "ready_for_pickup"]))
+        .order(tickets::promised_at)
+        .limit(limit)
+        .select((tickets::id, tickets::number, tickets::store_id, tickets::promised_at, tickets::status))
+        .load(c))?)
+}
+
+/// Waiting loans by (store, series).
+pub fn waitlists(conn: &mut Conn<'_>) -> AppResult<Vec<(Id, Id, i64)>> {
+    Ok(with_conn!(conn, c => loans::table
+        .filter(loans::state.eq("waiting"))
+        .group_by((loans::store_id, loans::series_id))
+        .select((loans::store_id, loans::series_id, diesel::dsl::count_star()))
+        .load(c))?)
 }

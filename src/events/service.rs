@@ -5,11 +5,15 @@ use std::time::Duration;
 use actix_web::web;
 use uuid::Uuid;
 
-use super::model::{EventRow, NewEvent};
+use serde_json::json;
+
+use super::model::{EventRow, EventType, FeedScope, NewEvent, Subject, SubjectType};
 use super::repo;
+use crate::auth::{Bearer, Principal, Role};
+use crate::config::Settings;
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// Writes `event` in the caller's transaction, which must hold the subject's row lock (so that one subject's
@@ -105,4 +109,160 @@ pub fn spawn_sequencer(state: web::Data<AppState>) -> Option<std::thread::JoinHa
             None
         }
     }
+}
+
+/// The age in seconds of the oldest committed event not placed yet (0 when none waits), at `now`.
+pub fn oldest_unplaced_age(db: &Db, now: chrono::DateTime<chrono::Utc>) -> AppResult<f64> {
+    let oldest = db.read(repo::oldest_unplaced)?;
+    Ok(oldest.map_or(0.0, |t| (now - t.0).num_milliseconds().max(0) as f64 / 1000.0))
+}
+
+/// Who may read the feed, and what: admins everything, store staff their stores' events, a courier partner its
+/// own pickups' events; other roles none.
+pub fn feed_scope(principal: &Principal) -> AppResult<FeedScope> {
+    match (principal.role, principal.partner_id) {
+        (Role::Admin, _) => Ok(FeedScope::All),
+        (Role::StoreStaff, _) => Ok(FeedScope::Stores(principal.store_ids.iter().copied().map(Id).collect())),
+        (Role::Courier, Some(partner)) => Ok(FeedScope::Partner(Id(partner))),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
+/// One page of the feed for the caller: placed events after position `after` that its scope sees, of `types` when
+/// given, in feed order.
+pub fn feed(
+    db: &Db,
+    bearer: &Bearer,
+    after: i64,
+    types: Option<Vec<EventType>>,
+    limit: i64,
+) -> AppResult<Vec<EventRow>> {
+    let types: Option<Vec<String>> = types.map(|ts| ts.iter().map(|t| t.as_str().to_owned()).collect());
+    bearer.read(db, |conn, principal| {
+        let scope = feed_scope(principal)?;
+        repo::feed(conn, &scope, after, types.as_deref(), limit)
+    })
+}
+
+/// When staff alerts are raised (see [`raise_alerts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AlertSettings {
+    /// A reservation whose hold ends within this is about to expire.
+    pub reservation_warning: chrono::Duration,
+    /// A waitlist longer than this is long.
+    pub waitlist_length: i64,
+}
+
+impl From<&Settings> for AlertSettings {
+    fn from(settings: &Settings) -> AlertSettings {
+        AlertSettings {
+            reservation_warning: chrono::Duration::hours(2),
+            waitlist_length: settings.alert_waitlist_length,
+        }
+    }
+}
+
+/// Alerts looked at per kind and round; the rest wait for the next round.
+const ALERT_BATCH: i64 = 200;
+
+/// One round of the staff alerts, as of `now` (a step of the sweeper; tests pass a made-up `now`): a loan overdue
+/// (`loan.overdue`, once per loan), a reservation whose hold ends within the warning (`loan.reservation_expiring`,
+/// once per hold), a ticket past its promise and not ready (`ticket.past_promise`, once per ticket and promise),
+/// a store's waitlist for a series longer than the setting (`waitlist.long`, once until it falls back). Each alert
+/// is recorded in `event_alerts` in the transaction that emits it, so that several instances raise it once.
+/// Returns how many it raised.
+pub fn raise_alerts(db: &Db, now: Ts, settings: &AlertSettings) -> AppResult<usize> {
+    let warn_by = Ts(now.0 + settings.reservation_warning);
+    db.write(|conn| {
+        let mut raised = 0;
+        for (loan, ticket, store, due) in repo::overdue_loans(conn, now, ALERT_BATCH)? {
+            if repo::mark_alert(conn, EventType::LoanOverdue, loan, "", now)? {
+                let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "due_at": due.map(|d| d.0)});
+                emit_alert(conn, EventType::LoanOverdue, Subject::loan(loan.0, store.0), payload)?;
+                raised += 1;
+            }
+        }
+        for (loan, ticket, store, hold) in repo::expiring_reservations(conn, now, warn_by, ALERT_BATCH)? {
+            let marker = hold.map(|h| h.0.to_rfc3339()).unwrap_or_default();
+            if repo::mark_alert(conn, EventType::LoanReservationExpiring, loan, &marker, now)? {
+                let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "hold_until": hold.map(|h| h.0)});
+                emit_alert(
+                    conn,
+                    EventType::LoanReservationExpiring,
+                    Subject::loan(loan.0, store.0),
+                    payload,
+                )?;
+                raised += 1;
+            }
+        }
+        for (ticket, number, store, promise, status) in repo::tickets_past_promise(conn, now, ALERT_BATCH)? {
+            let marker = promise.map(|p| p.0.to_rfc3339()).unwrap_or_default();
+            if repo::mark_alert(conn, EventType::TicketPastPromise, ticket, &marker, now)? {
+                let payload = json!({"ticket_id": ticket.0, "number": number, "status": status,
+                                     "promised_at": promise.map(|p| p.0)});
+                emit_alert(
+                    conn,
+                    EventType::TicketPastPromise,
+                    Subject::ticket(ticket.0, store.0),
+                    payload,
+                )?;
+                raised += 1;
+            }
+        }
+        raised += long_waitlists(conn, now, settings.waitlist_length)?;
+        Ok(raised)
+    })
+}
+
+/// The `waitlist.long` step of [`raise_alerts`]: raised for each (store, series) queue longer than `threshold` not
+/// raised yet; a queue that fell back is forgotten, to be raised again when it grows.
+fn long_waitlists(conn: &mut Conn<'_>, now: Ts, threshold: i64) -> AppResult<usize> {
+    let mut long: std::collections::HashMap<Id, Vec<String>> = std::collections::HashMap::new();
+    let mut raised = 0;
+    for (store, series, waiting) in repo::waitlists(conn)? {
+        if waiting <= threshold {
+            continue;
+        }
+        let marker = series.0.to_string();
+        long.entry(store).or_default().push(marker.clone());
+        if repo::mark_alert(conn, EventType::WaitlistLong, store, &marker, now)? {
+            let subject = Subject {
+                kind: SubjectType::Store,
+                id: store.0,
+                store_id: Some(store.0),
+                partner_id: None,
+            };
+            let payload = json!({"store_id": store.0, "series_id": series.0, "waiting": waiting,
+                                 "threshold": threshold});
+            emit_alert(conn, EventType::WaitlistLong, subject, payload)?;
+            raised += 1;
+        }
+    }
+    let stores: std::collections::HashSet<Id> = repo::raised(conn, EventType::WaitlistLong)?
+        .into_iter()
+        .map(|(store, _)| store)
+        .collect();
+    for store in stores {
+        let keep = long.get(&store).cloned().unwrap_or_default();
+        repo::clear_alerts(conn, EventType::WaitlistLong, store, &keep)?;
+    }
+    Ok(raised)
+}
+
+fn emit_alert(
+    conn: &mut Conn<'_>,
+    event_type: EventType,
+    subject: Subject,
+    payload: serde_json::Value,
+) -> AppResult<()> {
+    emit_in(
+        conn,
+        NewEvent {
+            event_type,
+            subject,
+            payload,
+            internal: None,
+        },
+    )?;
+    Ok(())
 }

@@ -28,3 +28,4 @@ pub use service::{
     Reservation, Sweep, end_loan, expire_due, issue_by_courier, make_available, reserve_for_ticket, return_by_courier,
     serve_waitlist, sweep,
 };
+pub use service::{emit_loan, loan_payload};

@@ -16,6 +16,7 @@ use crate::auth::{Bearer, Principal};
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
+use crate::events::{EventType, NewEvent, Subject};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
 use crate::money::Money;
@@ -74,6 +75,40 @@ fn loaner_of(loan: &LoanRow, state: &str) -> AppResult<Id> {
     Ok(loan
         .loaner_id
         .ok_or_else(|| anyhow::anyhow!("{state} loan without a loaner"))?)
+}
+
+/// What a loan's events say besides `extra`: the loan and its ticket.
+pub fn loan_payload(loan: Id, ticket: Id, extra: serde_json::Value) -> serde_json::Value {
+    let mut payload = serde_json::json!({"loan_id": loan.0, "ticket_id": ticket.0});
+    if let (Some(fields), serde_json::Value::Object(more)) = (payload.as_object_mut(), extra) {
+        fields.extend(more);
+    }
+    payload
+}
+
+/// Emits an event about a loan at `store` (see `crate::events`), in the caller's transaction, which holds the
+/// loan's lock (or has just written it).
+pub fn emit_loan(
+    conn: &mut Conn<'_>,
+    (loan, ticket, store): (Id, Id, Id),
+    event_type: EventType,
+    extra: serde_json::Value,
+) -> AppResult<()> {
+    crate::events::emit_in(
+        conn,
+        NewEvent {
+            event_type,
+            subject: Subject::loan(loan.0, store.0),
+            payload: loan_payload(loan, ticket, extra),
+            internal: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// The ids [`emit_loan`] takes, of a loan row.
+fn ids(loan: &LoanRow) -> (Id, Id, Id) {
+    (loan.id, loan.ticket_id, loan.store_id)
 }
 
 /// Writes the desk's act on a loan to its ticket's timeline.
@@ -167,6 +202,12 @@ pub fn issue(
             deposit_minor: deposit,
         };
         repo::set_issued(conn, loan.id, next, now, &issue)?;
+        emit_loan(
+            conn,
+            ids(&loan),
+            EventType::LoanIssued,
+            serde_json::json!({"issued_at": now.0, "due_at": issue.due.0}),
+        )?;
         desk_event(conn, &loan, principal, "loan_issued", "loaner handed over")?;
         Ok(())
     })
@@ -203,6 +244,12 @@ pub fn give_back(
             damage_charge_minor: charge,
         };
         repo::set_returned(conn, loan.id, next, now, &back)?;
+        emit_loan(
+            conn,
+            ids(&loan),
+            EventType::LoanReturned,
+            serde_json::json!({"returned_at": now.0, "damage_charge": charge.map(Money::from_minor)}),
+        )?;
         let note = note.unwrap_or_else(|| "loaner taken back for inspection".into());
         desk_event(conn, &loan, principal, "loan_returned", &note)?;
         Ok(())
@@ -221,6 +268,12 @@ pub fn lose(db: &Db, bearer: &Bearer, id: Uuid, charge: &Money, note: Option<&st
         let loaner = loaner_of(&loan, "issued")?;
         set_loaner_state(conn, loaner, "on_loan", "retired", now)?;
         repo::set_lost(conn, loan.id, next, charge, now)?;
+        emit_loan(
+            conn,
+            ids(&loan),
+            EventType::LoanLost,
+            serde_json::json!({"charge": charge.map(Money::from_minor)}),
+        )?;
         let note = note.unwrap_or_else(|| "loaner lost; retired and charged".into());
         desk_event(conn, &loan, principal, "loan_lost", &note)?;
         Ok(())
@@ -279,6 +332,16 @@ pub fn end_loan(
     if repo::close(conn, loan, next, now)? != 1 {
         return Err(AppError::Unavailable("the loan changed meanwhile; retry".into()));
     }
+    let event_type = match next {
+        LoanState::Expired => EventType::LoanExpired,
+        _ => EventType::LoanCancelled,
+    };
+    emit_loan(
+        conn,
+        ids(loan),
+        event_type,
+        serde_json::json!({"from": loan.state().as_str(), "to": next.as_str()}),
+    )?;
     record_event(
         conn,
         loan.ticket_id,
@@ -301,7 +364,14 @@ pub fn issue_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppResu
     let next = loan.state().issue()?;
     let loaner = loaner_of(loan, "reserved")?;
     set_loaner_state(conn, loaner, "reserved", "on_loan", now)?;
-    repo::set_issued_by_courier(conn, loan.id, next, now, Ts(rules::default_due(now.0)))
+    let due = Ts(rules::default_due(now.0));
+    repo::set_issued_by_courier(conn, loan.id, next, now, due)?;
+    emit_loan(
+        conn,
+        ids(loan),
+        EventType::LoanIssued,
+        serde_json::json!({"issued_at": now.0, "due_at": due.0, "by_courier": true}),
+    )
 }
 
 /// The outbound courier delivered the repaired phone and took the loaner back: it goes to inspection.
@@ -310,6 +380,12 @@ pub fn return_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppRes
     let loaner = loaner_of(loan, "issued")?;
     set_loaner_state(conn, loaner, "on_loan", "inspection", now)?;
     repo::set_returned_by_courier(conn, loan.id, next, now)?;
+    emit_loan(
+        conn,
+        ids(loan),
+        EventType::LoanReturned,
+        serde_json::json!({"returned_at": now.0, "by_courier": true}),
+    )?;
     record_event(
         conn,
         loan.ticket_id,
@@ -326,10 +402,16 @@ pub fn return_by_courier(conn: &mut Conn<'_>, loan: &LoanRow, now: Ts) -> AppRes
 /// meanwhile, e.g. its ticket was cancelled or another transaction served it first. A mail-in waiter whose inbound
 /// leg has collected the phone or ended can never be handed a loaner: it leaves the queue instead of being given a
 /// hold that nothing would end (the courier's events end such waits as they happen; this covers any that did not).
-fn assign(conn: &mut Conn<'_>, waiter: &Waiter, loaner: Id, now: Ts, hold: Duration) -> AppResult<bool> {
+fn assign(conn: &mut Conn<'_>, store: Id, waiter: &Waiter, loaner: Id, now: Ts, hold: Duration) -> AppResult<bool> {
     if waiter.channel == "mail_in" && !repo::inbound_leg_pending(conn, waiter.ticket_id)? {
         repo::unclaim(conn, loaner)?;
         if repo::leave_queue(conn, waiter.id, now)? == 1 {
+            emit_loan(
+                conn,
+                (waiter.id, waiter.ticket_id, store),
+                EventType::LoanCancelled,
+                serde_json::json!({"from": "waiting", "to": "cancelled"}),
+            )?;
             record_event(
                 conn,
                 waiter.ticket_id,
@@ -347,6 +429,19 @@ fn assign(conn: &mut Conn<'_>, waiter: &Waiter, loaner: Id, now: Ts, hold: Durat
         repo::unclaim(conn, loaner)?;
         return Ok(false);
     }
+    let held = serde_json::json!({"reserved_at": now.0, "hold_until": hold_until.map(|t| t.0)});
+    emit_loan(
+        conn,
+        (waiter.id, waiter.ticket_id, store),
+        EventType::WaitlistServed,
+        held.clone(),
+    )?;
+    emit_loan(
+        conn,
+        (waiter.id, waiter.ticket_id, store),
+        EventType::LoanReserved,
+        held,
+    )?;
     record_event(
         conn,
         waiter.ticket_id,
@@ -369,7 +464,7 @@ pub fn serve_waitlist(conn: &mut Conn<'_>, store: Id, series: Id, now: Ts, hold:
         let Some(loaner) = repo::claim_loaner(conn, store, series, now, Queue::Serving)? else {
             break;
         };
-        if assign(conn, &waiter, loaner.id, now, hold)? {
+        if assign(conn, store, &waiter, loaner.id, now, hold)? {
             served += 1;
         }
     }
@@ -386,7 +481,7 @@ fn serve_on_joining(conn: &mut Conn<'_>, store: Id, series: Id, now: Ts, hold: D
             repo::unclaim(conn, loaner.id)?;
             break;
         };
-        if assign(conn, &waiter, loaner.id, now, hold)? {
+        if assign(conn, store, &waiter, loaner.id, now, hold)? {
             served += 1;
         }
     }
@@ -424,6 +519,14 @@ pub fn reserve_for_ticket(
     let held = rules::hold_until(channel, now, hold);
     let row = LoanRow::for_ticket(Id(uuid::Uuid::now_v7()), ticket, store, series, loaner, held, now);
     repo::insert(conn, &row)?;
+    if claimed.is_some() {
+        emit_loan(
+            conn,
+            ids(&row),
+            EventType::LoanReserved,
+            serde_json::json!({"reserved_at": now.0, "hold_until": held.map(|t| t.0)}),
+        )?;
+    }
     if let Some(claimed) = claimed {
         // Written by the caller with its own entries, in one statement.
         let event = tickets::TicketEventRow::new(ticket, None, "loan_reserved", None, None, Some("loaner reserved"));

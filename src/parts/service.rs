@@ -262,6 +262,25 @@ pub fn change_price(
     get(conn, id)?;
     let change = PriceChange::from(insert_price(conn, Id(id), price_minor, effective_at, Some(actor))?);
     audit::record(conn, Some(actor), "change_price", "part", id, &change)?;
+    crate::events::emit_in(
+        conn,
+        crate::events::NewEvent {
+            event_type: crate::events::EventType::PriceChangeScheduled,
+            subject: crate::events::Subject {
+                kind: crate::events::SubjectType::Part,
+                id,
+                store_id: None,
+                partner_id: None,
+            },
+            payload: serde_json::json!({
+                "part_id": id,
+                "price_change_id": change.id,
+                "price": change.price,
+                "effective_at": change.effective_at,
+            }),
+            internal: None,
+        },
+    )?;
     Ok(change)
 }
 

@@ -184,7 +184,8 @@ struct Reserved {
 }
 
 /// Takes the line's units from what is available at its location (`reserved += q` while `on_hand - reserved >= q`)
-/// and, only when they were there, writes the line, its timeline entry and its ledger movement; answers the
+/// and, only when they were there, writes the line, its timeline entry, its ledger movement and, when it took the
+/// level to its reorder point, the `stock.low` event; answers the
 /// ticket's line sums afterwards, or `None` when the units were not there (nothing written).
 ///
 /// On PostgreSQL this is one statement: the guarded update locks the level's row until the commit (after the
@@ -199,7 +200,13 @@ pub fn reserve_line(
 ) -> AppResult<Option<LineSums>> {
     match conn {
         Conn::Pg(c) => {
-            let row: Reserved = ReserveStatement { line, event, movement }.get_result(*c)?;
+            let row: Reserved = ReserveStatement {
+                low_event: Id(uuid::Uuid::now_v7()),
+                line,
+                event,
+                movement,
+            }
+            .get_result(*c)?;
             Ok((row.reserved == 1).then_some(LineSums {
                 parts_cost: row.parts_cost,
                 parts_customer: row.parts_customer,
@@ -213,6 +220,7 @@ pub fn reserve_line(
             with_conn!(conn, c => diesel::insert_into(ticket_parts::table).values(line).execute(c))?;
             crate::tickets::record_events(conn, std::slice::from_ref(event))?;
             crate::stock::repo::insert_movement(conn, movement)?;
+            crate::stock::emit_if_low(conn, line.location_id, line.part_id, line.quantity)?;
             line_sums(conn, line.ticket_id).map(Some)
         }
     }
@@ -224,7 +232,14 @@ static RESERVE_LINE: LazyLock<String> = LazyLock::new(|| {
         "WITH level AS ( \
              UPDATE stock_levels SET reserved = reserved + $5, updated_at = $10 \
              WHERE location_id = $4 AND part_id = $3 AND on_hand - reserved >= $5 \
-             RETURNING location_id), \
+             RETURNING location_id, on_hand, reserved, reorder_point, reorder_qty), \
+         low AS ( \
+             INSERT INTO events (id, event_type, occurred_at, subject_type, subject_id, store_id, payload) \
+             SELECT $25, 'stock.low', $10, 'stock_level', $3, $4, json_build_object('location_id', $4, \
+                 'part_id', $3, 'on_hand', l.on_hand, 'reserved', l.reserved, 'available', l.on_hand - l.reserved, \
+                 'reorder_point', l.reorder_point, 'reorder_qty', l.reorder_qty)::text \
+             FROM level l WHERE (l.reorder_point > 0 OR l.reorder_qty > 0) \
+                 AND l.on_hand - l.reserved <= l.reorder_point AND l.on_hand - l.reserved + $5 > l.reorder_point), \
          line AS ( \
              INSERT INTO ticket_parts (id, ticket_id, part_id, location_id, quantity, state, unit_price_minor, \
                  covered, created_at, updated_at) \
@@ -242,6 +257,8 @@ static RESERVE_LINE: LazyLock<String> = LazyLock::new(|| {
 
 /// [`RESERVE_LINE`] with its binds.
 struct ReserveStatement<'a> {
+    /// The id of the `stock.low` event the reservation writes if it takes the level to its reorder point.
+    low_event: Id,
     line: &'a TicketPartRow,
     event: &'a TicketEventRow,
     movement: &'a MovementRow,
@@ -275,6 +292,7 @@ impl QueryFragment<Pg> for ReserveStatement<'_> {
             22 => out.push_bind_param::<Nullable<Text>, _>(&movement.reason),
             23 => out.push_bind_param::<Nullable<DbUuid>, _>(&movement.api_key_id),
             24 => out.push_bind_param::<DbTime, _>(&movement.at),
+            25 => out.push_bind_param::<DbUuid, _>(&self.low_event),
             _ => Err(no_parameter("the reservation", n)),
         })
     }

@@ -14,6 +14,7 @@ use crate::auth::{Bearer, Principal};
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
+use crate::events::EventType;
 use crate::http::validate::Checks;
 use crate::money::Money;
 use crate::stock::{self, MovementKind, MovementRow};
@@ -330,6 +331,7 @@ fn move_ticket(
             "the ticket changed meanwhile; read it again",
         ));
     }
+    crate::tickets::emit_status(conn, ticket, from, to)?;
     record_event(
         conn,
         ticket.id,
@@ -374,6 +376,15 @@ pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResu
             principal.key_id,
             rules::quote_note(covered),
         )?;
+        let sums = repo::line_sums(conn, ticket.id)?;
+        let totals = rules::totals(sums.parts_cost, sums.parts_customer, labour, covered);
+        crate::tickets::emit_ticket(
+            conn,
+            &ticket,
+            EventType::QuoteIssued,
+            serde_json::json!({"labour": Money::from_minor(labour), "covered": covered,
+                               "totals": TicketPartsTotals::from(totals)}),
+        )?;
         let ticket = ticket_in_scope(conn, principal, id)?;
         detail(conn, ticket)
     })
@@ -395,6 +406,7 @@ pub fn approve(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
             principal.key_id,
             "quote approved by the customer",
         )?;
+        crate::tickets::emit_ticket(conn, &ticket, EventType::QuoteApproved, serde_json::json!({}))?;
         let ticket = ticket_in_scope(conn, principal, id)?;
         detail(conn, ticket)
     })
@@ -405,6 +417,7 @@ pub fn decline(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
     change(db, bearer, id, |conn, principal, ticket| {
         let note = rules::decline_note(ticket.labour_minor);
         move_ticket(conn, &ticket, TicketAction::DeclineQuote, principal.key_id, &note)?;
+        crate::tickets::emit_ticket(conn, &ticket, EventType::QuoteDeclined, serde_json::json!({}))?;
         repo::set_labour(conn, ticket.id, 0)?;
         release_all(conn, &ticket, principal.key_id)?;
         let ticket = ticket_in_scope(conn, principal, id)?;

@@ -29,6 +29,7 @@ pub use http::{
 };
 pub use model::{LevelRow, MovementKind, MovementRow};
 pub use rules::ON_HAND_KINDS;
+pub use service::emit_if_low;
 pub use service::{
     LEVELS, adjust, check_ledger, check_location, check_part, consume_units, import_receipts, insufficient, receive,
     record, release_units, reserve_units, transfer,

@@ -17,6 +17,12 @@ pub fn available(on_hand: i64, reserved: i64) -> i64 {
     on_hand - reserved
 }
 
+/// Whether a movement that took `taken` units from what was available left a level with a reorder setting
+/// (`point`, `qty`) at or below its reorder point from above it: the moment `stock.low` is raised, once per crossing.
+pub fn crossed_reorder_point(available_after: i64, taken: i64, point: i64, qty: i64) -> bool {
+    (point > 0 || qty > 0) && taken > 0 && available_after <= point && available_after + taken > point
+}
+
 /// The reorder report's suggestion: the shortfall below the reorder point plus the reorder quantity.
 pub fn suggested_qty(reorder_point: i64, available: i64, reorder_qty: i64) -> i64 {
     (reorder_point - available).max(0) + reorder_qty
@@ -39,6 +45,21 @@ pub fn quantity(checks: &mut Checks, field: &str, q: i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn low_stock_is_raised_on_the_crossing_only() {
+        use super::crossed_reorder_point as crossed;
+        assert!(crossed(5, 1, 5, 10), "6 to 5 reaches the point");
+        assert!(crossed(0, 10, 5, 10), "15 to 0 passes it");
+        assert!(!crossed(4, 1, 5, 10), "5 to 4 was at it already");
+        assert!(!crossed(6, 1, 5, 10), "7 to 6 is still above");
+        assert!(!crossed(0, 3, 0, 0), "no reorder setting");
+        assert!(
+            crossed(0, 3, 0, 5),
+            "a reorder quantity alone counts, as in the reorder report"
+        );
+        assert!(!crossed(5, 0, 5, 10), "nothing taken");
+    }
+
     use super::*;
 
     #[test]

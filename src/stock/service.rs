@@ -104,10 +104,46 @@ pub fn record(
     Ok(row)
 }
 
+/// Emits `stock.low` (see `crate::events`) when a movement that just took `taken` units from what was available at
+/// `location` left the level at or below its reorder point from above it ([`rules::crossed_reorder_point`]). The
+/// caller's transaction holds the level's row lock (its update took it).
+pub fn emit_if_low(conn: &mut Conn<'_>, location: Id, part: Id, taken: i64) -> AppResult<()> {
+    let Some(level) = repo::level(conn, location, part)? else {
+        return Ok(());
+    };
+    let available = rules::available(level.on_hand, level.reserved);
+    if !rules::crossed_reorder_point(available, taken, level.reorder_point, level.reorder_qty) {
+        return Ok(());
+    }
+    crate::events::emit_in(
+        conn,
+        crate::events::NewEvent {
+            event_type: crate::events::EventType::StockLow,
+            subject: crate::events::Subject {
+                kind: crate::events::SubjectType::StockLevel,
+                id: part.0,
+                store_id: Some(location.0),
+                partner_id: None,
+            },
+            payload: serde_json::json!({
+                "location_id": location.0,
+                "part_id": part.0,
+                "on_hand": level.on_hand,
+                "reserved": level.reserved,
+                "available": available,
+                "reorder_point": level.reorder_point,
+                "reorder_qty": level.reorder_qty,
+            }),
+            internal: None,
+        },
+    )?;
+    Ok(())
+}
+
 /// Takes `q` from what is available (`on_hand - reserved`), or refuses with `insufficient_stock`.
 fn take_available(conn: &mut Conn<'_>, location: Id, part: Id, q: i64) -> AppResult<()> {
     if repo::take_available(conn, location, part, q)? {
-        Ok(())
+        emit_if_low(conn, location, part, q)
     } else {
         Err(insufficient(conn, location, part, q)?)
     }
@@ -151,7 +187,7 @@ pub fn reserve_units(
     if !repo::reserve_available(conn, location, part, q)? {
         return Err(insufficient(conn, location, part, q)?);
     }
-    Ok(())
+    emit_if_low(conn, location, part, q)
 }
 
 /// Gives back `q` reserved units.
@@ -449,6 +485,7 @@ pub fn adjust(conn: &mut Conn<'_>, principal: &Principal, input: &CreateAdjustme
         None
     } else {
         repo::set_on_hand(conn, location, part, input.counted)?;
+        emit_if_low(conn, location, part, -delta)?;
         Some(
             record(
                 conn,

@@ -28,6 +28,7 @@ pub use rules::local_date;
 pub use service::{
     detail, loan_view, lock_ticket_in_scope, open_in, record_event, require_ticket_role, ticket_in_scope, transition_in,
 };
+pub use service::{emit_status, emit_ticket, opened_event};
 
 /// The ticket routes.
 pub fn configure(cfg: &mut ServiceConfig) {

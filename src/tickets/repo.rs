@@ -16,6 +16,7 @@ use crate::db::prepared::{no_parameter, prepared_statement, walk_numbered};
 use crate::db::schema::{loaners, loans, product_models, product_series, stores, ticket_events, tickets};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
+use crate::events::NewEvent;
 use crate::loans::LoanRow;
 use crate::loans::{QUEUE_LOCK_KEY, Reservation};
 use crate::with_conn;
@@ -210,7 +211,8 @@ pub enum Opening {
 /// The opening's writes on PostgreSQL, in one round trip (a writable CTE): the ticket; the best available loaner
 /// of the series at the store when nobody waits (`FOR UPDATE SKIP LOCKED`, in `claim_loaner`'s order, so that
 /// concurrent openings take different loaners), marked reserved; the loan, reserved with it or waiting; the
-/// timeline entries (`opened`, and `loan_reserved` when claimed, stamped as made). Every sub-statement sees the
+/// timeline entries (`opened`, and `loan_reserved` when claimed, stamped as made); their outbox events
+/// (`ticket.opened`, and `loan.reserved` when claimed, in that order). Every sub-statement sees the
 /// snapshot taken after the queue's shared lock ([`place_of_opening`]); foreign keys are checked at the end of the
 /// statement and the loaner's state against its loan at commit. The waitlist position is counted in the same
 /// snapshot (the waiting loans queued before this one).
@@ -258,12 +260,30 @@ const OPENING_SQL: &str = "WITH ticket AS (
     SELECT $46, t.id, $47, NULL, 'loan_reserved', NULL, NULL, $48 FROM ticket t, outcome o
     WHERE o.loaner_id IS NOT NULL
     RETURNING id
+), outbox AS (
+    INSERT INTO events (id, event_type, occurred_at, subject_type, subject_id, store_id, payload, internal)
+    SELECT $52, 'ticket.opened', $31, 'ticket', t.id, $3, $53, $54 FROM ticket t
+    UNION ALL
+    SELECT $55, 'loan.reserved', $43, 'loan', $44, $3, $56, NULL FROM ticket t, outcome o
+    WHERE o.loaner_id IS NOT NULL
+    RETURNING seq
 )
 SELECT loaner_id, loaner_imei, ahead, loan_written FROM outcome";
+
+/// The opening's events as [`OPENING_SQL`] writes them.
+struct OpeningOutbox {
+    opened_id: Id,
+    opened_payload: String,
+    opened_internal: Option<String>,
+    reserved_id: Id,
+    reserved_payload: String,
+}
 
 /// [`OPENING_SQL`] with its binds, prepared once per connection.
 struct OpeningStatement<'a> {
     row: &'a TicketRow,
+    /// The outbox rows: `ticket.opened`'s id, payload and internal part, `loan.reserved`'s id and payload.
+    outbox: &'a OpeningOutbox,
     opened: &'a TicketEventRow,
     reserved: &'a TicketEventRow,
     premium: bool,
@@ -328,6 +348,11 @@ impl QueryFragment<Pg> for OpeningStatement<'_> {
             49 => out.push_bind_param::<Nullable<DbUuid>, _>(&row.device_id),
             50 => out.push_bind_param::<Nullable<DbUuid>, _>(&row.customer_id),
             51 => out.push_bind_param::<Nullable<DbTime>, _>(&row.received_at),
+            52 => out.push_bind_param::<DbUuid, _>(&self.outbox.opened_id),
+            53 => out.push_bind_param::<Text, _>(&self.outbox.opened_payload),
+            54 => out.push_bind_param::<Nullable<Text>, _>(&self.outbox.opened_internal),
+            55 => out.push_bind_param::<DbUuid, _>(&self.outbox.reserved_id),
+            56 => out.push_bind_param::<Text, _>(&self.outbox.reserved_payload),
             _ => Err(no_parameter("the opening", n)),
         })
     }
@@ -354,6 +379,7 @@ pub fn insert_opening(
     conn: &mut Conn<'_>,
     row: &TicketRow,
     opened: &TicketEventRow,
+    opened_event: &NewEvent,
     series: Id,
     loan: Option<&LoanRequest>,
 ) -> AppResult<Opening> {
@@ -364,8 +390,22 @@ pub fn insert_opening(
     let loan_id = Id(uuid::Uuid::now_v7());
     let now = loan.map_or(row.created_at, |l| l.now);
     let reserved = TicketEventRow::new(row.id, None, "loan_reserved", None, None, Some("loaner reserved"));
+    let hold_until = loan.and_then(|l| l.hold_until);
+    let json = |v: &serde_json::Value| serde_json::to_string(v).map_err(anyhow::Error::from);
+    let outbox = OpeningOutbox {
+        opened_id: Id(uuid::Uuid::now_v7()),
+        opened_payload: json(&opened_event.payload)?,
+        opened_internal: opened_event.internal.as_ref().map(json).transpose()?,
+        reserved_id: Id(uuid::Uuid::now_v7()),
+        reserved_payload: json(&crate::loans::loan_payload(
+            loan_id,
+            row.id,
+            serde_json::json!({"reserved_at": now.0, "hold_until": hold_until.map(|t| t.0)}),
+        ))?,
+    };
     let outcome: OpeningOutcome = OpeningStatement {
         row,
+        outbox: &outbox,
         opened,
         reserved: &reserved,
         premium: loan.is_some(),
@@ -410,6 +450,11 @@ pub fn insert_opening(
             })),
         },
     })
+}
+
+/// The store of a ticket.
+pub fn store_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Id> {
+    Ok(with_conn!(conn, c => tickets::table.find(ticket).select(tickets::store_id).first(c))?)
 }
 
 /// A ticket by id, unlocked.

@@ -19,6 +19,7 @@ use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::devices::{Arrival, DeviceRow, DeviceState, Registered};
 use crate::error::{AppError, AppResult};
+use crate::events::{EventType, NewEvent, Subject};
 use crate::http::pagination::PageRequest;
 use crate::http::validate::Checks;
 use crate::imei::Imei;
@@ -185,10 +186,12 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         Some(TicketStatus::Received),
         Some(decision.explanation.as_str()),
     );
+    let opened_event = opened_event(&row, &token);
     let opening = match &input.pickup {
         // The inbound leg exists before the loan, so that serving the queue sees the leg that carries its loaner.
         Some(pickup) => {
             repo::insert_ticket(conn, &row)?;
+            crate::events::emit_in(conn, opened_event)?;
             crate::courier::create_pickup(conn, &row, crate::courier::Direction::Inbound, pickup, principal.key_id)?;
             Opening::TicketOnly
         }
@@ -197,7 +200,11 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
                 now: Ts(now),
                 hold_until: crate::loans::hold_until(input.channel.as_str(), Ts(now), hold),
             });
-            repo::insert_opening(conn, &row, &opened, series_id, loan.as_ref())?
+            let opening = repo::insert_opening(conn, &row, &opened, &opened_event, series_id, loan.as_ref())?;
+            if matches!(opening, Opening::TicketOnly) {
+                crate::events::emit_in(conn, opened_event)?;
+            }
+            opening
         }
     };
     let (events, reservation) = match opening {
@@ -270,6 +277,59 @@ pub fn decide_in(conn: &mut Conn<'_>, row: &TicketRow, day: chrono::NaiveDate) -
     let start = device.as_ref().map(|d| d.warranty_starts_on);
     let input = warranty_input(row, day, start.zip(facts.as_ref()));
     Ok(warranty::decide_with(&input, policy))
+}
+
+/// Emits an event about a ticket (see `crate::events`), in the caller's transaction, which holds the ticket's lock.
+/// `payload` gets the ticket's id and number.
+pub fn emit_ticket(
+    conn: &mut Conn<'_>,
+    row: &TicketRow,
+    event_type: EventType,
+    mut payload: serde_json::Value,
+) -> AppResult<()> {
+    if let Some(fields) = payload.as_object_mut() {
+        fields.insert("ticket_id".into(), serde_json::json!(row.id.0));
+        fields.insert("number".into(), serde_json::json!(row.number));
+    }
+    crate::events::emit_in(
+        conn,
+        NewEvent {
+            event_type,
+            subject: Subject::ticket(row.id.0, row.store_id.0),
+            payload,
+            internal: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// A ticket's status change as a `ticket.status_changed` event, written beside its timeline entry.
+pub fn emit_status(conn: &mut Conn<'_>, row: &TicketRow, from: TicketStatus, to: TicketStatus) -> AppResult<()> {
+    emit_ticket(
+        conn,
+        row,
+        EventType::TicketStatusChanged,
+        serde_json::json!({"from": from.as_str(), "to": to.as_str()}),
+    )
+}
+
+/// The `ticket.opened` event of a ticket being opened: what the feed shows, and the customer's tracking token for
+/// Depot's own reminders only (`internal`).
+pub fn opened_event(row: &TicketRow, token: &str) -> NewEvent {
+    NewEvent {
+        event_type: EventType::TicketOpened,
+        subject: Subject::ticket(row.id.0, row.store_id.0),
+        payload: serde_json::json!({
+            "ticket_id": row.id.0,
+            "number": row.number,
+            "status": row.status,
+            "channel": row.channel,
+            "model_id": row.model_id.0,
+            "promised_at": row.promised_at.map(|t| t.0),
+            "opened_at": row.created_at.0,
+        }),
+        internal: Some(serde_json::json!({ "tracking_token": token })),
+    }
 }
 
 /// Appends an entry to a ticket's timeline.
@@ -675,6 +735,7 @@ pub fn transition_in(
     }
     let closed_at = to.is_final().then_some(now);
     repo::set_status(conn, row.id, from, to, now, closed_at)?;
+    emit_status(conn, &row, from, to)?;
     record_event(
         conn,
         row.id,
@@ -798,6 +859,12 @@ pub fn choose_remedy_in(
         Some(note) => format!("the customer chose {remedy}: {note}"),
         None => format!("the customer chose {remedy}"),
     };
+    emit_ticket(
+        conn,
+        &row,
+        EventType::TicketRemedyChosen,
+        serde_json::json!({ "remedy": remedy }),
+    )?;
     record_event(
         conn,
         row.id,
@@ -952,6 +1019,7 @@ fn carry_out(
             "the ticket changed meanwhile; read it again",
         ));
     }
+    emit_status(conn, row, from, TicketStatus::Closed)?;
     record_event(
         conn,
         row.id,

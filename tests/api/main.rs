@@ -10,6 +10,7 @@ mod data_safety;
 mod device_openings;
 mod devices;
 mod edge;
+mod events;
 mod flows;
 mod helpers;
 mod idempotency;

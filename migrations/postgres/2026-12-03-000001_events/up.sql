@@ -27,6 +27,9 @@ CREATE TABLE events (
 CREATE INDEX events_unplaced ON events (seq) WHERE position IS NULL;
 -- A subject's events (a ticket's history of what went out).
 CREATE INDEX events_subject ON events (subject_id, seq);
+-- The feed's scoped reads: a store's staff read their stores' events, a courier partner its own, in feed order.
+CREATE INDEX events_store_feed ON events (store_id, position) WHERE position IS NOT NULL;
+CREATE INDEX events_partner_feed ON events (partner_id, position) WHERE position IS NOT NULL;
 
 -- Where each internal consumer of the feed (webhook fan-out, reminders) has read up to. A consumer's row is locked
 -- while it works, so one instance at a time advances it.
@@ -34,4 +37,16 @@ CREATE TABLE event_consumers (
     name TEXT PRIMARY KEY,
     position BIGINT NOT NULL DEFAULT 0 CHECK (position >= 0),
     updated_at TIMESTAMPTZ NOT NULL
+);
+
+-- The staff alerts raised (`events::alerts`): one row per alert, subject and occasion (`marker`: the promise or the
+-- hold it is about, or the series of a long waitlist), so that each is raised once even with several instances
+-- sweeping (the insert that finds the row taken raises nothing). A long waitlist's row is removed when the queue
+-- falls back, so that it is raised again the next time.
+CREATE TABLE event_alerts (
+    alert TEXT NOT NULL,
+    subject_id UUID NOT NULL,
+    marker TEXT NOT NULL,
+    raised_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (alert, subject_id, marker)
 );

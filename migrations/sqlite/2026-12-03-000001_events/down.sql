@@ -1,2 +1,3 @@
+DROP TABLE event_alerts;
 DROP TABLE event_consumers;
 DROP TABLE events;
