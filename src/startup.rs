@@ -100,6 +100,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(tracking::configure)
                     .configure(audit::configure)
                     .configure(warranty::configure)
+                    .configure(crate::webhooks::configure)
                     .default_service(web::to(edge::no_route)),
             )
             .configure(health::configure)

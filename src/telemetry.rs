@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -47,6 +47,12 @@ pub struct Metrics {
     pub loaners: IntGaugeVec,
     pub waitlist: IntGaugeVec,
     pub db_connections: IntGaugeVec,
+    /// Webhook delivery attempts' latency.
+    pub webhook_latency: Histogram,
+    pub webhook_deliveries: IntCounter,
+    pub webhook_failures: IntCounter,
+    /// Webhook messages not delivered yet (refreshed by the dispatcher every few seconds).
+    pub webhook_pending: IntGauge,
 }
 
 impl Metrics {
@@ -78,12 +84,28 @@ impl Metrics {
         registry.register(Box::new(loaners.clone()))?;
         registry.register(Box::new(waitlist.clone()))?;
         registry.register(Box::new(db_connections.clone()))?;
+        let webhook_latency = Histogram::with_opts(
+            HistogramOpts::new("webhook_delivery_duration_seconds", "Webhook delivery attempts' latency").buckets(
+                vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            ),
+        )?;
+        let webhook_deliveries = IntCounter::new("webhook_deliveries_total", "Webhook messages delivered (2xx)")?;
+        let webhook_failures = IntCounter::new("webhook_failures_total", "Webhook delivery attempts that failed")?;
+        let webhook_pending = IntGauge::new("webhook_messages_pending", "Webhook messages not delivered yet")?;
+        registry.register(Box::new(webhook_latency.clone()))?;
+        registry.register(Box::new(webhook_deliveries.clone()))?;
+        registry.register(Box::new(webhook_failures.clone()))?;
+        registry.register(Box::new(webhook_pending.clone()))?;
         Ok(Metrics {
             registry,
             http_latency,
             loaners,
             waitlist,
             db_connections,
+            webhook_latency,
+            webhook_deliveries,
+            webhook_failures,
+            webhook_pending,
         })
     }
 }
