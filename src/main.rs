@@ -104,7 +104,11 @@ struct ServeArgs {
     sqlite_synchronous: SqliteSynchronous,
     /// Networks webhook deliveries may reach although loopback, private or link-local: CIDRs or addresses,
     /// comma-separated or repeated (none by default).
-    #[arg(long = "webhook-allow-cidr", env = "DEPOT_WEBHOOK_ALLOW_CIDRS", value_delimiter = ',')]
+    #[arg(
+        long = "webhook-allow-cidr",
+        env = "DEPOT_WEBHOOK_ALLOW_CIDRS",
+        value_delimiter = ','
+    )]
     webhook_allow_cidrs: Vec<String>,
     /// Webhook deliveries in flight at once on this instance.
     #[arg(long, env = "DEPOT_WEBHOOK_CONCURRENCY", default_value_t = 16)]

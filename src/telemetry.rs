@@ -85,9 +85,11 @@ impl Metrics {
         registry.register(Box::new(waitlist.clone()))?;
         registry.register(Box::new(db_connections.clone()))?;
         let webhook_latency = Histogram::with_opts(
-            HistogramOpts::new("webhook_delivery_duration_seconds", "Webhook delivery attempts' latency").buckets(
-                vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
-            ),
+            HistogramOpts::new(
+                "webhook_delivery_duration_seconds",
+                "Webhook delivery attempts' latency",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
         )?;
         let webhook_deliveries = IntCounter::new("webhook_deliveries_total", "Webhook messages delivered (2xx)")?;
         let webhook_failures = IntCounter::new("webhook_failures_total", "Webhook delivery attempts that failed")?;

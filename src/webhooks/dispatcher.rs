@@ -131,12 +131,7 @@ fn attempt(agent: &ureq::Agent, endpoint: &EndpointRow, message: &MessageRow) ->
     let now = chrono::Utc::now();
     let id = message.id.0.to_string();
     let timestamp = now.timestamp();
-    let signature = rules::signature_header(
-        &endpoint.signing_secrets(now),
-        &id,
-        timestamp,
-        message.body.as_bytes(),
-    );
+    let signature = rules::signature_header(&endpoint.signing_secrets(now), &id, timestamp, message.body.as_bytes());
     let result = agent
         .post(&endpoint.url)
         .header("content-type", "application/json")
@@ -287,11 +282,7 @@ impl Dispatcher {
         while inner.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let held: Vec<(Id, Id)> = inner
-            .held
-            .lock()
-            .map(|mut h| h.drain().collect())
-            .unwrap_or_default();
+        let held: Vec<(Id, Id)> = inner.held.lock().map(|mut h| h.drain().collect()).unwrap_or_default();
         if !held.is_empty() {
             let mut by_token: HashMap<Id, Vec<Id>> = HashMap::new();
             for (message, token) in held {
@@ -354,11 +345,9 @@ fn claim_loop(inner: &Inner, jobs: Sender<Job>) {
         // A full claim may have left more due: look again as soon as a worker is free.
         if claimed == free && claimed > 0 {
             let Ok(guard) = inner.wake_lock.lock() else { return };
-            let _ = inner
-                .wake
-                .wait_timeout_while(guard, inner.config.interval, |_| {
-                    inner.held() >= inner.config.concurrency && !inner.stopping.load(Ordering::SeqCst)
-                });
+            let _ = inner.wake.wait_timeout_while(guard, inner.config.interval, |_| {
+                inner.held() >= inner.config.concurrency && !inner.stopping.load(Ordering::SeqCst)
+            });
         } else {
             let Ok(guard) = inner.wake_lock.lock() else { return };
             let _ = inner.wake.wait_timeout(guard, inner.config.interval);

@@ -171,10 +171,12 @@ pub fn claim(conn: &mut Conn<'_>, now: Ts, until: Ts, token: Id, limit: i64) -> 
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(with_conn!(conn, c => diesel::update(webhook_messages::table.filter(webhook_messages::id.eq_any(&ids)))
+    Ok(
+        with_conn!(conn, c => diesel::update(webhook_messages::table.filter(webhook_messages::id.eq_any(&ids)))
         .set((webhook_messages::claimed_until.eq(until), webhook_messages::claim_token.eq(token)))
         .returning(webhook_messages::all_columns)
-        .get_results(c))?)
+        .get_results(c))?,
+    )
 }
 
 /// The endpoints of claimed messages.

@@ -84,7 +84,11 @@ pub fn parse_url(text: &str) -> Result<EndpointUrl, String> {
     if authority.as_str().contains('@') {
         return Err("must not carry a user name or password".to_owned());
     }
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     if host.is_empty() {
         return Err("has no host".to_owned());
     }
@@ -153,8 +157,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("a multicast address")
     } else if ip.is_broadcast() || o[0] >= 240 {
         Some("a reserved address")
-    } else if ip.is_documentation() || (o[0] == 198 && (o[1] & 0xfe) == 18) || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-    {
+    } else if ip.is_documentation() || (o[0] == 198 && (o[1] & 0xfe) == 18) || (o[0] == 192 && o[1] == 0 && o[2] == 0) {
         Some("a documentation, benchmarking or protocol address")
     } else {
         None
@@ -314,7 +317,12 @@ mod tests {
             let ip: IpAddr = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
             assert!(refused_address(ip, &[]).is_some(), "{text} must be refused");
         }
-        for text in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8", "100.128.0.1"] {
+        for text in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "8.8.8.8",
+            "100.128.0.1",
+        ] {
             let ip: IpAddr = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(refused_address(ip, &[]), None, "{text} must be allowed");
         }
@@ -336,7 +344,11 @@ mod tests {
         let low = next_delay(2, 1.0, 0.0).unwrap_or_default();
         let high = next_delay(2, 1.0, 1.0).unwrap_or_default();
         assert!(low < high && low >= Duration::from_secs(240) && high <= Duration::from_secs(360));
-        assert_eq!(next_delay(1, 0.001, 0.5), Some(Duration::from_millis(5)));
+        let scaled = next_delay(1, 0.001, 0.5).unwrap_or_default();
+        assert!(
+            scaled > Duration::from_micros(4900) && scaled < Duration::from_micros(5100),
+            "{scaled:?}"
+        );
     }
 
     #[test]

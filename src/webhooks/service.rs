@@ -116,7 +116,10 @@ pub fn create(conn: &mut Conn<'_>, principal: &Principal, input: &EndpointInput)
     let scope = manager(principal)?;
     let partner = match (scope, input.partner_id) {
         (Some(own), Some(other)) if own != other => {
-            return Err(AppError::field("partner_id", "a partner registers endpoints for itself only"));
+            return Err(AppError::field(
+                "partner_id",
+                "a partner registers endpoints for itself only",
+            ));
         }
         (Some(own), _) => Some(own),
         (None, Some(p)) => {
@@ -153,7 +156,14 @@ pub fn create(conn: &mut Conn<'_>, principal: &Principal, input: &EndpointInput)
     };
     repo::insert_endpoint(conn, &row)?;
     let endpoint = WebhookEndpoint::from(&row);
-    audit::record(conn, Some(principal.key_id), "create", "webhook_endpoint", endpoint.id, &endpoint)?;
+    audit::record(
+        conn,
+        Some(principal.key_id),
+        "create",
+        "webhook_endpoint",
+        endpoint.id,
+        &endpoint,
+    )?;
     Ok(WebhookEndpointSecret {
         endpoint,
         secret: Some(secret),
@@ -205,7 +215,14 @@ pub fn update(db: &Db, bearer: &Bearer, id: Uuid, input: EndpointInput) -> AppRe
         row.updated_at = Ts(crate::now());
         repo::save_endpoint(conn, &row)?;
         let endpoint = WebhookEndpoint::from(&row);
-        audit::record(conn, Some(principal.key_id), "update", "webhook_endpoint", endpoint.id, &endpoint)?;
+        audit::record(
+            conn,
+            Some(principal.key_id),
+            "update",
+            "webhook_endpoint",
+            endpoint.id,
+            &endpoint,
+        )?;
         Ok(endpoint)
     })
 }
@@ -214,7 +231,14 @@ pub fn delete(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<()> {
     bearer.write(db, |conn, principal| {
         let row = endpoint_in_scope(conn, principal, id)?;
         repo::delete_endpoint(conn, row.id)?;
-        audit::record(conn, Some(principal.key_id), "delete", "webhook_endpoint", id, &WebhookEndpoint::from(&row))
+        audit::record(
+            conn,
+            Some(principal.key_id),
+            "delete",
+            "webhook_endpoint",
+            id,
+            &WebhookEndpoint::from(&row),
+        )
     })
 }
 
@@ -236,7 +260,14 @@ pub fn rotate(db: &Db, bearer: &Bearer, id: Uuid, overlap: Duration) -> AppResul
         row.updated_at = Ts(now);
         repo::save_endpoint(conn, &row)?;
         let endpoint = WebhookEndpoint::from(&row);
-        audit::record(conn, Some(principal.key_id), "rotate_secret", "webhook_endpoint", endpoint.id, &endpoint)?;
+        audit::record(
+            conn,
+            Some(principal.key_id),
+            "rotate_secret",
+            "webhook_endpoint",
+            endpoint.id,
+            &endpoint,
+        )?;
         Ok(WebhookEndpointSecret {
             endpoint,
             secret: Some(secret),
@@ -332,7 +363,11 @@ pub fn replay(
         Ok(ReplayResult {
             queued: messages.len(),
             scanned: events.len(),
-            resume_from: if more { events.last().map(|e| e.occurred_at.0) } else { None },
+            resume_from: if more {
+                events.last().map(|e| e.occurred_at.0)
+            } else {
+                None
+            },
         })
     })
 }

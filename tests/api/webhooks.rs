@@ -202,7 +202,12 @@ fn emit(app: &TestApp, event_type: EventType, partner: Option<&str>, payload: Va
             )
         })
         .unwrap_or_else(|e| panic!("emitting: {e}"));
-    events::sequence(&app.db).unwrap_or_else(|e| panic!("sequencing: {e}"));
+    // On PostgreSQL an event waits for every older transaction of the cluster to end before it is placed: place
+    // until none is left.
+    wait_for("the event placed in the feed", || {
+        events::sequence(&app.db).unwrap_or_else(|e| panic!("sequencing: {e}"));
+        events::service::backlog(&app.db).unwrap_or_else(|e| panic!("{e}")) == 0
+    });
     id
 }
 
@@ -258,7 +263,11 @@ fn deliveries_are_signed_enveloped_and_logged_and_can_be_redelivered_replayed_an
     let d = dispatcher(&app);
     wait_for("two deliveries", || receiver.deliveries().len() >= 2);
     wait_for("both logged as delivered", || {
-        messages(&app, &admin, &ep).iter().filter(|m| m["status"] == "delivered").count() == 2
+        messages(&app, &admin, &ep)
+            .iter()
+            .filter(|m| m["status"] == "delivered")
+            .count()
+            == 2
     });
     let got = receiver.deliveries();
     assert_eq!(got.len(), 2, "the stock.low event is not subscribed: {got:?}");
@@ -268,14 +277,24 @@ fn deliveries_are_signed_enveloped_and_logged_and_can_be_redelivered_replayed_an
         assert_eq!(delivery.content_type, "application/json");
         let ts: i64 = delivery.timestamp.parse().unwrap_or_else(|e| panic!("{e}"));
         assert!((chrono::Utc::now().timestamp() - ts).abs() < 600);
-        assert!(!delivery.body.contains("secret-token"), "internal data leaked: {}", delivery.body);
+        assert!(
+            !delivery.body.contains("secret-token"),
+            "internal data leaked: {}",
+            delivery.body
+        );
     }
     let bodies: Vec<Value> = got
         .iter()
         .map(|d| serde_json::from_str(&d.body).unwrap_or(Value::Null))
         .collect();
-    let ids: Vec<String> = bodies.iter().map(|b| b["data"]["id"].as_str().unwrap_or_default().to_owned()).collect();
-    assert!(ids.contains(&first.to_string()) && ids.contains(&second.to_string()), "{bodies:?}");
+    let ids: Vec<String> = bodies
+        .iter()
+        .map(|b| b["data"]["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        ids.contains(&first.to_string()) && ids.contains(&second.to_string()),
+        "{bodies:?}"
+    );
     let requested = bodies
         .iter()
         .find(|b| b["type"] == "pickup.requested")
@@ -313,7 +332,10 @@ fn deliveries_are_signed_enveloped_and_logged_and_can_be_redelivered_replayed_an
     let ping = app.post(&format!("/api/v1/webhook-endpoints/{ep}/ping"), &admin, &json!({}));
     assert_eq!(ping.status, 200, "{}", ping.text);
     wait_for("the ping", || {
-        receiver.deliveries().iter().any(|d| d.body.contains("\"webhook.ping\""))
+        receiver
+            .deliveries()
+            .iter()
+            .any(|d| d.body.contains("\"webhook.ping\""))
     });
     let replay = app.post(
         &format!("/api/v1/webhook-endpoints/{ep}/replay"),
@@ -324,7 +346,12 @@ fn deliveries_are_signed_enveloped_and_logged_and_can_be_redelivered_replayed_an
     assert_eq!(replay.body["queued"], 2, "{}", replay.text);
     assert_eq!(replay.body["scanned"], 3, "{}", replay.text);
     wait_for("the replayed events", || {
-        receiver.deliveries().iter().filter(|d| d.body.contains(&first.to_string())).count() == 3
+        receiver
+            .deliveries()
+            .iter()
+            .filter(|d| d.body.contains(&first.to_string()))
+            .count()
+            == 3
     });
     for delivery in receiver.deliveries() {
         assert!(signed_by(&secret, &delivery), "{delivery:?}");
@@ -335,13 +362,21 @@ fn deliveries_are_signed_enveloped_and_logged_and_can_be_redelivered_replayed_an
 #[test]
 fn a_receiver_failing_its_first_three_attempts_gets_the_message_on_the_fourth() {
     let app = spawn_app_with(fast);
-    let receiver = Receiver::start(|_, nth| if nth < 3 { (500, Duration::ZERO) } else { (204, Duration::ZERO) });
+    let receiver = Receiver::start(|_, nth| {
+        if nth < 3 {
+            (500, Duration::ZERO)
+        } else {
+            (204, Duration::ZERO)
+        }
+    });
     let admin = app.admin_key.clone();
     let (ep, secret) = endpoint(&app, &admin, &receiver.url, &["loan.overdue"]);
     emit(&app, EventType::LoanOverdue, None, json!({"days": 1}));
     let d = dispatcher(&app);
     wait_for("delivery on the fourth attempt", || {
-        messages(&app, &admin, &ep).first().is_some_and(|m| m["status"] == "delivered")
+        messages(&app, &admin, &ep)
+            .first()
+            .is_some_and(|m| m["status"] == "delivered")
     });
     d.stop(Duration::from_secs(5));
     let got = receiver.deliveries();
@@ -353,16 +388,29 @@ fn a_receiver_failing_its_first_three_attempts_gets_the_message_on_the_fourth() 
     let tried = attempts(&app, &ep, message["id"].as_str().unwrap_or_default());
     let codes: Vec<i64> = tried.iter().map(|a| a["status_code"].as_i64().unwrap_or(0)).collect();
     assert_eq!(codes, vec![500, 500, 500, 204]);
-    assert!(tried[0]["error"].as_str().is_some_and(|e| e.contains("500")), "{tried:?}");
+    assert!(
+        tried[0]["error"].as_str().is_some_and(|e| e.contains("500")),
+        "{tried:?}"
+    );
     let endpoint = app.get_admin(&format!("/api/v1/webhook-endpoints/{ep}"));
-    assert_eq!(endpoint.body["failing_since"], Value::Null, "a delivery ends the failure streak");
+    assert_eq!(
+        endpoint.body["failing_since"],
+        Value::Null,
+        "a delivery ends the failure streak"
+    );
 }
 
 #[test]
 fn a_dispatcher_stopped_mid_delivery_gives_its_claims_back_and_another_delivers_them() {
     let app = spawn_app_with(fast);
     // The first request hangs past the dispatcher's grace; later ones are answered at once.
-    let receiver = Receiver::start(|_, nth| if nth == 0 { (200, Duration::from_millis(1500)) } else { (200, Duration::ZERO) });
+    let receiver = Receiver::start(|_, nth| {
+        if nth == 0 {
+            (200, Duration::from_millis(1500))
+        } else {
+            (200, Duration::ZERO)
+        }
+    });
     let admin = app.admin_key.clone();
     let (ep, _) = endpoint(&app, &admin, &receiver.url, &["loan.lost"]);
     emit(&app, EventType::LoanLost, None, json!({}));
@@ -373,7 +421,9 @@ fn a_dispatcher_stopped_mid_delivery_gives_its_claims_back_and_another_delivers_
     first.stop(Duration::ZERO);
     let second = dispatcher(&app);
     wait_for("the second dispatcher's delivery", || {
-        messages(&app, &admin, &ep).first().is_some_and(|m| m["status"] == "delivered")
+        messages(&app, &admin, &ep)
+            .first()
+            .is_some_and(|m| m["status"] == "delivered")
     });
     second.stop(Duration::from_secs(5));
     let got = receiver.deliveries();
@@ -388,7 +438,13 @@ fn a_crashed_dispatchers_claims_are_taken_by_another_after_the_lease() {
         s.webhook_lease = Duration::from_secs(2);
     });
     // The first request is answered after the client's timeout: the crashed dispatcher records nothing anyway.
-    let receiver = Receiver::start(|_, nth| if nth == 0 { (200, Duration::from_millis(1200)) } else { (200, Duration::ZERO) });
+    let receiver = Receiver::start(|_, nth| {
+        if nth == 0 {
+            (200, Duration::from_millis(1200))
+        } else {
+            (200, Duration::ZERO)
+        }
+    });
     let admin = app.admin_key.clone();
     let (ep, _) = endpoint(&app, &admin, &receiver.url, &["loan.lost"]);
     emit(&app, EventType::LoanLost, None, json!({}));
@@ -397,14 +453,20 @@ fn a_crashed_dispatchers_claims_are_taken_by_another_after_the_lease() {
     crashed.abandon();
     let other = dispatcher(&app);
     wait_for("delivery by the other dispatcher", || {
-        messages(&app, &admin, &ep).first().is_some_and(|m| m["status"] == "delivered")
+        messages(&app, &admin, &ep)
+            .first()
+            .is_some_and(|m| m["status"] == "delivered")
     });
     other.stop(Duration::from_secs(5));
     let got = receiver.deliveries();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].id, got[1].id);
     assert_eq!(receiver.max_overlap(), 1, "the lease outlived the first request");
-    assert_eq!(messages(&app, &admin, &ep)[0]["attempts"], 1, "the crashed attempt was never recorded");
+    assert_eq!(
+        messages(&app, &admin, &ep)[0]["attempts"],
+        1,
+        "the crashed attempt was never recorded"
+    );
 }
 
 #[test]
@@ -420,7 +482,11 @@ fn two_dispatchers_on_one_database_never_hold_one_message_at_once() {
     let a = dispatcher(&app);
     let b = dispatcher(&app);
     wait_for("every message delivered", || {
-        messages(&app, &admin, &ep).iter().filter(|m| m["status"] == "delivered").count() == n
+        messages(&app, &admin, &ep)
+            .iter()
+            .filter(|m| m["status"] == "delivered")
+            .count()
+            == n
     });
     a.stop(Duration::from_secs(5));
     b.stop(Duration::from_secs(5));
@@ -520,18 +586,36 @@ fn a_partner_manages_and_receives_only_its_own() {
     assert_eq!(res.status, 400, "{}", res.text);
     let store = app.create_store("WH1", "Shenzhen");
     let staff = app.create_key("store_staff", &[&store]);
-    app.get("/api/v1/webhook-endpoints", Some(&staff)).problem(403, "forbidden");
+    app.get("/api/v1/webhook-endpoints", Some(&staff))
+        .problem(403, "forbidden");
     let admin_list = app.get_admin("/api/v1/webhook-endpoints");
     assert_eq!(admin_list.body["items"].as_array().map(Vec::len), Some(1));
 
     // Only its own pickups' events reach it.
-    let own = emit(&app, EventType::PickupStatusChanged, Some(&mine.partner), json!({"status": "picked_up"}));
-    emit(&app, EventType::PickupStatusChanged, Some(&other.partner), json!({"status": "picked_up"}));
-    emit(&app, EventType::PickupStatusChanged, None, json!({"status": "picked_up"}));
+    let own = emit(
+        &app,
+        EventType::PickupStatusChanged,
+        Some(&mine.partner),
+        json!({"status": "picked_up"}),
+    );
+    emit(
+        &app,
+        EventType::PickupStatusChanged,
+        Some(&other.partner),
+        json!({"status": "picked_up"}),
+    );
+    emit(
+        &app,
+        EventType::PickupStatusChanged,
+        None,
+        json!({"status": "picked_up"}),
+    );
     let d = dispatcher(&app);
     wait_for("its event", || !receiver.deliveries().is_empty());
     wait_for("the log", || {
-        messages(&app, &mine.key, &ep).iter().all(|m| m["status"] == "delivered")
+        messages(&app, &mine.key, &ep)
+            .iter()
+            .all(|m| m["status"] == "delivered")
     });
     d.stop(Duration::from_secs(5));
     let got = receiver.deliveries();
@@ -616,11 +700,17 @@ fn a_redirect_is_a_failed_attempt_and_never_followed() {
     let d = dispatcher(&app);
     app.post(&format!("/api/v1/webhook-endpoints/{ep}/ping"), &admin, &json!({}));
     wait_for("two attempts", || {
-        messages(&app, &admin, &ep).first().is_some_and(|m| m["attempts"].as_i64() >= Some(2))
+        messages(&app, &admin, &ep)
+            .first()
+            .is_some_and(|m| m["attempts"].as_i64() >= Some(2))
     });
     d.stop(Duration::from_secs(5));
     let message = &messages(&app, &admin, &ep)[0];
     assert_eq!(message["status"], "pending");
     assert_eq!(message["last_status_code"], 302);
-    assert!(message["last_error"].as_str().is_some_and(|e| e.contains("not followed")));
+    assert!(
+        message["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not followed"))
+    );
 }
