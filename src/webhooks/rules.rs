@@ -172,7 +172,7 @@ pub fn refused_address(ip: IpAddr, allow: &[Cidr]) -> Option<String> {
     forbidden_reason(ip).map(|why| format!("{ip} is {why}, which webhooks may not reach (see --webhook-allow-cidr)"))
 }
 
-/// Pauses between attempts, from the first failure on: about 27 hours in all, so a message is retried for more
+/// Pauses between attempts, from the first failure on: about 27.5 hours in all, so a message is retried for more
 /// than a day before it is given up.
 pub const RETRY_SCHEDULE: [Duration; 7] = [
     Duration::from_secs(5),
@@ -185,11 +185,11 @@ pub const RETRY_SCHEDULE: [Duration; 7] = [
 ];
 
 /// The pause before the next attempt after `failed` failed attempts (1-based), scaled by `scale` (1.0 in
-/// production; tests shrink it) and jittered by ±20% (`jitter` in 0..1); `None` when the message has had its last
+/// production; tests shrink it) and jittered by ±10% (`jitter` in 0..1; at -10% the whole schedule still spans more than 24 hours); `None` when the message has had its last
 /// attempt.
 pub fn next_delay(failed: u32, scale: f64, jitter: f64) -> Option<Duration> {
     let base = *RETRY_SCHEDULE.get(failed.checked_sub(1)? as usize)?;
-    let factor = scale.max(0.0) * (0.8 + 0.4 * jitter.clamp(0.0, 1.0));
+    let factor = scale.max(0.0) * (0.9 + 0.2 * jitter.clamp(0.0, 1.0));
     Some(base.mul_f64(factor))
 }
 
