@@ -40,6 +40,20 @@ pub struct Settings {
     pub metrics_key: Option<String>,
     /// A store's waitlist for one series longer than this raises a `waitlist.long` staff alert (see `events::alerts`).
     pub alert_waitlist_length: i64,
+    /// Networks webhook deliveries may reach although loopback or private (none by default).
+    pub webhook_allow: Vec<Cidr>,
+    /// Webhook deliveries in flight at once on this instance.
+    pub webhook_concurrency: usize,
+    /// Longest a webhook delivery may take.
+    pub webhook_timeout: Duration,
+    /// How long a dispatcher's claim holds a message (longer than the timeout).
+    pub webhook_lease: Duration,
+    /// How often the dispatcher looks for work when idle; zero: no dispatcher on this instance.
+    pub webhook_interval: Duration,
+    /// Multiplies the webhook retry schedule (1.0: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+    pub webhook_backoff_scale: f64,
+    /// An endpoint whose deliveries all failed for this long is disabled.
+    pub webhook_disable_after: Duration,
 }
 
 impl Settings {
@@ -59,6 +73,13 @@ impl Settings {
             metrics_allow: Cidr::loopback(),
             metrics_key: None,
             alert_waitlist_length: 5,
+            webhook_allow: Vec::new(),
+            webhook_concurrency: 16,
+            webhook_timeout: Duration::from_secs(10),
+            webhook_lease: Duration::from_secs(60),
+            webhook_interval: Duration::from_millis(100),
+            webhook_backoff_scale: 1.0,
+            webhook_disable_after: Duration::from_secs(5 * 24 * 3600),
         }
     }
 
@@ -75,6 +96,15 @@ impl Settings {
         }
         if self.metrics_key.as_deref().is_some_and(|k| k.len() < 16) {
             anyhow::bail!("--metrics-key must be at least 16 characters");
+        }
+        if self.webhook_concurrency == 0 || self.webhook_timeout.is_zero() {
+            anyhow::bail!("--webhook-concurrency and --webhook-timeout-secs must be at least 1");
+        }
+        if self.webhook_lease <= self.webhook_timeout {
+            anyhow::bail!("--webhook-lease-secs must be longer than --webhook-timeout-secs");
+        }
+        if !(self.webhook_backoff_scale.is_finite() && self.webhook_backoff_scale >= 0.0) {
+            anyhow::bail!("the webhook backoff scale must be a non-negative number");
         }
         if self.loan_hold.is_zero() {
             anyhow::bail!("--loan-hold-hours must be at least 1");

@@ -31,6 +31,7 @@ pub mod telemetry;
 pub mod tickets;
 pub mod tracking;
 pub mod warranty;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 

@@ -105,6 +105,30 @@ struct ServeArgs {
     /// the database) or `full` (a commit once answered survives a power loss too; slower writes).
     #[arg(long, env = "DEPOT_SQLITE_SYNCHRONOUS", value_parser = parse_synchronous, default_value = "normal")]
     sqlite_synchronous: SqliteSynchronous,
+    /// Networks webhook deliveries may reach although loopback, private or link-local: CIDRs or addresses,
+    /// comma-separated or repeated (none by default).
+    #[arg(
+        long = "webhook-allow-cidr",
+        env = "DEPOT_WEBHOOK_ALLOW_CIDRS",
+        value_delimiter = ','
+    )]
+    webhook_allow_cidrs: Vec<String>,
+    /// Webhook deliveries in flight at once on this instance.
+    #[arg(long, env = "DEPOT_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    webhook_concurrency: usize,
+    /// Seconds a webhook delivery may take before it counts as failed.
+    #[arg(long, env = "DEPOT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    webhook_timeout_secs: u64,
+    /// Seconds a dispatcher's claim holds a message; after it, another instance may take it (longer than the
+    /// timeout).
+    #[arg(long, env = "DEPOT_WEBHOOK_LEASE_SECS", default_value_t = 60)]
+    webhook_lease_secs: u64,
+    /// Milliseconds between the webhook dispatcher's looks for work when idle (0: no dispatcher on this instance).
+    #[arg(long, env = "DEPOT_WEBHOOK_INTERVAL_MS", default_value_t = 100)]
+    webhook_interval_ms: u64,
+    /// Days of failing deliveries, none delivered, after which an endpoint is disabled.
+    #[arg(long, env = "DEPOT_WEBHOOK_DISABLE_AFTER_DAYS", default_value_t = 5)]
+    webhook_disable_after_days: u64,
 }
 
 fn parse_synchronous(value: &str) -> Result<SqliteSynchronous, String> {
@@ -233,6 +257,13 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         Cidr::parse_list(&args.metrics_allow).map_err(|e| anyhow::anyhow!("--metrics-allow: {e}"))?;
     settings.metrics_key = args.metrics_key;
     settings.pool.sqlite_synchronous = args.sqlite_synchronous;
+    settings.webhook_allow = Cidr::parse_list(&args.webhook_allow_cidrs.join(","))
+        .map_err(|e| anyhow::anyhow!("--webhook-allow-cidr: {e}"))?;
+    settings.webhook_concurrency = args.webhook_concurrency;
+    settings.webhook_timeout = Duration::from_secs(args.webhook_timeout_secs);
+    settings.webhook_lease = Duration::from_secs(args.webhook_lease_secs);
+    settings.webhook_interval = Duration::from_millis(args.webhook_interval_ms);
+    settings.webhook_disable_after = Duration::from_secs(args.webhook_disable_after_days * 24 * 3600);
     let state = startup::prepare(settings)?;
     if let Some(created) = auth::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
         let key = created.key.unwrap_or_default();
@@ -245,6 +276,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     }
     let sweeper = startup::spawn_sweeper(state.clone());
     let sequencer = depot::events::spawn_sequencer(state.clone());
+    let dispatcher = depot::webhooks::spawn_dispatcher(state.clone());
     let listener = TcpListener::bind(&args.bind).with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(
         address = %listener.local_addr()?,
@@ -263,6 +295,10 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         if sweeper.join().is_err() {
             tracing::error!("the reservation sweeper panicked");
         }
+    }
+    if let Some(dispatcher) = dispatcher {
+        // Deliveries in flight get the shutdown timeout; what is still held is given back to other instances.
+        dispatcher.stop(state.settings.shutdown_timeout);
     }
     if let Some(sequencer) = sequencer {
         if sequencer.join().is_err() {

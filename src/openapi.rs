@@ -98,6 +98,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (path = "/api/v1", api = devices::Api),
         (path = "/api/v1", api = customers::Api),
         (path = "/api/v1", api = warranty::Api),
+        (path = "/api/v1", api = crate::webhooks::Api),
     ),
     modifiers(&BearerAuth, &EnforcedLimits, &FlowLinks),
     tags(
@@ -116,6 +117,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "api_keys", description = "API keys, roles and scopes"),
         (name = "warranty", description = "Series' warranty policies and the warranty check without a ticket"),
         (name = "audit", description = "Who changed what"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks): endpoints, delivery log, redelivery, replay, ping"),
         (name = "operations", description = "Health and metrics"),
         (name = "events", description = "The event feed: what changed, in order, for pull consumers"),
     )

@@ -107,6 +107,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(audit::configure)
                     .configure(crate::events::configure)
                     .configure(warranty::configure)
+                    .configure(crate::webhooks::configure)
                     .default_service(web::to(edge::no_route)),
             )
             .configure(health::configure)

@@ -7,7 +7,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{Gauge, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -51,6 +53,12 @@ pub struct Metrics {
     pub outbox_backlog: IntGauge,
     /// Seconds since the oldest of them was written (0 when none waits).
     pub outbox_oldest_age: Gauge,
+    /// Webhook delivery attempts' latency.
+    pub webhook_latency: Histogram,
+    pub webhook_deliveries: IntCounter,
+    pub webhook_failures: IntCounter,
+    /// Webhook messages not delivered yet (refreshed by the dispatcher every few seconds).
+    pub webhook_pending: IntGauge,
 }
 
 impl Metrics {
@@ -89,6 +97,20 @@ impl Metrics {
         )?;
         registry.register(Box::new(outbox_backlog.clone()))?;
         registry.register(Box::new(outbox_oldest_age.clone()))?;
+        let webhook_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "webhook_delivery_duration_seconds",
+                "Webhook delivery attempts' latency",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )?;
+        let webhook_deliveries = IntCounter::new("webhook_deliveries_total", "Webhook messages delivered (2xx)")?;
+        let webhook_failures = IntCounter::new("webhook_failures_total", "Webhook delivery attempts that failed")?;
+        let webhook_pending = IntGauge::new("webhook_messages_pending", "Webhook messages not delivered yet")?;
+        registry.register(Box::new(webhook_latency.clone()))?;
+        registry.register(Box::new(webhook_deliveries.clone()))?;
+        registry.register(Box::new(webhook_failures.clone()))?;
+        registry.register(Box::new(webhook_pending.clone()))?;
         Ok(Metrics {
             registry,
             http_latency,
@@ -97,6 +119,10 @@ impl Metrics {
             db_connections,
             outbox_backlog,
             outbox_oldest_age,
+            webhook_latency,
+            webhook_deliveries,
+            webhook_failures,
+            webhook_pending,
         })
     }
 }

@@ -507,6 +507,65 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    webhook_endpoints (id) {
+        id -> DbUuid,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_types -> Text,
+        store_id -> Nullable<DbUuid>,
+        partner_id -> Nullable<DbUuid>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<DbTime>,
+        failing_since -> Nullable<DbTime>,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    webhook_messages (id) {
+        id -> DbUuid,
+        endpoint_id -> DbUuid,
+        event_id -> Nullable<DbUuid>,
+        event_type -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> DbTime,
+        claimed_until -> Nullable<DbTime>,
+        claim_token -> Nullable<DbUuid>,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> DbTime,
+        delivered_at -> Nullable<DbTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    webhook_attempts (id) {
+        id -> DbUuid,
+        message_id -> DbUuid,
+        attempted_at -> DbTime,
+        status_code -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        response_excerpt -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(product_models -> product_series (series_id));
 diesel::joinable!(api_keys -> courier_partners (partner_id));
 diesel::joinable!(api_key_stores -> api_keys (api_key_id));
@@ -551,6 +610,10 @@ diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(warranty_policies -> product_series (series_id));
 diesel::joinable!(events -> stores (store_id));
 diesel::joinable!(events -> courier_partners (partner_id));
+diesel::joinable!(webhook_endpoints -> stores (store_id));
+diesel::joinable!(webhook_endpoints -> courier_partners (partner_id));
+diesel::joinable!(webhook_messages -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -582,4 +645,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     event_consumers,
     event_alerts,
+    webhook_endpoints,
+    webhook_messages,
+    webhook_attempts,
 );

@@ -27,3 +27,4 @@ mod schema_check;
 mod search;
 mod stock;
 mod tickets;
+mod webhooks;

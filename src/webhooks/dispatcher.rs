@@ -1,0 +1,502 @@
+//! The dispatcher: runs on every instance. It hands placed events out as messages (the fan-out, one instance at a
+//! time through the consumer's cursor), claims due messages with a lease (`claimed_until`, marked with a token),
+//! so that one instance at a time holds a message and a dead instance's messages are taken by another once the
+//! lease ran out, and delivers them with a bounded number of workers, each request bounded by a timeout.
+//!
+//! A delivery resolves the endpoint's host again and checks every address (DNS answers change), then connects to
+//! the checked address: the check and the connection happen in one step (the HTTP client's resolver), so a name
+//! that changes between them cannot slip through. Redirects are not followed. At most 1 KiB of an answer is read.
+//!
+//! Shutdown ([`Dispatcher::stop`]): no more claims; deliveries in flight get up to the grace period; the messages
+//! still held (queued, or in flight past the grace) are given back at once for any instance to take.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use rand::Rng;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use uuid::Uuid;
+
+use super::model::{AttemptRow, EndpointRow, MessageRow};
+use super::rules;
+use super::{repo, service};
+use crate::db::Db;
+use crate::db::types::{Id, Ts};
+use crate::edge::Cidr;
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::telemetry::Metrics;
+
+/// Bytes of a receiver's answer kept (and read).
+pub const EXCERPT_BYTES: usize = 1024;
+
+/// How a dispatcher works; from the settings (`--webhook-*`).
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Longest a delivery may take, connection to answer.
+    pub timeout: Duration,
+    /// How long a claim holds a message; longer than `timeout`, so a live dispatcher never loses one.
+    pub lease: Duration,
+    /// How often the dispatcher looks for new events and due messages when idle.
+    pub interval: Duration,
+    /// Multiplies the retry schedule (1.0; tests shrink it).
+    pub backoff_scale: f64,
+    /// An endpoint whose deliveries all failed for this long is disabled.
+    pub disable_after: Duration,
+    /// Networks deliveries may reach although private (`--webhook-allow-cidr`).
+    pub allow: Vec<Cidr>,
+}
+
+impl DispatchConfig {
+    pub fn from_settings(settings: &crate::config::Settings) -> DispatchConfig {
+        DispatchConfig {
+            concurrency: settings.webhook_concurrency.max(1),
+            timeout: settings.webhook_timeout,
+            lease: settings.webhook_lease,
+            interval: settings.webhook_interval,
+            backoff_scale: settings.webhook_backoff_scale,
+            disable_after: settings.webhook_disable_after,
+            allow: settings.webhook_allow.clone(),
+        }
+    }
+}
+
+/// Resolves a delivery's host and refuses any address outside what webhooks may reach: the addresses returned
+/// are the ones the client connects to.
+#[derive(Debug)]
+struct CheckedResolver {
+    allow: Vec<Cidr>,
+}
+
+impl Resolver for CheckedResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let url = rules::parse_url(&uri.to_string()).map_err(ureq::Error::BadUri)?;
+        let addrs = service::resolve_checked(&url, &self.allow)
+            .map_err(|why| ureq::Error::Io(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why)))?;
+        let mut result = self.empty();
+        for addr in addrs.into_iter().take(16) {
+            result.push(addr);
+        }
+        Ok(result)
+    }
+}
+
+fn agent(config: &DispatchConfig) -> ureq::Agent {
+    let agent_config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .timeout_global(Some(config.timeout))
+        .user_agent("Depot-Webhooks/1")
+        .max_idle_connections(config.concurrency * 4)
+        .max_idle_connections_per_host(config.concurrency)
+        .build();
+    ureq::Agent::with_parts(
+        agent_config,
+        DefaultConnector::new(),
+        CheckedResolver {
+            allow: config.allow.clone(),
+        },
+    )
+}
+
+/// One attempt's outcome.
+#[derive(Debug)]
+pub struct Attempt {
+    pub delivered: bool,
+    pub status_code: Option<i32>,
+    pub latency: Duration,
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Sends one message once: `webhook-id` the message's id, `webhook-timestamp` now, `webhook-signature` with every
+/// secret in force. 2xx within the timeout is delivered; anything else is a failed attempt.
+fn attempt(agent: &ureq::Agent, endpoint: &EndpointRow, message: &MessageRow) -> Attempt {
+    let started = Instant::now();
+    let now = chrono::Utc::now();
+    let id = message.id.0.to_string();
+    let timestamp = now.timestamp();
+    let signature = rules::signature_header(&endpoint.signing_secrets(now), &id, timestamp, message.body.as_bytes());
+    let result = agent
+        .post(&endpoint.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", &timestamp.to_string())
+        .header("webhook-signature", &signature)
+        .send(message.body.as_bytes());
+    match result {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let mut buffer = Vec::with_capacity(256);
+            // At most the excerpt, whatever the receiver sends (a huge body is never read whole).
+            let read = response
+                .body_mut()
+                .as_reader()
+                .take(EXCERPT_BYTES as u64)
+                .read_to_end(&mut buffer);
+            let delivered = (200..300).contains(&status) && read.is_ok();
+            let error = match (&read, delivered) {
+                (Err(e), _) => Some(format!("reading the answer failed: {e}")),
+                (Ok(_), false) if (300..400).contains(&status) => {
+                    Some(format!("answered {status} (redirects are not followed)"))
+                }
+                (Ok(_), false) => Some(format!("answered {status}")),
+                _ => None,
+            };
+            Attempt {
+                delivered,
+                status_code: Some(i32::from(status)),
+                latency: started.elapsed(),
+                excerpt: Some(rules::excerpt(&buffer, EXCERPT_BYTES)),
+                error,
+            }
+        }
+        Err(e) => Attempt {
+            delivered: false,
+            status_code: None,
+            latency: started.elapsed(),
+            excerpt: None,
+            error: Some(match e {
+                ureq::Error::Timeout(t) => format!("no answer within the timeout ({t})"),
+                other => other.to_string(),
+            }),
+        },
+    }
+}
+
+/// A claimed message on its way to a worker.
+struct Job {
+    message: MessageRow,
+    endpoint: Arc<EndpointRow>,
+    token: Id,
+}
+
+struct Inner {
+    db: Db,
+    config: DispatchConfig,
+    metrics: Option<Metrics>,
+    agent: ureq::Agent,
+    /// Set when the dispatcher stops claiming.
+    stopping: AtomicBool,
+    /// Set by [`Dispatcher::abandon`]: workers record nothing more (as if the process had died).
+    abandoned: AtomicBool,
+    /// Messages claimed and not finished, with their claim's token.
+    held: Mutex<HashMap<Id, Id>>,
+    /// Deliveries in progress.
+    in_flight: AtomicUsize,
+    wake: Condvar,
+    wake_lock: Mutex<()>,
+}
+
+impl Inner {
+    fn notify(&self) {
+        self.wake.notify_all();
+    }
+
+    fn held(&self) -> usize {
+        self.held.lock().map(|h| h.len()).unwrap_or(usize::MAX)
+    }
+}
+
+/// A running dispatcher; stop it with [`Dispatcher::stop`].
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Starts a dispatcher on this instance unless `--webhook-interval-ms` is 0.
+pub fn spawn_dispatcher(state: web::Data<AppState>) -> Option<Dispatcher> {
+    let config = DispatchConfig::from_settings(&state.settings);
+    if config.interval.is_zero() {
+        return None;
+    }
+    match Dispatcher::start(state.db.clone(), Some(state.metrics.clone()), config) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the webhook dispatcher");
+            None
+        }
+    }
+}
+
+impl Dispatcher {
+    pub fn start(db: Db, metrics: Option<Metrics>, config: DispatchConfig) -> std::io::Result<Dispatcher> {
+        let inner = Arc::new(Inner {
+            agent: agent(&config),
+            db,
+            metrics,
+            stopping: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+            held: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
+            wake: Condvar::new(),
+            wake_lock: Mutex::new(()),
+            config,
+        });
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let mut threads = Vec::new();
+        for n in 0..inner.config.concurrency {
+            let (inner, queue) = (inner.clone(), queue.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("webhook-worker-{n}"))
+                    .spawn(move || work(&inner, &queue))?,
+            );
+        }
+        let claimer = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("webhook-dispatcher".into())
+                .spawn(move || claim_loop(&claimer, jobs))?,
+        );
+        Ok(Dispatcher { inner, threads })
+    }
+
+    /// Messages this dispatcher holds now (claimed, not finished).
+    pub fn held(&self) -> usize {
+        self.inner.held()
+    }
+
+    /// Stops claiming, waits up to `grace` for deliveries in flight, and gives back every message still held.
+    pub fn stop(self, grace: Duration) {
+        let inner = self.inner.clone();
+        inner.stopping.store(true, Ordering::SeqCst);
+        inner.notify();
+        let deadline = Instant::now() + grace;
+        while inner.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let held: Vec<(Id, Id)> = inner.held.lock().map(|mut h| h.drain().collect()).unwrap_or_default();
+        if !held.is_empty() {
+            let mut by_token: HashMap<Id, Vec<Id>> = HashMap::new();
+            for (message, token) in held {
+                by_token.entry(token).or_default().push(message);
+            }
+            let released = inner.db.write(|conn| {
+                let mut n = 0;
+                for (token, ids) in &by_token {
+                    n += repo::release(conn, *token, ids)?;
+                }
+                Ok(n)
+            });
+            match released {
+                Ok(n) => tracing::info!(released = n, "webhook messages given back at shutdown"),
+                Err(e) => tracing::warn!(error = %e, "could not give back webhook messages; their lease will run out"),
+            }
+        }
+        // Workers in a delivery past the grace end at their timeout; the others end now.
+        for thread in self.threads {
+            if thread.is_finished() || inner.in_flight.load(Ordering::SeqCst) == 0 {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// Stops as a crashed process would: nothing more is recorded and nothing is given back (the leases run out).
+    /// For tests of what another instance does then.
+    pub fn abandon(self) {
+        self.inner.abandoned.store(true, Ordering::SeqCst);
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.notify();
+    }
+}
+
+fn claim_loop(inner: &Inner, jobs: Sender<Job>) {
+    let mut last_gauge = Instant::now() - Duration::from_secs(60);
+    while !inner.stopping.load(Ordering::SeqCst) {
+        if let Err(e) = service::fan_out_all(&inner.db) {
+            tracing::warn!(error = %e, "webhook fan-out failed; retrying next round");
+        }
+        let free = inner.config.concurrency.saturating_sub(inner.held());
+        let mut claimed = 0;
+        if free > 0 {
+            match claim(inner, free as i64) {
+                Ok(batch) => {
+                    claimed = batch.len();
+                    for job in batch {
+                        if jobs.send(job).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming webhook messages failed; retrying next round"),
+            }
+        }
+        if last_gauge.elapsed() >= Duration::from_secs(5) {
+            last_gauge = Instant::now();
+            update_pending(inner);
+        }
+        // A full claim may have left more due: look again as soon as a worker is free.
+        if claimed == free && claimed > 0 {
+            let Ok(guard) = inner.wake_lock.lock() else { return };
+            let _ = inner.wake.wait_timeout_while(guard, inner.config.interval, |_| {
+                inner.held() >= inner.config.concurrency && !inner.stopping.load(Ordering::SeqCst)
+            });
+        } else {
+            let Ok(guard) = inner.wake_lock.lock() else { return };
+            let _ = inner.wake.wait_timeout(guard, inner.config.interval);
+        }
+    }
+}
+
+fn update_pending(inner: &Inner) {
+    if let Some(metrics) = &inner.metrics {
+        if let Ok(n) = inner.db.read(repo::pending_count) {
+            metrics.webhook_pending.set(n);
+        }
+    }
+}
+
+fn claim(inner: &Inner, limit: i64) -> AppResult<Vec<Job>> {
+    let token = Id(Uuid::now_v7());
+    let now = crate::now();
+    let lease = chrono::Duration::from_std(inner.config.lease).unwrap_or(chrono::Duration::seconds(60));
+    let (messages, endpoints) = inner.db.write(|conn| {
+        let messages = repo::claim(conn, Ts(now), Ts(now + lease), token, limit)?;
+        let mut ids: Vec<Id> = messages.iter().map(|m| m.endpoint_id).collect();
+        ids.sort();
+        ids.dedup();
+        let endpoints = if ids.is_empty() {
+            Vec::new()
+        } else {
+            repo::endpoints_by_id(conn, &ids)?
+        };
+        Ok((messages, endpoints))
+    })?;
+    let endpoints: HashMap<Id, Arc<EndpointRow>> = endpoints.into_iter().map(|e| (e.id, Arc::new(e))).collect();
+    if let Ok(mut held) = inner.held.lock() {
+        for m in &messages {
+            held.insert(m.id, token);
+        }
+    }
+    Ok(messages
+        .into_iter()
+        .filter_map(|message| {
+            let endpoint = endpoints.get(&message.endpoint_id)?.clone();
+            Some(Job {
+                message,
+                endpoint,
+                token,
+            })
+        })
+        .collect())
+}
+
+fn work(inner: &Inner, queue: &Mutex<Receiver<Job>>) {
+    loop {
+        let next = {
+            let Ok(queue) = queue.lock() else { return };
+            queue.recv_timeout(Duration::from_millis(200))
+        };
+        let job = match next {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                if inner.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if inner.stopping.load(Ordering::SeqCst) {
+            // Not started: left held, to be given back by `stop`.
+            continue;
+        }
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        let outcome = attempt(&inner.agent, &job.endpoint, &job.message);
+        if !inner.abandoned.load(Ordering::SeqCst) {
+            if let Err(e) = finish(inner, &job, &outcome) {
+                tracing::warn!(error = %e, message = %job.message.id.0, "recording a webhook attempt failed; the lease will run out and it is sent again");
+            }
+            if let Ok(mut held) = inner.held.lock() {
+                if held.get(&job.message.id) == Some(&job.token) {
+                    held.remove(&job.message.id);
+                }
+            }
+        }
+        inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        inner.notify();
+    }
+}
+
+/// Records an attempt and its message's new state (while the claim is still this one's), and the endpoint's
+/// failure streak: an endpoint failing for `disable_after` with nothing delivered is disabled, with the reason.
+fn finish(inner: &Inner, job: &Job, outcome: &Attempt) -> AppResult<()> {
+    let now = crate::now();
+    let failed = job.message.attempts.max(0) as u32 + 1;
+    let next = if outcome.delivered {
+        None
+    } else {
+        rules::next_delay(failed, inner.config.backoff_scale, rand::rng().random::<f64>())
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| Ts(now + d))
+    };
+    if let Some(metrics) = &inner.metrics {
+        metrics.webhook_latency.observe(outcome.latency.as_secs_f64());
+        if outcome.delivered {
+            metrics.webhook_deliveries.inc();
+        } else {
+            metrics.webhook_failures.inc();
+        }
+    }
+    let disable_after = chrono::Duration::from_std(inner.config.disable_after).unwrap_or(chrono::Duration::days(5));
+    inner.db.write(|conn| {
+        repo::insert_attempt(
+            conn,
+            &AttemptRow {
+                id: Id(Uuid::now_v7()),
+                message_id: job.message.id,
+                attempted_at: Ts(now),
+                status_code: outcome.status_code,
+                latency_ms: outcome.latency.as_millis().min(i64::MAX as u128) as i64,
+                response_excerpt: outcome.excerpt.clone(),
+                error: outcome.error.clone(),
+            },
+        )?;
+        let mine = repo::finish_message(
+            conn,
+            job.message.id,
+            job.token,
+            Ts(now),
+            &repo::Outcome {
+                delivered: outcome.delivered,
+                next,
+                status_code: outcome.status_code,
+                error: outcome.error.as_deref(),
+            },
+        )?;
+        if !mine {
+            return Ok(());
+        }
+        if outcome.delivered {
+            repo::endpoint_succeeded(conn, job.endpoint.id)?;
+        } else if let Some(since) = repo::endpoint_failed(conn, job.endpoint.id, Ts(now))? {
+            if now - since.0 >= disable_after {
+                let reason = format!(
+                    "disabled at {}: every delivery failed since {} (last: {})",
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    since.0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    outcome.error.as_deref().unwrap_or("failed")
+                );
+                repo::disable_endpoint(conn, job.endpoint.id, &reason, Ts(now))?;
+            }
+        }
+        Ok(())
+    })
+}
