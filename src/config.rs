@@ -38,6 +38,8 @@ pub struct Settings {
     pub metrics_allow: Vec<Cidr>,
     /// A bearer key that opens `/metrics` from any address; none by default.
     pub metrics_key: Option<String>,
+    /// Customer reminders: the loop's interval, the tracking links' base, quiet hours, language, the SMS gateway.
+    pub reminders: crate::reminders::ReminderSettings,
 }
 
 impl Settings {
@@ -56,6 +58,7 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             metrics_allow: Cidr::loopback(),
             metrics_key: None,
+            reminders: crate::reminders::ReminderSettings::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntGaugeVec, Opts, Registry};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -47,6 +47,10 @@ pub struct Metrics {
     pub loaners: IntGaugeVec,
     pub waitlist: IntGaugeVec,
     pub db_connections: IntGaugeVec,
+    /// Customer reminders the SMS channel accepted.
+    pub reminders_sent: IntCounter,
+    /// Attempts at customer reminders the SMS channel refused (each is retried, up to its last).
+    pub reminders_failed: IntCounter,
 }
 
 impl Metrics {
@@ -78,12 +82,21 @@ impl Metrics {
         registry.register(Box::new(loaners.clone()))?;
         registry.register(Box::new(waitlist.clone()))?;
         registry.register(Box::new(db_connections.clone()))?;
+        let reminders_sent = IntCounter::new("reminders_sent_total", "Customer reminders sent")?;
+        let reminders_failed = IntCounter::new(
+            "reminders_failed_total",
+            "Customer reminder attempts the SMS channel refused",
+        )?;
+        registry.register(Box::new(reminders_sent.clone()))?;
+        registry.register(Box::new(reminders_failed.clone()))?;
         Ok(Metrics {
             registry,
             http_latency,
             loaners,
             waitlist,
             db_connections,
+            reminders_sent,
+            reminders_failed,
         })
     }
 }

@@ -495,6 +495,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    reminders (id) {
+        id -> DbUuid,
+        dedupe_key -> Text,
+        ticket_id -> DbUuid,
+        subject_id -> DbUuid,
+        customer_id -> Nullable<DbUuid>,
+        store_id -> DbUuid,
+        kind -> Text,
+        sequence_no -> Integer,
+        event_id -> DbUuid,
+        link -> Nullable<Text>,
+        due_at -> DbTime,
+        state -> Text,
+        attempts -> Integer,
+        claimed_until -> Nullable<DbTime>,
+        claim_token -> Nullable<DbUuid>,
+        body -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        sent_at -> Nullable<DbTime>,
+        reason -> Nullable<Text>,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
 diesel::joinable!(product_models -> product_series (series_id));
 diesel::joinable!(api_keys -> courier_partners (partner_id));
 diesel::joinable!(api_key_stores -> api_keys (api_key_id));
@@ -569,4 +598,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     warranty_policies,
     events,
     event_consumers,
+    reminders,
 );
