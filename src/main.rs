@@ -139,7 +139,9 @@ fn reminder_settings(args: &ServeArgs) -> anyhow::Result<depot::reminders::Remin
     let gateway = match &args.sms_gateway_url {
         Some(url) if !url.is_empty() => {
             if !url.starts_with("http://") {
-                anyhow::bail!("--sms-gateway-url must be an http:// URL (reach an https provider through a local TLS proxy)");
+                anyhow::bail!(
+                    "--sms-gateway-url must be an http:// URL (reach an https provider through a local TLS proxy)"
+                );
             }
             let api_key = std::env::var("DEPOT_SMS_API_KEY").unwrap_or_default();
             if api_key.is_empty() {

@@ -111,10 +111,12 @@ pub fn claim(conn: &mut Conn<'_>, now: Ts, until: Ts, token: Id, limit: i64) -> 
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(with_conn!(conn, c => diesel::update(reminders::table.filter(reminders::id.eq_any(&ids)))
+    Ok(
+        with_conn!(conn, c => diesel::update(reminders::table.filter(reminders::id.eq_any(&ids)))
         .set((reminders::claimed_until.eq(Some(until)), reminders::claim_token.eq(Some(token))))
         .returning(reminders::all_columns)
-        .get_results::<ReminderRow>(c))?)
+        .get_results::<ReminderRow>(c))?,
+    )
 }
 
 /// The claimed reminder `id` if `token` still holds it, locked for this transaction.
@@ -158,14 +160,7 @@ pub fn end(conn: &mut Conn<'_>, id: Id, ending: &Ending<'_>, now: Ts) -> AppResu
 }
 
 /// Gives a claimed reminder back, due again at `due_at` (quiet hours, a retry), with its attempts and last reason.
-pub fn release(
-    conn: &mut Conn<'_>,
-    id: Id,
-    due_at: Ts,
-    attempts: i32,
-    reason: Option<&str>,
-    now: Ts,
-) -> AppResult<()> {
+pub fn release(conn: &mut Conn<'_>, id: Id, due_at: Ts, attempts: i32, reason: Option<&str>, now: Ts) -> AppResult<()> {
     with_conn!(conn, c => diesel::update(reminders::table.find(id))
         .set((
             reminders::due_at.eq(due_at),

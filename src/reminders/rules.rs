@@ -18,7 +18,11 @@ pub fn next_ready(sequence_no: i32, sent_at: DateTime<Utc>) -> Option<(i32, Date
     if sequence_no >= MAX_READY_MESSAGES {
         return None;
     }
-    let gap = if sequence_no == 1 { Duration::days(1) } else { Duration::days(7) };
+    let gap = if sequence_no == 1 {
+        Duration::days(1)
+    } else {
+        Duration::days(7)
+    };
     Some((sequence_no + 1, sent_at + gap))
 }
 
@@ -97,7 +101,9 @@ pub fn render(kind: ReminderKind, language: Language, ctx: &MessageContext) -> S
             format!("您的维修单{number}的报价已出，请通过查询链接确认或拒绝。")
         }
         (ReminderKind::QuoteWaiting, Language::En) => {
-            format!("The quote for your repair {number} is ready: please approve or decline it through your tracking link.")
+            format!(
+                "The quote for your repair {number} is ready: please approve or decline it through your tracking link."
+            )
         }
         (ReminderKind::ReadyForPickup, Language::Zh) => {
             format!("您的手机已修好（维修单{number}），请携带受理单到{store}取机。")
@@ -160,7 +166,11 @@ mod tests {
         // The same instant is daytime in London.
         let evening_in_shanghai = Utc.with_ymd_and_hms(2026, 5, 1, 14, 0, 0).single().unwrap_or_default();
         assert_eq!(quiet_until(evening_in_shanghai, "Europe/London", start, end), None);
-        assert_eq!(quiet_until(evening_in_shanghai, "Asia/Shanghai", start, start), None, "no quiet hours");
+        assert_eq!(
+            quiet_until(evening_in_shanghai, "Asia/Shanghai", start, start),
+            None,
+            "no quiet hours"
+        );
         // Quiet hours within one day.
         let lunch = Utc.with_ymd_and_hms(2026, 5, 1, 4, 30, 0).single().unwrap_or_default();
         assert_eq!(

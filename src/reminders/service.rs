@@ -27,7 +27,10 @@ const CLAIM_LEASE: Duration = Duration::minutes(5);
 
 /// The tracking link of a token, as the customer opens it.
 pub fn tracking_link(public_base_url: &str, token: &str) -> String {
-    format!("{}/api/v1/public/tracking/{token}", public_base_url.trim_end_matches('/'))
+    format!(
+        "{}/api/v1/public/tracking/{token}",
+        public_base_url.trim_end_matches('/')
+    )
 }
 
 /// Reads the feed past the `reminders` consumer's cursor and plans the messages its events call for, in the same
@@ -282,7 +285,12 @@ enum Decision {
     Send { phone: String, text: String },
 }
 
-fn decide(conn: &mut Conn<'_>, r: &ReminderRow, settings: &ReminderSettings, now: DateTime<Utc>) -> AppResult<Decision> {
+fn decide(
+    conn: &mut Conn<'_>,
+    r: &ReminderRow,
+    settings: &ReminderSettings,
+    now: DateTime<Utc>,
+) -> AppResult<Decision> {
     let Some(kind) = ReminderKind::parse(&r.kind) else {
         return Ok(Decision::Cancel("unknown_kind".into()));
     };
@@ -388,10 +396,15 @@ fn send_one(
                     }
                 }
                 match &other {
-                    Decision::Cancel(reason) => {
-                        repo::end(conn, r.id, &ending(ReminderState::Cancelled, reason, r.attempts), Ts(now))?
+                    Decision::Cancel(reason) => repo::end(
+                        conn,
+                        r.id,
+                        &ending(ReminderState::Cancelled, reason, r.attempts),
+                        Ts(now),
+                    )?,
+                    Decision::Skip(reason) => {
+                        repo::end(conn, r.id, &ending(ReminderState::Skipped, reason, r.attempts), Ts(now))?
                     }
-                    Decision::Skip(reason) => repo::end(conn, r.id, &ending(ReminderState::Skipped, reason, r.attempts), Ts(now))?,
                     Decision::Defer(until) => {
                         repo::release(conn, r.id, Ts(*until), r.attempts, Some("quiet_hours"), Ts(now))?
                     }
@@ -434,7 +447,14 @@ fn send_one(
                 },
                 Ts(now),
             )?,
-            Err(reason) => repo::release(conn, r.id, Ts(now + rules::retry_after(attempts)), attempts, Some(reason), Ts(now))?,
+            Err(reason) => repo::release(
+                conn,
+                r.id,
+                Ts(now + rules::retry_after(attempts)),
+                attempts,
+                Some(reason),
+                Ts(now),
+            )?,
         }
         Ok(true)
     })?;

@@ -21,6 +21,7 @@ mod parts_catalog;
 mod policies;
 mod query_plans;
 mod remedies;
+mod reminders;
 mod round_trips;
 mod schema_check;
 mod search;
