@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run pending database migrations and exit.
     Migrate,
     /// Manage API keys.
@@ -207,7 +207,7 @@ fn main() -> anyhow::Result<()> {
                 ..from_env_serve_args()
             },
         ),
-        Some(Command::Serve(args)) => serve(&cli.database_url, args),
+        Some(Command::Serve(args)) => serve(&cli.database_url, *args),
         Some(Command::Migrate) => {
             let db = open(&cli.database_url)?;
             let applied = db.migrate()?;

@@ -413,10 +413,13 @@ fn the_opened_message_carries_a_link_that_opens_the_tracking_page() {
     assert!(!page.text.contains(PHONE), "the page shows no full phone number");
 }
 
+/// One request the gateway received: its headers (names in lower case) and JSON body.
+type Received = (Vec<(String, String)>, Value);
+
 /// A gateway on a local port: answers `statuses` in turn (200 once they run out) and keeps each request.
 struct Receiver {
     url: String,
-    requests: Arc<Mutex<Vec<(Vec<(String, String)>, Value)>>>,
+    requests: Arc<Mutex<Vec<Received>>>,
 }
 
 fn receiver(statuses: Vec<u16>) -> Receiver {
