@@ -300,6 +300,13 @@ fn decide(
     let mut due_text = None;
     match kind {
         ReminderKind::LoanerDue | ReminderKind::LoanerOverdue => match repo::loan_facts(conn, r.subject_id)? {
+            // A loan extended since the message was planned is no longer due tomorrow (its `loan.due_soon` plans
+            // the message for the new time).
+            Some((_, state, Some(due)))
+                if kind == ReminderKind::LoanerDue && state == "issued" && due.0 - now > Duration::hours(36) =>
+            {
+                return Ok(Decision::Cancel("loan_due_later".into()));
+            }
             Some((_, state, due)) if state == "issued" => {
                 due_text = due.map(|d| {
                     let tz: chrono_tz::Tz = ticket.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);

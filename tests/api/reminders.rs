@@ -702,3 +702,98 @@ fn the_sender_loop_counts_what_it_sends_in_metrics() {
     assert!(seen.contains("depot_reminders_failed_total 0"), "{seen}");
     assert_eq!(reminders_of(&app, &ticket)[0].channel.as_deref(), Some("log"));
 }
+
+fn emit_on_loan(app: &TestApp, loan: Uuid, event_type: EventType) {
+    let present = placed_events(app)
+        .iter()
+        .any(|e| e.subject_id.0 == loan && e.event_type == event_type.as_str());
+    if present {
+        return;
+    }
+    app.db
+        .write(|conn| {
+            events::emit_in(
+                conn,
+                NewEvent {
+                    event_type,
+                    subject: Subject {
+                        kind: SubjectType::Loan,
+                        id: loan,
+                        store_id: None,
+                        partner_id: None,
+                    },
+                    payload: json!({}),
+                    internal: None,
+                },
+            )
+        })
+        .unwrap_or_else(|e| panic!("emitting {}: {e}", event_type.as_str()));
+}
+
+#[test]
+fn a_loaner_is_announced_the_day_before_it_is_due_and_overdue_until_returned() {
+    let app = spawn_app();
+    let p = crate::tickets::premium(&app, "LD", 1);
+    let mut body = crate::tickets::ticket_body(&p, "walk_in");
+    body["customer"]["contact_consent"] = json!(true);
+    let opened = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let ticket = opened.body.clone();
+    let loan: Uuid = ticket["loan"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    let issued = app.post_admin(&format!("/api/v1/loans/{loan}/issue"), &json!({}));
+    assert_eq!(issued.status, 200, "{}", issued.text);
+    let due: DateTime<Utc> = issued.body["due_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{}", issued.text));
+    emit_on_loan(&app, loan, EventType::LoanIssued);
+    plan(&app);
+    let rows = reminders_of(&app, &ticket);
+    assert_eq!(states(&rows, "loaner_due"), [(1, "pending".to_owned())], "{rows:?}");
+    let day_before = rows.iter().find(|r| r.kind == "loaner_due").map(|r| r.due_at);
+    assert_eq!(day_before, Some(Ts(due - Duration::days(1))));
+
+    let always = ReminderSettings {
+        quiet_end: ReminderSettings::default().quiet_start,
+        ..ReminderSettings::default()
+    };
+    let channel = Recording::default();
+    let send_at = |now| reminders::send_due(&app.db, &channel, &always, now).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        send_at(due - Duration::days(1) - Duration::minutes(1)).sent,
+        0,
+        "not before the day before"
+    );
+    assert_eq!(send_at(due - Duration::days(1)).sent, 1);
+    let text = channel.messages()[0].2.clone();
+    assert!(
+        text.contains("备用机") && text.contains(ticket["number"].as_str().unwrap_or("?")),
+        "{text}"
+    );
+
+    // Overdue: one message; a redelivered event plans no second one.
+    emit_on_loan(&app, loan, EventType::LoanOverdue);
+    plan(&app);
+    app.db
+        .write(|conn| events::repo::advance_consumer(conn, "reminders", 0, Ts(Utc::now())))
+        .unwrap_or_else(|e| panic!("{e}"));
+    plan(&app);
+    assert_eq!(
+        states(&reminders_of(&app, &ticket), "loaner_overdue"),
+        [(1, "pending".to_owned())]
+    );
+
+    // Returned before the overdue message went out: it is cancelled, not sent.
+    let returned = app.post_admin(&format!("/api/v1/loans/{loan}/return"), &json!({"condition": "good"}));
+    assert_eq!(returned.status, 200, "{}", returned.text);
+    emit_on_loan(&app, loan, EventType::LoanReturned);
+    plan(&app);
+    assert_eq!(send_at(due + Duration::days(2)).sent, 0);
+    assert_eq!(
+        states(&reminders_of(&app, &ticket), "loaner_overdue"),
+        [(1, "cancelled".to_owned())]
+    );
+}
