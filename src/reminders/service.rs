@@ -24,6 +24,8 @@ const SEND_BATCH: i64 = 50;
 /// How long a sender holds what it claimed: far longer than a gateway's timeout, so a claim only lapses when its
 /// sender died, and another instance then sends what it left.
 const CLAIM_LEASE: Duration = Duration::minutes(5);
+/// Events older than this plan no news for the customer (a ready phone and a loaner's due time still are).
+const STALE_AFTER: Duration = Duration::hours(24);
 
 /// The tracking link of a token, as the customer opens it.
 pub fn tracking_link(public_base_url: &str, token: &str) -> String {
@@ -109,10 +111,13 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
     let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
     let now = Ts(crate::now());
     let at = event.occurred_at;
+    // A feed read long after the fact (reminders switched on late, a consumer down for days) tells customers
+    // nothing stale: news older than a day is not announced; what is over is still cancelled.
+    let fresh = now.0 - at.0 <= STALE_AFTER;
     let subject = event.subject_id;
     let on_ticket = event.subject_type == "ticket";
     match event_type {
-        EventType::TicketOpened if on_ticket => {
+        EventType::TicketOpened if on_ticket && fresh => {
             let Some(ticket) = repo::ticket_facts(conn, subject)? else {
                 return Ok(());
             };
@@ -154,6 +159,7 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
                     }
                 }
             }
+            // A ready phone is worth announcing however late: the sender checks it is still waiting.
             if to.as_deref() == Some("ready_for_pickup") {
                 let Some(ticket) = repo::ticket_facts(conn, subject)? else {
                     return Ok(());
@@ -173,7 +179,7 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
                 )?;
             }
         }
-        EventType::QuoteIssued if on_ticket => {
+        EventType::QuoteIssued if on_ticket && fresh => {
             let Some(ticket) = repo::ticket_facts(conn, subject)? else {
                 return Ok(());
             };
@@ -227,7 +233,7 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
         EventType::LoanReturned | EventType::LoanLost => {
             repo::cancel_pending(conn, subject, &LOAN_KINDS, "loan_ended", now)?;
         }
-        EventType::PickupStatusChanged if text("to").as_deref() == Some("in_transit") => {
+        EventType::PickupStatusChanged if fresh && text("to").as_deref() == Some("in_transit") => {
             let Some((ticket_id, direction, _)) = repo::pickup_facts(conn, subject)? else {
                 return Ok(());
             };

@@ -797,3 +797,34 @@ fn a_loaner_is_announced_the_day_before_it_is_due_and_overdue_until_returned() {
         [(1, "cancelled".to_owned())]
     );
 }
+
+#[test]
+fn news_read_from_the_feed_days_late_is_not_announced() {
+    use depot::db::schema::events as ev;
+    use diesel::prelude::*;
+    let app = spawn_app();
+    let shop = shop(&app, "ST", "Asia/Shanghai");
+    let ticket = open(&app, &shop, PHONE, true);
+    ensure_event(
+        &app,
+        &ticket,
+        EventType::TicketOpened,
+        json!({"status": "received"}),
+        Some(json!({"tracking_token": ticket["tracking_token"]})),
+    );
+    let subject = Id(id_of(&ticket));
+    let two_days_ago = Ts(depot::to_micros(Utc::now() - Duration::days(2)));
+    app.db
+        .write(|conn| {
+            depot::with_conn!(conn, c => diesel::update(ev::table.filter(ev::subject_id.eq(subject)))
+                .set(ev::occurred_at.eq(two_days_ago))
+                .execute(c))?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    plan(&app);
+    assert!(
+        reminders_of(&app, &ticket).is_empty(),
+        "a two-day-old opening was announced"
+    );
+}
