@@ -54,6 +54,8 @@ pub struct Settings {
     pub webhook_backoff_scale: f64,
     /// An endpoint whose deliveries all failed for this long is disabled.
     pub webhook_disable_after: Duration,
+    /// Customer reminders: the loop's interval, the tracking links' base, quiet hours, language, the SMS gateway.
+    pub reminders: crate::reminders::ReminderSettings,
 }
 
 impl Settings {
@@ -80,6 +82,7 @@ impl Settings {
             webhook_interval: Duration::from_millis(100),
             webhook_backoff_scale: 1.0,
             webhook_disable_after: Duration::from_secs(5 * 24 * 3600),
+            reminders: crate::reminders::ReminderSettings::default(),
         }
     }
 

@@ -22,6 +22,7 @@ pub mod loans;
 pub mod money;
 pub mod openapi;
 pub mod parts;
+pub mod reminders;
 pub mod repairs;
 pub mod seed;
 pub mod startup;

@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run pending database migrations and exit.
     Migrate,
     /// Manage API keys.
@@ -129,6 +129,69 @@ struct ServeArgs {
     /// Days of failing deliveries, none delivered, after which an endpoint is disabled.
     #[arg(long, env = "DEPOT_WEBHOOK_DISABLE_AFTER_DAYS", default_value_t = 5)]
     webhook_disable_after_days: u64,
+    /// Seconds between rounds of planning and sending customer reminders (0: none on this instance).
+    #[arg(long, env = "DEPOT_REMINDERS_INTERVAL_SECS", default_value_t = 30)]
+    reminders_interval_secs: u64,
+    /// Where customers open their tracking links, e.g. `https://service.example.com`.
+    #[arg(long, env = "DEPOT_PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    public_base_url: String,
+    /// Quiet hours in each store's time zone, `HH:MM-HH:MM` (a reminder due in them waits for their end).
+    #[arg(long, env = "DEPOT_QUIET_HOURS", default_value = "21:00-08:00")]
+    quiet_hours: String,
+    /// Language of reminders to Chinese numbers (`zh` or `en`); other countries' numbers get English.
+    #[arg(long, env = "DEPOT_REMINDERS_LANGUAGE", default_value = "zh")]
+    reminders_language: String,
+    /// The HTTP SMS gateway (`http://`); none writes reminders to the log. Its key is read from DEPOT_SMS_API_KEY.
+    #[arg(long, env = "DEPOT_SMS_GATEWAY_URL")]
+    sms_gateway_url: Option<String>,
+    /// The sign name the SMS provider registered for us.
+    #[arg(long, env = "DEPOT_SMS_SIGN_NAME", default_value = "Depot")]
+    sms_sign_name: String,
+    /// The SMS provider's template id for free text.
+    #[arg(long, env = "DEPOT_SMS_TEMPLATE_ID", default_value = "")]
+    sms_template_id: String,
+}
+
+/// The reminder settings from the command line; the gateway's key from the environment only.
+fn reminder_settings(args: &ServeArgs) -> anyhow::Result<depot::reminders::ReminderSettings> {
+    use depot::reminders::{GatewaySettings, Language, ReminderSettings};
+    let parse_time = |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M");
+    let (start, end) = args
+        .quiet_hours
+        .split_once('-')
+        .and_then(|(s, e)| Some((parse_time(s).ok()?, parse_time(e).ok()?)))
+        .ok_or_else(|| anyhow::anyhow!("--quiet-hours must be HH:MM-HH:MM"))?;
+    let language = Language::parse(&args.reminders_language)
+        .ok_or_else(|| anyhow::anyhow!("--reminders-language must be zh or en"))?;
+    let gateway = match &args.sms_gateway_url {
+        Some(url) if !url.is_empty() => {
+            if !url.starts_with("http://") {
+                anyhow::bail!(
+                    "--sms-gateway-url must be an http:// URL (reach an https provider through a local TLS proxy)"
+                );
+            }
+            let api_key = std::env::var("DEPOT_SMS_API_KEY").unwrap_or_default();
+            if api_key.is_empty() {
+                anyhow::bail!("--sms-gateway-url needs the gateway's key in DEPOT_SMS_API_KEY");
+            }
+            Some(GatewaySettings {
+                url: url.clone(),
+                api_key,
+                sign_name: args.sms_sign_name.clone(),
+                template_id: args.sms_template_id.clone(),
+                timeout: Duration::from_secs(10),
+            })
+        }
+        _ => None,
+    };
+    Ok(ReminderSettings {
+        interval: Duration::from_secs(args.reminders_interval_secs),
+        public_base_url: args.public_base_url.clone(),
+        quiet_start: start,
+        quiet_end: end,
+        language,
+        gateway,
+    })
 }
 
 fn parse_synchronous(value: &str) -> Result<SqliteSynchronous, String> {
@@ -171,7 +234,7 @@ fn main() -> anyhow::Result<()> {
                 ..from_env_serve_args()
             },
         ),
-        Some(Command::Serve(args)) => serve(&cli.database_url, args),
+        Some(Command::Serve(args)) => serve(&cli.database_url, *args),
         Some(Command::Migrate) => {
             let db = open(&cli.database_url)?;
             let applied = db.migrate()?;
@@ -255,6 +318,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         TrustedProxies(Cidr::parse_list(&args.trusted_proxies).map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?);
     settings.metrics_allow =
         Cidr::parse_list(&args.metrics_allow).map_err(|e| anyhow::anyhow!("--metrics-allow: {e}"))?;
+    settings.reminders = reminder_settings(&args)?;
     settings.metrics_key = args.metrics_key;
     settings.pool.sqlite_synchronous = args.sqlite_synchronous;
     settings.webhook_allow = Cidr::parse_list(&args.webhook_allow_cidrs.join(","))
@@ -277,6 +341,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let sweeper = startup::spawn_sweeper(state.clone());
     let sequencer = depot::events::spawn_sequencer(state.clone());
     let dispatcher = depot::webhooks::spawn_dispatcher(state.clone());
+    let reminders = depot::reminders::spawn_sender(state.clone());
     let listener = TcpListener::bind(&args.bind).with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(
         address = %listener.local_addr()?,
@@ -303,6 +368,11 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(sequencer) = sequencer {
         if sequencer.join().is_err() {
             tracing::error!("the event sequencer panicked");
+        }
+    }
+    if let Some(reminders) = reminders {
+        if reminders.join().is_err() {
+            tracing::error!("the reminder sender panicked");
         }
     }
     tracing::info!("depot stopped");

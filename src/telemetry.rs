@@ -7,9 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -59,6 +57,10 @@ pub struct Metrics {
     pub webhook_failures: IntCounter,
     /// Webhook messages not delivered yet (refreshed by the dispatcher every few seconds).
     pub webhook_pending: IntGauge,
+    /// Customer reminders the SMS channel accepted.
+    pub reminders_sent: IntCounter,
+    /// Attempts at customer reminders the SMS channel refused (each is retried, up to its last).
+    pub reminders_failed: IntCounter,
 }
 
 impl Metrics {
@@ -111,6 +113,13 @@ impl Metrics {
         registry.register(Box::new(webhook_deliveries.clone()))?;
         registry.register(Box::new(webhook_failures.clone()))?;
         registry.register(Box::new(webhook_pending.clone()))?;
+        let reminders_sent = IntCounter::new("reminders_sent_total", "Customer reminders sent")?;
+        let reminders_failed = IntCounter::new(
+            "reminders_failed_total",
+            "Customer reminder attempts the SMS channel refused",
+        )?;
+        registry.register(Box::new(reminders_sent.clone()))?;
+        registry.register(Box::new(reminders_failed.clone()))?;
         Ok(Metrics {
             registry,
             http_latency,
@@ -123,6 +132,8 @@ impl Metrics {
             webhook_deliveries,
             webhook_failures,
             webhook_pending,
+            reminders_sent,
+            reminders_failed,
         })
     }
 }

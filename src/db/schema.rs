@@ -533,6 +533,35 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::db::types::{DbTime, DbUuid};
 
+    reminders (id) {
+        id -> DbUuid,
+        dedupe_key -> Text,
+        ticket_id -> DbUuid,
+        subject_id -> DbUuid,
+        customer_id -> Nullable<DbUuid>,
+        store_id -> DbUuid,
+        kind -> Text,
+        sequence_no -> Integer,
+        event_id -> DbUuid,
+        link -> Nullable<Text>,
+        due_at -> DbTime,
+        state -> Text,
+        attempts -> Integer,
+        claimed_until -> Nullable<DbTime>,
+        claim_token -> Nullable<DbUuid>,
+        body -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        sent_at -> Nullable<DbTime>,
+        reason -> Nullable<Text>,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
     webhook_messages (id) {
         id -> DbUuid,
         endpoint_id -> DbUuid,
@@ -648,4 +677,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_messages,
     webhook_attempts,
+    reminders,
 );

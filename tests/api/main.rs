@@ -22,6 +22,7 @@ mod parts_catalog;
 mod policies;
 mod query_plans;
 mod remedies;
+mod reminders;
 mod round_trips;
 mod schema_check;
 mod search;

@@ -1,0 +1,88 @@
+//! How a message leaves Depot: a channel takes one SMS and says whether it went.
+
+use serde_json::json;
+
+use super::model::GatewaySettings;
+
+/// One text message to one phone.
+#[derive(Debug, Clone)]
+pub struct Sms<'a> {
+    /// The reminder's id: the provider's "out id", so a retried request can be recognised on its side.
+    pub id: uuid::Uuid,
+    pub phone: &'a str,
+    pub text: &'a str,
+}
+
+/// Sends messages. `Err` carries the reason the message did not go (it is retried a few times).
+pub trait Channel: Send + Sync {
+    /// The channel's name, recorded with every message sent.
+    fn name(&self) -> &'static str;
+    fn send(&self, sms: &Sms<'_>) -> Result<(), String>;
+}
+
+/// The default: writes the message to the log (a server without a gateway still shows what it would send).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogChannel;
+
+impl Channel for LogChannel {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    fn send(&self, sms: &Sms<'_>) -> Result<(), String> {
+        tracing::info!(
+            reminder = %sms.id,
+            phone = %crate::tracking::rules::mask_phone(sms.phone),
+            text = %sms.text,
+            "SMS (log channel)"
+        );
+        Ok(())
+    }
+}
+
+/// An HTTP SMS gateway in the shape of the usual providers: a JSON `POST` with the number, the text, the sign name
+/// and template id, and the key in the `X-Api-Key` header. A 2xx answer within the timeout means sent; anything
+/// else (another status, no answer) is a failed attempt. Plain `http://` only: this build has no TLS client, so an
+/// `https://` provider is reached through a local TLS-terminating proxy.
+pub struct HttpSmsGateway {
+    settings: GatewaySettings,
+    agent: ureq::Agent,
+}
+
+impl HttpSmsGateway {
+    pub fn new(settings: GatewaySettings) -> HttpSmsGateway {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(settings.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        HttpSmsGateway { settings, agent }
+    }
+}
+
+impl Channel for HttpSmsGateway {
+    fn name(&self) -> &'static str {
+        "http_sms"
+    }
+
+    fn send(&self, sms: &Sms<'_>) -> Result<(), String> {
+        let body = json!({
+            "phone_number": sms.phone,
+            "sign_name": self.settings.sign_name,
+            "template_id": self.settings.template_id,
+            "text": sms.text,
+            "out_id": sms.id.to_string(),
+        });
+        match self
+            .agent
+            .post(&self.settings.url)
+            .header("X-Api-Key", &self.settings.api_key)
+            .send_json(&body)
+        {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("the SMS gateway answered {}", response.status().as_u16())),
+            Err(e) => Err(format!("the SMS gateway could not be reached: {e}")),
+        }
+    }
+}
