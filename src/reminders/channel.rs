@@ -33,7 +33,8 @@ impl Channel for LogChannel {
         tracing::info!(
             reminder = %sms.id,
             phone = %crate::tracking::rules::mask_phone(sms.phone),
-            text = %sms.text,
+            // The tracking link's token opens the customer's repair: the log keeps its first characters only.
+            text = %mask_tracking_token(sms.text),
             "SMS (log channel)"
         );
         Ok(())
@@ -84,5 +85,43 @@ impl Channel for HttpSmsGateway {
             Ok(response) => Err(format!("the SMS gateway answered {}", response.status().as_u16())),
             Err(e) => Err(format!("the SMS gateway could not be reached: {e}")),
         }
+    }
+}
+
+/// `text` with every tracking token (the 43 characters after `/tracking/`) cut to its first 6 characters.
+fn mask_tracking_token(text: &str) -> String {
+    const MARK: &str = "/tracking/";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let (head, tail) = rest.split_at(at + MARK.len());
+        out.push_str(head);
+        let token_len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(tail.len());
+        let shown = token_len.min(6);
+        out.push_str(&tail[..shown]);
+        if token_len > shown {
+            out.push('…');
+        }
+        rest = &tail[token_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_tracking_token;
+
+    #[test]
+    fn the_log_keeps_no_whole_tracking_token() {
+        let token = "AbCdEf0123456789abcdefghijklmnopqrstuvwxyz_";
+        let text = format!("Ready: http://x/api/v1/public/tracking/{token} thanks");
+        assert_eq!(
+            mask_tracking_token(&text),
+            "Ready: http://x/api/v1/public/tracking/AbCdEf… thanks"
+        );
+        assert_eq!(mask_tracking_token("no link"), "no link");
     }
 }

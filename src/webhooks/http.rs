@@ -35,10 +35,17 @@ pub struct CreateWebhookEndpoint {
     /// `http` or `https` URL; its host must resolve to addresses webhooks may reach (no loopback, private,
     /// link-local, CGNAT, multicast or unique-local address unless the operator allowed it) and accept a
     /// connection within 3 seconds.
-    #[schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")]
+    #[cfg_attr(
+        feature = "webhooks-tls",
+        schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")
+    )]
+    #[cfg_attr(
+        not(feature = "webhooks-tls"),
+        schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp]://")
+    )]
     pub url: String,
     /// The event types to receive (at least one).
-    #[schema(min_items = 1, max_items = 22)]
+    #[schema(min_items = 1, max_items = 24)]
     pub event_types: Vec<EventType>,
     /// Only events of this store.
     pub store_id: Option<Uuid>,
@@ -54,9 +61,16 @@ pub struct CreateWebhookEndpoint {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookEndpoint {
-    #[schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")]
+    #[cfg_attr(
+        feature = "webhooks-tls",
+        schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")
+    )]
+    #[cfg_attr(
+        not(feature = "webhooks-tls"),
+        schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp]://")
+    )]
     pub url: Option<String>,
-    #[schema(min_items = 1, max_items = 22)]
+    #[schema(min_items = 1, max_items = 24)]
     pub event_types: Option<Vec<EventType>>,
     pub store_id: Option<Uuid>,
     /// Must be the endpoint's own partner when given (it cannot change).
@@ -165,6 +179,8 @@ pub async fn create_webhook_endpoint(
     let mut checks = Checks::new();
     let description = description(&mut checks, &input.description);
     checks.finish()?;
+    let db = state.db.clone();
+    let bearer = web::block(move || service::authorize(&db, &bearer, None).map(|()| bearer)).await??;
     let url = checked_url(&state, Some(input.url)).await?;
     let input = EndpointInput {
         url,
@@ -244,6 +260,12 @@ pub async fn update_webhook_endpoint(
     let mut checks = Checks::new();
     let description = description(&mut checks, &input.description);
     checks.finish()?;
+    let bearer = if input.url.is_some() {
+        let db = state.db.clone();
+        web::block(move || service::authorize(&db, &bearer, Some(id)).map(|()| bearer)).await??
+    } else {
+        bearer
+    };
     let url = checked_url(&state, input.url).await?;
     let input = EndpointInput {
         url,

@@ -26,6 +26,20 @@ pub fn find_endpoint(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<Endpoint
         .optional())?)
 }
 
+/// The endpoint, locked for the rest of the transaction (PostgreSQL; SQLite's writer holds the database), so that
+/// an update, a rotation and the dispatcher's disabling, which each write the whole row, take turns.
+pub fn lock_endpoint(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<EndpointRow>> {
+    Ok(match conn {
+        Conn::Pg(c) => webhook_endpoints::table
+            .find(Id(id))
+            .select(EndpointRow::as_select())
+            .for_update()
+            .first(*c)
+            .optional()?,
+        Conn::Sqlite(_) => find_endpoint(conn, id)?,
+    })
+}
+
 /// Writes every field an update, a rotation or the dispatcher may change.
 pub fn save_endpoint(conn: &mut Conn<'_>, row: &EndpointRow) -> AppResult<()> {
     with_conn!(conn, c => diesel::update(webhook_endpoints::table.find(row.id))
@@ -119,8 +133,12 @@ pub fn find_message(conn: &mut Conn<'_>, endpoint: Id, id: Uuid) -> AppResult<Op
 }
 
 /// Makes a message due now with a fresh retry schedule (a manual redelivery).
-pub fn reset_message(conn: &mut Conn<'_>, id: Id, now: Ts) -> AppResult<()> {
-    with_conn!(conn, c => diesel::update(webhook_messages::table.find(id))
+/// Puts a message back to pending with a fresh schedule, unless a dispatcher holds a live claim on it; returns
+/// whether it did (the guard is in the statement, so a claim taken since the caller read the row wins).
+pub fn reset_message(conn: &mut Conn<'_>, id: Id, now: Ts) -> AppResult<bool> {
+    let changed = with_conn!(conn, c => diesel::update(webhook_messages::table
+            .find(id)
+            .filter(webhook_messages::claimed_until.is_null().or(webhook_messages::claimed_until.le(now))))
         .set((
             webhook_messages::status.eq(MessageStatus::Pending.as_str()),
             webhook_messages::attempts.eq(0),
@@ -129,7 +147,7 @@ pub fn reset_message(conn: &mut Conn<'_>, id: Id, now: Ts) -> AppResult<()> {
             webhook_messages::claim_token.eq(None::<Id>),
         ))
         .execute(c))?;
-    Ok(())
+    Ok(changed == 1)
 }
 
 pub fn list_attempts(conn: &mut Conn<'_>, message: Id, page: PageRequest) -> AppResult<Vec<AttemptRow>> {

@@ -103,6 +103,25 @@ fn endpoint_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> Ap
     }
 }
 
+/// The endpoint in the caller's scope, locked for the caller's write (see [`repo::lock_endpoint`]).
+fn lock_endpoint_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<EndpointRow> {
+    let scope = manager(principal)?;
+    let row = repo::lock_endpoint(conn, id)?.ok_or(AppError::NotFound("webhook endpoint"))?;
+    match scope {
+        Some(partner) if row.partner_id != Some(Id(partner)) => Err(AppError::NotFound("webhook endpoint")),
+        _ => Ok(row),
+    }
+}
+
+/// Whether the key may manage webhook endpoints (and endpoint `id`, when given). Checked before a URL is resolved
+/// and connected to, so that a caller without a valid key cannot use the check to probe the network.
+pub fn authorize(db: &Db, bearer: &Bearer, id: Option<Uuid>) -> AppResult<()> {
+    bearer.read(db, |conn, principal| match id {
+        Some(id) => endpoint_in_scope(conn, principal, id).map(|_| ()),
+        None => manager(principal).map(|_| ()),
+    })
+}
+
 fn check_store(conn: &mut Conn<'_>, store: Uuid) -> AppResult<()> {
     if crate::auth::repo::store_exists(conn, store)? {
         Ok(())
@@ -188,7 +207,7 @@ pub fn list(db: &Db, bearer: &Bearer, page: PageRequest) -> AppResult<(Vec<Webho
 /// Changes an endpoint. Enabling it again clears why it was disabled and its failure streak.
 pub fn update(db: &Db, bearer: &Bearer, id: Uuid, input: EndpointInput) -> AppResult<WebhookEndpoint> {
     bearer.write(db, |conn, principal| {
-        let mut row = endpoint_in_scope(conn, principal, id)?;
+        let mut row = lock_endpoint_in_scope(conn, principal, id)?;
         if input.partner_id.is_some_and(|p| Some(Id(p)) != row.partner_id) {
             return Err(AppError::field("partner_id", "an endpoint's partner cannot change"));
         }
@@ -245,7 +264,7 @@ pub fn delete(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<()> {
 /// A new secret; the one it replaces goes on signing (beside it) for `overlap`.
 pub fn rotate(db: &Db, bearer: &Bearer, id: Uuid, overlap: Duration) -> AppResult<WebhookEndpointSecret> {
     bearer.write(db, |conn, principal| {
-        let mut row = endpoint_in_scope(conn, principal, id)?;
+        let mut row = lock_endpoint_in_scope(conn, principal, id)?;
         let now = crate::now();
         let secret = rules::generate_secret();
         let previous = std::mem::replace(&mut row.secret, secret.clone());
@@ -318,7 +337,12 @@ pub fn redeliver(db: &Db, bearer: &Bearer, id: Uuid, message: Uuid) -> AppResult
                 "an attempt to deliver this message is in progress; retry when it ended",
             ));
         }
-        repo::reset_message(conn, row.id, now)?;
+        if !repo::reset_message(conn, row.id, now)? {
+            return Err(AppError::conflict(
+                "message_in_flight",
+                "an attempt to deliver this message is in progress; retry when it ended",
+            ));
+        }
         let row = repo::find_message(conn, endpoint.id, message)?.ok_or(AppError::NotFound("webhook message"))?;
         Ok(WebhookMessage::from(row))
     })
