@@ -216,24 +216,43 @@ pub fn overdue_loans(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<
         .load(c))?)
 }
 
-/// Reservations whose hold ends after `now` and by `by`: (loan, ticket, store, hold end).
+/// Reservations whose hold ends after `now` and by `by`, not warned about within the warning (`by - now`) before
+/// `now`: (loan, ticket, store, hold end). The alert for the current hold was raised in that span, so it is left
+/// out (else, past `limit` warned holds, newer ones would never be looked at); a hold changed since an alert is
+/// warned about once that alert is older than the warning, if it has not ended by then.
 pub fn expiring_reservations(conn: &mut Conn<'_>, now: Ts, by: Ts, limit: i64) -> AppResult<Vec<DueLoan>> {
+    let warned_since = Ts(now.0 - (by.0 - now.0));
     Ok(with_conn!(conn, c => loans::table
         .filter(loans::state.eq("reserved"))
         .filter(loans::hold_until.gt(now))
         .filter(loans::hold_until.le(by))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            event_alerts::table
+                .filter(event_alerts::alert.eq(EventType::LoanReservationExpiring.as_str()))
+                .filter(event_alerts::subject_id.eq(loans::id))
+                .filter(event_alerts::raised_at.gt(warned_since)),
+        )))
         .order(loans::hold_until)
         .limit(limit)
         .select((loans::id, loans::ticket_id, loans::store_id, loans::hold_until))
         .load(c))?)
 }
 
-/// Open tickets not ready yet whose promise passed by `now`: (ticket, number, store, promise, status).
+/// Open tickets not ready yet whose promise passed by `now`, not alerted since it passed: (ticket, number, store,
+/// promise, status). The alert for the current promise was raised after it passed, so it is left out (else, past
+/// `limit` late tickets, newer ones would never be looked at); an earlier promise's alert raised after the current
+/// promise (a ticket re-promised to a time already past) counts as this one's.
 pub fn tickets_past_promise(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<LateTicket>> {
     Ok(with_conn!(conn, c => tickets::table
         .filter(tickets::promised_at.lt(now))
         .filter(tickets::ready_at.is_null())
         .filter(tickets::status.ne_all(["closed", "cancelled", "ready_for_pickup"]))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            event_alerts::table
+                .filter(event_alerts::alert.eq(EventType::TicketPastPromise.as_str()))
+                .filter(event_alerts::subject_id.eq(tickets::id))
+                .filter(event_alerts::raised_at.gt(tickets::promised_at.assume_not_null())),
+        )))
         .order(tickets::promised_at)
         .limit(limit)
         .select((tickets::id, tickets::number, tickets::store_id, tickets::promised_at, tickets::status))

@@ -19,4 +19,4 @@ pub mod service;
 
 pub use channel::{Channel, HttpSmsGateway, LogChannel, Sms};
 pub use model::{GatewaySettings, Language, ReminderKind, ReminderRow, ReminderSettings, ReminderState};
-pub use service::{Round, plan, send_due, spawn_sender};
+pub use service::{Round, plan, send_due, send_due_until, spawn_sender};

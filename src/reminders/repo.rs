@@ -20,12 +20,15 @@ pub fn insert_planned(conn: &mut Conn<'_>, row: &ReminderRow) -> AppResult<bool>
 }
 
 /// Cancels the pending reminders about `subject` (a ticket, loan or pickup) of the given kinds; returns how many.
+/// A reminder under a live claim is left to its sender (it may be sending it right now, and cancelling would lose
+/// the record of a message the customer got): the sender decides it afresh, or sends it, or gives it back.
 pub fn cancel_pending(conn: &mut Conn<'_>, subject: Id, kinds: &[&str], reason: &str, now: Ts) -> AppResult<usize> {
     Ok(with_conn!(conn, c => diesel::update(
         reminders::table
             .filter(reminders::subject_id.eq(subject))
             .filter(reminders::state.eq("pending"))
-            .filter(reminders::kind.eq_any(kinds)),
+            .filter(reminders::kind.eq_any(kinds))
+            .filter(reminders::claimed_until.is_null().or(reminders::claimed_until.lt(now))),
     )
     .set((
         reminders::state.eq("cancelled"),
@@ -117,6 +120,33 @@ pub fn claim(conn: &mut Conn<'_>, now: Ts, until: Ts, token: Id, limit: i64) -> 
         .returning(reminders::all_columns)
         .get_results::<ReminderRow>(c))?,
     )
+}
+
+/// Extends `token`'s claim on reminder `id` to `until`, just before sending it; false when the claim was lost
+/// (another sender took it over after the lease ran out) or the reminder is no longer pending.
+pub fn extend_claim(conn: &mut Conn<'_>, id: Id, token: Id, until: Ts) -> AppResult<bool> {
+    let changed = with_conn!(conn, c => diesel::update(
+        reminders::table
+            .filter(reminders::id.eq(id))
+            .filter(reminders::claim_token.eq(token))
+            .filter(reminders::state.eq("pending")),
+    )
+    .set(reminders::claimed_until.eq(Some(until)))
+    .execute(c))?;
+    Ok(changed == 1)
+}
+
+/// Gives back the reminders of `token`'s claim among `ids` that it still holds, unsent (shutdown): due as they
+/// were, for any sender at once. Returns how many.
+pub fn unclaim(conn: &mut Conn<'_>, ids: &[Id], token: Id) -> AppResult<usize> {
+    Ok(with_conn!(conn, c => diesel::update(
+        reminders::table
+            .filter(reminders::id.eq_any(ids))
+            .filter(reminders::claim_token.eq(token))
+            .filter(reminders::state.eq("pending")),
+    )
+    .set((reminders::claimed_until.eq(None::<Ts>), reminders::claim_token.eq(None::<Id>)))
+    .execute(c))?)
 }
 
 /// The claimed reminder `id` if `token` still holds it, locked for this transaction.

@@ -282,6 +282,8 @@ pub struct Round {
     pub deferred: usize,
     /// Claims another sender took over meanwhile (its lease ran out): nothing recorded by this one.
     pub lost: usize,
+    /// Reminders claimed and given back unsent because shutdown began.
+    pub released: usize,
 }
 
 enum Decision {
@@ -367,17 +369,59 @@ fn decide(
 /// it still holds the claim: a message sent goes on the ticket's timeline and, for ready-for-pickup, plans the next
 /// of the sequence; a failed attempt is retried with backoff, and given up after [`MAX_ATTEMPTS`].
 pub fn send_due(db: &Db, channel: &dyn Channel, settings: &ReminderSettings, now: DateTime<Utc>) -> AppResult<Round> {
-    let now = crate::to_micros(now);
+    send_due_until(db, channel, settings, now, &|| false)
+}
+
+/// [`send_due`], asking `stop` before each message: once it says so, the reminders claimed and not yet sent are
+/// given back at once (not left locked until their lease runs out) and the round ends.
+///
+/// The clock is `now` plus the time the round has run, so a long round's later claims are not expired already;
+/// each claim is extended just before its message goes out, so slow sends never outlast their lease.
+pub fn send_due_until(
+    db: &Db,
+    channel: &dyn Channel,
+    settings: &ReminderSettings,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+) -> AppResult<Round> {
+    let started = std::time::Instant::now();
     let mut round = Round::default();
     loop {
-        let token = Id(Uuid::now_v7());
-        let claimed = db.write(|conn| repo::claim(conn, Ts(now), Ts(now + CLAIM_LEASE), token, SEND_BATCH))?;
-        for reminder in &claimed {
-            send_one(db, channel, settings, reminder, token, now, &mut round)?;
+        if stop() {
+            return Ok(round);
+        }
+        let batch = Batch {
+            token: Id(Uuid::now_v7()),
+            base: now,
+            started,
+        };
+        let now = batch.now();
+        let claimed = db.write(|conn| repo::claim(conn, Ts(now), Ts(now + CLAIM_LEASE), batch.token, SEND_BATCH))?;
+        for (n, reminder) in claimed.iter().enumerate() {
+            if stop() {
+                let rest: Vec<Id> = claimed[n..].iter().map(|r| r.id).collect();
+                round.released += db.write(|conn| repo::unclaim(conn, &rest, batch.token))?;
+                return Ok(round);
+            }
+            send_one(db, channel, settings, reminder, &batch, now, &mut round)?;
         }
         if (claimed.len() as i64) < SEND_BATCH {
             return Ok(round);
         }
+    }
+}
+
+/// One claim of a round, and the round's clock.
+struct Batch {
+    token: Id,
+    base: DateTime<Utc>,
+    started: std::time::Instant,
+}
+
+impl Batch {
+    /// The round's `now` plus the time it has run.
+    fn now(&self) -> DateTime<Utc> {
+        crate::to_micros(self.base + Duration::from_std(self.started.elapsed()).unwrap_or_default())
     }
 }
 
@@ -386,10 +430,11 @@ fn send_one(
     channel: &dyn Channel,
     settings: &ReminderSettings,
     r: &ReminderRow,
-    token: Id,
+    batch: &Batch,
     now: DateTime<Utc>,
     round: &mut Round,
 ) -> AppResult<()> {
+    let token = batch.token;
     let decision = db.read(|conn| decide(conn, r, settings, now))?;
     let (phone, text) = match decision {
         Decision::Send { phone, text } => (phone, text),
@@ -435,6 +480,14 @@ fn send_one(
             return Ok(());
         }
     };
+    // The claim may have run short while earlier messages were sent: renew it for this one, or leave the reminder
+    // to the sender that took it over.
+    let until = Ts(batch.now() + CLAIM_LEASE);
+    if !db.write(|conn| repo::extend_claim(conn, r.id, token, until))? {
+        tracing::warn!(reminder = %r.id.0, "a reminder's claim lapsed before it was sent; another sender has it");
+        round.lost += 1;
+        return Ok(());
+    }
     let outcome = channel.send(&Sms {
         id: r.id.0,
         phone: &phone,
@@ -564,7 +617,8 @@ pub fn spawn_sender(state: actix_web::web::Data<AppState>) -> Option<std::thread
             if let Err(e) = plan(&state.db, &settings.public_base_url) {
                 tracing::warn!(error = %e, "planning reminders failed; retrying next round");
             }
-            match send_due(&state.db, channel.as_ref(), &settings, crate::now()) {
+            let stop = || state.shutdown.is_draining();
+            match send_due_until(&state.db, channel.as_ref(), &settings, crate::now(), &stop) {
                 Ok(round) => {
                     state.metrics.reminders_sent.inc_by(round.sent as u64);
                     state.metrics.reminders_failed.inc_by(round.failed_attempts as u64);

@@ -102,6 +102,9 @@ fn agent(config: &DispatchConfig) -> ureq::Agent {
         .max_redirects_will_error(false)
         .timeout_global(Some(config.timeout))
         .user_agent("Depot-Webhooks/1")
+        // Never through a proxy from HTTP_PROXY and the like: the proxy would resolve the endpoint's host, and our
+        // checking resolver would never see it (an SSRF bypass).
+        .proxy(None)
         .max_idle_connections(config.concurrency * 4)
         .max_idle_connections_per_host(config.concurrency)
         .build();
@@ -216,7 +219,10 @@ impl Inner {
 /// A running dispatcher; stop it with [`Dispatcher::stop`].
 pub struct Dispatcher {
     inner: Arc<Inner>,
+    /// The delivery workers.
     threads: Vec<JoinHandle<()>>,
+    /// The thread that claims (joined by `stop` before it gives back what is held).
+    claimer: Option<JoinHandle<()>>,
 }
 
 /// Starts a dispatcher on this instance unless `--webhook-interval-ms` is 0.
@@ -260,12 +266,14 @@ impl Dispatcher {
             );
         }
         let claimer = inner.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("webhook-dispatcher".into())
-                .spawn(move || claim_loop(&claimer, jobs))?,
-        );
-        Ok(Dispatcher { inner, threads })
+        let claimer = std::thread::Builder::new()
+            .name("webhook-dispatcher".into())
+            .spawn(move || claim_loop(&claimer, jobs))?;
+        Ok(Dispatcher {
+            inner,
+            threads,
+            claimer: Some(claimer),
+        })
     }
 
     /// Messages this dispatcher holds now (claimed, not finished).
@@ -273,11 +281,16 @@ impl Dispatcher {
         self.inner.held()
     }
 
-    /// Stops claiming, waits up to `grace` for deliveries in flight, and gives back every message still held.
-    pub fn stop(self, grace: Duration) {
+    /// Stops claiming (and waits for a claim in progress, so what it claims is given back too), waits up to `grace`
+    /// for deliveries in flight, and gives back every message still held.
+    pub fn stop(mut self, grace: Duration) {
         let inner = self.inner.clone();
         inner.stopping.store(true, Ordering::SeqCst);
         inner.notify();
+        if let Some(claimer) = self.claimer.take() {
+            // Wakes from its wait at the latest after `interval`, or ends its round's claim first.
+            let _ = claimer.join();
+        }
         let deadline = Instant::now() + grace;
         while inner.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -414,11 +427,15 @@ fn work(inner: &Inner, queue: &Mutex<Receiver<Job>>) {
             }
             Err(RecvTimeoutError::Disconnected) => return,
         };
+        // Counted before looking at `stopping`: `stop` sets `stopping` before it waits for `in_flight` to reach 0,
+        // so either it waits for this delivery or this worker sees it stopping; never a message given back and
+        // delivered as well.
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
         if inner.stopping.load(Ordering::SeqCst) {
             // Not started: left held, to be given back by `stop`.
+            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
             continue;
         }
-        inner.in_flight.fetch_add(1, Ordering::SeqCst);
         let outcome = attempt(&inner.agent, &job.endpoint, &job.message);
         if !inner.abandoned.load(Ordering::SeqCst) {
             if let Err(e) = finish(inner, &job, &outcome) {

@@ -417,3 +417,39 @@ fn staff_alerts_are_raised_once_with_a_made_up_clock() {
     assert_eq!(long[0]["payload"]["waiting"], 3);
     assert_eq!(long[0]["subject"], json!({"type": "store", "id": p.store}));
 }
+
+/// More late tickets than one round looks at: each round raises the ones not raised yet, so the newest are raised
+/// too (a scan of the oldest 200 alone would look at the same ones for ever).
+#[test]
+fn past_promise_alerts_reach_past_one_rounds_batch() {
+    let app = spawn_app();
+    let p = premium(&app, "PB", 1);
+    let count = 230;
+    let promised = Utc::now() + Duration::days(1);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..count / 4 + 1 {
+                    let mut body = ticket_body(&p, "walk_in");
+                    body["promised_at"] = json!(promised);
+                    let res = app.post_admin("/api/v1/tickets", &body);
+                    assert_eq!(res.status, 201, "{}", res.text);
+                }
+            });
+        }
+    });
+    let opened = 4 * (count / 4 + 1);
+    let settings = AlertSettings {
+        reservation_warning: Duration::hours(2),
+        waitlist_length: 1_000_000,
+    };
+    // Past every promise, before the reservation's hold (48 h) comes near its end.
+    let at = Ts(promised + Duration::hours(12));
+    let raise = || events::raise_alerts(&app.db, at, &settings).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(raise(), 200, "one round's batch");
+    assert_eq!(raise(), opened - 200, "the rest, the next round");
+    assert_eq!(raise(), 0, "each once");
+    let late = feed(&app, &app.admin_key, "&types=ticket.past_promise");
+    let subjects: HashSet<String> = late.iter().map(|e| e["subject"]["id"].to_string()).collect();
+    assert_eq!((late.len(), subjects.len()), (opened, opened));
+}

@@ -857,3 +857,159 @@ fn news_read_from_the_feed_days_late_is_not_announced() {
         "a two-day-old opening was announced"
     );
 }
+
+/// A ticket with `count` quote messages planned (each quote plans its own).
+fn ticket_with_quotes(app: &TestApp, code: &str, count: usize) -> Value {
+    let shop = shop(app, code, "Asia/Shanghai");
+    let ticket = open(app, &shop, PHONE, true);
+    let store = ticket["store_id"].as_str().and_then(|s| s.parse().ok());
+    let subject = id_of(&ticket);
+    app.db
+        .write(|conn| {
+            for n in 0..count {
+                events::emit_in(
+                    conn,
+                    NewEvent {
+                        event_type: EventType::QuoteIssued,
+                        subject: Subject {
+                            kind: SubjectType::Ticket,
+                            id: subject,
+                            store_id: store,
+                            partner_id: None,
+                        },
+                        payload: json!({ "n": n }),
+                        internal: None,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    plan(app);
+    ticket
+}
+
+/// Stalls on its first message past the sender's lease: another sender takes over everything it had claimed.
+struct Stalling {
+    db: depot::db::Db,
+    taken_over_at: DateTime<Utc>,
+    seen: Recording,
+}
+
+impl Channel for Stalling {
+    fn name(&self) -> &'static str {
+        "stalling"
+    }
+
+    fn send(&self, sms: &Sms<'_>) -> Result<(), String> {
+        if self.seen.messages().is_empty() {
+            let at = self.taken_over_at;
+            let taken = self
+                .db
+                .write(|conn| {
+                    reminders::repo::claim(conn, Ts(at), Ts(at + Duration::minutes(5)), Id(Uuid::now_v7()), 100)
+                })
+                .map_err(|e| e.to_string())?;
+            assert!(!taken.is_empty(), "nothing to take over");
+        }
+        self.seen.send(sms)
+    }
+}
+
+/// A sender renews each claim just before its message: one whose lease ran out while it sent earlier messages
+/// (another sender took them over) does not send them as well.
+#[test]
+fn a_sender_whose_claims_were_taken_over_mid_round_sends_no_more() {
+    let app = spawn_app();
+    let count = 3;
+    let ticket = ticket_with_quotes(&app, "TO", count);
+    let now = shanghai_morning(1);
+    let channel = Stalling {
+        db: app.db.clone(),
+        taken_over_at: now + Duration::minutes(6),
+        seen: Recording::default(),
+    };
+    // The quotes' and the opened ticket's.
+    let due = reminders_of(&app, &ticket).len();
+    assert!(due > count, "{due}");
+    let round = send(&app, &channel, now);
+    assert_eq!(channel.seen.messages().len(), 1, "only the message in flight went out");
+    assert_eq!((round.sent, round.lost), (0, due), "{round:?}");
+    let rows = reminders_of(&app, &ticket);
+    assert!(rows.iter().all(|r| r.state == "pending"), "left to the new holder");
+}
+
+/// A sender that stops (shutdown) between messages gives back what it claimed and did not send: another round
+/// sends it at once, not after the lease.
+#[test]
+fn a_stopping_sender_gives_back_its_unsent_claims() {
+    let app = spawn_app();
+    let count = 4;
+    let ticket = ticket_with_quotes(&app, "SD", count);
+    let now = shanghai_morning(1);
+    // The quotes' and the opened ticket's.
+    let due = reminders_of(&app, &ticket).len();
+    assert!(due > count, "{due}");
+    let channel = Recording::default();
+    let stop = || !channel.messages().is_empty();
+    let round = reminders::send_due_until(&app.db, &channel, &ReminderSettings::default(), now, &stop)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((round.sent, round.released), (1, due - 1), "{round:?}");
+    let rows = reminders_of(&app, &ticket);
+    let pending: Vec<_> = rows.iter().filter(|r| r.state == "pending").collect();
+    assert_eq!(pending.len(), due - 1);
+    assert!(
+        pending
+            .iter()
+            .all(|r| r.claim_token.is_none() && r.claimed_until.is_none())
+    );
+    assert_eq!(
+        send(&app, &channel, now).sent,
+        due - 1,
+        "sent at once by the next round"
+    );
+    assert_eq!(channel.messages().len(), due);
+}
+
+/// A reminder being sent is not cancelled under its sender (the record of a message the customer got would be
+/// lost); its sender decides it afresh, and the one nobody holds is cancelled.
+#[test]
+fn cancelling_leaves_a_claimed_reminder_to_its_sender() {
+    let app = spawn_app();
+    let shop = shop(&app, "CC", "Asia/Shanghai");
+    let ticket = open(&app, &shop, PHONE, true);
+    make_ready(&app, &ticket);
+    plan(&app);
+    let now = Utc::now() + Duration::seconds(1);
+    let token = Id(Uuid::now_v7());
+    let claimed = app
+        .db
+        .write(|conn| reminders::repo::claim(conn, Ts(now), Ts(now + Duration::minutes(5)), token, 10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ready: Vec<_> = claimed.iter().filter(|r| r.kind == "ready_for_pickup").collect();
+    assert_eq!(ready.len(), 1, "{claimed:?}");
+    step(&app, &ticket, "close");
+    ensure_event(
+        &app,
+        &ticket,
+        EventType::TicketStatusChanged,
+        json!({"from": "ready_for_pickup", "to": "closed"}),
+        None,
+    );
+    plan(&app);
+    let id = ready[0].id;
+    let held = app
+        .db
+        .write(|conn| reminders::repo::lock_claimed(conn, id, token))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(held.is_some(), "still pending under its claim");
+    // Once given back, the next round sees the ticket closed and cancels it without sending.
+    app.db
+        .write(|conn| reminders::repo::unclaim(conn, &[id], token))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let channel = Recording::default();
+    let round = send(&app, &channel, now + Duration::minutes(1));
+    assert_eq!(round.sent, 0, "{round:?}");
+    let row = reminders_of(&app, &ticket).into_iter().find(|r| r.id == id);
+    assert_eq!(row.map(|r| r.state), Some("cancelled".to_owned()));
+}

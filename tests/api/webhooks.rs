@@ -714,3 +714,42 @@ fn a_redirect_is_a_failed_attempt_and_never_followed() {
             .is_some_and(|e| e.contains("not followed"))
     );
 }
+
+/// Messages still under a claim that is not finished (pending or retrying, with a claim token).
+fn held_in_database(app: &TestApp) -> i64 {
+    use depot::db::schema::webhook_messages as m;
+    use diesel::prelude::*;
+    app.db
+        .read(|conn| {
+            Ok(depot::with_conn!(conn, c => m::table
+                .filter(m::claim_token.is_not_null())
+                .filter(m::status.ne("delivered"))
+                .count()
+                .get_result::<i64>(c))?)
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A dispatcher stopped right after it started (its claimer may be claiming then) leaves no claim behind: what it
+/// claimed is delivered or given back, never locked until the lease runs out.
+#[test]
+fn a_dispatcher_stopped_at_once_leaves_no_claim_behind() {
+    let app = spawn_app_with(fast);
+    let receiver = Receiver::start(|_, _| (200, Duration::ZERO));
+    let admin = app.admin_key.clone();
+    let (ep, _) = endpoint(&app, &admin, &receiver.url, &["loan.lost"]);
+    for _ in 0..12 {
+        emit(&app, EventType::LoanLost, None, json!({}));
+    }
+    for round in 0..8 {
+        let d = dispatcher(&app);
+        std::thread::sleep(Duration::from_millis(round * 3));
+        d.stop(Duration::from_secs(5));
+        assert_eq!(held_in_database(&app), 0, "round {round}");
+    }
+    let d = dispatcher(&app);
+    wait_for("every message delivered", || {
+        messages(&app, &admin, &ep).iter().all(|m| m["status"] == "delivered")
+    });
+    d.stop(Duration::from_secs(5));
+}
