@@ -395,8 +395,10 @@ pub fn send_due_until(
             base: now,
             started,
         };
-        let now = batch.now();
-        let claimed = db.write(|conn| repo::claim(conn, Ts(now), Ts(now + CLAIM_LEASE), batch.token, SEND_BATCH))?;
+        // Due times and what is recorded follow the round's `now`; only the lease runs on the round's clock, so that
+        // a long round's later claims are live.
+        let lease_until = batch.now() + CLAIM_LEASE;
+        let claimed = db.write(|conn| repo::claim(conn, Ts(now), Ts(lease_until), batch.token, SEND_BATCH))?;
         for (n, reminder) in claimed.iter().enumerate() {
             if stop() {
                 let rest: Vec<Id> = claimed[n..].iter().map(|r| r.id).collect();
