@@ -146,49 +146,97 @@ pub fn client_of(state: &AppState, req: &HttpRequest) -> IpAddr {
         .client_ip(req.peer_addr().map(|a| a.ip()), req.headers())
 }
 
-/// Counts failures per client in a fixed window; a client past the limit waits for its window to end.
-pub struct FailureLimiter {
+/// Counts events per key in a fixed window; a key past the limit waits for its window to end. Bounded: past
+/// 100,000 keys, those whose window has ended are forgotten.
+pub struct WindowCounter<K> {
     limit: u32,
     window: Duration,
-    by_client: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-    /// Whether any failure was ever recorded: until then, checks take no lock (the usual case on the hot path).
+    by_key: Mutex<HashMap<K, (Instant, u32)>>,
+    /// Whether anything was ever recorded: until then, checks take no lock (the usual case on the hot path).
     any: AtomicBool,
 }
 
-impl FailureLimiter {
-    pub fn new(limit: u32, window: Duration) -> FailureLimiter {
-        FailureLimiter {
+impl<K: std::hash::Hash + Eq> WindowCounter<K> {
+    pub fn new(limit: u32, window: Duration) -> WindowCounter<K> {
+        WindowCounter {
             limit,
             window,
-            by_client: Mutex::new(HashMap::new()),
+            by_key: Mutex::new(HashMap::new()),
             any: AtomicBool::new(false),
         }
     }
 
-    /// Seconds the client must still wait, when it is over the limit.
-    pub fn blocked(&self, client: IpAddr, now: Instant) -> Option<u64> {
+    /// Seconds the key must still wait, when it is over the limit.
+    pub fn blocked<Q>(&self, key: &Q, now: Instant) -> Option<u64>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         if !self.any.load(Ordering::Relaxed) {
             return None;
         }
-        let Ok(map) = self.by_client.lock() else { return None };
-        let (start, n) = map.get(&client)?;
+        let Ok(map) = self.by_key.lock() else { return None };
+        let (start, n) = map.get(key)?;
         let elapsed = now.saturating_duration_since(*start);
         (elapsed < self.window && *n >= self.limit).then(|| (self.window - elapsed).as_secs().max(1))
     }
 
-    pub fn record(&self, client: IpAddr, now: Instant) {
-        let Ok(mut map) = self.by_client.lock() else { return };
+    pub fn record(&self, key: K, now: Instant) {
+        let Ok(mut map) = self.by_key.lock() else { return };
         self.any.store(true, Ordering::Relaxed);
         if map.len() > 100_000 {
             // Forget stale entries rather than grow without bound.
             let window = self.window;
             map.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
         }
-        let entry = map.entry(client).or_insert((now, 0));
+        let entry = map.entry(key).or_insert((now, 0));
         if now.saturating_duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
+    }
+}
+
+/// Counts failures per client address in a fixed window.
+pub type FailureLimiter = WindowCounter<IpAddr>;
+
+/// Writes through a customer's tracking link (approving a quote, choosing a remedy, rating, filing a complaint)
+/// allowed per token and per client address in a window: the link has no key, so these limits are what stands
+/// between it and a script. Every write counts, accepted or refused.
+pub struct LinkWrites {
+    per_token: WindowCounter<String>,
+    per_client: WindowCounter<IpAddr>,
+}
+
+/// Writes per tracking token per [`LINK_WRITE_WINDOW`].
+pub const LINK_WRITES_PER_TOKEN: u32 = 10;
+/// Writes per client address per [`LINK_WRITE_WINDOW`] (a store's NAT may carry several customers).
+pub const LINK_WRITES_PER_CLIENT: u32 = 30;
+pub const LINK_WRITE_WINDOW: Duration = Duration::from_secs(600);
+
+impl Default for LinkWrites {
+    fn default() -> Self {
+        LinkWrites {
+            per_token: WindowCounter::new(LINK_WRITES_PER_TOKEN, LINK_WRITE_WINDOW),
+            per_client: WindowCounter::new(LINK_WRITES_PER_CLIENT, LINK_WRITE_WINDOW),
+        }
+    }
+}
+
+impl LinkWrites {
+    /// Counts one write through the link whose token hashes to `token_hash` from `client`, or answers 429 with the
+    /// seconds to wait when either limit is reached (the refused attempt is not counted).
+    pub fn admit(&self, token_hash: &str, client: IpAddr, now: Instant) -> Result<(), AppError> {
+        let wait = self
+            .per_client
+            .blocked(&client, now)
+            .max(self.per_token.blocked(token_hash, now));
+        if let Some(secs) = wait {
+            return Err(AppError::TooManyRequests(secs));
+        }
+        self.per_client.record(client, now);
+        self.per_token.record(token_hash.to_owned(), now);
+        Ok(())
     }
 }
 
@@ -515,7 +563,7 @@ pub async fn guard(
     } else if api {
         // A client over the failure limit is refused unless its key was recently accepted: the back-off is for
         // guessers and never costs a valid key (real clients may share the guesser's address, behind a NAT).
-        let blocked = state.auth_failures.blocked(client, now);
+        let blocked = state.auth_failures.blocked(&client, now);
         match bearer.as_deref() {
             Some(key) if crate::auth::well_formed_key(key) => {
                 let hash = crate::auth::hash_key(key);
@@ -715,15 +763,48 @@ mod tests {
         let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert_eq!(limiter.blocked(a, t0), None);
+            assert_eq!(limiter.blocked(&a, t0), None);
             limiter.record(a, t0);
         }
-        assert_eq!(limiter.blocked(a, t0), Some(60));
-        assert_eq!(limiter.blocked(b, t0), None, "other clients are not affected");
+        assert_eq!(limiter.blocked(&a, t0), Some(60));
+        assert_eq!(limiter.blocked(&b, t0), None, "other clients are not affected");
         assert_eq!(
-            limiter.blocked(a, t0 + Duration::from_secs(60)),
+            limiter.blocked(&a, t0 + Duration::from_secs(60)),
             None,
             "the window passes"
+        );
+    }
+
+    #[test]
+    fn link_writes_are_limited_per_token_and_per_client() {
+        let writes = LinkWrites::default();
+        let t0 = Instant::now();
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        for _ in 0..LINK_WRITES_PER_TOKEN {
+            assert!(writes.admit("token-1", a, t0).is_ok());
+        }
+        assert!(
+            matches!(writes.admit("token-1", b, t0), Err(AppError::TooManyRequests(_))),
+            "the token's limit holds whatever the address"
+        );
+        let mut admitted = LINK_WRITES_PER_TOKEN;
+        for n in 0.. {
+            if writes.admit(&format!("other-{n}"), a, t0).is_err() {
+                break;
+            }
+            admitted += 1;
+        }
+        assert_eq!(
+            admitted, LINK_WRITES_PER_CLIENT,
+            "the address's limit counts every token's writes"
+        );
+        assert!(
+            writes.admit("token-2", b, t0).is_ok(),
+            "another client with another token is served"
+        );
+        assert!(
+            writes.admit("token-1", a, t0 + LINK_WRITE_WINDOW).is_ok(),
+            "both windows pass"
         );
     }
 

@@ -32,6 +32,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
         metrics,
         settings,
         failed_lookups: tracking::failure_limiter(),
+        link_writes: edge::LinkWrites::default(),
         auth_failures: FailureLimiter::new(edge::AUTH_FAILURES_PER_WINDOW, edge::AUTH_FAILURE_WINDOW),
         bad_keys: BadKeys::default(),
         good_keys: RecentKeys::default(),

@@ -3,7 +3,7 @@
 
 use crate::config::Settings;
 use crate::db::Db;
-use crate::edge::{BadKeys, FailureLimiter, RecentKeys, Shutdown};
+use crate::edge::{BadKeys, FailureLimiter, LinkWrites, RecentKeys, Shutdown};
 use crate::telemetry::Metrics;
 
 /// What every request handler can reach.
@@ -14,6 +14,8 @@ pub struct AppState {
     /// Failed customer-tracking look-ups per client: a client over the limit is told to wait, but a valid token
     /// is always answered.
     pub failed_lookups: FailureLimiter,
+    /// Writes through tracking links, limited per token and per client ([`LinkWrites::admit`]).
+    pub link_writes: LinkWrites,
     /// Failed authentications per client: a client over the limit gets 429 before any work.
     pub auth_failures: FailureLimiter,
     /// Well-formed keys the database did not know, refused again without a look-up.

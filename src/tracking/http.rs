@@ -44,7 +44,7 @@ pub async fn track_repair(
     let token = path.into_inner();
     let client = client_of(&state, &req);
     let now = Instant::now();
-    let blocked = state.failed_lookups.blocked(client, now);
+    let blocked = state.failed_lookups.blocked(&client, now);
     if !is_token_shaped(&token) {
         // Cannot be anyone's token: no look-up.
         state.failed_lookups.record(client, now);
