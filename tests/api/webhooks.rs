@@ -24,10 +24,10 @@ use crate::helpers::{TestApp, spawn_app_with};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Delivery {
-    id: String,
-    timestamp: String,
-    signatures: Vec<String>,
+pub(crate) struct Delivery {
+    pub(crate) id: String,
+    pub(crate) timestamp: String,
+    pub(crate) signatures: Vec<String>,
     content_type: String,
     body: String,
 }
@@ -37,8 +37,8 @@ type Behaviour = dyn Fn(&Delivery, usize) -> (u16, Duration) + Send + Sync;
 
 /// A plain HTTP/1.1 receiver on 127.0.0.1: records every request, counts requests per webhook id that overlap in
 /// time, answers as `behaviour` says (with `Connection: close`).
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     log: Arc<Mutex<Vec<Delivery>>>,
     /// Requests per webhook id in progress now, and the most ever seen at once for any id.
     overlap: Arc<Mutex<(HashMap<String, usize>, usize)>>,
@@ -46,7 +46,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(behaviour: impl Fn(&Delivery, usize) -> (u16, Duration) + Send + Sync + 'static) -> Receiver {
+    pub(crate) fn start(behaviour: impl Fn(&Delivery, usize) -> (u16, Duration) + Send + Sync + 'static) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("binding the receiver: {e}"));
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let log: Arc<Mutex<Vec<Delivery>>> = Arc::default();
@@ -72,11 +72,11 @@ impl Receiver {
         }
     }
 
-    fn deliveries(&self) -> Vec<Delivery> {
+    pub(crate) fn deliveries(&self) -> Vec<Delivery> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    fn max_overlap(&self) -> usize {
+    pub(crate) fn max_overlap(&self) -> usize {
         self.overlap.lock().map(|o| o.1).unwrap_or(usize::MAX)
     }
 }
@@ -157,7 +157,7 @@ fn serve(
 
 /// Whether one of `signatures` is the HMAC of `id.timestamp.body` with `secret`'s key (computed here, apart from
 /// the server's code).
-fn signed_by(secret: &str, d: &Delivery) -> bool {
+pub(crate) fn signed_by(secret: &str, d: &Delivery) -> bool {
     let key = STANDARD
         .decode(secret.trim_start_matches("whsec_"))
         .unwrap_or_else(|e| panic!("secret {secret}: {e}"));
@@ -167,7 +167,7 @@ fn signed_by(secret: &str, d: &Delivery) -> bool {
     d.signatures.contains(&expected)
 }
 
-fn fast(settings: &mut Settings) {
+pub(crate) fn fast(settings: &mut Settings) {
     settings.webhook_allow = Cidr::parse_list("127.0.0.0/8").unwrap_or_else(|e| panic!("{e}"));
     settings.webhook_backoff_scale = 0.002;
     settings.webhook_timeout = Duration::from_secs(2);
@@ -181,7 +181,7 @@ fn dispatcher(app: &TestApp) -> Dispatcher {
         .unwrap_or_else(|e| panic!("starting a dispatcher: {e}"))
 }
 
-fn emit(app: &TestApp, event_type: EventType, partner: Option<&str>, payload: Value) -> Uuid {
+pub(crate) fn emit(app: &TestApp, event_type: EventType, partner: Option<&str>, payload: Value) -> Uuid {
     let partner = partner.map(|p| Uuid::parse_str(p).unwrap_or_else(|e| panic!("{e}")));
     let id = app
         .db
@@ -211,7 +211,7 @@ fn emit(app: &TestApp, event_type: EventType, partner: Option<&str>, payload: Va
     id
 }
 
-fn endpoint(app: &TestApp, key: &str, url: &str, types: &[&str]) -> (String, String) {
+pub(crate) fn endpoint(app: &TestApp, key: &str, url: &str, types: &[&str]) -> (String, String) {
     let res = app.post(
         "/api/v1/webhook-endpoints",
         key,
@@ -225,7 +225,7 @@ fn endpoint(app: &TestApp, key: &str, url: &str, types: &[&str]) -> (String, Str
 
 /// Waits (up to a generous bound, for liveness only) until `done` holds.
 #[track_caller]
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
@@ -233,7 +233,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn messages(app: &TestApp, key: &str, endpoint: &str) -> Vec<Value> {
+pub(crate) fn messages(app: &TestApp, key: &str, endpoint: &str) -> Vec<Value> {
     let res = app.get(
         &format!("/api/v1/webhook-endpoints/{endpoint}/messages?limit=200"),
         Some(key),
@@ -242,7 +242,7 @@ fn messages(app: &TestApp, key: &str, endpoint: &str) -> Vec<Value> {
     res.body["items"].as_array().cloned().unwrap_or_default()
 }
 
-fn attempts(app: &TestApp, endpoint: &str, message: &str) -> Vec<Value> {
+pub(crate) fn attempts(app: &TestApp, endpoint: &str, message: &str) -> Vec<Value> {
     let res = app.get_admin(&format!(
         "/api/v1/webhook-endpoints/{endpoint}/messages/{message}/attempts"
     ));
