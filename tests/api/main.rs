@@ -28,4 +28,5 @@ mod schema_check;
 mod search;
 mod stock;
 mod tickets;
+mod tracking_link;
 mod webhooks;
