@@ -89,7 +89,10 @@ pub fn check_quote_decision(
     decision: QuoteDecision,
 ) -> Result<bool, AppError> {
     let Some(state) = state else {
-        return Err(AppError::conflict("no_quote", "the repair has no quote to approve or decline"));
+        return Err(AppError::conflict(
+            "no_quote",
+            "the repair has no quote to approve or decline",
+        ));
     };
     if seen != version {
         return Err(AppError::conflict(

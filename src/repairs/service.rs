@@ -19,8 +19,8 @@ use crate::http::validate::Checks;
 use crate::money::Money;
 use crate::stock::{self, MovementKind, MovementRow};
 use crate::tickets::{
-    Actor, Ticket, TicketAction, TicketEventRow, TicketRow, TicketStatus, detail, record_event, record_event_by, require_ticket_role,
-    ticket_in_scope,
+    Actor, Ticket, TicketAction, TicketEventRow, TicketRow, TicketStatus, detail, record_event, record_event_by,
+    require_ticket_role, ticket_in_scope,
 };
 
 impl TicketParts {
@@ -315,7 +315,13 @@ pub fn consume(db: &Db, bearer: &Bearer, id: Uuid, line: Uuid) -> AppResult<Tick
     })
 }
 
-fn move_ticket(conn: &mut Conn<'_>, ticket: &TicketRow, action: TicketAction, actor: Actor, note: &str) -> AppResult<()> {
+fn move_ticket(
+    conn: &mut Conn<'_>,
+    ticket: &TicketRow,
+    action: TicketAction,
+    actor: Actor,
+    note: &str,
+) -> AppResult<()> {
     let from = TicketStatus::parse(&ticket.status);
     let to = from.apply(action)?;
     // The tickets' own status write: a declined quote sends the phone back, which stamps it ready for pickup.
@@ -373,7 +379,13 @@ pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResu
             let note = format!("{} (version {version})", rules::quote_note(covered));
             record_event_by(conn, ticket.id, actor, "quote_reissued", None, None, Some(&note))?;
         } else {
-            move_ticket(conn, &ticket, TicketAction::RequestApproval, actor, rules::quote_note(covered))?;
+            move_ticket(
+                conn,
+                &ticket,
+                TicketAction::RequestApproval,
+                actor,
+                rules::quote_note(covered),
+            )?;
         }
         let sums = repo::line_sums(conn, ticket.id)?;
         let totals = rules::totals(sums.parts_cost, sums.parts_customer, labour, covered);

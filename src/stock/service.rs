@@ -199,7 +199,14 @@ pub fn release_units(
     reference: &str,
     actor: impl Into<Option<Uuid>>,
 ) -> AppResult<()> {
-    unreserve_units(conn, (location, part), MovementKind::Release, q, reference, actor.into())
+    unreserve_units(
+        conn,
+        (location, part),
+        MovementKind::Release,
+        q,
+        reference,
+        actor.into(),
+    )
 }
 
 /// Uses `q` reserved units in a repair: they leave both `reserved` and `on_hand`.
@@ -211,7 +218,14 @@ pub fn consume_units(
     reference: &str,
     actor: impl Into<Option<Uuid>>,
 ) -> AppResult<()> {
-    unreserve_units(conn, (location, part), MovementKind::Consumption, q, reference, actor.into())
+    unreserve_units(
+        conn,
+        (location, part),
+        MovementKind::Consumption,
+        q,
+        reference,
+        actor.into(),
+    )
 }
 
 /// Takes `q` units out of `reserved` by a release or a consumption (which takes them from `on_hand` too).

@@ -89,7 +89,12 @@ fn answer_view(
 
 /// A write through the link: the token's shape, the write limits (per token and per client address), then the
 /// act in one transaction; a miss counts as a failed look-up, as `GET` does.
-async fn link_write(state: web::Data<AppState>, req: HttpRequest, token: String, act: LinkAct) -> AppResult<HttpResponse> {
+async fn link_write(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: String,
+    act: LinkAct,
+) -> AppResult<HttpResponse> {
     let client = client_of(&state, &req);
     let now = Instant::now();
     let blocked = state.failed_lookups.blocked(&client, now);

@@ -39,7 +39,10 @@ pub fn explain(rule: Rule, coverage_ends: Option<NaiveDate>) -> (String, String)
             "换货期内出现性能故障：您可以选择换货或免费维修。",
             "A performance fault within the exchange period: you may exchange the phone or have it repaired free of charge.",
         ),
-        Rule::RepairWindow => ("在保修期内：免费维修。", "Within the warranty period: the repair is free of charge."),
+        Rule::RepairWindow => (
+            "在保修期内：免费维修。",
+            "Within the warranty period: the repair is free of charge.",
+        ),
         Rule::ExtendedWarranty => (
             "在延长保修期内：免费维修。",
             "Covered by your extended warranty: the repair is free of charge.",
@@ -155,12 +158,19 @@ mod tests {
             RepeatedRepairs,
         ] {
             let (zh, en) = explain(rule, None);
-            assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{rule:?}: {zh}");
+            assert!(
+                zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{rule:?}: {zh}"
+            );
             assert!(en.is_ascii() && en.ends_with('.'), "{rule:?}: {en}");
             let (zh, en) = explain(rule, day);
             assert!(zh.contains("2027-03-01") && en.contains("2027-03-01"), "{rule:?}");
         }
-        assert!(explain(PeriodExpired, day).1.ends_with("The period ended on 2027-03-01."));
+        assert!(
+            explain(PeriodExpired, day)
+                .1
+                .ends_with("The period ended on 2027-03-01.")
+        );
         assert!(explain(RepairWindow, day).0.ends_with("保修至2027-03-01。"));
     }
 

@@ -26,8 +26,14 @@ use crate::warranty::{Remedy, WarrantyDecision};
 #[derive(Debug)]
 pub enum LinkAct {
     /// Approve or decline the quote, whose version the customer saw.
-    Quote { decision: QuoteDecision, seen: i32 },
-    Remedy { remedy: Remedy, note: Option<String> },
+    Quote {
+        decision: QuoteDecision,
+        seen: i32,
+    },
+    Remedy {
+        remedy: Remedy,
+        note: Option<String>,
+    },
     Rate {
         score: i32,
         works_now: bool,

@@ -142,18 +142,39 @@ fn a_mail_in_customer_reads_the_quote_approves_it_through_the_link_and_the_repai
 
     let seen = ok(view(&app, &token));
     let q = &seen.body["quote"];
-    assert_eq!((q["version"].as_i64(), q["state"].as_str()), (Some(1), Some("waiting")), "{}", seen.text);
-    assert_eq!(q["lines"][0]["name"].as_str().map(|n| !n.is_empty()), Some(true), "{}", seen.text);
+    assert_eq!(
+        (q["version"].as_i64(), q["state"].as_str()),
+        (Some(1), Some("waiting")),
+        "{}",
+        seen.text
+    );
+    assert_eq!(
+        q["lines"][0]["name"].as_str().map(|n| !n.is_empty()),
+        Some(true),
+        "{}",
+        seen.text
+    );
     assert_eq!(q["lines"][0]["quantity"], 1);
-    assert_eq!(q["lines"][0]["unit_price"], json!({"amount": "1949.00", "currency": "CNY"}));
+    assert_eq!(
+        q["lines"][0]["unit_price"],
+        json!({"amount": "1949.00", "currency": "CNY"})
+    );
     assert_eq!(q["labour"]["amount"], "80.00");
     assert_eq!(q["total_cost"]["amount"], "2029.00");
     assert_eq!(q["warranty_covers"]["amount"], "0.00");
     assert_eq!(q["customer_total"]["amount"], "2029.00");
     let w = &seen.body["warranty"];
     assert_eq!(w["rule"], "period_expired", "{}", seen.text);
-    assert!(w["explanation_zh"].as_str().is_some_and(|t| t.contains("保修期")), "{w}");
-    assert!(w["explanation_en"].as_str().is_some_and(|t| t.contains("warranty period")), "{w}");
+    assert!(
+        w["explanation_zh"].as_str().is_some_and(|t| t.contains("保修期")),
+        "{w}"
+    );
+    assert!(
+        w["explanation_en"]
+            .as_str()
+            .is_some_and(|t| t.contains("warranty period")),
+        "{w}"
+    );
     let steps: Vec<&str> = seen.body["steps"]
         .as_array()
         .into_iter()
@@ -162,7 +183,11 @@ fn a_mail_in_customer_reads_the_quote_approves_it_through_the_link_and_the_repai
         .collect();
     assert_eq!(steps, ["received", "diagnosing", "awaiting_approval"], "{}", seen.text);
     let full = ticket(&app, &id);
-    for private in [&full["device_imei"], &full["customer"]["name"], &full["customer"]["phone"]] {
+    for private in [
+        &full["device_imei"],
+        &full["customer"]["name"],
+        &full["customer"]["phone"],
+    ] {
         let private = private.as_str().unwrap_or("?");
         assert!(!seen.text.contains(private), "{private} shown on the link");
     }
@@ -171,7 +196,10 @@ fn a_mail_in_customer_reads_the_quote_approves_it_through_the_link_and_the_repai
     assert_eq!(approved.body["status"], "repairing", "{}", approved.text);
     assert_eq!(approved.body["quote"]["state"], "approved");
     let last = &approved.body["steps"][3];
-    assert_eq!((last["status"].as_str(), last["by_customer"].as_bool()), (Some("repairing"), Some(true)));
+    assert_eq!(
+        (last["status"].as_str(), last["by_customer"].as_bool()),
+        (Some("repairing"), Some(true))
+    );
     // Again: the same state, nothing more on the timeline; the other decision is refused.
     let again = ok(link(&app, &token, "quote/approve", &json!({"quote_version": 1})));
     assert_eq!(again.body["quote"], approved.body["quote"]);
@@ -181,10 +209,16 @@ fn a_mail_in_customer_reads_the_quote_approves_it_through_the_link_and_the_repai
     let full = ticket(&app, &id);
     let moved = entries(&full, "status_changed", Some("repairing"));
     assert_eq!(moved.len(), 1, "{full}");
-    assert_eq!((moved[0]["by_customer"].as_bool(), &moved[0]["api_key_id"]), (Some(true), &Value::Null));
+    assert_eq!(
+        (moved[0]["by_customer"].as_bool(), &moved[0]["api_key_id"]),
+        (Some(true), &Value::Null)
+    );
     let events = outbox(&app, &id, "quote.approved");
     assert_eq!(events.len(), 1);
-    assert_eq!((events[0]["by_customer"].as_bool(), events[0]["version"].as_i64()), (Some(true), Some(1)));
+    assert_eq!(
+        (events[0]["by_customer"].as_bool(), events[0]["version"].as_i64()),
+        (Some(true), Some(1))
+    );
 
     // The workshop goes on: the approved part is used and the repair moves to its check.
     let line = full["parts"]["lines"][0]["id"].as_str().unwrap_or_default().to_owned();
@@ -201,7 +235,12 @@ fn a_quote_reissued_since_it_was_seen_is_refused_and_a_declined_one_stays_declin
     quote(&app, &id, "80.00");
     let reissued = quote(&app, &id, "60.00");
     assert_eq!(reissued.body["status"], "awaiting_approval");
-    assert_eq!(entries(&reissued.body, "quote_reissued", None).len(), 1, "{}", reissued.text);
+    assert_eq!(
+        entries(&reissued.body, "quote_reissued", None).len(),
+        1,
+        "{}",
+        reissued.text
+    );
     let seen = ok(view(&app, &token));
     assert_eq!(seen.body["quote"]["version"], 2);
     assert_eq!(seen.body["quote"]["labour"]["amount"], "60.00");
@@ -213,7 +252,12 @@ fn a_quote_reissued_since_it_was_seen_is_refused_and_a_declined_one_stays_declin
     let zero = link(&app, &token, "quote/approve", &json!({"quote_version": 0}));
     assert_eq!(zero.status, 400, "{}", zero.text);
     assert_eq!(zero.bad_fields(), ["quote_version"]);
-    let unknown = link(&app, &token, "quote/approve", &json!({"quote_version": 2, "price": "1"}));
+    let unknown = link(
+        &app,
+        &token,
+        "quote/approve",
+        &json!({"quote_version": 2, "price": "1"}),
+    );
     assert_eq!(unknown.status, 400, "{}", unknown.text);
     let missing = link(&app, &token, "quote/approve", &json!({}));
     assert_eq!(missing.status, 400, "{}", missing.text);
@@ -221,12 +265,19 @@ fn a_quote_reissued_since_it_was_seen_is_refused_and_a_declined_one_stays_declin
     let declined = ok(link(&app, &token, "quote/decline", &json!({"quote_version": 2})));
     assert_eq!(declined.body["status"], "ready_for_pickup", "{}", declined.text);
     assert_eq!(declined.body["quote"]["state"], "declined");
-    assert_eq!(declined.body["quote"]["customer_total"]["amount"], "0.00", "nothing billed");
+    assert_eq!(
+        declined.body["quote"]["customer_total"]["amount"], "0.00",
+        "nothing billed"
+    );
     ok(link(&app, &token, "quote/decline", &json!({"quote_version": 2})));
     link(&app, &token, "quote/approve", &json!({"quote_version": 2})).problem(409, "quote_declined");
     let full = ticket(&app, &id);
     assert_eq!(entries(&full, "status_changed", Some("ready_for_pickup")).len(), 1);
-    assert_eq!(full["parts"]["lines"].as_array().map(Vec::len), Some(0), "the parts went back");
+    assert_eq!(
+        full["parts"]["lines"].as_array().map(Vec::len),
+        Some(0),
+        "the parts went back"
+    );
     assert_eq!(outbox(&app, &id, "quote.declined").len(), 1);
     assert_eq!(outbox(&app, &id, "quote.issued").len(), 2);
 
@@ -234,7 +285,10 @@ fn a_quote_reissued_since_it_was_seen_is_refused_and_a_declined_one_stays_declin
     let unknown = "A".repeat(43);
     link(&app, &unknown, "quote/approve", &json!({"quote_version": 2})).problem(404, "not_found");
     let malformed = link(&app, "not-a-token", "quote/approve", &json!({"quote_version": 2}));
-    assert_eq!((malformed.status, malformed.bad_fields()), (400, vec!["token".to_owned()]));
+    assert_eq!(
+        (malformed.status, malformed.bad_fields()),
+        (400, vec!["token".to_owned()])
+    );
 }
 
 #[test]
@@ -247,13 +301,24 @@ fn two_approvals_at_once_make_one_transition_and_an_approval_racing_a_decline_ha
             let runs: Vec<_> = (0..3)
                 .map(|_| s.spawn(|| link(&app, &token, "quote/approve", &json!({"quote_version": 1}))))
                 .collect();
-            runs.into_iter().map(|r| r.join().unwrap_or_else(|_| panic!("approving"))).collect()
+            runs.into_iter()
+                .map(|r| r.join().unwrap_or_else(|_| panic!("approving")))
+                .collect()
         });
         for a in &answers {
-            assert_eq!((a.status, a.body["status"].as_str()), (200, Some("repairing")), "{}", a.text);
+            assert_eq!(
+                (a.status, a.body["status"].as_str()),
+                (200, Some("repairing")),
+                "{}",
+                a.text
+            );
         }
         let full = ticket(&app, &id);
-        assert_eq!(entries(&full, "status_changed", Some("repairing")).len(), 1, "round {round}: {full}");
+        assert_eq!(
+            entries(&full, "status_changed", Some("repairing")).len(),
+            1,
+            "round {round}: {full}"
+        );
         assert_eq!(outbox(&app, &id, "quote.approved").len(), 1, "round {round}");
 
         let (id, token) = paid_repair_without_parts(&app, false);
@@ -276,7 +341,10 @@ fn two_approvals_at_once_make_one_transition_and_an_approval_racing_a_decline_ha
                 approve.problem(409, "quote_declined");
                 assert_eq!(full["status"], "ready_for_pickup");
             }
-            other => panic!("round {round}: one winner expected, got {other:?}: {} / {}", approve.text, decline.text),
+            other => panic!(
+                "round {round}: one winner expected, got {other:?}: {} / {}",
+                approve.text, decline.text
+            ),
         }
         let moves = entries(&full, "status_changed", None)
             .iter()
@@ -297,14 +365,36 @@ fn the_customer_chooses_the_remedy_through_the_link_by_staffs_rules() {
     let (id, token) = (opened.id(), token_of(&opened));
     let seen = ok(view(&app, &token));
     assert_eq!(seen.body["warranty"]["rule"], "return_window", "{}", seen.text);
-    assert_eq!(seen.body["warranty"]["remedies"], json!(["return", "exchange", "free_repair"]));
+    assert_eq!(
+        seen.body["warranty"]["remedies"],
+        json!(["return", "exchange", "free_repair"])
+    );
 
     link(&app, &token, "remedy", &json!({"remedy": "exchange"})).problem(409, "exchange_at_store");
     link(&app, &token, "remedy", &json!({"remedy": "paid_repair"})).problem(409, "remedy_not_offered");
-    let long = link(&app, &token, "remedy", &json!({"remedy": "free_repair", "note": "x".repeat(1001)}));
-    assert_eq!((long.status, long.bad_fields()), (400, vec!["note".to_owned()]), "{}", long.text);
-    let chosen = ok(link(&app, &token, "remedy", &json!({"remedy": "free_repair", "note": "fix it please"})));
-    assert_eq!(chosen.body["warranty"]["remedy_chosen"], "free_repair", "{}", chosen.text);
+    let long = link(
+        &app,
+        &token,
+        "remedy",
+        &json!({"remedy": "free_repair", "note": "x".repeat(1001)}),
+    );
+    assert_eq!(
+        (long.status, long.bad_fields()),
+        (400, vec!["note".to_owned()]),
+        "{}",
+        long.text
+    );
+    let chosen = ok(link(
+        &app,
+        &token,
+        "remedy",
+        &json!({"remedy": "free_repair", "note": "fix it please"}),
+    ));
+    assert_eq!(
+        chosen.body["warranty"]["remedy_chosen"], "free_repair",
+        "{}",
+        chosen.text
+    );
     link(&app, &token, "remedy", &json!({"remedy": "return"})).problem(409, "remedy_already_chosen");
 
     let full = ticket(&app, &id);
@@ -329,23 +419,40 @@ fn the_customer_rates_a_closed_repair_once_which_staff_see_and_the_archived_link
     let (id, token) = (opened.id(), token_of(&opened));
     let rating = json!({"score": 4, "works_now": true, "comment": "quick and kind"});
     link(&app, &token, "rating", &rating).problem(409, "ticket_not_closed");
-    for action in ["start-diagnosis", "start-repair", "start-quality-check", "mark-ready", "close"] {
+    for action in [
+        "start-diagnosis",
+        "start-repair",
+        "start-quality-check",
+        "mark-ready",
+        "close",
+    ] {
         ok(step(&app, &id, action));
     }
     let bad = link(&app, &token, "rating", &json!({"score": 6, "works_now": true}));
-    assert_eq!((bad.status, bad.bad_fields()), (400, vec!["score".to_owned()]), "{}", bad.text);
+    assert_eq!(
+        (bad.status, bad.bad_fields()),
+        (400, vec!["score".to_owned()]),
+        "{}",
+        bad.text
+    );
     let no_answer = link(&app, &token, "rating", &json!({"score": 4}));
     assert_eq!(no_answer.status, 400, "works_now is asked: {}", no_answer.text);
     assert!(ok(view(&app, &token)).body["rating"].is_null(), "nothing changed");
 
     let rated = ok(link(&app, &token, "rating", &rating));
-    assert_eq!(rated.body["rating"], json!({"score": 4, "works_now": true, "comment": "quick and kind"}));
+    assert_eq!(
+        rated.body["rating"],
+        json!({"score": 4, "works_now": true, "comment": "quick and kind"})
+    );
     link(&app, &token, "rating", &json!({"score": 1, "works_now": false})).problem(409, "already_rated");
     // Staff's path keeps the same once: the customer's rating stands.
     app.post_admin(&format!("/api/v1/tickets/{id}/rating"), &json!({"score": 2}))
         .problem(409, "already_rated");
     let full = ticket(&app, &id);
-    assert_eq!(full["rating"], json!({"score": 4, "comment": "quick and kind", "works_now": true}));
+    assert_eq!(
+        full["rating"],
+        json!({"score": 4, "comment": "quick and kind", "works_now": true})
+    );
     let rated = entries(&full, "rated", None);
     assert_eq!((rated.len(), &rated[0]["by_customer"]), (1, &json!(true)), "{full}");
     assert_eq!(rated[0]["note"], "4 of 5, works now");
@@ -358,9 +465,11 @@ fn the_customer_rates_a_closed_repair_once_which_staff_see_and_the_archived_link
     let backdate = |days: i64| {
         app.db
             .write(|conn| {
-                Ok(depot::with_conn!(conn, c => diesel::update(tickets::table.find(ticket_id))
+                Ok(
+                    depot::with_conn!(conn, c => diesel::update(tickets::table.find(ticket_id))
                     .set(tickets::closed_at.eq(Some(Ts(depot::to_micros(Utc::now() - Duration::days(days))))))
-                    .execute(c))?)
+                    .execute(c))?,
+                )
             })
             .unwrap_or_else(|e| panic!("backdating: {e}"));
     };
