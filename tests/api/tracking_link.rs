@@ -408,6 +408,41 @@ fn the_customer_chooses_the_remedy_through_the_link_by_staffs_rules() {
     // The staff's gate sees the choice: the repair may start.
     ok(step(&app, &id, "start-diagnosis"));
     ok(step(&app, &id, "start-repair"));
+
+    // A return chosen through the link is carried out at once, as staff's is: refunded, the ticket closed, the
+    // reserved loaner given back.
+    let mut body = ticket_body(&p, "walk_in");
+    body["purchase_date"] = json!((Utc::now() - Duration::days(3)).date_naive());
+    body["invoice"] = json!({"price_paid": {"amount": "3999.00", "currency": "CNY"}});
+    let opened = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let (id, token) = (opened.id(), token_of(&opened));
+    let returned = ok(link(&app, &token, "remedy", &json!({"remedy": "return"})));
+    assert_eq!(returned.body["status"], "closed", "{}", returned.text);
+    assert!(returned.body["closed_at"].is_string());
+    let last = returned.body["steps"]
+        .as_array()
+        .and_then(|s| s.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (last["status"].as_str(), last["by_customer"].as_bool()),
+        (Some("closed"), Some(true))
+    );
+    let full = ticket(&app, &id);
+    assert_eq!(
+        full["outcome"]["refund"],
+        json!({"amount": "3999.00", "currency": "CNY"}),
+        "{full}"
+    );
+    assert_eq!(full["loan"]["state"], "cancelled", "{full}");
+    let ended = entries(&full, "returned", Some("closed"));
+    assert_eq!(
+        (ended.len(), &ended[0]["by_customer"], &ended[0]["api_key_id"]),
+        (1, &json!(true), &Value::Null)
+    );
+    // Closed: rated through the link next.
+    ok(link(&app, &token, "rating", &json!({"score": 5, "works_now": true})));
 }
 
 #[test]
