@@ -532,3 +532,46 @@ fn writes_through_one_link_are_limited() {
     // Reading is not a write: the link still answers.
     ok(view(&app, &token));
 }
+
+#[test]
+fn ratings_at_once_through_the_link_and_by_staff_leave_one() {
+    let app = spawn_app();
+    let p = premium(&app, "RC", 0);
+    for round in 0..3 {
+        let opened = app.post_admin("/api/v1/tickets", &ticket_body(&p, "walk_in"));
+        assert_eq!(opened.status, 201, "{}", opened.text);
+        let (id, token) = (opened.id(), token_of(&opened));
+        for action in [
+            "start-diagnosis",
+            "start-repair",
+            "start-quality-check",
+            "mark-ready",
+            "close",
+        ] {
+            ok(step(&app, &id, action));
+        }
+        let answers: Vec<Resp> = std::thread::scope(|s| {
+            let runs = vec![
+                s.spawn(|| link(&app, &token, "rating", &json!({"score": 5, "works_now": true}))),
+                s.spawn(|| link(&app, &token, "rating", &json!({"score": 3, "works_now": false}))),
+                s.spawn(|| app.post_admin(&format!("/api/v1/tickets/{id}/rating"), &json!({"score": 1}))),
+            ];
+            runs.into_iter()
+                .map(|r| r.join().unwrap_or_else(|_| panic!("rating")))
+                .collect()
+        });
+        let won: Vec<&Resp> = answers.iter().filter(|a| a.status == 200).collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: {:?}",
+            answers.iter().map(|a| &a.text).collect::<Vec<_>>()
+        );
+        for lost in answers.iter().filter(|a| a.status != 200) {
+            lost.problem(409, "already_rated");
+        }
+        let full = ticket(&app, &id);
+        assert_eq!(entries(&full, "rated", None).len(), 1, "round {round}: {full}");
+        assert_eq!(outbox(&app, &id, "ticket.rated").len(), 1, "round {round}");
+    }
+}
