@@ -206,6 +206,9 @@ diesel::table! {
         outcome -> Nullable<Text>,
         refund_minor -> Nullable<BigInt>,
         replacement_device_id -> Nullable<DbUuid>,
+        quote_version -> Integer,
+        quote_state -> Nullable<Text>,
+        rating_works_now -> Nullable<Bool>,
     }
 }
 
@@ -222,6 +225,7 @@ diesel::table! {
         from_status -> Nullable<Text>,
         to_status -> Nullable<Text>,
         note -> Nullable<Text>,
+        by_customer -> Bool,
     }
 }
 

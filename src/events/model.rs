@@ -19,6 +19,9 @@ pub enum EventType {
     TicketRemedyChosen,
     #[serde(rename = "ticket.past_promise")]
     TicketPastPromise,
+    /// The customer's rating of a closed repair, told to staff or given through the tracking link.
+    #[serde(rename = "ticket.rated")]
+    TicketRated,
     #[serde(rename = "quote.issued")]
     QuoteIssued,
     #[serde(rename = "quote.approved")]
@@ -64,11 +67,12 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 24] = [
+    pub const ALL: [EventType; 25] = [
         EventType::TicketOpened,
         EventType::TicketStatusChanged,
         EventType::TicketRemedyChosen,
         EventType::TicketPastPromise,
+        EventType::TicketRated,
         EventType::QuoteIssued,
         EventType::QuoteApproved,
         EventType::QuoteDeclined,
@@ -97,6 +101,7 @@ impl EventType {
             EventType::TicketStatusChanged => "ticket.status_changed",
             EventType::TicketRemedyChosen => "ticket.remedy_chosen",
             EventType::TicketPastPromise => "ticket.past_promise",
+            EventType::TicketRated => "ticket.rated",
             EventType::QuoteIssued => "quote.issued",
             EventType::QuoteApproved => "quote.approved",
             EventType::QuoteDeclined => "quote.declined",

@@ -23,7 +23,8 @@ use actix_web::web;
 
 pub use http::{Api, QuoteRepair, ReservePart, TicketPart, TicketPartReserved, TicketParts, TicketPartsTotals};
 pub use model::{PartLineState, TicketPartRow};
-pub use service::{release_all, reserve, reserve_in, summary, warranty_free};
+pub use rules::{QuoteDecision, check_quote_decision};
+pub use service::{decide_in, release_all, reserve, reserve_in, summary, warranty_free};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(http::reserve_ticket_part)

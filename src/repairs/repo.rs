@@ -81,6 +81,23 @@ pub fn set_labour(conn: &mut Conn<'_>, ticket: Id, labour_minor: i64) -> AppResu
     Ok(())
 }
 
+/// Issues the next version of a ticket's quote, waiting for the customer; answers the new version.
+pub fn issue_quote(conn: &mut Conn<'_>, ticket: Id) -> AppResult<i32> {
+    Ok(with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
+        .set((tickets::quote_version.eq(tickets::quote_version + 1), tickets::quote_state.eq(Some("waiting"))))
+        .returning(tickets::quote_version)
+        .get_result(c))?)
+}
+
+/// Records the customer's decision on a ticket's latest quote (a ticket that never had one keeps no state).
+pub fn decide_quote(conn: &mut Conn<'_>, ticket: Id, state: &str) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
+        .filter(tickets::quote_version.ge(1))
+        .set(tickets::quote_state.eq(Some(state)))
+        .execute(c))?;
+    Ok(())
+}
+
 /// What a reservation needs to know before it writes: the ticket (locked), the location's `active` flag and the
 /// part's SKU, name and `active` flag (all `None` when there is no such location or part).
 #[derive(Debug, QueryableByName)]

@@ -1,6 +1,7 @@
 //! What a repair costs, with no database in sight: a line's cost and what the customer pays for it, a ticket's
 //! totals with labour, and whether the warranty decision makes the repair free.
 
+use crate::error::AppError;
 use crate::warranty::WarrantyDecision;
 
 /// What a line costs at its quoted price (nothing before it is quoted), and what the customer pays for it:
@@ -60,9 +61,78 @@ pub fn decline_note(labour_minor: i64) -> String {
     }
 }
 
+/// The customer's decision on a quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteDecision {
+    Approve,
+    Decline,
+}
+
+impl QuoteDecision {
+    /// The quote's state once decided so.
+    pub fn state(self) -> &'static str {
+        match self {
+            QuoteDecision::Approve => "approved",
+            QuoteDecision::Decline => "declined",
+        }
+    }
+}
+
+/// Whether the customer, who saw version `seen` of the quote, may take `decision` on a ticket whose latest quote
+/// is `version` in `state`: `Ok(true)` when it is to be done, `Ok(false)` when it was done already (the same
+/// decision again changes nothing), or why not: no quote, a quote re-issued since they saw it, or the other
+/// decision taken already.
+pub fn check_quote_decision(
+    state: Option<&str>,
+    version: i32,
+    seen: i32,
+    decision: QuoteDecision,
+) -> Result<bool, AppError> {
+    let Some(state) = state else {
+        return Err(AppError::conflict(
+            "no_quote",
+            "the repair has no quote to approve or decline",
+        ));
+    };
+    if seen != version {
+        return Err(AppError::conflict(
+            "quote_changed",
+            format!("the quote was re-issued since version {seen}: it is version {version} now; read it again"),
+        ));
+    }
+    match (state, decision) {
+        ("waiting", _) => Ok(true),
+        (done, d) if done == d.state() => Ok(false),
+        ("approved", _) => Err(AppError::conflict("quote_approved", "the quote was approved already")),
+        _ => Err(AppError::conflict("quote_declined", "the quote was declined already")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quote_is_decided_once_on_the_version_seen_and_the_same_decision_again_changes_nothing() {
+        use QuoteDecision::*;
+        for (state, version, seen, decision, answer) in [
+            (Some("waiting"), 1, 1, Approve, Ok(true)),
+            (Some("waiting"), 2, 2, Decline, Ok(true)),
+            (Some("approved"), 1, 1, Approve, Ok(false)),
+            (Some("declined"), 1, 1, Decline, Ok(false)),
+            (Some("approved"), 1, 1, Decline, Err("quote_approved")),
+            (Some("declined"), 1, 1, Approve, Err("quote_declined")),
+            (Some("waiting"), 2, 1, Approve, Err("quote_changed")),
+            (Some("approved"), 2, 1, Approve, Err("quote_changed")),
+            (None, 0, 0, Approve, Err("no_quote")),
+        ] {
+            assert_eq!(
+                check_quote_decision(state, version, seen, decision).map_err(|e| e.code()),
+                answer,
+                "{state:?} v{version} seen v{seen} {decision:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_covered_line_keeps_its_cost_and_charges_nothing() {

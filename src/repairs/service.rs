@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::http::{QuoteRepair, ReservePart, TicketPart, TicketPartReserved, TicketParts, TicketPartsTotals};
 use super::model::{PartLineState, TicketPartRow};
 use super::repo::{self, LineSums};
-use super::rules;
+use super::rules::{self, QuoteDecision};
 use crate::auth::{Bearer, Principal};
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
@@ -19,8 +19,8 @@ use crate::http::validate::Checks;
 use crate::money::Money;
 use crate::stock::{self, MovementKind, MovementRow};
 use crate::tickets::{
-    Ticket, TicketAction, TicketEventRow, TicketRow, TicketStatus, detail, record_event, require_ticket_role,
-    ticket_in_scope,
+    Actor, Ticket, TicketAction, TicketEventRow, TicketRow, TicketStatus, detail, record_event, record_event_by,
+    require_ticket_role, ticket_in_scope,
 };
 
 impl TicketParts {
@@ -273,7 +273,7 @@ fn finish_and_answer(
 }
 
 /// Releases every reserved part of a ticket (cancelled, or quote declined).
-pub fn release_all(conn: &mut Conn<'_>, ticket: &TicketRow, actor: Uuid) -> AppResult<()> {
+pub fn release_all(conn: &mut Conn<'_>, ticket: &TicketRow, actor: Option<Uuid>) -> AppResult<()> {
     // In (location, part) order, the order every path locks stock levels in.
     for row in repo::reserved_lines_by_level(conn, ticket.id)? {
         finish_line(conn, &row, PartLineState::Released)?;
@@ -319,7 +319,7 @@ fn move_ticket(
     conn: &mut Conn<'_>,
     ticket: &TicketRow,
     action: TicketAction,
-    actor: Uuid,
+    actor: Actor,
     note: &str,
 ) -> AppResult<()> {
     let from = TicketStatus::parse(&ticket.status);
@@ -332,10 +332,10 @@ fn move_ticket(
         ));
     }
     crate::tickets::emit_status(conn, ticket, from, to)?;
-    record_event(
+    record_event_by(
         conn,
         ticket.id,
-        Some(actor),
+        actor,
         "status_changed",
         Some(from),
         Some(to),
@@ -345,7 +345,8 @@ fn move_ticket(
 }
 
 /// Quotes the repair: each reserved part is priced at the price in force now (a snapshot), plus labour; what the
-/// warranty covers costs the customer nothing. The ticket moves to awaiting approval.
+/// warranty covers costs the customer nothing. The ticket moves to awaiting approval; a ticket awaiting approval
+/// already gets its quote re-issued (a new version: a decision on the one before is refused).
 pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResult<Ticket> {
     change(db, bearer, id, |conn, principal, ticket| {
         let mut checks = Checks::new();
@@ -360,7 +361,10 @@ pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResu
         checks.finish()?;
         // The quote moves the ticket first, so a ticket in the wrong status is refused before anything is priced.
         let from = TicketStatus::parse(&ticket.status);
-        from.apply(TicketAction::RequestApproval)?;
+        let reissue = from == TicketStatus::AwaitingApproval;
+        if !reissue {
+            from.apply(TicketAction::RequestApproval)?;
+        }
         let covered = warranty_free(&ticket);
         let now = Ts(crate::now());
         for line in &repo::reserved_lines(conn, ticket.id)? {
@@ -369,20 +373,27 @@ pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResu
             repo::price_line(conn, line.id, price, covered, now)?;
         }
         repo::set_labour(conn, ticket.id, labour)?;
-        move_ticket(
-            conn,
-            &ticket,
-            TicketAction::RequestApproval,
-            principal.key_id,
-            rules::quote_note(covered),
-        )?;
+        let version = repo::issue_quote(conn, ticket.id)?;
+        let actor = Actor::Key(principal.key_id);
+        if reissue {
+            let note = format!("{} (version {version})", rules::quote_note(covered));
+            record_event_by(conn, ticket.id, actor, "quote_reissued", None, None, Some(&note))?;
+        } else {
+            move_ticket(
+                conn,
+                &ticket,
+                TicketAction::RequestApproval,
+                actor,
+                rules::quote_note(covered),
+            )?;
+        }
         let sums = repo::line_sums(conn, ticket.id)?;
         let totals = rules::totals(sums.parts_cost, sums.parts_customer, labour, covered);
         crate::tickets::emit_ticket(
             conn,
             &ticket,
             EventType::QuoteIssued,
-            serde_json::json!({"labour": Money::from_minor(labour), "covered": covered,
+            serde_json::json!({"labour": Money::from_minor(labour), "covered": covered, "version": version,
                                "totals": TicketPartsTotals::from(totals)}),
         )?;
         let ticket = ticket_in_scope(conn, principal, id)?;
@@ -390,7 +401,7 @@ pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResu
     })
 }
 
-/// The customer approves the quote: the repair starts.
+/// The customer approves the quote, as told to staff: the repair starts.
 pub fn approve(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
     change(db, bearer, id, |conn, principal, ticket| {
         if TicketStatus::parse(&ticket.status) != TicketStatus::AwaitingApproval {
@@ -399,28 +410,46 @@ pub fn approve(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
                 "the ticket has no quote awaiting approval",
             ));
         }
-        move_ticket(
-            conn,
-            &ticket,
-            TicketAction::StartRepair,
-            principal.key_id,
-            "quote approved by the customer",
-        )?;
-        crate::tickets::emit_ticket(conn, &ticket, EventType::QuoteApproved, serde_json::json!({}))?;
+        decide_in(conn, &ticket, Actor::Key(principal.key_id), QuoteDecision::Approve)?;
         let ticket = ticket_in_scope(conn, principal, id)?;
         detail(conn, ticket)
     })
 }
 
-/// The customer declines the quote: the parts go back to stock and nothing is billed ([`rules::decline_note`]).
+/// The customer declines the quote, as told to staff: the parts go back to stock and nothing is billed
+/// ([`rules::decline_note`]).
 pub fn decline(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
     change(db, bearer, id, |conn, principal, ticket| {
-        let note = rules::decline_note(ticket.labour_minor);
-        move_ticket(conn, &ticket, TicketAction::DeclineQuote, principal.key_id, &note)?;
-        crate::tickets::emit_ticket(conn, &ticket, EventType::QuoteDeclined, serde_json::json!({}))?;
-        repo::set_labour(conn, ticket.id, 0)?;
-        release_all(conn, &ticket, principal.key_id)?;
+        decide_in(conn, &ticket, Actor::Key(principal.key_id), QuoteDecision::Decline)?;
         let ticket = ticket_in_scope(conn, principal, id)?;
         detail(conn, ticket)
     })
+}
+
+/// The customer's decision on the quote of a ticket the caller holds locked, whoever records it (staff, or the
+/// customer through the link): an approval starts the repair; a decline sends the phone back unrepaired, releases
+/// the parts and bills nothing. The status move, the quote's state, the timeline entry (by `actor`) and the
+/// `quote.approved` / `quote.declined` event, all in the caller's transaction.
+pub fn decide_in(conn: &mut Conn<'_>, ticket: &TicketRow, actor: Actor, decision: QuoteDecision) -> AppResult<()> {
+    let payload = serde_json::json!({"version": ticket.quote_version, "by_customer": actor == Actor::Customer});
+    match decision {
+        QuoteDecision::Approve => {
+            move_ticket(
+                conn,
+                ticket,
+                TicketAction::StartRepair,
+                actor,
+                "quote approved by the customer",
+            )?;
+            crate::tickets::emit_ticket(conn, ticket, EventType::QuoteApproved, payload)?;
+        }
+        QuoteDecision::Decline => {
+            let note = rules::decline_note(ticket.labour_minor);
+            move_ticket(conn, ticket, TicketAction::DeclineQuote, actor, &note)?;
+            crate::tickets::emit_ticket(conn, ticket, EventType::QuoteDeclined, payload)?;
+            repo::set_labour(conn, ticket.id, 0)?;
+            release_all(conn, ticket, actor.key())?;
+        }
+    }
+    repo::decide_quote(conn, ticket.id, decision.state())
 }

@@ -197,9 +197,16 @@ pub fn release_units(
     part: Id,
     q: i64,
     reference: &str,
-    actor: Uuid,
+    actor: impl Into<Option<Uuid>>,
 ) -> AppResult<()> {
-    unreserve_units(conn, (location, part), MovementKind::Release, q, reference, actor)
+    unreserve_units(
+        conn,
+        (location, part),
+        MovementKind::Release,
+        q,
+        reference,
+        actor.into(),
+    )
 }
 
 /// Uses `q` reserved units in a repair: they leave both `reserved` and `on_hand`.
@@ -209,9 +216,16 @@ pub fn consume_units(
     part: Id,
     q: i64,
     reference: &str,
-    actor: Uuid,
+    actor: impl Into<Option<Uuid>>,
 ) -> AppResult<()> {
-    unreserve_units(conn, (location, part), MovementKind::Consumption, q, reference, actor)
+    unreserve_units(
+        conn,
+        (location, part),
+        MovementKind::Consumption,
+        q,
+        reference,
+        actor.into(),
+    )
 }
 
 /// Takes `q` units out of `reserved` by a release or a consumption (which takes them from `on_hand` too).
@@ -221,9 +235,9 @@ fn unreserve_units(
     kind: MovementKind,
     q: i64,
     reference: &str,
-    actor: Uuid,
+    actor: Option<Uuid>,
 ) -> AppResult<()> {
-    record(conn, location, part, kind, -q, Some(reference), None, Some(actor))?;
+    record(conn, location, part, kind, -q, Some(reference), None, actor)?;
     let consumed = kind == MovementKind::Consumption;
     if !repo::unreserve(conn, location, part, q, consumed)? {
         let doing = if consumed { "consuming" } else { "releasing" };

@@ -55,7 +55,7 @@ pub struct Invoice {
 pub struct RemedyChoice {
     pub remedy: crate::warranty::Remedy,
     pub chosen_at: DateTime<Utc>,
-    /// The key that recorded it.
+    /// The key that recorded it; absent when the customer chose through their tracking link.
     pub chosen_by: Option<Uuid>,
 }
 
@@ -167,12 +167,15 @@ pub struct RateTicket {
     pub score: i32,
     #[schema(max_length = 1000)]
     pub comment: Option<String>,
+    /// The customer's answer to "does it work now?", when asked.
+    pub works_now: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Rating {
     pub score: i32,
     pub comment: Option<String>,
+    pub works_now: Option<bool>,
 }
 
 /// A repair ticket with its warranty decision, its loan and its timeline.

@@ -195,6 +195,12 @@ pub struct TicketRow {
     pub outcome: Option<String>,
     pub refund_minor: Option<i64>,
     pub replacement_device_id: Option<Id>,
+    /// Bumped by every quote issued; 0 before the first.
+    pub quote_version: i32,
+    /// `waiting`, `approved` or `declined`: where the latest quote stands; absent before the first.
+    pub quote_state: Option<String>,
+    /// The rating's answer to "does it work now?", when it was asked.
+    pub rating_works_now: Option<bool>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -208,6 +214,24 @@ pub struct TicketEventRow {
     pub from_status: Option<String>,
     pub to_status: Option<String>,
     pub note: Option<String>,
+    pub by_customer: bool,
+}
+
+/// Who acts on a ticket: a key's holder (staff, a partner), or the customer through their tracking link (no key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Key(Uuid),
+    Customer,
+}
+
+impl Actor {
+    /// The key that acted, if one did.
+    pub fn key(self) -> Option<Uuid> {
+        match self {
+            Actor::Key(k) => Some(k),
+            Actor::Customer => None,
+        }
+    }
 }
 
 /// One entry of a ticket's timeline.
@@ -219,8 +243,10 @@ pub struct TicketEvent {
     pub from_status: Option<TicketStatus>,
     pub to_status: Option<TicketStatus>,
     pub note: Option<String>,
-    /// The key that acted; absent for the system (expiry, waitlist).
+    /// The key that acted; absent for the system (expiry, waitlist) and for the customer.
     pub api_key_id: Option<Uuid>,
+    /// The customer acted, through their tracking link.
+    pub by_customer: bool,
 }
 
 impl From<TicketEventRow> for TicketEvent {
@@ -232,6 +258,7 @@ impl From<TicketEventRow> for TicketEvent {
             to_status: r.to_status.as_deref().map(TicketStatus::parse),
             note: r.note,
             api_key_id: r.api_key_id.map(Uuid::from),
+            by_customer: r.by_customer,
         }
     }
 }
@@ -255,6 +282,22 @@ impl TicketEventRow {
             from_status: from.map(|s| s.as_str().to_owned()),
             to_status: to.map(|s| s.as_str().to_owned()),
             note: note.map(str::to_owned),
+            by_customer: false,
+        }
+    }
+
+    /// As [`TicketEventRow::new`], by `actor`: a key's holder, or the customer through the link.
+    pub fn by(
+        ticket: Id,
+        actor: Actor,
+        kind: &str,
+        from: Option<TicketStatus>,
+        to: Option<TicketStatus>,
+        note: Option<&str>,
+    ) -> TicketEventRow {
+        TicketEventRow {
+            by_customer: actor == Actor::Customer,
+            ..TicketEventRow::new(ticket, actor.key(), kind, from, to, note)
         }
     }
 }

@@ -547,11 +547,25 @@ pub fn update_findings(conn: &mut Conn<'_>, row: &TicketRow, decision_json: Stri
     Ok(())
 }
 
-pub fn set_rating(conn: &mut Conn<'_>, ticket: Id, score: i32, comment: Option<String>, now: Ts) -> AppResult<()> {
-    with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
-        .set((tickets::rating.eq(Some(score)), tickets::rating_comment.eq(comment), tickets::updated_at.eq(now)))
+/// Rates a ticket not rated yet: false when it was rated meanwhile (nothing changed).
+pub fn set_rating(
+    conn: &mut Conn<'_>,
+    ticket: Id,
+    score: i32,
+    comment: Option<String>,
+    works_now: Option<bool>,
+    now: Ts,
+) -> AppResult<bool> {
+    let n = with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
+        .filter(tickets::rating.is_null())
+        .set((
+            tickets::rating.eq(Some(score)),
+            tickets::rating_comment.eq(comment),
+            tickets::rating_works_now.eq(works_now),
+            tickets::updated_at.eq(now),
+        ))
         .execute(c))?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Moves a ticket from `from` to `to` (guarded by `from`), stamping when it ended if it did, and when it became
@@ -596,14 +610,15 @@ pub fn set_remedy(
     conn: &mut Conn<'_>,
     ticket: Id,
     remedy: Option<&str>,
-    chosen: Option<(Ts, Id)>,
+    chosen_at: Option<Ts>,
+    chosen_by: Option<Id>,
     now: Ts,
 ) -> AppResult<()> {
     with_conn!(conn, c => diesel::update(tickets::table.find(ticket))
         .set((
             tickets::remedy.eq(remedy),
-            tickets::remedy_chosen_at.eq(chosen.map(|(at, _)| at)),
-            tickets::remedy_chosen_by.eq(chosen.map(|(_, by)| by)),
+            tickets::remedy_chosen_at.eq(chosen_at),
+            tickets::remedy_chosen_by.eq(chosen_by),
             tickets::updated_at.eq(now),
         ))
         .execute(c))?;

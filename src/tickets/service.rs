@@ -11,7 +11,7 @@ use super::http::{
     ChooseRemedy, Customer, Inspection, OpenTicket, OutcomeKind, RateTicket, Rating, RemedyChoice, Ticket, TicketList,
     TicketOutcome, TicketSearch, TicketSummary, UpdateFindings,
 };
-use super::model::{Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
+use super::model::{Actor, Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
 use super::repo::{self, LoanRequest, Opening, Outcome, TicketFilter};
 use super::rules::{self, channel_of, enum_str, local_date, parse_enum, warranty_input};
 use crate::auth::{Bearer, Principal, Role};
@@ -170,6 +170,9 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
         outcome: None,
         refund_minor: None,
         replacement_device_id: None,
+        quote_version: 0,
+        quote_state: None,
+        rating_works_now: None,
     };
     let decision = warranty::decide_with(
         &warranty_input(&row, today, Some((device.warranty_starts_on, &facts))),
@@ -347,6 +350,21 @@ pub fn record_event(
     Ok(row)
 }
 
+/// As [`record_event`], by `actor`: a key's holder, or the customer through the link.
+pub fn record_event_by(
+    conn: &mut Conn<'_>,
+    ticket: Id,
+    actor: Actor,
+    kind: &str,
+    from: Option<TicketStatus>,
+    to: Option<TicketStatus>,
+    note: Option<&str>,
+) -> AppResult<TicketEventRow> {
+    let row = TicketEventRow::by(ticket, actor, kind, from, to, note);
+    repo::record_events(conn, std::slice::from_ref(&row))?;
+    Ok(row)
+}
+
 /// The API view of a loan: with its loaner's IMEI and, while waiting, its place in the queue.
 pub fn loan_view(conn: &mut Conn<'_>, row: &LoanRow) -> AppResult<Loan> {
     let imei = match row.loaner_id {
@@ -477,6 +495,7 @@ fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
         rating: row.rating.map(|score| Rating {
             score,
             comment: row.rating_comment.clone(),
+            works_now: row.rating_works_now,
         }),
         created_at: row.created_at.0,
         updated_at: row.updated_at.0,
@@ -616,7 +635,7 @@ pub fn update_findings(db: &Db, bearer: &Bearer, id: Uuid, input: &UpdateFinding
             .and_then(parse_enum::<Remedy>)
             .filter(|r| !decision.remedies.contains(r));
         if let Some(remedy) = withdrawn {
-            repo::set_remedy(conn, row.id, None, None, Ts(now))?;
+            repo::set_remedy(conn, row.id, None, None, None, Ts(now))?;
             record_event(
                 conn,
                 row.id,
@@ -635,39 +654,62 @@ pub fn update_findings(db: &Db, bearer: &Bearer, id: Uuid, input: &UpdateFinding
     })
 }
 
-/// Rates a closed ticket, once (the customer's satisfaction, 1 to 5).
+/// Rates a closed ticket, once (the customer's satisfaction, 1 to 5), as told to staff ([`rate_in`]).
 pub fn rate(db: &Db, bearer: &Bearer, id: Uuid, input: &RateTicket) -> AppResult<Ticket> {
     bearer.write(db, |conn, principal| {
         require_ticket_role(principal)?;
         let row = ticket_in_scope(conn, principal, id)?;
-        let mut checks = Checks::new();
-        if !(1..=5).contains(&input.score) {
-            checks.fail("score", "must be 1 to 5");
-        }
-        let comment = input.comment.as_ref().map(|c| checks.text("comment", c, 0, 1000));
-        checks.finish()?;
-        if TicketStatus::parse(&row.status) != TicketStatus::Closed {
-            return Err(AppError::conflict(
-                "ticket_not_closed",
-                "a ticket is rated after it is closed",
-            ));
-        }
-        if row.rating.is_some() {
-            return Err(AppError::conflict("already_rated", "this ticket has been rated"));
-        }
-        repo::set_rating(conn, row.id, input.score, comment, Ts(crate::now()))?;
-        record_event(
-            conn,
-            row.id,
-            Some(principal.key_id),
-            "rated",
-            None,
-            None,
-            Some(&format!("{} of 5", input.score)),
-        )?;
+        rate_in(conn, &row, Actor::Key(principal.key_id), input)?;
         let row = ticket_in_scope(conn, principal, id)?;
         detail(conn, row)
     })
+}
+
+/// Records the customer's rating of a closed ticket, whoever records it (staff after a callback, or the customer
+/// through the link): once, the first one standing (a second, by either path, is 409 `already_rated`, guarded in
+/// the update itself so two at once cannot both land). A `rated` timeline entry and a `ticket.rated` event.
+pub fn rate_in(conn: &mut Conn<'_>, row: &TicketRow, actor: Actor, input: &RateTicket) -> AppResult<()> {
+    let mut checks = Checks::new();
+    if !(1..=5).contains(&input.score) {
+        checks.fail("score", "must be 1 to 5");
+    }
+    let comment = input.comment.as_ref().map(|c| checks.text("comment", c, 0, 1000));
+    checks.finish()?;
+    if TicketStatus::parse(&row.status) != TicketStatus::Closed {
+        return Err(AppError::conflict(
+            "ticket_not_closed",
+            "a ticket is rated after it is closed",
+        ));
+    }
+    let already = || AppError::conflict("already_rated", "this ticket has been rated");
+    if row.rating.is_some() {
+        return Err(already());
+    }
+    if !repo::set_rating(conn, row.id, input.score, comment, input.works_now, Ts(crate::now()))? {
+        return Err(already());
+    }
+    let works = match input.works_now {
+        Some(true) => ", works now",
+        Some(false) => ", does not work now",
+        None => "",
+    };
+    emit_ticket(
+        conn,
+        row,
+        EventType::TicketRated,
+        serde_json::json!({"score": input.score, "works_now": input.works_now,
+                           "by_customer": actor == Actor::Customer}),
+    )?;
+    record_event_by(
+        conn,
+        row.id,
+        actor,
+        "rated",
+        None,
+        None,
+        Some(&format!("{} of 5{works}", input.score)),
+    )?;
+    Ok(())
 }
 
 /// Moves a ticket one step in its status machine, in its own transaction.
@@ -718,10 +760,10 @@ pub fn transition_in(
     }
     match action {
         // The release gate: the repaired phone goes back only once the loaner is back (or written off).
-        TicketAction::Close => end_ticket_in(conn, &row, loan.as_ref(), principal.key_id, now, hold, |_| {
+        TicketAction::Close => end_ticket_in(conn, &row, loan.as_ref(), Some(principal.key_id), now, hold, |_| {
             crate::loans::loaner_outstanding("closing")
         })?,
-        TicketAction::Cancel => end_ticket_in(conn, &row, loan.as_ref(), principal.key_id, now, hold, |_| {
+        TicketAction::Cancel => end_ticket_in(conn, &row, loan.as_ref(), Some(principal.key_id), now, hold, |_| {
             LoanState::Issued.cancel().err().unwrap_or(AppError::Forbidden)
         })?,
         _ => {}
@@ -757,7 +799,7 @@ fn end_ticket_in(
     conn: &mut Conn<'_>,
     row: &TicketRow,
     loan: Option<&LoanRow>,
-    actor: Uuid,
+    actor: Option<Uuid>,
     now: Ts,
     hold: Duration,
     issued: impl FnOnce(&LoanRow) -> AppError,
@@ -766,7 +808,7 @@ fn end_ticket_in(
         match loan.state() {
             LoanState::Issued => return Err(issued(loan)),
             state @ (LoanState::Waiting | LoanState::Reserved) => {
-                crate::loans::end_loan(conn, loan, state.cancel()?, Some(actor), None, now, hold)?;
+                crate::loans::end_loan(conn, loan, state.cancel()?, actor, None, now, hold)?;
             }
             _ => {}
         }
@@ -806,6 +848,20 @@ pub fn choose_remedy_in(
     hold: Duration,
 ) -> AppResult<Ticket> {
     let row = lock_ticket_in_scope(conn, principal, id)?;
+    choose_remedy_on(conn, row, Actor::Key(principal.key_id), input, hold)?;
+    let row = ticket_in_scope(conn, principal, id)?;
+    detail(conn, row)
+}
+
+/// The customer's choice on a ticket the caller has locked (staff's route, or the customer's link), by `actor`:
+/// the rules and effects of [`choose_remedy_in`]. Answers the ticket's row as it stood before the choice.
+pub fn choose_remedy_on(
+    conn: &mut Conn<'_>,
+    row: TicketRow,
+    actor: Actor,
+    input: &ChooseRemedy,
+    hold: Duration,
+) -> AppResult<TicketRow> {
     let loan = repo::lock_loan_of(conn, row.id)?;
     let mut checks = Checks::new();
     let replacement = match (input.remedy, input.replacement_imei.as_deref()) {
@@ -854,7 +910,7 @@ pub fn choose_remedy_in(
     }
     let now = Ts(crate::now());
     let remedy = enum_str(&input.remedy);
-    repo::set_remedy(conn, row.id, Some(&remedy), Some((now, Id(principal.key_id))), now)?;
+    repo::set_remedy(conn, row.id, Some(&remedy), Some(now), actor.key().map(Id), now)?;
     let words = match &note {
         Some(note) => format!("the customer chose {remedy}: {note}"),
         None => format!("the customer chose {remedy}"),
@@ -865,24 +921,15 @@ pub fn choose_remedy_in(
         EventType::TicketRemedyChosen,
         serde_json::json!({ "remedy": remedy }),
     )?;
-    record_event(
-        conn,
-        row.id,
-        Some(principal.key_id),
-        "remedy_chosen",
-        None,
-        None,
-        Some(&words),
-    )?;
+    record_event_by(conn, row.id, actor, "remedy_chosen", None, None, Some(&words))?;
     if ends_ticket {
-        end_ticket_in(conn, &row, loan.as_ref(), principal.key_id, now, hold, loaner_out)?;
+        end_ticket_in(conn, &row, loan.as_ref(), actor.key(), now, hold, loaner_out)?;
         let Some(device) = device else {
             return Err(anyhow::anyhow!("ticket {} lost its device record", row.number).into());
         };
-        carry_out(conn, principal, &row, &decision, &device, replacement.as_ref(), now)?;
+        carry_out(conn, actor, &row, &decision, &device, replacement.as_ref(), now)?;
     }
-    let row = ticket_in_scope(conn, principal, id)?;
-    detail(conn, row)
+    Ok(row)
 }
 
 fn loaner_out(loan: &LoanRow) -> AppError {
@@ -909,7 +956,7 @@ fn replacement_taken(imei: &Imei) -> AppError {
 /// `devices::repo::move_plans`), and the ticket closes with its outcome.
 fn carry_out(
     conn: &mut Conn<'_>,
-    principal: &Principal,
+    by: Actor,
     row: &TicketRow,
     decision: &WarrantyDecision,
     device: &DeviceRow,
@@ -926,7 +973,7 @@ fn carry_out(
     // with the network on this ticket since are not depreciated.
     let claimed_on = local_date(&time_zone, row.created_at.0);
     let from = TicketStatus::parse(&row.status);
-    let actor = principal.key_id;
+    let actor = by.key();
     let (outcome, kind, words, next) = match replacement {
         None => {
             let price = locked.price_paid_minor.ok_or_else(|| {
@@ -945,7 +992,7 @@ fn carry_out(
             );
             crate::audit::record(
                 conn,
-                Some(actor),
+                actor,
                 "device_returned",
                 "device",
                 locked.id.0,
@@ -955,6 +1002,7 @@ fn carry_out(
                     "depreciation_days": refund.depreciation_days,
                     "depreciation_minor": refund.depreciation_minor,
                     "refund_minor": refund.refund_minor,
+                    "by_customer": by == Actor::Customer,
                 }),
             )?;
             let outcome = Outcome {
@@ -987,7 +1035,7 @@ fn carry_out(
             let moved = crate::devices::repo::move_plans(conn, locked.id, new.id)?;
             crate::audit::record(
                 conn,
-                Some(actor),
+                actor,
                 "device_exchanged",
                 "device",
                 locked.id.0,
@@ -1020,10 +1068,10 @@ fn carry_out(
         ));
     }
     emit_status(conn, row, from, TicketStatus::Closed)?;
-    record_event(
+    record_event_by(
         conn,
         row.id,
-        Some(actor),
+        by,
         kind,
         Some(from),
         Some(TicketStatus::Closed),

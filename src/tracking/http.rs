@@ -1,16 +1,22 @@
-//! `GET /public/tracking/{token}`: the customer's link, with the per-client limit on failed look-ups.
+//! `GET /public/tracking/{token}`: the customer's link, with the per-client limit on failed look-ups; and what the
+//! customer does through it (`…/quote/approve`, `…/quote/decline`, `…/remedy`, `…/rating`), each write limited per
+//! token and per client address, with no key.
 
 use std::time::{Duration, Instant};
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
-use utoipa::OpenApi;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 
-use super::model::TrackingView;
+use super::model::{TrackingView, hash_token};
 use super::rules::is_token_shaped;
-use super::service;
+use super::service::{self, LinkAct};
 use crate::edge::{FailureLimiter, client_of};
 use crate::error::{AppError, AppResult, Problem};
+use crate::http::ApiJson;
+use crate::repairs::QuoteDecision;
 use crate::state::AppState;
+use crate::warranty::Remedy;
 
 /// Failed look-ups allowed per client per window before its misses answer 429.
 const FAILURES_PER_WINDOW: u32 = 10;
@@ -22,13 +28,14 @@ pub fn failure_limiter() -> FailureLimiter {
     FailureLimiter::new(FAILURES_PER_WINDOW, WINDOW)
 }
 
-/// A customer follows their repair through the link they were given. No key; the token is the only way in.
+/// A customer follows their repair through the link they were given. No key; the token is the only way in. The
+/// link of a ticket that ended more than 90 days ago is archived: 404, as an unknown token.
 #[utoipa::path(
     tag = "public", operation_id = "track_repair", params(("token" = String, Path, description = "From the customer's link")),
     responses(
         (status = 200, body = TrackingView),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed token"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "No repair has this token"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No repair has this token, or its link is archived"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed look-ups from this client; retry later (a valid token is always answered)"),
         (status = 500, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
@@ -55,6 +62,17 @@ pub async fn track_repair(
     }
     let db = state.db.clone();
     let found = web::block(move || service::track(&db, &token)).await??;
+    answer_view(&state, client, now, blocked, found)
+}
+
+/// The view, or the miss counted as a failed look-up (429 once the client is over the limit).
+fn answer_view(
+    state: &AppState,
+    client: std::net::IpAddr,
+    now: Instant,
+    blocked: Option<u64>,
+    found: Option<TrackingView>,
+) -> AppResult<HttpResponse> {
     match found {
         Some(view) => Ok(HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
@@ -69,6 +87,149 @@ pub async fn track_repair(
     }
 }
 
+/// A write through the link: the token's shape, the write limits (per token and per client address), then the
+/// act in one transaction; a miss counts as a failed look-up, as `GET` does.
+async fn link_write(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: String,
+    act: LinkAct,
+) -> AppResult<HttpResponse> {
+    let client = client_of(&state, &req);
+    let now = Instant::now();
+    let blocked = state.failed_lookups.blocked(&client, now);
+    if !is_token_shaped(&token) {
+        state.failed_lookups.record(client, now);
+        return Err(match blocked {
+            Some(secs) => AppError::TooManyRequests(secs),
+            None => AppError::field("token", "not a tracking token"),
+        });
+    }
+    state.link_writes.admit(&hash_token(&token), client, now)?;
+    let db = state.db.clone();
+    let hold = state.settings.loan_hold;
+    let found = web::block(move || service::act(&db, &token, &act, hold)).await??;
+    answer_view(&state, client, now, blocked, found)
+}
+
+/// The quote the customer decides on: the version they were shown.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteSeen {
+    /// The `quote.version` of the view the customer decided on: a quote re-issued since is refused (409
+    /// `quote_changed`).
+    #[schema(minimum = 1, maximum = 2147483647)]
+    pub quote_version: i32,
+}
+
+/// The customer's choice among the remedies the warranty decision offers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRemedy {
+    /// One of the decision's `remedies`; an `exchange` is chosen at the store (409 `exchange_at_store`).
+    pub remedy: Remedy,
+    /// Shown on the ticket's timeline.
+    #[schema(max_length = 1000)]
+    pub note: Option<String>,
+}
+
+/// The customer's rating of the closed repair.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRating {
+    #[schema(minimum = 1, maximum = 5)]
+    pub score: i32,
+    /// Does the phone work now?
+    pub works_now: bool,
+    #[schema(max_length = 1000)]
+    pub comment: Option<String>,
+}
+
+/// The answers of a write through the link.
+macro_rules! link_write_path {
+    ($name:ident, $path:literal, $body:ty, $doc:literal, |$input:ident| $act:expr) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = "public", operation_id = stringify!($name),
+            params(("token" = String, Path, description = "From the customer's link")),
+            request_body = $body,
+            responses(
+                (status = 200, body = TrackingView, description = "The view after the act"),
+                (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed token or body; `errors` names each bad field"),
+                (status = 404, body = Problem, content_type = "application/problem+json", description = "No repair has this token, or its link is archived"),
+                (status = 409, body = Problem, content_type = "application/problem+json", description = "The repair's state refuses the act; `code` says why"),
+                (status = 413, body = Problem, content_type = "application/problem+json"),
+                (status = 415, body = Problem, content_type = "application/problem+json"),
+                (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many writes through this link or from this client, or too many failed look-ups; retry later"),
+                (status = 500, body = Problem, content_type = "application/problem+json"),
+                (status = 503, body = Problem, content_type = "application/problem+json"),
+            ),
+            security(())
+        )]
+        #[post($path)]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            req: HttpRequest,
+            path: web::Path<String>,
+            body: ApiJson<$body>,
+        ) -> AppResult<HttpResponse> {
+            let $input = body.value;
+            link_write(state, req, path.into_inner(), $act).await
+        }
+    };
+}
+
+link_write_path!(
+    approve_quote_by_link,
+    "/public/tracking/{token}/quote/approve",
+    QuoteSeen,
+    "The customer approves the quote they were shown: the repair starts. Approving an approved quote again answers\nthe view as it stands; a declined quote (409 `quote_declined`) or one re-issued since (409 `quote_changed`) is\nrefused. Recorded on the ticket's timeline as the customer's act.",
+    |input| LinkAct::Quote {
+        decision: QuoteDecision::Approve,
+        seen: input.quote_version
+    }
+);
+
+link_write_path!(
+    decline_quote_by_link,
+    "/public/tracking/{token}/quote/decline",
+    QuoteSeen,
+    "The customer declines the quote they were shown: the phone comes back unrepaired, its reserved parts go back to\nstock and nothing is billed. Declining a declined quote again answers the view as it stands; an approved quote\n(409 `quote_approved`) or one re-issued since (409 `quote_changed`) is refused.",
+    |input| LinkAct::Quote {
+        decision: QuoteDecision::Decline,
+        seen: input.quote_version
+    }
+);
+
+link_write_path!(
+    choose_remedy_by_link,
+    "/public/tracking/{token}/remedy",
+    LinkRemedy,
+    "The customer chooses among the remedies the warranty decision offers, by the rules staff's\n`POST /tickets/{ticket_id}/remedy` applies (once, before the repair starts, among those offered); a return is\ncarried out at once and ends the ticket. An exchange is chosen at the store, which records the new phone.",
+    |input| LinkAct::Remedy {
+        remedy: input.remedy,
+        note: input.note
+    }
+);
+
+link_write_path!(
+    rate_repair_by_link,
+    "/public/tracking/{token}/rating",
+    LinkRating,
+    "The customer rates the repair once it is closed: 1 to 5, whether the phone works now, and a comment. Once: a\nticket already rated (through the link or by staff after a callback) answers 409 `already_rated`.",
+    |input| LinkAct::Rate {
+        score: input.score,
+        works_now: input.works_now,
+        comment: input.comment
+    }
+);
+
 #[derive(OpenApi)]
-#[openapi(paths(track_repair))]
+#[openapi(paths(
+    track_repair,
+    approve_quote_by_link,
+    decline_quote_by_link,
+    choose_remedy_by_link,
+    rate_repair_by_link
+))]
 pub struct Api;

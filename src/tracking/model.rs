@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::courier::{Direction, PickupStatus, TrackingEvent};
+use crate::money::Money;
 use crate::tickets::TicketStatus;
+use crate::warranty::{Remedy, Rule};
 
 /// A new token: 256 random bits, base64url without padding (43 characters).
 pub fn new_token() -> String {
@@ -40,6 +42,81 @@ pub struct ShipmentView {
 pub struct StepView {
     pub at: DateTime<Utc>,
     pub status: TicketStatus,
+    /// The customer took this step through the link (approved or declined the quote, chose a return).
+    pub by_customer: bool,
+}
+
+/// The warranty decision, explained to the customer in Chinese and English.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WarrantyView {
+    pub rule: Rule,
+    /// The repair costs the customer nothing.
+    pub free: bool,
+    /// What the customer may choose; more than one is a choice to make (`POST .../remedy`).
+    pub remedies: Vec<Remedy>,
+    /// The customer's choice, once made.
+    pub remedy_chosen: Option<Remedy>,
+    /// The last free day of the period that applied, when a period decided.
+    pub coverage_ends: Option<NaiveDate>,
+    pub explanation_zh: String,
+    pub explanation_en: String,
+}
+
+// Where the latest quote stands. (A plain comment: a doc comment would change the published schema.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuoteState {
+    Waiting,
+    Approved,
+    Declined,
+}
+
+impl QuoteState {
+    pub fn parse(value: &str) -> QuoteState {
+        match value {
+            "approved" => QuoteState::Approved,
+            "declined" => QuoteState::Declined,
+            _ => QuoteState::Waiting,
+        }
+    }
+}
+
+/// One part of the quote.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuoteLineView {
+    pub name: String,
+    pub quantity: i64,
+    /// The price quoted for one; absent for a part added after the quote.
+    pub unit_price: Option<Money>,
+    /// The warranty covers this part: the customer pays nothing for it.
+    pub covered: bool,
+    /// What the customer pays for this line.
+    pub customer_price: Money,
+}
+
+/// The quote the customer approves or declines. A declined quote's parts went back to stock and its labour was
+/// dropped, so it shows nothing left to pay.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuoteView {
+    /// Sent back with the decision (`quote_version`): a quote re-issued since is not decided unseen.
+    pub version: i32,
+    pub state: QuoteState,
+    pub lines: Vec<QuoteLineView>,
+    pub labour: Money,
+    /// Parts and labour, whoever pays.
+    pub total_cost: Money,
+    /// What the warranty pays of the total.
+    pub warranty_covers: Money,
+    /// What the customer pays.
+    pub customer_total: Money,
+}
+
+/// The customer's rating of the closed repair.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RatingView {
+    pub score: i32,
+    pub works_now: Option<bool>,
+    pub comment: Option<String>,
 }
 
 /// What a customer's tracking link shows.
@@ -57,6 +134,12 @@ pub struct TrackingView {
     pub purchase_date: NaiveDate,
     pub promised_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepView>,
+    pub warranty: WarrantyView,
+    /// The latest quote, once one was issued.
+    pub quote: Option<QuoteView>,
     pub shipments: Vec<ShipmentView>,
+    /// The rating, once given (after the ticket closed).
+    pub rating: Option<RatingView>,
+    pub closed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }

@@ -1,32 +1,121 @@
-//! The tracking use case: the customer's view of the repair behind a token.
+//! The tracking use cases: the customer's view of the repair behind a token, and what the customer does through
+//! it (decide the quote, choose the remedy, rate the repair), each by the ticket areas' own use cases with the
+//! customer as the actor.
 
-use chrono::DateTime;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
-use super::model::{ShipmentView, StepView, TrackingView, hash_token};
+use super::model::{
+    QuoteLineView, QuoteState, QuoteView, RatingView, ShipmentView, StepView, TrackingView, WarrantyView, hash_token,
+};
 use super::repo;
-use super::rules::{mask_name, mask_phone};
+use super::rules::{check_link_remedy, explain, is_archived, mask_name, mask_phone};
 use crate::courier::{Direction, PickupStatus, TrackingEvent, events_of};
 use crate::db::{Conn, Db};
-use crate::error::AppResult;
-use crate::tickets::TicketStatus;
+use crate::error::{AppError, AppResult};
+use crate::http::validate::Checks;
+use crate::money::Money;
+use crate::repairs::{QuoteDecision, check_quote_decision};
+use crate::tickets::http::{ChooseRemedy, RateTicket};
+use crate::tickets::{Actor, TicketRow, TicketStatus};
+use crate::warranty::{Remedy, WarrantyDecision};
 
-/// The view behind `token`, or `None` when no repair has it; in one read.
-pub fn track(db: &Db, token: &str) -> AppResult<Option<TrackingView>> {
-    db.read(|conn| view(conn, token))
+/// What the customer does through the link.
+#[derive(Debug)]
+pub enum LinkAct {
+    /// Approve or decline the quote, whose version the customer saw.
+    Quote {
+        decision: QuoteDecision,
+        seen: i32,
+    },
+    Remedy {
+        remedy: Remedy,
+        note: Option<String>,
+    },
+    Rate {
+        score: i32,
+        works_now: bool,
+        comment: Option<String>,
+    },
 }
 
-fn view(conn: &mut Conn<'_>, token: &str) -> AppResult<Option<TrackingView>> {
+/// The view behind `token`, or `None` when no repair has it or its link is archived; in one read.
+pub fn track(db: &Db, token: &str) -> AppResult<Option<TrackingView>> {
+    db.read(|conn| match find(conn, token, crate::now())? {
+        Some(row) => view(conn, row).map(Some),
+        None => Ok(None),
+    })
+}
+
+/// Does what the customer asked through the link behind `token`, in one write transaction on the ticket locked,
+/// and answers the view after it; `None` when no repair has the token or its link is archived. The same act again
+/// changes nothing where it is idempotent (a quote decided the same way answers as it stands).
+pub fn act(db: &Db, token: &str, act: &LinkAct, hold: Duration) -> AppResult<Option<TrackingView>> {
+    if let LinkAct::Quote { seen, .. } = act {
+        let mut checks = Checks::new();
+        if *seen < 1 {
+            checks.fail("quote_version", "must be 1 or more: the version of the quote shown");
+        }
+        checks.finish()?;
+    }
+    db.write(|conn| {
+        let Some(found) = find(conn, token, crate::now())? else {
+            return Ok(None);
+        };
+        // Locked, and read again under the lock: two decisions at once take turns, the second seeing the first.
+        let row = crate::tickets::lock_ticket(conn, found.id)?.ok_or(AppError::NotFound("repair"))?;
+        match act {
+            LinkAct::Quote { decision, seen } => {
+                if TicketStatus::parse(&row.status).is_final() {
+                    return Err(AppError::conflict("ticket_final", "the ticket is closed or cancelled"));
+                }
+                if check_quote_decision(row.quote_state.as_deref(), row.quote_version, *seen, *decision)? {
+                    crate::repairs::decide_in(conn, &row, Actor::Customer, *decision)?;
+                }
+            }
+            LinkAct::Remedy { remedy, note } => {
+                check_link_remedy(*remedy)?;
+                let input = ChooseRemedy {
+                    remedy: *remedy,
+                    replacement_imei: None,
+                    note: note.clone(),
+                };
+                crate::tickets::choose_remedy_on(conn, row, Actor::Customer, &input, hold)?;
+            }
+            LinkAct::Rate {
+                score,
+                works_now,
+                comment,
+            } => {
+                let input = RateTicket {
+                    score: *score,
+                    comment: comment.clone(),
+                    works_now: Some(*works_now),
+                };
+                crate::tickets::rate_in(conn, &row, Actor::Customer, &input)?;
+            }
+        }
+        let row = crate::tickets::repo::find_ticket(conn, found.id)?.ok_or(AppError::NotFound("repair"))?;
+        view(conn, row).map(Some)
+    })
+}
+
+/// The ticket behind `token`, unless its link is archived at `now`.
+fn find(conn: &mut Conn<'_>, token: &str, now: DateTime<Utc>) -> AppResult<Option<TicketRow>> {
     let hash = hash_token(token);
     let row = repo::ticket_by_token_hash(conn, &hash)?;
     // The index finds the row; the comparison in constant time keeps timing from telling anything on top.
-    let Some(row) = row.filter(|r| {
+    Ok(row.filter(|r| {
         r.tracking_token_hash
             .as_deref()
             .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(hash.as_bytes())))
-    }) else {
-        return Ok(None);
-    };
+            && !is_archived(r.closed_at.map(DateTime::from), now)
+    }))
+}
+
+fn view(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<TrackingView> {
     let (store_name, store_city) = repo::store_name_and_city(conn, row.store_id)?;
     let model_name = repo::model_name(conn, row.model_id)?;
     let events = repo::status_changes(conn, row.id)?;
@@ -48,7 +137,11 @@ fn view(conn: &mut Conn<'_>, token: &str) -> AppResult<Option<TrackingView>> {
             events,
         });
     }
-    Ok(Some(TrackingView {
+    let quote = match row.quote_state.as_deref() {
+        Some(state) => Some(quote_view(conn, &row, QuoteState::parse(state))?),
+        None => None,
+    };
+    Ok(TrackingView {
         number: row.number.clone(),
         status: TicketStatus::parse(&row.status),
         store_name,
@@ -64,10 +157,66 @@ fn view(conn: &mut Conn<'_>, token: &str) -> AppResult<Option<TrackingView>> {
                 e.to_status.as_deref().map(|s| StepView {
                     at: e.at.0,
                     status: TicketStatus::parse(s),
+                    by_customer: e.by_customer,
                 })
             })
             .collect(),
+        warranty: warranty_view(&row)?,
+        quote,
         shipments,
+        rating: row.rating.map(|score| RatingView {
+            score,
+            works_now: row.rating_works_now,
+            comment: row.rating_comment.clone(),
+        }),
+        closed_at: row.closed_at.map(DateTime::from),
         updated_at: row.updated_at.0,
-    }))
+    })
+}
+
+fn warranty_view(row: &TicketRow) -> AppResult<WarrantyView> {
+    let decision: WarrantyDecision = row
+        .warranty_decision
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .ok_or_else(|| anyhow::anyhow!("ticket {} has no readable warranty decision", row.number))?;
+    let (explanation_zh, explanation_en) = explain(decision.rule, decision.coverage_ends);
+    Ok(WarrantyView {
+        rule: decision.rule,
+        free: decision.free,
+        remedies: decision.remedies,
+        remedy_chosen: row
+            .remedy
+            .as_deref()
+            .and_then(|r| serde_json::from_value(serde_json::Value::String(r.to_owned())).ok()),
+        coverage_ends: decision.coverage_ends,
+        explanation_zh,
+        explanation_en,
+    })
+}
+
+/// The quote as the ticket's parts summary has it: names, quantities, prices, labour and who pays what.
+fn quote_view(conn: &mut Conn<'_>, row: &TicketRow, state: QuoteState) -> AppResult<QuoteView> {
+    let parts = crate::repairs::summary(conn, row)?;
+    let covers = parts.total_cost.to_minor_non_negative().unwrap_or(0)
+        - parts.customer_total.to_minor_non_negative().unwrap_or(0);
+    Ok(QuoteView {
+        version: row.quote_version,
+        state,
+        lines: parts
+            .lines
+            .into_iter()
+            .map(|l| QuoteLineView {
+                name: l.name,
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                covered: l.covered,
+                customer_price: l.customer_price,
+            })
+            .collect(),
+        labour: parts.labour,
+        total_cost: parts.total_cost,
+        warranty_covers: Money::from_minor(covers.max(0)),
+        customer_total: parts.customer_total,
+    })
 }

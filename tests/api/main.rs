@@ -29,4 +29,5 @@ mod search;
 mod stock;
 mod tickets;
 mod webhook_restart;
+mod tracking_link;
 mod webhooks;
