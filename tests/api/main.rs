@@ -28,6 +28,6 @@ mod schema_check;
 mod search;
 mod stock;
 mod tickets;
-mod webhook_restart;
 mod tracking_link;
+mod webhook_restart;
 mod webhooks;
