@@ -316,6 +316,7 @@ async fn upload(
 
 fn query_file_name(name: Option<String>) -> AppResult<Option<String>> {
     match name {
+        Some(n) if n.is_empty() || n.chars().count() > 255 => Err(AppError::field("file_name", "1 to 255 characters")),
         Some(n) => clean_file_name(&n, "file_name"),
         None => Ok(None),
     }
@@ -346,7 +347,8 @@ fn loan_stage(stage: LoanFileStage) -> &'static str {
 #[utoipa::path(
     tag = "files", operation_id = "upload_ticket_file", params(("ticket_id" = Uuid, Path), TicketUploadQuery),
     request_body(
-        description = "A multipart form, or the file's bytes as the body.",
+        description = "A multipart form, or the file's bytes as the body (`application/octet-stream`; the file's \
+own type, e.g. `image/jpeg`, is accepted too when it agrees with the bytes).",
         content(
             (TicketFileUpload = "multipart/form-data"),
             (FileBytes = "application/octet-stream"),
@@ -378,7 +380,8 @@ pub async fn upload_ticket_file(
 #[utoipa::path(
     tag = "files", operation_id = "upload_loan_file", params(("loan_id" = Uuid, Path), LoanUploadQuery),
     request_body(
-        description = "A multipart form, or the file's bytes as the body.",
+        description = "A multipart form, or the file's bytes as the body (`application/octet-stream`; the file's \
+own type, e.g. `image/jpeg`, is accepted too when it agrees with the bytes).",
         content(
             (LoanFileUpload = "multipart/form-data"),
             (FileBytes = "application/octet-stream"),
@@ -470,8 +473,9 @@ fn bytes_response(download: service::Download) -> HttpResponse {
 /// Download a file's bytes as stored (photos without their metadata) (admins; store staff in their stores).
 #[utoipa::path(
     tag = "files", operation_id = "download_file", params(("file_id" = Uuid, Path)),
-    responses((status = 200, description = "The file's bytes; `Content-Type` is its type (image/jpeg, image/png, \
-image/webp or application/pdf).", content_type = "application/octet-stream", body = FileBytes), ReadErrors),
+    responses((status = 200, description = "The file's bytes, as their type.", content(
+        (FileBytes = "image/jpeg"), (FileBytes = "image/png"), (FileBytes = "image/webp"), (FileBytes = "application/pdf"),
+    )), ReadErrors),
     security(("bearer" = []))
 )]
 #[get("/files/{file_id}/content")]
@@ -490,8 +494,7 @@ pub async fn download_file(
 /// Download an image's thumbnail: a PNG at most 320 pixels on its longer edge (404 for a PDF).
 #[utoipa::path(
     tag = "files", operation_id = "download_file_thumbnail", params(("file_id" = Uuid, Path)),
-    responses((status = 200, description = "The thumbnail (image/png).", content_type = "application/octet-stream",
-        body = FileBytes), ReadErrors),
+    responses((status = 200, description = "The thumbnail.", content_type = "image/png", body = FileBytes), ReadErrors),
     security(("bearer" = []))
 )]
 #[get("/files/{file_id}/thumbnail")]
@@ -570,8 +573,10 @@ pub async fn create_file_link(
 #[utoipa::path(
     tag = "public", operation_id = "get_public_file", params(("file_id" = Uuid, Path), PublicFileQuery),
     responses(
-        (status = 200, description = "The file's bytes; `Content-Type` is its type.",
-            content_type = "application/octet-stream", body = FileBytes),
+        (status = 200, description = "The file's bytes (or its PNG thumbnail), as their type.", content(
+            (FileBytes = "image/jpeg"), (FileBytes = "image/png"), (FileBytes = "image/webp"),
+            (FileBytes = "application/pdf"),
+        )),
         (status = 400, description = "A malformed parameter.", body = crate::error::Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such link, or it expired.", body = crate::error::Problem,

@@ -140,3 +140,8 @@ pub fn insert_link_key(conn: &mut Conn<'_>, secret: &str, now: Ts) -> AppResult<
 pub fn covers(principal: &Principal, store: Id) -> bool {
     principal.role == Role::Admin || principal.store_ids.contains(&store.0)
 }
+
+/// How many blobs hold this content (0 or 1: the hash is the key).
+pub fn blobs_with_hash(conn: &mut Conn<'_>, sha256: &str) -> AppResult<i64> {
+    Ok(with_conn!(conn, c => file_blobs::table.filter(file_blobs::sha256.eq(sha256)).count().get_result(c))?)
+}
