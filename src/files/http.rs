@@ -17,6 +17,7 @@ use super::rules::LinkVariant;
 use super::service::{self, FileLink, Files, Spooled, Upload};
 use crate::auth::Bearer;
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::{ApiJson, ApiQuery, answer};
 use crate::state::AppState;
@@ -210,6 +211,7 @@ fn is_multipart(req: &HttpRequest) -> bool {
 async fn upload(
     state: web::Data<AppState>,
     bearer: Bearer,
+    key: IdempotencyKey,
     owner: Owner,
     given: Given,
     req: HttpRequest,
@@ -308,10 +310,16 @@ async fn upload(
             spooled,
         }
     };
-    let file = web::block(move || service::attach(&state.db, &bearer, &files, upload)).await??;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/files/{}", file.id)))
-        .json(file))
+    let stored = web::block(move || service::store_upload(&files, upload)).await??;
+    let route = match owner {
+        Owner::Ticket(_) => "POST /tickets/{ticket_id}/files",
+        Owner::Loan(_) => "POST /loans/{loan_id}/files",
+    };
+    let fingerprint = idempotency::fingerprint(route, stored.fingerprint_text().as_bytes());
+    idempotency::create(state.db.clone(), bearer, key, fingerprint, move |conn, principal| {
+        service::record(conn, principal, &stored)
+    })
+    .await
 }
 
 fn query_file_name(name: Option<String>) -> AppResult<Option<String>> {
@@ -345,7 +353,8 @@ fn loan_stage(stage: LoanFileStage) -> &'static str {
 /// (EXIF, XMP: location included) before they are hashed and stored, and get a thumbnail; identical bytes are
 /// stored once. Writes a `file.attached` event.
 #[utoipa::path(
-    tag = "files", operation_id = "upload_ticket_file", params(("ticket_id" = Uuid, Path), TicketUploadQuery),
+    tag = "files", operation_id = "upload_ticket_file", params(("ticket_id" = Uuid, Path), TicketUploadQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and the same upload replay the first response.")),
     request_body(
         description = "A multipart form, or the file's bytes as the body (`application/octet-stream`; the file's \
 own type, e.g. `image/jpeg`, is accepted too when it agrees with the bytes).",
@@ -361,6 +370,7 @@ own type, e.g. `image/jpeg`, is accepted too when it agrees with the bytes).",
 pub async fn upload_ticket_file(
     state: web::Data<AppState>,
     bearer: Bearer,
+    key: IdempotencyKey,
     path: web::Path<Uuid>,
     query: ApiQuery<TicketUploadQuery>,
     req: HttpRequest,
@@ -372,13 +382,14 @@ pub async fn upload_ticket_file(
         visibility: query.visibility,
         file_name: query_file_name(query.file_name)?,
     };
-    upload(state, bearer, Owner::Ticket(path.into_inner()), given, req, payload).await
+    upload(state, bearer, key, Owner::Ticket(path.into_inner()), given, req, payload).await
 }
 
 /// Attach a photo or file to a loan: the loaner's condition at hand-over or return (admins; store staff in their
 /// stores). As `upload_ticket_file`, with the stages `handover` and `return`.
 #[utoipa::path(
-    tag = "files", operation_id = "upload_loan_file", params(("loan_id" = Uuid, Path), LoanUploadQuery),
+    tag = "files", operation_id = "upload_loan_file", params(("loan_id" = Uuid, Path), LoanUploadQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and the same upload replay the first response.")),
     request_body(
         description = "A multipart form, or the file's bytes as the body (`application/octet-stream`; the file's \
 own type, e.g. `image/jpeg`, is accepted too when it agrees with the bytes).",
@@ -394,6 +405,7 @@ own type, e.g. `image/jpeg`, is accepted too when it agrees with the bytes).",
 pub async fn upload_loan_file(
     state: web::Data<AppState>,
     bearer: Bearer,
+    key: IdempotencyKey,
     path: web::Path<Uuid>,
     query: ApiQuery<LoanUploadQuery>,
     req: HttpRequest,
@@ -405,7 +417,7 @@ pub async fn upload_loan_file(
         visibility: query.visibility,
         file_name: query_file_name(query.file_name)?,
     };
-    upload(state, bearer, Owner::Loan(path.into_inner()), given, req, payload).await
+    upload(state, bearer, key, Owner::Loan(path.into_inner()), given, req, payload).await
 }
 
 /// List a ticket's files, oldest first (admins; store staff in their stores).

@@ -207,8 +207,32 @@ fn prepare(upload: &Upload) -> AppResult<Prepared> {
     })
 }
 
-/// Stores an upload and records it on its ticket or loan.
-pub fn attach(db: &Db, bearer: &Bearer, files: &Files, upload: Upload) -> AppResult<FileOut> {
+/// An upload judged, cleaned and stored, ready to be recorded ([`record`]).
+pub struct Stored {
+    pub owner: Owner,
+    pub stage: FileStage,
+    pub visibility: Visibility,
+    pub file_name: Option<String>,
+    prepared: Prepared,
+}
+
+impl Stored {
+    /// What makes two uploads the same request (for `Idempotency-Key`): where, how, and the bytes' hash.
+    pub fn fingerprint_text(&self) -> String {
+        format!(
+            "{:?}|{}|{}|{}|{}",
+            self.owner,
+            self.stage.as_str(),
+            self.visibility.as_str(),
+            self.file_name.as_deref().unwrap_or_default(),
+            self.prepared.sha256
+        )
+    }
+}
+
+/// Judges an upload from its bytes, strips a photo's metadata, makes its thumbnail and puts the bytes in the store
+/// under their hash. The spool file is removed whatever happens.
+pub fn store_upload(files: &Files, upload: Upload) -> AppResult<Stored> {
     let prepared = prepare(&upload)?;
     let unavailable = |e: anyhow::Error| {
         tracing::error!(error = ?e, "the file store failed");
@@ -223,60 +247,71 @@ pub fn attach(db: &Db, bearer: &Bearer, files: &Files, upload: Upload) -> AppRes
     if let Some(thumbnail) = &prepared.thumbnail {
         files.store.put(&store::thumbnail_key(&prepared.sha256), thumbnail, "image/png").map_err(unavailable)?;
     }
-    let now = Ts(crate::now());
-    bearer.write(db, |conn, principal| {
-        let store_id = owner_store(conn, principal, upload.owner)?;
-        let blob = BlobRow {
-            sha256: prepared.sha256.clone(),
-            content_type: prepared.kind.content_type().to_owned(),
-            size_bytes: prepared.bytes.len() as i64,
-            thumbnail_bytes: prepared.thumbnail.as_ref().map(|t| t.len() as i64),
-            created_at: now,
-        };
-        repo::insert_blob(conn, &blob)?;
-        let (ticket_id, loan_id) = match upload.owner {
-            Owner::Ticket(id) => (Some(Id(id)), None),
-            Owner::Loan(id) => (None, Some(Id(id))),
-        };
-        let row = AttachmentRow {
-            id: Id(Uuid::now_v7()),
-            blob_sha256: prepared.sha256.clone(),
-            store_id,
-            ticket_id,
-            loan_id,
-            stage: upload.stage.as_str().to_owned(),
-            visibility: upload.visibility.as_str().to_owned(),
-            file_name: upload.file_name.clone(),
-            uploaded_by: Some(Id(principal.key_id)),
-            created_at: now,
-            updated_at: now,
-            deleted_at: None,
-        };
-        repo::insert_attachment(conn, &row)?;
-        let subject = match upload.owner {
-            Owner::Ticket(id) => Subject::ticket(id, store_id.0),
-            Owner::Loan(id) => Subject::loan(id, store_id.0),
-        };
-        emit_in(
-            conn,
-            NewEvent {
-                event_type: EventType::FileAttached,
-                subject,
-                payload: serde_json::json!({
-                    "file_id": row.id.0,
-                    "stage": upload.stage.as_str(),
-                    "visibility": upload.visibility.as_str(),
-                    "content_type": prepared.kind.content_type(),
-                    "size_bytes": blob.size_bytes,
-                    "sha256": blob.sha256,
-                }),
-                internal: None,
-            },
-        )?;
-        // The blob as stored: an earlier upload of the same bytes made it.
-        let (row, blob) = repo::find(conn, row.id)?.ok_or(AppError::NotFound("file"))?;
-        Ok(FileOut::from_rows(&row, &blob))
+    Ok(Stored {
+        owner: upload.owner,
+        stage: upload.stage,
+        visibility: upload.visibility,
+        file_name: upload.file_name.clone(),
+        prepared,
     })
+}
+
+/// Records a stored upload on its ticket or loan, in the caller's transaction: the blob (once per content), the
+/// file and its `file.attached` event.
+pub fn record(conn: &mut Conn<'_>, principal: &Principal, upload: &Stored) -> AppResult<FileOut> {
+    let prepared = &upload.prepared;
+    let now = Ts(crate::now());
+    let store_id = owner_store(conn, principal, upload.owner)?;
+    let blob = BlobRow {
+        sha256: prepared.sha256.clone(),
+        content_type: prepared.kind.content_type().to_owned(),
+        size_bytes: prepared.bytes.len() as i64,
+        thumbnail_bytes: prepared.thumbnail.as_ref().map(|t| t.len() as i64),
+        created_at: now,
+    };
+    repo::insert_blob(conn, &blob)?;
+    let (ticket_id, loan_id) = match upload.owner {
+        Owner::Ticket(id) => (Some(Id(id)), None),
+        Owner::Loan(id) => (None, Some(Id(id))),
+    };
+    let row = AttachmentRow {
+        id: Id(Uuid::now_v7()),
+        blob_sha256: prepared.sha256.clone(),
+        store_id,
+        ticket_id,
+        loan_id,
+        stage: upload.stage.as_str().to_owned(),
+        visibility: upload.visibility.as_str().to_owned(),
+        file_name: upload.file_name.clone(),
+        uploaded_by: Some(Id(principal.key_id)),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    repo::insert_attachment(conn, &row)?;
+    let subject = match upload.owner {
+        Owner::Ticket(id) => Subject::ticket(id, store_id.0),
+        Owner::Loan(id) => Subject::loan(id, store_id.0),
+    };
+    emit_in(
+        conn,
+        NewEvent {
+            event_type: EventType::FileAttached,
+            subject,
+            payload: serde_json::json!({
+                "file_id": row.id.0,
+                "stage": upload.stage.as_str(),
+                "visibility": upload.visibility.as_str(),
+                "content_type": prepared.kind.content_type(),
+                "size_bytes": blob.size_bytes,
+                "sha256": blob.sha256,
+            }),
+            internal: None,
+        },
+    )?;
+    // The blob as stored (an earlier upload of the same bytes may have made it).
+    let (row, blob) = repo::find(conn, row.id)?.ok_or(AppError::NotFound("file"))?;
+    Ok(FileOut::from_rows(&row, &blob))
 }
 
 /// A file in the caller's scope (404 otherwise).

@@ -468,6 +468,25 @@ fn identical_bytes_uploaded_at_once_are_stored_once() {
     assert_eq!(blob_count(&app, &hash), 1, "one blob row");
     assert_eq!(files_under(&dir.join("blobs")), 1, "one object in the store");
     assert_eq!(files_under(&dir.join("thumbnails")), 1);
+
+    // Idempotency-Key: a retried upload replays the first answer; the key with another file is a conflict.
+    let with_key = |bytes: &[u8]| {
+        finish(
+            agent()
+                .post(&app.url(&path))
+                .header("Authorization", &format!("Bearer {}", app.admin_key))
+                .header("Idempotency-Key", "upload-retry-1")
+                .send(bytes),
+        )
+    };
+    let first = with_key(&png);
+    let again = with_key(&png);
+    assert_eq!((first.status, again.status), (201, 201), "{}", again.resp().text);
+    assert_eq!(first.json()["id"], again.json()["id"]);
+    let other = encode(picture(30, 30, 1), image::ImageFormat::Png);
+    with_key(&other).resp().problem(409, "idempotency_key_reused");
+    let list = app.get_admin(&format!("/api/v1/tickets/{}/files?limit=200", ticket.id()));
+    assert_eq!(list.body["items"].as_array().map(Vec::len), Some(9));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
