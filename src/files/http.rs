@@ -175,7 +175,9 @@ where
         }
         text.extend_from_slice(&chunk);
     }
-    String::from_utf8(text).map(|t| t.trim().to_owned()).map_err(|_| AppError::field(name, "not UTF-8 text"))
+    String::from_utf8(text)
+        .map(|t| t.trim().to_owned())
+        .map_err(|_| AppError::field(name, "not UTF-8 text"))
 }
 
 /// A file name for people: the last path segment, without control characters, at most 255 characters.
@@ -246,7 +248,10 @@ async fn upload(
             let mut field = field.map_err(|e| AppError::bad_request("malformed_multipart", e.to_string()))?;
             parts += 1;
             if parts > MAX_PARTS {
-                return Err(AppError::bad_request("malformed_multipart", "too many parts; the form has file, stage and visibility"));
+                return Err(AppError::bad_request(
+                    "malformed_multipart",
+                    "too many parts; the form has file, stage and visibility",
+                ));
             }
             let name = field.name().unwrap_or_default().to_owned();
             match name.as_str() {
@@ -270,16 +275,25 @@ async fn upload(
                 }
             }
         }
-        let (spooled, part_name, declared) = file.ok_or_else(|| AppError::field("file", "the form has no file part"))?;
+        let (spooled, part_name, declared) =
+            file.ok_or_else(|| AppError::field("file", "the form has no file part"))?;
         let stage = match (stage, given.stage) {
-            (Some(_), Some(_)) => return Err(AppError::field("stage", "give it once: as a form field or in the query")),
+            (Some(_), Some(_)) => {
+                return Err(AppError::field(
+                    "stage",
+                    "give it once: as a form field or in the query",
+                ));
+            }
             (Some(text), None) => parse_stage(&text)?,
             (None, Some(text)) => parse_stage(text)?,
             (None, None) => return Err(AppError::field("stage", "required")),
         };
         let visibility = match (visibility, given.visibility) {
             (Some(_), Some(_)) => {
-                return Err(AppError::field("visibility", "give it once: as a form field or in the query"));
+                return Err(AppError::field(
+                    "visibility",
+                    "give it once: as a form field or in the query",
+                ));
             }
             (Some(text), None) => Visibility::parse(&text)
                 .ok_or_else(|| AppError::field("visibility", "one of internal, customer_visible"))?,
@@ -298,7 +312,11 @@ async fn upload(
         let declared = req
             .headers()
             .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().map(str::to_owned).map_err(|_| AppError::field("content_type", "not readable")))
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| AppError::field("content_type", "not readable"))
+            })
             .transpose()?;
         let (spooled, _) = spool(&files, payload, limit).await?;
         Upload {
@@ -382,7 +400,16 @@ pub async fn upload_ticket_file(
         visibility: query.visibility,
         file_name: query_file_name(query.file_name)?,
     };
-    upload(state, bearer, key, Owner::Ticket(path.into_inner()), given, req, payload).await
+    upload(
+        state,
+        bearer,
+        key,
+        Owner::Ticket(path.into_inner()),
+        given,
+        req,
+        payload,
+    )
+    .await
 }
 
 /// Attach a photo or file to a loan: the loaner's condition at hand-over or return (admins; store staff in their
@@ -571,12 +598,22 @@ pub async fn create_file_link(
     let id = path.into_inner();
     let ttl = body.value.ttl_seconds.unwrap_or(LINK_TTL_DEFAULT);
     if !(LINK_TTL_MIN..=LINK_TTL_MAX).contains(&ttl) {
-        return Err(AppError::field("ttl_seconds", format!("between {LINK_TTL_MIN} and {LINK_TTL_MAX}")));
+        return Err(AppError::field(
+            "ttl_seconds",
+            format!("between {LINK_TTL_MIN} and {LINK_TTL_MAX}"),
+        ));
     }
     let variant = body.value.variant.unwrap_or(LinkVariant::Content);
     let files = state.files.clone();
     answer(move || {
-        service::link(&state.db, &bearer, &files, id, variant, std::time::Duration::from_secs(ttl as u64))
+        service::link(
+            &state.db,
+            &bearer,
+            &files,
+            id,
+            variant,
+            std::time::Duration::from_secs(ttl as u64),
+        )
     })
     .await
 }

@@ -50,11 +50,7 @@ pub fn find(conn: &mut Conn<'_>, id: Id) -> AppResult<Option<(AttachmentRow, Blo
 }
 
 /// One page of a ticket's files (not deleted), in id order (upload order: ids are v7).
-pub fn list_of_ticket(
-    conn: &mut Conn<'_>,
-    ticket: Id,
-    page: &PageRequest,
-) -> AppResult<Vec<(AttachmentRow, BlobRow)>> {
+pub fn list_of_ticket(conn: &mut Conn<'_>, ticket: Id, page: &PageRequest) -> AppResult<Vec<(AttachmentRow, BlobRow)>> {
     Ok(with_conn!(conn, c => {
         let mut q = file_attachments::table
             .inner_join(file_blobs::table)

@@ -44,7 +44,12 @@ pub fn compare_declared(declared: Option<&str>, detected: FileType) -> Declared 
     let Some(declared) = declared else {
         return Declared::Silent;
     };
-    let essence = declared.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "" | "application/octet-stream" => Declared::Silent,
         "image/jpg" | "image/pjpeg" if detected == FileType::Jpeg => Declared::Agrees,
@@ -71,8 +76,9 @@ pub fn strip_metadata(kind: FileType, bytes: Vec<u8>) -> Result<Vec<u8>, PhotoEr
         FileType::Pdf => Ok(bytes),
         FileType::Jpeg => {
             let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(bytes.into()).map_err(unreadable)?;
-            jpeg.segments_mut()
-                .retain(|s| s.marker() != img_parts::jpeg::markers::APP1 && s.marker() != img_parts::jpeg::markers::APP13);
+            jpeg.segments_mut().retain(|s| {
+                s.marker() != img_parts::jpeg::markers::APP1 && s.marker() != img_parts::jpeg::markers::APP13
+            });
             Ok(jpeg.encoder().bytes().to_vec())
         }
         FileType::Png => {
@@ -155,7 +161,13 @@ pub fn link_signature(key: &[u8], file_id: uuid::Uuid, variant: LinkVariant, exp
 }
 
 /// Whether `signature` is the link's, compared in constant time. Expiry is the caller's to check.
-pub fn link_signature_valid(key: &[u8], file_id: uuid::Uuid, variant: LinkVariant, expires: i64, signature: &str) -> bool {
+pub fn link_signature_valid(
+    key: &[u8],
+    file_id: uuid::Uuid,
+    variant: LinkVariant,
+    expires: i64,
+    signature: &str,
+) -> bool {
     let Some(given) = unhex(signature) else {
         return false;
     };
@@ -198,9 +210,15 @@ mod tests {
     #[test]
     fn a_declared_type_must_agree_with_the_bytes() {
         assert_eq!(compare_declared(None, FileType::Png), Declared::Silent);
-        assert_eq!(compare_declared(Some("application/octet-stream"), FileType::Png), Declared::Silent);
+        assert_eq!(
+            compare_declared(Some("application/octet-stream"), FileType::Png),
+            Declared::Silent
+        );
         assert_eq!(compare_declared(Some("image/png"), FileType::Png), Declared::Agrees);
-        assert_eq!(compare_declared(Some("Image/JPG; q=1"), FileType::Jpeg), Declared::Agrees);
+        assert_eq!(
+            compare_declared(Some("Image/JPG; q=1"), FileType::Jpeg),
+            Declared::Agrees
+        );
         assert_eq!(
             compare_declared(Some("image/jpeg"), FileType::Pdf),
             Declared::Disagrees("image/jpeg".into())
@@ -216,7 +234,13 @@ mod tests {
         assert!(!link_signature_valid(&key, id, LinkVariant::Thumbnail, 100, &sig));
         assert!(!link_signature_valid(&key, id, LinkVariant::Content, 101, &sig));
         assert!(!link_signature_valid(&[8u8; 32], id, LinkVariant::Content, 100, &sig));
-        assert!(!link_signature_valid(&key, uuid::Uuid::now_v7(), LinkVariant::Content, 100, &sig));
+        assert!(!link_signature_valid(
+            &key,
+            uuid::Uuid::now_v7(),
+            LinkVariant::Content,
+            100,
+            &sig
+        ));
         assert!(!link_signature_valid(&key, id, LinkVariant::Content, 100, "zz"));
     }
 
@@ -237,7 +261,9 @@ mod tests {
         let stripped = strip_metadata(FileType::Png, with_text.clone()).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(stripped.len() < with_text.len());
         assert!(!stripped.windows(3).any(|w| w == b"GPS"));
-        let thumb = thumbnail(FileType::Png, &stripped).unwrap_or_else(|e| panic!("{e:?}")).unwrap_or_default();
+        let thumb = thumbnail(FileType::Png, &stripped)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .unwrap_or_default();
         let decoded = image::load_from_memory(&thumb).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((decoded.width(), decoded.height()), (320, 160));
     }
@@ -248,7 +274,10 @@ mod tests {
             strip_metadata(FileType::Png, b"\x89PNG\r\n\x1a\n\0\0".to_vec()),
             Err(PhotoError::Unreadable(_))
         ));
-        assert!(matches!(thumbnail(FileType::Jpeg, &[0xFF, 0xD8, 0xFF, 0xD9]), Err(PhotoError::Unreadable(_))));
+        assert!(matches!(
+            thumbnail(FileType::Jpeg, &[0xFF, 0xD8, 0xFF, 0xD9]),
+            Err(PhotoError::Unreadable(_))
+        ));
         assert_eq!(thumbnail(FileType::Pdf, b"%PDF-1.4"), Ok(None));
     }
 }

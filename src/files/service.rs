@@ -87,7 +87,9 @@ impl Files {
 
 /// `files` beside the SQLite file; `depot-files` in the working directory on PostgreSQL.
 pub fn default_dir(database_url: &str) -> PathBuf {
-    let file = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"));
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"));
     match file {
         Some(path) => Path::new(path)
             .parent()
@@ -185,7 +187,11 @@ fn prepare(upload: &Upload) -> AppResult<Prepared> {
         if let Declared::Disagrees(said) = rules::compare_declared(Some(declared), kind) {
             return Err(AppError::field(
                 field,
-                format!("declared {said}, but the bytes are a {} ({})", kind.label(), kind.content_type()),
+                format!(
+                    "declared {said}, but the bytes are a {} ({})",
+                    kind.label(),
+                    kind.content_type()
+                ),
             ));
         }
     }
@@ -193,7 +199,10 @@ fn prepare(upload: &Upload) -> AppResult<Prepared> {
         PhotoError::Unreadable(why) => AppError::field("file", why),
         PhotoError::TooLarge => AppError::field(
             "file",
-            format!("the picture is larger than {} pixels on an edge", rules::MAX_DECODED_EDGE),
+            format!(
+                "the picture is larger than {} pixels on an edge",
+                rules::MAX_DECODED_EDGE
+            ),
         ),
     };
     let bytes = rules::strip_metadata(kind, raw).map_err(photo_error)?;
@@ -242,10 +251,17 @@ pub fn store_upload(files: &Files, upload: Upload) -> AppResult<Stored> {
     // failed) are harmless: their key names their content, and a later upload of them finds them in place.
     files
         .store
-        .put(&store::blob_key(&prepared.sha256), &prepared.bytes, prepared.kind.content_type())
+        .put(
+            &store::blob_key(&prepared.sha256),
+            &prepared.bytes,
+            prepared.kind.content_type(),
+        )
         .map_err(unavailable)?;
     if let Some(thumbnail) = &prepared.thumbnail {
-        files.store.put(&store::thumbnail_key(&prepared.sha256), thumbnail, "image/png").map_err(unavailable)?;
+        files
+            .store
+            .put(&store::thumbnail_key(&prepared.sha256), thumbnail, "image/png")
+            .map_err(unavailable)?;
     }
     Ok(Stored {
         owner: upload.owner,
@@ -353,7 +369,9 @@ fn fetch(files: &Files, blob: &BlobRow, variant: LinkVariant) -> AppResult<Downl
     let (key, content_type) = match variant {
         LinkVariant::Content => (
             store::blob_key(&blob.sha256),
-            FileType::parse(&blob.content_type).map(FileType::content_type).unwrap_or("application/octet-stream"),
+            FileType::parse(&blob.content_type)
+                .map(FileType::content_type)
+                .unwrap_or("application/octet-stream"),
         ),
         LinkVariant::Thumbnail if blob.thumbnail_bytes.is_some() => (store::thumbnail_key(&blob.sha256), "image/png"),
         LinkVariant::Thumbnail => return Err(AppError::NotFound("thumbnail")),
@@ -408,7 +426,10 @@ pub struct FileLink {
 /// The public path of a signed link.
 fn signed_path(key: &[u8], id: Uuid, variant: LinkVariant, expires: i64) -> String {
     let sig = rules::link_signature(key, id, variant, expires);
-    format!("/api/v1/public/files/{id}?variant={}&expires={expires}&sig={sig}", variant.as_str())
+    format!(
+        "/api/v1/public/files/{id}?variant={}&expires={expires}&sig={sig}",
+        variant.as_str()
+    )
 }
 
 pub fn link(
@@ -421,7 +442,10 @@ pub fn link(
 ) -> AppResult<FileLink> {
     let (_, blob) = bearer.read(db, |conn, principal| find_in_scope(conn, principal, id))?;
     if variant == LinkVariant::Thumbnail && blob.thumbnail_bytes.is_none() {
-        return Err(AppError::field("variant", "this file has no thumbnail (it is not an image)"));
+        return Err(AppError::field(
+            "variant",
+            "this file has no thumbnail (it is not an image)",
+        ));
     }
     let expires_at = crate::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
     Ok(FileLink {
@@ -442,7 +466,9 @@ pub fn public_download(
     if expires < crate::now().timestamp() || !rules::link_signature_valid(&files.link_key, id, variant, expires, sig) {
         return Err(AppError::NotFound("file"));
     }
-    let (_, blob) = db.read(|conn| repo::find(conn, Id(id)))?.ok_or(AppError::NotFound("file"))?;
+    let (_, blob) = db
+        .read(|conn| repo::find(conn, Id(id)))?
+        .ok_or(AppError::NotFound("file"))?;
     fetch(files, &blob, variant)
 }
 
@@ -492,7 +518,10 @@ mod tests {
 
     #[test]
     fn the_default_directory_is_beside_the_sqlite_file() {
-        assert_eq!(default_dir("sqlite:///var/lib/depot/depot.db"), PathBuf::from("/var/lib/depot/files"));
+        assert_eq!(
+            default_dir("sqlite:///var/lib/depot/depot.db"),
+            PathBuf::from("/var/lib/depot/files")
+        );
         assert_eq!(default_dir("sqlite://depot.db"), PathBuf::from("files"));
         assert_eq!(default_dir("postgres://u@h/db"), PathBuf::from("depot-files"));
     }

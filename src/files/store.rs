@@ -116,16 +116,17 @@ const MAX_OBJECT_BYTES: u64 = 1 << 30;
 impl S3Store {
     pub fn open(settings: &S3Settings) -> anyhow::Result<S3Store> {
         let url = url::Url::parse(&settings.url).with_context(|| format!("--files-s3-url {}", settings.url))?;
-        let mut segments = url.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect::<Vec<_>>());
+        let mut segments = url
+            .path_segments()
+            .map(|s| s.filter(|p| !p.is_empty()).collect::<Vec<_>>());
         let bucket_name = match segments.as_mut() {
             Some(s) if s.len() == 1 => s[0].to_owned(),
             _ => anyhow::bail!("--files-s3-url must be http(s)://host[:port]/bucket"),
         };
         let mut endpoint = url.clone();
         endpoint.set_path("/");
-        let bucket =
-            rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, bucket_name, settings.region.clone())
-                .map_err(|e| anyhow::anyhow!("--files-s3-url: {e}"))?;
+        let bucket = rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, bucket_name, settings.region.clone())
+            .map_err(|e| anyhow::anyhow!("--files-s3-url: {e}"))?;
         let credentials = rusty_s3::Credentials::new(&settings.access_key_id, &settings.secret_access_key);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -145,7 +146,11 @@ impl S3Store {
     fn exists(&self, key: &str) -> anyhow::Result<bool> {
         use rusty_s3::S3Action;
         let signed = self.bucket.head_object(Some(&self.credentials), key).sign(SIGNED_FOR);
-        let response = self.agent.head(signed.as_str()).call().context("asking the S3 store for an object")?;
+        let response = self
+            .agent
+            .head(signed.as_str())
+            .call()
+            .context("asking the S3 store for an object")?;
         match response.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
@@ -177,7 +182,11 @@ impl FileStore for S3Store {
     fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         use rusty_s3::S3Action;
         let signed = self.bucket.get_object(Some(&self.credentials), key).sign(SIGNED_FOR);
-        let mut response = self.agent.get(signed.as_str()).call().context("reading an object from the S3 store")?;
+        let mut response = self
+            .agent
+            .get(signed.as_str())
+            .call()
+            .context("reading an object from the S3 store")?;
         match response.status().as_u16() {
             200 => {
                 let mut bytes = Vec::new();
@@ -210,9 +219,16 @@ mod tests {
         let key = blob_key("ab12");
         assert_eq!(key, "blobs/ab/ab12");
         assert!(store.get(&key).unwrap_or_else(|e| panic!("{e}")).is_none());
-        store.put(&key, b"one", "application/pdf").unwrap_or_else(|e| panic!("{e}"));
-        store.put(&key, b"one", "application/pdf").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(store.get(&key).unwrap_or_else(|e| panic!("{e}")).as_deref(), Some(&b"one"[..]));
+        store
+            .put(&key, b"one", "application/pdf")
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put(&key, b"one", "application/pdf")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.get(&key).unwrap_or_else(|e| panic!("{e}")).as_deref(),
+            Some(&b"one"[..])
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -76,7 +76,9 @@ fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Raw 
 }
 
 fn upload_raw(app: &TestApp, path: &str, key: &str, content_type: Option<&str>, bytes: &[u8]) -> Raw {
-    let mut req = agent().post(&app.url(path)).header("Authorization", &format!("Bearer {key}"));
+    let mut req = agent()
+        .post(&app.url(path))
+        .header("Authorization", &format!("Bearer {key}"));
     if let Some(t) = content_type {
         req = req.header("Content-Type", t);
     }
@@ -120,7 +122,9 @@ fn get_raw(app: &TestApp, path: &str, key: Option<&str>) -> Raw {
 
 fn encode(picture: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
-    picture.write_to(&mut out, format).unwrap_or_else(|e| panic!("encoding: {e}"));
+    picture
+        .write_to(&mut out, format)
+        .unwrap_or_else(|e| panic!("encoding: {e}"));
     out.into_inner()
 }
 
@@ -235,7 +239,11 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
     assert_eq!((decoded.width(), decoded.height()), (640, 480));
     assert_eq!(photo_file["size_bytes"], content.bytes.len() as u64);
     let digest = depot::files::rules::sha256_hex(&content.bytes);
-    assert_eq!(photo_file["sha256"], digest.as_str(), "the hash is of the bytes as stored");
+    assert_eq!(
+        photo_file["sha256"],
+        digest.as_str(),
+        "the hash is of the bytes as stored"
+    );
 
     // A thumbnail at most 320 px.
     let thumb = get_raw(&app, &format!("/api/v1/files/{photo_id}/thumbnail"), Some(&staff));
@@ -246,7 +254,13 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
 
     // A PDF as a raw body, stage in the query; no thumbnail.
     let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec();
-    let up = upload_raw(&app, &format!("{files_path}?stage=diagnosis"), &staff, Some("application/pdf"), &pdf);
+    let up = upload_raw(
+        &app,
+        &format!("{files_path}?stage=diagnosis"),
+        &staff,
+        Some("application/pdf"),
+        &pdf,
+    );
     assert_eq!(up.status, 201, "{}", up.resp().text);
     let pdf_file = up.json();
     assert_eq!(pdf_file["content_type"], "application/pdf");
@@ -254,7 +268,10 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
     assert_eq!(pdf_file["has_thumbnail"], false);
     let pdf_id = pdf_file["id"].as_str().unwrap_or_default().to_owned();
     let content = get_raw(&app, &format!("/api/v1/files/{pdf_id}/content"), Some(&staff));
-    assert_eq!((content.status, content.content_type.as_str()), (200, "application/pdf"));
+    assert_eq!(
+        (content.status, content.content_type.as_str()),
+        (200, "application/pdf")
+    );
     assert_eq!(content.bytes, pdf, "a PDF is stored as it came");
     get_raw(&app, &format!("/api/v1/files/{pdf_id}/thumbnail"), Some(&staff))
         .resp()
@@ -263,7 +280,12 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
     // The list, oldest first; the metadata.
     let list = app.get(&files_path, Some(&staff));
     assert_eq!(list.status, 200, "{}", list.text);
-    let ids: Vec<&str> = list.body["items"].as_array().into_iter().flatten().filter_map(|f| f["id"].as_str()).collect();
+    let ids: Vec<&str> = list.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
     assert_eq!(ids, vec![photo_id.as_str(), pdf_id.as_str()]);
     let got = app.get(&format!("/api/v1/files/{pdf_id}"), Some(&staff));
     assert_eq!(got.status, 200);
@@ -272,7 +294,9 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
     // What the tracking link may show: the customer-visible photo, with links that work without a key.
     let shown = app
         .db
-        .read(|conn| depot::files::customer_visible_of_ticket(conn, uuid::Uuid::parse_str(&ticket_id).unwrap_or_default()))
+        .read(|conn| {
+            depot::files::customer_visible_of_ticket(conn, uuid::Uuid::parse_str(&ticket_id).unwrap_or_default())
+        })
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(shown.len(), 1);
     assert_eq!(shown[0].id.to_string(), photo_id);
@@ -299,31 +323,64 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
     assert_eq!(patched.body["visibility"], "internal");
     let shown = app
         .db
-        .read(|conn| depot::files::customer_visible_of_ticket(conn, uuid::Uuid::parse_str(&ticket_id).unwrap_or_default()))
+        .read(|conn| {
+            depot::files::customer_visible_of_ticket(conn, uuid::Uuid::parse_str(&ticket_id).unwrap_or_default())
+        })
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(shown.is_empty());
-    let bad = app.send("PATCH", &format!("/api/v1/files/{photo_id}"), Some(&staff), &[], r#"{"visibility":"public"}"#);
+    let bad = app.send(
+        "PATCH",
+        &format!("/api/v1/files/{photo_id}"),
+        Some(&staff),
+        &[],
+        r#"{"visibility":"public"}"#,
+    );
     bad.problem(400, "validation_failed");
 
     // A signed link made by staff.
-    let link = app.post(&format!("/api/v1/files/{pdf_id}/links"), &staff, &json!({"ttl_seconds": 120}));
+    let link = app.post(
+        &format!("/api/v1/files/{pdf_id}/links"),
+        &staff,
+        &json!({"ttl_seconds": 120}),
+    );
     assert_eq!(link.status, 200, "{}", link.text);
     let url = link.body["url"].as_str().unwrap_or_default().to_owned();
     assert_eq!(get_raw(&app, &url, None).bytes, pdf);
-    app.post(&format!("/api/v1/files/{pdf_id}/links"), &staff, &json!({"ttl_seconds": 5}))
-        .problem(400, "validation_failed");
-    app.post(&format!("/api/v1/files/{pdf_id}/links"), &staff, &json!({"variant": "thumbnail"}))
-        .problem(400, "validation_failed");
+    app.post(
+        &format!("/api/v1/files/{pdf_id}/links"),
+        &staff,
+        &json!({"ttl_seconds": 5}),
+    )
+    .problem(400, "validation_failed");
+    app.post(
+        &format!("/api/v1/files/{pdf_id}/links"),
+        &staff,
+        &json!({"variant": "thumbnail"}),
+    )
+    .problem(400, "validation_failed");
 
     // Out of scope: another store's staff see nothing, and a courier key may not.
     let other_store = app.create_store("FIL1B", "Wuhan");
     let outsider = app.create_key("store_staff", &[&other_store]);
-    app.get(&format!("/api/v1/files/{pdf_id}"), Some(&outsider)).problem(404, "not_found");
+    app.get(&format!("/api/v1/files/{pdf_id}"), Some(&outsider))
+        .problem(404, "not_found");
     app.get(&files_path, Some(&outsider)).problem(404, "not_found");
-    assert_eq!(get_raw(&app, &format!("/api/v1/files/{pdf_id}/content"), Some(&outsider)).status, 404);
-    let refused = upload_raw(&app, &format!("{files_path}?stage=repair"), &outsider, Some("application/pdf"), &pdf);
+    assert_eq!(
+        get_raw(&app, &format!("/api/v1/files/{pdf_id}/content"), Some(&outsider)).status,
+        404
+    );
+    let refused = upload_raw(
+        &app,
+        &format!("{files_path}?stage=repair"),
+        &outsider,
+        Some("application/pdf"),
+        &pdf,
+    );
     assert_eq!(refused.status, 404);
-    assert_eq!(get_raw(&app, &format!("/api/v1/files/{pdf_id}/content"), None).status, 401);
+    assert_eq!(
+        get_raw(&app, &format!("/api/v1/files/{pdf_id}/content"), None).status,
+        401
+    );
 
     // Deleting hides the file and kills its links; the bytes stay (the other files may share them).
     let deleted = agent()
@@ -332,7 +389,8 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
         .call()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(deleted.status().as_u16(), 204);
-    app.get(&format!("/api/v1/files/{pdf_id}"), Some(&staff)).problem(404, "not_found");
+    app.get(&format!("/api/v1/files/{pdf_id}"), Some(&staff))
+        .problem(404, "not_found");
     assert_eq!(get_raw(&app, &url, None).status, 404);
     let list = app.get(&files_path, Some(&staff));
     assert_eq!(list.body["items"].as_array().map(Vec::len), Some(1));
@@ -342,7 +400,13 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
     // A loan's photos: the loaner's condition at hand-over.
     let png = encode(picture(200, 100, 5), image::ImageFormat::Png);
     let loan_path = format!("/api/v1/loans/{loan_id}/files");
-    let up = upload_raw(&app, &format!("{loan_path}?stage=handover&file_name=front.png"), &staff, None, &png);
+    let up = upload_raw(
+        &app,
+        &format!("{loan_path}?stage=handover&file_name=front.png"),
+        &staff,
+        None,
+        &png,
+    );
     assert_eq!(up.status, 201, "{}", up.resp().text);
     assert_eq!(up.json()["loan_id"], loan_id.as_str());
     assert_eq!(up.json()["file_name"], "front.png");
@@ -382,7 +446,10 @@ fn disguised_oversized_and_malformed_uploads_are_refused_and_store_nothing() {
         &app,
         &path,
         &key,
-        &[("file", Some("holiday.jpg"), Some("image/jpeg"), &exe), ("stage", None, None, b"intake")],
+        &[
+            ("file", Some("holiday.jpg"), Some("image/jpeg"), &exe),
+            ("stage", None, None, b"intake"),
+        ],
     );
     let problem = res.resp();
     problem.problem(400, "validation_failed");
@@ -400,7 +467,10 @@ fn disguised_oversized_and_malformed_uploads_are_refused_and_store_nothing() {
         &app,
         &path,
         &key,
-        &[("file", Some("a.png"), Some("application/pdf"), &png), ("stage", None, None, b"repair")],
+        &[
+            ("file", Some("a.png"), Some("application/pdf"), &png),
+            ("stage", None, None, b"repair"),
+        ],
     );
     assert_eq!(res.resp().bad_fields(), vec!["file"]);
 
@@ -408,13 +478,24 @@ fn disguised_oversized_and_malformed_uploads_are_refused_and_store_nothing() {
     let big = [png.clone(), vec![0u8; 70 * 1024]].concat();
     let res = upload_raw(&app, &format!("{path}?stage=intake"), &key, Some("image/png"), &big);
     res.resp().problem(413, "payload_too_large");
-    let res = upload_form(&app, &path, &key, &[("file", Some("big.png"), None, &big), ("stage", None, None, b"intake")]);
+    let res = upload_form(
+        &app,
+        &path,
+        &key,
+        &[("file", Some("big.png"), None, &big), ("stage", None, None, b"intake")],
+    );
     res.resp().problem(413, "payload_too_large");
 
     // Missing or unknown fields, a truncated image, an empty body.
     let res = upload_raw(&app, &path, &key, Some("image/png"), &png);
     assert_eq!(res.resp().bad_fields(), vec!["stage"]);
-    let res = upload_raw(&app, &format!("{path}?stage=intake&colour=red"), &key, Some("image/png"), &png);
+    let res = upload_raw(
+        &app,
+        &format!("{path}?stage=intake&colour=red"),
+        &key,
+        Some("image/png"),
+        &png,
+    );
     assert_eq!(res.status, 400);
     let res = upload_form(&app, &path, &key, &[("stage", None, None, b"intake")]);
     assert_eq!(res.resp().bad_fields(), vec!["file"]);
@@ -422,16 +503,31 @@ fn disguised_oversized_and_malformed_uploads_are_refused_and_store_nothing() {
         &app,
         &path,
         &key,
-        &[("file", None, None, &png), ("stage", None, None, b"intake"), ("note", None, None, b"x")],
+        &[
+            ("file", None, None, &png),
+            ("stage", None, None, b"intake"),
+            ("note", None, None, b"x"),
+        ],
     );
     assert_eq!(res.status, 400);
-    let res = upload_form(&app, &path, &key, &[("file", None, None, &png), ("stage", None, None, b"handover")]);
+    let res = upload_form(
+        &app,
+        &path,
+        &key,
+        &[("file", None, None, &png), ("stage", None, None, b"handover")],
+    );
     assert_eq!(res.resp().bad_fields(), vec!["stage"]);
     let res = upload_raw(&app, &format!("{path}?stage=intake"), &key, None, &png[..png.len() / 2]);
     assert_eq!(res.resp().bad_fields(), vec!["file"]);
     let res = upload_raw(&app, &format!("{path}?stage=intake"), &key, None, b"");
     assert_eq!(res.resp().bad_fields(), vec!["file"]);
-    let res = upload_raw(&app, "/api/v1/tickets/00000000-0000-7000-8000-000000000000/files?stage=intake", &key, None, &png);
+    let res = upload_raw(
+        &app,
+        "/api/v1/tickets/00000000-0000-7000-8000-000000000000/files?stage=intake",
+        &key,
+        None,
+        &png,
+    );
     res.resp().problem(404, "not_found");
 
     // Nothing was stored.
@@ -453,7 +549,10 @@ fn identical_bytes_uploaded_at_once_are_stored_once() {
         let handles: Vec<_> = (0..8)
             .map(|_| s.spawn(|| upload_raw(&app, &path, &app.admin_key, Some("image/png"), &png)))
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("upload thread"))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| panic!("upload thread")))
+            .collect()
     });
     let mut hashes = std::collections::HashSet::new();
     let mut ids = std::collections::HashSet::new();
@@ -546,7 +645,10 @@ fn files_go_to_an_s3_compatible_store() {
         return;
     };
     let bucket = format!("depot-{}", uuid::Uuid::new_v4().simple());
-    let made = agent().put(&format!("{}/{bucket}", server.url)).send(&b""[..]).unwrap_or_else(|e| panic!("{e}"));
+    let made = agent()
+        .put(&format!("{}/{bucket}", server.url))
+        .send(&b""[..])
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(made.status().as_u16(), 200, "creating the bucket");
     let s3 = depot::files::S3Settings {
         url: format!("{}/{bucket}", server.url),
@@ -576,7 +678,11 @@ fn files_go_to_an_s3_compatible_store() {
     let thumb = get_raw(&app, &format!("/api/v1/files/{id}/thumbnail"), Some(&app.admin_key));
     assert_eq!(thumb.content_type, "image/png");
     // The object is in the bucket under its hash, as stored (without EXIF).
-    let unsigned = finish(agent().get(&format!("{}/{bucket}/blobs/{}/{hash}", server.url, &hash[..2])).call());
+    let unsigned = finish(
+        agent()
+            .get(&format!("{}/{bucket}/blobs/{}/{hash}", server.url, &hash[..2]))
+            .call(),
+    );
     assert_eq!(unsigned.status, 403, "the bucket is not open to anyone");
     let reader = depot::files::S3Store::open(&s3_again).unwrap_or_else(|e| panic!("{e}"));
     let in_bucket = depot::files::FileStore::get(&reader, &format!("blobs/{}/{hash}", &hash[..2]))
