@@ -85,8 +85,11 @@ fn upload_raw(app: &TestApp, path: &str, key: &str, content_type: Option<&str>, 
     finish(req.send(bytes))
 }
 
-/// A multipart body: `(name, filename, content type, bytes)` per part.
-fn multipart(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+/// One part of a multipart body: name, filename, content type, bytes.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+/// A multipart body.
+fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     let boundary = "depot-test-boundary-7f3a";
     let mut body = Vec::new();
     for (name, filename, content_type, bytes) in parts {
@@ -107,7 +110,7 @@ fn multipart(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> (String, Ve
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn upload_form(app: &TestApp, path: &str, key: &str, parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> Raw {
+fn upload_form(app: &TestApp, path: &str, key: &str, parts: &[Part<'_>]) -> Raw {
     let (content_type, body) = multipart(parts);
     upload_raw(app, path, key, Some(&content_type), &body)
 }
@@ -277,6 +280,19 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
         .resp()
         .problem(404, "not_found");
 
+    // Past actix's own default body limits (256 KiB) and the JSON limit (64 KiB), up to the upload limit.
+    let large = [b"%PDF-1.7\n".as_slice(), &vec![b' '; 3 * 1024 * 1024]].concat();
+    let up = upload_raw(&app, &format!("{files_path}?stage=repair"), &staff, None, &large);
+    assert_eq!(up.status, 201, "{}", up.resp().text);
+    assert_eq!(up.json()["size_bytes"], large.len() as u64);
+    let large_id = up.json()["id"].as_str().unwrap_or_default().to_owned();
+    let deleted = agent()
+        .delete(&app.url(&format!("/api/v1/files/{large_id}")))
+        .header("Authorization", &format!("Bearer {staff}"))
+        .call()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(deleted.status().as_u16(), 204);
+
     // The list, oldest first; the metadata.
     let list = app.get(&files_path, Some(&staff));
     assert_eq!(list.status, 200, "{}", list.text);
@@ -421,12 +437,12 @@ fn photos_are_uploaded_stripped_listed_downloaded_thumbnailed_shown_and_deleted(
         depot::events::sequence(&app.db).unwrap_or_else(|e| panic!("sequencing: {e}"));
         let feed = app.get_admin("/api/v1/events?types=file.attached");
         seen = feed.body["items"].as_array().map(Vec::len).unwrap_or_default();
-        if seen == 3 {
+        if seen == 4 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(seen, 3, "one file.attached event per upload");
+    assert_eq!(seen, 4, "one file.attached event per upload");
     // Nothing left in the spool.
     assert_eq!(files_under(&dir.join(".incoming")), 0);
     let _ = std::fs::remove_dir_all(&dir);
