@@ -630,7 +630,11 @@ pub async fn create_file_link(
             content_type = "application/problem+json"),
         (status = 404, description = "No such link, or it expired.", body = crate::error::Problem,
             content_type = "application/problem+json"),
-    )
+        (status = 500, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "The database or the file store is unavailable; retry shortly."),
+    ),
+    security(())
 )]
 #[get("/public/files/{file_id}")]
 pub async fn get_public_file(
