@@ -353,6 +353,82 @@ def scenario_devices(base_url: str, token: str) -> None:
     log(f"ok   choose_remedy  -> free_repair on {ticket.number}")
 
 
+def tiny_png() -> bytes:
+    """A 2x2 RGB PNG, made here (no image library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + bytes([200, 30, 30]) * 2 for _ in range(2))
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def scenario_files(base_url: str, token: str) -> None:
+    """Issue 15's uploads through the generated client: a photo as multipart/form-data, a PDF as a raw body,
+    the list, the download, and the thumbnail."""
+    import io
+
+    types_module = importlib.import_module(f"{PACKAGE}.types")
+    upload_model = importlib.import_module(f"{PACKAGE}.models.ticket_file_upload").TicketFileUpload
+    stage_enum = importlib.import_module(f"{PACKAGE}.models.ticket_file_stage").TicketFileStage
+    client_module = importlib.import_module(f"{PACKAGE}.client")
+    client = client_module.AuthenticatedClient(
+        base_url=base_url, token=token, timeout=TIMEOUT, raise_on_unexpected_status=False
+    )
+    suffix = random_suffix()
+    series = call(client, "series", "create_series", 201,
+                  body={"code": f"CI-F-{suffix}", "name": "CI files", "premium": False})
+    model = call(client, "models", "create_model", 201,
+                 body={"code": f"CI-FM-{suffix}", "name": "CI files model", "series_id": str(series.id)})
+    store = call(client, "stores", "create_store", 201,
+                 body={"code": f"CI-F-{suffix}", "name": "CI files desk", "city": "Shenzhen",
+                       "kind": "service_center"})
+    ticket = call(client, "tickets", "open_ticket", 201, body={
+        "store_id": str(store.id),
+        "customer": {"name": "CI Files", "phone": "+86 13900001111"},
+        "device_imei": luhn_imei("35" + "".join(secrets.choice(string.digits) for _ in range(12))),
+        "model_id": str(model.id),
+        "purchase_date": (datetime.date.today() - datetime.timedelta(days=30)).isoformat(),
+        "channel": "walk_in",
+        "reported_fault": "cracked back",
+    })
+
+    png = tiny_png()
+    upload = operation("files", "upload_ticket_file")
+    form = upload_model(
+        file=types_module.File(payload=io.BytesIO(png), file_name="back.png", mime_type="image/png"),
+        stage=stage_enum.INTAKE,
+    )
+    response = upload.sync_detailed(client=client, ticket_id=ticket.id, body=form)
+    check(int(response.status_code) == 201,
+          f"upload_ticket_file (multipart): HTTP {int(response.status_code)}: {response.content[:500]!r}")
+    photo = response.parsed
+    check_equal("upload_ticket_file", "content_type", enum_value(photo.content_type), "image/png")
+    check_equal("upload_ticket_file", "has_thumbnail", photo.has_thumbnail, True)
+    log(f"ok   upload_ticket_file (multipart) -> {photo.id}, {photo.size_bytes} bytes, sha256 {photo.sha256[:12]}...")
+
+    pdf = b"%PDF-1.4\n% CI smoke\n%%EOF\n"
+    response = upload.sync_detailed(
+        client=client, ticket_id=ticket.id, body=types_module.File(payload=io.BytesIO(pdf)), stage=stage_enum.DIAGNOSIS
+    )
+    check(int(response.status_code) == 201,
+          f"upload_ticket_file (raw): HTTP {int(response.status_code)}: {response.content[:500]!r}")
+    check_equal("upload_ticket_file (raw)", "content_type", enum_value(response.parsed.content_type), "application/pdf")
+    log(f"ok   upload_ticket_file (raw body) -> {response.parsed.id}")
+
+    listed = call(client, "files", "list_ticket_files", 200, ticket_id=ticket.id)
+    check_equal("list_ticket_files", "ids", [f.id for f in listed.items], [photo.id, response.parsed.id])
+    downloaded = operation("files", "download_file").sync_detailed(client=client, file_id=photo.id)
+    check(int(downloaded.status_code) == 200, f"download_file: HTTP {int(downloaded.status_code)}")
+    check_equal("download_file", "content", downloaded.content, png)
+    thumb = operation("files", "download_file_thumbnail").sync_detailed(client=client, file_id=photo.id)
+    check(int(thumb.status_code) == 200 and thumb.content.startswith(b"\x89PNG"), "download_file_thumbnail: no PNG")
+    log(f"ok   list_ticket_files / download_file / download_file_thumbnail -> {len(listed.items)} files")
+
+
 def scenario_idempotency(base_url: str, token: str) -> None:
     suffix = random_suffix()
     url = "/api/v1/series"
@@ -412,6 +488,7 @@ def main() -> int:
         scenario_client(base_url, token)
         scenario_idempotency(base_url, token)
         scenario_devices(base_url, token)
+        scenario_files(base_url, token)
     except CheckFailed as exc:
         print(f"FAIL {exc}", file=sys.stderr, flush=True)
         return 1

@@ -56,6 +56,8 @@ pub struct Settings {
     pub webhook_disable_after: Duration,
     /// Customer reminders: the loop's interval, the tracking links' base, quiet hours, language, the SMS gateway.
     pub reminders: crate::reminders::ReminderSettings,
+    /// Uploads: the size limit and the file store (a directory, or an S3-compatible bucket).
+    pub files: crate::files::FilesSettings,
 }
 
 impl Settings {
@@ -83,6 +85,7 @@ impl Settings {
             webhook_backoff_scale: 1.0,
             webhook_disable_after: Duration::from_secs(5 * 24 * 3600),
             reminders: crate::reminders::ReminderSettings::default(),
+            files: crate::files::FilesSettings::default(),
         }
     }
 
@@ -108,6 +111,12 @@ impl Settings {
         }
         if !(self.webhook_backoff_scale.is_finite() && self.webhook_backoff_scale >= 0.0) {
             anyhow::bail!("the webhook backoff scale must be a non-negative number");
+        }
+        if self.files.max_upload_bytes == 0 {
+            anyhow::bail!("--max-upload-bytes must be at least 1");
+        }
+        if self.files.s3.is_some() && self.files.dir.is_some() {
+            anyhow::bail!("give --files-dir or --files-s3-url, not both");
         }
         if self.loan_hold.is_zero() {
             anyhow::bail!("--loan-hold-hours must be at least 1");

@@ -14,6 +14,7 @@ pub mod devices;
 pub mod edge;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod health;
 pub mod http;
 pub mod imei;

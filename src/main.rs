@@ -150,6 +150,46 @@ struct ServeArgs {
     /// The SMS provider's template id for free text.
     #[arg(long, env = "DEPOT_SMS_TEMPLATE_ID", default_value = "")]
     sms_template_id: String,
+    /// Largest upload (photo or file) accepted, in bytes; larger ones are refused with 413 and nothing is stored.
+    #[arg(long, env = "DEPOT_MAX_UPLOAD_BYTES", default_value_t = depot::files::DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: u64,
+    /// Directory of the file store (default: `files` beside the SQLite file; `depot-files` in the working directory
+    /// on PostgreSQL: several instances need a shared directory or --files-s3-url).
+    #[arg(long, env = "DEPOT_FILES_DIR")]
+    files_dir: Option<std::path::PathBuf>,
+    /// An S3-compatible bucket for files instead of the directory: `http(s)://host[:port]/bucket` (path style).
+    /// Credentials from DEPOT_S3_ACCESS_KEY_ID and DEPOT_S3_SECRET_ACCESS_KEY.
+    #[arg(long, env = "DEPOT_FILES_S3_URL")]
+    files_s3_url: Option<String>,
+    /// The S3 region the signatures name.
+    #[arg(long, env = "DEPOT_FILES_S3_REGION", default_value = "us-east-1")]
+    files_s3_region: String,
+}
+
+/// The files settings from the command line; the S3 credentials from the environment only.
+fn files_settings(args: &ServeArgs) -> anyhow::Result<depot::files::FilesSettings> {
+    let s3 = match args.files_s3_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let key = std::env::var("DEPOT_S3_ACCESS_KEY_ID").unwrap_or_default();
+            let secret = std::env::var("DEPOT_S3_SECRET_ACCESS_KEY").unwrap_or_default();
+            if key.is_empty() || secret.is_empty() {
+                anyhow::bail!("--files-s3-url needs DEPOT_S3_ACCESS_KEY_ID and DEPOT_S3_SECRET_ACCESS_KEY");
+            }
+            Some(depot::files::S3Settings {
+                url: url.to_owned(),
+                region: args.files_s3_region.clone(),
+                access_key_id: key,
+                secret_access_key: secret,
+            })
+        }
+        None => None,
+    };
+    Ok(depot::files::FilesSettings {
+        max_upload_bytes: args.max_upload_bytes,
+        dir: args.files_dir.clone(),
+        s3,
+        ..Default::default()
+    })
 }
 
 /// The reminder settings from the command line; the gateway's key from the environment only.
@@ -319,6 +359,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.metrics_allow =
         Cidr::parse_list(&args.metrics_allow).map_err(|e| anyhow::anyhow!("--metrics-allow: {e}"))?;
     settings.reminders = reminder_settings(&args)?;
+    settings.files = files_settings(&args)?;
     settings.metrics_key = args.metrics_key;
     settings.pool.sqlite_synchronous = args.sqlite_synchronous;
     settings.webhook_allow = Cidr::parse_list(&args.webhook_allow_cidrs.join(","))

@@ -99,6 +99,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (path = "/api/v1", api = customers::Api),
         (path = "/api/v1", api = warranty::Api),
         (path = "/api/v1", api = crate::webhooks::Api),
+        (path = "/api/v1", api = crate::files::Api),
     ),
     modifiers(&BearerAuth, &EnforcedLimits, &FlowLinks),
     tags(
@@ -120,6 +121,7 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "webhooks", description = "Signed webhooks (Standard Webhooks): endpoints, delivery log, redelivery, replay, ping"),
         (name = "operations", description = "Health and metrics"),
         (name = "events", description = "The event feed: what changed, in order, for pull consumers"),
+        (name = "files", description = "Photos and files on tickets and loans: upload, list, download, thumbnails, signed links"),
     )
 )]
 struct ApiDoc;

@@ -27,6 +27,8 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
         tracing::info!(?applied, "migrations applied");
     }
     let metrics = Metrics::new()?;
+    let files = crate::files::Files::open(&settings.files, &settings.database_url, &db)?;
+    tracing::info!(store = %files.store.describe(), "file store");
     Ok(web::Data::new(AppState {
         db,
         metrics,
@@ -37,6 +39,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
         bad_keys: BadKeys::default(),
         good_keys: RecentKeys::default(),
         shutdown: Shutdown::default(),
+        files,
     }))
 }
 
@@ -96,6 +99,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(catalog::configure)
                     .configure(auth::configure)
                     .configure(loaners::configure)
+                    .configure(crate::files::configure)
                     .configure(loans::configure)
                     .configure(tickets::configure)
                     .configure(devices::configure)

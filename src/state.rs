@@ -24,4 +24,6 @@ pub struct AppState {
     pub good_keys: RecentKeys,
     /// Set when the server begins to stop.
     pub shutdown: Shutdown,
+    /// The file store and the upload spool.
+    pub files: crate::files::Files,
 }

@@ -599,6 +599,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, DbTime};
+
+    file_blobs (sha256) {
+        sha256 -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        thumbnail_bytes -> Nullable<BigInt>,
+        created_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, DbTime};
+
+    file_attachments (id) {
+        id -> DbUuid,
+        blob_sha256 -> Text,
+        store_id -> DbUuid,
+        ticket_id -> Nullable<DbUuid>,
+        loan_id -> Nullable<DbUuid>,
+        stage -> Text,
+        visibility -> Text,
+        file_name -> Nullable<Text>,
+        uploaded_by -> Nullable<DbUuid>,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+        deleted_at -> Nullable<DbTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbTime;
+
+    file_link_keys (id) {
+        id -> Integer,
+        secret -> Text,
+        created_at -> DbTime,
+    }
+}
+
 diesel::joinable!(product_models -> product_series (series_id));
 diesel::joinable!(api_keys -> courier_partners (partner_id));
 diesel::joinable!(api_key_stores -> api_keys (api_key_id));
@@ -647,6 +691,10 @@ diesel::joinable!(webhook_endpoints -> stores (store_id));
 diesel::joinable!(webhook_endpoints -> courier_partners (partner_id));
 diesel::joinable!(webhook_messages -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
+diesel::joinable!(file_attachments -> file_blobs (blob_sha256));
+diesel::joinable!(file_attachments -> stores (store_id));
+diesel::joinable!(file_attachments -> tickets (ticket_id));
+diesel::joinable!(file_attachments -> loans (loan_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -682,4 +730,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_messages,
     webhook_attempts,
     reminders,
+    file_blobs,
+    file_attachments,
+    file_link_keys,
 );

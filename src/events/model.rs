@@ -64,10 +64,13 @@ pub enum EventType {
     StockLow,
     #[serde(rename = "price.change_scheduled")]
     PriceChangeScheduled,
+    /// A photo or file was attached to a ticket or a loan.
+    #[serde(rename = "file.attached")]
+    FileAttached,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 25] = [
+    pub const ALL: [EventType; 26] = [
         EventType::TicketOpened,
         EventType::TicketStatusChanged,
         EventType::TicketRemedyChosen,
@@ -93,6 +96,7 @@ impl EventType {
         EventType::PickupCancelled,
         EventType::StockLow,
         EventType::PriceChangeScheduled,
+        EventType::FileAttached,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +126,7 @@ impl EventType {
             EventType::PickupCancelled => "pickup.cancelled",
             EventType::StockLow => "stock.low",
             EventType::PriceChangeScheduled => "price.change_scheduled",
+            EventType::FileAttached => "file.attached",
         }
     }
 

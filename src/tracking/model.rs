@@ -138,6 +138,9 @@ pub struct TrackingView {
     /// The latest quote, once one was issued.
     pub quote: Option<QuoteView>,
     pub shipments: Vec<ShipmentView>,
+    /// The photos and files staff made visible to the customer (intake, diagnosis, repair, quality check), oldest
+    /// first, each with links that work without a key for 15 minutes.
+    pub photos: Vec<crate::files::CustomerFile>,
     /// The rating, once given (after the ticket closed).
     pub rating: Option<RatingView>,
     pub closed_at: Option<DateTime<Utc>>,

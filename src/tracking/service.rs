@@ -164,6 +164,7 @@ fn view(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<TrackingView> {
         warranty: warranty_view(&row)?,
         quote,
         shipments,
+        photos: crate::files::service::customer_visible_of_ticket(conn, row.id.0)?,
         rating: row.rating.map(|score| RatingView {
             score,
             works_now: row.rating_works_now,

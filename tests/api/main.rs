@@ -11,6 +11,7 @@ mod device_openings;
 mod devices;
 mod edge;
 mod events;
+mod files;
 mod flows;
 mod helpers;
 mod idempotency;

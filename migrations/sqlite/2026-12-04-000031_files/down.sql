@@ -1,0 +1,3 @@
+DROP TABLE file_link_keys;
+DROP TABLE file_attachments;
+DROP TABLE file_blobs;
