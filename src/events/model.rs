@@ -31,6 +31,10 @@ pub enum EventType {
     LoanIssued,
     #[serde(rename = "loan.returned")]
     LoanReturned,
+    /// An issued loan's due time moved later (the payload names the old and new due time).
+    #[serde(rename = "loan.extended")]
+    LoanExtended,
+    /// An issued loan is due within a day (raised once per loan and due time by the sweeper).
     #[serde(rename = "loan.due_soon")]
     LoanDueSoon,
     #[serde(rename = "loan.overdue")]
@@ -64,7 +68,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 24] = [
+    pub const ALL: [EventType; 25] = [
         EventType::TicketOpened,
         EventType::TicketStatusChanged,
         EventType::TicketRemedyChosen,
@@ -75,6 +79,7 @@ impl EventType {
         EventType::LoanReserved,
         EventType::LoanIssued,
         EventType::LoanReturned,
+        EventType::LoanExtended,
         EventType::LoanDueSoon,
         EventType::LoanOverdue,
         EventType::LoanLost,
@@ -103,6 +108,7 @@ impl EventType {
             EventType::LoanReserved => "loan.reserved",
             EventType::LoanIssued => "loan.issued",
             EventType::LoanReturned => "loan.returned",
+            EventType::LoanExtended => "loan.extended",
             EventType::LoanDueSoon => "loan.due_soon",
             EventType::LoanOverdue => "loan.overdue",
             EventType::LoanLost => "loan.lost",

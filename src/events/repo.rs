@@ -216,6 +216,25 @@ pub fn overdue_loans(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<
         .load(c))?)
 }
 
+/// Issued loans due from `now` to `by` not alerted since their last change (an extension changes the loan, and
+/// its new due time is alerted again): (loan, ticket, store, due).
+pub fn due_soon_loans(conn: &mut Conn<'_>, now: Ts, by: Ts, limit: i64) -> AppResult<Vec<DueLoan>> {
+    Ok(with_conn!(conn, c => loans::table
+        .filter(loans::state.eq("issued"))
+        .filter(loans::due_at.ge(now))
+        .filter(loans::due_at.le(by))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            event_alerts::table
+                .filter(event_alerts::alert.eq(EventType::LoanDueSoon.as_str()))
+                .filter(event_alerts::subject_id.eq(loans::id))
+                .filter(event_alerts::raised_at.gt(loans::updated_at)),
+        )))
+        .order(loans::due_at)
+        .limit(limit)
+        .select((loans::id, loans::ticket_id, loans::store_id, loans::due_at))
+        .load(c))?)
+}
+
 /// Reservations whose hold ends after `now` and by `by`, not warned about within the warning (`by - now`) before
 /// `now`: (loan, ticket, store, hold end). The alert for the current hold was raised in that span, so it is left
 /// out (else, past `limit` warned holds, newer ones would never be looked at); a hold changed since an alert is
@@ -266,4 +285,14 @@ pub fn waitlists(conn: &mut Conn<'_>) -> AppResult<Vec<(Id, Id, i64)>> {
         .group_by((loans::store_id, loans::series_id))
         .select((loans::store_id, loans::series_id, diesel::dsl::count_star()))
         .load(c))?)
+}
+
+/// Waiting loans of one queue (store, series).
+pub fn waiting_in(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<i64> {
+    Ok(with_conn!(conn, c => loans::table
+        .filter(loans::state.eq("waiting"))
+        .filter(loans::store_id.eq(store))
+        .filter(loans::series_id.eq(series))
+        .count()
+        .get_result(c))?)
 }

@@ -200,7 +200,7 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
         EventType::QuoteApproved | EventType::QuoteDeclined if on_ticket => {
             repo::cancel_pending(conn, subject, &["quote_waiting"], "quote_answered", now)?;
         }
-        EventType::LoanIssued | EventType::LoanDueSoon | EventType::LoanOverdue => {
+        EventType::LoanIssued | EventType::LoanExtended | EventType::LoanDueSoon | EventType::LoanOverdue => {
             let Some((ticket_id, _, Some(due))) = repo::loan_facts(conn, subject)? else {
                 return Ok(());
             };
@@ -210,7 +210,7 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
             let (kind, send_at) = match event_type {
                 EventType::LoanOverdue => (ReminderKind::LoanerOverdue, at),
                 EventType::LoanDueSoon => (ReminderKind::LoanerDue, at),
-                // Issued: the day before it is due, unless the loan is shorter than a day.
+                // Issued or extended: the day before it is due, unless that is past (`loan.due_soon` then plans it).
                 _ => match Ts(due.0 - Duration::days(1)) {
                     before if before > at => (ReminderKind::LoanerDue, before),
                     _ => return Ok(()),
@@ -257,7 +257,8 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
                 },
             )?;
         }
-        EventType::PickupCancelled => {
+        // A leg moved to another partner is not cancelled for the customer (see `courier::announce_reassignment`).
+        EventType::PickupCancelled if text("reason").as_deref() != Some("reassigned") => {
             repo::cancel_pending(conn, subject, &["courier_on_the_way"], "pickup_cancelled", now)?;
         }
         _ => {}

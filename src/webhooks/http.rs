@@ -96,6 +96,9 @@ pub struct ReplayWebhookEvents {
     pub since: DateTime<Utc>,
     /// ...and before this one (default now).
     pub until: Option<DateTime<Utc>>,
+    /// Events looked at in this call, at most (default and most 10,000); the rest are left to `resume_from`.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -386,8 +389,9 @@ pub async fn redeliver_webhook_message(
     Ok(HttpResponse::Ok().json(message))
 }
 
-/// Send again, as new messages, the events of a time range the endpoint receives (at most 10,000 events per
-/// call; `resume_from` says where to go on).
+/// Send again, as new messages, the events of a time range the endpoint receives, in the order they happened (at
+/// most `limit`, 10,000 by default, per call): `resume_from`, when present, is the `since` of the next call, which
+/// goes on with neither a skip nor a repeat.
 #[utoipa::path(
     tag = "webhooks", operation_id = "replay_webhook_events", params(("endpoint_id" = Uuid, Path)),
     request_body = ReplayWebhookEvents,
@@ -404,7 +408,8 @@ pub async fn replay_webhook_events(
     let id = path.into_inner();
     let since = body.value.since;
     let until = body.value.until.unwrap_or_else(Utc::now);
-    let result = web::block(move || service::replay(&state.db, &bearer, id, since, until)).await??;
+    let limit = body.value.limit;
+    let result = web::block(move || service::replay(&state.db, &bearer, id, (since, until), limit)).await??;
     Ok(HttpResponse::Ok().json(result))
 }
 
