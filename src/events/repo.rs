@@ -296,3 +296,16 @@ pub fn waiting_in(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<i64> 
         .count()
         .get_result(c))?)
 }
+
+/// Forgets what only Depot's consumers read of the events `ids` (a tracking token), once the consumer that needed
+/// it has used it: no secret stays in the outbox longer than it is needed.
+pub fn clear_internal(conn: &mut Conn<'_>, ids: &[Id]) -> AppResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(with_conn!(conn, c => diesel::update(events::table
+        .filter(events::id.eq_any(ids))
+        .filter(events::internal.is_not_null()))
+        .set(events::internal.eq(None::<String>))
+        .execute(c))?)
+}
