@@ -52,7 +52,11 @@ pub struct CreateWebhookEndpoint {
     /// Only this courier partner's pickups' events; the partner's keys then manage the endpoint. A courier key's
     /// endpoints are always its own partner's.
     pub partner_id: Option<Uuid>,
-    #[schema(max_length = 500)]
+    /// At most 500 characters without control characters, after surrounding white space is trimmed (kept
+    /// trimmed).
+    #[schema(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,498}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub description: Option<String>,
     /// Default true.
     pub enabled: Option<bool>,
@@ -75,7 +79,11 @@ pub struct UpdateWebhookEndpoint {
     pub store_id: Option<Uuid>,
     /// Must be the endpoint's own partner when given (it cannot change).
     pub partner_id: Option<Uuid>,
-    #[schema(max_length = 500)]
+    /// At most 500 characters without control characters, after surrounding white space is trimmed (kept
+    /// trimmed).
+    #[schema(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,498}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub description: Option<String>,
     /// `true` enables an endpoint again (Depot disables one whose deliveries failed for days).
     pub enabled: Option<bool>,
