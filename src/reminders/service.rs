@@ -214,9 +214,11 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
             let (kind, send_at) = match event_type {
                 EventType::LoanOverdue => (ReminderKind::LoanerOverdue, at),
                 EventType::LoanDueSoon => (ReminderKind::LoanerDue, at),
-                // Issued or extended: the day before it is due, unless that is past (`loan.due_soon` then plans it).
+                // Issued: the day before it is due, unless the loan is shorter than a day (`loan.due_soon` plans it).
+                // Extended: the day before the new due time, or at once when that is within a day.
                 _ => match Ts(due.0 - Duration::days(1)) {
                     before if before > at => (ReminderKind::LoanerDue, before),
+                    _ if event_type == EventType::LoanExtended && due > at => (ReminderKind::LoanerDue, at),
                     _ => return Ok(()),
                 },
             };
