@@ -68,6 +68,7 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every type (the webhook endpoints' `event_types` schema states its length as `max_items`).
     pub const ALL: [EventType; 25] = [
         EventType::TicketOpened,
         EventType::TicketStatusChanged,

@@ -189,14 +189,19 @@ pub fn raise_alerts(db: &Db, now: Ts, settings: &AlertSettings) -> AppResult<usi
             let Some(row) = lock_loan(conn, ticket, loan)? else {
                 return Ok(0);
             };
-            if row.state != "issued" || !row.due_at.is_some_and(|d| d < now) {
+            if row.state != "issued" || row.due_at.is_none_or(|d| d >= now) {
                 return Ok(0);
             }
             if !repo::mark_alert(conn, EventType::LoanOverdue, loan, "", now)? {
                 return Ok(0);
             }
             let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "due_at": row.due_at.map(|d| d.0)});
-            emit_alert(conn, EventType::LoanOverdue, Subject::loan(loan.0, row.store_id.0), payload)?;
+            emit_alert(
+                conn,
+                EventType::LoanOverdue,
+                Subject::loan(loan.0, row.store_id.0),
+                payload,
+            )?;
             Ok(1)
         })?;
     }
@@ -205,14 +210,22 @@ pub fn raise_alerts(db: &Db, now: Ts, settings: &AlertSettings) -> AppResult<usi
             let Some(row) = lock_loan(conn, ticket, loan)? else {
                 return Ok(0);
             };
-            let Some(due) = row.due_at.filter(|d| row.state == "issued" && *d >= now && *d <= soon_by) else {
+            let Some(due) = row
+                .due_at
+                .filter(|d| row.state == "issued" && *d >= now && *d <= soon_by)
+            else {
                 return Ok(0);
             };
             if !repo::mark_alert(conn, EventType::LoanDueSoon, loan, &due_marker(due), now)? {
                 return Ok(0);
             }
             let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "due_at": due.0});
-            emit_alert(conn, EventType::LoanDueSoon, Subject::loan(loan.0, row.store_id.0), payload)?;
+            emit_alert(
+                conn,
+                EventType::LoanDueSoon,
+                Subject::loan(loan.0, row.store_id.0),
+                payload,
+            )?;
             Ok(1)
         })?;
     }
@@ -221,10 +234,19 @@ pub fn raise_alerts(db: &Db, now: Ts, settings: &AlertSettings) -> AppResult<usi
             let Some(row) = lock_loan(conn, ticket, loan)? else {
                 return Ok(0);
             };
-            let Some(hold) = row.hold_until.filter(|h| row.state == "reserved" && *h > now && *h <= warn_by) else {
+            let Some(hold) = row
+                .hold_until
+                .filter(|h| row.state == "reserved" && *h > now && *h <= warn_by)
+            else {
                 return Ok(0);
             };
-            if !repo::mark_alert(conn, EventType::LoanReservationExpiring, loan, &hold.0.to_rfc3339(), now)? {
+            if !repo::mark_alert(
+                conn,
+                EventType::LoanReservationExpiring,
+                loan,
+                &hold.0.to_rfc3339(),
+                now,
+            )? {
                 return Ok(0);
             }
             let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "hold_until": hold.0});
@@ -242,8 +264,8 @@ pub fn raise_alerts(db: &Db, now: Ts, settings: &AlertSettings) -> AppResult<usi
             let Some(row) = crate::tickets::lock_ticket(conn, ticket)? else {
                 return Ok(0);
             };
-            let still_late = row.ready_at.is_none()
-                && !["closed", "cancelled", "ready_for_pickup"].contains(&row.status.as_str());
+            let still_late =
+                row.ready_at.is_none() && !["closed", "cancelled", "ready_for_pickup"].contains(&row.status.as_str());
             let Some(promise) = row.promised_at.filter(|p| still_late && *p < now) else {
                 return Ok(0);
             };

@@ -486,9 +486,7 @@ fn send_one(
                 &ending(ReminderState::Skipped, masked.as_deref(), reason, r.attempts),
                 Ts(now),
             )?,
-            Decision::Defer(until) => {
-                repo::release(conn, r.id, Ts(*until), r.attempts, Some("quiet_hours"), Ts(now))?
-            }
+            Decision::Defer(until) => repo::release(conn, r.id, Ts(*until), r.attempts, Some("quiet_hours"), Ts(now))?,
         }
         Ok(Some(decision))
     })?;

@@ -45,7 +45,7 @@ pub struct CreateWebhookEndpoint {
     )]
     pub url: String,
     /// The event types to receive (at least one).
-    #[schema(min_items = 1, max_items = 24)]
+    #[schema(min_items = 1, max_items = 25)]
     pub event_types: Vec<EventType>,
     /// Only events of this store.
     pub store_id: Option<Uuid>,
@@ -74,7 +74,7 @@ pub struct UpdateWebhookEndpoint {
         schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp]://")
     )]
     pub url: Option<String>,
-    #[schema(min_items = 1, max_items = 24)]
+    #[schema(min_items = 1, max_items = 25)]
     pub event_types: Option<Vec<EventType>>,
     pub store_id: Option<Uuid>,
     /// Must be the endpoint's own partner when given (it cannot change).
@@ -165,6 +165,12 @@ fn non_empty(types: &Option<Vec<EventType>>) -> AppResult<()> {
         return Err(AppError::field(
             "event_types",
             format!("name at least one of: {}", valid.join(", ")),
+        ));
+    }
+    if types.as_ref().is_some_and(|t| t.len() > EventType::ALL.len()) {
+        return Err(AppError::field(
+            "event_types",
+            format!("name at most {} types (each once)", EventType::ALL.len()),
         ));
     }
     Ok(())
@@ -436,4 +442,20 @@ pub async fn ping_webhook_endpoint(
     let id = path.into_inner();
     let message = web::block(move || service::ping(&state.db, &bearer, id)).await??;
     Ok(HttpResponse::Ok().json(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::events::EventType;
+
+    /// The schemas promise what the server enforces: at most one of each type.
+    #[test]
+    fn the_documented_event_types_bound_is_the_number_of_types() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&crate::openapi::document_json()).unwrap_or_else(|e| panic!("{e}"));
+        for schema in ["CreateWebhookEndpoint", "UpdateWebhookEndpoint"] {
+            let types = &doc["components"]["schemas"][schema]["properties"]["event_types"];
+            assert_eq!(types["maxItems"], EventType::ALL.len(), "{schema}: {types}");
+        }
+    }
 }

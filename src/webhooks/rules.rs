@@ -387,8 +387,21 @@ mod tests {
         let too_long = "x".repeat(501);
         let padded = format!("  {long}\t\n");
         let samples = [
-            "", "   ", "partner hooks", " 维修 回调 ", "a\u{0}b", "a\u{7}", "tab\tinside", "line\nbreak", "\u{85}x",
-            "x\u{9f}y", "\u{3000}全角\u{3000}", long.as_str(), too_long.as_str(), padded.as_str(), "é\u{200b}",
+            "",
+            "   ",
+            "partner hooks",
+            " 维修 回调 ",
+            "a\u{0}b",
+            "a\u{7}",
+            "tab\tinside",
+            "line\nbreak",
+            "\u{85}x",
+            "x\u{9f}y",
+            "\u{3000}全角\u{3000}",
+            long.as_str(),
+            too_long.as_str(),
+            padded.as_str(),
+            "é\u{200b}",
         ];
         for sample in samples {
             let mut checks = crate::http::validate::Checks::new();

@@ -54,15 +54,19 @@ pub fn lookup(host: &str, port: u16, deadline: Duration) -> Result<Vec<SocketAdd
     use std::sync::atomic::Ordering;
     if LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_LOOKUPS {
         LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-        return Err(format!("the host {host} was not looked up: too many lookups in progress"));
+        return Err(format!(
+            "the host {host} was not looked up: too many lookups in progress"
+        ));
     }
     let (tx, rx) = std::sync::mpsc::channel();
     let name = host.to_owned();
-    let spawned = std::thread::Builder::new().name("webhook-lookup".into()).spawn(move || {
-        let found = (name.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>());
-        LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-        let _ = tx.send(found);
-    });
+    let spawned = std::thread::Builder::new()
+        .name("webhook-lookup".into())
+        .spawn(move || {
+            let found = (name.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>());
+            LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+            let _ = tx.send(found);
+        });
     if let Err(e) = spawned {
         LOOKUPS.fetch_sub(1, Ordering::SeqCst);
         return Err(format!("the host {host} was not looked up: {e}"));
@@ -418,7 +422,8 @@ pub fn replay(
                 events.retain(|e| e.occurred_at < next);
                 if events.is_empty() {
                     // Every event looked at happened at that one instant: take the whole instant.
-                    events = repo::events_between(conn, next, Ts(next.0 + chrono::Duration::microseconds(1)), i64::MAX)?;
+                    events =
+                        repo::events_between(conn, next, Ts(next.0 + chrono::Duration::microseconds(1)), i64::MAX)?;
                     Some(next.0 + chrono::Duration::microseconds(1)).filter(|t| *t < until.0)
                 } else {
                     Some(next.0)

@@ -514,11 +514,19 @@ fn overdue_alerts_never_follow_the_return_and_two_sweepers_raise_each_once() {
             assert_eq!(seen, ["loan.overdue"], "kept loan {loan}");
         } else {
             assert!(overdue <= 1, "loan {loan} alerted twice: {seen:?}");
-            assert_eq!(seen.last().map(String::as_str), Some("loan.returned"), "loan {loan}: {seen:?}");
+            assert_eq!(
+                seen.last().map(String::as_str),
+                Some("loan.returned"),
+                "loan {loan}: {seen:?}"
+            );
         }
     }
     let total: usize = by_loan.values().flatten().filter(|t| *t == "loan.overdue").count();
-    assert_eq!(*raised.lock().unwrap_or_else(|e| e.into_inner()), total, "each raised alert is in the feed once");
+    assert_eq!(
+        *raised.lock().unwrap_or_else(|e| e.into_inner()),
+        total,
+        "each raised alert is in the feed once"
+    );
 }
 
 /// `loan.due_soon` once per loan and due time; an extension emits `loan.extended` and the new due time is due soon
@@ -539,7 +547,8 @@ fn due_soon_is_raised_once_per_due_time_and_an_extension_is_an_event() {
         reservation_warning: Duration::hours(2),
         waitlist_length: 1_000_000,
     };
-    let raise = |at: chrono::DateTime<Utc>| events::raise_alerts(&app.db, Ts(at), &settings).unwrap_or_else(|e| panic!("{e}"));
+    let raise =
+        |at: chrono::DateTime<Utc>| events::raise_alerts(&app.db, Ts(at), &settings).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(raise(due - Duration::hours(30)), 0, "not within a day yet");
     assert_eq!(raise(due - Duration::hours(20)), 1);
     assert_eq!(raise(due - Duration::hours(10)), 0, "once per due time");
@@ -549,7 +558,11 @@ fn due_soon_is_raised_once_per_due_time_and_an_extension_is_an_event() {
         &json!({"due_at": later, "reason": "part delayed"}),
     );
     assert_eq!(extended.status, 200, "{}", extended.text);
-    assert_eq!(raise(later - Duration::hours(20)), 1, "the new due time is due soon again");
+    assert_eq!(
+        raise(later - Duration::hours(20)),
+        1,
+        "the new due time is due soon again"
+    );
     assert_eq!(raise(later - Duration::hours(5)), 0);
     let all = feed(&app, &app.admin_key, "&types=loan.due_soon,loan.extended");
     let types: Vec<&str> = all.iter().filter_map(|e| e["type"].as_str()).collect();
@@ -587,7 +600,10 @@ fn a_reassigned_pickup_is_announced_to_the_new_partner_and_withdrawn_from_the_ol
         &json!({"tracking_number": "SF2000001"}),
     );
     assert_eq!(accepted.status, 200, "{}", accepted.text);
-    let moved = app.patch_admin(&format!("/api/v1/pickups/{pickup}"), &json!({"partner_id": second.partner}));
+    let moved = app.patch_admin(
+        &format!("/api/v1/pickups/{pickup}"),
+        &json!({"partner_id": second.partner}),
+    );
     assert_eq!(moved.status, 200, "{}", moved.text);
 
     let new = feed(&app, &second.key, "");
@@ -600,10 +616,17 @@ fn a_reassigned_pickup_is_announced_to_the_new_partner_and_withdrawn_from_the_ol
 
     let old = feed(&app, &first.key, "");
     let types: Vec<&str> = old.iter().filter_map(|e| e["type"].as_str()).collect();
-    assert_eq!(types, ["pickup.requested", "pickup.accepted", "pickup.cancelled"], "{old:#?}");
+    assert_eq!(
+        types,
+        ["pickup.requested", "pickup.accepted", "pickup.cancelled"],
+        "{old:#?}"
+    );
     let withdrawn = &old[2]["payload"];
     assert_eq!(withdrawn["reason"], "reassigned");
-    assert!(!withdrawn.to_string().contains(&second.partner), "the old partner is not told who took it");
+    assert!(
+        !withdrawn.to_string().contains(&second.partner),
+        "the old partner is not told who took it"
+    );
 
     let staff = app.create_key("store_staff", &[&p.store]);
     let store = feed(&app, &staff, "&types=pickup.requested,pickup.cancelled");

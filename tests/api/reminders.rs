@@ -49,19 +49,10 @@ fn shop(app: &TestApp, code: &str, time_zone: &str) -> Shop {
                 "kind": "service_center", "time_zone": time_zone}),
     );
     assert_eq!(store.status, 201, "{}", store.text);
-    let series = app.post_admin(
-        "/api/v1/series",
-        &json!({"code": format!("{code}-NOVA"), "name": "Nova", "premium": false}),
-    );
-    assert_eq!(series.status, 201, "{}", series.text);
-    let model = app.post_admin(
-        "/api/v1/models",
-        &json!({"code": format!("{code}-N12"), "name": "Nova 12", "series_id": series.id()}),
-    );
-    assert_eq!(model.status, 201, "{}", model.text);
+    let model = app.create_standard_model(code);
     Shop {
         store: store.id(),
-        model: model.id(),
+        model,
     }
 }
 
@@ -444,7 +435,9 @@ fn the_opened_message_carries_a_link_that_opens_the_tracking_page() {
     // the customer's link still opens the page.
     let events = placed_events(&app);
     assert!(
-        events.iter().all(|e| e.internal.as_deref().is_none_or(|i| !i.contains(&token))),
+        events
+            .iter()
+            .all(|e| e.internal.as_deref().is_none_or(|i| !i.contains(&token))),
         "the outbox forgot the token"
     );
     let opened: Vec<ReminderRow> = reminders_of(&app, &ticket)
@@ -455,8 +448,15 @@ fn the_opened_message_carries_a_link_that_opens_the_tracking_page() {
     assert_eq!(opened[0].state, "sent");
     let kept = format!("{:?} {:?}", opened[0].link, opened[0].body);
     assert!(!kept.contains(&token), "{kept}");
-    assert!(kept.contains(&token[..6]) && kept.contains('…'), "masked, not gone: {kept}");
-    assert_eq!(app.get(path, None).status, 200, "the link the customer got still opens the page");
+    assert!(
+        kept.contains(&token[..6]) && kept.contains('…'),
+        "masked, not gone: {kept}"
+    );
+    assert_eq!(
+        app.get(path, None).status,
+        200,
+        "the link the customer got still opens the page"
+    );
 }
 
 /// One request the gateway received: its headers (names in lower case) and JSON body.
@@ -1099,7 +1099,11 @@ fn the_courier_on_the_way_is_announced_for_the_outbound_leg_only() {
     plan(&app);
     plan(&app);
     let rows = reminders_of(&app, &ticket);
-    assert_eq!(states(&rows, "courier_on_the_way"), [(1, "pending".to_owned())], "{rows:?}");
+    assert_eq!(
+        states(&rows, "courier_on_the_way"),
+        [(1, "pending".to_owned())],
+        "{rows:?}"
+    );
     let channel = Recording::default();
     send(&app, &channel, shanghai_morning(1));
     let on_the_way: Vec<_> = channel
@@ -1140,9 +1144,18 @@ fn a_quote_answered_while_its_reminder_is_claimed_is_not_messaged() {
         }
         false
     };
-    let round = reminders::send_due_until(&app.db, &channel, &ReminderSettings::default(), shanghai_morning(1), &stop)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the hook ran under the claim");
+    let round = reminders::send_due_until(
+        &app.db,
+        &channel,
+        &ReminderSettings::default(),
+        shanghai_morning(1),
+        &stop,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the hook ran under the claim"
+    );
     assert_eq!((round.sent, round.cancelled), (0, 1), "{round:?}");
     assert!(channel.messages().is_empty(), "{:?}", channel.messages());
     let rows = reminders_of(&app, &ticket);

@@ -766,7 +766,9 @@ fn a_replay_resumed_from_its_cursor_neither_skips_nor_repeats() {
     let receiver = Receiver::start(|_, _| (200, Duration::ZERO));
     let admin = app.admin_key.clone();
     let (ep, _) = endpoint(&app, &admin, &receiver.url, &["loan.lost"]);
-    let ids: Vec<Uuid> = (0..6).map(|n| emit(&app, EventType::LoanLost, None, json!({ "n": n }))).collect();
+    let ids: Vec<Uuid> = (0..6)
+        .map(|n| emit(&app, EventType::LoanLost, None, json!({ "n": n })))
+        .collect();
     // Happened in another order than placed, two pairs at one instant each.
     let base = chrono::Utc::now() - chrono::Duration::hours(1);
     let offsets = [5, 1, 3, 1, 0, 3];
@@ -840,8 +842,15 @@ fn a_hanging_receiver_does_not_delay_another_endpoint() {
     let d = dispatcher(&app);
     wait_for("the quick endpoint's delivery", || !quick.deliveries().is_empty());
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(6), "delayed by the hanging receiver: {took:?}");
-    assert_eq!(hanging.deliveries().len(), 2, "the hanging endpoint holds its cap of workers, no more");
+    assert!(
+        took < Duration::from_secs(6),
+        "delayed by the hanging receiver: {took:?}"
+    );
+    assert_eq!(
+        hanging.deliveries().len(),
+        2,
+        "the hanging endpoint holds its cap of workers, no more"
+    );
     assert!(
         messages(&app, &admin, &other)
             .first()
@@ -871,15 +880,26 @@ fn concurrent_updates_and_rotations_of_one_endpoint_serialize() {
                 assert_eq!(res.status, 200, "{}", res.text);
             });
             s.spawn(|| {
-                let types = if round % 2 == 0 { json!(["loan.lost"]) } else { json!(["loan.expired", "loan.lost"]) };
-                let res = app.patch_admin(&format!("/api/v1/webhook-endpoints/{ep}"), &json!({ "event_types": types }));
+                let types = if round % 2 == 0 {
+                    json!(["loan.lost"])
+                } else {
+                    json!(["loan.expired", "loan.lost"])
+                };
+                let res = app.patch_admin(
+                    &format!("/api/v1/webhook-endpoints/{ep}"),
+                    &json!({ "event_types": types }),
+                );
                 assert_eq!(res.status, 200, "{}", res.text);
             });
         });
         let now = app.get_admin(&format!("/api/v1/webhook-endpoints/{ep}"));
         assert_eq!(now.status, 200, "{}", now.text);
         assert_eq!(now.body["description"], json!(description), "{}", now.text);
-        let expected = if round % 2 == 0 { json!(["loan.lost"]) } else { json!(["loan.expired", "loan.lost"]) };
+        let expected = if round % 2 == 0 {
+            json!(["loan.lost"])
+        } else {
+            json!(["loan.expired", "loan.lost"])
+        };
         assert_eq!(now.body["event_types"], expected, "{}", now.text);
     }
     let secrets: Vec<String> = std::thread::scope(|s| {
@@ -906,5 +926,8 @@ fn concurrent_updates_and_rotations_of_one_endpoint_serialize() {
     let ping = &receiver.deliveries()[0];
     assert_eq!(ping.signatures.len(), 2, "{ping:?}");
     assert!(signed_by(&secrets[0], ping) && signed_by(&secrets[1], ping), "{ping:?}");
-    assert!(!signed_by(&original, ping), "the original secret's overlap was replaced");
+    assert!(
+        !signed_by(&original, ping),
+        "the original secret's overlap was replaced"
+    );
 }
