@@ -44,6 +44,9 @@ pub struct Settings {
     pub webhook_allow: Vec<Cidr>,
     /// Webhook deliveries in flight at once on this instance.
     pub webhook_concurrency: usize,
+    /// Webhook deliveries in flight at once to one endpoint on this instance (at most `webhook_concurrency`), so
+    /// that a slow endpoint never takes every worker.
+    pub webhook_endpoint_concurrency: usize,
     /// Longest a webhook delivery may take.
     pub webhook_timeout: Duration,
     /// How long a dispatcher's claim holds a message (longer than the timeout).
@@ -79,6 +82,7 @@ impl Settings {
             alert_waitlist_length: 5,
             webhook_allow: Vec::new(),
             webhook_concurrency: 16,
+            webhook_endpoint_concurrency: 4,
             webhook_timeout: Duration::from_secs(10),
             webhook_lease: Duration::from_secs(60),
             webhook_interval: Duration::from_millis(100),
@@ -105,6 +109,9 @@ impl Settings {
         }
         if self.webhook_concurrency == 0 || self.webhook_timeout.is_zero() {
             anyhow::bail!("--webhook-concurrency and --webhook-timeout-secs must be at least 1");
+        }
+        if self.webhook_endpoint_concurrency == 0 {
+            anyhow::bail!("--webhook-endpoint-concurrency must be at least 1");
         }
         if self.webhook_lease <= self.webhook_timeout {
             anyhow::bail!("--webhook-lease-secs must be longer than --webhook-timeout-secs");

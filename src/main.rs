@@ -116,6 +116,10 @@ struct ServeArgs {
     /// Webhook deliveries in flight at once on this instance.
     #[arg(long, env = "DEPOT_WEBHOOK_CONCURRENCY", default_value_t = 16)]
     webhook_concurrency: usize,
+    /// Webhook deliveries in flight at once to one endpoint on this instance (a slow endpoint never takes every
+    /// worker).
+    #[arg(long, env = "DEPOT_WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 4)]
+    webhook_endpoint_concurrency: usize,
     /// Seconds a webhook delivery may take before it counts as failed.
     #[arg(long, env = "DEPOT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     webhook_timeout_secs: u64,
@@ -365,6 +369,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.webhook_allow = Cidr::parse_list(&args.webhook_allow_cidrs.join(","))
         .map_err(|e| anyhow::anyhow!("--webhook-allow-cidr: {e}"))?;
     settings.webhook_concurrency = args.webhook_concurrency;
+    settings.webhook_endpoint_concurrency = args.webhook_endpoint_concurrency;
     settings.webhook_timeout = Duration::from_secs(args.webhook_timeout_secs);
     settings.webhook_lease = Duration::from_secs(args.webhook_lease_secs);
     settings.webhook_interval = Duration::from_millis(args.webhook_interval_ms);

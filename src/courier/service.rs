@@ -180,6 +180,45 @@ pub fn cancel_leg(conn: &mut Conn<'_>, leg: &PickupRow, actor: Uuid, note: Optio
     Ok(())
 }
 
+/// Tells the partners of a leg moved from `before`'s partner to another (the leg as now stored): the new partner
+/// gets `pickup.requested` (a job for it to accept, as any new request; `reassigned` in the payload), seen by the
+/// ticket's store too; the old partner gets `pickup.cancelled` (`reason`: `reassigned`) in its own scope only,
+/// naming neither the new partner nor anything it may not see. The caller holds the leg's lock.
+fn announce_reassignment(conn: &mut Conn<'_>, before: &PickupRow) -> AppResult<()> {
+    if let Some(old) = before.partner_id {
+        crate::events::emit_in(
+            conn,
+            NewEvent {
+                event_type: outbox::EventType::PickupCancelled,
+                subject: Subject {
+                    kind: SubjectType::Pickup,
+                    id: before.id.0,
+                    store_id: None,
+                    partner_id: Some(old.0),
+                },
+                payload: serde_json::json!({
+                    "pickup_id": before.id.0,
+                    "ticket_id": before.ticket_id.0,
+                    "direction": before.direction,
+                    "status": PickupStatus::Cancelled.as_str(),
+                    "from": before.status,
+                    "reason": "reassigned",
+                }),
+                internal: None,
+            },
+        )?;
+    }
+    let now = repo::pickup(conn, before.id)?;
+    emit_pickup(
+        conn,
+        &now,
+        None,
+        outbox::EventType::PickupRequested,
+        PickupStatus::parse(&now.status),
+        serde_json::json!({"partner_id": now.partner_id.map(Uuid::from), "reassigned": true}),
+    )
+}
+
 /// Emits an event about a pickup leg (see `crate::events`), seen by its ticket's store and its partner, in the
 /// caller's transaction, which holds the leg's lock. `payload` gets the leg's id, ticket, direction and `status`.
 fn emit_pickup(
@@ -270,6 +309,9 @@ pub fn reschedule_pickup(db: &Db, bearer: &Bearer, id: Uuid, input: &RescheduleP
         };
         if repo::reschedule(conn, row.id, &row.status, &change)? != 1 {
             return Err(changed_meanwhile());
+        }
+        if reassigned {
+            announce_reassignment(conn, &row)?;
         }
         record_event(
             conn,

@@ -34,6 +34,10 @@ pub enum EventType {
     LoanIssued,
     #[serde(rename = "loan.returned")]
     LoanReturned,
+    /// An issued loan's due time moved later (the payload names the old and new due time).
+    #[serde(rename = "loan.extended")]
+    LoanExtended,
+    /// An issued loan is due within a day (raised once per loan and due time by the sweeper).
     #[serde(rename = "loan.due_soon")]
     LoanDueSoon,
     #[serde(rename = "loan.overdue")]
@@ -70,7 +74,8 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 26] = [
+    /// Every type (the webhook endpoints' `event_types` schema states its length as `max_items`).
+    pub const ALL: [EventType; 27] = [
         EventType::TicketOpened,
         EventType::TicketStatusChanged,
         EventType::TicketRemedyChosen,
@@ -82,6 +87,7 @@ impl EventType {
         EventType::LoanReserved,
         EventType::LoanIssued,
         EventType::LoanReturned,
+        EventType::LoanExtended,
         EventType::LoanDueSoon,
         EventType::LoanOverdue,
         EventType::LoanLost,
@@ -112,6 +118,7 @@ impl EventType {
             EventType::LoanReserved => "loan.reserved",
             EventType::LoanIssued => "loan.issued",
             EventType::LoanReturned => "loan.returned",
+            EventType::LoanExtended => "loan.extended",
             EventType::LoanDueSoon => "loan.due_soon",
             EventType::LoanOverdue => "loan.overdue",
             EventType::LoanLost => "loan.lost",

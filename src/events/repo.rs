@@ -216,6 +216,45 @@ pub fn overdue_loans(conn: &mut Conn<'_>, now: Ts, limit: i64) -> AppResult<Vec<
         .load(c))?)
 }
 
+/// Issued loans due from `now` to `by` whose due-soon alert for their current due time was not raised: (loan,
+/// ticket, store, due), at most `limit`. An alert raised less than `by - now` before the current due time is this
+/// due time's (or an earlier one's, when the loan was extended by less than that within it: its `loan.extended`
+/// tells receivers then). Every loan due in the span is looked at (they are as many as the loaners lent out), so
+/// the alerted ones never crowd out the others.
+pub fn due_soon_loans(conn: &mut Conn<'_>, now: Ts, by: Ts, limit: i64) -> AppResult<Vec<DueLoan>> {
+    let soon = by.0 - now.0;
+    let rows: Vec<DueLoan> = with_conn!(conn, c => loans::table
+        .filter(loans::state.eq("issued"))
+        .filter(loans::due_at.ge(now))
+        .filter(loans::due_at.le(by))
+        .order(loans::due_at)
+        .select((loans::id, loans::ticket_id, loans::store_id, loans::due_at))
+        .load(c))?;
+    let ids: Vec<Id> = rows.iter().map(|r| r.0).collect();
+    let mut last: std::collections::HashMap<Id, Ts> = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let raised: Vec<(Id, Ts)> = with_conn!(conn, c => event_alerts::table
+            .filter(event_alerts::alert.eq(EventType::LoanDueSoon.as_str()))
+            .filter(event_alerts::subject_id.eq_any(chunk))
+            .select((event_alerts::subject_id, event_alerts::raised_at))
+            .load(c))?;
+        for (loan, at) in raised {
+            let seen = last.entry(loan).or_insert(at);
+            if at.0 > seen.0 {
+                *seen = at;
+            }
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|(loan, _, _, due)| match (due, last.get(loan)) {
+            (Some(due), Some(last)) => last.0 < due.0 - soon,
+            _ => true,
+        })
+        .take(limit.max(0) as usize)
+        .collect())
+}
+
 /// Reservations whose hold ends after `now` and by `by`, not warned about within the warning (`by - now`) before
 /// `now`: (loan, ticket, store, hold end). The alert for the current hold was raised in that span, so it is left
 /// out (else, past `limit` warned holds, newer ones would never be looked at); a hold changed since an alert is
@@ -266,4 +305,27 @@ pub fn waitlists(conn: &mut Conn<'_>) -> AppResult<Vec<(Id, Id, i64)>> {
         .group_by((loans::store_id, loans::series_id))
         .select((loans::store_id, loans::series_id, diesel::dsl::count_star()))
         .load(c))?)
+}
+
+/// Waiting loans of one queue (store, series).
+pub fn waiting_in(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<i64> {
+    Ok(with_conn!(conn, c => loans::table
+        .filter(loans::state.eq("waiting"))
+        .filter(loans::store_id.eq(store))
+        .filter(loans::series_id.eq(series))
+        .count()
+        .get_result(c))?)
+}
+
+/// Forgets what only Depot's consumers read of the events `ids` (a tracking token), once the consumer that needed
+/// it has used it: no secret stays in the outbox longer than it is needed.
+pub fn clear_internal(conn: &mut Conn<'_>, ids: &[Id]) -> AppResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(with_conn!(conn, c => diesel::update(events::table
+        .filter(events::id.eq_any(ids))
+        .filter(events::internal.is_not_null()))
+        .set(events::internal.eq(None::<String>))
+        .execute(c))?)
 }

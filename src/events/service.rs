@@ -165,67 +165,158 @@ impl From<&Settings> for AlertSettings {
 /// Alerts looked at per kind and round; the rest wait for the next round.
 const ALERT_BATCH: i64 = 200;
 
+/// How long before its due time an issued loan is `loan.due_soon`.
+pub const DUE_SOON: chrono::Duration = chrono::Duration::hours(24);
+
 /// One round of the staff alerts, as of `now` (a step of the sweeper; tests pass a made-up `now`): a loan overdue
-/// (`loan.overdue`, once per loan), a reservation whose hold ends within the warning (`loan.reservation_expiring`,
-/// once per hold), a ticket past its promise and not ready (`ticket.past_promise`, once per ticket and promise),
-/// a store's waitlist for a series longer than the setting (`waitlist.long`, once until it falls back). Each alert
-/// is recorded in `event_alerts` in the transaction that emits it, so that several instances raise it once.
-/// Returns how many it raised.
+/// (`loan.overdue`, once per loan), a loan due within [`DUE_SOON`] (`loan.due_soon`, once per loan and due time),
+/// a reservation whose hold ends within the warning (`loan.reservation_expiring`, once per hold), a ticket past its
+/// promise and not ready (`ticket.past_promise`, once per ticket and promise), a store's waitlist for a series
+/// longer than the setting (`waitlist.long`, once until it falls back). Each alert is recorded in `event_alerts`
+/// in the transaction that emits it, so that several instances raise it once.
+///
+/// The scans only propose: each alert is raised in a transaction of its own that takes its subject's locks as the
+/// changes of that subject do (a loan: its ticket, then the ticket's loans; a ticket: its row; a waitlist: its
+/// queue's lock) and checks the condition again under them, so that an alert never races the change that makes it
+/// untrue (a loan returned while its overdue alert is raised is either returned first, and not alerted, or alerted
+/// first, and its return follows the alert in the feed). Returns how many it raised.
 pub fn raise_alerts(db: &Db, now: Ts, settings: &AlertSettings) -> AppResult<usize> {
     let warn_by = Ts(now.0 + settings.reservation_warning);
-    db.write(|conn| {
-        let mut raised = 0;
-        for (loan, ticket, store, due) in repo::overdue_loans(conn, now, ALERT_BATCH)? {
-            if repo::mark_alert(conn, EventType::LoanOverdue, loan, "", now)? {
-                let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "due_at": due.map(|d| d.0)});
-                emit_alert(conn, EventType::LoanOverdue, Subject::loan(loan.0, store.0), payload)?;
-                raised += 1;
+    let soon_by = Ts(now.0 + DUE_SOON);
+    let mut raised = 0;
+    for (loan, ticket, _, _) in db.read(|conn| repo::overdue_loans(conn, now, ALERT_BATCH))? {
+        raised += db.write(|conn| {
+            let Some(row) = lock_loan(conn, ticket, loan)? else {
+                return Ok(0);
+            };
+            if row.state != "issued" || row.due_at.is_none_or(|d| d >= now) {
+                return Ok(0);
             }
-        }
-        for (loan, ticket, store, hold) in repo::expiring_reservations(conn, now, warn_by, ALERT_BATCH)? {
-            let marker = hold.map(|h| h.0.to_rfc3339()).unwrap_or_default();
-            if repo::mark_alert(conn, EventType::LoanReservationExpiring, loan, &marker, now)? {
-                let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "hold_until": hold.map(|h| h.0)});
-                emit_alert(
-                    conn,
-                    EventType::LoanReservationExpiring,
-                    Subject::loan(loan.0, store.0),
-                    payload,
-                )?;
-                raised += 1;
+            if !repo::mark_alert(conn, EventType::LoanOverdue, loan, "", now)? {
+                return Ok(0);
             }
-        }
-        for (ticket, number, store, promise, status) in repo::tickets_past_promise(conn, now, ALERT_BATCH)? {
-            let marker = promise.map(|p| p.0.to_rfc3339()).unwrap_or_default();
-            if repo::mark_alert(conn, EventType::TicketPastPromise, ticket, &marker, now)? {
-                let payload = json!({"ticket_id": ticket.0, "number": number, "status": status,
-                                     "promised_at": promise.map(|p| p.0)});
-                emit_alert(
-                    conn,
-                    EventType::TicketPastPromise,
-                    Subject::ticket(ticket.0, store.0),
-                    payload,
-                )?;
-                raised += 1;
+            let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "due_at": row.due_at.map(|d| d.0)});
+            emit_alert(
+                conn,
+                EventType::LoanOverdue,
+                Subject::loan(loan.0, row.store_id.0),
+                payload,
+            )?;
+            Ok(1)
+        })?;
+    }
+    for (loan, ticket, _, _) in db.read(|conn| repo::due_soon_loans(conn, now, soon_by, ALERT_BATCH))? {
+        raised += db.write(|conn| {
+            let Some(row) = lock_loan(conn, ticket, loan)? else {
+                return Ok(0);
+            };
+            let Some(due) = row
+                .due_at
+                .filter(|d| row.state == "issued" && *d >= now && *d <= soon_by)
+            else {
+                return Ok(0);
+            };
+            if !repo::mark_alert(conn, EventType::LoanDueSoon, loan, &due_marker(due), now)? {
+                return Ok(0);
             }
-        }
-        raised += long_waitlists(conn, now, settings.waitlist_length)?;
-        Ok(raised)
-    })
+            let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "due_at": due.0});
+            emit_alert(
+                conn,
+                EventType::LoanDueSoon,
+                Subject::loan(loan.0, row.store_id.0),
+                payload,
+            )?;
+            Ok(1)
+        })?;
+    }
+    for (loan, ticket, _, _) in db.read(|conn| repo::expiring_reservations(conn, now, warn_by, ALERT_BATCH))? {
+        raised += db.write(|conn| {
+            let Some(row) = lock_loan(conn, ticket, loan)? else {
+                return Ok(0);
+            };
+            let Some(hold) = row
+                .hold_until
+                .filter(|h| row.state == "reserved" && *h > now && *h <= warn_by)
+            else {
+                return Ok(0);
+            };
+            if !repo::mark_alert(
+                conn,
+                EventType::LoanReservationExpiring,
+                loan,
+                &hold.0.to_rfc3339(),
+                now,
+            )? {
+                return Ok(0);
+            }
+            let payload = json!({"loan_id": loan.0, "ticket_id": ticket.0, "hold_until": hold.0});
+            emit_alert(
+                conn,
+                EventType::LoanReservationExpiring,
+                Subject::loan(loan.0, row.store_id.0),
+                payload,
+            )?;
+            Ok(1)
+        })?;
+    }
+    for (ticket, _, _, _, _) in db.read(|conn| repo::tickets_past_promise(conn, now, ALERT_BATCH))? {
+        raised += db.write(|conn| {
+            let Some(row) = crate::tickets::lock_ticket(conn, ticket)? else {
+                return Ok(0);
+            };
+            let still_late =
+                row.ready_at.is_none() && !["closed", "cancelled", "ready_for_pickup"].contains(&row.status.as_str());
+            let Some(promise) = row.promised_at.filter(|p| still_late && *p < now) else {
+                return Ok(0);
+            };
+            if !repo::mark_alert(conn, EventType::TicketPastPromise, ticket, &promise.0.to_rfc3339(), now)? {
+                return Ok(0);
+            }
+            let payload = json!({"ticket_id": ticket.0, "number": row.number, "status": row.status,
+                                 "promised_at": promise.0});
+            emit_alert(
+                conn,
+                EventType::TicketPastPromise,
+                Subject::ticket(ticket.0, row.store_id.0),
+                payload,
+            )?;
+            Ok(1)
+        })?;
+    }
+    raised += long_waitlists(db, now, settings.waitlist_length)?;
+    Ok(raised)
+}
+
+/// The marker of a `loan.due_soon` alert: the due time it is about (a loan extended since is due soon again).
+fn due_marker(due: Ts) -> String {
+    due.0.timestamp_micros().to_string()
+}
+
+/// Locks loan `loan` of ticket `ticket` in the order every change of a loan takes (the ticket, then its loans) and
+/// reads it after the locks; none when it is gone or belongs to another ticket.
+fn lock_loan(conn: &mut Conn<'_>, ticket: Id, loan: Id) -> AppResult<Option<crate::loans::LoanRow>> {
+    crate::tickets::lock_ticket(conn, ticket)?;
+    crate::tickets::lock_loan_of(conn, ticket)?;
+    Ok(crate::loans::repo::find(conn, loan)?.filter(|row| row.ticket_id == ticket))
 }
 
 /// The `waitlist.long` step of [`raise_alerts`]: raised for each (store, series) queue longer than `threshold` not
-/// raised yet; a queue that fell back is forgotten, to be raised again when it grows.
-fn long_waitlists(conn: &mut Conn<'_>, now: Ts, threshold: i64) -> AppResult<usize> {
+/// raised yet, counted again under the queue's lock (the lock a transaction freeing one of its loaners takes); a
+/// queue that fell back is forgotten, to be raised again when it grows.
+fn long_waitlists(db: &Db, now: Ts, threshold: i64) -> AppResult<usize> {
     let mut long: std::collections::HashMap<Id, Vec<String>> = std::collections::HashMap::new();
     let mut raised = 0;
-    for (store, series, waiting) in repo::waitlists(conn)? {
+    for (store, series, waiting) in db.read(repo::waitlists)? {
         if waiting <= threshold {
             continue;
         }
         let marker = series.0.to_string();
-        long.entry(store).or_default().push(marker.clone());
-        if repo::mark_alert(conn, EventType::WaitlistLong, store, &marker, now)? {
+        raised += db.write(|conn| {
+            crate::loans::repo::lock_queue(conn, store, series, crate::loans::repo::Server::Releaser)?;
+            let waiting = repo::waiting_in(conn, store, series)?;
+            if waiting <= threshold || !repo::mark_alert(conn, EventType::WaitlistLong, store, &marker, now)? {
+                return Ok(0);
+            }
             let subject = Subject {
                 kind: SubjectType::Store,
                 id: store.0,
@@ -235,17 +326,21 @@ fn long_waitlists(conn: &mut Conn<'_>, now: Ts, threshold: i64) -> AppResult<usi
             let payload = json!({"store_id": store.0, "series_id": series.0, "waiting": waiting,
                                  "threshold": threshold});
             emit_alert(conn, EventType::WaitlistLong, subject, payload)?;
-            raised += 1;
+            Ok(1)
+        })?;
+        long.entry(store).or_default().push(marker);
+    }
+    db.write(|conn| {
+        let stores: std::collections::HashSet<Id> = repo::raised(conn, EventType::WaitlistLong)?
+            .into_iter()
+            .map(|(store, _)| store)
+            .collect();
+        for store in stores {
+            let keep = long.get(&store).cloned().unwrap_or_default();
+            repo::clear_alerts(conn, EventType::WaitlistLong, store, &keep)?;
         }
-    }
-    let stores: std::collections::HashSet<Id> = repo::raised(conn, EventType::WaitlistLong)?
-        .into_iter()
-        .map(|(store, _)| store)
-        .collect();
-    for store in stores {
-        let keep = long.get(&store).cloned().unwrap_or_default();
-        repo::clear_alerts(conn, EventType::WaitlistLong, store, &keep)?;
-    }
+        Ok(())
+    })?;
     Ok(raised)
 }
 

@@ -308,6 +308,12 @@ pub fn extend(db: &Db, bearer: &Bearer, id: Uuid, due_at: DateTime<Utc>, reason:
         checks.finish()?;
         let due = crate::to_micros(due_at);
         repo::set_due(conn, loan.id, Ts(due), Ts(crate::now()))?;
+        emit_loan(
+            conn,
+            ids(&loan),
+            EventType::LoanExtended,
+            serde_json::json!({"due_at": due, "previous_due_at": loan.due_at.map(|d| d.0)}),
+        )?;
         let note = format!(
             "due {} (was {}): {reason}",
             due.to_rfc3339(),

@@ -89,7 +89,7 @@ impl Channel for HttpSmsGateway {
 }
 
 /// `text` with every tracking token (the 43 characters after `/tracking/`) cut to its first 6 characters.
-fn mask_tracking_token(text: &str) -> String {
+pub fn mask_tracking_token(text: &str) -> String {
     const MARK: &str = "/tracking/";
     let mut out = String::with_capacity(text.len());
     let mut rest = text;

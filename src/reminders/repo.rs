@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::model::ReminderRow;
 use crate::db::Conn;
-use crate::db::schema::{customers, loans, pickups, reminders, stores, tickets};
+use crate::db::schema::{customers, events, loans, pickups, reminders, stores, tickets};
 use crate::db::types::{Id, Ts};
 use crate::error::AppResult;
 use crate::with_conn;
@@ -87,6 +87,24 @@ pub fn pickup_facts(conn: &mut Conn<'_>, pickup: Id) -> AppResult<Option<(Id, St
         .optional())?)
 }
 
+/// Whether the quote that `issued` (a `quote.issued` event of `ticket`) announced was answered since: a
+/// `quote.approved` or `quote.declined` of the ticket written after it (committed, placed in the feed or not).
+pub fn quote_answered_since(conn: &mut Conn<'_>, ticket: Id, issued: Id) -> AppResult<bool> {
+    let (later, issued_seq) = diesel::alias!(events as later, events as issued_seq);
+    let after = issued_seq
+        .filter(issued_seq.field(events::id).eq(issued))
+        .select(issued_seq.field(events::seq))
+        .single_value()
+        .assume_not_null();
+    Ok(with_conn!(conn, c => diesel::select(diesel::dsl::exists(
+        later
+            .filter(later.field(events::subject_id).eq(ticket))
+            .filter(later.field(events::event_type).eq_any(["quote.approved", "quote.declined"]))
+            .filter(later.field(events::seq).gt(after)),
+    ))
+    .get_result::<bool>(c))?)
+}
+
 /// A customer's phone and consent.
 pub fn customer_contact(conn: &mut Conn<'_>, customer: Id) -> AppResult<Option<(String, bool)>> {
     Ok(with_conn!(conn, c => customers::table
@@ -165,6 +183,9 @@ pub fn lock_claimed(conn: &mut Conn<'_>, id: Id, token: Id) -> AppResult<Option<
 /// Ends a claimed reminder in `state` (`sent`, `skipped`, `cancelled`, `failed`).
 pub struct Ending<'a> {
     pub state: &'a str,
+    /// The link as kept once the reminder ended: masked (see `channel::mask_tracking_token`), so that no usable
+    /// tracking token stays at rest after the message it was for.
+    pub link: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub body: Option<&'a str>,
     pub channel: Option<&'a str>,
@@ -176,6 +197,7 @@ pub fn end(conn: &mut Conn<'_>, id: Id, ending: &Ending<'_>, now: Ts) -> AppResu
     with_conn!(conn, c => diesel::update(reminders::table.find(id))
         .set((
             reminders::state.eq(ending.state),
+            reminders::link.eq(ending.link),
             reminders::reason.eq(ending.reason),
             reminders::body.eq(ending.body),
             reminders::channel.eq(ending.channel),

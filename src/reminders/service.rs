@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::channel::{Channel, HttpSmsGateway, LogChannel, Sms};
+use super::channel::{Channel, HttpSmsGateway, LogChannel, Sms, mask_tracking_token};
 use super::model::{ReminderKind, ReminderRow, ReminderSettings, ReminderState};
 use super::repo::{self, Ending, TicketFacts};
 use super::rules::{self, MAX_ATTEMPTS, MessageContext};
@@ -45,6 +45,10 @@ pub fn plan(db: &Db, public_base_url: &str) -> AppResult<usize> {
             for event in events {
                 plan_event(conn, event, public_base_url)?;
             }
+            // The reminders are the only reader of `internal` (the opening's tracking token, now in the planned
+            // message's link): it is not kept in the outbox past this step.
+            let used: Vec<Id> = events.iter().filter(|e| e.internal.is_some()).map(|e| e.id).collect();
+            events::repo::clear_internal(conn, &used)?;
             Ok(())
         })?;
         total += read;
@@ -200,7 +204,7 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
         EventType::QuoteApproved | EventType::QuoteDeclined if on_ticket => {
             repo::cancel_pending(conn, subject, &["quote_waiting"], "quote_answered", now)?;
         }
-        EventType::LoanIssued | EventType::LoanDueSoon | EventType::LoanOverdue => {
+        EventType::LoanIssued | EventType::LoanExtended | EventType::LoanDueSoon | EventType::LoanOverdue => {
             let Some((ticket_id, _, Some(due))) = repo::loan_facts(conn, subject)? else {
                 return Ok(());
             };
@@ -210,9 +214,11 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
             let (kind, send_at) = match event_type {
                 EventType::LoanOverdue => (ReminderKind::LoanerOverdue, at),
                 EventType::LoanDueSoon => (ReminderKind::LoanerDue, at),
-                // Issued: the day before it is due, unless the loan is shorter than a day.
+                // Issued: the day before it is due, unless the loan is shorter than a day (`loan.due_soon` plans it).
+                // Extended: the day before the new due time, or at once when that is within a day.
                 _ => match Ts(due.0 - Duration::days(1)) {
                     before if before > at => (ReminderKind::LoanerDue, before),
+                    _ if event_type == EventType::LoanExtended && due > at => (ReminderKind::LoanerDue, at),
                     _ => return Ok(()),
                 },
             };
@@ -257,7 +263,8 @@ fn plan_event(conn: &mut Conn<'_>, event: &EventRow, base: &str) -> AppResult<()
                 },
             )?;
         }
-        EventType::PickupCancelled => {
+        // A leg moved to another partner is not cancelled for the customer (see `courier::announce_reassignment`).
+        EventType::PickupCancelled if text("reason").as_deref() != Some("reassigned") => {
             repo::cancel_pending(conn, subject, &["courier_on_the_way"], "pickup_cancelled", now)?;
         }
         _ => {}
@@ -329,6 +336,9 @@ fn decide(
             Some((_, _, status)) => return Ok(Decision::Cancel(format!("pickup_{status}"))),
             None => return Ok(Decision::Cancel("pickup_gone".into())),
         },
+        ReminderKind::QuoteWaiting if repo::quote_answered_since(conn, r.ticket_id, r.event_id)? => {
+            return Ok(Decision::Cancel("quote_answered".into()));
+        }
         ReminderKind::ReadyForPickup if ticket.status != "ready_for_pickup" => {
             return Ok(Decision::Cancel(format!("ticket_{}", ticket.status)));
         }
@@ -437,78 +447,91 @@ fn send_one(
     round: &mut Round,
 ) -> AppResult<()> {
     let token = batch.token;
-    let decision = db.read(|conn| decide(conn, r, settings, now))?;
-    let (phone, text) = match decision {
-        Decision::Send { phone, text } => (phone, text),
-        other => {
-            let kept = db.write(|conn| {
-                if repo::lock_claimed(conn, r.id, token)?.is_none() {
-                    return Ok(false);
+    let masked = r.link.as_deref().map(mask_tracking_token);
+    fn ending<'a>(state: ReminderState, link: Option<&'a str>, reason: &'a str, attempts: i32) -> Ending<'a> {
+        Ending {
+            state: state.as_str(),
+            link,
+            reason: Some(reason),
+            body: None,
+            channel: None,
+            sent_at: None,
+            attempts,
+        }
+    }
+    // Decided under the claim, just before sending, in the transaction that renews the claim for the message: what
+    // happened since the claim (a quote answered, a ticket closed) is seen, and a claim that ran short while earlier
+    // messages were sent is renewed, or left to the sender that took it over.
+    let until = Ts(batch.now() + CLAIM_LEASE);
+    let decided = db.write(|conn| {
+        if repo::lock_claimed(conn, r.id, token)?.is_none() {
+            return Ok(None);
+        }
+        let decision = decide(conn, r, settings, now)?;
+        match &decision {
+            Decision::Send { .. } => {
+                if !repo::extend_claim(conn, r.id, token, until)? {
+                    return Ok(None);
                 }
-                fn ending(state: ReminderState, reason: &str, attempts: i32) -> Ending<'_> {
-                    Ending {
-                        state: state.as_str(),
-                        reason: Some(reason),
-                        body: None,
-                        channel: None,
-                        sent_at: None,
-                        attempts,
-                    }
-                }
-                match &other {
-                    Decision::Cancel(reason) => repo::end(
-                        conn,
-                        r.id,
-                        &ending(ReminderState::Cancelled, reason, r.attempts),
-                        Ts(now),
-                    )?,
-                    Decision::Skip(reason) => {
-                        repo::end(conn, r.id, &ending(ReminderState::Skipped, reason, r.attempts), Ts(now))?
-                    }
-                    Decision::Defer(until) => {
-                        repo::release(conn, r.id, Ts(*until), r.attempts, Some("quiet_hours"), Ts(now))?
-                    }
-                    Decision::Send { .. } => {}
-                }
-                Ok(true)
-            })?;
-            match other {
-                _ if !kept => round.lost += 1,
-                Decision::Cancel(_) => round.cancelled += 1,
-                Decision::Skip(_) => round.skipped += 1,
-                Decision::Defer(_) => round.deferred += 1,
-                Decision::Send { .. } => {}
             }
+            Decision::Cancel(reason) => repo::end(
+                conn,
+                r.id,
+                &ending(ReminderState::Cancelled, masked.as_deref(), reason, r.attempts),
+                Ts(now),
+            )?,
+            Decision::Skip(reason) => repo::end(
+                conn,
+                r.id,
+                &ending(ReminderState::Skipped, masked.as_deref(), reason, r.attempts),
+                Ts(now),
+            )?,
+            Decision::Defer(until) => repo::release(conn, r.id, Ts(*until), r.attempts, Some("quiet_hours"), Ts(now))?,
+        }
+        Ok(Some(decision))
+    })?;
+    let (phone, text) = match decided {
+        None => {
+            tracing::warn!(reminder = %r.id.0, "a reminder's claim lapsed before it was sent; another sender has it");
+            round.lost += 1;
+            return Ok(());
+        }
+        Some(Decision::Send { phone, text }) => (phone, text),
+        Some(Decision::Cancel(_)) => {
+            round.cancelled += 1;
+            return Ok(());
+        }
+        Some(Decision::Skip(_)) => {
+            round.skipped += 1;
+            return Ok(());
+        }
+        Some(Decision::Defer(_)) => {
+            round.deferred += 1;
             return Ok(());
         }
     };
-    // The claim may have run short while earlier messages were sent: renew it for this one, or leave the reminder
-    // to the sender that took it over.
-    let until = Ts(batch.now() + CLAIM_LEASE);
-    if !db.write(|conn| repo::extend_claim(conn, r.id, token, until))? {
-        tracing::warn!(reminder = %r.id.0, "a reminder's claim lapsed before it was sent; another sender has it");
-        round.lost += 1;
-        return Ok(());
-    }
     let outcome = channel.send(&Sms {
         id: r.id.0,
         phone: &phone,
         text: &text,
     });
     let attempts = r.attempts + 1;
+    // What is kept of a message once it ended holds no whole tracking token (the customer got the link).
+    let kept_text = mask_tracking_token(&text);
     let kept = db.write(|conn| {
         if repo::lock_claimed(conn, r.id, token)?.is_none() {
             return Ok(false);
         }
         match &outcome {
-            Ok(()) => record_sent(conn, r, channel.name(), &phone, &text, attempts, now)?,
+            Ok(()) => record_sent(conn, r, channel.name(), &phone, &kept_text, attempts, now)?,
             Err(reason) if attempts >= MAX_ATTEMPTS => repo::end(
                 conn,
                 r.id,
                 &Ending {
                     state: ReminderState::Failed.as_str(),
+                    link: masked.as_deref(),
                     reason: Some(reason),
-                    body: Some(&text),
+                    body: Some(&kept_text),
                     channel: Some(channel.name()),
                     sent_at: None,
                     attempts,
@@ -557,6 +580,7 @@ fn record_sent(
         r.id,
         &Ending {
             state: ReminderState::Sent.as_str(),
+            link: r.link.as_deref().map(mask_tracking_token).as_deref(),
             reason: None,
             body: Some(text),
             channel: Some(channel),

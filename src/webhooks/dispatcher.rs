@@ -5,7 +5,11 @@
 //!
 //! A delivery resolves the endpoint's host again and checks every address (DNS answers change), then connects to
 //! the checked address: the check and the connection happen in one step (the HTTP client's resolver), so a name
-//! that changes between them cannot slip through. Redirects are not followed. At most 1 KiB of an answer is read.
+//! that changes between them cannot slip through. The lookup is bounded by the delivery's timeout (it runs on a
+//! helper thread: see `service::lookup`). Redirects are not followed. At most 1 KiB of an answer is read.
+//!
+//! No endpoint holds more than `per_endpoint` messages of this dispatcher at once (queued or in flight), so that a
+//! slow or hanging receiver takes at most that many workers and the others go on delivering elsewhere.
 //!
 //! Shutdown ([`Dispatcher::stop`]): no more claims; deliveries in flight get up to the grace period; the messages
 //! still held (queued, or in flight past the grace) are given back at once for any instance to take.
@@ -42,6 +46,9 @@ pub const EXCERPT_BYTES: usize = 1024;
 pub struct DispatchConfig {
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// Messages of one endpoint held at once (queued or in flight; at most `concurrency`), so that a slow endpoint
+    /// never takes every worker from the others.
+    pub per_endpoint: usize,
     /// Longest a delivery may take, connection to answer.
     pub timeout: Duration,
     /// How long a claim holds a message; longer than `timeout`, so a live dispatcher never loses one.
@@ -60,6 +67,9 @@ impl DispatchConfig {
     pub fn from_settings(settings: &crate::config::Settings) -> DispatchConfig {
         DispatchConfig {
             concurrency: settings.webhook_concurrency.max(1),
+            per_endpoint: settings
+                .webhook_endpoint_concurrency
+                .clamp(1, settings.webhook_concurrency.max(1)),
             timeout: settings.webhook_timeout,
             lease: settings.webhook_lease,
             interval: settings.webhook_interval,
@@ -75,6 +85,8 @@ impl DispatchConfig {
 #[derive(Debug)]
 struct CheckedResolver {
     allow: Vec<Cidr>,
+    /// Longest a name lookup may take (the delivery's timeout; the lookup is part of it).
+    lookup: Duration,
 }
 
 impl Resolver for CheckedResolver {
@@ -85,7 +97,7 @@ impl Resolver for CheckedResolver {
         _timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let url = rules::parse_url(&uri.to_string()).map_err(ureq::Error::BadUri)?;
-        let addrs = service::resolve_checked(&url, &self.allow)
+        let addrs = service::resolve_checked(&url, &self.allow, self.lookup)
             .map_err(|why| ureq::Error::Io(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why)))?;
         let mut result = self.empty();
         for addr in addrs.into_iter().take(16) {
@@ -113,6 +125,7 @@ fn agent(config: &DispatchConfig) -> ureq::Agent {
         DefaultConnector::new(),
         CheckedResolver {
             allow: config.allow.clone(),
+            lookup: config.timeout,
         },
     )
 }
@@ -198,8 +211,8 @@ struct Inner {
     stopping: AtomicBool,
     /// Set by [`Dispatcher::abandon`]: workers record nothing more (as if the process had died).
     abandoned: AtomicBool,
-    /// Messages claimed and not finished, with their claim's token.
-    held: Mutex<HashMap<Id, Id>>,
+    /// Messages claimed and not finished, with their claim's token and their endpoint.
+    held: Mutex<HashMap<Id, (Id, Id)>>,
     /// Deliveries in progress.
     in_flight: AtomicUsize,
     wake: Condvar,
@@ -295,7 +308,11 @@ impl Dispatcher {
         while inner.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let held: Vec<(Id, Id)> = inner.held.lock().map(|mut h| h.drain().collect()).unwrap_or_default();
+        let held: Vec<(Id, Id)> = inner
+            .held
+            .lock()
+            .map(|mut h| h.drain().map(|(message, (token, _))| (message, token)).collect())
+            .unwrap_or_default();
         if !held.is_empty() {
             let mut by_token: HashMap<Id, Vec<Id>> = HashMap::new();
             for (message, token) in held {
@@ -380,8 +397,19 @@ fn claim(inner: &Inner, limit: i64) -> AppResult<Vec<Job>> {
     let token = Id(Uuid::now_v7());
     let now = crate::now();
     let lease = chrono::Duration::from_std(inner.config.lease).unwrap_or(chrono::Duration::seconds(60));
+    // What each endpoint holds here already: the claim takes no more of an endpoint than its cap leaves.
+    let mut per_endpoint: HashMap<Id, usize> = HashMap::new();
+    if let Ok(held) = inner.held.lock() {
+        for (_, endpoint) in held.values() {
+            *per_endpoint.entry(*endpoint).or_default() += 1;
+        }
+    }
+    let cap = repo::EndpointCap {
+        per_endpoint: inner.config.per_endpoint,
+        held: per_endpoint,
+    };
     let (messages, endpoints) = inner.db.write(|conn| {
-        let messages = repo::claim(conn, Ts(now), Ts(now + lease), token, limit)?;
+        let messages = repo::claim(conn, Ts(now), Ts(now + lease), token, limit, &cap)?;
         let mut ids: Vec<Id> = messages.iter().map(|m| m.endpoint_id).collect();
         ids.sort();
         ids.dedup();
@@ -395,7 +423,7 @@ fn claim(inner: &Inner, limit: i64) -> AppResult<Vec<Job>> {
     let endpoints: HashMap<Id, Arc<EndpointRow>> = endpoints.into_iter().map(|e| (e.id, Arc::new(e))).collect();
     if let Ok(mut held) = inner.held.lock() {
         for m in &messages {
-            held.insert(m.id, token);
+            held.insert(m.id, (token, m.endpoint_id));
         }
     }
     Ok(messages
@@ -442,7 +470,7 @@ fn work(inner: &Inner, queue: &Mutex<Receiver<Job>>) {
                 tracing::warn!(error = %e, message = %job.message.id.0, "recording a webhook attempt failed; the lease will run out and it is sent again");
             }
             if let Ok(mut held) = inner.held.lock() {
-                if held.get(&job.message.id) == Some(&job.token) {
+                if held.get(&job.message.id).map(|h| h.0) == Some(job.token) {
                     held.remove(&job.message.id);
                 }
             }

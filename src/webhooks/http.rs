@@ -45,14 +45,18 @@ pub struct CreateWebhookEndpoint {
     )]
     pub url: String,
     /// The event types to receive (at least one).
-    #[schema(min_items = 1, max_items = 24)]
+    #[schema(min_items = 1, max_items = 27)]
     pub event_types: Vec<EventType>,
     /// Only events of this store.
     pub store_id: Option<Uuid>,
     /// Only this courier partner's pickups' events; the partner's keys then manage the endpoint. A courier key's
     /// endpoints are always its own partner's.
     pub partner_id: Option<Uuid>,
-    #[schema(max_length = 500)]
+    /// At most 500 characters without control characters, after surrounding white space is trimmed (kept
+    /// trimmed).
+    #[schema(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,498}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub description: Option<String>,
     /// Default true.
     pub enabled: Option<bool>,
@@ -70,12 +74,16 @@ pub struct UpdateWebhookEndpoint {
         schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp]://")
     )]
     pub url: Option<String>,
-    #[schema(min_items = 1, max_items = 24)]
+    #[schema(min_items = 1, max_items = 27)]
     pub event_types: Option<Vec<EventType>>,
     pub store_id: Option<Uuid>,
     /// Must be the endpoint's own partner when given (it cannot change).
     pub partner_id: Option<Uuid>,
-    #[schema(max_length = 500)]
+    /// At most 500 characters without control characters, after surrounding white space is trimmed (kept
+    /// trimmed).
+    #[schema(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,498}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub description: Option<String>,
     /// `true` enables an endpoint again (Depot disables one whose deliveries failed for days).
     pub enabled: Option<bool>,
@@ -96,6 +104,9 @@ pub struct ReplayWebhookEvents {
     pub since: DateTime<Utc>,
     /// ...and before this one (default now).
     pub until: Option<DateTime<Utc>>,
+    /// Events looked at in this call, at most (default and most 10,000); the rest are left to `resume_from`.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -154,6 +165,12 @@ fn non_empty(types: &Option<Vec<EventType>>) -> AppResult<()> {
         return Err(AppError::field(
             "event_types",
             format!("name at least one of: {}", valid.join(", ")),
+        ));
+    }
+    if types.as_ref().is_some_and(|t| t.len() > EventType::ALL.len()) {
+        return Err(AppError::field(
+            "event_types",
+            format!("name at most {} types (each once)", EventType::ALL.len()),
         ));
     }
     Ok(())
@@ -386,8 +403,9 @@ pub async fn redeliver_webhook_message(
     Ok(HttpResponse::Ok().json(message))
 }
 
-/// Send again, as new messages, the events of a time range the endpoint receives (at most 10,000 events per
-/// call; `resume_from` says where to go on).
+/// Send again, as new messages, the events of a time range the endpoint receives, in the order they happened (at
+/// most `limit`, 10,000 by default, per call): `resume_from`, when present, is the `since` of the next call, which
+/// goes on with neither a skip nor a repeat.
 #[utoipa::path(
     tag = "webhooks", operation_id = "replay_webhook_events", params(("endpoint_id" = Uuid, Path)),
     request_body = ReplayWebhookEvents,
@@ -404,7 +422,8 @@ pub async fn replay_webhook_events(
     let id = path.into_inner();
     let since = body.value.since;
     let until = body.value.until.unwrap_or_else(Utc::now);
-    let result = web::block(move || service::replay(&state.db, &bearer, id, since, until)).await??;
+    let limit = body.value.limit;
+    let result = web::block(move || service::replay(&state.db, &bearer, id, (since, until), limit)).await??;
     Ok(HttpResponse::Ok().json(result))
 }
 
@@ -423,4 +442,20 @@ pub async fn ping_webhook_endpoint(
     let id = path.into_inner();
     let message = web::block(move || service::ping(&state.db, &bearer, id)).await??;
     Ok(HttpResponse::Ok().json(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::events::EventType;
+
+    /// The schemas promise what the server enforces: at most one of each type.
+    #[test]
+    fn the_documented_event_types_bound_is_the_number_of_types() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&crate::openapi::document_json()).unwrap_or_else(|e| panic!("{e}"));
+        for schema in ["CreateWebhookEndpoint", "UpdateWebhookEndpoint"] {
+            let types = &doc["components"]["schemas"][schema]["properties"]["event_types"];
+            assert_eq!(types["maxItems"], EventType::ALL.len(), "{schema}: {types}");
+        }
+    }
 }

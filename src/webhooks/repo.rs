@@ -163,10 +163,39 @@ pub fn list_attempts(conn: &mut Conn<'_>, message: Id, page: PageRequest) -> App
     })?)
 }
 
-/// Claims up to `limit` due messages of enabled endpoints for this dispatcher: their lease runs to `until`, and
-/// `token` marks them as this claim's, so that only its holder records their outcome. A message whose lease ran
-/// out (its dispatcher died) is due again.
-pub fn claim(conn: &mut Conn<'_>, now: Ts, until: Ts, token: Id, limit: i64) -> AppResult<Vec<MessageRow>> {
+/// How many messages of each endpoint a dispatcher may take: `per_endpoint` at once, less what it `held` already.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointCap {
+    pub per_endpoint: usize,
+    pub held: std::collections::HashMap<Id, usize>,
+}
+
+impl EndpointCap {
+    /// The endpoints at their cap already: none of their messages is looked at.
+    fn full(&self) -> Vec<Id> {
+        self.held
+            .iter()
+            .filter(|(_, n)| **n >= self.per_endpoint)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+/// Candidates looked at per message claimed: enough that a backlog of one endpoint at the head of the queue leaves
+/// room for others' messages in the same claim.
+const CANDIDATES_PER_CLAIM: i64 = 8;
+
+/// Claims up to `limit` due messages of enabled endpoints for this dispatcher, no more of one endpoint than `cap`
+/// leaves: their lease runs to `until`, and `token` marks them as this claim's, so that only its holder records
+/// their outcome. A message whose lease ran out (its dispatcher died) is due again.
+pub fn claim(
+    conn: &mut Conn<'_>,
+    now: Ts,
+    until: Ts,
+    token: Id,
+    limit: i64,
+    cap: &EndpointCap,
+) -> AppResult<Vec<MessageRow>> {
     let enabled = webhook_endpoints::table
         .filter(webhook_endpoints::enabled.eq(true))
         .select(webhook_endpoints::id);
@@ -179,13 +208,26 @@ pub fn claim(conn: &mut Conn<'_>, now: Ts, until: Ts, token: Id, limit: i64) -> 
                 .or(webhook_messages::claimed_until.lt(now)),
         )
         .filter(webhook_messages::endpoint_id.eq_any(enabled))
+        .filter(webhook_messages::endpoint_id.ne_all(cap.full()))
         .order(webhook_messages::next_attempt_at)
-        .limit(limit)
-        .select(webhook_messages::id);
-    let ids: Vec<Id> = match conn {
+        .limit(limit.saturating_mul(CANDIDATES_PER_CLAIM))
+        .select((webhook_messages::id, webhook_messages::endpoint_id));
+    let candidates: Vec<(Id, Id)> = match conn {
         Conn::Pg(c) => due.for_update().skip_locked().load(*c)?,
         Conn::Sqlite(c) => due.load(*c)?,
     };
+    let mut taken = cap.held.clone();
+    let mut ids: Vec<Id> = Vec::new();
+    for (id, endpoint) in candidates {
+        if ids.len() as i64 >= limit {
+            break;
+        }
+        let n = taken.entry(endpoint).or_default();
+        if *n < cap.per_endpoint {
+            *n += 1;
+            ids.push(id);
+        }
+    }
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -311,13 +353,14 @@ pub fn pending_count(conn: &mut Conn<'_>) -> AppResult<i64> {
         .get_result(c))?)
 }
 
-/// Placed events that happened in `[since, until)`, in feed order, at most `limit` (a replay).
+/// Placed events that happened in `[since, until)`, in the order they happened (`occurred_at`, then `seq`), at
+/// most `limit` (a replay: its filter and its order agree, so a page ends at an instant the next one starts from).
 pub fn events_between(conn: &mut Conn<'_>, since: Ts, until: Ts, limit: i64) -> AppResult<Vec<EventRow>> {
     Ok(with_conn!(conn, c => events::table
         .filter(events::position.is_not_null())
         .filter(events::occurred_at.ge(since))
         .filter(events::occurred_at.lt(until))
-        .order(events::position)
+        .order((events::occurred_at, events::seq))
         .limit(limit)
         .select(EventRow::as_select())
         .load(c))?)

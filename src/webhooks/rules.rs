@@ -234,6 +234,10 @@ pub fn excerpt(bytes: &[u8], max: usize) -> String {
     text.trim_end_matches('\u{fffd}').to_owned()
 }
 
+/// What an endpoint's `description` may be, as the OpenAPI document states it: after surrounding white space is
+/// trimmed, at most 500 characters and none a control character (what `Checks::text` enforces with 0 to 500).
+pub const DESCRIPTION_PATTERN: &str = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,498}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +378,36 @@ mod tests {
     fn an_excerpt_is_cut_on_a_character_boundary() {
         assert_eq!(excerpt("héllo".as_bytes(), 2), "h");
         assert_eq!(excerpt(b"ok", 1024), "ok");
+    }
+
+    #[test]
+    fn the_description_pattern_accepts_what_the_server_accepts() {
+        let pattern = regex::Regex::new(super::DESCRIPTION_PATTERN).unwrap_or_else(|e| panic!("{e}"));
+        let long = "x".repeat(500);
+        let too_long = "x".repeat(501);
+        let padded = format!("  {long}\t\n");
+        let samples = [
+            "",
+            "   ",
+            "partner hooks",
+            " 维修 回调 ",
+            "a\u{0}b",
+            "a\u{7}",
+            "tab\tinside",
+            "line\nbreak",
+            "\u{85}x",
+            "x\u{9f}y",
+            "\u{3000}全角\u{3000}",
+            long.as_str(),
+            too_long.as_str(),
+            padded.as_str(),
+            "é\u{200b}",
+        ];
+        for sample in samples {
+            let mut checks = crate::http::validate::Checks::new();
+            checks.text("description", sample, 0, 500);
+            let server = checks.finish().is_ok();
+            assert_eq!(pattern.is_match(sample), server, "{sample:?}");
+        }
     }
 }

@@ -42,15 +42,51 @@ pub struct EndpointInput {
     pub enabled: Option<bool>,
 }
 
-/// Addresses `host` resolves to, each checked against the forbidden ranges and the operator's allow list: all
-/// of them must pass (a name that resolves to one public and one private address is refused).
-pub fn resolve_checked(url: &EndpointUrl, allow: &[Cidr]) -> Result<Vec<SocketAddr>, String> {
+/// Name lookups running at once in this process (each on a thread of its own, see [`lookup`]); more wait for none
+/// and fail at once, so that a resolver that hangs cannot pile up threads.
+const MAX_LOOKUPS: usize = 64;
+static LOOKUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Resolves `host:port` within `deadline`: the system resolver runs on a helper thread, and the caller waits for it
+/// no longer than the deadline (a lookup that hangs is left to end on its own, and counts against [`MAX_LOOKUPS`]
+/// until it does).
+pub fn lookup(host: &str, port: u16, deadline: Duration) -> Result<Vec<SocketAddr>, String> {
+    use std::sync::atomic::Ordering;
+    if LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_LOOKUPS {
+        LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+        return Err(format!(
+            "the host {host} was not looked up: too many lookups in progress"
+        ));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("webhook-lookup".into())
+        .spawn(move || {
+            let found = (name.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>());
+            LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+            let _ = tx.send(found);
+        });
+    if let Err(e) = spawned {
+        LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+        return Err(format!("the host {host} was not looked up: {e}"));
+    }
+    match rx.recv_timeout(deadline) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(format!("the host {host} does not resolve: {e}")),
+        Err(_) => Err(format!(
+            "the host {host} did not resolve within {} ms",
+            deadline.as_millis()
+        )),
+    }
+}
+
+/// Addresses `host` resolves to (within `deadline`), each checked against the forbidden ranges and the operator's
+/// allow list: all of them must pass (a name that resolves to one public and one private address is refused).
+pub fn resolve_checked(url: &EndpointUrl, allow: &[Cidr], deadline: Duration) -> Result<Vec<SocketAddr>, String> {
     let addrs: Vec<SocketAddr> = match url.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, url.port)],
-        Err(_) => (url.host.as_str(), url.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("the host {} does not resolve: {e}", url.host))?
-            .collect(),
+        Err(_) => lookup(&url.host, url.port, deadline)?,
     };
     if addrs.is_empty() {
         return Err(format!("the host {} has no address", url.host));
@@ -73,7 +109,7 @@ pub fn check_url(text: &str, allow: &[Cidr]) -> AppResult<EndpointUrl> {
             "this server delivers over http only (it was built without the webhooks-tls feature)",
         ));
     }
-    let addrs = resolve_checked(&url, allow).map_err(|e| AppError::field("url", e))?;
+    let addrs = resolve_checked(&url, allow, CONNECT_CHECK).map_err(|e| AppError::field("url", e))?;
     let mut last = String::new();
     for addr in &addrs {
         match TcpStream::connect_timeout(addr, CONNECT_CHECK) {
@@ -353,30 +389,47 @@ pub fn redeliver(db: &Db, bearer: &Bearer, id: Uuid, message: Uuid) -> AppResult
 pub struct ReplayResult {
     /// New messages queued: one per event of the range the endpoint subscribes to and may see.
     pub queued: usize,
-    /// Events of the range looked at (at most 10,000 per call).
+    /// Events of the range looked at (at most the call's `limit`).
     pub scanned: usize,
-    /// When the range held more events than one call looks at: replay again from here.
+    /// When the range held more events than this call looked at: replay again with this as `since` (and the same
+    /// `until`). The call looked at every event of the range before this instant and none at or after it.
     pub resume_from: Option<DateTime<Utc>>,
 }
 
-/// Queues again, as new messages, the events of `[since, until)` this endpoint subscribes to and may see.
+/// Queues again, as new messages, the events of `[since, until)` this endpoint subscribes to and may see, in the
+/// order they happened (`occurred_at`, then the order they were written), looking at `limit` events at most
+/// (default and most [`MAX_REPLAY`]). A call that stops short stops between two instants, never inside one, so
+/// that its `resume_from` (the first instant it did not look at) resumes with neither a skip nor a repeat.
 pub fn replay(
     db: &Db,
     bearer: &Bearer,
     id: Uuid,
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
+    (since, until): (DateTime<Utc>, DateTime<Utc>),
+    limit: Option<i64>,
 ) -> AppResult<ReplayResult> {
+    let limit = limit.unwrap_or(MAX_REPLAY);
+    if !(1..=MAX_REPLAY).contains(&limit) {
+        return Err(AppError::field("limit", format!("must be from 1 to {MAX_REPLAY}")));
+    }
     bearer.write(db, |conn, principal| {
         let endpoint = endpoint_in_scope(conn, principal, id)?;
-        let events = repo::events_between(
-            conn,
-            Ts(crate::to_micros(since)),
-            Ts(crate::to_micros(until)),
-            MAX_REPLAY + 1,
-        )?;
-        let more = events.len() as i64 > MAX_REPLAY;
-        let events = &events[..events.len().min(MAX_REPLAY as usize)];
+        let until = Ts(crate::to_micros(until));
+        let mut events = repo::events_between(conn, Ts(crate::to_micros(since)), until, limit + 1)?;
+        let resume_from = match events.get(limit as usize).map(|e| e.occurred_at) {
+            None => None,
+            Some(next) => {
+                // Stop before the instant of the first event left out: the page ends between two instants.
+                events.retain(|e| e.occurred_at < next);
+                if events.is_empty() {
+                    // Every event looked at happened at that one instant: take the whole instant.
+                    events =
+                        repo::events_between(conn, next, Ts(next.0 + chrono::Duration::microseconds(1)), i64::MAX)?;
+                    Some(next.0 + chrono::Duration::microseconds(1)).filter(|t| *t < until.0)
+                } else {
+                    Some(next.0)
+                }
+            }
+        };
         let now = Ts(crate::now());
         let messages: Vec<MessageRow> = events
             .iter()
@@ -387,11 +440,7 @@ pub fn replay(
         Ok(ReplayResult {
             queued: messages.len(),
             scanned: events.len(),
-            resume_from: if more {
-                events.last().map(|e| e.occurred_at.0)
-            } else {
-                None
-            },
+            resume_from,
         })
     })
 }

@@ -24,20 +24,11 @@ struct World {
 fn world(app: &TestApp, code: &str) -> World {
     let store_a = app.create_store(&format!("{code}A"), "Shenzhen");
     let store_b = app.create_store(&format!("{code}B"), "Guangzhou");
-    let series = app.post_admin(
-        "/api/v1/series",
-        &json!({"code": format!("{code}-NOVA"), "name": "Nova", "premium": false}),
-    );
-    assert_eq!(series.status, 201, "{}", series.text);
-    let model = app.post_admin(
-        "/api/v1/models",
-        &json!({"code": format!("{code}-N12"), "name": "Nova 12", "series_id": series.id()}),
-    );
-    assert_eq!(model.status, 201, "{}", model.text);
+    let model = app.create_standard_model(code);
     World {
         store_a,
         store_b,
-        model: model.id(),
+        model,
     }
 }
 

@@ -453,3 +453,183 @@ fn past_promise_alerts_reach_past_one_rounds_batch() {
     let subjects: HashSet<String> = late.iter().map(|e| e["subject"]["id"].to_string()).collect();
     assert_eq!((late.len(), subjects.len()), (opened, opened));
 }
+
+/// Loans returned while two sweepers raise their overdue alerts: each alert is raised under the loan's locks and
+/// checked again there, so no loan is alerted after its return (in the loan's feed order) and none twice.
+#[test]
+fn overdue_alerts_never_follow_the_return_and_two_sweepers_raise_each_once() {
+    let app = spawn_app();
+    let count = 12;
+    let p = premium(&app, "RA", count);
+    let loans: Vec<String> = (0..count)
+        .map(|_| {
+            let t = open(&app, &p);
+            let loan = t.body["loan"]["id"].as_str().unwrap_or_default().to_owned();
+            let issued = app.post_admin(&format!("/api/v1/loans/{loan}/issue"), &json!({}));
+            assert_eq!(issued.status, 200, "{}", issued.text);
+            loan
+        })
+        .collect();
+    let settings = AlertSettings {
+        reservation_warning: Duration::hours(2),
+        waitlist_length: 1_000_000,
+    };
+    let done = AtomicBool::new(false);
+    let raised = Mutex::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                // Rounds until one has started after the last return.
+                loop {
+                    let last = done.load(Ordering::SeqCst);
+                    let n = events::raise_alerts(&app.db, Ts(Utc::now() + Duration::days(20)), &settings)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    *raised.lock().unwrap_or_else(|e| e.into_inner()) += n;
+                    if last {
+                        break;
+                    }
+                }
+            });
+        }
+        s.spawn(|| {
+            for loan in loans.iter().skip(1).step_by(2) {
+                let back = app.post_admin(&format!("/api/v1/loans/{loan}/return"), &json!({"condition": "good"}));
+                assert_eq!(back.status, 200, "{}", back.text);
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+    });
+    let all = feed(&app, &app.admin_key, "&types=loan.overdue,loan.returned");
+    let mut by_loan: HashMap<String, Vec<String>> = HashMap::new();
+    for e in &all {
+        by_loan
+            .entry(e["subject"]["id"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(e["type"].as_str().unwrap_or_default().to_owned());
+    }
+    for (n, loan) in loans.iter().enumerate() {
+        let seen = by_loan.get(loan).cloned().unwrap_or_default();
+        let overdue = seen.iter().filter(|t| *t == "loan.overdue").count();
+        if n % 2 == 0 {
+            assert_eq!(seen, ["loan.overdue"], "kept loan {loan}");
+        } else {
+            assert!(overdue <= 1, "loan {loan} alerted twice: {seen:?}");
+            assert_eq!(
+                seen.last().map(String::as_str),
+                Some("loan.returned"),
+                "loan {loan}: {seen:?}"
+            );
+        }
+    }
+    let total: usize = by_loan.values().flatten().filter(|t| *t == "loan.overdue").count();
+    assert_eq!(
+        *raised.lock().unwrap_or_else(|e| e.into_inner()),
+        total,
+        "each raised alert is in the feed once"
+    );
+}
+
+/// `loan.due_soon` once per loan and due time; an extension emits `loan.extended` and the new due time is due soon
+/// again, once.
+#[test]
+fn due_soon_is_raised_once_per_due_time_and_an_extension_is_an_event() {
+    let app = spawn_app();
+    let p = premium(&app, "DS", 1);
+    let t = open(&app, &p);
+    let loan = t.body["loan"]["id"].as_str().unwrap_or_default().to_owned();
+    let issued = app.post_admin(&format!("/api/v1/loans/{loan}/issue"), &json!({}));
+    assert_eq!(issued.status, 200, "{}", issued.text);
+    let due: chrono::DateTime<Utc> = issued.body["due_at"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("{}", issued.text));
+    let settings = AlertSettings {
+        reservation_warning: Duration::hours(2),
+        waitlist_length: 1_000_000,
+    };
+    let raise =
+        |at: chrono::DateTime<Utc>| events::raise_alerts(&app.db, Ts(at), &settings).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(raise(due - Duration::hours(30)), 0, "not within a day yet");
+    assert_eq!(raise(due - Duration::hours(20)), 1);
+    assert_eq!(raise(due - Duration::hours(10)), 0, "once per due time");
+    let later = due + Duration::days(2);
+    let extended = app.post_admin(
+        &format!("/api/v1/loans/{loan}/extend"),
+        &json!({"due_at": later, "reason": "part delayed"}),
+    );
+    assert_eq!(extended.status, 200, "{}", extended.text);
+    assert_eq!(
+        raise(later - Duration::hours(20)),
+        1,
+        "the new due time is due soon again"
+    );
+    assert_eq!(raise(later - Duration::hours(5)), 0);
+    let all = feed(&app, &app.admin_key, "&types=loan.due_soon,loan.extended");
+    let types: Vec<&str> = all.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["loan.due_soon", "loan.extended", "loan.due_soon"], "{all:#?}");
+    let ext = &all[1];
+    assert_eq!(ext["subject"], json!({"type": "loan", "id": loan}));
+    let new_due: chrono::DateTime<Utc> = ext["payload"]["due_at"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("{ext}"));
+    assert_eq!(new_due, later);
+    assert!(ext["payload"]["previous_due_at"].is_string(), "{ext}");
+    // A returned loan is due soon no more.
+    let back = app.post_admin(&format!("/api/v1/loans/{loan}/return"), &json!({"condition": "good"}));
+    assert_eq!(back.status, 200, "{}", back.text);
+    assert_eq!(raise(later - Duration::hours(1)), 0);
+}
+
+/// A pickup moved to another partner: the new partner hears of a job to accept, in its scope; the old one hears
+/// its job is withdrawn, in its own scope only; the store sees the new request and no false cancellation.
+#[test]
+fn a_reassigned_pickup_is_announced_to_the_new_partner_and_withdrawn_from_the_old() {
+    let app = spawn_app();
+    let p = premium(&app, "RP", 1);
+    let first = partner(&app, "SF");
+    let second = partner(&app, "JD");
+    let mut body = ticket_body(&p, "mail_in");
+    body["pickup"]["partner_id"] = json!(first.partner);
+    let mail = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(mail.status, 201, "{}", mail.text);
+    let pickup = mail.body["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let accepted = app.post(
+        &format!("/api/v1/courier/pickups/{pickup}/accept"),
+        &first.key,
+        &json!({"tracking_number": "SF2000001"}),
+    );
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    let moved = app.patch_admin(
+        &format!("/api/v1/pickups/{pickup}"),
+        &json!({"partner_id": second.partner}),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text);
+
+    let new = feed(&app, &second.key, "");
+    let types: Vec<&str> = new.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["pickup.requested"], "{new:#?}");
+    assert_eq!(new[0]["subject"], json!({"type": "pickup", "id": pickup}));
+    assert_eq!(new[0]["payload"]["reassigned"], true);
+    assert_eq!(new[0]["payload"]["status"], "requested");
+    assert_eq!(new[0]["payload"]["partner_id"], json!(second.partner));
+
+    let old = feed(&app, &first.key, "");
+    let types: Vec<&str> = old.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        ["pickup.requested", "pickup.accepted", "pickup.cancelled"],
+        "{old:#?}"
+    );
+    let withdrawn = &old[2]["payload"];
+    assert_eq!(withdrawn["reason"], "reassigned");
+    assert!(
+        !withdrawn.to_string().contains(&second.partner),
+        "the old partner is not told who took it"
+    );
+
+    let staff = app.create_key("store_staff", &[&p.store]);
+    let store = feed(&app, &staff, "&types=pickup.requested,pickup.cancelled");
+    let types: Vec<&str> = store.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["pickup.requested", "pickup.requested"], "{store:#?}");
+}

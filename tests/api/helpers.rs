@@ -308,6 +308,23 @@ impl TestApp {
         res.id()
     }
 
+    /// Creates a standard (non-premium: no loaners in the way) series `{code}-NOVA` with one model `{code}-N12`,
+    /// and returns the model's id.
+    #[track_caller]
+    pub fn create_standard_model(&self, code: &str) -> String {
+        let series = self.post_admin(
+            "/api/v1/series",
+            &serde_json::json!({"code": format!("{code}-NOVA"), "name": "Nova", "premium": false}),
+        );
+        assert_eq!(series.status, 201, "{}", series.text);
+        let model = self.post_admin(
+            "/api/v1/models",
+            &serde_json::json!({"code": format!("{code}-N12"), "name": "Nova 12", "series_id": series.id()}),
+        );
+        assert_eq!(model.status, 201, "{}", model.text);
+        model.id()
+    }
+
     /// Creates a key with this role and scope over HTTP and returns its text.
     #[track_caller]
     pub fn create_key(&self, role: &str, store_ids: &[&str]) -> String {

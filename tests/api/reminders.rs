@@ -49,19 +49,10 @@ fn shop(app: &TestApp, code: &str, time_zone: &str) -> Shop {
                 "kind": "service_center", "time_zone": time_zone}),
     );
     assert_eq!(store.status, 201, "{}", store.text);
-    let series = app.post_admin(
-        "/api/v1/series",
-        &json!({"code": format!("{code}-NOVA"), "name": "Nova", "premium": false}),
-    );
-    assert_eq!(series.status, 201, "{}", series.text);
-    let model = app.post_admin(
-        "/api/v1/models",
-        &json!({"code": format!("{code}-N12"), "name": "Nova 12", "series_id": series.id()}),
-    );
-    assert_eq!(model.status, 201, "{}", model.text);
+    let model = app.create_standard_model(code);
     Shop {
         store: store.id(),
-        model: model.id(),
+        model,
     }
 }
 
@@ -440,6 +431,32 @@ fn the_opened_message_carries_a_link_that_opens_the_tracking_page() {
     assert_eq!(page.status, 200, "{}", page.text);
     assert_eq!(page.body["number"], ticket["number"]);
     assert!(!page.text.contains(PHONE), "the page shows no full phone number");
+    // Sent: no whole token stays at rest, in the outbox or in the reminder (its link and body are masked), and
+    // the customer's link still opens the page.
+    let events = placed_events(&app);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.internal.as_deref().is_none_or(|i| !i.contains(&token))),
+        "the outbox forgot the token"
+    );
+    let opened: Vec<ReminderRow> = reminders_of(&app, &ticket)
+        .into_iter()
+        .filter(|r| r.kind == "ticket_opened")
+        .collect();
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].state, "sent");
+    let kept = format!("{:?} {:?}", opened[0].link, opened[0].body);
+    assert!(!kept.contains(&token), "{kept}");
+    assert!(
+        kept.contains(&token[..6]) && kept.contains('…'),
+        "masked, not gone: {kept}"
+    );
+    assert_eq!(
+        app.get(path, None).status,
+        200,
+        "the link the customer got still opens the page"
+    );
 }
 
 /// One request the gateway received: its headers (names in lower case) and JSON body.
@@ -1012,4 +1029,137 @@ fn cancelling_leaves_a_claimed_reminder_to_its_sender() {
     assert_eq!(round.sent, 0, "{round:?}");
     let row = reminders_of(&app, &ticket).into_iter().find(|r| r.id == id);
     assert_eq!(row.map(|r| r.state), Some("cancelled".to_owned()));
+}
+
+/// A courier partner's event on a ticket's pickup, as the partner sends it.
+fn courier_event(app: &TestApp, key: &str, pickup: &str, id: &str, kind: &str, minutes_ago: i64) {
+    let res = app.post(
+        &format!("/api/v1/courier/pickups/{pickup}/events"),
+        key,
+        &json!({"event_id": id, "type": kind, "happened_at": Utc::now() - Duration::minutes(minutes_ago),
+                "location": "Shenzhen hub"}),
+    );
+    assert_eq!(res.status, 200, "{kind}: {}", res.text);
+}
+
+/// The phone on its way back: the outbound leg in transit is announced to the customer once, on the ticket's
+/// timeline; the inbound leg's transit is not (the phone travels to the store then).
+#[test]
+fn the_courier_on_the_way_is_announced_for_the_outbound_leg_only() {
+    let app = spawn_app();
+    let shop = shop(&app, "CW", "Asia/Shanghai");
+    let courier = crate::courier::partner(&app, "CWX");
+    let opened = app.post_admin(
+        "/api/v1/tickets",
+        &json!({
+            "store_id": shop.store,
+            "customer": {"name": "Wang Fang", "phone": PHONE, "contact_consent": true},
+            "device_imei": crate::tickets::imei(),
+            "model_id": shop.model,
+            "purchase_date": (Utc::now() - Duration::days(100)).date_naive(),
+            "channel": "mail_in",
+            "reported_fault": "screen flickers",
+            "pickup": {"address": "88 Shennan Road, Futian, Shenzhen", "partner_id": courier.partner},
+        }),
+    );
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let ticket = opened.body.clone();
+    withdraw_opened(&app, &ticket);
+    let inbound = ticket["pickups"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let accept = |pickup: &str, tracking: &str| {
+        let res = app.post(
+            &format!("/api/v1/courier/pickups/{pickup}/accept"),
+            &courier.key,
+            &json!({ "tracking_number": tracking }),
+        );
+        assert_eq!(res.status, 200, "{}", res.text);
+    };
+    accept(&inbound, "CW0001");
+    courier_event(&app, &courier.key, &inbound, "in-1", "picked_up", 30);
+    courier_event(&app, &courier.key, &inbound, "in-2", "in_transit", 20);
+    courier_event(&app, &courier.key, &inbound, "in-3", "delivered", 10);
+    plan(&app);
+    assert!(
+        states(&reminders_of(&app, &ticket), "courier_on_the_way").is_empty(),
+        "the inbound leg announces nothing"
+    );
+    make_ready(&app, &ticket);
+    let ready = app.get_admin(&format!("/api/v1/tickets/{}", id_of(&ticket)));
+    let outbound = ready.body["pickups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["direction"] == "outbound")
+        .and_then(|p| p["id"].as_str())
+        .unwrap_or_else(|| panic!("no outbound leg: {}", ready.text))
+        .to_owned();
+    accept(&outbound, "CW0002");
+    courier_event(&app, &courier.key, &outbound, "out-1", "picked_up", 5);
+    courier_event(&app, &courier.key, &outbound, "out-2", "in_transit", 1);
+    plan(&app);
+    plan(&app);
+    let rows = reminders_of(&app, &ticket);
+    assert_eq!(
+        states(&rows, "courier_on_the_way"),
+        [(1, "pending".to_owned())],
+        "{rows:?}"
+    );
+    let channel = Recording::default();
+    send(&app, &channel, shanghai_morning(1));
+    let on_the_way: Vec<_> = channel
+        .messages()
+        .into_iter()
+        .filter(|(_, _, text)| text.contains("快递"))
+        .collect();
+    assert_eq!(on_the_way.len(), 1, "{:?}", channel.messages());
+    assert_eq!(on_the_way[0].1, PHONE);
+    assert!(on_the_way[0].2.contains(ticket["number"].as_str().unwrap_or("?")));
+    let rows = reminders_of(&app, &ticket);
+    assert_eq!(states(&rows, "courier_on_the_way"), [(1, "sent".to_owned())]);
+    assert!(
+        timeline_kinds(&app, &ticket)
+            .iter()
+            .any(|(k, note)| k == "reminder_sent" && note.starts_with("courier_on_the_way")),
+        "on the ticket's timeline"
+    );
+    send(&app, &channel, shanghai_morning(2));
+    let again = channel.messages().iter().filter(|(_, _, t)| t.contains("快递")).count();
+    assert_eq!(again, 1, "announced once");
+}
+
+/// A quote answered while its reminder is claimed by a sender: the sender decides again under its claim, just
+/// before sending, and the customer gets no message about a quote already answered.
+#[test]
+fn a_quote_answered_while_its_reminder_is_claimed_is_not_messaged() {
+    let app = spawn_app();
+    let ticket = ticket_with_quotes(&app, "QA", 1);
+    let rows = reminders_of(&app, &ticket);
+    assert_eq!(states(&rows, "quote_waiting"), [(1, "pending".to_owned())], "{rows:?}");
+    let channel = Recording::default();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    // Asked before the claim, then before each message: the quote is approved once the reminder is claimed.
+    let stop = || {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            ensure_event(&app, &ticket, EventType::QuoteApproved, json!({}), None);
+        }
+        false
+    };
+    let round = reminders::send_due_until(
+        &app.db,
+        &channel,
+        &ReminderSettings::default(),
+        shanghai_morning(1),
+        &stop,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the hook ran under the claim"
+    );
+    assert_eq!((round.sent, round.cancelled), (0, 1), "{round:?}");
+    assert!(channel.messages().is_empty(), "{:?}", channel.messages());
+    let rows = reminders_of(&app, &ticket);
+    let quote: Vec<_> = rows.iter().filter(|r| r.kind == "quote_waiting").collect();
+    assert_eq!(quote[0].state, "cancelled");
+    assert_eq!(quote[0].reason.as_deref(), Some("quote_answered"));
 }

@@ -24,20 +24,8 @@ struct Desk {
 /// A service center with a standard (no loaner) series and model.
 fn desk(app: &TestApp, code: &str) -> Desk {
     let store = app.create_store(code, "Shenzhen");
-    let series = app.post_admin(
-        "/api/v1/series",
-        &json!({"code": format!("{code}-NOVA"), "name": "Nova", "premium": false}),
-    );
-    assert_eq!(series.status, 201, "{}", series.text);
-    let model = app.post_admin(
-        "/api/v1/models",
-        &json!({"code": format!("{code}-N12"), "name": "Nova 12", "series_id": series.id()}),
-    );
-    assert_eq!(model.status, 201, "{}", model.text);
-    Desk {
-        store,
-        model: model.id(),
-    }
+    let model = app.create_standard_model(code);
+    Desk { store, model }
 }
 
 /// Opens a walk-in ticket for this IMEI and phone; returns the ticket.

@@ -753,3 +753,181 @@ fn a_dispatcher_stopped_at_once_leaves_no_claim_behind() {
     });
     d.stop(Duration::from_secs(5));
 }
+
+/// A replay of a range, paged by `limit` and resumed from each `resume_from`, queues every event of the range once:
+/// its filter and its order are both the time the events happened, even when that differs from the feed's order
+/// and when several events share one instant.
+#[test]
+fn a_replay_resumed_from_its_cursor_neither_skips_nor_repeats() {
+    use depot::db::schema::events as ev;
+    use depot::db::types::Ts;
+    use diesel::prelude::*;
+    let app = spawn_app_with(fast);
+    let receiver = Receiver::start(|_, _| (200, Duration::ZERO));
+    let admin = app.admin_key.clone();
+    let (ep, _) = endpoint(&app, &admin, &receiver.url, &["loan.lost"]);
+    let ids: Vec<Uuid> = (0..6)
+        .map(|n| emit(&app, EventType::LoanLost, None, json!({ "n": n })))
+        .collect();
+    // Happened in another order than placed, two pairs at one instant each.
+    let base = chrono::Utc::now() - chrono::Duration::hours(1);
+    let offsets = [5, 1, 3, 1, 0, 3];
+    app.db
+        .write(|conn| {
+            for (id, secs) in ids.iter().zip(offsets) {
+                let at = Ts(base + chrono::Duration::seconds(secs));
+                depot::with_conn!(conn, c => diesel::update(ev::table.filter(ev::id.eq(depot::db::types::Id(*id))))
+                    .set(ev::occurred_at.eq(at))
+                    .execute(c))?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (pass, limit) in [1, 2, 3].into_iter().enumerate() {
+        let mut since = base - chrono::Duration::seconds(1);
+        let until = base + chrono::Duration::seconds(10);
+        let mut scanned = 0;
+        for _ in 0..20 {
+            let replay = app.post(
+                &format!("/api/v1/webhook-endpoints/{ep}/replay"),
+                &admin,
+                &json!({"since": since, "until": until, "limit": limit}),
+            );
+            assert_eq!(replay.status, 200, "{}", replay.text);
+            scanned += replay.body["scanned"].as_u64().unwrap_or_default();
+            match replay.body["resume_from"].as_str() {
+                Some(next) => {
+                    let next: chrono::DateTime<chrono::Utc> = next.parse().unwrap_or_else(|e| panic!("{e}"));
+                    assert!(next > since, "the cursor moves on");
+                    since = next;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(scanned, 6, "limit {limit}");
+        let listed = messages(&app, &admin, &ep);
+        for id in &ids {
+            let times = listed.iter().filter(|m| m["event_id"] == id.to_string()).count();
+            assert_eq!(times, pass + 1, "limit {limit}: event {id} queued once per replay");
+        }
+    }
+    app.post(
+        &format!("/api/v1/webhook-endpoints/{ep}/replay"),
+        &admin,
+        &json!({"since": base, "limit": 0}),
+    )
+    .problem(400, "validation_failed");
+}
+
+/// A receiver that hangs holds at most its endpoint's share of the workers: another endpoint's message is delivered
+/// at once meanwhile.
+#[test]
+fn a_hanging_receiver_does_not_delay_another_endpoint() {
+    let app = spawn_app_with(|s| {
+        fast(s);
+        s.webhook_timeout = Duration::from_secs(30);
+        s.webhook_concurrency = 4;
+        s.webhook_endpoint_concurrency = 2;
+    });
+    let hanging = Receiver::start(|_, _| (200, Duration::from_secs(12)));
+    let quick = Receiver::start(|_, _| (200, Duration::ZERO));
+    let admin = app.admin_key.clone();
+    endpoint(&app, &admin, &hanging.url, &["loan.lost"]);
+    let (other, _) = endpoint(&app, &admin, &quick.url, &["loan.expired"]);
+    for n in 0..8 {
+        emit(&app, EventType::LoanLost, None, json!({ "n": n }));
+    }
+    emit(&app, EventType::LoanExpired, None, json!({}));
+    let started = Instant::now();
+    let d = dispatcher(&app);
+    wait_for("the quick endpoint's delivery", || !quick.deliveries().is_empty());
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "delayed by the hanging receiver: {took:?}"
+    );
+    assert_eq!(
+        hanging.deliveries().len(),
+        2,
+        "the hanging endpoint holds its cap of workers, no more"
+    );
+    assert!(
+        messages(&app, &admin, &other)
+            .first()
+            .is_some_and(|m| m["status"] == "delivered")
+            || !quick.deliveries().is_empty()
+    );
+    d.stop(Duration::ZERO);
+}
+
+/// Two updates of one endpoint at once, and two rotations at once: they serialize. No field set by one is lost to
+/// the other, and after two rotations the endpoint signs with the later secret beside the earlier one (the overlap
+/// chains; the original secret is gone).
+#[test]
+fn concurrent_updates_and_rotations_of_one_endpoint_serialize() {
+    let app = spawn_app_with(fast);
+    let receiver = Receiver::start(|_, _| (200, Duration::ZERO));
+    let admin = app.admin_key.clone();
+    let (ep, original) = endpoint(&app, &admin, &receiver.url, &["ticket.opened"]);
+    for round in 0..4 {
+        let description = format!("round {round}");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let res = app.patch_admin(
+                    &format!("/api/v1/webhook-endpoints/{ep}"),
+                    &json!({ "description": description }),
+                );
+                assert_eq!(res.status, 200, "{}", res.text);
+            });
+            s.spawn(|| {
+                let types = if round % 2 == 0 {
+                    json!(["loan.lost"])
+                } else {
+                    json!(["loan.expired", "loan.lost"])
+                };
+                let res = app.patch_admin(
+                    &format!("/api/v1/webhook-endpoints/{ep}"),
+                    &json!({ "event_types": types }),
+                );
+                assert_eq!(res.status, 200, "{}", res.text);
+            });
+        });
+        let now = app.get_admin(&format!("/api/v1/webhook-endpoints/{ep}"));
+        assert_eq!(now.status, 200, "{}", now.text);
+        assert_eq!(now.body["description"], json!(description), "{}", now.text);
+        let expected = if round % 2 == 0 {
+            json!(["loan.lost"])
+        } else {
+            json!(["loan.expired", "loan.lost"])
+        };
+        assert_eq!(now.body["event_types"], expected, "{}", now.text);
+    }
+    let secrets: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let res = app.post(
+                        &format!("/api/v1/webhook-endpoints/{ep}/rotate-secret"),
+                        &admin,
+                        &json!({"overlap_seconds": 3600}),
+                    );
+                    assert_eq!(res.status, 200, "{}", res.text);
+                    res.body["secret"].as_str().unwrap_or_default().to_owned()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    assert_ne!(secrets[0], secrets[1]);
+    let d = dispatcher(&app);
+    app.post(&format!("/api/v1/webhook-endpoints/{ep}/ping"), &admin, &json!({}));
+    wait_for("the ping", || receiver.deliveries().len() == 1);
+    d.stop(Duration::from_secs(5));
+    let ping = &receiver.deliveries()[0];
+    assert_eq!(ping.signatures.len(), 2, "{ping:?}");
+    assert!(signed_by(&secrets[0], ping) && signed_by(&secrets[1], ping), "{ping:?}");
+    assert!(
+        !signed_by(&original, ping),
+        "the original secret's overlap was replaced"
+    );
+}
