@@ -595,6 +595,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    complaints (id) {
+        id -> DbUuid,
+        store_id -> DbUuid,
+        about -> Text,
+        ticket_id -> Nullable<DbUuid>,
+        loan_id -> Nullable<DbUuid>,
+        category -> Text,
+        text -> Text,
+        contact_preference -> Text,
+        channel -> Text,
+        state -> Text,
+        opened_by -> Nullable<DbUuid>,
+        owner_id -> Nullable<DbUuid>,
+        opened_at -> DbTime,
+        first_reply_due_at -> DbTime,
+        first_reply_at -> Nullable<DbTime>,
+        acknowledged_at -> Nullable<DbTime>,
+        resolved_at -> Nullable<DbTime>,
+        closed_at -> Nullable<DbTime>,
+        resolution -> Nullable<Text>,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    complaint_events (id) {
+        id -> DbUuid,
+        complaint_id -> DbUuid,
+        at -> DbTime,
+        kind -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Nullable<Text>,
+        actor_id -> Nullable<DbUuid>,
+        by_customer -> Bool,
+        message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    complaint_remedies (id) {
+        id -> DbUuid,
+        complaint_id -> DbUuid,
+        kind -> Text,
+        amount_minor -> Nullable<BigInt>,
+        warranty_days -> Nullable<Integer>,
+        note -> Nullable<Text>,
+        approved_by -> DbUuid,
+        approved_at -> DbTime,
+    }
+}
+
 diesel::joinable!(product_models -> product_series (series_id));
 diesel::joinable!(api_keys -> courier_partners (partner_id));
 diesel::joinable!(api_key_stores -> api_keys (api_key_id));
@@ -643,6 +704,13 @@ diesel::joinable!(webhook_endpoints -> stores (store_id));
 diesel::joinable!(webhook_endpoints -> courier_partners (partner_id));
 diesel::joinable!(webhook_messages -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
+diesel::joinable!(complaints -> stores (store_id));
+diesel::joinable!(complaints -> tickets (ticket_id));
+diesel::joinable!(complaints -> loans (loan_id));
+diesel::joinable!(complaint_events -> complaints (complaint_id));
+diesel::joinable!(complaint_events -> api_keys (actor_id));
+diesel::joinable!(complaint_remedies -> complaints (complaint_id));
+diesel::joinable!(complaint_remedies -> api_keys (approved_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -678,4 +746,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_messages,
     webhook_attempts,
     reminders,
+    complaints,
+    complaint_events,
+    complaint_remedies,
 );
