@@ -336,8 +336,7 @@ pub async fn resolve_complaint(
     body: ApiJson<ResolveComplaint>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let resolution =
-        rules::text(&body.value.resolution, MAX_TEXT).map_err(|e| AppError::field("resolution", e))?;
+    let resolution = rules::text(&body.value.resolution, MAX_TEXT).map_err(|e| AppError::field("resolution", e))?;
     answer(move || service::resolve(&state.db, &bearer, id, &resolution, crate::now())).await
 }
 
@@ -430,10 +429,15 @@ fn unknown_token(state: &AppState, client: std::net::IpAddr) -> AppError {
 /// The customer files a complaint about their repair from the tracking link. No key; every write through a link
 /// is limited per token and per client address (429).
 #[utoipa::path(
-    tag = "public", operation_id = "file_complaint", params(("token" = String, Path, description = "From the customer's link")),
+    tag = "public", operation_id = "file_complaint",
+    params(
+        ("token" = String, Path, description = "From the customer's link"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe filing: the same key and body through the same link answer with the complaint the first request filed, as it is now."),
+    ),
     request_body = FileComplaint,
     responses(
         (status = 201, body = PublicComplaint),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The Idempotency-Key was used with another body (`idempotency_key_reused`)"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed token or body"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No repair has this token"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
@@ -449,10 +453,15 @@ pub async fn file_complaint(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    key: IdempotencyKey,
     body: ApiJson<FileComplaint>,
 ) -> AppResult<HttpResponse> {
     let token = path.into_inner();
     let (hash, client) = admit_link_write(&state, &req, &token)?;
+    let request = key.0.map(|key| service::LinkRequest {
+        key,
+        fingerprint: idempotency::fingerprint("POST /public/tracking/{token}/complaints", &body.raw),
+    });
     let input = body.value;
     let mut checks = Vec::new();
     let text = checked(&mut checks, "text", &input.text, MAX_TEXT);
@@ -467,12 +476,17 @@ pub async fn file_complaint(
     let first_reply = first_reply(&state);
     let db = state.db.clone();
     let filed =
-        web::block(move || service::open_through_link(&db, &hash, &new, crate::now(), first_reply)).await??;
+        web::block(move || service::open_through_link(&db, &hash, &new, request.as_ref(), crate::now(), first_reply))
+            .await??;
     match filed {
-        Some(complaint) => Ok(HttpResponse::Created()
+        service::Filed::Created(complaint) => Ok(HttpResponse::Created()
             .insert_header(("Cache-Control", "no-store"))
             .json(complaint)),
-        None => Err(unknown_token(&state, client)),
+        service::Filed::Replayed(complaint) => Ok(HttpResponse::Created()
+            .insert_header(("Cache-Control", "no-store"))
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(complaint)),
+        service::Filed::UnknownToken => Err(unknown_token(&state, client)),
     }
 }
 

@@ -209,6 +209,8 @@ pub struct ComplaintRow {
     pub resolved_at: Option<Ts>,
     pub closed_at: Option<Ts>,
     pub resolution: Option<String>,
+    pub link_request_key: Option<String>,
+    pub link_request_hash: Option<String>,
     pub updated_at: Ts,
 }
 

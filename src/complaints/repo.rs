@@ -65,6 +65,16 @@ pub fn save(conn: &mut Conn<'_>, row: &ComplaintRow, from: &str) -> AppResult<bo
     Ok(n == 1)
 }
 
+/// The complaint filed through the link of `ticket` with the idempotency key `key`, if any.
+pub fn by_link_request(conn: &mut Conn<'_>, ticket: Id, key: &str) -> AppResult<Option<ComplaintRow>> {
+    Ok(with_conn!(conn, c => complaints::table
+        .filter(complaints::ticket_id.eq(ticket))
+        .filter(complaints::link_request_key.eq(key))
+        .select(ComplaintRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
 pub fn events_of(conn: &mut Conn<'_>, id: Id) -> AppResult<Vec<ComplaintEventRow>> {
     Ok(with_conn!(conn, c => complaint_events::table
         .filter(complaint_events::complaint_id.eq(id))
@@ -82,8 +92,7 @@ pub fn remedies_of(conn: &mut Conn<'_>, id: Id) -> AppResult<Vec<RemedyRow>> {
 }
 
 pub fn store_exists(conn: &mut Conn<'_>, id: Id) -> AppResult<bool> {
-    let found: Option<Id> =
-        with_conn!(conn, c => stores::table.find(id).select(stores::id).first(c).optional())?;
+    let found: Option<Id> = with_conn!(conn, c => stores::table.find(id).select(stores::id).first(c).optional())?;
     Ok(found.is_some())
 }
 

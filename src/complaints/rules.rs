@@ -56,14 +56,22 @@ mod tests {
         let due = opened + Duration::hours(48);
         let cases = [
             (opened, None, ReplyClock::Running),
-            (due - Duration::hours(6) - Duration::seconds(1), None, ReplyClock::Running),
+            (
+                due - Duration::hours(6) - Duration::seconds(1),
+                None,
+                ReplyClock::Running,
+            ),
             (due - Duration::hours(6), None, ReplyClock::DueSoon),
             (due - Duration::seconds(1), None, ReplyClock::DueSoon),
             (due, None, ReplyClock::Breached),
             (due + Duration::days(3), None, ReplyClock::Breached),
             (due + Duration::days(3), Some(due), ReplyClock::Met),
             (due + Duration::days(3), Some(opened), ReplyClock::Met),
-            (due + Duration::days(3), Some(due + Duration::seconds(1)), ReplyClock::Missed),
+            (
+                due + Duration::days(3),
+                Some(due + Duration::seconds(1)),
+                ReplyClock::Missed,
+            ),
         ];
         for (now, replied, expected) in cases {
             assert_eq!(reply_clock(due, replied, now), expected, "{now} {replied:?}");
@@ -72,7 +80,11 @@ mod tests {
 
     #[test]
     fn text_must_say_something_within_bounds() {
-        assert_eq!(text("  the screen flickers  ", 20), Ok("the screen flickers".to_owned()));
+        assert_eq!(
+            text("  the screen flickers  ", 23),
+            Ok("the screen flickers".to_owned())
+        );
+        assert!(text("  the screen flickers  ", 22).is_err(), "counted as sent");
         assert!(text("", 20).is_err());
         assert!(text(" \t\n ", 20).is_err());
         assert_eq!(text(&"屏".repeat(20), 20).map(|t| t.chars().count()), Ok(20));

@@ -86,36 +86,82 @@ pub fn open_in(
             (ComplaintAbout::Store, Id(id), None, None)
         }
     };
-    let row = insert_opened(conn, new, about, store, ticket, loan, Actor::Staff(principal.key_id), now, first_reply)?;
+    let row = insert_opened(
+        conn,
+        new,
+        about,
+        store,
+        ticket,
+        loan,
+        Actor::Staff(principal.key_id),
+        now,
+        first_reply,
+    )?;
     detail(conn, row, now)
 }
 
-/// Opens a complaint through the customer's tracking link (`token_hash`), about its ticket, at `now`; `None` when
-/// no repair has this token.
+/// A request through the link made retry-safe by its `Idempotency-Key`: the key and the request's fingerprint.
+pub struct LinkRequest {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// What filing through the link came to.
+pub enum Filed {
+    /// No repair has this token.
+    UnknownToken,
+    Created(PublicComplaint),
+    /// A retry with the same `Idempotency-Key` and body: the complaint the first request filed, as it is now.
+    Replayed(PublicComplaint),
+}
+
+/// Opens a complaint through the customer's tracking link (`token_hash`), about its ticket, at `now`. With a
+/// `request` key, a retry answers with the complaint the first request filed (the same key with another body: 409
+/// `idempotency_key_reused`).
 pub fn open_through_link(
     db: &Db,
     token_hash: &str,
     new: &NewComplaint,
+    request: Option<&LinkRequest>,
     now: DateTime<Utc>,
     first_reply: Duration,
-) -> AppResult<Option<PublicComplaint>> {
-    db.write(|conn| {
-        let Some(ticket) = crate::tracking::repo::ticket_by_token_hash(conn, token_hash)? else {
-            return Ok(None);
-        };
-        let row = insert_opened(
-            conn,
-            new,
-            ComplaintAbout::Ticket,
-            ticket.store_id,
-            Some(ticket.id),
-            None,
-            Actor::Customer,
-            now,
-            first_reply,
-        )?;
-        Ok(Some(public(&row)))
-    })
+) -> AppResult<Filed> {
+    let attempt = || {
+        db.write(|conn| {
+            let Some(ticket) = crate::tracking::repo::ticket_by_token_hash(conn, token_hash)? else {
+                return Ok(Filed::UnknownToken);
+            };
+            if let Some(request) = request
+                && let Some(first) = repo::by_link_request(conn, ticket.id, &request.key)?
+            {
+                if first.link_request_hash.as_deref() != Some(request.fingerprint.as_str()) {
+                    return Err(AppError::conflict(
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was already used with a different request",
+                    ));
+                }
+                return Ok(Filed::Replayed(public(&first)));
+            }
+            let row = insert_opened_with(
+                conn,
+                new,
+                ComplaintAbout::Ticket,
+                ticket.store_id,
+                Some(ticket.id),
+                None,
+                Actor::Customer,
+                now,
+                first_reply,
+                request,
+            )?;
+            Ok(Filed::Created(public(&row)))
+        })
+    };
+    match attempt() {
+        // A concurrent retry with the same key committed first: answer as it did.
+        Err(e) if request.is_some() && e.is_duplicate() => attempt(),
+        other => other,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -129,6 +175,22 @@ fn insert_opened(
     actor: Actor,
     now: DateTime<Utc>,
     first_reply: Duration,
+) -> AppResult<ComplaintRow> {
+    insert_opened_with(conn, new, about, store, ticket, loan, actor, now, first_reply, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_opened_with(
+    conn: &mut Conn<'_>,
+    new: &NewComplaint,
+    about: ComplaintAbout,
+    store: Id,
+    ticket: Option<Id>,
+    loan: Option<Id>,
+    actor: Actor,
+    now: DateTime<Utc>,
+    first_reply: Duration,
+    request: Option<&LinkRequest>,
 ) -> AppResult<ComplaintRow> {
     let now = crate::to_micros(now);
     let row = ComplaintRow {
@@ -151,6 +213,8 @@ fn insert_opened(
         resolved_at: None,
         closed_at: None,
         resolution: None,
+        link_request_key: request.map(|r| r.key.clone()),
+        link_request_hash: request.map(|r| r.fingerprint.clone()),
         updated_at: Ts(now),
     };
     repo::insert(conn, &row)?;
@@ -267,10 +331,7 @@ pub fn reply(db: &Db, bearer: &Bearer, id: Uuid, message: &str, now: DateTime<Ut
         if !row.state().takes_replies() {
             return Err(AppError::conflict(
                 "complaint_state",
-                format!(
-                    "the complaint is {}: reopen it to reply",
-                    row.state().as_str()
-                ),
+                format!("the complaint is {}: reopen it to reply", row.state().as_str()),
             ));
         }
         if row.state() == ComplaintState::Open {
@@ -591,11 +652,7 @@ fn summary(row: &ComplaintRow, now: DateTime<Utc>) -> ComplaintSummary {
         opened_at: row.opened_at.0,
         first_reply_due_at: row.first_reply_due_at.0,
         first_reply_at: row.first_reply_at.map(DateTime::from),
-        reply_clock: rules::reply_clock(
-            row.first_reply_due_at.0,
-            row.first_reply_at.map(DateTime::from),
-            now,
-        ),
+        reply_clock: rules::reply_clock(row.first_reply_due_at.0, row.first_reply_at.map(DateTime::from), now),
     }
 }
 

@@ -619,6 +619,8 @@ diesel::table! {
         resolved_at -> Nullable<DbTime>,
         closed_at -> Nullable<DbTime>,
         resolution -> Nullable<Text>,
+        link_request_key -> Nullable<Text>,
+        link_request_hash -> Nullable<Text>,
         updated_at -> DbTime,
     }
 }

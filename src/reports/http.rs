@@ -61,12 +61,18 @@ pub async fn get_satisfaction_report(
     let ApiQuery(query) = query;
     let now = crate::now();
     let to = query.to.map(crate::to_micros).unwrap_or(now);
-    let from = query.from.map(crate::to_micros).unwrap_or(to - Duration::days(DEFAULT_DAYS));
+    let from = query
+        .from
+        .map(crate::to_micros)
+        .unwrap_or(to - Duration::days(DEFAULT_DAYS));
     if from >= to {
         return Err(AppError::field("from", "must be before `to`"));
     }
     if to - from > Duration::days(MAX_DAYS) {
-        return Err(AppError::field("to", format!("must be at most {MAX_DAYS} days after `from`")));
+        return Err(AppError::field(
+            "to",
+            format!("must be at most {MAX_DAYS} days after `from`"),
+        ));
     }
     let csv = match query.format {
         Some(ReportFormat::Csv) => true,
@@ -133,7 +139,9 @@ fn to_csv(report: &SatisfactionReport) -> AppResult<Vec<u8>> {
             ])
             .map_err(anyhow::Error::from)?;
     }
-    writer.into_inner().map_err(|e| AppError::Internal(anyhow::anyhow!("writing CSV: {e}")))
+    writer
+        .into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("writing CSV: {e}")))
 }
 
 #[derive(OpenApi)]

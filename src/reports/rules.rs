@@ -49,8 +49,12 @@ pub fn figures(ratings: &[Option<i32>], complaints: &[ComplaintTimes], now: Date
     let closed_tickets = ratings.len() as i64;
     let scores: Vec<i32> = ratings.iter().flatten().copied().collect();
     let ratings_count = scores.len() as i64;
-    let ratings_average = (!scores.is_empty())
-        .then(|| round(scores.iter().map(|s| f64::from(*s)).sum::<f64>() / scores.len() as f64, 2));
+    let ratings_average = (!scores.is_empty()).then(|| {
+        round(
+            scores.iter().map(|s| f64::from(*s)).sum::<f64>() / scores.len() as f64,
+            2,
+        )
+    });
     let due: Vec<&ComplaintTimes> = complaints
         .iter()
         .filter(|c| c.first_reply_at.is_some() || c.first_reply_due_at <= now)

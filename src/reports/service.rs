@@ -20,7 +20,9 @@ pub fn satisfaction(
     to: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> AppResult<SatisfactionReport> {
-    bearer.read(db, |conn, principal| satisfaction_in(conn, principal, store, from, to, now))
+    bearer.read(db, |conn, principal| {
+        satisfaction_in(conn, principal, store, from, to, now)
+    })
 }
 
 /// [`satisfaction`] on the caller's connection, as `principal`.

@@ -24,6 +24,10 @@ CREATE TABLE complaints (
     resolved_at         timestamptz,
     closed_at           timestamptz,
     resolution          TEXT CHECK (resolution IS NULL OR length(trim(resolution)) BETWEEN 1 AND 2000),
+    -- A complaint filed through the link with an `Idempotency-Key`: the key and the request's fingerprint, so that
+    -- the customer's retry answers with this complaint instead of filing another.
+    link_request_key    TEXT,
+    link_request_hash   TEXT,
     updated_at          timestamptz NOT NULL,
     CHECK ((about = 'store' AND ticket_id IS NULL AND loan_id IS NULL)
         OR (about = 'ticket' AND ticket_id IS NOT NULL AND loan_id IS NULL)
@@ -33,13 +37,17 @@ CREATE TABLE complaints (
     CHECK (state NOT IN ('resolved', 'closed') OR (resolved_at IS NOT NULL AND resolution IS NOT NULL)),
     CHECK ((state = 'closed') = (closed_at IS NOT NULL)),
     CHECK (first_reply_due_at > opened_at),
-    CHECK (first_reply_at IS NULL OR first_reply_at >= opened_at)
+    CHECK (first_reply_at IS NULL OR first_reply_at >= opened_at),
+    CHECK ((link_request_key IS NULL) = (link_request_hash IS NULL)),
+    CHECK (link_request_key IS NULL OR channel = 'link')
 );
 -- The list by store, newest first, and the clock's look-ups: complaints still waiting for their first reply.
 CREATE INDEX complaints_store ON complaints (store_id, id);
 CREATE INDEX complaints_awaiting_reply ON complaints (first_reply_due_at) WHERE first_reply_at IS NULL;
 CREATE INDEX complaints_ticket ON complaints (ticket_id) WHERE ticket_id IS NOT NULL;
 CREATE INDEX complaints_opened ON complaints (store_id, opened_at);
+CREATE UNIQUE INDEX complaints_link_request ON complaints (ticket_id, link_request_key)
+    WHERE link_request_key IS NOT NULL;
 
 -- Every step of a complaint, in order: opening, acknowledgement, replies, resolution, closing, reopening, remedies.
 CREATE TABLE complaint_events (
