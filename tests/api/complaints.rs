@@ -437,7 +437,7 @@ fn the_first_reply_clock_shows_due_soon_and_breached_and_alerts_once() {
     );
     assert_eq!(
         ids(&list("due=breached")),
-        [breached.clone()],
+        [breached.as_str()],
         "store B's is not store A's staff's"
     );
     assert_eq!(
@@ -446,7 +446,7 @@ fn the_first_reply_clock_shows_due_soon_and_breached_and_alerts_once() {
     );
     assert_eq!(
         ids(&app.get_admin(&format!("/api/v1/complaints?due=breached&store_id={}", b.store))),
-        [elsewhere.clone()]
+        [elsewhere.as_str()]
     );
     assert_eq!(
         list("state=open&limit=2").body["items"].as_array().map(Vec::len),
