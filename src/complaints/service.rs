@@ -164,7 +164,7 @@ pub fn open_through_link(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one step of a complaint names all it records")]
 fn insert_opened(
     conn: &mut Conn<'_>,
     new: &NewComplaint,
@@ -179,7 +179,7 @@ fn insert_opened(
     insert_opened_with(conn, new, about, store, ticket, loan, actor, now, first_reply, None)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one step of a complaint names all it records")]
 fn insert_opened_with(
     conn: &mut Conn<'_>,
     new: &NewComplaint,
@@ -576,7 +576,7 @@ fn save(conn: &mut Conn<'_>, row: &ComplaintRow, from: ComplaintState) -> AppRes
 }
 
 /// Writes the timeline entry and the outbox event of one step.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one step of a complaint names all it records")]
 fn record(
     conn: &mut Conn<'_>,
     row: &ComplaintRow,
