@@ -57,6 +57,8 @@ pub struct Settings {
     pub webhook_backoff_scale: f64,
     /// An endpoint whose deliveries all failed for this long is disabled.
     pub webhook_disable_after: Duration,
+    /// How long after its opening a complaint's first reply is due (48 hours by default).
+    pub complaint_first_reply: Duration,
     /// Customer reminders: the loop's interval, the tracking links' base, quiet hours, language, the SMS gateway.
     pub reminders: crate::reminders::ReminderSettings,
     /// Uploads: the size limit and the file store (a directory, or an S3-compatible bucket).
@@ -88,6 +90,7 @@ impl Settings {
             webhook_interval: Duration::from_millis(100),
             webhook_backoff_scale: 1.0,
             webhook_disable_after: Duration::from_secs(5 * 24 * 3600),
+            complaint_first_reply: Duration::from_secs(48 * 3600),
             reminders: crate::reminders::ReminderSettings::default(),
             files: crate::files::FilesSettings::default(),
         }
@@ -124,6 +127,9 @@ impl Settings {
         }
         if self.files.s3.is_some() && self.files.dir.is_some() {
             anyhow::bail!("give --files-dir or --files-s3-url, not both");
+        }
+        if self.complaint_first_reply.is_zero() {
+            anyhow::bail!("--complaint-first-reply-hours must be at least 1");
         }
         if self.loan_hold.is_zero() {
             anyhow::bail!("--loan-hold-hours must be at least 1");

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod complaints;
 pub mod config;
 pub mod courier;
 pub mod customers;
@@ -25,6 +26,7 @@ pub mod openapi;
 pub mod parts;
 pub mod reminders;
 pub mod repairs;
+pub mod reports;
 pub mod seed;
 pub mod startup;
 pub mod state;

@@ -70,6 +70,9 @@ struct ServeArgs {
     /// Hours a reserved loaner is held for hand-over before the reservation expires.
     #[arg(long, env = "DEPOT_LOAN_HOLD_HOURS", default_value_t = 48)]
     loan_hold_hours: u64,
+    /// Hours after its opening a complaint's first reply is due (the list's `due=breached` and the staff alert).
+    #[arg(long, env = "DEPOT_COMPLAINT_FIRST_REPLY_HOURS", default_value_t = 48, value_parser = clap::value_parser!(u64).range(1..=8760))]
+    complaint_first_reply_hours: u64,
     /// Seconds between sweeps for reservations whose hold ran out (0: no sweeper on this instance).
     #[arg(long, env = "DEPOT_SWEEP_INTERVAL_SECS", default_value_t = 60)]
     sweep_interval_secs: u64,
@@ -350,6 +353,7 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.pool.max_connections = args.db_max_connections;
     settings.pool.connect_timeout = Duration::from_secs(args.db_timeout_secs);
     settings.loan_hold = Duration::from_secs(args.loan_hold_hours * 3600);
+    settings.complaint_first_reply = Duration::from_secs(args.complaint_first_reply_hours * 3600);
     settings.workers = args.workers;
     settings.sweep_interval = Duration::from_secs(args.sweep_interval_secs);
     settings.events_interval = Duration::from_millis(args.events_interval_ms);

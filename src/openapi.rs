@@ -100,6 +100,8 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (path = "/api/v1", api = warranty::Api),
         (path = "/api/v1", api = crate::webhooks::Api),
         (path = "/api/v1", api = crate::files::Api),
+        (path = "/api/v1", api = crate::complaints::Api),
+        (path = "/api/v1", api = crate::reports::Api),
     ),
     modifiers(&BearerAuth, &EnforcedLimits, &FlowLinks),
     tags(
@@ -119,6 +121,8 @@ Lists are paginated with `limit` and an opaque `cursor` (`next_cursor` of the pr
         (name = "warranty", description = "Series' warranty policies and the warranty check without a ticket"),
         (name = "audit", description = "Who changed what"),
         (name = "webhooks", description = "Signed webhooks (Standard Webhooks): endpoints, delivery log, redelivery, replay, ping"),
+        (name = "complaints", description = "Complaints: owner from first contact, the first reply's 48-hour clock, timeline, goodwill remedies"),
+        (name = "reports", description = "Satisfaction and complaints per store and period, in JSON or CSV"),
         (name = "operations", description = "Health and metrics"),
         (name = "events", description = "The event feed: what changed, in order, for pull consumers"),
         (name = "files", description = "Photos and files on tickets and loans: upload, list, download, thumbnails, signed links"),

@@ -65,6 +65,11 @@ pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHand
                 Ok(n) => tracing::info!(raised = n, "staff alerts raised"),
                 Err(e) => tracing::warn!(error = %e, "raising staff alerts failed; retrying next round"),
             }
+            match crate::complaints::raise_breach_alerts(&state.db, now.0) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(raised = n, "complaints past their first reply alerted"),
+                Err(e) => tracing::warn!(error = %e, "alerting overdue complaints failed; retrying next round"),
+            }
         }
     });
     match spawned {
@@ -113,6 +118,8 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(crate::events::configure)
                     .configure(warranty::configure)
                     .configure(crate::webhooks::configure)
+                    .configure(crate::complaints::configure)
+                    .configure(crate::reports::configure)
                     .default_service(web::to(edge::no_route)),
             )
             .configure(health::configure)

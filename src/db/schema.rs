@@ -634,12 +634,75 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    complaints (id) {
+        id -> DbUuid,
+        store_id -> DbUuid,
+        about -> Text,
+        ticket_id -> Nullable<DbUuid>,
+        loan_id -> Nullable<DbUuid>,
+        category -> Text,
+        text -> Text,
+        contact_preference -> Text,
+        channel -> Text,
+        state -> Text,
+        opened_by -> Nullable<DbUuid>,
+        owner_id -> Nullable<DbUuid>,
+        opened_at -> DbTime,
+        first_reply_due_at -> DbTime,
+        first_reply_at -> Nullable<DbTime>,
+        acknowledged_at -> Nullable<DbTime>,
+        resolved_at -> Nullable<DbTime>,
+        closed_at -> Nullable<DbTime>,
+        resolution -> Nullable<Text>,
+        link_request_key -> Nullable<Text>,
+        link_request_hash -> Nullable<Text>,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use crate::db::types::DbTime;
 
     file_link_keys (id) {
         id -> Integer,
         secret -> Text,
         created_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    complaint_events (id) {
+        id -> DbUuid,
+        complaint_id -> DbUuid,
+        at -> DbTime,
+        kind -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Nullable<Text>,
+        actor_id -> Nullable<DbUuid>,
+        by_customer -> Bool,
+        message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    complaint_remedies (id) {
+        id -> DbUuid,
+        complaint_id -> DbUuid,
+        kind -> Text,
+        amount_minor -> Nullable<BigInt>,
+        warranty_days -> Nullable<Integer>,
+        note -> Nullable<Text>,
+        approved_by -> DbUuid,
+        approved_at -> DbTime,
     }
 }
 
@@ -695,6 +758,13 @@ diesel::joinable!(file_attachments -> file_blobs (blob_sha256));
 diesel::joinable!(file_attachments -> stores (store_id));
 diesel::joinable!(file_attachments -> tickets (ticket_id));
 diesel::joinable!(file_attachments -> loans (loan_id));
+diesel::joinable!(complaints -> stores (store_id));
+diesel::joinable!(complaints -> tickets (ticket_id));
+diesel::joinable!(complaints -> loans (loan_id));
+diesel::joinable!(complaint_events -> complaints (complaint_id));
+diesel::joinable!(complaint_events -> api_keys (actor_id));
+diesel::joinable!(complaint_remedies -> complaints (complaint_id));
+diesel::joinable!(complaint_remedies -> api_keys (approved_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -733,4 +803,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     file_blobs,
     file_attachments,
     file_link_keys,
+    complaints,
+    complaint_events,
+    complaint_remedies,
 );

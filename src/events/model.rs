@@ -71,11 +71,32 @@ pub enum EventType {
     /// A photo or file was attached to a ticket or a loan.
     #[serde(rename = "file.attached")]
     FileAttached,
+    #[serde(rename = "complaint.opened")]
+    ComplaintOpened,
+    /// The first staff member to act took the complaint (its owner from first contact).
+    #[serde(rename = "complaint.acknowledged")]
+    ComplaintAcknowledged,
+    /// Staff answered the customer (the first reply stops the complaint's clock).
+    #[serde(rename = "complaint.replied")]
+    ComplaintReplied,
+    #[serde(rename = "complaint.resolved")]
+    ComplaintResolved,
+    #[serde(rename = "complaint.closed")]
+    ComplaintClosed,
+    /// Reopened by staff or by the customer through the link.
+    #[serde(rename = "complaint.reopened")]
+    ComplaintReopened,
+    /// A goodwill remedy (waived charge, warranty days, compensation) approved and recorded.
+    #[serde(rename = "complaint.remedy_recorded")]
+    ComplaintRemedyRecorded,
+    /// Staff alert: a complaint's first reply is overdue (raised once per complaint).
+    #[serde(rename = "complaint.first_reply_breached")]
+    ComplaintFirstReplyBreached,
 }
 
 impl EventType {
     /// Every type (the webhook endpoints' `event_types` schema states its length as `max_items`).
-    pub const ALL: [EventType; 27] = [
+    pub const ALL: [EventType; 35] = [
         EventType::TicketOpened,
         EventType::TicketStatusChanged,
         EventType::TicketRemedyChosen,
@@ -103,6 +124,14 @@ impl EventType {
         EventType::StockLow,
         EventType::PriceChangeScheduled,
         EventType::FileAttached,
+        EventType::ComplaintOpened,
+        EventType::ComplaintAcknowledged,
+        EventType::ComplaintReplied,
+        EventType::ComplaintResolved,
+        EventType::ComplaintClosed,
+        EventType::ComplaintReopened,
+        EventType::ComplaintRemedyRecorded,
+        EventType::ComplaintFirstReplyBreached,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +163,14 @@ impl EventType {
             EventType::StockLow => "stock.low",
             EventType::PriceChangeScheduled => "price.change_scheduled",
             EventType::FileAttached => "file.attached",
+            EventType::ComplaintOpened => "complaint.opened",
+            EventType::ComplaintAcknowledged => "complaint.acknowledged",
+            EventType::ComplaintReplied => "complaint.replied",
+            EventType::ComplaintResolved => "complaint.resolved",
+            EventType::ComplaintClosed => "complaint.closed",
+            EventType::ComplaintReopened => "complaint.reopened",
+            EventType::ComplaintRemedyRecorded => "complaint.remedy_recorded",
+            EventType::ComplaintFirstReplyBreached => "complaint.first_reply_breached",
         }
     }
 
@@ -164,6 +201,7 @@ pub enum SubjectType {
     StockLevel,
     Part,
     Store,
+    Complaint,
 }
 
 impl SubjectType {
@@ -175,6 +213,7 @@ impl SubjectType {
             SubjectType::StockLevel => "stock_level",
             SubjectType::Part => "part",
             SubjectType::Store => "store",
+            SubjectType::Complaint => "complaint",
         }
     }
 
@@ -186,6 +225,7 @@ impl SubjectType {
             SubjectType::StockLevel,
             SubjectType::Part,
             SubjectType::Store,
+            SubjectType::Complaint,
         ]
         .into_iter()
         .find(|t| t.as_str() == name)
@@ -208,6 +248,16 @@ impl Subject {
     pub fn ticket(id: uuid::Uuid, store: uuid::Uuid) -> Subject {
         Subject {
             kind: SubjectType::Ticket,
+            id,
+            store_id: Some(store),
+            partner_id: None,
+        }
+    }
+
+    /// A complaint about `store` (or one of its tickets or loans).
+    pub fn complaint(id: uuid::Uuid, store: uuid::Uuid) -> Subject {
+        Subject {
+            kind: SubjectType::Complaint,
             id,
             store_id: Some(store),
             partner_id: None,

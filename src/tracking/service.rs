@@ -104,8 +104,13 @@ pub fn act(db: &Db, token: &str, act: &LinkAct, hold: Duration) -> AppResult<Opt
 
 /// The ticket behind `token`, unless its link is archived at `now`.
 fn find(conn: &mut Conn<'_>, token: &str, now: DateTime<Utc>) -> AppResult<Option<TicketRow>> {
-    let hash = hash_token(token);
-    let row = repo::ticket_by_token_hash(conn, &hash)?;
+    ticket_of_link(conn, &hash_token(token), now)
+}
+
+/// The ticket whose tracking token hashes to `hash`, unless its link is archived at `now`: what every act through
+/// the link (this area's and the complaints') may reach.
+pub fn ticket_of_link(conn: &mut Conn<'_>, hash: &str, now: DateTime<Utc>) -> AppResult<Option<TicketRow>> {
+    let row = repo::ticket_by_token_hash(conn, hash)?;
     // The index finds the row; the comparison in constant time keeps timing from telling anything on top.
     Ok(row.filter(|r| {
         r.tracking_token_hash

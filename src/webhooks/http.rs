@@ -45,7 +45,7 @@ pub struct CreateWebhookEndpoint {
     )]
     pub url: String,
     /// The event types to receive (at least one).
-    #[schema(min_items = 1, max_items = 27)]
+    #[schema(min_items = 1, max_items = 35)]
     pub event_types: Vec<EventType>,
     /// Only events of this store.
     pub store_id: Option<Uuid>,
@@ -74,7 +74,7 @@ pub struct UpdateWebhookEndpoint {
         schema(min_length = 1, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp]://")
     )]
     pub url: Option<String>,
-    #[schema(min_items = 1, max_items = 27)]
+    #[schema(min_items = 1, max_items = 35)]
     pub event_types: Option<Vec<EventType>>,
     pub store_id: Option<Uuid>,
     /// Must be the endpoint's own partner when given (it cannot change).

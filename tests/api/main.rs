@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalog;
+mod complaints;
 mod conflicts;
 mod contract;
 mod courier;
