@@ -705,6 +705,18 @@ pub struct Server {
 impl Server {
     /// Starts `binary` (a build of `depot`) serving on a free port, on the database `link` leads to.
     pub fn start(name: &'static str, binary: &Path, link: Link, pool: u32, workers: usize) -> anyhow::Result<Server> {
+        Server::start_with(name, binary, link, pool, workers, &[])
+    }
+
+    /// [`Server::start`] with more flags for `serve` (e.g. `--webhook-allow-cidr`).
+    pub fn start_with(
+        name: &'static str,
+        binary: &Path,
+        link: Link,
+        pool: u32,
+        workers: usize,
+        extra: &[&str],
+    ) -> anyhow::Result<Server> {
         // Bind port 0 to learn a free port, then hand it to the server; the gap between is tiny on loopback.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -729,6 +741,7 @@ impl Server {
         if workers > 0 {
             command.args(["--workers", &workers.to_string()]);
         }
+        command.args(extra);
         let child = command
             .spawn()
             .with_context(|| format!("starting the depot server {}", binary.display()))?;
@@ -820,7 +833,7 @@ pub struct CpuClock {
     start: Option<CpuTicks>,
 }
 
-struct CpuShare {
+pub struct CpuShare {
     machine: f64,
     server: f64,
     bench: f64,
@@ -828,7 +841,7 @@ struct CpuShare {
 }
 
 impl CpuShare {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let other = (self.machine - self.server - self.bench - self.postgres).max(0.0);
         format!(
             "cpu busy {:.0}%: postgres {:.0}%, server {:.0}%, bench {:.0}%, other {:.0}%",
@@ -852,14 +865,14 @@ struct CpuTicks {
 
 impl CpuClock {
     /// `server_pids`: the servers' processes (both, in an A/B run: their CPU counts together as "server").
-    fn start(server_pids: &[u32]) -> CpuClock {
+    pub fn start(server_pids: &[u32]) -> CpuClock {
         CpuClock {
             server_pids: server_pids.to_vec(),
             start: cpu_ticks(server_pids),
         }
     }
 
-    fn finish(self) -> Option<CpuShare> {
+    pub fn finish(self) -> Option<CpuShare> {
         let (start, end) = (self.start?, cpu_ticks(&self.server_pids)?);
         let total = end.total.checked_sub(start.total).filter(|t| *t > 0)? as f64;
         let share = |a: u64, b: u64| b.saturating_sub(a) as f64 / total;
