@@ -531,19 +531,22 @@ pub async fn reopen_complaint_through_link(
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(
-    open_complaint,
-    list_complaints,
-    get_complaint,
-    acknowledge_complaint,
-    reply_to_complaint,
-    resolve_complaint,
-    close_complaint,
-    reopen_complaint,
-    record_complaint_remedy,
-    file_complaint,
-    reopen_complaint_through_link,
-))]
+#[openapi(
+    paths(
+        open_complaint,
+        list_complaints,
+        get_complaint,
+        acknowledge_complaint,
+        reply_to_complaint,
+        resolve_complaint,
+        close_complaint,
+        reopen_complaint,
+        record_complaint_remedy,
+        file_complaint,
+        reopen_complaint_through_link,
+    ),
+    components(schemas(DueFilter))
+)]
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -145,7 +145,7 @@ fn to_csv(report: &SatisfactionReport) -> AppResult<Vec<u8>> {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(get_satisfaction_report))]
+#[openapi(paths(get_satisfaction_report), components(schemas(ReportFormat)))]
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
