@@ -220,7 +220,10 @@ struct Inner {
 }
 
 impl Inner {
+    /// Wakes the claim loop. Under `wake_lock`, so that a wake-up cannot fall between the loop's look at what is
+    /// held and its wait (the loop would then sleep its whole interval with workers free).
     fn notify(&self) {
+        let _guard = self.wake_lock.lock();
         self.wake.notify_all();
     }
 
@@ -349,16 +352,24 @@ impl Dispatcher {
 
 fn claim_loop(inner: &Inner, jobs: Sender<Job>) {
     let mut last_gauge = Instant::now() - Duration::from_secs(60);
+    let mut last_fan_out = Instant::now() - Duration::from_secs(60);
     while !inner.stopping.load(Ordering::SeqCst) {
-        if let Err(e) = service::fan_out_all(&inner.db) {
-            tracing::warn!(error = %e, "webhook fan-out failed; retrying next round");
+        // The fan-out is a locking transaction: once per interval is enough (the sequencer places events no more
+        // often), however often a finished delivery wakes the loop to claim.
+        if last_fan_out.elapsed() >= inner.config.interval {
+            last_fan_out = Instant::now();
+            if let Err(e) = service::fan_out_all(&inner.db) {
+                tracing::warn!(error = %e, "webhook fan-out failed; retrying next round");
+            }
         }
         let free = inner.config.concurrency.saturating_sub(inner.held());
         let mut claimed = 0;
+        let mut held_after_claim = 0;
         if free > 0 {
             match claim(inner, free as i64) {
                 Ok(batch) => {
                     claimed = batch.len();
+                    held_after_claim = inner.held();
                     for job in batch {
                         if jobs.send(job).is_err() {
                             return;
@@ -372,14 +383,15 @@ fn claim_loop(inner: &Inner, jobs: Sender<Job>) {
             last_gauge = Instant::now();
             update_pending(inner);
         }
-        // A full claim may have left more due: look again as soon as a worker is free.
-        if claimed == free && claimed > 0 {
-            let Ok(guard) = inner.wake_lock.lock() else { return };
+        let Ok(guard) = inner.wake_lock.lock() else { return };
+        if claimed > 0 {
+            // More may be due, held back by the free workers or an endpoint's cap: look again as soon as a delivery
+            // finishes, or has finished since the claim (workers notify under `wake_lock`, so none is missed
+            // between this look and the wait).
             let _ = inner.wake.wait_timeout_while(guard, inner.config.interval, |_| {
-                inner.held() >= inner.config.concurrency && !inner.stopping.load(Ordering::SeqCst)
+                inner.held() >= held_after_claim && !inner.stopping.load(Ordering::SeqCst)
             });
         } else {
-            let Ok(guard) = inner.wake_lock.lock() else { return };
             let _ = inner.wake.wait_timeout(guard, inner.config.interval);
         }
     }
