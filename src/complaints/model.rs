@@ -267,6 +267,7 @@ pub struct ComplaintEvent {
 
 /// A goodwill remedy, with who approved it and when.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = GoodwillRemedy)]
 pub struct Remedy {
     pub id: Uuid,
     pub kind: RemedyKind,
