@@ -11,6 +11,12 @@
 //! No endpoint holds more than `per_endpoint` messages of this dispatcher at once (queued or in flight), so that a
 //! slow or hanging receiver takes at most that many workers and the others go on delivering elsewhere.
 //!
+//! One thread, the claim loop, talks to the database for the deliveries: each round records the attempts finished
+//! since the last round and claims for the free workers, in one transaction, so a busy dispatcher commits once per
+//! round, not once per message. It asks each endpoint apart for at most what that endpoint's cap leaves (an index
+//! read that stops there, whatever the backlog), skips endpoints at their cap or found with nothing due, and touches
+//! no table at all while every endpoint is one or the other.
+//!
 //! Shutdown ([`Dispatcher::stop`]): no more claims; deliveries in flight get up to the grace period; the messages
 //! still held (queued, or in flight past the grace) are given back at once for any instance to take.
 
@@ -133,6 +139,8 @@ fn agent(config: &DispatchConfig) -> ureq::Agent {
 /// One attempt's outcome.
 #[derive(Debug)]
 pub struct Attempt {
+    /// When it ended.
+    pub at: chrono::DateTime<chrono::Utc>,
     pub delivered: bool,
     pub status_code: Option<i32>,
     pub latency: Duration,
@@ -175,6 +183,7 @@ fn attempt(agent: &ureq::Agent, endpoint: &EndpointRow, message: &MessageRow) ->
                 _ => None,
             };
             Attempt {
+                at: crate::now(),
                 delivered,
                 status_code: Some(i32::from(status)),
                 latency: started.elapsed(),
@@ -183,6 +192,7 @@ fn attempt(agent: &ureq::Agent, endpoint: &EndpointRow, message: &MessageRow) ->
             }
         }
         Err(e) => Attempt {
+            at: crate::now(),
             delivered: false,
             status_code: None,
             latency: started.elapsed(),
@@ -215,6 +225,9 @@ struct Inner {
     held: Mutex<HashMap<Id, (Id, Id)>>,
     /// Deliveries in progress.
     in_flight: AtomicUsize,
+    /// Deliveries finished and not recorded yet: the claim loop records them, in one transaction with its next
+    /// claim (one commit for many outcomes, rather than one per delivery).
+    done: Mutex<Vec<(Job, Attempt)>>,
     wake: Condvar,
     wake_lock: Mutex<()>,
 }
@@ -229,6 +242,46 @@ impl Inner {
 
     fn held(&self) -> usize {
         self.held.lock().map(|h| h.len()).unwrap_or(usize::MAX)
+    }
+
+    fn has_done(&self) -> bool {
+        self.done.lock().map(|d| !d.is_empty()).unwrap_or(false)
+    }
+
+    /// Takes the finished deliveries not recorded yet.
+    fn take_done(&self) -> Vec<(Job, Attempt)> {
+        self.done
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
+    }
+
+    /// Lets go of finished messages once recorded (or once recording failed: their lease runs out and they are
+    /// sent again), unless a newer claim holds them.
+    fn forget(&self, finished: &[(Job, Attempt)]) {
+        if let Ok(mut held) = self.held.lock() {
+            for (job, _) in finished {
+                if held.get(&job.message.id).map(|h| h.0) == Some(job.token) {
+                    held.remove(&job.message.id);
+                }
+            }
+        }
+    }
+
+    /// Records finished deliveries on their own (at shutdown, when no claim follows).
+    fn record_done(&self) {
+        if self.abandoned.load(Ordering::SeqCst) {
+            return;
+        }
+        let finished = self.take_done();
+        if finished.is_empty() {
+            return;
+        }
+        let now = crate::now();
+        if let Err(e) = self.db.write(|conn| record(conn, &self.config, &finished, now)) {
+            tracing::warn!(error = %e, "recording webhook attempts failed; their leases will run out and they are sent again");
+        }
+        self.forget(&finished);
     }
 }
 
@@ -266,6 +319,7 @@ impl Dispatcher {
             abandoned: AtomicBool::new(false),
             held: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
+            done: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             wake_lock: Mutex::new(()),
             config,
@@ -311,6 +365,7 @@ impl Dispatcher {
         while inner.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
+        inner.record_done();
         let held: Vec<(Id, Id)> = inner
             .held
             .lock()
@@ -350,33 +405,60 @@ impl Dispatcher {
     }
 }
 
+/// Where the claim loop stands between rounds.
+struct Round {
+    /// The enabled endpoints, read again at each interval.
+    endpoints: Vec<Id>,
+    /// Endpoints whose due messages were all taken at their last look: not asked again before the next interval
+    /// (new messages are handed out, and retries come due, at most once per interval for this loop).
+    dry: std::collections::HashSet<Id>,
+    /// Where the next claim starts in `endpoints`, so that each endpoint is asked first in turn.
+    turn: usize,
+}
+
+/// The claim loop: each round records the deliveries finished since the last one and claims as many messages as
+/// workers are free, in one transaction; then it waits for a delivery to finish (or for the interval). While every
+/// endpoint is at its cap or has nothing due, a round touches no table.
 fn claim_loop(inner: &Inner, jobs: Sender<Job>) {
     let mut last_gauge = Instant::now() - Duration::from_secs(60);
-    let mut last_fan_out = Instant::now() - Duration::from_secs(60);
+    let mut last_look = Instant::now() - Duration::from_secs(60);
+    let mut round = Round {
+        endpoints: Vec::new(),
+        dry: std::collections::HashSet::new(),
+        turn: 0,
+    };
     while !inner.stopping.load(Ordering::SeqCst) {
         // The fan-out is a locking transaction: once per interval is enough (the sequencer places events no more
-        // often), however often a finished delivery wakes the loop to claim.
-        if last_fan_out.elapsed() >= inner.config.interval {
-            last_fan_out = Instant::now();
+        // often), however often a finished delivery wakes the loop.
+        if last_look.elapsed() >= inner.config.interval {
+            last_look = Instant::now();
             if let Err(e) = service::fan_out_all(&inner.db) {
                 tracing::warn!(error = %e, "webhook fan-out failed; retrying next round");
             }
+            match inner.db.read(repo::enabled_endpoint_ids) {
+                Ok(ids) => round.endpoints = ids,
+                Err(e) => tracing::warn!(error = %e, "reading the webhook endpoints failed; retrying next round"),
+            }
+            round.dry.clear();
         }
-        let free = inner.config.concurrency.saturating_sub(inner.held());
-        let mut claimed = 0;
-        let mut held_after_claim = 0;
-        if free > 0 {
-            match claim(inner, free as i64) {
-                Ok(batch) => {
-                    claimed = batch.len();
-                    held_after_claim = inner.held();
+        let finished = inner.take_done();
+        let wanted = wanted(inner, &mut round, &finished);
+        if !finished.is_empty() || !wanted.is_empty() {
+            match claim(inner, &finished, &wanted) {
+                Ok((batch, dry)) => {
+                    round.dry.extend(dry);
+                    inner.forget(&finished);
                     for job in batch {
                         if jobs.send(job).is_err() {
                             return;
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "claiming webhook messages failed; retrying next round"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording and claiming webhook messages failed; retrying next round");
+                    // Not recorded: their leases run out and they are sent again (at least once).
+                    inner.forget(&finished);
+                }
             }
         }
         if last_gauge.elapsed() >= Duration::from_secs(5) {
@@ -384,17 +466,58 @@ fn claim_loop(inner: &Inner, jobs: Sender<Job>) {
             update_pending(inner);
         }
         let Ok(guard) = inner.wake_lock.lock() else { return };
-        if claimed > 0 {
-            // More may be due, held back by the free workers or an endpoint's cap: look again as soon as a delivery
-            // finishes, or has finished since the claim (workers notify under `wake_lock`, so none is missed
-            // between this look and the wait).
-            let _ = inner.wake.wait_timeout_while(guard, inner.config.interval, |_| {
-                inner.held() >= held_after_claim && !inner.stopping.load(Ordering::SeqCst)
-            });
-        } else {
-            let _ = inner.wake.wait_timeout(guard, inner.config.interval);
+        // Until a delivery finishes (workers notify under `wake_lock`, so none is missed between this look and the
+        // wait) or the next interval's look.
+        let wait = inner.config.interval.saturating_sub(last_look.elapsed());
+        let _ = inner.wake.wait_timeout_while(guard, wait, |_| {
+            !inner.has_done() && !inner.stopping.load(Ordering::SeqCst)
+        });
+    }
+    inner.record_done();
+}
+
+/// What this round may claim: for each endpoint in turn, as many messages as its cap leaves (once `finished` are
+/// let go), while workers are free; none of endpoints at their cap or found dry.
+fn wanted(inner: &Inner, round: &mut Round, finished: &[(Job, Attempt)]) -> Vec<(Id, usize)> {
+    let mut per_endpoint: HashMap<Id, usize> = HashMap::new();
+    let Ok(held) = inner.held.lock() else {
+        return Vec::new();
+    };
+    for (_, endpoint) in held.values() {
+        *per_endpoint.entry(*endpoint).or_default() += 1;
+    }
+    let mut free = inner
+        .config
+        .concurrency
+        .saturating_sub(held.len() - finished.len().min(held.len()));
+    drop(held);
+    for (job, _) in finished {
+        if let Some(n) = per_endpoint.get_mut(&job.message.endpoint_id) {
+            *n = n.saturating_sub(1);
         }
     }
+    let mut wanted = Vec::new();
+    let count = round.endpoints.len();
+    for i in 0..count {
+        if free == 0 {
+            break;
+        }
+        let endpoint = round.endpoints[(round.turn + i) % count];
+        if round.dry.contains(&endpoint) {
+            continue;
+        }
+        let room = inner
+            .config
+            .per_endpoint
+            .saturating_sub(per_endpoint.get(&endpoint).copied().unwrap_or(0))
+            .min(free);
+        if room > 0 {
+            free -= room;
+            wanted.push((endpoint, room));
+        }
+    }
+    round.turn = round.turn.wrapping_add(1);
+    wanted
 }
 
 fn update_pending(inner: &Inner) {
@@ -405,40 +528,27 @@ fn update_pending(inner: &Inner) {
     }
 }
 
-fn claim(inner: &Inner, limit: i64) -> AppResult<Vec<Job>> {
+/// One round's transaction: records `finished` and claims what `wanted` asks for. Returns the claimed jobs and the
+/// endpoints found dry.
+fn claim(inner: &Inner, finished: &[(Job, Attempt)], wanted: &[(Id, usize)]) -> AppResult<(Vec<Job>, Vec<Id>)> {
     let token = Id(Uuid::now_v7());
     let now = crate::now();
     let lease = chrono::Duration::from_std(inner.config.lease).unwrap_or(chrono::Duration::seconds(60));
-    // What each endpoint holds here already: the claim takes no more of an endpoint than its cap leaves.
-    let mut per_endpoint: HashMap<Id, usize> = HashMap::new();
-    if let Ok(held) = inner.held.lock() {
-        for (_, endpoint) in held.values() {
-            *per_endpoint.entry(*endpoint).or_default() += 1;
+    let claimed = inner.db.write(|conn| {
+        record(conn, &inner.config, finished, now)?;
+        if wanted.is_empty() {
+            return Ok(repo::Claimed::default());
         }
-    }
-    let cap = repo::EndpointCap {
-        per_endpoint: inner.config.per_endpoint,
-        held: per_endpoint,
-    };
-    let (messages, endpoints) = inner.db.write(|conn| {
-        let messages = repo::claim(conn, Ts(now), Ts(now + lease), token, limit, &cap)?;
-        let mut ids: Vec<Id> = messages.iter().map(|m| m.endpoint_id).collect();
-        ids.sort();
-        ids.dedup();
-        let endpoints = if ids.is_empty() {
-            Vec::new()
-        } else {
-            repo::endpoints_by_id(conn, &ids)?
-        };
-        Ok((messages, endpoints))
+        repo::claim(conn, Ts(now), Ts(now + lease), token, wanted)
     })?;
-    let endpoints: HashMap<Id, Arc<EndpointRow>> = endpoints.into_iter().map(|e| (e.id, Arc::new(e))).collect();
+    let endpoints: HashMap<Id, Arc<EndpointRow>> = claimed.endpoints.into_iter().map(|e| (e.id, Arc::new(e))).collect();
     if let Ok(mut held) = inner.held.lock() {
-        for m in &messages {
+        for m in &claimed.messages {
             held.insert(m.id, (token, m.endpoint_id));
         }
     }
-    Ok(messages
+    let jobs = claimed
+        .messages
         .into_iter()
         .filter_map(|message| {
             let endpoint = endpoints.get(&message.endpoint_id)?.clone();
@@ -448,7 +558,8 @@ fn claim(inner: &Inner, limit: i64) -> AppResult<Vec<Job>> {
                 token,
             })
         })
-        .collect())
+        .collect();
+    Ok((jobs, claimed.dry))
 }
 
 fn work(inner: &Inner, queue: &Mutex<Receiver<Job>>) {
@@ -477,14 +588,18 @@ fn work(inner: &Inner, queue: &Mutex<Receiver<Job>>) {
             continue;
         }
         let outcome = attempt(&inner.agent, &job.endpoint, &job.message);
-        if !inner.abandoned.load(Ordering::SeqCst) {
-            if let Err(e) = finish(inner, &job, &outcome) {
-                tracing::warn!(error = %e, message = %job.message.id.0, "recording a webhook attempt failed; the lease will run out and it is sent again");
+        if let Some(metrics) = &inner.metrics {
+            metrics.webhook_latency.observe(outcome.latency.as_secs_f64());
+            if outcome.delivered {
+                metrics.webhook_deliveries.inc();
+            } else {
+                metrics.webhook_failures.inc();
             }
-            if let Ok(mut held) = inner.held.lock() {
-                if held.get(&job.message.id).map(|h| h.0) == Some(job.token) {
-                    held.remove(&job.message.id);
-                }
+        }
+        if !inner.abandoned.load(Ordering::SeqCst) {
+            // Recorded by the claim loop's next round (or by `stop`), still under this claim's token.
+            if let Ok(mut done) = inner.done.lock() {
+                done.push((job, outcome));
             }
         }
         inner.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -492,34 +607,31 @@ fn work(inner: &Inner, queue: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// Records an attempt and its message's new state (while the claim is still this one's), and the endpoint's
-/// failure streak: an endpoint failing for `disable_after` with nothing delivered is disabled, with the reason.
-fn finish(inner: &Inner, job: &Job, outcome: &Attempt) -> AppResult<()> {
-    let now = crate::now();
-    let failed = job.message.attempts.max(0) as u32 + 1;
-    let next = if outcome.delivered {
-        None
-    } else {
-        rules::next_delay(failed, inner.config.backoff_scale, rand::rng().random::<f64>())
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| Ts(now + d))
-    };
-    if let Some(metrics) = &inner.metrics {
-        metrics.webhook_latency.observe(outcome.latency.as_secs_f64());
-        if outcome.delivered {
-            metrics.webhook_deliveries.inc();
+/// Records finished attempts and their messages' new state (each while its claim is still this one's), and the
+/// endpoints' failure streaks: an endpoint failing for `disable_after` with nothing delivered is disabled, with
+/// the reason.
+fn record(
+    conn: &mut crate::db::Conn<'_>,
+    config: &DispatchConfig,
+    finished: &[(Job, Attempt)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    let disable_after = chrono::Duration::from_std(config.disable_after).unwrap_or(chrono::Duration::days(5));
+    for (job, outcome) in finished {
+        let failed = job.message.attempts.max(0) as u32 + 1;
+        let next = if outcome.delivered {
+            None
         } else {
-            metrics.webhook_failures.inc();
-        }
-    }
-    let disable_after = chrono::Duration::from_std(inner.config.disable_after).unwrap_or(chrono::Duration::days(5));
-    inner.db.write(|conn| {
+            rules::next_delay(failed, config.backoff_scale, rand::rng().random::<f64>())
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| Ts(now + d))
+        };
         repo::insert_attempt(
             conn,
             &AttemptRow {
                 id: Id(Uuid::now_v7()),
                 message_id: job.message.id,
-                attempted_at: Ts(now),
+                attempted_at: Ts(outcome.at),
                 status_code: outcome.status_code,
                 latency_ms: outcome.latency.as_millis().min(i64::MAX as u128) as i64,
                 response_excerpt: outcome.excerpt.clone(),
@@ -539,7 +651,7 @@ fn finish(inner: &Inner, job: &Job, outcome: &Attempt) -> AppResult<()> {
             },
         )?;
         if !mine {
-            return Ok(());
+            continue;
         }
         if outcome.delivered {
             repo::endpoint_succeeded(conn, job.endpoint.id)?;
@@ -554,6 +666,6 @@ fn finish(inner: &Inner, job: &Job, outcome: &Attempt) -> AppResult<()> {
                 repo::disable_endpoint(conn, job.endpoint.id, &reason, Ts(now))?;
             }
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }

@@ -163,87 +163,81 @@ pub fn list_attempts(conn: &mut Conn<'_>, message: Id, page: PageRequest) -> App
     })?)
 }
 
-/// How many messages of each endpoint a dispatcher may take: `per_endpoint` at once, less what it `held` already.
-#[derive(Debug, Clone, Default)]
-pub struct EndpointCap {
-    pub per_endpoint: usize,
-    pub held: std::collections::HashMap<Id, usize>,
+/// What one claim took, and which endpoints it asked for more than they had due (nothing more to look for there
+/// until new messages are handed out or come due).
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub messages: Vec<MessageRow>,
+    pub endpoints: Vec<EndpointRow>,
+    pub dry: Vec<Id>,
 }
 
-impl EndpointCap {
-    /// The endpoints at their cap already: none of their messages is looked at.
-    fn full(&self) -> Vec<Id> {
-        self.held
-            .iter()
-            .filter(|(_, n)| **n >= self.per_endpoint)
-            .map(|(id, _)| *id)
-            .collect()
-    }
-}
-
-/// Candidates looked at per message claimed: enough that a backlog of one endpoint at the head of the queue leaves
-/// room for others' messages in the same claim.
-const CANDIDATES_PER_CLAIM: i64 = 8;
-
-/// Claims up to `limit` due messages of enabled endpoints for this dispatcher, no more of one endpoint than `cap`
-/// leaves: their lease runs to `until`, and `token` marks them as this claim's, so that only its holder records
-/// their outcome. A message whose lease ran out (its dispatcher died) is due again.
-pub fn claim(
-    conn: &mut Conn<'_>,
-    now: Ts,
-    until: Ts,
-    token: Id,
-    limit: i64,
-    cap: &EndpointCap,
-) -> AppResult<Vec<MessageRow>> {
-    let enabled = webhook_endpoints::table
+/// Claims for this dispatcher up to `room` due messages of each endpoint of `wanted` that is still enabled, oldest
+/// due first, asking the endpoints in the order given: their lease runs to `until`, and `token` marks them as this
+/// claim's, so that only its holder records their outcome. A message whose lease ran out (its dispatcher died) is
+/// due again.
+///
+/// Each endpoint is read apart through `webhook_messages_endpoint_due` and the read stops at its `room`, so a claim
+/// reads about as many rows as it takes, however long the backlog (one query over every due row, sorted and then
+/// filtered by endpoint, cost a sort of the whole backlog per claim). PostgreSQL skips rows another instance's claim
+/// has locked.
+pub fn claim(conn: &mut Conn<'_>, now: Ts, until: Ts, token: Id, wanted: &[(Id, usize)]) -> AppResult<Claimed> {
+    let ids: Vec<Id> = wanted.iter().map(|(id, _)| *id).collect();
+    let endpoints: Vec<EndpointRow> = with_conn!(conn, c => webhook_endpoints::table
+        .filter(webhook_endpoints::id.eq_any(&ids))
         .filter(webhook_endpoints::enabled.eq(true))
-        .select(webhook_endpoints::id);
-    let due = webhook_messages::table
-        .filter(webhook_messages::status.eq(MessageStatus::Pending.as_str()))
-        .filter(webhook_messages::next_attempt_at.le(now))
-        .filter(
-            webhook_messages::claimed_until
-                .is_null()
-                .or(webhook_messages::claimed_until.lt(now)),
-        )
-        .filter(webhook_messages::endpoint_id.eq_any(enabled))
-        .filter(webhook_messages::endpoint_id.ne_all(cap.full()))
-        .order(webhook_messages::next_attempt_at)
-        .limit(limit.saturating_mul(CANDIDATES_PER_CLAIM))
-        .select((webhook_messages::id, webhook_messages::endpoint_id));
-    let candidates: Vec<(Id, Id)> = match conn {
-        Conn::Pg(c) => due.for_update().skip_locked().load(*c)?,
-        Conn::Sqlite(c) => due.load(*c)?,
-    };
-    let mut taken = cap.held.clone();
-    let mut ids: Vec<Id> = Vec::new();
-    for (id, endpoint) in candidates {
-        if ids.len() as i64 >= limit {
-            break;
+        .select(EndpointRow::as_select())
+        .load(c))?;
+    let mut taken: Vec<Id> = Vec::new();
+    let mut dry = Vec::new();
+    for (endpoint, room) in wanted {
+        if *room == 0 || !endpoints.iter().any(|e| e.id == *endpoint) {
+            continue;
         }
-        let n = taken.entry(endpoint).or_default();
-        if *n < cap.per_endpoint {
-            *n += 1;
-            ids.push(id);
+        let due = webhook_messages::table
+            .filter(webhook_messages::endpoint_id.eq(*endpoint))
+            .filter(webhook_messages::status.eq(MessageStatus::Pending.as_str()))
+            .filter(webhook_messages::next_attempt_at.le(now))
+            .filter(
+                webhook_messages::claimed_until
+                    .is_null()
+                    .or(webhook_messages::claimed_until.lt(now)),
+            )
+            .order(webhook_messages::next_attempt_at)
+            .limit(*room as i64)
+            .select(webhook_messages::id);
+        let found: Vec<Id> = match conn {
+            Conn::Pg(c) => due.for_update().skip_locked().load(*c)?,
+            Conn::Sqlite(c) => due.load(*c)?,
+        };
+        if found.len() < *room {
+            dry.push(*endpoint);
         }
+        taken.extend(found);
     }
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    if taken.is_empty() {
+        return Ok(Claimed {
+            dry,
+            ..Claimed::default()
+        });
     }
-    Ok(
-        with_conn!(conn, c => diesel::update(webhook_messages::table.filter(webhook_messages::id.eq_any(&ids)))
+    let messages = with_conn!(conn, c => diesel::update(webhook_messages::table.filter(webhook_messages::id.eq_any(&taken)))
         .set((webhook_messages::claimed_until.eq(until), webhook_messages::claim_token.eq(token)))
         .returning(webhook_messages::all_columns)
-        .get_results(c))?,
-    )
+        .get_results::<MessageRow>(c))?;
+    Ok(Claimed {
+        messages,
+        endpoints,
+        dry,
+    })
 }
 
-/// The endpoints of claimed messages.
-pub fn endpoints_by_id(conn: &mut Conn<'_>, ids: &[Id]) -> AppResult<Vec<EndpointRow>> {
+/// The enabled endpoints' ids (those the dispatcher may claim for).
+pub fn enabled_endpoint_ids(conn: &mut Conn<'_>) -> AppResult<Vec<Id>> {
     Ok(with_conn!(conn, c => webhook_endpoints::table
-        .filter(webhook_endpoints::id.eq_any(ids))
-        .select(EndpointRow::as_select())
+        .filter(webhook_endpoints::enabled.eq(true))
+        .order(webhook_endpoints::id)
+        .select(webhook_endpoints::id)
         .load(c))?)
 }
 
