@@ -615,3 +615,120 @@ fn ticket_search_uses_its_indexes_on_sqlite() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The dispatcher's claim on a backlog of 20,000 due messages of one endpoint: each statement it sends on
+/// `webhook_messages` reads that endpoint's due messages along `webhook_messages_endpoint_due`, in the index's
+/// order and without a sort, so it stops at the endpoint's room whatever the backlog (the claim before it sorted
+/// every due row). PostgreSQL's generic plan, SQLite's `EXPLAIN QUERY PLAN`; the statements are the ones the real
+/// claim sends, captured.
+#[test]
+fn the_webhook_claim_reads_an_endpoints_head_in_index_order_whatever_the_backlog() {
+    use depot::db::types::{Id, Ts};
+    use depot::webhooks::{model::MessageRow, repo};
+
+    let _ = diesel::connection::set_default_instrumentation(|| Some(Box::new(Recorder { url: String::new() })));
+    let app = crate::helpers::spawn_app_with(crate::webhooks::fast);
+    let receiver = crate::webhooks::Receiver::start(|_, _| (204, std::time::Duration::ZERO));
+    let (endpoint, _) = crate::webhooks::endpoint(&app, &app.admin_key, &receiver.url, &["stock.low"]);
+    let endpoint = Id(uuid::Uuid::parse_str(&endpoint).unwrap_or_else(|e| panic!("{e}")));
+    let now = depot::now();
+    let backlog: Vec<MessageRow> = (0..20_000)
+        .map(|n| {
+            let at = Ts(now - chrono::Duration::seconds(20_000 - n));
+            MessageRow::new(endpoint, None, "stock.low", "{}".to_owned(), at)
+        })
+        .collect();
+    app.db
+        .write(|conn| repo::insert_messages(conn, &backlog))
+        .unwrap_or_else(|e| panic!("loading messages: {e}"));
+    let target = match test_engine() {
+        Engine::Postgres => {
+            let name = app.database_url.rsplit('/').next().unwrap_or_default();
+            name.split('?').next().unwrap_or_default().to_owned()
+        }
+        Engine::Sqlite => app
+            .database_url
+            .split('/')
+            .find(|s| s.starts_with("depot-test-"))
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    app.db
+        .write(|conn| {
+            depot::with_conn!(conn, c => diesel::sql_query("ANALYZE").execute(c))?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("analyzing: {e}"));
+    if let Ok(mut c) = CAPTURED.lock() {
+        c.clear();
+    }
+    if let Ok(mut t) = TARGET.lock() {
+        *t = Some(target);
+    }
+    let token = Id(uuid::Uuid::now_v7());
+    let claimed = app.db.write(|conn| {
+        repo::claim(
+            conn,
+            Ts(now),
+            Ts(now + chrono::Duration::minutes(1)),
+            token,
+            &[(endpoint, 4)],
+        )
+    });
+    if let Ok(mut t) = TARGET.lock() {
+        *t = None;
+    }
+    let claimed = claimed.unwrap_or_else(|e| panic!("claiming: {e}"));
+    assert_eq!(claimed.messages.len(), 4, "the claim takes the endpoint's room");
+    assert!(claimed.dry.is_empty(), "the endpoint has more due");
+    let oldest: Vec<Id> = backlog.iter().take(4).map(|m| m.id).collect();
+    let mut took: Vec<Id> = claimed.messages.iter().map(|m| m.id).collect();
+    took.sort();
+    assert_eq!(took, oldest, "the oldest due first");
+
+    let statements: Vec<String> = CAPTURED
+        .lock()
+        .map(|c| {
+            c.iter()
+                .filter(|s| {
+                    s.trim_start().starts_with("SELECT")
+                        && (s.contains("FROM \"webhook_messages\"") || s.contains("FROM `webhook_messages`"))
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        statements.len(),
+        1,
+        "one read of the endpoint's due messages: {statements:?}"
+    );
+    let sql = &statements[0];
+    let plan = match test_engine() {
+        Engine::Postgres => {
+            let mut conn = PgConnection::establish(&app.database_url).unwrap_or_else(|e| panic!("{e}"));
+            generic_plan(&mut conn, sql).unwrap_or_else(|e| panic!("{e}"))
+        }
+        Engine::Sqlite => {
+            let mut conn = diesel::SqliteConnection::establish(app.database_url.trim_start_matches("sqlite://"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let plan: Vec<SqlitePlanLine> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load(&mut conn)
+                .unwrap_or_else(|e| panic!("EXPLAIN QUERY PLAN {sql}: {e}"));
+            plan.into_iter().map(|l| l.detail).collect::<Vec<_>>().join("\n")
+        }
+    };
+    println!("{sql}\n{plan}");
+    assert!(
+        plan.contains("webhook_messages_endpoint_due"),
+        "not along the index:\n{sql}\n{plan}"
+    );
+    assert!(
+        !plan.contains("Sort") && !plan.contains("TEMP B-TREE"),
+        "sorted:\n{sql}\n{plan}"
+    );
+    assert!(
+        !plan.contains("Seq Scan") && !plan.contains("SCAN webhook_messages"),
+        "scanned:\n{sql}\n{plan}"
+    );
+}
