@@ -3,3 +3,5 @@
 -- (WHERE status = 'pending'): the claim binds the status as a parameter, and neither SQLite nor PostgreSQL's
 -- generic plan of a prepared statement can prove that a parameter equals the index's literal.
 CREATE INDEX webhook_messages_endpoint_due ON webhook_messages (endpoint_id, status, next_attempt_at);
+-- The claim over every endpoint's due messages at once read this one; nothing does now.
+DROP INDEX webhook_messages_due;
