@@ -278,7 +278,10 @@ impl Inner {
             return;
         }
         let now = crate::now();
-        if let Err(e) = self.db.write(|conn| record(conn, &self.config, &finished, now)) {
+        if let Err(e) = self.db.write(|conn| {
+            repo::relax_commit(conn)?;
+            record(conn, &self.config, &finished, now)
+        }) {
             tracing::warn!(error = %e, "recording webhook attempts failed; their leases will run out and they are sent again");
         }
         self.forget(&finished);
@@ -535,6 +538,7 @@ fn claim(inner: &Inner, finished: &[(Job, Attempt)], wanted: &[(Id, usize)]) -> 
     let now = crate::now();
     let lease = chrono::Duration::from_std(inner.config.lease).unwrap_or(chrono::Duration::seconds(60));
     let claimed = inner.db.write(|conn| {
+        repo::relax_commit(conn)?;
         record(conn, &inner.config, finished, now)?;
         if wanted.is_empty() {
             return Ok(repo::Claimed::default());
