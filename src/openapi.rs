@@ -484,6 +484,7 @@ pub fn document_json() -> String {
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
+    use utoipa::ToSchema;
 
     use super::*;
 
@@ -670,6 +671,278 @@ mod tests {
         let pickup = &doc["paths"]["/api/v1/tickets/{ticket_id}/pickups"]["post"]["responses"]["201"]["links"];
         assert_eq!(pickup["event"]["operationId"], "post_pickup_event");
         assert!(count >= 40, "{count} links");
+    }
+
+    /// Every type that derives `ToSchema` in `src`, by the name it takes in the document (`#[schema(as = …)]`, else
+    /// its own), with where it is declared. Types a macro declares are found through the macro's invocations.
+    fn schema_types_by_name() -> std::collections::BTreeMap<String, Vec<String>> {
+        fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            for path in entries {
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    // Comments are blanked (lines kept, for the line numbers): a doc comment may name `ToSchema`.
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let code: Vec<&str> = text
+                        .lines()
+                        .map(|l| if l.trim_start().starts_with("//") { "" } else { l })
+                        .collect();
+                    out.push((path.display().to_string(), code.join("\n")));
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let derive = regex::Regex::new(r"derive\([^)]*\bToSchema\b").unwrap_or_else(|e| panic!("{e}"));
+        let declared = regex::Regex::new(r"\b(?:struct|enum)\s+(\$?\w+)").unwrap_or_else(|e| panic!("{e}"));
+        let renamed = regex::Regex::new(r"#\[schema\([^\]]*\bas\s*=\s*([\w:]+)").unwrap_or_else(|e| panic!("{e}"));
+        let macro_start = regex::Regex::new(r"macro_rules!\s*(\w+)").unwrap_or_else(|e| panic!("{e}"));
+        let mut names: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut macros = Vec::new();
+        for (file, code) in &files {
+            for found in derive.find_iter(code) {
+                let rest = &code[found.end()..];
+                let Some(item) = declared.captures(rest) else { continue };
+                let attributes = &rest[..item.get(0).map_or(0, |m| m.start())];
+                let line = code[..found.start()].lines().count() + 1;
+                let ident = &item[1];
+                if ident.starts_with('$') {
+                    // Declared by a macro: the last `macro_rules!` before the derive is the one.
+                    if let Some(m) = macro_start.captures_iter(&code[..found.start()]).last() {
+                        macros.push(m[1].to_owned());
+                    }
+                    continue;
+                }
+                // utoipa names `as = a::B` `a.B`.
+                let name = renamed
+                    .captures(attributes)
+                    .map_or(ident.to_owned(), |r| r[1].replace("::", "."));
+                names.entry(name).or_default().push(format!("{file}:{line} {ident}"));
+            }
+        }
+        for name in macros {
+            let invocation = regex::Regex::new(&format!(r"\b{name}!\s*[(\[{{]\s*(?:#\[[^\]]*\]\s*)*(\w+)\s*\{{"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            for (file, code) in &files {
+                for found in invocation.captures_iter(code) {
+                    let line = code[..found.get(0).map_or(0, |m| m.start())].lines().count() + 1;
+                    let ident = found[1].to_owned();
+                    names
+                        .entry(ident.clone())
+                        .or_default()
+                        .push(format!("{file}:{line} {name}!({ident})"));
+                }
+            }
+        }
+        names
+    }
+
+    /// No two Rust types take the same schema name: utoipa keeps one of them without a word, and every reference
+    /// to the other then describes the wrong shape. (The courier partner's event type once took `EventType`, the
+    /// outbox's, so `PostEvent.type` listed `ticket.opened` and the rest.) Within an area this is the one check;
+    /// across areas `no_two_areas_give_one_schema_name_different_shapes` checks the built documents too.
+    #[test]
+    fn no_two_schema_types_share_a_name() {
+        let names = schema_types_by_name();
+        assert!(names.len() >= 150, "{} schema types found", names.len());
+        for known in ["Problem", "Money", "ComplaintCategory", "GoodwillRemedy", "FileBytes"] {
+            assert!(names.contains_key(known), "{known} not found");
+        }
+        let clashes: Vec<_> = names.iter().filter(|(_, types)| types.len() > 1).collect();
+        assert!(
+            clashes.is_empty(),
+            "schema names taken by more than one type: {clashes:#?}"
+        );
+    }
+
+    /// The document's areas, each as utoipa builds it alone, with the path prefix it is nested under.
+    fn areas() -> Vec<(&'static str, &'static str, utoipa::openapi::OpenApi)> {
+        vec![
+            ("ApiV1", "/api/v1", ApiV1::openapi()),
+            ("parts", "/api/v1", parts::Api::openapi()),
+            ("stock", "/api/v1", stock::Api::openapi()),
+            ("repairs", "/api/v1", repairs::Api::openapi()),
+            ("courier", "/api/v1", courier::Api::openapi()),
+            ("tracking", "/api/v1", tracking::Api::openapi()),
+            ("devices", "/api/v1", devices::Api::openapi()),
+            ("customers", "/api/v1", customers::Api::openapi()),
+            ("warranty", "/api/v1", warranty::Api::openapi()),
+            ("webhooks", "/api/v1", crate::webhooks::Api::openapi()),
+            ("files", "/api/v1", crate::files::Api::openapi()),
+            ("complaints", "/api/v1", crate::complaints::Api::openapi()),
+            ("reports", "/api/v1", crate::reports::Api::openapi()),
+        ]
+    }
+
+    /// Where two areas both define a schema name, they define the same schema: nesting keeps the last area's
+    /// without a word.
+    #[test]
+    fn no_two_areas_give_one_schema_name_different_shapes() {
+        let doc = doc();
+        let mut covered = std::collections::BTreeSet::new();
+        let mut seen: std::collections::BTreeMap<String, (&str, Value)> = Default::default();
+        let mut clashes = Vec::new();
+        for (area, prefix, api) in areas() {
+            covered.extend(api.paths.paths.keys().map(|p| format!("{prefix}{p}")));
+            let schemas = api.components.map(|c| c.schemas).unwrap_or_default();
+            for (name, schema) in schemas {
+                let schema = serde_json::to_value(schema).unwrap_or_default();
+                match seen.get(&name) {
+                    Some((first, earlier)) if *earlier != schema => clashes.push(format!("{name}: {first} and {area}")),
+                    Some(_) => {}
+                    None => {
+                        seen.insert(name, (area, schema));
+                    }
+                }
+            }
+        }
+        // Every area is in the list: each path under /api/v1 comes from one of them.
+        let uncovered: Vec<&String> = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, _)| path)
+            .filter(|path| path.starts_with("/api/v1") && !covered.contains(*path))
+            .collect();
+        assert!(
+            uncovered.is_empty(),
+            "paths of an area this test does not list: {uncovered:?}"
+        );
+        assert!(clashes.is_empty(), "one name, different schemas: {clashes:?}");
+    }
+
+    /// A deserializer that only learns an enum's wire names: serde's derive hands them (renames applied) to
+    /// `deserialize_enum`, so every variant is seen, not only those the document lists.
+    struct WireNames<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> serde::Deserializer<'de> for WireNames<'_> {
+        type Error = serde::de::value::Error;
+
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("not an enum"))
+        }
+
+        fn deserialize_enum<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            variants: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = variants;
+            Err(serde::de::Error::custom("names taken"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+        }
+    }
+
+    /// (schema name, Rust type, what serde_json writes for each variant, in declaration order).
+    type WireEnum = (String, &'static str, Vec<Value>);
+
+    fn wire_enum<T: ToSchema + serde::de::DeserializeOwned + serde::Serialize>() -> WireEnum {
+        let mut names: &'static [&'static str] = &[];
+        let _ = T::deserialize(WireNames(&mut names));
+        let written = names
+            .iter()
+            .map(|name| {
+                let variant: T = serde_json::from_value(Value::from(*name))
+                    .unwrap_or_else(|e| panic!("{}: {name}: {e}", std::any::type_name::<T>()));
+                serde_json::to_value(variant).unwrap_or_default()
+            })
+            .collect();
+        (T::name().into_owned(), std::any::type_name::<T>(), written)
+    }
+
+    macro_rules! wire_enums {
+        ($($t:ty),+ $(,)?) => { vec![$(wire_enum::<$t>()),+] };
+    }
+
+    /// Every string enum the document lists is exactly what serde writes, variant by variant: utoipa and serde
+    /// read the renames separately (utoipa once missed those given through `wire_enum!`, and documented `Open`
+    /// where the server takes `open`).
+    #[test]
+    fn every_documented_enum_lists_what_serde_writes() {
+        use crate::{complaints::model as complaint, files::model as file};
+        let enums: Vec<WireEnum> = wire_enums![
+            warranty::Certificate,
+            warranty::CoveredItem,
+            warranty::FaultKind,
+            warranty::PolicySource,
+            warranty::Remedy,
+            warranty::Rule,
+            tickets::Channel,
+            tickets::TicketStatus,
+            tickets::http::OutcomeKind,
+            complaint::ComplaintAbout,
+            complaint::ComplaintCategory,
+            complaint::ComplaintChannel,
+            complaint::ComplaintEventKind,
+            complaint::ComplaintState,
+            complaint::ContactPreference,
+            complaint::DueFilter,
+            complaint::RemedyKind,
+            complaint::ReplyClock,
+            money::Currency,
+            devices::DeviceState,
+            devices::PlanKind,
+            courier::Direction,
+            courier::EventType,
+            courier::PickupStatus,
+            events::EventType,
+            events::SubjectType,
+            file::FileStage,
+            file::FileType,
+            file::LoanFileStage,
+            file::TicketFileStage,
+            file::Visibility,
+            crate::files::rules::LinkVariant,
+            loaners::Grade,
+            loaners::InspectionResult,
+            loaners::LoanerState,
+            loans::LoanState,
+            loans::http::ReturnCondition,
+            crate::webhooks::model::MessageStatus,
+            stock::MovementKind,
+            parts::PartCategory,
+            repairs::PartLineState,
+            tracking::model::QuoteState,
+            crate::reports::http::ReportFormat,
+            auth::Role,
+            catalog::StoreKind,
+        ];
+        let doc = doc();
+        let schemas = doc["components"]["schemas"].as_object().cloned().unwrap_or_default();
+        let listed: std::collections::BTreeSet<&str> = enums.iter().map(|(name, ..)| name.as_str()).collect();
+        let unlisted: Vec<&String> = schemas
+            .iter()
+            .filter(|(name, schema)| schema.get("enum").is_some() && !listed.contains(name.as_str()))
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            unlisted.is_empty(),
+            "string enums this test does not list: {unlisted:?}"
+        );
+        for (name, rust, written) in &enums {
+            assert!(!written.is_empty(), "{rust}: serde named no variant");
+            let documented = schemas.get(name).map(|s| s["enum"].clone()).unwrap_or_default();
+            assert_eq!(
+                documented,
+                Value::Array(written.clone()),
+                "{rust}, documented as {name}: the document's values (left) are not what serde writes (right)"
+            );
+        }
     }
 
     #[test]

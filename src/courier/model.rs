@@ -173,8 +173,11 @@ impl PickupStatus {
     }
 }
 
+/// What a courier partner reports of a pickup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+// Its own name in the document: the outbox's event type (`crate::events`) is `EventType` there.
+#[schema(as = CourierEventType)]
 pub enum EventType {
     PickedUp,
     InTransit,

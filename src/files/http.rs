@@ -141,25 +141,59 @@ fn internal(what: &'static str) -> impl Fn(std::io::Error) -> AppError {
     move |e| AppError::Internal(anyhow::anyhow!("{what}: {e}"))
 }
 
-/// Streams `body` into a new spool file, counting; past `limit` bytes the upload is refused (413) and the file removed.
-async fn spool<S, E>(files: &Files, mut body: S, limit: u64) -> AppResult<(Spooled, u64)>
+/// Bytes gathered from the body before one write to the spool file: each write is a trip to the blocking pool,
+/// so it is made per batch rather than per chunk.
+const SPOOL_BATCH: usize = 256 * 1024;
+
+/// Streams `body` into a new spool file, counting; past `limit` bytes the upload is refused (413). The file is
+/// made and written on the blocking pool, never on the async worker, and put in `spooled` as soon as it exists,
+/// so that the caller removes it (off the worker too) whatever happens next.
+async fn spool<S, E>(files: &Files, mut body: S, limit: u64, spooled: &mut Option<Spooled>) -> AppResult<u64>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let spooled = Spooled(files.spool_path().map_err(internal("making the upload spool"))?);
-    let mut file = std::fs::File::create(&spooled.0).map_err(internal("creating a spool file"))?;
+    let making = files.clone();
+    let (made, mut file) = web::block(move || making.spool_file())
+        .await?
+        .map_err(internal("creating a spool file"))?;
+    *spooled = Some(made);
     let mut size = 0u64;
+    let mut batch = Vec::with_capacity(SPOOL_BATCH);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| AppError::bad_request("unreadable_body", format!("the body broke off: {e}")))?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(AppError::PayloadTooLarge(limit as usize));
         }
-        file.write_all(&chunk).map_err(internal("writing a spool file"))?;
+        batch.extend_from_slice(&chunk);
+        if batch.len() >= SPOOL_BATCH {
+            (file, batch) = write_batch(file, batch).await?;
+        }
     }
-    file.flush().map_err(internal("writing a spool file"))?;
-    Ok((spooled, size))
+    if !batch.is_empty() {
+        write_batch(file, batch).await?;
+    }
+    Ok(size)
+}
+
+/// Appends `batch` to a spool file on the blocking pool; hands both back, the batch emptied for reuse.
+async fn write_batch(mut file: std::fs::File, mut batch: Vec<u8>) -> AppResult<(std::fs::File, Vec<u8>)> {
+    web::block(move || {
+        file.write_all(&batch)?;
+        batch.clear();
+        Ok((file, batch))
+    })
+    .await?
+    .map_err(internal("writing a spool file"))
+}
+
+/// Removes a refused upload's spool file on the blocking pool (dropping it removes it).
+async fn discard(spooled: Option<Spooled>) {
+    if let Some(spooled) = spooled {
+        // Should the pool not take it, the closure and the file in it are dropped here all the same.
+        let _ = web::block(move || drop(spooled)).await;
+    }
 }
 
 async fn small_field<S, E>(mut field: S, name: &'static str) -> AppResult<String>
@@ -197,7 +231,7 @@ fn clean_file_name(name: &str, field: &'static str) -> AppResult<Option<String>>
 
 /// Stage, visibility and file name as the query gave them.
 struct Given {
-    stage: Option<&'static str>,
+    stage: Option<FileStage>,
     visibility: Option<Visibility>,
     file_name: Option<String>,
 }
@@ -222,110 +256,13 @@ async fn upload(
     let checked = state.clone();
     let bearer = web::block(move || service::check_owner(&checked.db, &bearer, owner).map(|()| bearer)).await??;
     let files = state.files.clone();
-    let limit = files.max_upload_bytes;
-    let multipart = is_multipart(&req);
-    let declared_length = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let allowance = if multipart { limit + MULTIPART_OVERHEAD } else { limit };
-    if declared_length.is_some_and(|n| n > allowance) {
-        return Err(AppError::PayloadTooLarge(limit as usize));
-    }
-    let parse_stage = |text: &str| match owner {
-        Owner::Ticket(_) => FileStage::of_ticket(text)
-            .ok_or_else(|| AppError::field("stage", "one of intake, diagnosis, repair, quality_check")),
-        Owner::Loan(_) => FileStage::of_loan(text).ok_or_else(|| AppError::field("stage", "one of handover, return")),
-    };
-    let upload = if multipart {
-        let mut form = Multipart::new(req.headers(), payload);
-        let mut stage = None;
-        let mut visibility = None;
-        let mut file = None;
-        let mut parts = 0;
-        while let Some(field) = form.next().await {
-            let mut field = field.map_err(|e| AppError::bad_request("malformed_multipart", e.to_string()))?;
-            parts += 1;
-            if parts > MAX_PARTS {
-                return Err(AppError::bad_request(
-                    "malformed_multipart",
-                    "too many parts; the form has file, stage and visibility",
-                ));
-            }
-            let name = field.name().unwrap_or_default().to_owned();
-            match name.as_str() {
-                "file" if file.is_some() => return Err(AppError::field("file", "give one file per upload")),
-                "file" => {
-                    let file_name = match field.content_disposition().and_then(|cd| cd.get_filename()) {
-                        Some(n) => clean_file_name(n, "file")?,
-                        None => None,
-                    };
-                    let declared = field.content_type().map(|m| m.essence_str().to_owned());
-                    let (spooled, _) = spool(&files, &mut field, limit).await?;
-                    file = Some((spooled, file_name, declared));
-                }
-                "stage" => stage = Some(small_field(&mut field, "stage").await?),
-                "visibility" => visibility = Some(small_field(&mut field, "visibility").await?),
-                _ => {
-                    return Err(AppError::field(
-                        "form",
-                        format!("unknown part {name:?}; the form has file, stage and visibility"),
-                    ));
-                }
-            }
-        }
-        let (spooled, part_name, declared) =
-            file.ok_or_else(|| AppError::field("file", "the form has no file part"))?;
-        let stage = match (stage, given.stage) {
-            (Some(_), Some(_)) => {
-                return Err(AppError::field(
-                    "stage",
-                    "give it once: as a form field or in the query",
-                ));
-            }
-            (Some(text), None) => parse_stage(&text)?,
-            (None, Some(text)) => parse_stage(text)?,
-            (None, None) => return Err(AppError::field("stage", "required")),
-        };
-        let visibility = match (visibility, given.visibility) {
-            (Some(_), Some(_)) => {
-                return Err(AppError::field(
-                    "visibility",
-                    "give it once: as a form field or in the query",
-                ));
-            }
-            (Some(text), None) => Visibility::parse(&text)
-                .ok_or_else(|| AppError::field("visibility", "one of internal, customer_visible"))?,
-            (None, given) => given.unwrap_or_default(),
-        };
-        Upload {
-            owner,
-            stage,
-            visibility,
-            file_name: part_name.or(given.file_name),
-            declared: declared.map(|d| (d, "file")),
-            spooled,
-        }
-    } else {
-        let stage = parse_stage(given.stage.ok_or_else(|| AppError::field("stage", "required"))?)?;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| {
-                v.to_str()
-                    .map(str::to_owned)
-                    .map_err(|_| AppError::field("content_type", "not readable"))
-            })
-            .transpose()?;
-        let (spooled, _) = spool(&files, payload, limit).await?;
-        Upload {
-            owner,
-            stage,
-            visibility: given.visibility.unwrap_or_default(),
-            file_name: given.file_name,
-            declared: declared.map(|d| (d, "content_type")),
-            spooled,
+    // The spool file stays here until the upload is whole, so that a refusal removes it off the worker too.
+    let mut spooled = None;
+    let upload = match read_upload(&files, owner, given, &req, payload, &mut spooled).await {
+        Ok(upload) => upload,
+        Err(refused) => {
+            discard(spooled).await;
+            return Err(refused);
         }
     };
     let stored = web::block(move || service::store_upload(&files, upload)).await??;
@@ -340,6 +277,121 @@ async fn upload(
     .await
 }
 
+/// Reads the upload, a multipart form or a raw body, and spools its file into `spooled`.
+async fn read_upload(
+    files: &Files,
+    owner: Owner,
+    given: Given,
+    req: &HttpRequest,
+    payload: web::Payload,
+    spooled: &mut Option<Spooled>,
+) -> AppResult<Upload> {
+    let limit = files.max_upload_bytes;
+    let multipart = is_multipart(req);
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let allowance = if multipart { limit + MULTIPART_OVERHEAD } else { limit };
+    if declared_length.is_some_and(|n| n > allowance) {
+        return Err(AppError::PayloadTooLarge(limit as usize));
+    }
+    let parse_stage = |text: &str| match owner {
+        Owner::Ticket(_) => FileStage::of_ticket(text)
+            .ok_or_else(|| AppError::field("stage", "one of intake, diagnosis, repair, quality_check")),
+        Owner::Loan(_) => FileStage::of_loan(text).ok_or_else(|| AppError::field("stage", "one of handover, return")),
+    };
+    let (stage, visibility, file_name, declared) = if multipart {
+        let mut form = Multipart::new(req.headers(), payload);
+        let mut stage = None;
+        let mut visibility = None;
+        let mut part_name = None;
+        let mut declared = None;
+        let mut parts = 0;
+        while let Some(field) = form.next().await {
+            let mut field = field.map_err(|e| AppError::bad_request("malformed_multipart", e.to_string()))?;
+            parts += 1;
+            if parts > MAX_PARTS {
+                return Err(AppError::bad_request(
+                    "malformed_multipart",
+                    "too many parts; the form has file, stage and visibility",
+                ));
+            }
+            let name = field.name().unwrap_or_default().to_owned();
+            match name.as_str() {
+                "file" if spooled.is_some() => return Err(AppError::field("file", "give one file per upload")),
+                "file" => {
+                    part_name = match field.content_disposition().and_then(|cd| cd.get_filename()) {
+                        Some(n) => clean_file_name(n, "file")?,
+                        None => None,
+                    };
+                    declared = field.content_type().map(|m| (m.essence_str().to_owned(), "file"));
+                    spool(files, &mut field, limit, spooled).await?;
+                }
+                "stage" => stage = Some(small_field(&mut field, "stage").await?),
+                "visibility" => visibility = Some(small_field(&mut field, "visibility").await?),
+                _ => {
+                    return Err(AppError::field(
+                        "form",
+                        format!("unknown part {name:?}; the form has file, stage and visibility"),
+                    ));
+                }
+            }
+        }
+        if spooled.is_none() {
+            return Err(AppError::field("file", "the form has no file part"));
+        }
+        let stage = match (stage, given.stage) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::field(
+                    "stage",
+                    "give it once: as a form field or in the query",
+                ));
+            }
+            (Some(text), None) => parse_stage(&text)?,
+            (None, Some(stage)) => stage,
+            (None, None) => return Err(AppError::field("stage", "required")),
+        };
+        let visibility = match (visibility, given.visibility) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::field(
+                    "visibility",
+                    "give it once: as a form field or in the query",
+                ));
+            }
+            (Some(text), None) => Visibility::parse(&text)
+                .ok_or_else(|| AppError::field("visibility", "one of internal, customer_visible"))?,
+            (None, given) => given.unwrap_or_default(),
+        };
+        (stage, visibility, part_name.or(given.file_name), declared)
+    } else {
+        let stage = given.stage.ok_or_else(|| AppError::field("stage", "required"))?;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| {
+                v.to_str()
+                    .map(|d| (d.to_owned(), "content_type"))
+                    .map_err(|_| AppError::field("content_type", "not readable"))
+            })
+            .transpose()?;
+        spool(files, payload, limit, spooled).await?;
+        (stage, given.visibility.unwrap_or_default(), given.file_name, declared)
+    };
+    let spooled = spooled
+        .take()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("an upload without its spool file")))?;
+    Ok(Upload {
+        owner,
+        stage,
+        visibility,
+        file_name,
+        declared,
+        spooled,
+    })
+}
+
 fn query_file_name(name: Option<String>) -> AppResult<Option<String>> {
     match name {
         Some(n) if n.is_empty() || n.chars().count() > 255 => Err(AppError::field("file_name", "1 to 255 characters")),
@@ -348,104 +400,63 @@ fn query_file_name(name: Option<String>) -> AppResult<Option<String>> {
     }
 }
 
-fn ticket_stage(stage: TicketFileStage) -> &'static str {
-    match stage {
-        TicketFileStage::Intake => "intake",
-        TicketFileStage::Diagnosis => "diagnosis",
-        TicketFileStage::Repair => "repair",
-        TicketFileStage::QualityCheck => "quality_check",
-    }
-}
-
-fn loan_stage(stage: LoanFileStage) -> &'static str {
-    match stage {
-        LoanFileStage::Handover => "handover",
-        LoanFileStage::Return => "return",
-    }
-}
-
-/// Attach a photo or file to a ticket (admins; store staff in their stores): `multipart/form-data` with a `file`
-/// part and `stage` (and `visibility`) fields, or the bytes as the body with `stage` (and `visibility`) in the
-/// query. JPEG, PNG, WebP or PDF, judged from the bytes, never the name; a declared type that disagrees is refused
-/// (400 naming it). Past the upload limit (10 MB by default): 413, nothing stored. Photos lose their metadata
-/// (EXIF, XMP: location included) before they are hashed and stored, and get a thumbnail; identical bytes are
-/// stored once. Writes a `file.attached` event.
-#[utoipa::path(
-    tag = "files", operation_id = "upload_ticket_file", params(("ticket_id" = Uuid, Path), TicketUploadQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and the same upload replay the first response.")),
-    request_body(
-        description = "A multipart form, or the file's bytes as the body (`application/octet-stream`; the file's \
+/// Writes an upload handler: a multipart form or a raw body, with the owner's stages in the form or the query.
+macro_rules! upload_endpoint {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident, $route:literal, $param:literal, $owner:ident, $query:ty, $form:ty $(,)?
+    ) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            tag = "files", operation_id = stringify!($name), params(($param = Uuid, Path), $query,
+                ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and the same upload replay the first response.")),
+            request_body(
+                description = "A multipart form, or the file's bytes as the body (`application/octet-stream`; the file's \
 own type, e.g. `image/jpeg`, is accepted too when it agrees with the bytes).",
-        content(
-            (TicketFileUpload = "multipart/form-data"),
-            (FileBytes = "application/octet-stream"),
-        )
-    ),
-    responses((status = 201, body = FileOut, description = "Stored."), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/tickets/{ticket_id}/files")]
-pub async fn upload_ticket_file(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    key: IdempotencyKey,
-    path: web::Path<Uuid>,
-    query: ApiQuery<TicketUploadQuery>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> AppResult<HttpResponse> {
-    let ApiQuery(query) = query;
-    let given = Given {
-        stage: query.stage.map(ticket_stage),
-        visibility: query.visibility,
-        file_name: query_file_name(query.file_name)?,
+                content(
+                    ($form = "multipart/form-data"),
+                    (FileBytes = "application/octet-stream"),
+                )
+            ),
+            responses((status = 201, body = FileOut, description = "Stored."), WriteErrors),
+            security(("bearer" = []))
+        )]
+        #[post($route)]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            bearer: Bearer,
+            key: IdempotencyKey,
+            path: web::Path<Uuid>,
+            query: ApiQuery<$query>,
+            req: HttpRequest,
+            payload: web::Payload,
+        ) -> AppResult<HttpResponse> {
+            let ApiQuery(query) = query;
+            let given = Given {
+                stage: query.stage.map(FileStage::from),
+                visibility: query.visibility,
+                file_name: query_file_name(query.file_name)?,
+            };
+            upload(state, bearer, key, Owner::$owner(path.into_inner()), given, req, payload).await
+        }
     };
-    upload(
-        state,
-        bearer,
-        key,
-        Owner::Ticket(path.into_inner()),
-        given,
-        req,
-        payload,
-    )
-    .await
 }
 
-/// Attach a photo or file to a loan: the loaner's condition at hand-over or return (admins; store staff in their
-/// stores). As `upload_ticket_file`, with the stages `handover` and `return`.
-#[utoipa::path(
-    tag = "files", operation_id = "upload_loan_file", params(("loan_id" = Uuid, Path), LoanUploadQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation: the same key and the same upload replay the first response.")),
-    request_body(
-        description = "A multipart form, or the file's bytes as the body (`application/octet-stream`; the file's \
-own type, e.g. `image/jpeg`, is accepted too when it agrees with the bytes).",
-        content(
-            (LoanFileUpload = "multipart/form-data"),
-            (FileBytes = "application/octet-stream"),
-        )
-    ),
-    responses((status = 201, body = FileOut, description = "Stored."), WriteErrors),
-    security(("bearer" = []))
-)]
-#[post("/loans/{loan_id}/files")]
-pub async fn upload_loan_file(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    key: IdempotencyKey,
-    path: web::Path<Uuid>,
-    query: ApiQuery<LoanUploadQuery>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> AppResult<HttpResponse> {
-    let ApiQuery(query) = query;
-    let given = Given {
-        stage: query.stage.map(loan_stage),
-        visibility: query.visibility,
-        file_name: query_file_name(query.file_name)?,
-    };
-    upload(state, bearer, key, Owner::Loan(path.into_inner()), given, req, payload).await
-}
+upload_endpoint!(
+    /// Attach a photo or file to a ticket (admins; store staff in their stores): `multipart/form-data` with a `file`
+    /// part and `stage` (and `visibility`) fields, or the bytes as the body with `stage` (and `visibility`) in the
+    /// query. JPEG, PNG, WebP or PDF, judged from the bytes, never the name; a declared type that disagrees is refused
+    /// (400 naming it). Past the upload limit (10 MB by default): 413, nothing stored. Photos lose their metadata
+    /// (EXIF, XMP: location included) before they are hashed and stored, and get a thumbnail; identical bytes are
+    /// stored once. Writes a `file.attached` event.
+    upload_ticket_file, "/tickets/{ticket_id}/files", "ticket_id", Ticket, TicketUploadQuery, TicketFileUpload
+);
+
+upload_endpoint!(
+    /// Attach a photo or file to a loan: the loaner's condition at hand-over or return (admins; store staff in their
+    /// stores). As `upload_ticket_file`, with the stages `handover` and `return`.
+    upload_loan_file, "/loans/{loan_id}/files", "loan_id", Loan, LoanUploadQuery, LoanFileUpload
+);
 
 /// List a ticket's files, oldest first (admins; store staff in their stores).
 #[utoipa::path(

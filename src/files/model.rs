@@ -75,6 +75,26 @@ pub enum LoanFileStage {
     Return,
 }
 
+impl From<TicketFileStage> for FileStage {
+    fn from(stage: TicketFileStage) -> FileStage {
+        match stage {
+            TicketFileStage::Intake => FileStage::Intake,
+            TicketFileStage::Diagnosis => FileStage::Diagnosis,
+            TicketFileStage::Repair => FileStage::Repair,
+            TicketFileStage::QualityCheck => FileStage::QualityCheck,
+        }
+    }
+}
+
+impl From<LoanFileStage> for FileStage {
+    fn from(stage: LoanFileStage) -> FileStage {
+        match stage {
+            LoanFileStage::Handover => FileStage::Handover,
+            LoanFileStage::Return => FileStage::Return,
+        }
+    }
+}
+
 /// A file's stage, on a ticket or on a loan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -78,10 +78,13 @@ impl Files {
         })
     }
 
-    /// A new spool file's path (the directory is made if missing).
-    pub fn spool_path(&self) -> std::io::Result<PathBuf> {
+    /// A new spool file, open for writing (the directory is made if missing). Blocking: run it off the async
+    /// workers.
+    pub fn spool_file(&self) -> std::io::Result<(Spooled, std::fs::File)> {
         std::fs::create_dir_all(&self.spool)?;
-        Ok(self.spool.join(format!("upload-{}", Uuid::new_v4().simple())))
+        let spooled = Spooled(self.spool.join(format!("upload-{}", Uuid::new_v4().simple())));
+        let file = std::fs::File::create(&spooled.0)?;
+        Ok((spooled, file))
     }
 }
 
@@ -153,7 +156,7 @@ pub struct Upload {
     pub spooled: Spooled,
 }
 
-/// A spool file, removed when dropped.
+/// A spool file, removed when dropped (a blocking call: drop it off the async workers where the code can).
 pub struct Spooled(pub PathBuf);
 
 impl Drop for Spooled {

@@ -554,6 +554,74 @@ fn disguised_oversized_and_malformed_uploads_are_refused_and_store_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Uploads of several spool batches (the spool is written in batches, off the async workers) arrive whole, raw
+/// on a ticket and as a form on a loan; one that passes the limit while it streams in is refused with its spool
+/// file, already partly written, removed.
+#[test]
+fn uploads_of_several_spool_batches_arrive_whole_and_one_past_the_limit_leaves_nothing() {
+    let limit = 700 * 1024;
+    let (app, dir) = app_with_files(|f| f.max_upload_bytes = limit);
+    let p = premium(&app, "FIL5", 1);
+    let ticket = open(&app, &p);
+    let loan_id = ticket.body["loan"]["id"].as_str().unwrap_or_default().to_owned();
+    let key = app.admin_key.clone();
+    // 650 KiB PDFs whose 256 KiB batches all differ, so a batch written twice, or not at all, shows.
+    let pdf = |period: u32, size: u64| -> Vec<u8> {
+        let filler = (0..size as u32 - 9).map(|i| (i % period) as u8);
+        b"%PDF-1.4\n".iter().copied().chain(filler).collect()
+    };
+    let ticket_pdf = pdf(251, 650 * 1024);
+    let loan_pdf = pdf(241, 650 * 1024);
+
+    let ticket_path = format!("/api/v1/tickets/{}/files", ticket.id());
+    let up = upload_raw(
+        &app,
+        &format!("{ticket_path}?stage=repair"),
+        &key,
+        Some("application/pdf"),
+        &ticket_pdf,
+    );
+    assert_eq!(up.status, 201, "{}", up.resp().text);
+    let id = up.json()["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        get_raw(&app, &format!("/api/v1/files/{id}/content"), Some(&key)).bytes,
+        ticket_pdf
+    );
+
+    let loan_path = format!("/api/v1/loans/{loan_id}/files");
+    let up = upload_form(
+        &app,
+        &loan_path,
+        &key,
+        &[
+            ("file", Some("front.pdf"), Some("application/pdf"), &loan_pdf),
+            ("stage", None, None, b"handover"),
+        ],
+    );
+    assert_eq!(up.status, 201, "{}", up.resp().text);
+    let id = up.json()["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        get_raw(&app, &format!("/api/v1/files/{id}/content"), Some(&key)).bytes,
+        loan_pdf
+    );
+
+    // One byte past the limit: within a form's allowance, so refused while it streams, after whole batches.
+    let big = pdf(239, limit + 1);
+    let res = upload_form(
+        &app,
+        &loan_path,
+        &key,
+        &[("file", Some("big.pdf"), None, &big), ("stage", None, None, b"return")],
+    );
+    res.resp().problem(413, "payload_too_large");
+    for path in [&ticket_path, &loan_path] {
+        let list = app.get_admin(path);
+        assert_eq!(list.body["items"].as_array().map(Vec::len), Some(1), "{}", list.text);
+    }
+    assert_eq!(files_under(&dir.join(".incoming")), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn identical_bytes_uploaded_at_once_are_stored_once() {
     let (app, dir) = app_with_files(|_| {});
