@@ -613,42 +613,52 @@ fn work(inner: &Inner, queue: &Mutex<Receiver<Job>>) {
 
 /// Records finished attempts and their messages' new state (each while its claim is still this one's), and the
 /// endpoints' failure streaks: an endpoint failing for `disable_after` with nothing delivered is disabled, with
-/// the reason.
+/// the reason. The attempts go in one statement, and the delivered messages in one per claim and answer status
+/// (almost always one): a round's cost grows little with the messages it records.
 fn record(
     conn: &mut crate::db::Conn<'_>,
     config: &DispatchConfig,
     finished: &[(Job, Attempt)],
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let attempts: Vec<AttemptRow> = finished
+        .iter()
+        .map(|(job, outcome)| AttemptRow {
+            id: Id(Uuid::now_v7()),
+            message_id: job.message.id,
+            attempted_at: Ts(outcome.at),
+            status_code: outcome.status_code,
+            latency_ms: outcome.latency.as_millis().min(i64::MAX as u128) as i64,
+            response_excerpt: outcome.excerpt.clone(),
+            error: outcome.error.clone(),
+        })
+        .collect();
+    repo::insert_attempts(conn, &attempts)?;
+    let mut delivered: HashMap<(Id, Option<i32>), Vec<Id>> = HashMap::new();
+    let mut endpoints_delivered: Vec<Id> = Vec::new();
     let disable_after = chrono::Duration::from_std(config.disable_after).unwrap_or(chrono::Duration::days(5));
     for (job, outcome) in finished {
+        if outcome.delivered {
+            delivered
+                .entry((job.token, outcome.status_code))
+                .or_default()
+                .push(job.message.id);
+            continue;
+        }
         let failed = job.message.attempts.max(0) as u32 + 1;
-        let next = if outcome.delivered {
-            None
-        } else {
-            rules::next_delay(failed, config.backoff_scale, rand::rng().random::<f64>())
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .map(|d| Ts(now + d))
-        };
-        repo::insert_attempt(
-            conn,
-            &AttemptRow {
-                id: Id(Uuid::now_v7()),
-                message_id: job.message.id,
-                attempted_at: Ts(outcome.at),
-                status_code: outcome.status_code,
-                latency_ms: outcome.latency.as_millis().min(i64::MAX as u128) as i64,
-                response_excerpt: outcome.excerpt.clone(),
-                error: outcome.error.clone(),
-            },
-        )?;
+        let next = rules::next_delay(failed, config.backoff_scale, rand::rng().random::<f64>())
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| Ts(now + d));
         let mine = repo::finish_message(
             conn,
             job.message.id,
             job.token,
             Ts(now),
             &repo::Outcome {
-                delivered: outcome.delivered,
+                delivered: false,
                 next,
                 status_code: outcome.status_code,
                 error: outcome.error.as_deref(),
@@ -657,9 +667,7 @@ fn record(
         if !mine {
             continue;
         }
-        if outcome.delivered {
-            repo::endpoint_succeeded(conn, job.endpoint.id)?;
-        } else if let Some(since) = repo::endpoint_failed(conn, job.endpoint.id, Ts(now))? {
+        if let Some(since) = repo::endpoint_failed(conn, job.endpoint.id, Ts(now))? {
             if now - since.0 >= disable_after {
                 let reason = format!(
                     "disabled at {}: every delivery failed since {} (last: {})",
@@ -670,6 +678,17 @@ fn record(
                 repo::disable_endpoint(conn, job.endpoint.id, &reason, Ts(now))?;
             }
         }
+    }
+    for ((token, status_code), ids) in &delivered {
+        let mine = repo::finish_delivered(conn, ids, *token, Ts(now), *status_code)?;
+        for (job, _) in finished {
+            if mine.contains(&job.message.id) && !endpoints_delivered.contains(&job.endpoint.id) {
+                endpoints_delivered.push(job.endpoint.id);
+            }
+        }
+    }
+    for endpoint in endpoints_delivered {
+        repo::endpoint_succeeded(conn, endpoint)?;
     }
     Ok(())
 }

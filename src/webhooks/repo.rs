@@ -252,9 +252,40 @@ pub fn enabled_endpoint_ids(conn: &mut Conn<'_>) -> AppResult<Vec<Id>> {
         .load(c))?)
 }
 
-pub fn insert_attempt(conn: &mut Conn<'_>, row: &AttemptRow) -> AppResult<()> {
-    with_conn!(conn, c => diesel::insert_into(webhook_attempts::table).values(row).execute(c))?;
+pub fn insert_attempts(conn: &mut Conn<'_>, rows: &[AttemptRow]) -> AppResult<()> {
+    // Chunks keep each statement under SQLite's bound-parameter limit.
+    for chunk in rows.chunks(500) {
+        with_conn!(conn, c => diesel::insert_into(webhook_attempts::table).values(chunk).execute(c))?;
+    }
     Ok(())
+}
+
+/// Records messages of one claim as delivered with one answer's status, in one statement; returns those still
+/// held by `token` (the others' claims ran out and are another's now, and are left alone).
+pub fn finish_delivered(
+    conn: &mut Conn<'_>,
+    ids: &[Id],
+    token: Id,
+    now: Ts,
+    status_code: Option<i32>,
+) -> AppResult<Vec<Id>> {
+    Ok(with_conn!(conn, c => diesel::update(
+            webhook_messages::table
+                .filter(webhook_messages::id.eq_any(ids))
+                .filter(webhook_messages::claim_token.eq(token)),
+        )
+        .set((
+            webhook_messages::status.eq(MessageStatus::Delivered.as_str()),
+            webhook_messages::attempts.eq(webhook_messages::attempts + 1),
+            webhook_messages::next_attempt_at.eq(now),
+            webhook_messages::claimed_until.eq(None::<Ts>),
+            webhook_messages::claim_token.eq(None::<Id>),
+            webhook_messages::last_status_code.eq(status_code),
+            webhook_messages::last_error.eq(None::<String>),
+            webhook_messages::delivered_at.eq(Some(now)),
+        ))
+        .returning(webhook_messages::id)
+        .get_results(c))?)
 }
 
 /// What one attempt did to its message.
