@@ -1,8 +1,6 @@
 //! Complaints over HTTP: staff open, list, read and work them (`/complaints`); the customer files one, or reopens
 //! one, through the tracking link (`/public/tracking/{token}/complaints`, no key, rate-limited).
 
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -16,15 +14,14 @@ use super::rules::{self, MAX_NOTE, MAX_TEXT, MAX_WARRANTY_DAYS};
 use super::service;
 use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
-use crate::edge::client_of;
 use crate::error::{AppError, AppResult, FieldError, Problem, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::{ApiJson, ApiQuery, answer};
 use crate::money::Money;
 use crate::state::AppState;
-use crate::tracking::hash_token;
-use crate::tracking::rules::is_token_shaped;
+use crate::tracking::http::{admit_link_write, unknown_token};
+use crate::tracking::service::LinkRequest;
 
 /// The list's route, also the tag of its cursors.
 pub const COMPLAINTS: &str = "/complaints";
@@ -397,35 +394,6 @@ pub async fn record_complaint_remedy(
     answer(move || service::record_remedy(&state.db, &bearer, id, &remedy, crate::now())).await
 }
 
-/// Counts a write through the link, then checks the token's shape: a token that cannot be anyone's counts as a
-/// failed look-up (400, or 429 for a client over the failure limit).
-fn admit_link_write(state: &AppState, req: &HttpRequest, token: &str) -> AppResult<(String, std::net::IpAddr)> {
-    let hash = hash_token(token);
-    let client = client_of(state, req);
-    let now = Instant::now();
-    state.link_writes.admit(&hash, client, now)?;
-    if !is_token_shaped(token) {
-        let blocked = state.failed_lookups.blocked(&client, now);
-        state.failed_lookups.record(client, now);
-        return Err(match blocked {
-            Some(secs) => AppError::TooManyRequests(secs),
-            None => AppError::field("token", "not a tracking token"),
-        });
-    }
-    Ok((hash, client))
-}
-
-/// A token no repair has: a failed look-up, 404 (429 for a client over the failure limit).
-fn unknown_token(state: &AppState, client: std::net::IpAddr) -> AppError {
-    let now = Instant::now();
-    let blocked = state.failed_lookups.blocked(&client, now);
-    state.failed_lookups.record(client, now);
-    match blocked {
-        Some(secs) => AppError::TooManyRequests(secs),
-        None => AppError::NotFound("repair"),
-    }
-}
-
 /// The customer files a complaint about their repair from the tracking link. No key; every write through a link
 /// is limited per token and per client address (429).
 #[utoipa::path(
@@ -458,7 +426,7 @@ pub async fn file_complaint(
 ) -> AppResult<HttpResponse> {
     let token = path.into_inner();
     let (hash, client) = admit_link_write(&state, &req, &token)?;
-    let request = key.0.map(|key| service::LinkRequest {
+    let request = key.0.map(|key| LinkRequest {
         key,
         fingerprint: idempotency::fingerprint("POST /public/tracking/{token}/complaints", &body.raw),
     });

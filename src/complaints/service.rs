@@ -25,6 +25,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{EventType, NewEvent, Subject, emit_in};
 use crate::http::pagination::PageRequest;
 use crate::money::Money;
+use crate::tracking::service::LinkRequest;
 
 /// Who may work on complaints: admins, and store staff within their stores.
 pub fn require_complaint_role(principal: &Principal) -> AppResult<()> {
@@ -98,12 +99,6 @@ pub fn open_in(
         first_reply,
     )?;
     detail(conn, row, now)
-}
-
-/// A request through the link made retry-safe by its `Idempotency-Key`: the key and the request's fingerprint.
-pub struct LinkRequest {
-    pub key: String,
-    pub fingerprint: String,
 }
 
 /// What filing through the link came to.
