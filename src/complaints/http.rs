@@ -131,6 +131,11 @@ fn optional_note(note: Option<&str>, field: &str, max: usize) -> AppResult<Optio
     }
 }
 
+/// The optional note of a step that takes one (close, reopen): blank is none.
+fn timeline_note(body: Option<&ApiJson<ComplaintNote>>) -> AppResult<Option<String>> {
+    optional_note(body.and_then(|b| b.value.note.as_deref()), "note", MAX_TEXT)
+}
+
 impl OpenComplaint {
     fn parse(&self) -> AppResult<NewComplaint> {
         let mut checks = Vec::new();
@@ -352,7 +357,7 @@ pub async fn close_complaint(
     body: Option<ApiJson<ComplaintNote>>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let note = optional_note(body.as_ref().and_then(|b| b.value.note.as_deref()), "note", MAX_TEXT)?;
+    let note = timeline_note(body.as_ref())?;
     answer(move || service::close(&state.db, &bearer, id, note.as_deref(), crate::now())).await
 }
 
@@ -371,12 +376,13 @@ pub async fn reopen_complaint(
     body: Option<ApiJson<ComplaintNote>>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let note = optional_note(body.as_ref().and_then(|b| b.value.note.as_deref()), "note", MAX_TEXT)?;
+    let note = timeline_note(body.as_ref())?;
     answer(move || service::reopen(&state.db, &bearer, id, note.as_deref(), crate::now())).await
 }
 
 /// Record a goodwill remedy (a charge waived, warranty days added, compensation), approved by the caller: admins
-/// only, as a manager's decision (store staff: 403). Recorded with who approved it and when.
+/// only, as a manager's decision (store staff: 403). Recorded with who approved it and when. A closed complaint is
+/// settled: 409 `complaint_closed` (reopen it first).
 #[utoipa::path(
     tag = "complaints", operation_id = "record_complaint_remedy", params(("complaint_id" = Uuid, Path)),
     request_body = RecordRemedy, responses((status = 200, body = Complaint), WriteErrors),
@@ -486,7 +492,7 @@ pub async fn reopen_complaint_through_link(
 ) -> AppResult<HttpResponse> {
     let (token, id) = path.into_inner();
     let (hash, client) = admit_link_write(&state, &req, &token)?;
-    let note = optional_note(body.as_ref().and_then(|b| b.value.note.as_deref()), "note", MAX_TEXT)?;
+    let note = timeline_note(body.as_ref())?;
     let db = state.db.clone();
     let reopened =
         web::block(move || service::reopen_through_link(&db, &hash, id, note.as_deref(), crate::now())).await??;
