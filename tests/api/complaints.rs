@@ -877,3 +877,48 @@ fn a_goodwill_remedy_racing_the_close_lands_before_it_or_is_refused() {
         }
     }
 }
+
+#[test]
+fn goodwill_warranty_days_extend_the_devices_next_decision() {
+    let app = spawn_app();
+    let a = plain(&app, "CW");
+    let mut body = ticket_body(&a, "walk_in");
+    // Some days past the one-year free-repair period.
+    body["purchase_date"] = json!((Utc::now() - Duration::days(370)).date_naive());
+    let first = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.body["warranty"]["rule"], "period_expired", "{}", first.text);
+    assert_eq!(first.body["warranty"]["free"], false);
+    let complaint = app.post_admin("/api/v1/complaints", &complaint_on(&first.id()));
+    assert_eq!(complaint.status, 201, "{}", complaint.text);
+    let granted = act(
+        &app,
+        &app.admin_key,
+        &complaint.id(),
+        "remedies",
+        Some(json!({"kind": "extended_warranty", "warranty_days": 30, "note": "goodwill"})),
+    );
+    assert_eq!(granted.status, 200, "{}", granted.text);
+    // A compensation is money, not days: it extends nothing.
+    let paid = act(
+        &app,
+        &app.admin_key,
+        &complaint.id(),
+        "remedies",
+        Some(json!({"kind": "compensation", "amount": {"amount": "10.00", "currency": "CNY"}})),
+    );
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(step(&app, &first.id(), "cancel").status, 200);
+
+    // The same phone back: the 30 days granted push the free-repair end past today.
+    let second = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(second.status, 201, "{}", second.text);
+    assert_eq!(second.body["warranty"]["rule"], "repair_window", "{}", second.text);
+    assert_eq!(second.body["warranty"]["free"], true);
+    let device = app.get_admin(&format!(
+        "/api/v1/devices/{}",
+        body["device_imei"].as_str().unwrap_or_default()
+    ));
+    assert_eq!(device.status, 200, "{}", device.text);
+    assert_eq!(device.body["credits"]["correction_days"], 30, "{}", device.text);
+}
