@@ -1,8 +1,6 @@
 //! Complaints over HTTP: staff open, list, read and work them (`/complaints`); the customer files one, or reopens
 //! one, through the tracking link (`/public/tracking/{token}/complaints`, no key, rate-limited).
 
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -16,15 +14,14 @@ use super::rules::{self, MAX_NOTE, MAX_TEXT, MAX_WARRANTY_DAYS};
 use super::service;
 use crate::auth::{Bearer, Principal};
 use crate::db::Conn;
-use crate::edge::client_of;
 use crate::error::{AppError, AppResult, FieldError, Problem, ReadErrors, WriteErrors};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::PageRequest;
 use crate::http::{ApiJson, ApiQuery, answer};
 use crate::money::Money;
 use crate::state::AppState;
-use crate::tracking::hash_token;
-use crate::tracking::rules::is_token_shaped;
+use crate::tracking::http::{admit_link_write, unknown_token};
+use crate::tracking::service::LinkRequest;
 
 /// The list's route, also the tag of its cursors.
 pub const COMPLAINTS: &str = "/complaints";
@@ -132,6 +129,11 @@ fn optional_note(note: Option<&str>, field: &str, max: usize) -> AppResult<Optio
         Some(n) if n.trim().is_empty() && n.chars().count() <= max => Ok(None),
         Some(n) => rules::text(n, max).map(Some).map_err(|e| AppError::field(field, e)),
     }
+}
+
+/// The optional note of a step that takes one (close, reopen): blank is none.
+fn timeline_note(body: Option<&ApiJson<ComplaintNote>>) -> AppResult<Option<String>> {
+    optional_note(body.and_then(|b| b.value.note.as_deref()), "note", MAX_TEXT)
 }
 
 impl OpenComplaint {
@@ -355,7 +357,7 @@ pub async fn close_complaint(
     body: Option<ApiJson<ComplaintNote>>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let note = optional_note(body.as_ref().and_then(|b| b.value.note.as_deref()), "note", MAX_TEXT)?;
+    let note = timeline_note(body.as_ref())?;
     answer(move || service::close(&state.db, &bearer, id, note.as_deref(), crate::now())).await
 }
 
@@ -374,12 +376,13 @@ pub async fn reopen_complaint(
     body: Option<ApiJson<ComplaintNote>>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let note = optional_note(body.as_ref().and_then(|b| b.value.note.as_deref()), "note", MAX_TEXT)?;
+    let note = timeline_note(body.as_ref())?;
     answer(move || service::reopen(&state.db, &bearer, id, note.as_deref(), crate::now())).await
 }
 
 /// Record a goodwill remedy (a charge waived, warranty days added, compensation), approved by the caller: admins
-/// only, as a manager's decision (store staff: 403). Recorded with who approved it and when.
+/// only, as a manager's decision (store staff: 403). Recorded with who approved it and when. A closed complaint is
+/// settled: 409 `complaint_closed` (reopen it first).
 #[utoipa::path(
     tag = "complaints", operation_id = "record_complaint_remedy", params(("complaint_id" = Uuid, Path)),
     request_body = RecordRemedy, responses((status = 200, body = Complaint), WriteErrors),
@@ -395,35 +398,6 @@ pub async fn record_complaint_remedy(
     let id = path.into_inner();
     let remedy = body.value.parse()?;
     answer(move || service::record_remedy(&state.db, &bearer, id, &remedy, crate::now())).await
-}
-
-/// Counts a write through the link, then checks the token's shape: a token that cannot be anyone's counts as a
-/// failed look-up (400, or 429 for a client over the failure limit).
-fn admit_link_write(state: &AppState, req: &HttpRequest, token: &str) -> AppResult<(String, std::net::IpAddr)> {
-    let hash = hash_token(token);
-    let client = client_of(state, req);
-    let now = Instant::now();
-    state.link_writes.admit(&hash, client, now)?;
-    if !is_token_shaped(token) {
-        let blocked = state.failed_lookups.blocked(&client, now);
-        state.failed_lookups.record(client, now);
-        return Err(match blocked {
-            Some(secs) => AppError::TooManyRequests(secs),
-            None => AppError::field("token", "not a tracking token"),
-        });
-    }
-    Ok((hash, client))
-}
-
-/// A token no repair has: a failed look-up, 404 (429 for a client over the failure limit).
-fn unknown_token(state: &AppState, client: std::net::IpAddr) -> AppError {
-    let now = Instant::now();
-    let blocked = state.failed_lookups.blocked(&client, now);
-    state.failed_lookups.record(client, now);
-    match blocked {
-        Some(secs) => AppError::TooManyRequests(secs),
-        None => AppError::NotFound("repair"),
-    }
 }
 
 /// The customer files a complaint about their repair from the tracking link. No key; every write through a link
@@ -458,7 +432,7 @@ pub async fn file_complaint(
 ) -> AppResult<HttpResponse> {
     let token = path.into_inner();
     let (hash, client) = admit_link_write(&state, &req, &token)?;
-    let request = key.0.map(|key| service::LinkRequest {
+    let request = key.0.map(|key| LinkRequest {
         key,
         fingerprint: idempotency::fingerprint("POST /public/tracking/{token}/complaints", &body.raw),
     });
@@ -518,7 +492,7 @@ pub async fn reopen_complaint_through_link(
 ) -> AppResult<HttpResponse> {
     let (token, id) = path.into_inner();
     let (hash, client) = admit_link_write(&state, &req, &token)?;
-    let note = optional_note(body.as_ref().and_then(|b| b.value.note.as_deref()), "note", MAX_TEXT)?;
+    let note = timeline_note(body.as_ref())?;
     let db = state.db.clone();
     let reopened =
         web::block(move || service::reopen_through_link(&db, &hash, id, note.as_deref(), crate::now())).await??;

@@ -25,6 +25,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{EventType, NewEvent, Subject, emit_in};
 use crate::http::pagination::PageRequest;
 use crate::money::Money;
+use crate::tracking::service::LinkRequest;
 
 /// Who may work on complaints: admins, and store staff within their stores.
 pub fn require_complaint_role(principal: &Principal) -> AppResult<()> {
@@ -98,12 +99,6 @@ pub fn open_in(
         first_reply,
     )?;
     detail(conn, row, now)
-}
-
-/// A request through the link made retry-safe by its `Idempotency-Key`: the key and the request's fingerprint.
-pub struct LinkRequest {
-    pub key: String,
-    pub fingerprint: String,
 }
 
 /// What filing through the link came to.
@@ -288,45 +283,80 @@ fn lock_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppRes
         .ok_or(AppError::NotFound("complaint"))
 }
 
-/// Takes an open (or reopened) complaint: the first staff member to act on an open one becomes its owner. Of two
-/// at once, one takes it and the other is told it is acknowledged already (409).
-pub fn acknowledge(db: &Db, bearer: &Bearer, id: Uuid, now: DateTime<Utc>) -> AppResult<Complaint> {
+/// One staff step on a complaint of the caller's stores, in one write: the complaint locked, `step` run on it by
+/// the caller at `now`, the complaint answered as it stands after. The step's time is after the complaint's last
+/// change: a step that waited for the lock (its `now` taken before) comes after the one it waited for, on the
+/// timeline too.
+fn staff_step(
+    db: &Db,
+    bearer: &Bearer,
+    id: Uuid,
+    now: DateTime<Utc>,
+    step: impl FnOnce(&mut Conn<'_>, &Principal, &mut ComplaintRow, DateTime<Utc>) -> AppResult<()>,
+) -> AppResult<Complaint> {
     bearer.write(db, |conn, principal| {
         let mut row = lock_in_scope(conn, principal, id)?;
-        let actor = Actor::Staff(principal.key_id);
-        take(conn, &mut row, actor, now)?;
+        let now = crate::to_micros(now.max(row.updated_at.0 + Duration::microseconds(1)));
+        step(conn, principal, &mut row, now)?;
         detail(conn, row, now)
     })
 }
 
-fn take(conn: &mut Conn<'_>, row: &mut ComplaintRow, actor: Actor, now: DateTime<Utc>) -> AppResult<()> {
+/// Moves a complaint by `action`, with `change` setting what the step records on the row, and writes the step's
+/// timeline entry (`kind`, with `message`) and outbox event.
+#[expect(clippy::too_many_arguments, reason = "one step of a complaint names all it records")]
+fn transition(
+    conn: &mut Conn<'_>,
+    row: &mut ComplaintRow,
+    action: ComplaintAction,
+    kind: ComplaintEventKind,
+    event_type: EventType,
+    actor: Actor,
+    message: Option<&str>,
+    now: DateTime<Utc>,
+    change: impl FnOnce(&mut ComplaintRow, Ts),
+) -> AppResult<()> {
     let from = row.state();
-    let to = from.apply(ComplaintAction::Acknowledge)?;
+    let to = from.apply(action)?;
     let now = crate::to_micros(now);
     row.state = to.as_str().to_owned();
-    if row.owner_id.is_none() {
-        row.owner_id = actor.key();
-    }
-    row.acknowledged_at.get_or_insert(Ts(now));
     row.updated_at = Ts(now);
+    change(row, Ts(now));
     save(conn, row, from)?;
-    record(
+    record(conn, row, kind, Some(from), actor, message, now, event_type)
+}
+
+/// Takes an open (or reopened) complaint: the first staff member to act on an open one becomes its owner. Of two
+/// at once, one takes it and the other is told it is acknowledged already (409).
+pub fn acknowledge(db: &Db, bearer: &Bearer, id: Uuid, now: DateTime<Utc>) -> AppResult<Complaint> {
+    staff_step(db, bearer, id, now, |conn, principal, row, now| {
+        take(conn, row, Actor::Staff(principal.key_id), now)
+    })
+}
+
+fn take(conn: &mut Conn<'_>, row: &mut ComplaintRow, actor: Actor, now: DateTime<Utc>) -> AppResult<()> {
+    transition(
         conn,
         row,
+        ComplaintAction::Acknowledge,
         ComplaintEventKind::Acknowledged,
-        Some(from),
+        EventType::ComplaintAcknowledged,
         actor,
         None,
         now,
-        EventType::ComplaintAcknowledged,
+        |row, now| {
+            if row.owner_id.is_none() {
+                row.owner_id = actor.key();
+            }
+            row.acknowledged_at.get_or_insert(now);
+        },
     )
 }
 
 /// A message from staff to the customer. The first one stops the clock; on an open complaint it also makes the
 /// caller its owner (replying is acting on it).
 pub fn reply(db: &Db, bearer: &Bearer, id: Uuid, message: &str, now: DateTime<Utc>) -> AppResult<Complaint> {
-    bearer.write(db, |conn, principal| {
-        let mut row = lock_in_scope(conn, principal, id)?;
+    staff_step(db, bearer, id, now, |conn, principal, row, now| {
         let actor = Actor::Staff(principal.key_id);
         if !row.state().takes_replies() {
             return Err(AppError::conflict(
@@ -335,88 +365,68 @@ pub fn reply(db: &Db, bearer: &Bearer, id: Uuid, message: &str, now: DateTime<Ut
             ));
         }
         if row.state() == ComplaintState::Open {
-            take(conn, &mut row, actor, now)?;
+            take(conn, row, actor, now)?;
         }
-        let now = crate::to_micros(now);
         let from = row.state();
         row.first_reply_at.get_or_insert(Ts(now));
         row.updated_at = Ts(now);
-        save(conn, &row, from)?;
+        save(conn, row, from)?;
         record(
             conn,
-            &row,
+            row,
             ComplaintEventKind::Replied,
             None,
             actor,
             Some(message),
             now,
             EventType::ComplaintReplied,
-        )?;
-        detail(conn, row, now)
+        )
     })
 }
 
 /// Resolves an acknowledged (or reopened) complaint with what was done; the resolution is an answer to the
 /// customer, so it counts as the first reply when none was sent.
 pub fn resolve(db: &Db, bearer: &Bearer, id: Uuid, resolution: &str, now: DateTime<Utc>) -> AppResult<Complaint> {
-    bearer.write(db, |conn, principal| {
-        let mut row = lock_in_scope(conn, principal, id)?;
-        let from = row.state();
-        let to = from.apply(ComplaintAction::Resolve)?;
-        let now = crate::to_micros(now);
-        row.state = to.as_str().to_owned();
-        row.resolved_at = Some(Ts(now));
-        row.resolution = Some(resolution.to_owned());
-        row.first_reply_at.get_or_insert(Ts(now));
-        row.updated_at = Ts(now);
-        save(conn, &row, from)?;
-        let actor = Actor::Staff(principal.key_id);
-        record(
+    staff_step(db, bearer, id, now, |conn, principal, row, now| {
+        transition(
             conn,
-            &row,
+            row,
+            ComplaintAction::Resolve,
             ComplaintEventKind::Resolved,
-            Some(from),
-            actor,
+            EventType::ComplaintResolved,
+            Actor::Staff(principal.key_id),
             Some(resolution),
             now,
-            EventType::ComplaintResolved,
-        )?;
-        detail(conn, row, now)
+            |row, now| {
+                row.resolved_at = Some(now);
+                row.resolution = Some(resolution.to_owned());
+                row.first_reply_at.get_or_insert(now);
+            },
+        )
     })
 }
 
 /// Closes a resolved complaint.
 pub fn close(db: &Db, bearer: &Bearer, id: Uuid, note: Option<&str>, now: DateTime<Utc>) -> AppResult<Complaint> {
-    bearer.write(db, |conn, principal| {
-        let mut row = lock_in_scope(conn, principal, id)?;
-        let from = row.state();
-        let to = from.apply(ComplaintAction::Close)?;
-        let now = crate::to_micros(now);
-        row.state = to.as_str().to_owned();
-        row.closed_at = Some(Ts(now));
-        row.updated_at = Ts(now);
-        save(conn, &row, from)?;
-        let actor = Actor::Staff(principal.key_id);
-        record(
+    staff_step(db, bearer, id, now, |conn, principal, row, now| {
+        transition(
             conn,
-            &row,
+            row,
+            ComplaintAction::Close,
             ComplaintEventKind::Closed,
-            Some(from),
-            actor,
+            EventType::ComplaintClosed,
+            Actor::Staff(principal.key_id),
             note,
             now,
-            EventType::ComplaintClosed,
-        )?;
-        detail(conn, row, now)
+            |row, now| row.closed_at = Some(now),
+        )
     })
 }
 
 /// Reopens a resolved or closed complaint (staff, at any time). Its owner stays.
 pub fn reopen(db: &Db, bearer: &Bearer, id: Uuid, note: Option<&str>, now: DateTime<Utc>) -> AppResult<Complaint> {
-    bearer.write(db, |conn, principal| {
-        let mut row = lock_in_scope(conn, principal, id)?;
-        reopen_row(conn, &mut row, Actor::Staff(principal.key_id), note, now)?;
-        detail(conn, row, now)
+    staff_step(db, bearer, id, now, |conn, principal, row, now| {
+        reopen_row(conn, row, Actor::Staff(principal.key_id), note, now)
     })
 }
 
@@ -460,27 +470,23 @@ fn reopen_row(
     note: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let from = row.state();
-    let to = from.apply(ComplaintAction::Reopen)?;
-    let now = crate::to_micros(now);
-    row.state = to.as_str().to_owned();
-    row.closed_at = None;
-    row.updated_at = Ts(now);
-    save(conn, row, from)?;
-    record(
+    transition(
         conn,
         row,
+        ComplaintAction::Reopen,
         ComplaintEventKind::Reopened,
-        Some(from),
+        EventType::ComplaintReopened,
         actor,
         note,
         now,
-        EventType::ComplaintReopened,
+        |row, _| row.closed_at = None,
     )
 }
 
-/// Records a goodwill remedy, approved by the caller: a manager's act, so admins only (store staff: 403). Any
-/// state: a remedy may be granted while the complaint is worked on or after it was resolved.
+/// Records a goodwill remedy, approved by the caller: a manager's act, so admins only (store staff: 403). While
+/// the complaint is worked on or after it was resolved; a closed one is settled (409 `complaint_closed`: reopen it
+/// first), so a remedy and a close at once land in one order, the remedy on the timeline before the close or
+/// refused.
 pub fn record_remedy(
     db: &Db,
     bearer: &Bearer,
@@ -488,12 +494,16 @@ pub fn record_remedy(
     remedy: &NewRemedy,
     now: DateTime<Utc>,
 ) -> AppResult<Complaint> {
-    bearer.write(db, |conn, principal| {
-        let mut row = lock_in_scope(conn, principal, id)?;
+    staff_step(db, bearer, id, now, |conn, principal, row, now| {
         if principal.role != Role::Admin {
             return Err(AppError::Forbidden);
         }
-        let now = crate::to_micros(now);
+        if row.state() == ComplaintState::Closed {
+            return Err(AppError::conflict(
+                "complaint_closed",
+                "the complaint is closed: reopen it to record a remedy",
+            ));
+        }
         let stored = RemedyRow {
             id: Id(Uuid::now_v7()),
             complaint_id: row.id,
@@ -507,7 +517,7 @@ pub fn record_remedy(
         repo::insert_remedy(conn, &stored)?;
         row.updated_at = Ts(now);
         let state = row.state();
-        save(conn, &row, state)?;
+        save(conn, row, state)?;
         let what = match remedy.kind {
             RemedyKind::ExtendedWarranty => format!("extended warranty: {} days", remedy.warranty_days.unwrap_or(0)),
             kind => format!(
@@ -522,15 +532,14 @@ pub fn record_remedy(
         };
         record(
             conn,
-            &row,
+            row,
             ComplaintEventKind::RemedyRecorded,
             None,
             Actor::Staff(principal.key_id),
             Some(&message),
             now,
             EventType::ComplaintRemedyRecorded,
-        )?;
-        detail(conn, row, now)
+        )
     })
 }
 

@@ -134,6 +134,20 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::db::types::{DbTime, DbUuid};
 
+    link_idempotency_records (ticket_id, idem_key) {
+        ticket_id -> DbUuid,
+        idem_key -> Text,
+        request_hash -> Text,
+        status_code -> Integer,
+        response_body -> Text,
+        created_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
     loaners (id) {
         id -> DbUuid,
         imei -> Text,
@@ -712,6 +726,7 @@ diesel::joinable!(api_key_stores -> api_keys (api_key_id));
 diesel::joinable!(api_key_stores -> stores (store_id));
 diesel::joinable!(audit_log -> api_keys (api_key_id));
 diesel::joinable!(idempotency_records -> api_keys (api_key_id));
+diesel::joinable!(link_idempotency_records -> tickets (ticket_id));
 diesel::joinable!(loaners -> product_series (series_id));
 diesel::joinable!(loaners -> product_models (model_id));
 diesel::joinable!(loaners -> stores (store_id));
@@ -776,6 +791,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     bootstrap_events,
     audit_log,
     idempotency_records,
+    link_idempotency_records,
     loaners,
     counters,
     tickets,

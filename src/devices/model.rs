@@ -215,7 +215,8 @@ pub struct DeviceCredits {
     /// Free repairs of a handset performance fault that reached ready for pickup (after two, a third failure may
     /// be exchanged or returned).
     pub prior_repairs: u32,
-    /// The record's `credit_correction_days`.
+    /// The record's `credit_correction_days`, plus warranty days granted as goodwill on complaints about the
+    /// device's tickets (`extended_warranty` remedies).
     pub correction_days: u32,
     /// What extends the free-repair period: repair, overrun and correction days together.
     pub credited_days: u32,

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::model::{DeviceChanges, DevicePlanRow, DeviceRow, DeviceState, PastTicket, PlanKind};
 use crate::customers::CustomerRow;
 use crate::db::Conn;
-use crate::db::schema::{device_plans, devices, stores, tickets};
+use crate::db::schema::{complaint_remedies, complaints, device_plans, devices, stores, tickets};
 use crate::db::types::{DbTime, DbUuid, Id, Ts};
 use crate::error::AppResult;
 use crate::with_conn;
@@ -60,6 +60,17 @@ pub fn plans_of(conn: &mut Conn<'_>, device: Id) -> AppResult<Vec<DevicePlanRow>
 }
 
 /// Every ticket of a device, oldest first, with its store's time zone.
+/// The warranty days granted as goodwill (`extended_warranty` remedies) on complaints about the device's tickets
+/// or their loans, one entry per remedy.
+pub fn goodwill_days_of(conn: &mut Conn<'_>, device: Id) -> AppResult<Vec<Option<i32>>> {
+    Ok(with_conn!(conn, c => complaint_remedies::table
+        .inner_join(complaints::table.inner_join(tickets::table))
+        .filter(tickets::device_id.eq(device))
+        .filter(complaint_remedies::kind.eq("extended_warranty"))
+        .select(complaint_remedies::warranty_days)
+        .load(c))?)
+}
+
 pub fn tickets_of(conn: &mut Conn<'_>, device: Id) -> AppResult<Vec<PastTicket>> {
     Ok(with_conn!(conn, c => tickets::table
         .inner_join(stores::table)

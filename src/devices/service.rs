@@ -58,11 +58,19 @@ impl DeviceFacts {
 pub fn facts_in(conn: &mut Conn<'_>, device: &DeviceRow, ticket: Option<Id>) -> AppResult<DeviceFacts> {
     let plans = repo::plans_of(conn, device.id)?;
     let tickets = repo::tickets_of(conn, device.id)?;
+    // Warranty days a manager granted as goodwill on a complaint count as credited by hand: they push the
+    // free-repair end out for the device's next decision.
+    let goodwill_days = repo::goodwill_days_of(conn, device.id)?
+        .into_iter()
+        .map(|d| u32::try_from(d.unwrap_or(0)).unwrap_or(0))
+        .fold(0u32, u32::saturating_add);
     Ok(DeviceFacts {
         credits: rules::credits(&tickets, ticket),
         extended_warranty: rules::plan_in_force(&plans, PlanKind::ExtendedWarranty, ticket),
         screen_plan: rules::plan_in_force(&plans, PlanKind::ScreenPlan, ticket),
-        correction_days: u32::try_from(device.credit_correction_days).unwrap_or(0),
+        correction_days: u32::try_from(device.credit_correction_days)
+            .unwrap_or(0)
+            .saturating_add(goodwill_days),
         plans,
         tickets,
     })

@@ -79,15 +79,16 @@ impl QuoteDecision {
 }
 
 /// Whether the customer, who saw version `seen` of the quote, may take `decision` on a ticket whose latest quote
-/// is `version` in `state`: `Ok(true)` when it is to be done, `Ok(false)` when it was done already (the same
-/// decision again changes nothing), or why not: no quote, a quote re-issued since they saw it, or the other
-/// decision taken already.
+/// is `version` in `state`, or why not (409): no quote, a quote re-issued since they saw it, or a quote decided
+/// already (`quote_already_approved` for the same approval again, `quote_approved` for a decline of an approved
+/// one, `quote_declined` for either on a declined one). A quote is decided once: a retry that should answer as the
+/// first did carries the first's `Idempotency-Key`.
 pub fn check_quote_decision(
     state: Option<&str>,
     version: i32,
     seen: i32,
     decision: QuoteDecision,
-) -> Result<bool, AppError> {
+) -> Result<(), AppError> {
     let Some(state) = state else {
         return Err(AppError::conflict(
             "no_quote",
@@ -101,9 +102,14 @@ pub fn check_quote_decision(
         ));
     }
     match (state, decision) {
-        ("waiting", _) => Ok(true),
-        (done, d) if done == d.state() => Ok(false),
-        ("approved", _) => Err(AppError::conflict("quote_approved", "the quote was approved already")),
+        ("waiting", _) => Ok(()),
+        ("approved", QuoteDecision::Approve) => Err(AppError::conflict(
+            "quote_already_approved",
+            "the quote was approved already",
+        )),
+        ("approved", QuoteDecision::Decline) => {
+            Err(AppError::conflict("quote_approved", "the quote was approved already"))
+        }
         _ => Err(AppError::conflict("quote_declined", "the quote was declined already")),
     }
 }
@@ -113,13 +119,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_quote_is_decided_once_on_the_version_seen_and_the_same_decision_again_changes_nothing() {
+    fn a_quote_is_decided_once_on_the_version_seen() {
         use QuoteDecision::*;
         for (state, version, seen, decision, answer) in [
-            (Some("waiting"), 1, 1, Approve, Ok(true)),
-            (Some("waiting"), 2, 2, Decline, Ok(true)),
-            (Some("approved"), 1, 1, Approve, Ok(false)),
-            (Some("declined"), 1, 1, Decline, Ok(false)),
+            (Some("waiting"), 1, 1, Approve, Ok(())),
+            (Some("waiting"), 2, 2, Decline, Ok(())),
+            (Some("approved"), 1, 1, Approve, Err("quote_already_approved")),
+            (Some("declined"), 1, 1, Decline, Err("quote_declined")),
             (Some("approved"), 1, 1, Decline, Err("quote_approved")),
             (Some("declined"), 1, 1, Approve, Err("quote_declined")),
             (Some("waiting"), 2, 1, Approve, Err("quote_changed")),

@@ -57,6 +57,9 @@ pub struct RemedyChoice {
     pub chosen_at: DateTime<Utc>,
     /// The key that recorded it; absent when the customer chose through their tracking link.
     pub chosen_by: Option<Uuid>,
+    /// An exchange the customer chose through their link, waiting for the store to hand over the new phone:
+    /// `POST /tickets/{ticket_id}/remedy` with `exchange` and the new phone's IMEI carries it out.
+    pub awaits_store: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -25,7 +25,10 @@ pub use http::{OpenTicket, Ticket};
 pub use model::{Actor, Channel, TicketAction, TicketEvent, TicketEventRow, TicketRow, TicketStatus};
 pub use repo::{lock_loan_of, lock_ticket, record_events};
 pub use rules::local_date;
-pub use service::{choose_remedy_on, emit_status, emit_ticket, opened_event, rate_in, record_event_by};
+pub use service::{
+    choose_remedy_on, choose_remedy_through_link, emit_status, emit_ticket, exchange_awaits_store, opened_event,
+    rate_in, record_event_by,
+};
 pub use service::{
     detail, loan_view, lock_ticket_in_scope, open_in, record_event, require_ticket_role, ticket_in_scope, transition_in,
 };

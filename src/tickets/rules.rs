@@ -233,12 +233,35 @@ pub fn check_remedy(ctx: &RemedyContext<'_>, remedy: Remedy) -> AppResult<()> {
     }
 }
 
-/// The gate of a repair's start: where the decision offers a choice, the customer's must be recorded first.
+/// The gate of a repair's start: where the decision offers a choice, the customer's must be recorded first; an
+/// exchange the customer chose (through the link) is carried out by the store instead of a repair.
 pub fn check_repair_may_start(offered: &[Remedy], chosen: Option<&str>) -> AppResult<()> {
     match chosen {
         None if offered.len() > 1 => Err(AppError::conflict(
             "remedy_not_chosen",
             "the warranty decision offers the customer a choice: record it (POST .../remedy) before the repair starts",
+        )),
+        Some("exchange") => Err(AppError::conflict(
+            "exchange_awaiting_store",
+            "the customer chose an exchange: carry it out (POST .../remedy with the new phone's IMEI) instead of a repair",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The quote's gate of a repair's start from `from`: a paid repair starts from diagnosis only once quoted, and a
+/// ticket awaiting the customer's approval starts only once the quote is approved. (Approving, through the link or
+/// recorded by staff, starts the repair itself; this gate keeps `start-repair` from going round the customer.)
+pub fn check_quote_allows_repair(from: TicketStatus, free: bool, quote_state: Option<&str>) -> AppResult<()> {
+    match from {
+        TicketStatus::Diagnosing if !free => Err(AppError::conflict(
+            "quote_required",
+            "a paid repair starts once the customer approves a quote: send one first",
+        )),
+        TicketStatus::AwaitingApproval if quote_state != Some("approved") => Err(AppError::conflict(
+            "quote_not_approved",
+            "the ticket awaits the customer's approval of its quote: the repair starts once they approve it \
+             (through their link, or recorded with POST .../quote/approve)",
         )),
         _ => Ok(()),
     }
@@ -420,6 +443,27 @@ mod tests {
     }
 
     #[test]
+    fn a_repair_awaiting_approval_starts_only_on_an_approved_quote() {
+        use TicketStatus as S;
+        for (from, free, quote, refusal) in [
+            (S::Diagnosing, false, None, Some("quote_required")),
+            (S::Diagnosing, true, None, None),
+            (S::AwaitingApproval, false, Some("waiting"), Some("quote_not_approved")),
+            (S::AwaitingApproval, true, Some("waiting"), Some("quote_not_approved")),
+            (S::AwaitingApproval, false, Some("declined"), Some("quote_not_approved")),
+            (S::AwaitingApproval, false, None, Some("quote_not_approved")),
+            (S::AwaitingApproval, false, Some("approved"), None),
+            (S::QualityCheck, false, Some("approved"), None),
+        ] {
+            assert_eq!(
+                check_quote_allows_repair(from, free, quote).err().map(|e| e.code()),
+                refusal,
+                "{from:?} free={free} {quote:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_repair_waits_for_the_customers_choice_only_when_there_is_one() {
         use Remedy::*;
         for (offered, chosen, refusal) in [
@@ -428,6 +472,11 @@ mod tests {
             (&[Exchange, FreeRepair][..], Some("free_repair"), None),
             (&[FreeRepair][..], None, None),
             (&[PaidRepair][..], None, None),
+            (
+                &[Return, Exchange, FreeRepair][..],
+                Some("exchange"),
+                Some("exchange_awaiting_store"),
+            ),
         ] {
             assert_eq!(
                 check_repair_may_start(offered, chosen).err().map(|e| e.code()),

@@ -468,6 +468,7 @@ fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
                 remedy,
                 chosen_at: at.0,
                 chosen_by: row.remedy_chosen_by.map(|k| k.0),
+                awaits_store: exchange_awaits_store(&row),
             }),
             _ => None,
         },
@@ -748,11 +749,8 @@ pub fn transition_in(
         rules::check_repair_may_start(&decision.remedies, row.remedy.as_deref())?;
     }
     // A free repair needs no approval; a paid one starts only once the customer has approved a quote.
-    if (from, action) == (TicketStatus::Diagnosing, TicketAction::StartRepair) && !crate::repairs::warranty_free(&row) {
-        return Err(AppError::conflict(
-            "quote_required",
-            "a paid repair starts once the customer approves a quote: send one first",
-        ));
+    if action == TicketAction::StartRepair {
+        rules::check_quote_allows_repair(from, crate::repairs::warranty_free(&row), row.quote_state.as_deref())?;
     }
     let now = Ts(crate::now());
     if channel_of(&row) == Channel::MailIn {
@@ -854,7 +852,9 @@ pub fn choose_remedy_in(
 }
 
 /// The customer's choice on a ticket the caller has locked (staff's route, or the customer's link), by `actor`:
-/// the rules and effects of [`choose_remedy_in`]. Answers the ticket's row as it stood before the choice.
+/// the rules and effects of [`choose_remedy_in`]. Answers the ticket's row as it stood before the choice. An
+/// exchange the customer chose through the link ([`choose_remedy_through_link`]) is carried out here when staff
+/// choose `exchange` with the new phone: the customer's choice stands as they made it.
 pub fn choose_remedy_on(
     conn: &mut Conn<'_>,
     row: TicketRow,
@@ -862,9 +862,41 @@ pub fn choose_remedy_on(
     input: &ChooseRemedy,
     hold: Duration,
 ) -> AppResult<TicketRow> {
+    choose(conn, row, actor, input, hold, false)
+}
+
+/// The customer's choice through their link, on a ticket the caller has locked: as staff's, except that an
+/// exchange is only recorded, the new phone being handed over (and its IMEI recorded) by the store, which carries
+/// it out with `POST /tickets/{ticket_id}/remedy`. Until then the ticket waits: no repair starts.
+pub fn choose_remedy_through_link(
+    conn: &mut Conn<'_>,
+    row: TicketRow,
+    input: &ChooseRemedy,
+    hold: Duration,
+) -> AppResult<TicketRow> {
+    choose(conn, row, Actor::Customer, input, hold, true)
+}
+
+/// Whether the customer chose an exchange that the store has yet to carry out.
+pub fn exchange_awaits_store(row: &TicketRow) -> bool {
+    row.remedy.as_deref() == Some("exchange") && row.outcome.is_none() && !TicketStatus::parse(&row.status).is_final()
+}
+
+fn choose(
+    conn: &mut Conn<'_>,
+    row: TicketRow,
+    actor: Actor,
+    input: &ChooseRemedy,
+    hold: Duration,
+    exchange_at_store: bool,
+) -> AppResult<TicketRow> {
     let loan = repo::lock_loan_of(conn, row.id)?;
+    // Staff carrying out the exchange the customer chose through the link: checked as a fresh choice, recorded as
+    // the customer made it.
+    let carrying_out = !exchange_at_store && input.remedy == Remedy::Exchange && exchange_awaits_store(&row);
     let mut checks = Checks::new();
     let replacement = match (input.remedy, input.replacement_imei.as_deref()) {
+        (Remedy::Exchange, None) if exchange_at_store => None,
         (Remedy::Exchange, Some(imei)) => Imei::parse(imei)
             .map_err(|why| checks.fail("replacement_imei", why))
             .ok(),
@@ -892,14 +924,18 @@ pub fn choose_remedy_on(
     rules::check_remedy(
         &rules::RemedyContext {
             status: TicketStatus::parse(&row.status),
-            chosen: row.remedy.as_deref(),
+            chosen: if carrying_out { None } else { row.remedy.as_deref() },
             offered: &decision.remedies,
             channel: channel_of(&row),
             device: device.as_ref().map(|d| (d.state(), d.price_paid_minor)),
         },
         input.remedy,
     )?;
-    let ends_ticket = matches!(input.remedy, Remedy::Return | Remedy::Exchange);
+    let ends_ticket = match input.remedy {
+        Remedy::Return => true,
+        Remedy::Exchange => !exchange_at_store,
+        Remedy::FreeRepair | Remedy::PaidRepair => false,
+    };
     if let Some(loan) = loan.as_ref().filter(|l| ends_ticket && l.state() == LoanState::Issued) {
         return Err(loaner_out(loan));
     }
@@ -909,19 +945,25 @@ pub fn choose_remedy_on(
         return Err(replacement_taken(imei));
     }
     let now = Ts(crate::now());
-    let remedy = enum_str(&input.remedy);
-    repo::set_remedy(conn, row.id, Some(&remedy), Some(now), actor.key().map(Id), now)?;
-    let words = match &note {
-        Some(note) => format!("the customer chose {remedy}: {note}"),
-        None => format!("the customer chose {remedy}"),
-    };
-    emit_ticket(
-        conn,
-        &row,
-        EventType::TicketRemedyChosen,
-        serde_json::json!({ "remedy": remedy }),
-    )?;
-    record_event_by(conn, row.id, actor, "remedy_chosen", None, None, Some(&words))?;
+    let awaits_store = exchange_at_store && input.remedy == Remedy::Exchange;
+    if !carrying_out {
+        let remedy = enum_str(&input.remedy);
+        repo::set_remedy(conn, row.id, Some(&remedy), Some(now), actor.key().map(Id), now)?;
+        let mut words = match &note {
+            Some(note) => format!("the customer chose {remedy}: {note}"),
+            None => format!("the customer chose {remedy}"),
+        };
+        if awaits_store {
+            words.push_str(" (the store hands over the new phone)");
+        }
+        emit_ticket(
+            conn,
+            &row,
+            EventType::TicketRemedyChosen,
+            serde_json::json!({ "remedy": remedy, "awaits_store": awaits_store }),
+        )?;
+        record_event_by(conn, row.id, actor, "remedy_chosen", None, None, Some(&words))?;
+    }
     if ends_ticket {
         end_ticket_in(conn, &row, loan.as_ref(), actor.key(), now, hold, loaner_out)?;
         let Some(device) = device else {

@@ -56,6 +56,8 @@ pub struct WarrantyView {
     pub remedies: Vec<Remedy>,
     /// The customer's choice, once made.
     pub remedy_chosen: Option<Remedy>,
+    /// An exchange chosen, waiting for the store: the customer brings the phone in and leaves with the new one.
+    pub remedy_awaits_store: bool,
     /// The last free day of the period that applied, when a period decided.
     pub coverage_ends: Option<NaiveDate>,
     pub explanation_zh: String,

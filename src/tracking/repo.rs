@@ -1,11 +1,12 @@
-//! The tracking link's reads: the ticket behind a token hash, its store and model names, its steps and its legs.
+//! The tracking link's queries: the ticket behind a token hash, its store and model names, its steps and its legs;
+//! and the first answers of its writes made with an `Idempotency-Key`.
 
 use diesel::prelude::*;
 
 use crate::courier::PickupRow;
 use crate::db::Conn;
-use crate::db::schema::{pickups, product_models, stores, ticket_events, tickets};
-use crate::db::types::Id;
+use crate::db::schema::{link_idempotency_records, pickups, product_models, stores, ticket_events, tickets};
+use crate::db::types::{Id, Ts};
 use crate::error::AppResult;
 use crate::tickets::{TicketEventRow, TicketRow};
 use crate::with_conn;
@@ -42,4 +43,30 @@ pub fn legs_of(conn: &mut Conn<'_>, ticket: Id) -> AppResult<Vec<PickupRow>> {
         .order(pickups::id)
         .select(PickupRow::as_select())
         .load(c))?)
+}
+
+/// The first answer given through a link for a key.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = link_idempotency_records)]
+pub struct LinkRecord {
+    pub ticket_id: Id,
+    pub idem_key: String,
+    pub request_hash: String,
+    pub status_code: i32,
+    pub response_body: String,
+    pub created_at: Ts,
+}
+
+pub fn find_record(conn: &mut Conn<'_>, ticket: Id, key: &str) -> AppResult<Option<LinkRecord>> {
+    Ok(with_conn!(conn, c => link_idempotency_records::table
+        .filter(link_idempotency_records::ticket_id.eq(ticket))
+        .filter(link_idempotency_records::idem_key.eq(key))
+        .select(LinkRecord::as_select())
+        .first(c)
+        .optional())?)
+}
+
+pub fn insert_record(conn: &mut Conn<'_>, record: &LinkRecord) -> AppResult<()> {
+    with_conn!(conn, c => diesel::insert_into(link_idempotency_records::table).values(record).execute(c))?;
+    Ok(())
 }

@@ -1,10 +1,9 @@
-//! What the link may show of a person, what may be a token at all, when a link is archived, what the customer may
-//! choose through it, and the warranty decision explained in Chinese and English.
+//! What the link may show of a person, what may be a token at all, when a link is archived, and the warranty
+//! decision explained in Chinese and English.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::error::{AppError, AppResult};
-use crate::warranty::{Remedy, Rule};
+use crate::warranty::Rule;
 
 /// Days after a ticket ends (closed, cancelled, returned or exchanged) that its link keeps answering: time enough
 /// to look back and to rate the repair. Past them the link is archived and answers 404 like an unknown token.
@@ -13,18 +12,6 @@ pub const ARCHIVED_AFTER_DAYS: i64 = 90;
 /// Whether the link of a ticket that ended at `closed_at` is archived at `now`.
 pub fn is_archived(closed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     closed_at.is_some_and(|at| now - at > Duration::days(ARCHIVED_AFTER_DAYS))
-}
-
-/// What a customer may choose through the link: what staff may record, except an exchange, which needs the new
-/// phone in hand (its IMEI is recorded at the store).
-pub fn check_link_remedy(remedy: Remedy) -> AppResult<()> {
-    if remedy == Remedy::Exchange {
-        return Err(AppError::conflict(
-            "exchange_at_store",
-            "an exchange is carried out at the store, which records the new phone: choose it there",
-        ));
-    }
-    Ok(())
 }
 
 /// The decision's rule told to the customer, in Chinese and in English (the staff's `explanation` is English and
@@ -175,17 +162,11 @@ mod tests {
     }
 
     #[test]
-    fn a_link_is_archived_some_days_after_its_ticket_ends_and_exchanges_are_chosen_at_the_store() {
+    fn a_link_is_archived_some_days_after_its_ticket_ends() {
         let now = Utc::now();
         assert!(!is_archived(None, now));
         assert!(!is_archived(Some(now - Duration::days(ARCHIVED_AFTER_DAYS)), now));
         assert!(is_archived(Some(now - Duration::days(ARCHIVED_AFTER_DAYS + 1)), now));
-        assert!(check_link_remedy(Remedy::Return).is_ok());
-        assert!(check_link_remedy(Remedy::FreeRepair).is_ok());
-        assert_eq!(
-            check_link_remedy(Remedy::Exchange).err().map(|e| e.code()),
-            Some("exchange_at_store")
-        );
     }
 
     #[test]

@@ -11,8 +11,9 @@ use super::model::{
     QuoteLineView, QuoteState, QuoteView, RatingView, ShipmentView, StepView, TrackingView, WarrantyView, hash_token,
 };
 use super::repo;
-use super::rules::{check_link_remedy, explain, is_archived, mask_name, mask_phone};
+use super::rules::{explain, is_archived, mask_name, mask_phone};
 use crate::courier::{Direction, PickupStatus, TrackingEvent, events_of};
+use crate::db::types::Ts;
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
 use crate::http::validate::Checks;
@@ -49,10 +50,34 @@ pub fn track(db: &Db, token: &str) -> AppResult<Option<TrackingView>> {
     })
 }
 
-/// Does what the customer asked through the link behind `token`, in one write transaction on the ticket locked,
-/// and answers the view after it; `None` when no repair has the token or its link is archived. The same act again
-/// changes nothing where it is idempotent (a quote decided the same way answers as it stands).
-pub fn act(db: &Db, token: &str, act: &LinkAct, hold: Duration) -> AppResult<Option<TrackingView>> {
+/// A write through the link made retry-safe by its `Idempotency-Key`: the key and the request's fingerprint
+/// (route and body). Keys are the link's own: the same key through another link is another request.
+pub struct LinkRequest {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// What an act through the link came to.
+pub enum Acted {
+    /// No repair has this token, or its link is archived.
+    UnknownToken,
+    /// Done: the view after it.
+    Done(Box<TrackingView>),
+    /// A retry with the first request's `Idempotency-Key` and body: the first answer, as it was given.
+    Replayed(String),
+}
+
+/// Does what the customer asked through the link whose token hashes to `token_hash`, in one write transaction on
+/// the ticket locked, and answers the view after it. Each act is done once: the same act again is refused as
+/// the state it finds says (a quote approved already: 409 `quote_already_approved`), unless it carries the first's
+/// `request` key, which replays the first answer (the same key with another body: 409 `idempotency_key_reused`).
+pub fn act(
+    db: &Db,
+    token_hash: &str,
+    act: &LinkAct,
+    hold: Duration,
+    request: Option<&LinkRequest>,
+) -> AppResult<Acted> {
     if let LinkAct::Quote { seen, .. } = act {
         let mut checks = Checks::new();
         if *seen < 1 {
@@ -61,28 +86,38 @@ pub fn act(db: &Db, token: &str, act: &LinkAct, hold: Duration) -> AppResult<Opt
         checks.finish()?;
     }
     db.write(|conn| {
-        let Some(found) = find(conn, token, crate::now())? else {
-            return Ok(None);
+        let Some(found) = ticket_of_link(conn, token_hash, crate::now())? else {
+            return Ok(Acted::UnknownToken);
         };
-        // Locked, and read again under the lock: two decisions at once take turns, the second seeing the first.
+        // Locked, and read again under the lock: two acts at once take turns, the second seeing the first (and a
+        // retry with the same key the first's record).
         let row = crate::tickets::lock_ticket(conn, found.id)?.ok_or(AppError::NotFound("repair"))?;
+        if let Some(request) = request
+            && let Some(first) = repo::find_record(conn, row.id, &request.key)?
+        {
+            if first.request_hash != request.fingerprint {
+                return Err(AppError::conflict(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was already used with a different request",
+                ));
+            }
+            return Ok(Acted::Replayed(first.response_body));
+        }
         match act {
             LinkAct::Quote { decision, seen } => {
                 if TicketStatus::parse(&row.status).is_final() {
                     return Err(AppError::conflict("ticket_final", "the ticket is closed or cancelled"));
                 }
-                if check_quote_decision(row.quote_state.as_deref(), row.quote_version, *seen, *decision)? {
-                    crate::repairs::decide_in(conn, &row, Actor::Customer, *decision)?;
-                }
+                check_quote_decision(row.quote_state.as_deref(), row.quote_version, *seen, *decision)?;
+                crate::repairs::decide_in(conn, &row, Actor::Customer, *decision)?;
             }
             LinkAct::Remedy { remedy, note } => {
-                check_link_remedy(*remedy)?;
                 let input = ChooseRemedy {
                     remedy: *remedy,
                     replacement_imei: None,
                     note: note.clone(),
                 };
-                crate::tickets::choose_remedy_on(conn, row, Actor::Customer, &input, hold)?;
+                crate::tickets::choose_remedy_through_link(conn, row, &input, hold)?;
             }
             LinkAct::Rate {
                 score,
@@ -98,7 +133,21 @@ pub fn act(db: &Db, token: &str, act: &LinkAct, hold: Duration) -> AppResult<Opt
             }
         }
         let row = crate::tickets::repo::find_ticket(conn, found.id)?.ok_or(AppError::NotFound("repair"))?;
-        view(conn, row).map(Some)
+        let view = view(conn, row)?;
+        if let Some(request) = request {
+            repo::insert_record(
+                conn,
+                &repo::LinkRecord {
+                    ticket_id: found.id,
+                    idem_key: request.key.clone(),
+                    request_hash: request.fingerprint.clone(),
+                    status_code: 200,
+                    response_body: serde_json::to_string(&view).map_err(anyhow::Error::from)?,
+                    created_at: Ts(crate::now()),
+                },
+            )?;
+        }
+        Ok(Acted::Done(Box::new(view)))
     })
 }
 
@@ -195,6 +244,7 @@ fn warranty_view(row: &TicketRow) -> AppResult<WarrantyView> {
             .remedy
             .as_deref()
             .and_then(|r| serde_json::from_value(serde_json::Value::String(r.to_owned())).ok()),
+        remedy_awaits_store: crate::tickets::exchange_awaits_store(row),
         coverage_ends: decision.coverage_ends,
         explanation_zh,
         explanation_en,

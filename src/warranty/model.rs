@@ -90,7 +90,8 @@ pub struct WarrantyInput {
     /// Days by which earlier repairs that were not covered overran their promised time (a covered repair's overrun
     /// is already inside its `repair_days`).
     pub overrun_days: u32,
-    /// Days an admin credited by hand, with a reason on the audit log.
+    /// Days an admin credited by hand, with a reason on the audit log, and warranty days granted as goodwill on a
+    /// complaint.
     #[serde(default)]
     pub correction_days: u32,
     /// Earlier free repairs of this handset for a performance fault within its warranty: after two, a third

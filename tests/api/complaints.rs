@@ -750,3 +750,175 @@ fn the_satisfaction_report_counts_ratings_callbacks_and_complaints_in_json_and_c
     app.get("/api/v1/reports/satisfaction", Some(&courier.key))
         .problem(403, "forbidden");
 }
+
+#[test]
+fn two_link_complaints_at_once_with_one_key_file_one_and_answer_alike() {
+    let app = spawn_app();
+    let a = plain(&app, "CK");
+    for round in 0..3 {
+        let opened = open(&app, &a);
+        let (ticket, token) = (
+            opened.id(),
+            opened.body["tracking_token"].as_str().unwrap_or_default().to_owned(),
+        );
+        let path = format!("/api/v1/public/tracking/{token}/complaints");
+        let body = json!({"category": "delay", "text": "Still waiting for my phone.", "contact_preference": "phone"})
+            .to_string();
+        let barrier = std::sync::Barrier::new(2);
+        let answers: Vec<Resp> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..2)
+                .map(|_| {
+                    let (app, path, body, barrier) = (&app, &path, &body, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        app.send("POST", path, None, &[("Idempotency-Key", "form-7")], body)
+                    })
+                })
+                .collect();
+            runs.into_iter().filter_map(|r| r.join().ok()).collect()
+        });
+        assert_eq!(answers.len(), 2);
+        for a in &answers {
+            assert_eq!(a.status, 201, "round {round}: {}", a.text);
+        }
+        assert_eq!(answers[0].body, answers[1].body, "round {round}: the answers differ");
+        let replayed = answers
+            .iter()
+            .filter(|a| a.header("idempotent-replayed") == Some("true"))
+            .count();
+        assert_eq!(replayed, 1, "round {round}: one filed, the other replayed it");
+        let listed = app.get_admin(&format!("/api/v1/complaints?store_id={}", a.store));
+        let of_ticket: Vec<&Value> = listed.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["ticket_id"] == ticket.as_str())
+            .collect();
+        assert_eq!(of_ticket.len(), 1, "round {round}: {}", listed.text);
+        assert_eq!(of_ticket[0]["id"], answers[0].body["id"]);
+    }
+}
+
+#[test]
+fn a_goodwill_remedy_racing_the_close_lands_before_it_or_is_refused() {
+    let app = spawn_app();
+    let a = plain(&app, "CG");
+    let ticket = open(&app, &a).id();
+    let remedy = json!({"kind": "compensation", "amount": {"amount": "20.00", "currency": "CNY"}});
+    let resolved = |app: &TestApp| {
+        let opened = app.post_admin("/api/v1/complaints", &complaint_on(&ticket));
+        assert_eq!(opened.status, 201, "{}", opened.text);
+        let id = opened.id();
+        act(app, &app.admin_key, &id, "acknowledge", None);
+        let res = act(
+            app,
+            &app.admin_key,
+            &id,
+            "resolve",
+            Some(json!({"resolution": "Screen replaced."})),
+        );
+        assert_eq!(res.status, 200, "{}", res.text);
+        id
+    };
+
+    // In turn: a closed complaint is settled; reopened, it takes the remedy.
+    let id = resolved(&app);
+    assert_eq!(act(&app, &app.admin_key, &id, "close", None).status, 200);
+    act(&app, &app.admin_key, &id, "remedies", Some(remedy.clone())).problem(409, "complaint_closed");
+    let unchanged = app.get_admin(&format!("/api/v1/complaints/{id}"));
+    assert_eq!(unchanged.body["remedies"], json!([]), "{}", unchanged.text);
+    assert_eq!(act(&app, &app.admin_key, &id, "reopen", None).status, 200);
+    assert_eq!(
+        act(&app, &app.admin_key, &id, "remedies", Some(remedy.clone())).status,
+        200
+    );
+
+    // At once: one order, whichever it is.
+    for round in 0..6 {
+        let id = resolved(&app);
+        let barrier = std::sync::Barrier::new(2);
+        let (closed, granted) = std::thread::scope(|s| {
+            let c = s.spawn(|| {
+                barrier.wait();
+                act(&app, &app.admin_key, &id, "close", None)
+            });
+            let r = s.spawn(|| {
+                barrier.wait();
+                act(&app, &app.admin_key, &id, "remedies", Some(remedy.clone()))
+            });
+            (
+                c.join().unwrap_or_else(|_| panic!("closing")),
+                r.join().unwrap_or_else(|_| panic!("granting")),
+            )
+        });
+        assert_eq!(closed.status, 200, "round {round}: {}", closed.text);
+        let stored = app.get_admin(&format!("/api/v1/complaints/{id}"));
+        assert_eq!(stored.body["state"], "closed", "round {round}");
+        let remedies = stored.body["remedies"].as_array().map_or(0, Vec::len);
+        let timeline = kinds(&stored.body);
+        match granted.status {
+            200 => {
+                assert_eq!(remedies, 1, "round {round}: {}", stored.text);
+                assert_eq!(
+                    &timeline[timeline.len() - 2..],
+                    ["remedy_recorded", "closed"],
+                    "round {round}: the remedy before the close"
+                );
+            }
+            _ => {
+                granted.problem(409, "complaint_closed");
+                assert_eq!(remedies, 0, "round {round}: {}", stored.text);
+                assert!(
+                    !timeline.contains(&"remedy_recorded".to_owned()),
+                    "round {round}: {timeline:?}"
+                );
+                assert_eq!(timeline.last().map(String::as_str), Some("closed"));
+            }
+        }
+    }
+}
+
+#[test]
+fn goodwill_warranty_days_extend_the_devices_next_decision() {
+    let app = spawn_app();
+    let a = plain(&app, "CW");
+    let mut body = ticket_body(&a, "walk_in");
+    // Some days past the one-year free-repair period.
+    body["purchase_date"] = json!((Utc::now() - Duration::days(370)).date_naive());
+    let first = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.body["warranty"]["rule"], "period_expired", "{}", first.text);
+    assert_eq!(first.body["warranty"]["free"], false);
+    let complaint = app.post_admin("/api/v1/complaints", &complaint_on(&first.id()));
+    assert_eq!(complaint.status, 201, "{}", complaint.text);
+    let granted = act(
+        &app,
+        &app.admin_key,
+        &complaint.id(),
+        "remedies",
+        Some(json!({"kind": "extended_warranty", "warranty_days": 30, "note": "goodwill"})),
+    );
+    assert_eq!(granted.status, 200, "{}", granted.text);
+    // A compensation is money, not days: it extends nothing.
+    let paid = act(
+        &app,
+        &app.admin_key,
+        &complaint.id(),
+        "remedies",
+        Some(json!({"kind": "compensation", "amount": {"amount": "10.00", "currency": "CNY"}})),
+    );
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(step(&app, &first.id(), "cancel").status, 200);
+
+    // The same phone back: the 30 days granted push the free-repair end past today.
+    let second = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(second.status, 201, "{}", second.text);
+    assert_eq!(second.body["warranty"]["rule"], "repair_window", "{}", second.text);
+    assert_eq!(second.body["warranty"]["free"], true);
+    let device = app.get_admin(&format!(
+        "/api/v1/devices/{}",
+        body["device_imei"].as_str().unwrap_or_default()
+    ));
+    assert_eq!(device.status, 200, "{}", device.text);
+    assert_eq!(device.body["credits"]["correction_days"], 30, "{}", device.text);
+}

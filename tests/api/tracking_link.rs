@@ -200,11 +200,12 @@ fn a_mail_in_customer_reads_the_quote_approves_it_through_the_link_and_the_repai
         (last["status"].as_str(), last["by_customer"].as_bool()),
         (Some("repairing"), Some(true))
     );
-    // Again: the same state, nothing more on the timeline; the other decision is refused.
-    let again = ok(link(&app, &token, "quote/approve", &json!({"quote_version": 1})));
-    assert_eq!(again.body["quote"], approved.body["quote"]);
-    assert_eq!(again.body["steps"], approved.body["steps"]);
+    // Again: refused, nothing more on the timeline; the other decision is refused too.
+    link(&app, &token, "quote/approve", &json!({"quote_version": 1})).problem(409, "quote_already_approved");
     link(&app, &token, "quote/decline", &json!({"quote_version": 1})).problem(409, "quote_approved");
+    let after = ok(view(&app, &token));
+    assert_eq!(after.body["quote"], approved.body["quote"]);
+    assert_eq!(after.body["steps"], approved.body["steps"]);
 
     let full = ticket(&app, &id);
     let moved = entries(&full, "status_changed", Some("repairing"));
@@ -269,7 +270,7 @@ fn a_quote_reissued_since_it_was_seen_is_refused_and_a_declined_one_stays_declin
         declined.body["quote"]["customer_total"]["amount"], "0.00",
         "nothing billed"
     );
-    ok(link(&app, &token, "quote/decline", &json!({"quote_version": 2})));
+    link(&app, &token, "quote/decline", &json!({"quote_version": 2})).problem(409, "quote_declined");
     link(&app, &token, "quote/approve", &json!({"quote_version": 2})).problem(409, "quote_declined");
     let full = ticket(&app, &id);
     assert_eq!(entries(&full, "status_changed", Some("ready_for_pickup")).len(), 1);
@@ -305,13 +306,17 @@ fn two_approvals_at_once_make_one_transition_and_an_approval_racing_a_decline_ha
                 .map(|r| r.join().unwrap_or_else(|_| panic!("approving")))
                 .collect()
         });
-        for a in &answers {
-            assert_eq!(
-                (a.status, a.body["status"].as_str()),
-                (200, Some("repairing")),
-                "{}",
-                a.text
-            );
+        // One approval wins; the others find the quote approved already.
+        let won: Vec<&Resp> = answers.iter().filter(|a| a.status == 200).collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: {:?}",
+            answers.iter().map(|a| &a.text).collect::<Vec<_>>()
+        );
+        assert_eq!(won[0].body["status"], "repairing", "{}", won[0].text);
+        for a in answers.iter().filter(|a| a.status != 200) {
+            a.problem(409, "quote_already_approved");
         }
         let full = ticket(&app, &id);
         assert_eq!(
@@ -370,7 +375,6 @@ fn the_customer_chooses_the_remedy_through_the_link_by_staffs_rules() {
         json!(["return", "exchange", "free_repair"])
     );
 
-    link(&app, &token, "remedy", &json!({"remedy": "exchange"})).problem(409, "exchange_at_store");
     link(&app, &token, "remedy", &json!({"remedy": "paid_repair"})).problem(409, "remedy_not_offered");
     let long = link(
         &app,
@@ -521,10 +525,15 @@ fn writes_through_one_link_are_limited() {
     let (id, token) = paid_repair(&app, false);
     quote(&app, &id, "80.00");
     let limit = depot::edge::LINK_WRITES_PER_TOKEN;
-    for n in 0..limit {
-        // The first starts the repair; the rest answer as it stands.
-        ok(link(&app, &token, "quote/approve", &json!({"quote_version": 1})));
-        assert!(n < limit);
+    // The first starts the repair; the rest are replays of it (each still a write through the link).
+    for _ in 0..limit {
+        ok(link_keyed(
+            &app,
+            &token,
+            "quote/approve",
+            "limited",
+            &json!({"quote_version": 1}),
+        ));
     }
     let refused = link(&app, &token, "quote/approve", &json!({"quote_version": 1}));
     assert_eq!(refused.status, 429, "{}", refused.text);
@@ -574,4 +583,214 @@ fn ratings_at_once_through_the_link_and_by_staff_leave_one() {
         assert_eq!(entries(&full, "rated", None).len(), 1, "round {round}: {full}");
         assert_eq!(outbox(&app, &id, "ticket.rated").len(), 1, "round {round}");
     }
+}
+
+/// A customer's write through the link with an `Idempotency-Key`.
+fn link_keyed(app: &TestApp, token: &str, what: &str, key: &str, body: &Value) -> Resp {
+    app.send(
+        "POST",
+        &format!("/api/v1/public/tracking/{token}/{what}"),
+        None,
+        &[("content-type", "application/json"), ("Idempotency-Key", key)],
+        &body.to_string(),
+    )
+}
+
+#[test]
+fn a_quote_is_decided_once_and_a_retry_with_its_key_replays_the_first_answer() {
+    let app = seeded();
+    let (id, token) = paid_repair(&app, true);
+    quote(&app, &id, "80.00");
+    let v1 = json!({"quote_version": 1});
+    let first = ok(link_keyed(&app, &token, "quote/approve", "approve-1", &v1));
+    assert_eq!(first.body["status"], "repairing", "{}", first.text);
+    assert_eq!(first.header("idempotent-replayed"), None);
+
+    // The retry (key and body alike, the key's JSON spacing aside) answers as the first did, changing nothing.
+    let retry = link_keyed(
+        &app,
+        &token,
+        "quote/approve",
+        "approve-1",
+        &json!({ "quote_version": 1 }),
+    );
+    assert_eq!((retry.status, &retry.text), (200, &first.text));
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    // The key with another body, or on another act, is refused; without the key the act done is refused.
+    link_keyed(&app, &token, "quote/approve", "approve-1", &json!({"quote_version": 2}))
+        .problem(409, "idempotency_key_reused");
+    link_keyed(&app, &token, "quote/decline", "approve-1", &v1).problem(409, "idempotency_key_reused");
+    link(&app, &token, "quote/approve", &v1).problem(409, "quote_already_approved");
+    link_keyed(&app, &token, "quote/approve", "approve-2", &v1).problem(409, "quote_already_approved");
+    link_keyed(&app, &token, "quote/decline", "decline-1", &v1).problem(409, "quote_approved");
+    let bad_key = link_keyed(&app, &token, "quote/approve", "a key", &v1);
+    assert_eq!(
+        (bad_key.status, bad_key.bad_fields()),
+        (400, vec!["Idempotency-Key".to_owned()]),
+        "{}",
+        bad_key.text
+    );
+
+    let full = ticket(&app, &id);
+    assert_eq!(entries(&full, "status_changed", Some("repairing")).len(), 1, "{full}");
+    assert_eq!(outbox(&app, &id, "quote.approved").len(), 1);
+    assert_eq!(full["status"], "repairing");
+
+    // Keys are a link's own: the same key through another link is another request.
+    let (other, other_token) = paid_repair_without_parts(&app, false);
+    quote(&app, &other, "50.00");
+    let declined = ok(link_keyed(&app, &other_token, "quote/decline", "approve-1", &v1));
+    assert_eq!(declined.body["status"], "ready_for_pickup", "{}", declined.text);
+    assert_eq!(declined.header("idempotent-replayed"), None);
+    // A keyed decline declined already, retried without its key: refused, the quote still declined.
+    link(&app, &other_token, "quote/decline", &v1).problem(409, "quote_declined");
+    let replay = ok(link_keyed(&app, &other_token, "quote/decline", "approve-1", &v1));
+    assert_eq!(replay.text, declined.text);
+    assert_eq!(outbox(&app, &other, "quote.declined").len(), 1);
+}
+
+#[test]
+fn approvals_at_once_with_one_key_move_the_ticket_once_and_answer_alike() {
+    let app = seeded();
+    for round in 0..3 {
+        let (id, token) = paid_repair_without_parts(&app, false);
+        quote(&app, &id, "80.00");
+        let key = format!("same-{round}");
+        let answers: Vec<Resp> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| link_keyed(&app, &token, "quote/approve", &key, &json!({"quote_version": 1}))))
+                .collect();
+            runs.into_iter()
+                .map(|r| r.join().unwrap_or_else(|_| panic!("approving")))
+                .collect()
+        });
+        for a in &answers {
+            assert_eq!(a.status, 200, "round {round}: {}", a.text);
+            assert_eq!(a.text, answers[0].text, "round {round}: the answers differ");
+        }
+        assert_eq!(answers[0].body["status"], "repairing");
+        let replayed = answers
+            .iter()
+            .filter(|a| a.header("idempotent-replayed") == Some("true"))
+            .count();
+        assert_eq!(replayed, 2, "round {round}: one acted, the others replayed it");
+        let full = ticket(&app, &id);
+        assert_eq!(
+            entries(&full, "status_changed", Some("repairing")).len(),
+            1,
+            "round {round}: {full}"
+        );
+        assert_eq!(outbox(&app, &id, "quote.approved").len(), 1, "round {round}");
+    }
+}
+
+#[test]
+fn start_repair_waits_for_the_customers_approval_of_the_quote() {
+    let app = seeded();
+    let (id, token) = paid_repair(&app, false);
+    quote(&app, &id, "80.00");
+    // Staff cannot go round the customer: the quote waits for them.
+    step(&app, &id, "start-repair").problem(409, "quote_not_approved");
+    let waiting = ticket(&app, &id);
+    assert_eq!(waiting["status"], "awaiting_approval", "{waiting}");
+    assert!(entries(&waiting, "status_changed", Some("repairing")).is_empty());
+    // A quote re-issued still waits.
+    quote(&app, &id, "60.00");
+    step(&app, &id, "start-repair").problem(409, "quote_not_approved");
+    // The customer approves through the link: the repair starts by that act.
+    let approved = ok(link(&app, &token, "quote/approve", &json!({"quote_version": 2})));
+    assert_eq!(approved.body["status"], "repairing", "{}", approved.text);
+
+    // Approval recorded by staff (the customer phoned) starts it the same way.
+    let (id, _) = paid_repair_without_parts(&app, false);
+    quote(&app, &id, "80.00");
+    step(&app, &id, "start-repair").problem(409, "quote_not_approved");
+    let recorded = ok(act(&app, &format!("/api/v1/tickets/{id}/quote/approve")));
+    assert_eq!(recorded.body["status"], "repairing", "{}", recorded.text);
+    // A declined quote never starts the repair: the phone went back.
+    let (id, token) = paid_repair_without_parts(&app, false);
+    quote(&app, &id, "80.00");
+    ok(link(&app, &token, "quote/decline", &json!({"quote_version": 1})));
+    step(&app, &id, "start-repair").problem(409, "illegal_transition");
+}
+
+#[test]
+fn the_customer_chooses_an_exchange_through_the_link_and_the_store_carries_it_out() {
+    let app = spawn_app();
+    let p = premium(&app, "LX", 1);
+    let mut body = ticket_body(&p, "walk_in");
+    body["purchase_date"] = json!((Utc::now() - Duration::days(10)).date_naive());
+    let opened = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let (id, token) = (opened.id(), token_of(&opened));
+    assert_eq!(opened.body["warranty"]["remedies"], json!(["exchange", "free_repair"]));
+
+    let chosen = ok(link(
+        &app,
+        &token,
+        "remedy",
+        &json!({"remedy": "exchange", "note": "a new one please"}),
+    ));
+    let w = &chosen.body["warranty"];
+    assert_eq!(
+        (w["remedy_chosen"].as_str(), w["remedy_awaits_store"].as_bool()),
+        (Some("exchange"), Some(true)),
+        "{}",
+        chosen.text
+    );
+    assert_eq!(chosen.body["status"], "received", "nothing carried out yet");
+    link(&app, &token, "remedy", &json!({"remedy": "exchange"})).problem(409, "remedy_already_chosen");
+    link(&app, &token, "remedy", &json!({"remedy": "free_repair"})).problem(409, "remedy_already_chosen");
+
+    // The staff see the customer's act, and the ticket waits for the store.
+    let full = ticket(&app, &id);
+    assert_eq!(full["remedy"]["remedy"], "exchange", "{full}");
+    assert_eq!(full["remedy"]["awaits_store"], true);
+    assert!(full["remedy"]["chosen_by"].is_null());
+    assert!(full["outcome"].is_null());
+    let chose = entries(&full, "remedy_chosen", None);
+    assert_eq!((chose.len(), &chose[0]["by_customer"]), (1, &json!(true)), "{full}");
+    let events = outbox(&app, &id, "ticket.remedy_chosen");
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0]["remedy"].as_str(), events[0]["awaits_store"].as_bool()),
+        (Some("exchange"), Some(true))
+    );
+    // No repair instead of the exchange, and staff do not choose again for the customer.
+    ok(step(&app, &id, "start-diagnosis"));
+    step(&app, &id, "start-repair").problem(409, "exchange_awaiting_store");
+    let choose = |body: Value| app.post_admin(&format!("/api/v1/tickets/{id}/remedy"), &body);
+    choose(json!({"remedy": "free_repair"})).problem(409, "remedy_already_chosen");
+    assert_eq!(choose(json!({"remedy": "exchange"})).bad_fields(), ["replacement_imei"]);
+
+    // The store hands over the new phone: the exchange the customer chose is carried out.
+    let new_imei = imei();
+    let exchanged = ok(choose(json!({"remedy": "exchange", "replacement_imei": new_imei})));
+    assert_eq!(exchanged.body["status"], "closed", "{}", exchanged.text);
+    assert_eq!(exchanged.body["outcome"]["kind"], "exchanged");
+    assert_eq!(exchanged.body["remedy"]["awaits_store"], false);
+    assert!(
+        exchanged.body["remedy"]["chosen_by"].is_null(),
+        "still the customer's choice"
+    );
+    assert_eq!(entries(&exchanged.body, "remedy_chosen", None).len(), 1);
+    assert_eq!(entries(&exchanged.body, "exchanged", Some("closed")).len(), 1);
+    assert_eq!(outbox(&app, &id, "ticket.remedy_chosen").len(), 1);
+    choose(json!({"remedy": "exchange", "replacement_imei": imei()})).problem(409, "ticket_final");
+    let seen = ok(view(&app, &token));
+    assert_eq!(
+        (
+            seen.body["status"].as_str(),
+            seen.body["warranty"]["remedy_awaits_store"].as_bool()
+        ),
+        (Some("closed"), Some(false))
+    );
+
+    // A mail-in phone is exchanged at the store, not through the courier: refused through the link as by staff.
+    let mut body = ticket_body(&p, "mail_in");
+    body["purchase_date"] = json!((Utc::now() - Duration::days(10)).date_naive());
+    let opened = app.post_admin("/api/v1/tickets", &body);
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    link(&app, &token_of(&opened), "remedy", &json!({"remedy": "exchange"}))
+        .problem(409, "mail_in_outcome_unsupported");
 }
