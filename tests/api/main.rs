@@ -5,6 +5,7 @@ mod auth;
 mod catalog;
 mod complaints;
 mod conflicts;
+mod console;
 mod contract;
 mod courier;
 mod data_safety;
