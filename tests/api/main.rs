@@ -2,6 +2,7 @@
 //! `DEPOT_TEST_DATABASE_URL` is set).
 
 mod auth;
+mod browser;
 mod catalog;
 mod complaints;
 mod conflicts;
