@@ -585,4 +585,29 @@ fn the_json_api_accepts_a_session_and_records_the_user() {
     b.cookies.clear();
     let (status, _) = b.json("GET", &format!("/api/v1/tickets/{id}"), &[], &Value::Null);
     assert_eq!(status, 401);
+
+    // An admin's change made in a session is in the audit log with the person's name.
+    create_user(&app, "boss", Role::Admin, &[], Locale::En);
+    let mut admin = Browser::new(&app);
+    assert_eq!(admin.sign_in("boss", PASSWORD, "/console/").status, 303);
+    let csrf = admin.get("/console/").hidden("csrf");
+    let (status, store) = admin.json(
+        "POST",
+        "/api/v1/stores",
+        &[("X-CSRF-Token", &csrf)],
+        &json!({"code": "CSJ", "name": "CSJ service center", "city": "Wuhan", "kind": "service_center"}),
+    );
+    assert_eq!(status, 201, "{store}");
+    let log = app.get_admin(&format!("/api/v1/audit-log?entity_id={}", store["id"].as_str().must()));
+    assert_eq!(log.status, 200, "{}", log.text);
+    let entry = &log.body["items"][0];
+    assert_eq!(entry["action"], "create");
+    assert_eq!(entry["username"], "boss", "{entry}");
+    let by_key = app.get_admin("/api/v1/audit-log?entity_type=user");
+    assert_eq!(
+        by_key.body["items"][0]["username"],
+        Value::Null,
+        "made from the command line: {}",
+        by_key.text
+    );
 }
