@@ -10,6 +10,10 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 10;
 /// Under the usual `ulimit -n` of 1,024, leaving room for the database pool, logs and the listener.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 768;
+/// A console session unused this long has ended.
+pub const DEFAULT_SESSION_IDLE_MINUTES: i64 = 30;
+/// A console session ends this long after signing in, however busy: a working day with room to spare.
+pub const DEFAULT_SESSION_HOURS: i64 = 12;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -63,6 +67,12 @@ pub struct Settings {
     pub reminders: crate::reminders::ReminderSettings,
     /// Uploads: the size limit and the file store (a directory, or an S3-compatible bucket).
     pub files: crate::files::FilesSettings,
+    /// Console sessions: idle timeout and absolute lifetime.
+    pub session: crate::users::SessionSettings,
+    /// Whether the session cookie carries `Secure` (sent over HTTPS only). On unless turned off for plain-HTTP
+    /// use on one machine: a browser on `http://localhost` accepts it either way, any other plain-HTTP host
+    /// needs it off.
+    pub cookie_secure: bool,
 }
 
 impl Settings {
@@ -93,6 +103,11 @@ impl Settings {
             complaint_first_reply: Duration::from_secs(48 * 3600),
             reminders: crate::reminders::ReminderSettings::default(),
             files: crate::files::FilesSettings::default(),
+            session: crate::users::SessionSettings {
+                idle: chrono::Duration::minutes(DEFAULT_SESSION_IDLE_MINUTES),
+                lifetime: chrono::Duration::hours(DEFAULT_SESSION_HOURS),
+            },
+            cookie_secure: true,
         }
     }
 
@@ -130,6 +145,9 @@ impl Settings {
         }
         if self.complaint_first_reply.is_zero() {
             anyhow::bail!("--complaint-first-reply-hours must be at least 1");
+        }
+        if self.session.idle <= chrono::Duration::zero() || self.session.lifetime < self.session.idle {
+            anyhow::bail!("--session-idle-minutes must be at least 1 and --session-hours at least as long");
         }
         if self.loan_hold.is_zero() {
             anyhow::bail!("--loan-hold-hours must be at least 1");

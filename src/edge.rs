@@ -242,6 +242,8 @@ impl LinkWrites {
 
 /// Keys refused by the database allowed per client per window before the client gets 429.
 pub const AUTH_FAILURES_PER_WINDOW: u32 = 30;
+/// Failed console sign-ins one client may make per window: a person mistyping needs a few, a guesser many.
+pub const SIGN_IN_FAILURES_PER_WINDOW: u32 = 10;
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// Key hashes seen recently, each for a while: one set for well-formed keys the database did not know (so that a
@@ -640,7 +642,8 @@ pub async fn guard(
 
 /// Headers every answer carries, and `Connection: close` while draining.
 fn finish(state: &AppState, mut res: ServiceResponse<BoxBody>, public: bool) -> ServiceResponse<BoxBody> {
-    let authenticated = res.request().headers().contains_key(header::AUTHORIZATION);
+    let authenticated = res.request().headers().contains_key(header::AUTHORIZATION)
+        || res.request().headers().contains_key(header::COOKIE);
     let headers = res.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if (authenticated || public) && !headers.contains_key(header::CACHE_CONTROL) {
@@ -651,7 +654,10 @@ fn finish(state: &AppState, mut res: ServiceResponse<BoxBody>, public: bool) -> 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if html {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
+        // The console's pages set their own policy (they post forms to themselves); every other page gets this one.
+        if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
+        }
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     if state.shutdown.is_draining() {

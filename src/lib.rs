@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalog;
 pub mod complaints;
 pub mod config;
+pub mod console;
 pub mod courier;
 pub mod customers;
 pub mod db;
@@ -34,6 +35,7 @@ pub mod stock;
 pub mod telemetry;
 pub mod tickets;
 pub mod tracking;
+pub mod users;
 pub mod warranty;
 pub mod webhooks;
 

@@ -38,6 +38,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the staff who sign in to the console.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Check that every stock level equals the sums of its ledger; exits 1 when one does not. An explicit full
     /// check: it reads the whole ledger.
     CheckStock,
@@ -123,6 +126,16 @@ struct ServeArgs {
     /// worker).
     #[arg(long, env = "DEPOT_WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 4)]
     webhook_endpoint_concurrency: usize,
+    /// Minutes a console session may go unused before it ends (the user signs in again).
+    #[arg(long, env = "DEPOT_SESSION_IDLE_MINUTES", default_value_t = depot::config::DEFAULT_SESSION_IDLE_MINUTES, value_parser = clap::value_parser!(i64).range(1..=1440))]
+    session_idle_minutes: i64,
+    /// Hours after signing in a console session ends, however busy.
+    #[arg(long, env = "DEPOT_SESSION_HOURS", default_value_t = depot::config::DEFAULT_SESSION_HOURS, value_parser = clap::value_parser!(i64).range(1..=720))]
+    session_hours: i64,
+    /// Send the console's session cookie without `Secure`, for plain-HTTP use other than on localhost (browsers
+    /// accept a `Secure` cookie from http://localhost). Leave off behind HTTPS.
+    #[arg(long, env = "DEPOT_INSECURE_COOKIES")]
+    insecure_cookies: bool,
     /// Seconds a webhook delivery may take before it counts as failed.
     #[arg(long, env = "DEPOT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     webhook_timeout_secs: u64,
@@ -266,6 +279,39 @@ enum KeysCommand {
     Revoke { id: uuid::Uuid },
 }
 
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a user. The password is read from DEPOT_USER_PASSWORD when set, otherwise from the first line of
+    /// standard input (never a flag: it would stay in the shell's history).
+    Create {
+        #[arg(long)]
+        username: String,
+        /// admin, store_staff or warehouse.
+        #[arg(long, value_parser = parse_user_role)]
+        role: Role,
+        /// Store or location code the user acts on (store_staff, warehouse); repeat for several.
+        #[arg(long = "store")]
+        stores: Vec<String>,
+        /// The console's language for the user: zh-CN or en.
+        #[arg(long, default_value = "zh-CN", value_parser = parse_locale)]
+        locale: depot::users::Locale,
+        /// The name the console shows (the username by default).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+fn parse_user_role(value: &str) -> Result<Role, String> {
+    match Role::parse(value) {
+        Some(role @ (Role::Admin | Role::StoreStaff | Role::Warehouse)) => Ok(role),
+        _ => Err("one of admin, store_staff, warehouse".to_owned()),
+    }
+}
+
+fn parse_locale(value: &str) -> Result<depot::users::Locale, String> {
+    depot::users::Locale::parse(value).ok_or_else(|| "one of zh-CN, en".to_owned())
+}
+
 fn parse_role(value: &str) -> Result<Role, String> {
     Role::parse(value).ok_or_else(|| "one of admin, store_staff, warehouse, courier".to_owned())
 }
@@ -289,6 +335,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Keys(command)) => keys_command(&cli.database_url, command),
+        Some(Command::Users(command)) => users_command(&cli.database_url, command),
         Some(Command::SeedDemo) => {
             let db = open(&cli.database_url)?;
             db.migrate()?;
@@ -378,6 +425,11 @@ fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     settings.webhook_lease = Duration::from_secs(args.webhook_lease_secs);
     settings.webhook_interval = Duration::from_millis(args.webhook_interval_ms);
     settings.webhook_disable_after = Duration::from_secs(args.webhook_disable_after_days * 24 * 3600);
+    settings.session = depot::users::SessionSettings {
+        idle: chrono::Duration::minutes(args.session_idle_minutes),
+        lifetime: chrono::Duration::hours(args.session_hours),
+    };
+    settings.cookie_secure = !args.insecure_cookies;
     let state = startup::prepare(settings)?;
     if let Some(created) = auth::bootstrap_admin(&state.db).map_err(|e| anyhow::anyhow!("{e}"))? {
         let key = created.key.unwrap_or_default();
@@ -543,6 +595,70 @@ fn keys_command(url: &str, command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Revoke { id } => {
             let key = db.write(|conn| auth::revoke_key(conn, id, None)).map_err(fail)?;
             println!("revoked {} ({})", key.id, key.label);
+        }
+    }
+    Ok(())
+}
+
+fn users_command(url: &str, command: UsersCommand) -> anyhow::Result<()> {
+    let db = open(url)?;
+    db.migrate()?;
+    let fail = |e: depot::error::AppError| anyhow::anyhow!("{e}: {:?}", e.to_problem().errors);
+    match command {
+        UsersCommand::Create {
+            username,
+            role,
+            stores,
+            locale,
+            display_name,
+        } => {
+            let username = depot::users::Username::parse(&username).map_err(|e| anyhow::anyhow!("--username {e}"))?;
+            let password = match std::env::var("DEPOT_USER_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            if password.chars().count() < depot::users::model::MIN_PASSWORD_CHARS {
+                anyhow::bail!(
+                    "the password must be at least {} characters (DEPOT_USER_PASSWORD or standard input)",
+                    depot::users::model::MIN_PASSWORD_CHARS
+                );
+            }
+            let store_ids = db
+                .read(|conn| {
+                    let mut ids = Vec::new();
+                    for code in &stores {
+                        let store = depot::catalog::repo::stores::find_by_code(conn, &code.to_ascii_uppercase())?
+                            .ok_or_else(|| depot::error::AppError::field("store", format!("no store {code}")))?;
+                        ids.push(store.id.0);
+                    }
+                    Ok(ids)
+                })
+                .map_err(fail)?;
+            // The same rules as a key's role and scope.
+            let scope = auth::CreateApiKey {
+                role,
+                label: format!("console user {}", username.as_str()),
+                store_ids,
+                partner_id: None,
+            }
+            .parse()
+            .map_err(fail)?;
+            let new = depot::users::NewUser {
+                display_name: display_name.unwrap_or_else(|| username.as_str().to_owned()),
+                username,
+                role,
+                store_ids: scope.store_ids,
+                locale,
+                password,
+            };
+            let user = depot::users::service::create(&db, &new, None).map_err(fail)?;
+            println!("created {} user {} ({})", role.as_str(), user.username, user.id.0);
         }
     }
     Ok(())

@@ -5,7 +5,9 @@ use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
@@ -147,6 +149,27 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::users::SESSION_COOKIE,
+                "A staff console session (sign in at `/console/`), with its user's role and scope. A write under a \
+                 session must send the session's CSRF token in `X-CSRF-Token` or an `Origin` naming this server \
+                 (403 otherwise).",
+            ))),
+        );
+        // Every operation that takes a key takes a session instead.
+        let bearer = serde_json::json!([{ "bearer": [] }]);
+        for item in openapi.paths.paths.values_mut() {
+            for (_, operation) in operations_mut(item) {
+                let Some(security) = operation.as_mut().and_then(|o| o.security.as_mut()) else {
+                    continue;
+                };
+                if serde_json::to_value(&*security).ok().as_ref() == Some(&bearer) {
+                    security.push(SecurityRequirement::new("session", Vec::<String>::new()));
+                }
+            }
+        }
     }
 }
 

@@ -36,6 +36,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
         failed_lookups: tracking::failure_limiter(),
         link_writes: edge::LinkWrites::default(),
         auth_failures: FailureLimiter::new(edge::AUTH_FAILURES_PER_WINDOW, edge::AUTH_FAILURE_WINDOW),
+        sign_in_failures: FailureLimiter::new(edge::SIGN_IN_FAILURES_PER_WINDOW, edge::AUTH_FAILURE_WINDOW),
         bad_keys: BadKeys::default(),
         good_keys: RecentKeys::default(),
         shutdown: Shutdown::default(),
@@ -122,6 +123,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
                     .configure(crate::reports::configure)
                     .default_service(web::to(edge::no_route)),
             )
+            .configure(crate::console::configure)
             .configure(health::configure)
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
             .service(web::redirect("/docs", "/docs/"))

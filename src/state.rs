@@ -18,6 +18,8 @@ pub struct AppState {
     pub link_writes: LinkWrites,
     /// Failed authentications per client: a client over the limit gets 429 before any work.
     pub auth_failures: FailureLimiter,
+    /// Failed console sign-ins per client: a client over the limit is told to wait before its next try.
+    pub sign_in_failures: FailureLimiter,
     /// Well-formed keys the database did not know, refused again without a look-up.
     pub bad_keys: BadKeys,
     /// Keys accepted recently: a client blocked for failed authentication is still served with one of them.

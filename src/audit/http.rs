@@ -20,6 +20,9 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The key that made the change; absent for changes made from the command line.
     pub api_key_id: Option<Uuid>,
+    /// The console user who made the change (through a session; their key is `api_key_id`); absent for changes
+    /// made with an API key or from the command line.
+    pub username: Option<String>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: Uuid,
@@ -66,13 +69,14 @@ pub async fn list_audit_entries(
     let rows =
         web::block(move || service::list(&state.db, &bearer, page, query.entity_type.as_deref(), query.entity_id))
             .await??;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id.0);
+    let (rows, next_cursor) = page.finish(rows, |(r, _)| r.id.0);
     let items = rows
         .into_iter()
-        .map(|r| AuditEntry {
+        .map(|(r, username)| AuditEntry {
             id: r.id.0,
             at: r.at.0,
             api_key_id: r.api_key_id.map(Uuid::from),
+            username,
             action: r.action,
             entity_type: r.entity_type,
             entity_id: r.entity_id.0,

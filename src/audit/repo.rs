@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::model::AuditRow;
 use crate::db::Conn;
-use crate::db::schema::audit_log;
+use crate::db::schema::{audit_log, users};
 use crate::db::types::Id;
 use crate::error::AppResult;
 use crate::http::pagination::PageRequest;
@@ -16,15 +16,21 @@ pub fn insert(conn: &mut Conn<'_>, row: &AuditRow) -> AppResult<()> {
     Ok(())
 }
 
-/// One page of entries in id order (oldest first), optionally about one kind of record or one record.
+/// One page of entries in id order (oldest first), optionally about one kind of record or one record, each with
+/// the username of the console user whose key made the change (in the same statement).
 pub fn list(
     conn: &mut Conn<'_>,
     page: PageRequest,
     entity_type: Option<&str>,
     entity_id: Option<Uuid>,
-) -> AppResult<Vec<AuditRow>> {
+) -> AppResult<Vec<(AuditRow, Option<String>)>> {
     Ok(with_conn!(conn, c => {
-        let mut q = audit_log::table.select(AuditRow::as_select()).order(audit_log::id).limit(page.fetch()).into_boxed();
+        let mut q = audit_log::table
+            .left_join(users::table.on(users::key_id.nullable().eq(audit_log::api_key_id)))
+            .select((AuditRow::as_select(), users::username.nullable()))
+            .order(audit_log::id)
+            .limit(page.fetch())
+            .into_boxed();
         if let Some(after) = page.after {
             q = q.filter(audit_log::id.gt(Id(after)));
         }

@@ -39,7 +39,7 @@ pub fn list(
     page: PageRequest,
     entity_type: Option<&str>,
     entity_id: Option<Uuid>,
-) -> AppResult<Vec<AuditRow>> {
+) -> AppResult<Vec<(AuditRow, Option<String>)>> {
     bearer.read(db, |conn, principal| {
         principal.require_admin()?;
         repo::list(conn, page, entity_type, entity_id)

@@ -1,13 +1,16 @@
 //! The `Authorization: Bearer` extractor every handler takes, and the admins' API key endpoints.
 
 use actix_web::dev::Payload;
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use futures_util::future::{Ready, ready};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::model::{ApiKey, Bearer, CreatedApiKey, KeyHash, NewApiKey, Principal, Role, hash_key, well_formed_key};
+use super::model::{
+    ApiKey, Bearer, CreatedApiKey, Credential, Csrf, KeyHash, NewApiKey, Principal, Role, hash_key, well_formed_key,
+};
 use super::service::{self, LIST};
 use crate::db::Conn;
 use crate::error::{AppError, AppResult, ReadErrors, WriteErrors};
@@ -25,18 +28,63 @@ impl FromRequest for Bearer {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = crate::edge::bearer_of(req.headers());
         ready(match token {
-            None => Err(AppError::Unauthorized(
-                "an API key is required: Authorization: Bearer <key>",
-            )),
+            None => match session_cookie(req) {
+                Some(session) => Ok(session),
+                None => Err(AppError::Unauthorized(
+                    "an API key is required: Authorization: Bearer <key>",
+                )),
+            },
             Some(t) if !well_formed_key(t) => Err(AppError::Unauthorized("the API key is not valid")),
             Some(t) => {
                 let hash = match req.extensions().get::<KeyHash>() {
                     Some(KeyHash(hash)) => hash.clone(),
                     None => hash_key(t),
                 };
-                Ok(Bearer { hash })
+                Ok(Bearer {
+                    credential: Credential::Key(hash),
+                })
             }
         })
+    }
+}
+
+/// The console session a request's cookie names, with the CSRF check its method calls for; `None` without a
+/// well-formed session cookie (the request then needs a key).
+fn session_cookie(req: &HttpRequest) -> Option<Bearer> {
+    let token = crate::console::cookie_value(req.headers(), crate::users::SESSION_COOKIE)?;
+    if !crate::users::service::well_formed_token(token) {
+        return None;
+    }
+    let idle = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.session.idle)
+        .unwrap_or_else(|| chrono::Duration::minutes(crate::config::DEFAULT_SESSION_IDLE_MINUTES));
+    Some(Bearer {
+        credential: Credential::Session {
+            token_hash: crate::users::service::token_hash(token),
+            csrf: csrf_of(req),
+            idle,
+        },
+    })
+}
+
+/// What a request under a session shows against cross-site forgery: reads need nothing; a write needs the
+/// session's token in `X-CSRF-Token`, or an `Origin` naming this server. A write whose `Origin` names another site
+/// is refused whatever it carries.
+pub fn csrf_of(req: &HttpRequest) -> Csrf {
+    if req.method().is_safe() {
+        return Csrf::Passed;
+    }
+    let headers = req.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin = headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or(""));
+    if origin.is_some_and(|o| !crate::users::rules::same_origin(o, host)) {
+        return Csrf::Missing;
+    }
+    match headers.get("x-csrf-token").and_then(|t| t.to_str().ok()) {
+        Some(token) => Csrf::Token(token.to_owned()),
+        None if origin.is_some() => Csrf::Passed,
+        None => Csrf::Missing,
     }
 }
 

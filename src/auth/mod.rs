@@ -18,8 +18,8 @@ use actix_web::web;
 
 pub use http::CreateApiKey;
 pub use model::{
-    ApiKey, ApiKeyRow, Bearer, CreatedApiKey, KeyHash, NewApiKey, NewKey, Principal, Role, generate_key, hash_key,
-    well_formed_key,
+    ApiKey, ApiKeyRow, Bearer, CreatedApiKey, Credential, Csrf, KeyHash, NewApiKey, NewKey, Principal, Role,
+    generate_key, hash_key, well_formed_key,
 };
 pub use service::{bootstrap_admin, create_key, list_keys, revoke_key};
 

@@ -105,8 +105,46 @@ pub fn hash_key(text: &str) -> String {
 /// and body have been parsed: such a caller may learn that its body is malformed, and nothing else. The edge
 /// middleware (`crate::edge::guard`) refuses a malformed key, or one the database already refused, before the body
 /// is read at all, and passes the key's hash on ([`KeyHash`]) so that it is computed once.
+///
+/// A console session (the `depot_session` cookie) is accepted in place of a key, with the role and scope of its
+/// user; a write under it must show the session's CSRF token (`X-CSRF-Token`) or come from the same origin.
 pub struct Bearer {
-    pub(super) hash: String,
+    pub(super) credential: Credential,
+}
+
+/// What a request presents to be let in.
+pub enum Credential {
+    /// An API key's hash.
+    Key(String),
+    /// A console session's token hash, with what a write must still show and how long the session may idle.
+    Session {
+        token_hash: String,
+        csrf: Csrf,
+        idle: chrono::Duration,
+    },
+    /// A caller the console already established from its session (its pages check the session themselves, to
+    /// show who is signed in).
+    Checked(Principal),
+}
+
+/// The cross-site request forgery check of a request under a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Csrf {
+    /// A read (GET, HEAD), or a write whose `Origin` is this server's.
+    Passed,
+    /// A write that carries this token: it must be the session's.
+    Token(String),
+    /// A write with neither the token nor a same-origin `Origin` (or with another site's): refused.
+    Missing,
+}
+
+impl Bearer {
+    /// A caller established elsewhere from a checked session; see [`Credential::Checked`].
+    pub fn checked(principal: Principal) -> Bearer {
+        Bearer {
+            credential: Credential::Checked(principal),
+        }
+    }
 }
 
 /// A key's hash, computed by the edge middleware (`crate::edge::guard`) and kept for the extractor.

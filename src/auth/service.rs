@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{ApiKey, ApiKeyRow, Bearer, CreatedApiKey, NewApiKey, Principal, Role, generate_key};
+use super::model::{
+    ApiKey, ApiKeyRow, Bearer, CreatedApiKey, Credential, Csrf, NewApiKey, Principal, Role, generate_key,
+};
 use super::repo;
 use super::rules::{LAST_USED_GRANULARITY_SECS, is_stale};
 use crate::audit;
@@ -56,28 +58,58 @@ impl Bearer {
         result
     }
 
-    /// The key's holder, or 401. Sets `stale` to the key's id when its `last_used_at` is due for a refresh.
-    fn check(&self, conn: &mut Conn<'_>, stale: &mut Option<Uuid>) -> AppResult<Principal> {
-        let (principal, last_used) =
-            find_active_by_hash(conn, &self.hash)?.ok_or(AppError::Unauthorized("the API key is not valid"))?;
-        if is_stale(last_used, Utc::now()) {
-            *stale = Some(principal.key_id);
+    /// The key's (or the session's) holder, or 401; a session's write without its CSRF token, 403. Sets `stale`
+    /// when the key's `last_used_at` or the session's `last_seen_at` is due for a refresh.
+    fn check(&self, conn: &mut Conn<'_>, stale: &mut Option<Use>) -> AppResult<Principal> {
+        match &self.credential {
+            Credential::Key(hash) => {
+                let (principal, last_used) =
+                    find_active_by_hash(conn, hash)?.ok_or(AppError::Unauthorized("the API key is not valid"))?;
+                if is_stale(last_used, Utc::now()) {
+                    *stale = Some(Use::Key(principal.key_id));
+                }
+                Ok(principal)
+            }
+            Credential::Session { token_hash, csrf, idle } => {
+                let session = crate::users::session_in(conn, token_hash, crate::now(), *idle)?
+                    .ok_or(AppError::Unauthorized("the session has ended: sign in again"))?;
+                let passed = match csrf {
+                    Csrf::Passed => true,
+                    Csrf::Token(token) => crate::users::rules::csrf_matches(token, &session.csrf_secret),
+                    Csrf::Missing => false,
+                };
+                if !passed {
+                    return Err(AppError::Forbidden);
+                }
+                *stale = Some(Use::Session(session.id, session.last_seen));
+                Ok(session.principal)
+            }
+            Credential::Checked(principal) => Ok(principal.clone()),
         }
-        Ok(principal)
     }
 }
 
-/// Refreshes a key's `last_used_at` in its own short write, after the request's work: kept out of the request's
-/// transaction, so that concurrent requests with one key never queue on the key's row. Best effort: a failed
-/// bookkeeping write must not fail the caller's request.
-fn record_use(db: &Db, stale: Option<Uuid>) {
-    if let Some(id) = stale {
-        if !claim_record(id, Instant::now()) {
-            return;
+/// A credential's use to record after the request.
+enum Use {
+    Key(Uuid),
+    Session(Uuid, DateTime<Utc>),
+}
+
+/// Refreshes a key's `last_used_at` (or a session's `last_seen_at`) in its own short write, after the request's
+/// work: kept out of the request's transaction, so that concurrent requests with one key never queue on the key's
+/// row. Best effort: a failed bookkeeping write must not fail the caller's request.
+fn record_use(db: &Db, stale: Option<Use>) {
+    match stale {
+        Some(Use::Key(id)) => {
+            if !claim_record(id, Instant::now()) {
+                return;
+            }
+            if let Err(e) = db.write(|conn| repo::touch(conn, id, Utc::now())) {
+                tracing::warn!(error = %e, "could not record key use");
+            }
         }
-        if let Err(e) = db.write(|conn| repo::touch(conn, id, Utc::now())) {
-            tracing::warn!(error = %e, "could not record key use");
-        }
+        Some(Use::Session(id, last_seen)) => crate::users::service::record_seen(db, id, last_seen),
+        None => {}
     }
 }
 

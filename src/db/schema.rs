@@ -722,6 +722,40 @@ diesel::table! {
 
 diesel::joinable!(product_models -> product_series (series_id));
 diesel::joinable!(api_keys -> courier_partners (partner_id));
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    users (id) {
+        id -> DbUuid,
+        username -> Text,
+        display_name -> Text,
+        locale -> Text,
+        password_hash -> Text,
+        key_id -> DbUuid,
+        disabled -> Bool,
+        failed_attempts -> Integer,
+        locked_until -> Nullable<DbTime>,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTime, DbUuid};
+
+    sessions (id) {
+        id -> DbUuid,
+        token_hash -> Text,
+        user_id -> DbUuid,
+        csrf_secret -> Text,
+        created_at -> DbTime,
+        last_seen_at -> DbTime,
+        expires_at -> DbTime,
+    }
+}
+
 diesel::joinable!(api_key_stores -> api_keys (api_key_id));
 diesel::joinable!(api_key_stores -> stores (store_id));
 diesel::joinable!(audit_log -> api_keys (api_key_id));
@@ -780,6 +814,8 @@ diesel::joinable!(complaint_events -> complaints (complaint_id));
 diesel::joinable!(complaint_events -> api_keys (actor_id));
 diesel::joinable!(complaint_remedies -> complaints (complaint_id));
 diesel::joinable!(complaint_remedies -> api_keys (approved_by));
+diesel::joinable!(users -> api_keys (key_id));
+diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -822,4 +858,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     complaints,
     complaint_events,
     complaint_remedies,
+    users,
+    sessions,
 );

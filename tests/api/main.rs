@@ -2,9 +2,11 @@
 //! `DEPOT_TEST_DATABASE_URL` is set).
 
 mod auth;
+mod browser;
 mod catalog;
 mod complaints;
 mod conflicts;
+mod console;
 mod contract;
 mod courier;
 mod data_safety;

@@ -1,0 +1,595 @@
+//! The console's pages.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use uuid::Uuid;
+
+use super::cookie_value;
+use super::text::{self, Text};
+use crate::auth::Bearer;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::tickets::Ticket;
+use crate::tickets::http::{TicketSearch, TicketSummary};
+use crate::users::rules::{csrf_matches, local_next, same_origin};
+use crate::users::service::{record_seen, token_hash, well_formed_token};
+use crate::users::{SESSION_COOKIE, Session, SignIn};
+
+/// The cookie that carries the sign-in form's CSRF token (there is no session yet to hold one).
+const SIGN_IN_CSRF_COOKIE: &str = "depot_sign_in_csrf";
+
+/// The console's pages load only their own stylesheet and post only to themselves.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; \
+                   frame-ancestors 'none'";
+
+const STYLESHEET: &str = include_str!("static/console.css");
+
+/// What every page shows around its content: who is signed in, and the token its sign-out form carries.
+pub struct Chrome {
+    pub user: Option<String>,
+    pub csrf: String,
+}
+
+impl Chrome {
+    fn of(session: &Session) -> Chrome {
+        Chrome {
+            user: Some(session.user.display_name.clone()),
+            csrf: session.csrf_secret.clone(),
+        }
+    }
+
+    fn anonymous() -> Chrome {
+        Chrome {
+            user: None,
+            csrf: String::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+struct SignInPage<'a> {
+    t: &'static Text,
+    chrome: Chrome,
+    message: Option<&'static str>,
+    csrf: &'a str,
+    next: &'a str,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "console/home.html")]
+struct HomePage {
+    t: &'static Text,
+    chrome: Chrome,
+    query: String,
+}
+
+/// A ticket as a list row shows it.
+struct TicketRow {
+    id: Uuid,
+    number: String,
+    status: &'static str,
+    customer: String,
+    imei: String,
+    opened: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/search.html")]
+struct SearchPage {
+    t: &'static Text,
+    chrome: Chrome,
+    query: String,
+    problem: Option<&'static str>,
+    tickets: Vec<TicketRow>,
+}
+
+struct TicketView {
+    number: String,
+    status: &'static str,
+    customer: String,
+    imei: String,
+    opened: String,
+    promised: Option<String>,
+    fault: String,
+    warranty: String,
+    loan: Option<String>,
+}
+
+struct EventRow {
+    at: String,
+    what: String,
+    who: String,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/ticket.html")]
+struct TicketPage {
+    t: &'static Text,
+    chrome: Chrome,
+    ticket: TicketView,
+    timeline: Vec<EventRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+struct MessagePage {
+    t: &'static Text,
+    chrome: Chrome,
+    title: &'static str,
+    text: &'static str,
+}
+
+/// An HTML answer with the console's headers: never cached (pages show people's data), framed by nobody.
+fn page(status: StatusCode, html: AppResult<String>) -> AppResult<HttpResponse> {
+    let html = html?;
+    Ok(HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .body(html))
+}
+
+fn render(template: &impl Template) -> AppResult<String> {
+    template
+        .render()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a console page: {e}")))
+}
+
+fn message(
+    status: StatusCode,
+    t: &'static Text,
+    chrome: Chrome,
+    title: &'static str,
+    body: &'static str,
+) -> AppResult<HttpResponse> {
+    page(
+        status,
+        render(&MessagePage {
+            t,
+            chrome,
+            title,
+            text: body,
+        }),
+    )
+}
+
+fn not_found(t: &'static Text, chrome: Chrome) -> AppResult<HttpResponse> {
+    message(StatusCode::NOT_FOUND, t, chrome, t.not_found_title, t.not_found)
+}
+
+fn refused(t: &'static Text, chrome: Chrome) -> AppResult<HttpResponse> {
+    message(StatusCode::FORBIDDEN, t, chrome, t.forbidden_title, t.forbidden)
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// A `Set-Cookie` value with the console's attributes; `max_age` 0 deletes the cookie.
+fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut text = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if state.settings.cookie_secure {
+        text.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        text.push_str(&format!("; Max-Age={age}"));
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// The language for someone not signed in.
+fn anonymous_text(req: &HttpRequest) -> &'static Text {
+    text::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+/// The request's live session, if its cookie names one; a session in use has its `last_seen_at` kept fresh.
+async fn session_of(state: &web::Data<AppState>, req: &HttpRequest) -> AppResult<Option<Session>> {
+    let Some(token) = cookie_value(req.headers(), SESSION_COOKIE).filter(|t| well_formed_token(t)) else {
+        return Ok(None);
+    };
+    let hash = token_hash(token);
+    let state = state.clone();
+    web::block(move || {
+        let idle = state.settings.session.idle;
+        let session = state
+            .db
+            .read(|conn| crate::users::session_in(conn, &hash, crate::now(), idle))?;
+        if let Some(s) = &session {
+            record_seen(&state.db, s.id, s.last_seen);
+        }
+        Ok(session)
+    })
+    .await?
+}
+
+/// To the sign-in page, and back to this page after.
+fn to_sign_in(req: &HttpRequest) -> HttpResponse {
+    let wanted = match req.query_string() {
+        "" => req.path().to_owned(),
+        q => format!("{}?{q}", req.path()),
+    };
+    let next: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
+    see_other(&format!("/console/sign-in?next={next}"))
+}
+
+/// The fields of a form or query string; a field given twice keeps its first value.
+fn fields(bytes: &[u8]) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for (k, v) in form_urlencoded::parse(bytes) {
+        map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    map
+}
+
+/// A form post from another site: its `Origin` names someone else (a browser always sends it with a POST).
+fn cross_origin(req: &HttpRequest) -> bool {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match req.headers().get(header::ORIGIN) {
+        Some(origin) => !same_origin(origin.to_str().unwrap_or(""), host),
+        None => false,
+    }
+}
+
+#[get("/sign-in")]
+async fn sign_in_page(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {
+    let query = fields(req.query_string().as_bytes());
+    let next = query
+        .get("next")
+        .and_then(|n| local_next(n))
+        .unwrap_or("/console/")
+        .to_owned();
+    if session_of(&state, &req).await?.is_some() {
+        return Ok(see_other(&next));
+    }
+    let t = anonymous_text(&req);
+    let csrf = crate::users::service::random_token();
+    // Someone sent here from a page they wanted was signed out by the idle timeout (or never signed in).
+    let message = query.contains_key("next").then_some(t.session_ended);
+    let mut res = page(
+        StatusCode::OK,
+        render(&SignInPage {
+            t,
+            chrome: Chrome::anonymous(),
+            message,
+            csrf: &csrf,
+            next: &next,
+            username: "",
+        }),
+    )?;
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookie(&state, SIGN_IN_CSRF_COOKIE, &csrf, "/console/", None),
+    );
+    Ok(res)
+}
+
+#[post("/sign-in")]
+async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> AppResult<HttpResponse> {
+    let t = anonymous_text(&req);
+    let form = fields(&body);
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let expected = cookie_value(req.headers(), SIGN_IN_CSRF_COOKIE).unwrap_or("");
+    if cross_origin(&req) || !csrf_matches(field("csrf"), expected) {
+        return refused(t, Chrome::anonymous());
+    }
+    let now = Instant::now();
+    let client = crate::edge::client_of(&state, &req);
+    if state.sign_in_failures.blocked(&client, now).is_some() {
+        return message(
+            StatusCode::TOO_MANY_REQUESTS,
+            t,
+            Chrome::anonymous(),
+            t.too_many_title,
+            t.too_many,
+        );
+    }
+    let next = local_next(field("next")).unwrap_or("/console/").to_owned();
+    let (username, password) = (field("username").to_owned(), field("password").to_owned());
+    let outcome = {
+        let state = state.clone();
+        let username = username.clone();
+        web::block(move || crate::users::sign_in(&state.db, &username, &password, state.settings.session)).await??
+    };
+    match outcome {
+        SignIn::Refused => {
+            state.sign_in_failures.record(client, now);
+            page(
+                StatusCode::UNAUTHORIZED,
+                render(&SignInPage {
+                    t,
+                    chrome: Chrome::anonymous(),
+                    message: Some(t.refused),
+                    csrf: expected,
+                    next: &next,
+                    username: &username,
+                }),
+            )
+        }
+        SignIn::Accepted { token, .. } => {
+            let mut res = see_other(&next);
+            res.headers_mut()
+                .append(header::SET_COOKIE, cookie(&state, SESSION_COOKIE, &token, "/", None));
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                cookie(&state, SIGN_IN_CSRF_COOKIE, "", "/console/", Some(0)),
+            );
+            Ok(res)
+        }
+    }
+}
+
+#[post("/sign-out")]
+async fn sign_out(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> AppResult<HttpResponse> {
+    let Some(session) = session_of(&state, &req).await? else {
+        return Ok(see_other("/console/sign-in"));
+    };
+    let t = text::of(session.user.locale);
+    let form = fields(&body);
+    let token = form.get("csrf").map(String::as_str).unwrap_or("");
+    if cross_origin(&req) || !csrf_matches(token, &session.csrf_secret) {
+        return refused(t, Chrome::of(&session));
+    }
+    let hash = cookie_value(req.headers(), SESSION_COOKIE)
+        .map(token_hash)
+        .unwrap_or_default();
+    let db = state.db.clone();
+    web::block(move || crate::users::sign_out(&db, &hash)).await??;
+    let mut res = see_other("/console/sign-in");
+    res.headers_mut()
+        .append(header::SET_COOKIE, cookie(&state, SESSION_COOKIE, "", "/", Some(0)));
+    Ok(res)
+}
+
+#[get("/")]
+async fn home(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {
+    let Some(session) = session_of(&state, &req).await? else {
+        return Ok(to_sign_in(&req));
+    };
+    let t = text::of(session.user.locale);
+    page(
+        StatusCode::OK,
+        render(&HomePage {
+            t,
+            chrome: Chrome::of(&session),
+            query: String::new(),
+        }),
+    )
+}
+
+/// What the front desk's one box was given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Query {
+    Imei(crate::imei::Imei),
+    Phone(String),
+    Number(String),
+}
+
+/// Reads the search box: 15 digits are an IMEI (its check digit must hold), something starting with a letter is a
+/// ticket number or its beginning, anything else a phone number in any spelling the opening accepts.
+pub fn classify(typed: &str) -> Option<Query> {
+    let q = typed.trim();
+    if q.len() == 15 && q.bytes().all(|b| b.is_ascii_digit()) {
+        return crate::imei::Imei::parse(q).ok().map(Query::Imei);
+    }
+    let starts_with_letter = q.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
+    if starts_with_letter {
+        let fits = q.len() <= 20 && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        return fits.then(|| Query::Number(q.to_ascii_uppercase()));
+    }
+    crate::customers::rules::typed_phone(q).ok().map(Query::Phone)
+}
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn summary_row(s: TicketSummary) -> TicketRow {
+    TicketRow {
+        id: s.id,
+        number: s.number,
+        status: s.status.as_str(),
+        customer: s.customer_name,
+        imei: s.device_imei,
+        opened: when(s.created_at),
+    }
+}
+
+#[get("/search")]
+async fn search(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {
+    let Some(session) = session_of(&state, &req).await? else {
+        return Ok(to_sign_in(&req));
+    };
+    let t = text::of(session.user.locale);
+    let query = fields(req.query_string().as_bytes()).remove("q").unwrap_or_default();
+    let mut search = TicketSearch::default();
+    match classify(&query) {
+        Some(Query::Imei(imei)) => search.imei = Some(imei),
+        Some(Query::Phone(phone)) => search.phone = Some(phone),
+        Some(Query::Number(prefix)) => search.number_prefix = Some(prefix),
+        None => {
+            return page(
+                StatusCode::OK,
+                render(&SearchPage {
+                    t,
+                    chrome: Chrome::of(&session),
+                    query,
+                    problem: Some(t.not_a_query),
+                    tickets: Vec::new(),
+                }),
+            );
+        }
+    }
+    let bearer = Bearer::checked(session.principal.clone());
+    let db = state.db.clone();
+    let found = web::block(move || {
+        let page = crate::http::pagination::PageRequest::parse("/tickets", Some(50), None)?;
+        crate::tickets::service::list(&db, &bearer, &search, page)
+    })
+    .await?;
+    let tickets = match found {
+        Ok(list) => list.items.into_iter().map(summary_row).collect(),
+        // A role that works no tickets (warehouse) finds none.
+        Err(AppError::Forbidden) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    page(
+        StatusCode::OK,
+        render(&SearchPage {
+            t,
+            chrome: Chrome::of(&session),
+            query,
+            problem: None,
+            tickets,
+        }),
+    )
+}
+
+/// Key ids with the username and display name of the user each belongs to.
+type Names = Vec<(Uuid, String, String)>;
+
+#[get("/tickets/{ticket_id}")]
+async fn ticket_page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> AppResult<HttpResponse> {
+    let Some(session) = session_of(&state, &req).await? else {
+        return Ok(to_sign_in(&req));
+    };
+    let t = text::of(session.user.locale);
+    let Ok(id) = Uuid::parse_str(&path.into_inner()) else {
+        return not_found(t, Chrome::of(&session));
+    };
+    let bearer = Bearer::checked(session.principal.clone());
+    let db = state.db.clone();
+    let found = web::block(move || -> AppResult<(Ticket, Names)> {
+        let ticket = crate::tickets::service::get(&db, &bearer, id)?;
+        let mut keys: Vec<Uuid> = ticket.timeline.iter().filter_map(|e| e.api_key_id).collect();
+        keys.sort();
+        keys.dedup();
+        let names = db.read(|conn| crate::users::service::names_of_keys(conn, &keys))?;
+        Ok((ticket, names))
+    })
+    .await?;
+    let (ticket, names) = match found {
+        Ok(found) => found,
+        // Another store's ticket, or a role that sees no tickets: the page does not exist for this user.
+        Err(AppError::NotFound(_) | AppError::Forbidden) => return not_found(t, Chrome::of(&session)),
+        Err(e) => return Err(e),
+    };
+    let timeline = ticket
+        .timeline
+        .iter()
+        .map(|e| {
+            let who = match (e.api_key_id, e.by_customer) {
+                (_, true) => t.by_customer.to_owned(),
+                (Some(key), false) => names
+                    .iter()
+                    .find(|(k, ..)| *k == key)
+                    .map(|(_, username, display)| format!("{display} ({username})"))
+                    .unwrap_or_else(|| format!("{} {}", t.by_key, &key.to_string()[..8])),
+                (None, false) => t.by_system.to_owned(),
+            };
+            let what = match (e.from_status, e.to_status) {
+                (Some(from), Some(to)) => format!("{}: {} → {}", e.kind, from.as_str(), to.as_str()),
+                (None, Some(to)) => format!("{}: {}", e.kind, to.as_str()),
+                _ => e.kind.clone(),
+            };
+            EventRow {
+                at: when(e.at),
+                what,
+                who,
+                note: e.note.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let loan = ticket.loan.as_ref().map(|l| {
+        let state = serde_json::to_value(l.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        match (&l.loaner_imei, l.waitlist_position) {
+            (Some(imei), _) => format!("{state} · {imei}"),
+            (None, Some(position)) => format!("{state} · #{position}"),
+            (None, None) => state,
+        }
+    });
+    let view = TicketView {
+        number: ticket.number.clone(),
+        status: ticket.status.as_str(),
+        customer: ticket.customer.name.clone(),
+        imei: ticket.device_imei.clone(),
+        opened: ticket.timeline.first().map(|e| when(e.at)).unwrap_or_default(),
+        promised: ticket.promised_at.map(when),
+        fault: ticket.reported_fault.clone(),
+        warranty: ticket.warranty.explanation.clone(),
+        loan,
+    };
+    page(
+        StatusCode::OK,
+        render(&TicketPage {
+            t,
+            chrome: Chrome::of(&session),
+            ticket: view,
+            timeline,
+        }),
+    )
+}
+
+#[get("/static/console.css")]
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+/// Any other console path: the 404 page, in the user's language when signed in.
+async fn missing(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {
+    match session_of(&state, &req).await? {
+        Some(session) => not_found(text::of(session.user.locale), Chrome::of(&session)),
+        None => not_found(anonymous_text(&req), Chrome::anonymous()),
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/console")
+            .service(web::resource("").route(web::get().to(|| async { see_other("/console/") })))
+            .service(home)
+            .service(sign_in_page)
+            .service(sign_in)
+            .service(sign_out)
+            .service(search)
+            .service(ticket_page)
+            .service(stylesheet)
+            .default_service(web::to(missing)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Query, classify};
+
+    #[test]
+    fn the_search_box_tells_imeis_numbers_and_phones_apart() {
+        assert!(matches!(classify(" 490154203237518 "), Some(Query::Imei(_))));
+        assert_eq!(classify("490154203237519"), None, "a bad check digit is no IMEI");
+        assert_eq!(classify("rt-2026-00"), Some(Query::Number("RT-2026-00".into())));
+        assert_eq!(classify("+86 138-0013-8000"), Some(Query::Phone("13800138000".into())));
+        assert_eq!(classify("RT 2026"), None);
+        assert_eq!(classify(""), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! The users' and sessions' queries.
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::model::{SessionRow, UserRow};
+use crate::auth::ApiKeyRow;
+use crate::db::Conn;
+use crate::db::schema::{api_key_stores, api_keys, sessions, users};
+use crate::db::types::{Id, Ts};
+use crate::error::AppResult;
+use crate::with_conn;
+
+pub fn insert(conn: &mut Conn<'_>, row: &UserRow) -> AppResult<()> {
+    with_conn!(conn, c => diesel::insert_into(users::table).values(row).execute(c))?;
+    Ok(())
+}
+
+pub fn find_by_username(conn: &mut Conn<'_>, username: &str) -> AppResult<Option<UserRow>> {
+    Ok(with_conn!(conn, c => users::table
+        .filter(users::username.eq(username))
+        .select(UserRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Counts one more failed sign-in and returns the count, on the row's lock: two failures at once count two.
+pub fn count_failure(conn: &mut Conn<'_>, id: Uuid, now: Ts) -> AppResult<i32> {
+    with_conn!(conn, c => diesel::update(users::table.find(Id(id)))
+        .set((users::failed_attempts.eq(users::failed_attempts + 1), users::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(with_conn!(conn, c => users::table.find(Id(id)).select(users::failed_attempts).first(c))?)
+}
+
+pub fn set_locked_until(conn: &mut Conn<'_>, id: Uuid, until: Option<Ts>) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(users::table.find(Id(id))).set(users::locked_until.eq(until)).execute(c))?;
+    Ok(())
+}
+
+/// After a successful sign-in the account starts over.
+pub fn clear_failures(conn: &mut Conn<'_>, id: Uuid, now: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(users::table.find(Id(id)))
+        .filter(users::failed_attempts.ne(0).or(users::locked_until.is_not_null()))
+        .set((users::failed_attempts.eq(0), users::locked_until.eq(None::<Ts>), users::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn insert_session(conn: &mut Conn<'_>, row: &SessionRow) -> AppResult<()> {
+    with_conn!(conn, c => diesel::insert_into(sessions::table).values(row).execute(c))?;
+    Ok(())
+}
+
+/// A session, its user, the user's key and the key's stores.
+pub type SessionWithUser = (SessionRow, UserRow, ApiKeyRow, Vec<Uuid>);
+
+/// A session with its user, the user's key and the key's stores (in id order), in one statement: every
+/// cookie-authenticated request runs it. The rows repeat once per store (once with no store for keys without one).
+pub fn session_by_hash(conn: &mut Conn<'_>, token_hash: &str) -> AppResult<Option<SessionWithUser>> {
+    let rows: Vec<(SessionRow, UserRow, ApiKeyRow, Option<Id>)> = with_conn!(conn, c => sessions::table
+        .inner_join(users::table.inner_join(api_keys::table.left_join(api_key_stores::table)))
+        .filter(sessions::token_hash.eq(token_hash))
+        .order(api_key_stores::store_id)
+        .select((
+            SessionRow::as_select(),
+            UserRow::as_select(),
+            ApiKeyRow::as_select(),
+            api_key_stores::store_id.nullable(),
+        ))
+        .load(c))?;
+    let scope = rows.iter().filter_map(|(.., store)| store.map(Uuid::from)).collect();
+    Ok(rows.into_iter().next().map(|(s, u, k, _)| (s, u, k, scope)))
+}
+
+pub fn touch_session(conn: &mut Conn<'_>, id: Uuid, at: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(sessions::table.find(Id(id))).set(sessions::last_seen_at.eq(at)).execute(c))?;
+    Ok(())
+}
+
+pub fn delete_session(conn: &mut Conn<'_>, token_hash: &str) -> AppResult<usize> {
+    Ok(with_conn!(conn, c => diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash))).execute(c))?)
+}
+
+/// The usernames behind these keys, for timelines that name people: one statement for the whole list.
+pub fn names_of_keys(conn: &mut Conn<'_>, key_ids: &[Uuid]) -> AppResult<Vec<(Uuid, String, String)>> {
+    if key_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Id> = key_ids.iter().copied().map(Id).collect();
+    let rows: Vec<(Id, String, String)> = with_conn!(conn, c => users::table
+        .filter(users::key_id.eq_any(ids))
+        .select((users::key_id, users::username, users::display_name))
+        .load(c))?;
+    Ok(rows.into_iter().map(|(k, u, d)| (k.0, u, d)).collect())
+}

@@ -1,0 +1,235 @@
+//! Creating users, signing in and out, and the session check that every cookie-authenticated request runs.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use uuid::Uuid;
+
+use super::model::{Locale, NewUser, SessionRow, SessionUser, UserRow, hash_password, verify_nobody, verify_password};
+use super::{repo, rules};
+use crate::audit;
+use crate::auth::{NewApiKey, Principal, Role};
+use crate::db::types::{Id, Ts};
+use crate::db::{Conn, Db};
+use crate::error::{AppError, AppResult};
+
+/// The cookie that carries a session's token.
+pub const SESSION_COOKIE: &str = "depot_session";
+
+/// How long sessions last: ended after `idle` without a request, and at the latest `lifetime` after signing in.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    pub idle: Duration,
+    pub lifetime: Duration,
+}
+
+/// A live session, checked.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: Uuid,
+    pub principal: Principal,
+    pub user: SessionUser,
+    pub csrf_secret: String,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// The outcome of a sign-in. A refusal says nothing of why: unknown user, wrong password, locked or disabled
+/// account all look alike.
+pub enum SignIn {
+    Accepted { token: String, session: Box<Session> },
+    Refused,
+}
+
+/// 256 random bits, base64url (43 characters): session tokens and CSRF secrets.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `text` has the shape of a token [`random_token`] makes; anything else is refused without a look-up.
+pub fn well_formed_token(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+/// A session token's stored hash. Tokens are 256-bit random, so one SHA-256 is enough (as for API keys).
+pub fn token_hash(token: &str) -> String {
+    crate::auth::hash_key(token)
+}
+
+/// Creates a user with the API key that carries its role and scope, in the caller's transaction. The key's text
+/// is dropped unseen: nobody can present it, it only names the user as the actor of what they do.
+pub fn create_user(
+    conn: &mut Conn<'_>,
+    new: &NewUser,
+    password_hash: String,
+    actor: Option<Uuid>,
+) -> AppResult<UserRow> {
+    if repo::find_by_username(conn, new.username.as_str())?.is_some() {
+        return Err(AppError::field("username", "is taken"));
+    }
+    let key = crate::auth::create_key(
+        conn,
+        &NewApiKey {
+            role: new.role,
+            label: format!("console user {}", new.username.as_str()),
+            store_ids: new.store_ids.clone(),
+            partner_id: None,
+        },
+        actor,
+    )?;
+    let now = Ts(crate::now());
+    let row = UserRow {
+        id: Id(Uuid::now_v7()),
+        username: new.username.as_str().to_owned(),
+        display_name: new.display_name.clone(),
+        locale: new.locale.as_str().to_owned(),
+        password_hash,
+        key_id: Id(key.api_key.id),
+        disabled: false,
+        failed_attempts: 0,
+        locked_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    repo::insert(conn, &row)?;
+    audit::record(
+        conn,
+        actor,
+        "create",
+        "user",
+        row.id.0,
+        &serde_json::json!({
+            "username": row.username,
+            "display_name": row.display_name,
+            "role": new.role.as_str(),
+            "store_ids": new.store_ids,
+            "locale": row.locale,
+            "key_id": key.api_key.id,
+        }),
+    )?;
+    Ok(row)
+}
+
+/// Hashes the password (outside any transaction: it takes tens of milliseconds) and creates the user.
+pub fn create(db: &Db, new: &NewUser, actor: Option<Uuid>) -> AppResult<UserRow> {
+    let hash = hash_password(&new.password)?;
+    db.write(|conn| create_user(conn, new, hash, actor))
+}
+
+/// Checks a username and password. A locked, disabled or unknown account costs the same password check as a
+/// wrong password, so that the answer's timing tells nothing; each failure on a known account counts towards
+/// its lock-out ([`rules::lock_for`]).
+pub fn sign_in(db: &Db, username: &str, password: &str, settings: SessionSettings) -> AppResult<SignIn> {
+    let now = crate::now();
+    let user = match super::Username::parse(username) {
+        Ok(name) => db.read(|conn| repo::find_by_username(conn, name.as_str()))?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        verify_nobody(password);
+        return Ok(SignIn::Refused);
+    };
+    let locked = user.locked_until.is_some_and(|t| t.0 > now);
+    if user.disabled || locked {
+        verify_nobody(password);
+        return Ok(SignIn::Refused);
+    }
+    let matches = verify_password(password, &user.password_hash);
+    db.write(|conn| {
+        let now_ts = Ts(now);
+        if !matches {
+            let failed = repo::count_failure(conn, user.id.0, now_ts)?;
+            repo::set_locked_until(conn, user.id.0, rules::lock_for(failed).map(|d| Ts(now + d)))?;
+            return Ok(SignIn::Refused);
+        }
+        repo::clear_failures(conn, user.id.0, now_ts)?;
+        let token = random_token();
+        let row = SessionRow {
+            id: Id(Uuid::now_v7()),
+            token_hash: token_hash(&token),
+            user_id: user.id,
+            csrf_secret: random_token(),
+            created_at: now_ts,
+            last_seen_at: now_ts,
+            expires_at: Ts(now + settings.lifetime),
+        };
+        repo::insert_session(conn, &row)?;
+        match session_in(conn, &row.token_hash, now, settings.idle)? {
+            Some(session) => Ok(SignIn::Accepted {
+                token,
+                session: Box::new(session),
+            }),
+            // The user's key was revoked: the account cannot act.
+            None => Err(AppError::Forbidden),
+        }
+    })
+    .or_else(|e| match e {
+        AppError::Forbidden => Ok(SignIn::Refused),
+        e => Err(e),
+    })
+}
+
+/// The live session with this token hash, if any: not idle past `idle`, before its absolute end, its user not
+/// disabled and the user's key not revoked.
+pub fn session_in(conn: &mut Conn<'_>, hash: &str, now: DateTime<Utc>, idle: Duration) -> AppResult<Option<Session>> {
+    let Some((session, user, key, scope)) = repo::session_by_hash(conn, hash)? else {
+        return Ok(None);
+    };
+    if user.disabled
+        || key.revoked_at.is_some()
+        || !rules::session_live(now, session.last_seen_at.0, session.expires_at.0, idle)
+    {
+        return Ok(None);
+    }
+    let Some(role) = Role::parse(&key.role) else {
+        return Ok(None);
+    };
+    let store_ids = match role {
+        Role::StoreStaff | Role::Warehouse => scope,
+        Role::Admin | Role::Courier => Vec::new(),
+    };
+    Ok(Some(Session {
+        id: session.id.0,
+        principal: Principal {
+            key_id: key.id.0,
+            role,
+            store_ids,
+            partner_id: key.partner_id.map(Uuid::from),
+        },
+        user: SessionUser {
+            user_id: user.id.0,
+            username: user.username,
+            display_name: user.display_name,
+            locale: Locale::parse(&user.locale).unwrap_or(Locale::ZhCn),
+        },
+        csrf_secret: session.csrf_secret,
+        last_seen: session.last_seen_at.0,
+    }))
+}
+
+/// Refreshes a session's `last_seen_at` when it is a minute stale, in its own short write after the request's work
+/// (as a key's `last_used_at`). Best effort: a failed bookkeeping write must not fail the request.
+pub fn record_seen(db: &Db, session_id: Uuid, last_seen: DateTime<Utc>) {
+    let now = crate::now();
+    if !rules::last_seen_stale(last_seen, now) {
+        return;
+    }
+    if let Err(e) = db.write(|conn| repo::touch_session(conn, session_id, Ts(now))) {
+        tracing::warn!(error = %e, "could not record a session's use");
+    }
+}
+
+/// Ends the session with this token, on every instance at once.
+pub fn sign_out(db: &Db, hash: &str) -> AppResult<()> {
+    db.write(|conn| repo::delete_session(conn, hash)).map(|_| ())
+}
+
+/// The people behind these keys (key id, username, display name), for timelines that name who acted.
+pub fn names_of_keys(conn: &mut Conn<'_>, key_ids: &[Uuid]) -> AppResult<Vec<(Uuid, String, String)>> {
+    repo::names_of_keys(conn, key_ids)
+}
