@@ -77,6 +77,18 @@ pub fn touch_session(conn: &mut Conn<'_>, id: Uuid, at: Ts) -> AppResult<()> {
     Ok(())
 }
 
+/// Deletes a user's sessions that have ended (idle since `idle_since` or past their absolute end), so that the
+/// table holds no more than each user's live sessions and the last ended ones of users who have not signed in since.
+/// Along `sessions_user`: one user's rows.
+pub fn delete_ended_sessions(conn: &mut Conn<'_>, user: Id, now: Ts, idle_since: Ts) -> AppResult<usize> {
+    Ok(with_conn!(conn, c => diesel::delete(
+            sessions::table
+                .filter(sessions::user_id.eq(user))
+                .filter(sessions::expires_at.le(now).or(sessions::last_seen_at.le(idle_since))),
+        )
+        .execute(c))?)
+}
+
 pub fn delete_session(conn: &mut Conn<'_>, token_hash: &str) -> AppResult<usize> {
     Ok(with_conn!(conn, c => diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash))).execute(c))?)
 }

@@ -148,6 +148,9 @@ pub fn sign_in(db: &Db, username: &str, password: &str, settings: SessionSetting
             return Ok(SignIn::Refused);
         }
         repo::clear_failures(conn, user.id.0, now_ts)?;
+        // Each sign-in clears the user's ended sessions: nothing else would (a session that ends by idling is never
+        // signed out), and the table would keep every session ever made.
+        repo::delete_ended_sessions(conn, user.id, now_ts, Ts(now - settings.idle))?;
         let token = random_token();
         let row = SessionRow {
             id: Id(Uuid::now_v7()),

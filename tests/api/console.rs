@@ -509,6 +509,12 @@ fn an_idle_session_sends_the_user_to_sign_in_and_back_to_the_wanted_page() {
     let back = b.sign_in("zhou", PASSWORD, &wanted);
     assert_eq!(back.status, 303);
     assert_eq!(back.location, wanted);
+    // Signing in again cleared the ended session: only the new one is left.
+    let sessions_left: i64 = app
+        .db
+        .read(|conn| Ok(depot::with_conn!(conn, c => sessions::table.count().get_result(c))?))
+        .must();
+    assert_eq!(sessions_left, 1, "the idle session is deleted at the next sign-in");
     let page = b.get(&wanted);
     assert_eq!(page.status, 200);
     assert!(page.html.contains("处理记录"), "the user's locale: {}", page.html);
