@@ -1,6 +1,5 @@
 //! The console's pages.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
@@ -10,46 +9,24 @@ use askama::Template;
 use uuid::Uuid;
 
 use super::cookie_value;
+use super::kit::{
+    Chrome, anonymous_text, cross_origin, fields, message, not_found, page, refused, render, see_other, session_of,
+    to_sign_in,
+};
 use super::text::{self, Text};
 use crate::auth::Bearer;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::tickets::Ticket;
 use crate::tickets::http::{TicketSearch, TicketSummary};
-use crate::users::rules::{csrf_matches, local_next, same_origin};
-use crate::users::service::{record_seen, token_hash, well_formed_token};
-use crate::users::{SESSION_COOKIE, Session, SignIn};
+use crate::users::rules::{csrf_matches, local_next};
+use crate::users::service::token_hash;
+use crate::users::{SESSION_COOKIE, SignIn};
 
 /// The cookie that carries the sign-in form's CSRF token (there is no session yet to hold one).
 const SIGN_IN_CSRF_COOKIE: &str = "depot_sign_in_csrf";
 
-/// The console's pages load only their own stylesheet and post only to themselves.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; \
-                   frame-ancestors 'none'";
-
 const STYLESHEET: &str = include_str!("static/console.css");
-
-/// What every page shows around its content: who is signed in, and the token its sign-out form carries.
-pub struct Chrome {
-    pub user: Option<String>,
-    pub csrf: String,
-}
-
-impl Chrome {
-    fn of(session: &Session) -> Chrome {
-        Chrome {
-            user: Some(session.user.display_name.clone()),
-            csrf: session.csrf_secret.clone(),
-        }
-    }
-
-    fn anonymous() -> Chrome {
-        Chrome {
-            user: None,
-            csrf: String::new(),
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "console/sign_in.html")]
@@ -118,65 +95,6 @@ struct TicketPage {
     timeline: Vec<EventRow>,
 }
 
-#[derive(Template)]
-#[template(path = "console/message.html")]
-struct MessagePage {
-    t: &'static Text,
-    chrome: Chrome,
-    title: &'static str,
-    text: &'static str,
-}
-
-/// An HTML answer with the console's headers: never cached (pages show people's data), framed by nobody.
-fn page(status: StatusCode, html: AppResult<String>) -> AppResult<HttpResponse> {
-    let html = html?;
-    Ok(HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .body(html))
-}
-
-fn render(template: &impl Template) -> AppResult<String> {
-    template
-        .render()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a console page: {e}")))
-}
-
-fn message(
-    status: StatusCode,
-    t: &'static Text,
-    chrome: Chrome,
-    title: &'static str,
-    body: &'static str,
-) -> AppResult<HttpResponse> {
-    page(
-        status,
-        render(&MessagePage {
-            t,
-            chrome,
-            title,
-            text: body,
-        }),
-    )
-}
-
-fn not_found(t: &'static Text, chrome: Chrome) -> AppResult<HttpResponse> {
-    message(StatusCode::NOT_FOUND, t, chrome, t.not_found_title, t.not_found)
-}
-
-fn refused(t: &'static Text, chrome: Chrome) -> AppResult<HttpResponse> {
-    message(StatusCode::FORBIDDEN, t, chrome, t.forbidden_title, t.forbidden)
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
-}
-
 /// A `Set-Cookie` value with the console's attributes; `max_age` 0 deletes the cookie.
 fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: Option<i64>) -> HeaderValue {
     let mut text = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
@@ -187,63 +105,6 @@ fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: Option
         text.push_str(&format!("; Max-Age={age}"));
     }
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
-}
-
-/// The language for someone not signed in.
-fn anonymous_text(req: &HttpRequest) -> &'static Text {
-    text::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
-}
-
-/// The request's live session, if its cookie names one; a session in use has its `last_seen_at` kept fresh.
-async fn session_of(state: &web::Data<AppState>, req: &HttpRequest) -> AppResult<Option<Session>> {
-    let Some(token) = cookie_value(req.headers(), SESSION_COOKIE).filter(|t| well_formed_token(t)) else {
-        return Ok(None);
-    };
-    let hash = token_hash(token);
-    let state = state.clone();
-    web::block(move || {
-        let idle = state.settings.session.idle;
-        let session = state
-            .db
-            .read(|conn| crate::users::session_in(conn, &hash, crate::now(), idle))?;
-        if let Some(s) = &session {
-            record_seen(&state.db, s.id, s.last_seen);
-        }
-        Ok(session)
-    })
-    .await?
-}
-
-/// To the sign-in page, and back to this page after.
-fn to_sign_in(req: &HttpRequest) -> HttpResponse {
-    let wanted = match req.query_string() {
-        "" => req.path().to_owned(),
-        q => format!("{}?{q}", req.path()),
-    };
-    let next: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
-    see_other(&format!("/console/sign-in?next={next}"))
-}
-
-/// The fields of a form or query string; a field given twice keeps its first value.
-fn fields(bytes: &[u8]) -> HashMap<String, String> {
-    let mut map = HashMap::new();
-    for (k, v) in form_urlencoded::parse(bytes) {
-        map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
-    map
-}
-
-/// A form post from another site: its `Origin` names someone else (a browser always sends it with a POST).
-fn cross_origin(req: &HttpRequest) -> bool {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    match req.headers().get(header::ORIGIN) {
-        Some(origin) => !same_origin(origin.to_str().unwrap_or(""), host),
-        None => false,
-    }
 }
 
 #[get("/sign-in")]
@@ -575,6 +436,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(search)
             .service(ticket_page)
             .service(stylesheet)
+            .configure(super::desk::configure)
+            .configure(super::warehouse::configure)
+            .configure(super::admin::configure)
             .default_service(web::to(missing)),
     );
 }

@@ -2,15 +2,21 @@
 //! stylesheet checked in), signed in with a user's session.
 //!
 //! - [`text`]: the words of each page in Chinese and English.
-//! - [`http`]: the pages: sign in and out, the front desk's search, the ticket page.
+//! - [`kit`]: what every page and form shares (session, CSRF, one-time form tokens, problems beside fields).
+//! - [`http`]: sign in and out, the front desk's search, the ticket page; it mounts the parts below.
+//! - [`desk`], [`warehouse`], [`admin`]: the front desk's, the warehouse's and the administrator's pages.
 //!
 //! Security, in short: the session cookie is `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` unless the server
 //! runs with `--insecure-cookies`. Lax rather than Strict so that a ticket link pasted into a chat or a mail opens
 //! signed in; what Strict would add is covered by the CSRF check every form and every cookie-authenticated write
 //! passes (a token, and a same-origin `Origin` when the browser sends one). GET never changes anything.
 
+pub mod admin;
+pub mod desk;
 pub mod http;
+pub mod kit;
 pub mod text;
+pub mod warehouse;
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::web;

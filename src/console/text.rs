@@ -45,6 +45,10 @@ pub struct Text {
     pub too_many_title: &'static str,
     pub too_many: &'static str,
     pub back_home: &'static str,
+    pub nav_label: &'static str,
+    pub nav_lists: &'static str,
+    pub nav_warehouse: &'static str,
+    pub nav_admin: &'static str,
 }
 
 pub const EN: Text = Text {
@@ -89,6 +93,10 @@ pub const EN: Text = Text {
     too_many_title: "Too many tries",
     too_many: "Too many failed sign-ins from this address. Wait a minute and try again.",
     back_home: "Back to the front desk",
+    nav_label: "Console",
+    nav_lists: "Lists",
+    nav_warehouse: "Warehouse",
+    nav_admin: "Admin",
 };
 
 pub const ZH_CN: Text = Text {
@@ -133,6 +141,10 @@ pub const ZH_CN: Text = Text {
     too_many_title: "尝试次数过多",
     too_many: "此地址登录失败次数过多，请一分钟后再试。",
     back_home: "返回前台",
+    nav_label: "控制台",
+    nav_lists: "待办清单",
+    nav_warehouse: "仓库",
+    nav_admin: "管理",
 };
 
 pub fn of(locale: Locale) -> &'static Text {

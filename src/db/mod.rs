@@ -8,7 +8,7 @@ pub mod prepared;
 pub mod schema;
 pub mod types;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -274,6 +274,7 @@ impl ConnectionManager {
                          errors answer 500 instead of 503"
                     );
                 }
+                conn.set_instrumentation(StatementCounter(self.health.statements.clone()));
                 Ok(AnyConnection {
                     engine: EngineConnection::Pg(conn),
                     dead: false,
@@ -290,6 +291,7 @@ impl ConnectionManager {
                     self.synchronous.pragma()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
+                conn.set_instrumentation(StatementCounter(self.health.statements.clone()));
                 Ok(AnyConnection {
                     engine: EngineConnection::Sqlite(conn),
                     dead: false,
@@ -335,6 +337,19 @@ pub struct DbHealth {
     down: AtomicBool,
     down_reason: Mutex<String>,
     disk_full_at: Mutex<Option<Instant>>,
+    /// Statements run on this database's connections since start: tests count what one page view costs with it.
+    statements: Arc<AtomicU64>,
+}
+
+/// Counts each statement a connection starts into [`DbHealth::statements`].
+struct StatementCounter(Arc<AtomicU64>);
+
+impl diesel::connection::Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// How long after a write failed for a full disk readiness keeps answering 503, unless a write succeeds first.
@@ -379,6 +394,12 @@ impl DbHealth {
             }
             Err(_) => {}
         }
+    }
+
+    /// Statements run on the database's connections since the server started (all pools). A test reads it before
+    /// and after one request to count that request's statements.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// True when a write failed for a full disk within [`DISK_FULL_MEMORY`] and none succeeded since.

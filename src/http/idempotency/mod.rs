@@ -99,7 +99,9 @@ where
     Ok(response.body(body))
 }
 
-fn run<T: Serialize>(
+/// The work of [`create_redacted`] on a blocking thread: `(status, stored body, replayed)`. The console's forms use it
+/// directly with the form's one-time token as the key.
+pub(crate) fn run<T: Serialize>(
     db: &Db,
     bearer: &Bearer,
     key: Option<&str>,
