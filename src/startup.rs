@@ -71,6 +71,11 @@ pub fn spawn_sweeper(state: web::Data<AppState>) -> Option<std::thread::JoinHand
                 Ok(n) => tracing::info!(raised = n, "complaints past their first reply alerted"),
                 Err(e) => tracing::warn!(error = %e, "alerting overdue complaints failed; retrying next round"),
             }
+            match crate::users::service::sweep_sessions(&state.db, now.0, state.settings.session) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deleted = n, "ended console sessions deleted"),
+                Err(e) => tracing::warn!(error = %e, "deleting ended sessions failed; retrying next round"),
+            }
         }
     });
     match spawned {

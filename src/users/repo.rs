@@ -89,6 +89,15 @@ pub fn delete_ended_sessions(conn: &mut Conn<'_>, user: Id, now: Ts, idle_since:
         .execute(c))?)
 }
 
+/// Deletes every session that has ended, whoever's: what the sweeper runs, so that users who never sign in again do
+/// not leave their sessions behind. Sessions are few (staff, not customers), so the scan stays small.
+pub fn delete_all_ended_sessions(conn: &mut Conn<'_>, now: Ts, idle_since: Ts) -> AppResult<usize> {
+    Ok(with_conn!(conn, c => diesel::delete(
+            sessions::table.filter(sessions::expires_at.le(now).or(sessions::last_seen_at.le(idle_since))),
+        )
+        .execute(c))?)
+}
+
 pub fn delete_session(conn: &mut Conn<'_>, token_hash: &str) -> AppResult<usize> {
     Ok(with_conn!(conn, c => diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash))).execute(c))?)
 }

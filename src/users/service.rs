@@ -236,3 +236,9 @@ pub fn sign_out(db: &Db, hash: &str) -> AppResult<()> {
 pub fn names_of_keys(conn: &mut Conn<'_>, key_ids: &[Uuid]) -> AppResult<Vec<(Uuid, String, String)>> {
     repo::names_of_keys(conn, key_ids)
 }
+
+/// Deletes the sessions that have ended (past their end, or idle longer than `settings.idle`): the sweeper's
+/// round, for users who never come back to sign in (a sign-in clears only its own user's).
+pub fn sweep_sessions(db: &Db, now: DateTime<Utc>, settings: SessionSettings) -> AppResult<usize> {
+    db.write(|conn| repo::delete_all_ended_sessions(conn, Ts(now), Ts(now - settings.idle)))
+}

@@ -617,3 +617,37 @@ fn the_json_api_accepts_a_session_and_records_the_user() {
         by_key.text
     );
 }
+
+#[test]
+fn the_sweep_deletes_ended_sessions_of_users_who_never_come_back() {
+    let app = spawn_app();
+    let d = desk(&app, "CSJ");
+    create_user(&app, "gone", Role::StoreStaff, &[&d.store], Locale::En);
+    create_user(&app, "here", Role::StoreStaff, &[&d.store], Locale::En);
+    let mut gone = Browser::new(&app);
+    let mut here = Browser::new(&app);
+    assert_eq!(gone.sign_in("gone", PASSWORD, "/console/").status, 303);
+    assert_eq!(here.sign_in("here", PASSWORD, "/console/").status, 303);
+    // "gone" stopped using the console 31 minutes ago (the default idle timeout is 30) and never signs in again.
+    app.db
+        .write(|conn| {
+            let then = Ts(Utc::now() - chrono::Duration::minutes(31));
+            let gone_user = users::table.filter(users::username.eq("gone")).select(users::id);
+            depot::with_conn!(conn, c => diesel::update(sessions::table.filter(sessions::user_id.eq_any(gone_user)))
+                .set(sessions::last_seen_at.eq(then))
+                .execute(c))?;
+            Ok(())
+        })
+        .must();
+    assert_eq!(session_count(&app), 2);
+    let settings = app.state.settings.session;
+    let deleted = depot::users::service::sweep_sessions(&app.db, Utc::now(), settings).must();
+    assert_eq!(deleted, 1, "only the idle session ended");
+    assert_eq!(session_count(&app), 1);
+    assert_eq!(here.get("/console/").status, 200, "the live session is kept");
+    assert_eq!(
+        gone.get("/console/").status,
+        303,
+        "the swept one sends its browser to sign in"
+    );
+}
