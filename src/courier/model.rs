@@ -369,6 +369,7 @@ pub fn timeline_entries(pickup: &Pickup) -> impl Iterator<Item = crate::tickets:
         to_status: None,
         note: Some(format!("{direction} courier: {}", e.event_type.as_str())),
         api_key_id: None,
+        username: None,
         by_customer: false,
     })
 }

@@ -245,6 +245,9 @@ pub struct TicketEvent {
     pub note: Option<String>,
     /// The key that acted; absent for the system (expiry, waitlist) and for the customer.
     pub api_key_id: Option<Uuid>,
+    /// The console user who acted (through a session; their key is `api_key_id`); absent for a plain API key,
+    /// the system and the customer.
+    pub username: Option<String>,
     /// The customer acted, through their tracking link.
     pub by_customer: bool,
 }
@@ -258,6 +261,7 @@ impl From<TicketEventRow> for TicketEvent {
             to_status: r.to_status.as_deref().map(TicketStatus::parse),
             note: r.note,
             api_key_id: r.api_key_id.map(Uuid::from),
+            username: None,
             by_customer: r.by_customer,
         }
     }

@@ -254,6 +254,7 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
                 series_id,
                 loan,
                 events,
+                names: crate::users::service::names_of_keys(conn, &[principal.key_id])?,
                 parts: TicketParts::none(),
                 pickups: Vec::new(),
             },
@@ -384,6 +385,8 @@ struct Related {
     series_id: Id,
     loan: Option<Loan>,
     events: Vec<TicketEventRow>,
+    /// The console users behind the events' keys: key, username, display name.
+    names: Vec<(Uuid, String, String)>,
     parts: TicketParts,
     pickups: Vec<crate::courier::Pickup>,
 }
@@ -396,6 +399,10 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
         None => None,
     };
     let events = repo::events_of(conn, row.id)?;
+    let mut keys: Vec<Uuid> = events.iter().filter_map(|e| e.api_key_id.map(Uuid::from)).collect();
+    keys.sort();
+    keys.dedup();
+    let names = crate::users::service::names_of_keys(conn, &keys)?;
     let parts = crate::repairs::summary(conn, &row)?;
     let pickups = crate::courier::pickups_of(conn, row.id)?
         .into_iter()
@@ -407,6 +414,7 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
             series_id,
             loan,
             events,
+            names,
             parts,
             pickups,
         },
@@ -418,11 +426,22 @@ fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
         series_id,
         loan,
         events,
+        names,
         parts,
         pickups,
     } = related;
     // The pickups' tracking events join the timeline in the order received (the sort is stable).
-    let mut timeline: Vec<TicketEvent> = events.into_iter().map(TicketEvent::from).collect();
+    let mut timeline: Vec<TicketEvent> = events
+        .into_iter()
+        .map(|row| {
+            let mut event = TicketEvent::from(row);
+            event.username = event
+                .api_key_id
+                .and_then(|key| names.iter().find(|(k, ..)| *k == key))
+                .map(|(_, username, _)| username.clone());
+            event
+        })
+        .collect();
     timeline.extend(pickups.iter().flat_map(crate::courier::timeline_entries));
     timeline.sort_by_key(|e| e.at);
     let decision: WarrantyDecision = row

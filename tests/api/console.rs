@@ -582,6 +582,14 @@ fn the_json_api_accepts_a_session_and_records_the_user() {
         key_id.as_str(),
         "the timeline names the user's key"
     );
+    assert_eq!(event["username"], "wu", "and the user: {event}");
+    let opened = &body["timeline"][0];
+    assert_eq!(opened["kind"], "opened");
+    assert_eq!(
+        opened["username"],
+        Value::Null,
+        "opened with an API key, no user: {opened}"
+    );
 
     // The console's timeline names the person.
     let page = b.get(&format!("/console/tickets/{id}"));
