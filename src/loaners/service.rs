@@ -251,7 +251,9 @@ pub fn inspect(
     note: Option<&str>,
     hold: Duration,
 ) -> AppResult<Loaner> {
-    bearer.write(db, |conn, principal| inspect_in(conn, principal, id, result, grade, note, hold))
+    bearer.write(db, |conn, principal| {
+        inspect_in(conn, principal, id, result, grade, note, hold)
+    })
 }
 
 /// [`inspect`] in the caller's transaction, as `principal`.

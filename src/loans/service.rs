@@ -137,11 +137,14 @@ fn set_loaner_state(conn: &mut Conn<'_>, loaner: Id, from: &str, to: &str, now: 
 
 /// Read one loan of the caller's stores.
 pub fn get(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Loan> {
-    bearer.read(db, |conn, principal| {
-        require_ticket_role(principal)?;
-        let row = loan_in_scope(conn, principal, id)?;
-        loan_view(conn, &row)
-    })
+    bearer.read(db, |conn, principal| get_in(conn, principal, id))
+}
+
+/// [`get`] on the caller's connection, as `principal`.
+pub fn get_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Loan> {
+    require_ticket_role(principal)?;
+    let row = loan_in_scope(conn, principal, id)?;
+    loan_view(conn, &row)
 }
 
 /// One page of the loans of the caller's stores, and the cursor of the next.
@@ -163,6 +166,23 @@ pub fn list(
     })
 }
 
+/// The caller's stores, or `None` for an admin (every store).
+fn scope_of(principal: &Principal) -> Option<Vec<Id>> {
+    (principal.role != crate::auth::Role::Admin).then(|| principal.store_ids.iter().copied().map(Id).collect())
+}
+
+/// Up to `limit` loans of the caller's stores for the desk's lists (overdue, waiting) or a device's history (of its
+/// tickets), each with its ticket's number and customer, its series and its loaner, in one statement.
+pub fn desk_loans_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    which: repo::DeskLoans<'_>,
+    limit: i64,
+) -> AppResult<Vec<repo::DeskLoan>> {
+    require_ticket_role(principal)?;
+    repo::desk_loans(conn, scope_of(principal).as_deref(), which, limit)
+}
+
 /// Hands the reserved loaner to the customer: due back at `due_at` (14 days from now when absent), with the
 /// `deposit` taken (the series' loaner deposit when absent).
 pub fn issue(
@@ -172,7 +192,9 @@ pub fn issue(
     due_at: Option<DateTime<Utc>>,
     deposit: Option<Money>,
 ) -> AppResult<Loan> {
-    bearer.write(db, |conn, principal| issue_in(conn, principal, id, due_at, deposit, None))
+    bearer.write(db, |conn, principal| {
+        issue_in(conn, principal, id, due_at, deposit, None)
+    })
 }
 
 /// [`issue`] in the caller's transaction, as `principal`; `note` (e.g. the console's condition checklist) goes on
@@ -294,7 +316,13 @@ pub fn lose(db: &Db, bearer: &Bearer, id: Uuid, charge: &Money, note: Option<&st
 }
 
 /// [`lose`] in the caller's transaction, as `principal`.
-pub fn lose_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, charge: &Money, note: Option<&str>) -> AppResult<Loan> {
+pub fn lose_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    charge: &Money,
+    note: Option<&str>,
+) -> AppResult<Loan> {
     change(conn, principal, id, |conn, principal, loan| {
         let next = loan.state().lose()?;
         let mut checks = Checks::new();
@@ -323,7 +351,13 @@ pub fn cancel(db: &Db, bearer: &Bearer, id: Uuid, reason: &str, hold: Duration) 
 }
 
 /// [`cancel`] in the caller's transaction, as `principal`.
-pub fn cancel_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, reason: &str, hold: Duration) -> AppResult<Loan> {
+pub fn cancel_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    reason: &str,
+    hold: Duration,
+) -> AppResult<Loan> {
     change(conn, principal, id, |conn, principal, loan| {
         let next = loan.state().cancel()?;
         let mut checks = Checks::new();
