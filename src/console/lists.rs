@@ -1179,7 +1179,7 @@ mod tests {
             "2026-12-20 18:00",
             "2026-12-21T02:00:00+08:00",
         ] {
-            assert_eq!(parse_time(typed), expected.clone().ok(), "{typed}");
+            assert_eq!(parse_time(typed), expected.ok(), "{typed}");
         }
         for typed in ["", "tomorrow", "2026-13-01T00:00", "20/12/2026"] {
             assert_eq!(parse_time(typed), None, "{typed}");
