@@ -139,6 +139,21 @@ pub fn list(
     })?)
 }
 
+/// Up to `limit` complaints of the stores in `stores` (every store when `None`) that are not resolved or closed,
+/// the earliest first-reply due time first.
+pub fn open_by_due(conn: &mut Conn<'_>, stores: Option<&[Id]>, limit: i64) -> AppResult<Vec<ComplaintRow>> {
+    Ok(with_conn!(conn, c => {
+        let mut query = complaints::table
+            .select(ComplaintRow::as_select())
+            .filter(complaints::state.eq_any(["open", "acknowledged", "reopened"]))
+            .into_boxed();
+        if let Some(stores) = stores {
+            query = query.filter(complaints::store_id.eq_any(stores.to_vec()));
+        }
+        query.order((complaints::first_reply_due_at, complaints::id)).limit(limit).load(c)
+    })?)
+}
+
 /// Up to `limit` complaints still without a first reply whose due time has passed at `now` and that no
 /// `alert` has been raised for yet, oldest due first.
 pub fn breached_unalerted(conn: &mut Conn<'_>, alert: &str, now: Ts, limit: i64) -> AppResult<Vec<ComplaintRow>> {

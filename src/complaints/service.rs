@@ -275,6 +275,21 @@ pub fn list_in(
     })
 }
 
+/// Up to `limit` complaints of the caller's stores that are not resolved or closed, the earliest first-reply due
+/// time first: the desk's list of complaints to answer.
+pub fn open_by_due_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> AppResult<Vec<ComplaintSummary>> {
+    require_complaint_role(principal)?;
+    let scope: Option<Vec<Id>> =
+        (principal.role != Role::Admin).then(|| principal.store_ids.iter().copied().map(Id).collect());
+    let rows = repo::open_by_due(conn, scope.as_deref(), limit)?;
+    Ok(rows.iter().map(|r| summary(r, now)).collect())
+}
+
 /// Locks a complaint of the caller's stores (404 outside them) for a change.
 fn lock_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<ComplaintRow> {
     require_complaint_role(principal)?;

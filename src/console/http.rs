@@ -437,6 +437,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(ticket_page)
             .service(stylesheet)
             .configure(super::desk::configure)
+            .configure(super::lists::configure)
             .configure(super::warehouse::configure)
             .configure(super::admin::configure)
             .default_service(web::to(missing)),

@@ -5,6 +5,7 @@
 //! - [`kit`]: what every page and form shares (session, CSRF, one-time form tokens, problems beside fields).
 //! - [`http`]: sign in and out, the front desk's search, the ticket page; it mounts the parts below.
 //! - [`desk`], [`warehouse`], [`admin`]: the front desk's, the warehouse's and the administrator's pages.
+//! - [`lists`]: a loan's page and its forms, the desk's lists, a device's history.
 //!
 //! Security, in short: the session cookie is `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` unless the server
 //! runs with `--insecure-cookies`. Lax rather than Strict so that a ticket link pasted into a chat or a mail opens
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod desk;
 pub mod http;
 pub mod kit;
+pub mod lists;
 pub mod text;
 pub mod warehouse;
 

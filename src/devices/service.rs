@@ -284,11 +284,14 @@ pub fn history_in(conn: &mut Conn<'_>, principal: &Principal, device: &DeviceRow
 
 /// Reads a device's history by IMEI.
 pub fn history(db: &Db, bearer: &Bearer, imei: &str) -> AppResult<DeviceHistory> {
-    bearer.read(db, |conn, principal| {
-        require_device_role(principal)?;
-        let device = device_by_imei(conn, imei, false)?;
-        history_in(conn, principal, &device)
-    })
+    bearer.read(db, |conn, principal| history_by_imei_in(conn, principal, imei))
+}
+
+/// [`history`] on the caller's connection, as `principal`.
+pub fn history_by_imei_in(conn: &mut Conn<'_>, principal: &Principal, imei: &str) -> AppResult<DeviceHistory> {
+    require_device_role(principal)?;
+    let device = device_by_imei(conn, imei, false)?;
+    history_in(conn, principal, &device)
 }
 
 /// The store-local today of the device's newest ticket's store (the default time zone for a device without

@@ -44,13 +44,21 @@ fn change(
     id: Uuid,
     f: impl FnOnce(&mut Conn<'_>, &Principal, LoanerRow) -> AppResult<()>,
 ) -> AppResult<Loaner> {
-    bearer.write(db, |conn, principal| {
-        require_pool_role(principal)?;
-        let row = loaner_in_scope(conn, principal, id)?;
-        let loaner_id = row.id;
-        f(conn, principal, row)?;
-        get_row(conn, loaner_id)
-    })
+    bearer.write(db, |conn, principal| change_in(conn, principal, id, f))
+}
+
+/// [`change`] in the caller's transaction, as `principal`.
+fn change_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    f: impl FnOnce(&mut Conn<'_>, &Principal, LoanerRow) -> AppResult<()>,
+) -> AppResult<Loaner> {
+    require_pool_role(principal)?;
+    let row = loaner_in_scope(conn, principal, id)?;
+    let loaner_id = row.id;
+    f(conn, principal, row)?;
+    get_row(conn, loaner_id)
 }
 
 fn get_row(conn: &mut Conn<'_>, id: Id) -> AppResult<Loaner> {
@@ -243,7 +251,22 @@ pub fn inspect(
     note: Option<&str>,
     hold: Duration,
 ) -> AppResult<Loaner> {
-    change(db, bearer, id, |conn, principal, row| {
+    bearer.write(db, |conn, principal| {
+        inspect_in(conn, principal, id, result, grade, note, hold)
+    })
+}
+
+/// [`inspect`] in the caller's transaction, as `principal`.
+pub fn inspect_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    result: InspectionResult,
+    grade: Option<Grade>,
+    note: Option<&str>,
+    hold: Duration,
+) -> AppResult<Loaner> {
+    change_in(conn, principal, id, |conn, principal, row| {
         if LoanerState::parse(&row.state) != LoanerState::Inspection {
             return Err(AppError::conflict(
                 "illegal_transition",

@@ -444,3 +444,81 @@ fn lock_due(conn: &mut Conn<'_>, select: &str, now: Ts) -> AppResult<Vec<Due>> {
             .load(*c)?,
     })
 }
+
+/// A loan as the desk's lists and a device's history show it: with its ticket's number and customer, its series'
+/// name and its loaner's IMEI, read in one statement.
+#[derive(Debug, Clone, Queryable)]
+pub struct DeskLoan {
+    pub id: Id,
+    pub ticket_id: Id,
+    pub store_id: Id,
+    pub series_id: Id,
+    pub state: String,
+    pub queued_at: Ts,
+    pub due_at: Option<Ts>,
+    pub number: String,
+    pub customer_name: String,
+    pub series_name: String,
+    pub loaner_imei: Option<String>,
+}
+
+/// Which loans [`desk_loans`] reads.
+pub enum DeskLoans<'a> {
+    /// Issued loans past their due time at this moment, the longest overdue first.
+    Overdue(Ts),
+    /// Waiting loans, queue by queue (series name, store, series), each queue in its serving order.
+    Waiting,
+    /// The loans of these tickets, newest first.
+    OfTickets(&'a [Id]),
+}
+
+/// Up to `limit` loans of the stores in `scope` (every store when `None`), as [`DeskLoans`] chooses: one
+/// statement, joined with their tickets, series and loaners.
+pub fn desk_loans(
+    conn: &mut Conn<'_>,
+    scope: Option<&[Id]>,
+    which: DeskLoans<'_>,
+    limit: i64,
+) -> AppResult<Vec<DeskLoan>> {
+    Ok(with_conn!(conn, c => {
+        let mut q = loans::table
+            .inner_join(tickets_table::table)
+            .inner_join(product_series::table)
+            .left_join(loaners::table)
+            .select((
+                loans::id,
+                loans::ticket_id,
+                loans::store_id,
+                loans::series_id,
+                loans::state,
+                loans::queued_at,
+                loans::due_at,
+                tickets_table::number,
+                tickets_table::customer_name,
+                product_series::name,
+                loaners::imei.nullable(),
+            ))
+            .limit(limit)
+            .into_boxed();
+        if let Some(scope) = scope {
+            q = q.filter(loans::store_id.eq_any(scope.to_vec()));
+        }
+        q = match which {
+            DeskLoans::Overdue(now) => q
+                .filter(loans::state.eq(LoanState::Issued.as_str()))
+                .filter(loans::due_at.lt(now))
+                .order((loans::due_at, loans::id)),
+            DeskLoans::Waiting => q.filter(loans::state.eq(LoanState::Waiting.as_str())).order((
+                product_series::name,
+                loans::store_id,
+                loans::series_id,
+                loans::queued_at,
+                loans::id,
+            )),
+            DeskLoans::OfTickets(tickets) => q
+                .filter(loans::ticket_id.eq_any(tickets.to_vec()))
+                .order((loans::queued_at.desc(), loans::id.desc())),
+        };
+        q.load::<DeskLoan>(c)
+    })?)
+}

@@ -38,20 +38,19 @@ fn lock_loan_in_scope(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> A
     loan_in_scope(conn, principal, id)
 }
 
-/// Runs a desk's change of one loan in one write transaction, as the key's holder, and answers the loan after it.
+/// Runs a desk's change of one loan in the caller's write transaction, as `principal`, and answers the loan after
+/// it.
 fn change(
-    db: &Db,
-    bearer: &Bearer,
+    conn: &mut Conn<'_>,
+    principal: &Principal,
     id: Uuid,
     f: impl FnOnce(&mut Conn<'_>, &Principal, LoanRow) -> AppResult<()>,
 ) -> AppResult<Loan> {
-    bearer.write(db, |conn, principal| {
-        require_ticket_role(principal)?;
-        let loan = lock_loan_in_scope(conn, principal, id)?;
-        let loan_id = loan.id;
-        f(conn, principal, loan)?;
-        reload(conn, loan_id)
-    })
+    require_ticket_role(principal)?;
+    let loan = lock_loan_in_scope(conn, principal, id)?;
+    let loan_id = loan.id;
+    f(conn, principal, loan)?;
+    reload(conn, loan_id)
 }
 
 fn reload(conn: &mut Conn<'_>, id: Id) -> AppResult<Loan> {
@@ -138,11 +137,14 @@ fn set_loaner_state(conn: &mut Conn<'_>, loaner: Id, from: &str, to: &str, now: 
 
 /// Read one loan of the caller's stores.
 pub fn get(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Loan> {
-    bearer.read(db, |conn, principal| {
-        require_ticket_role(principal)?;
-        let row = loan_in_scope(conn, principal, id)?;
-        loan_view(conn, &row)
-    })
+    bearer.read(db, |conn, principal| get_in(conn, principal, id))
+}
+
+/// [`get`] on the caller's connection, as `principal`.
+pub fn get_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Loan> {
+    require_ticket_role(principal)?;
+    let row = loan_in_scope(conn, principal, id)?;
+    loan_view(conn, &row)
 }
 
 /// One page of the loans of the caller's stores, and the cursor of the next.
@@ -164,6 +166,23 @@ pub fn list(
     })
 }
 
+/// The caller's stores, or `None` for an admin (every store).
+fn scope_of(principal: &Principal) -> Option<Vec<Id>> {
+    (principal.role != crate::auth::Role::Admin).then(|| principal.store_ids.iter().copied().map(Id).collect())
+}
+
+/// Up to `limit` loans of the caller's stores for the desk's lists (overdue, waiting) or a device's history (of its
+/// tickets), each with its ticket's number and customer, its series and its loaner, in one statement.
+pub fn desk_loans_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    which: repo::DeskLoans<'_>,
+    limit: i64,
+) -> AppResult<Vec<repo::DeskLoan>> {
+    require_ticket_role(principal)?;
+    repo::desk_loans(conn, scope_of(principal).as_deref(), which, limit)
+}
+
 /// Hands the reserved loaner to the customer: due back at `due_at` (14 days from now when absent), with the
 /// `deposit` taken (the series' loaner deposit when absent).
 pub fn issue(
@@ -173,7 +192,22 @@ pub fn issue(
     due_at: Option<DateTime<Utc>>,
     deposit: Option<Money>,
 ) -> AppResult<Loan> {
-    change(db, bearer, id, |conn, principal, loan| {
+    bearer.write(db, |conn, principal| {
+        issue_in(conn, principal, id, due_at, deposit, None)
+    })
+}
+
+/// [`issue`] in the caller's transaction, as `principal`; `note` (e.g. the console's condition checklist) goes on
+/// the ticket's timeline with the hand-over.
+pub fn issue_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    due_at: Option<DateTime<Utc>>,
+    deposit: Option<Money>,
+    note: Option<&str>,
+) -> AppResult<Loan> {
+    change(conn, principal, id, |conn, principal, loan| {
         let next = loan.state().issue()?;
         let now = crate::now();
         if rules::hold_ran_out(loan.hold_until, now) {
@@ -188,6 +222,7 @@ pub fn issue(
             checks.fail("due_at", "must be in the future");
         }
         let deposit = money_field(&mut checks, "deposit.amount", deposit.as_ref());
+        let note = note.map(|n| checks.text("note", n, 0, 1000));
         checks.finish()?;
         let deposit = match deposit {
             Some(d) => Some(d),
@@ -208,7 +243,11 @@ pub fn issue(
             EventType::LoanIssued,
             serde_json::json!({"issued_at": now.0, "due_at": issue.due.0}),
         )?;
-        desk_event(conn, &loan, principal, "loan_issued", "loaner handed over")?;
+        let note = match note.filter(|n| !n.is_empty()) {
+            Some(n) => format!("loaner handed over; {n}"),
+            None => "loaner handed over".to_owned(),
+        };
+        desk_event(conn, &loan, principal, "loan_issued", &note)?;
         Ok(())
     })
 }
@@ -224,7 +263,22 @@ pub fn give_back(
     damage_charge: Option<Money>,
     note: Option<&str>,
 ) -> AppResult<Loan> {
-    change(db, bearer, id, |conn, principal, loan| {
+    bearer.write(db, |conn, principal| {
+        give_back_in(conn, principal, id, condition, missing_accessories, damage_charge, note)
+    })
+}
+
+/// [`give_back`] in the caller's transaction, as `principal`.
+pub fn give_back_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    condition: Option<String>,
+    missing_accessories: &[String],
+    damage_charge: Option<Money>,
+    note: Option<&str>,
+) -> AppResult<Loan> {
+    change(conn, principal, id, |conn, principal, loan| {
         let next = loan.state().give_back()?;
         let mut checks = Checks::new();
         let charge = money_field(&mut checks, "damage_charge.amount", damage_charge.as_ref());
@@ -258,7 +312,18 @@ pub fn give_back(
 
 /// The customer lost the loaner: it is retired and the `charge` recorded.
 pub fn lose(db: &Db, bearer: &Bearer, id: Uuid, charge: &Money, note: Option<&str>) -> AppResult<Loan> {
-    change(db, bearer, id, |conn, principal, loan| {
+    bearer.write(db, |conn, principal| lose_in(conn, principal, id, charge, note))
+}
+
+/// [`lose`] in the caller's transaction, as `principal`.
+pub fn lose_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    charge: &Money,
+    note: Option<&str>,
+) -> AppResult<Loan> {
+    change(conn, principal, id, |conn, principal, loan| {
         let next = loan.state().lose()?;
         let mut checks = Checks::new();
         let charge = money_field(&mut checks, "charge.amount", Some(charge));
@@ -282,7 +347,18 @@ pub fn lose(db: &Db, bearer: &Bearer, id: Uuid, charge: &Money, note: Option<&st
 
 /// Cancels a waiting or reserved loan for the `reason` given; a held loaner goes to the next waiter.
 pub fn cancel(db: &Db, bearer: &Bearer, id: Uuid, reason: &str, hold: Duration) -> AppResult<Loan> {
-    change(db, bearer, id, |conn, principal, loan| {
+    bearer.write(db, |conn, principal| cancel_in(conn, principal, id, reason, hold))
+}
+
+/// [`cancel`] in the caller's transaction, as `principal`.
+pub fn cancel_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    reason: &str,
+    hold: Duration,
+) -> AppResult<Loan> {
+    change(conn, principal, id, |conn, principal, loan| {
         let next = loan.state().cancel()?;
         let mut checks = Checks::new();
         checks.text("reason", reason, 1, 1000);
@@ -293,7 +369,18 @@ pub fn cancel(db: &Db, bearer: &Bearer, id: Uuid, reason: &str, hold: Duration) 
 
 /// Moves an issued loan's due time later, to `due_at`, with the `reason` on the ticket's timeline.
 pub fn extend(db: &Db, bearer: &Bearer, id: Uuid, due_at: DateTime<Utc>, reason: &str) -> AppResult<Loan> {
-    change(db, bearer, id, |conn, principal, loan| {
+    bearer.write(db, |conn, principal| extend_in(conn, principal, id, due_at, reason))
+}
+
+/// [`extend`] in the caller's transaction, as `principal`.
+pub fn extend_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    due_at: DateTime<Utc>,
+    reason: &str,
+) -> AppResult<Loan> {
+    change(conn, principal, id, |conn, principal, loan| {
         if loan.state() != LoanState::Issued {
             return Err(AppError::conflict(
                 "illegal_transition",

@@ -556,7 +556,17 @@ pub fn get(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
 /// Lists the caller's stores' tickets, oldest first, narrowed by the search's filters. A phone that no customer
 /// has lists nothing.
 pub fn list(db: &Db, bearer: &Bearer, search: &TicketSearch, page: PageRequest) -> AppResult<TicketList> {
-    bearer.read(db, |conn, principal| {
+    bearer.read(db, |conn, principal| list_in(conn, principal, search, page))
+}
+
+/// [`list`] on the caller's connection, as `principal` (the console reads several lists in one transaction).
+pub fn list_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    search: &TicketSearch,
+    page: PageRequest,
+) -> AppResult<TicketList> {
+    {
         require_ticket_role(principal)?;
         let customer = match &search.phone {
             Some(phone) => match crate::customers::repo::by_phone(conn, phone)? {
@@ -602,7 +612,7 @@ pub fn list(db: &Db, bearer: &Bearer, search: &TicketSearch, page: PageRequest) 
             })
             .collect();
         Ok(TicketList { items, next_cursor })
-    })
+    }
 }
 
 /// Records new inspection findings; the warranty decision is made again from them.
