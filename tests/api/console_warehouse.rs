@@ -43,7 +43,6 @@ fn on_hand(app: &TestApp, location: &str, part: &str) -> i64 {
 
 /// The demo data, and a warehouse user of `SZ-WH1` signed in.
 struct Warehouse<'a> {
-    app: &'a TestApp,
     wh: String,
     futian: String,
     browser: Browser<'a>,
@@ -63,7 +62,6 @@ fn warehouse(app: &TestApp) -> Warehouse<'_> {
     let signed = browser.sign_in("wh.li", PASSWORD, "/console/warehouse/");
     assert_eq!(signed.status, 303, "{}", signed.html);
     Warehouse {
-        app,
         wh,
         futian,
         browser,
@@ -585,7 +583,34 @@ fn a_warehouse_user_does_not_see_another_locations_stock() {
     assert_eq!(tampered.status, 422, "{}", tampered.html);
     assert!(tampered.html.contains("id=\"form-problem\""), "{}", tampered.html);
     assert_eq!(on_hand(&app, &w.futian, &screen), before);
-    let _ = w.app;
+}
+
+#[test]
+fn the_pages_speak_the_users_language() {
+    let app = seeded();
+    let wh = store_id(&app.db, "SZ-WH1");
+    let screen = part_id(&app.db, "SCR-MATE60PRO");
+    let set = app.send(
+        "PUT",
+        &format!("/api/v1/stock/levels/{wh}/{screen}/reorder"),
+        Some(&app.admin_key),
+        &[],
+        &json!({"reorder_point": 100, "reorder_qty": 10}).to_string(),
+    );
+    assert_eq!(set.status, 200, "{}", set.text);
+    create_user(&app, "wh.zhang", Role::Warehouse, &[&wh], Locale::ZhCn);
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in("wh.zhang", PASSWORD, "/console/warehouse/").status, 303);
+    let page = b.get("/console/warehouse/");
+    assert!(page.html.contains("<html lang=\"zh-CN\">"), "{}", page.html);
+    assert!(page.html.contains("<h1>库存</h1>"), "{}", page.html);
+    assert!(
+        row(&page.html, "level-SZ-WH1-SCR-MATE60PRO").contains("<span class=\"badge warn\">低库存</span>"),
+        "{}",
+        page.html
+    );
+    let form = b.get("/console/warehouse/transfer");
+    assert!(form.html.contains("<label for=\"quantity\">数量</label>"), "{}", form.html);
 }
 
 #[test]
