@@ -246,7 +246,13 @@ fn handles_stock(principal: &Principal) -> bool {
 /// The 403 page for a role that may not do this, in this part's words.
 fn not_for_role(signed: &Signed) -> AppResult<HttpResponse> {
     let w = words(signed);
-    kit::message(StatusCode::FORBIDDEN, signed.t, signed.chrome(), w.forbidden_title, w.forbidden)
+    kit::message(
+        StatusCode::FORBIDDEN,
+        signed.t,
+        signed.chrome(),
+        w.forbidden_title,
+        w.forbidden,
+    )
 }
 
 /// A refused use case as the form shows it, with the API's field names renamed to the form's (`renames`), and the
@@ -427,10 +433,12 @@ async fn levels(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpR
             problems_of(e, &[])?,
         ),
     };
-    let next = lines
-        .next_cursor
-        .as_deref()
-        .map(|c| format!("/console/warehouse/?{}", levels_query(&location, &text, low_only, Some(c))));
+    let next = lines.next_cursor.as_deref().map(|c| {
+        format!(
+            "/console/warehouse/?{}",
+            levels_query(&location, &text, low_only, Some(c))
+        )
+    });
     let rows = lines
         .items
         .into_iter()
@@ -806,7 +814,9 @@ async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
             // A body the form cannot be read from: say so above the form (no token could be checked, nothing done).
             let all = locations(&state, &signed).await?;
             let mut page = ReceivePage::blank(&signed, mine(&all));
-            page.csv_problem = Problems::of(e)?.general.or(Some(words(&signed).import_refused.to_owned()));
+            page.csv_problem = Problems::of(e)?
+                .general
+                .or(Some(words(&signed).import_refused.to_owned()));
             return show_again(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
@@ -818,7 +828,11 @@ async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
     }
     // The file when one was chosen, else the pasted text; a spreadsheet's byte-order mark is no part of the header.
     let file = form.remove("file").unwrap_or_default();
-    let text = if file.trim().is_empty() { field(&form, "csv").to_owned() } else { file };
+    let text = if file.trim().is_empty() {
+        field(&form, "csv").to_owned()
+    } else {
+        file
+    };
     let text = text.trim_start_matches('\u{feff}').to_owned();
     form.insert("csv".into(), text.clone());
     let bytes = text.clone().into_bytes();
@@ -944,17 +958,23 @@ async fn transfer(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         return not_for_role(&signed);
     }
     let values = form.clone();
-    let done = kit::once(&state, &signed, &form, "transfer", move |conn: &mut Conn<'_>, principal| {
-        let input = CreateTransfer {
-            from_location_id: location_field(&values, "from_location_id")?,
-            to_location_id: location_field(&values, "to_location_id")?,
-            part_id: stock::part_of_sku(conn, field(&values, "sku"), "sku")?,
-            quantity: number(&values, "quantity")?,
-            reference: optional(&values, "reference"),
-        };
-        stock::transfer(conn, principal, &input)?;
-        Ok(format!("/console/warehouse/transfer?done={}", input.part_id))
-    })
+    let done = kit::once(
+        &state,
+        &signed,
+        &form,
+        "transfer",
+        move |conn: &mut Conn<'_>, principal| {
+            let input = CreateTransfer {
+                from_location_id: location_field(&values, "from_location_id")?,
+                to_location_id: location_field(&values, "to_location_id")?,
+                part_id: stock::part_of_sku(conn, field(&values, "sku"), "sku")?,
+                quantity: number(&values, "quantity")?,
+                reference: optional(&values, "reference"),
+            };
+            stock::transfer(conn, principal, &input)?;
+            Ok(format!("/console/warehouse/transfer?done={}", input.part_id))
+        },
+    )
     .await;
     match done {
         Ok(location) => Ok(see_other(&location)),
@@ -1018,16 +1038,22 @@ async fn adjust(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
         return not_for_role(&signed);
     }
     let values = form.clone();
-    let done = kit::once(&state, &signed, &form, "adjust", move |conn: &mut Conn<'_>, principal| {
-        let input = CreateAdjustment {
-            location_id: location_field(&values, "location_id")?,
-            part_id: stock::part_of_sku(conn, field(&values, "sku"), "sku")?,
-            counted: number(&values, "counted")?,
-            reason: field(&values, "reason").to_owned(),
-        };
-        stock::adjust(conn, principal, &input)?;
-        Ok(format!("/console/warehouse/adjust?done={}", input.part_id))
-    })
+    let done = kit::once(
+        &state,
+        &signed,
+        &form,
+        "adjust",
+        move |conn: &mut Conn<'_>, principal| {
+            let input = CreateAdjustment {
+                location_id: location_field(&values, "location_id")?,
+                part_id: stock::part_of_sku(conn, field(&values, "sku"), "sku")?,
+                counted: number(&values, "counted")?,
+                reason: field(&values, "reason").to_owned(),
+            };
+            stock::adjust(conn, principal, &input)?;
+            Ok(format!("/console/warehouse/adjust?done={}", input.part_id))
+        },
+    )
     .await;
     match done {
         Ok(location) => Ok(see_other(&location)),

@@ -61,11 +61,7 @@ fn warehouse(app: &TestApp) -> Warehouse<'_> {
     let mut browser = Browser::new(app);
     let signed = browser.sign_in("wh.li", PASSWORD, "/console/warehouse/");
     assert_eq!(signed.status, 303, "{}", signed.html);
-    Warehouse {
-        wh,
-        futian,
-        browser,
-    }
+    Warehouse { wh, futian, browser }
 }
 
 /// A `multipart/form-data` post with the browser's cookies: `fields` as text parts, `file` as a CSV file part.
@@ -185,12 +181,25 @@ fn a_csv_with_a_bad_line_names_the_line_and_receives_nothing() {
     assert_eq!(page.status, 422, "{}", page.html);
     assert!(page.html.contains("id=\"import-errors\""), "{}", page.html);
     let line3 = row(&page.html, "import-line-3");
-    assert!(line3.contains("<td>3</td>") && line3.contains("no part NOPE"), "{line3}");
+    assert!(
+        line3.contains("<td>3</td>") && line3.contains("no part NOPE"),
+        "{line3}"
+    );
     assert!(row(&page.html, "import-line-4").contains("quantity"), "{}", page.html);
     assert!(!page.html.contains("id=\"import-line-2\""), "a good line is not named");
-    assert!(page.html.contains("nothing was received"), "the page says the whole file was refused");
-    assert!(page.html.contains("SZ-WH1,GR-1,NOPE,5"), "the text is kept to correct it");
-    assert_eq!(on_hand(&app, &w.wh, &screen), before, "nothing received from a bad file");
+    assert!(
+        page.html.contains("nothing was received"),
+        "the page says the whole file was refused"
+    );
+    assert!(
+        page.html.contains("SZ-WH1,GR-1,NOPE,5"),
+        "the text is kept to correct it"
+    );
+    assert_eq!(
+        on_hand(&app, &w.wh, &screen),
+        before,
+        "nothing received from a bad file"
+    );
 }
 
 #[test]
@@ -299,7 +308,10 @@ fn a_transfer_beyond_what_is_available_is_refused_beside_the_quantity() {
     );
     let problem = text_of(&refused.html, "quantity-problem");
     assert!(problem.contains(&format!("{wh_before} available")), "{problem}");
-    assert!(refused.html.contains(&format!("value=\"{too_many}\"")), "what was typed is kept");
+    assert!(
+        refused.html.contains(&format!("value=\"{too_many}\"")),
+        "what was typed is kept"
+    );
     assert_eq!(on_hand(&app, &w.wh, &screen), wh_before, "nothing moved");
 
     let form = w.browser.get("/console/warehouse/transfer");
@@ -326,11 +338,15 @@ fn a_count_sets_on_hand_and_a_blank_reason_is_shown_beside_its_field() {
     let mut w = warehouse(&app);
     let battery = part_id(&app.db, "BAT-MATE60PRO");
     let before = on_hand(&app, &w.wh, &battery);
-    let form = w
-        .browser
-        .get(&format!("/console/warehouse/adjust?location_id={}&sku=BAT-MATE60PRO", w.wh));
+    let form = w.browser.get(&format!(
+        "/console/warehouse/adjust?location_id={}&sku=BAT-MATE60PRO",
+        w.wh
+    ));
     assert_eq!(form.status, 200, "{}", form.html);
-    assert!(form.html.contains("value=\"BAT-MATE60PRO\""), "the stock page's link fills the part in");
+    assert!(
+        form.html.contains("value=\"BAT-MATE60PRO\""),
+        "the stock page's link fills the part in"
+    );
     let blank = w.browser.post(
         "/console/warehouse/adjust",
         &[
@@ -371,7 +387,11 @@ fn low_rows_are_marked_and_the_reorder_form_sets_the_point() {
     assert_eq!(page.status, 200, "{}", page.html);
     assert!(page.html.contains("id=\"stock-levels\""), "{}", page.html);
     let id = "level-SZ-WH1-SCR-MATE60PRO";
-    assert!(!row(&page.html, id).contains("class=\"low\""), "{}", row(&page.html, id));
+    assert!(
+        !row(&page.html, id).contains("class=\"low\""),
+        "{}",
+        row(&page.html, id)
+    );
 
     // Its reorder form, as the row carries it.
     let action = format!("/console/warehouse/levels/{}/{screen}/reorder", w.wh);
@@ -418,7 +438,10 @@ fn low_rows_are_marked_and_the_reorder_form_sets_the_point() {
     assert!(low.html.contains("id=\"saved\""), "{}", low.html);
     let marked = row(&low.html, id);
     assert!(marked.contains("class=\"low\""), "{marked}");
-    assert!(marked.contains("<span class=\"badge warn\">Low</span>"), "a word, not only a colour: {marked}");
+    assert!(
+        marked.contains("<span class=\"badge warn\">Low</span>"),
+        "a word, not only a colour: {marked}"
+    );
     assert_eq!(low.html.matches("<tr id=\"level-").count(), 1, "low only: {}", low.html);
 
     // The text filter finds the part by name, in any case.
@@ -455,10 +478,17 @@ fn the_ledger_shows_each_movement_with_the_name_of_who_made_it() {
 
     let ledger = w.browser.get(&format!("/console/warehouse/parts/{battery}/movements"));
     assert_eq!(ledger.status, 200, "{}", ledger.html);
-    assert!(text_of(&ledger.html, "part-label").starts_with("BAT-P70"), "{}", ledger.html);
+    assert!(
+        text_of(&ledger.html, "part-label").starts_with("BAT-P70"),
+        "{}",
+        ledger.html
+    );
     let rows: Vec<&str> = ledger.html.split("<tr>").skip(2).collect();
     let mine = rows.iter().find(|r| r.contains("GR-L1")).must();
-    assert!(mine.contains("wh.li display (wh.li)") && mine.contains("receipt"), "{mine}");
+    assert!(
+        mine.contains("wh.li display (wh.li)") && mine.contains("receipt"),
+        "{mine}"
+    );
     assert!(mine.contains("<td class=\"num\">4</td>"), "{mine}");
     let admins = rows.iter().find(|r| r.contains("GR-L2")).must();
     assert!(admins.contains("API key"), "{admins}");
@@ -480,7 +510,10 @@ fn the_reorder_report_downloads_as_the_api_writes_it() {
     );
     assert_eq!(set.status, 200, "{}", set.text);
     let page = w.browser.get("/console/warehouse/");
-    assert!(page.html.contains("href=\"/console/warehouse/reorder.csv\""), "linked from the stock page");
+    assert!(
+        page.html.contains("href=\"/console/warehouse/reorder.csv\""),
+        "linked from the stock page"
+    );
 
     let (status, headers, body) = raw(&app, &w.browser, "GET", "/console/warehouse/reorder.csv", None);
     assert_eq!(status, 200, "{body}");
@@ -538,7 +571,11 @@ fn store_staff_read_their_stock_but_get_the_refusal_for_changing_it() {
     assert_eq!(levels.status, 200, "{}", levels.html);
     assert!(levels.html.contains("level-SZ-FUTIAN-SCR-MATE60PRO"), "{}", levels.html);
     assert!(!levels.html.contains("level-SZ-WH1-"), "{}", levels.html);
-    assert!(!levels.html.contains("/reorder\">"), "no reorder forms: {}", levels.html);
+    assert!(
+        !levels.html.contains("/reorder\">"),
+        "no reorder forms: {}",
+        levels.html
+    );
 }
 
 #[test]
@@ -549,7 +586,10 @@ fn a_warehouse_user_does_not_see_another_locations_stock() {
     let page = w.browser.get("/console/warehouse/");
     assert_eq!(page.status, 200, "{}", page.html);
     assert!(page.html.contains("level-SZ-WH1-SCR-MATE60PRO"), "{}", page.html);
-    assert!(!page.html.contains("SZ-FUTIAN"), "no other location, not even in the filter");
+    assert!(
+        !page.html.contains("SZ-FUTIAN"),
+        "no other location, not even in the filter"
+    );
     let filtered = w.browser.get(&format!("/console/warehouse/?location={}", w.futian));
     assert_eq!(filtered.html.matches("<tr id=\"level-").count(), 0, "{}", filtered.html);
 
@@ -610,7 +650,11 @@ fn the_pages_speak_the_users_language() {
         page.html
     );
     let form = b.get("/console/warehouse/transfer");
-    assert!(form.html.contains("<label for=\"quantity\">数量</label>"), "{}", form.html);
+    assert!(
+        form.html.contains("<label for=\"quantity\">数量</label>"),
+        "{}",
+        form.html
+    );
 }
 
 #[test]
