@@ -402,6 +402,12 @@ pub async fn get_reorder_report_csv(
     query: ApiQuery<ReorderQuery>,
 ) -> AppResult<HttpResponse> {
     let report = reorder_report(state, bearer, query).await?;
+    let body = reorder_csv(&report)?;
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
+}
+
+/// The reorder report as purchasing's CSV: a header, then one line per level to reorder.
+pub fn reorder_csv(report: &ReorderReport) -> AppResult<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer
         .write_record([
@@ -429,8 +435,7 @@ pub async fn get_reorder_report_csv(
             ])
             .map_err(anyhow::Error::from)?;
     }
-    let body = writer.into_inner().map_err(|e| anyhow::anyhow!("writing CSV: {e}"))?;
-    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
+    Ok(writer.into_inner().map_err(|e| anyhow::anyhow!("writing CSV: {e}"))?)
 }
 
 /// Proves `on_hand` (and `reserved`) equal the ledger's sums for every level. Admins only.

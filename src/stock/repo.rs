@@ -290,3 +290,96 @@ pub fn ledger_sums(conn: &mut Conn<'_>) -> AppResult<Vec<LedgerSum>> {
     )
     .load(c))?)
 }
+
+/// A level as the console's list shows it: the level, the part's SKU and name, the location's code and name.
+pub type LevelLine = (LevelRow, String, String, String, String);
+
+/// What the console's level list is filtered by, beyond [`LevelFilter`].
+pub struct LevelSearch<'a> {
+    pub filter: LevelFilter<'a>,
+    /// A LIKE pattern of the lowered SKU or name text ([`crate::parts::rules::like_pattern`]).
+    pub pattern: Option<String>,
+    /// Only the levels the reorder report would list ([`super::rules::is_low`]).
+    pub low_only: bool,
+}
+
+/// A page of levels with their part and location, by location then SKU (the API's order and cursor), in one query.
+pub fn level_lines(
+    conn: &mut Conn<'_>,
+    search: &LevelSearch<'_>,
+    after: Option<(Id, String)>,
+    fetch: i64,
+) -> AppResult<Vec<LevelLine>> {
+    use crate::parts::repo::lower;
+    let filter = &search.filter;
+    Ok(with_conn!(conn, c => {
+        let mut q = stock_levels::table
+            .inner_join(parts::table)
+            .inner_join(stores::table)
+            .select((LevelRow::as_select(), parts::sku, parts::name, stores::code, stores::name))
+            .order((stock_levels::location_id, parts::sku))
+            .limit(fetch)
+            .into_boxed();
+        if let Some((location, sku)) = &after {
+            q = q.filter(
+                stock_levels::location_id
+                    .gt(*location)
+                    .or(stock_levels::location_id.eq(*location).and(parts::sku.gt(sku.clone()))),
+            );
+        }
+        if let Some(location) = filter.location {
+            q = q.filter(stock_levels::location_id.eq(location));
+        }
+        if let Some(part) = filter.part {
+            q = q.filter(stock_levels::part_id.eq(part));
+        }
+        if let Some(scope) = filter.scope {
+            q = q.filter(stock_levels::location_id.eq_any(scope.to_vec()));
+        }
+        if let Some(pattern) = &search.pattern {
+            q = q.filter(
+                lower(parts::sku).like(pattern.clone()).escape('\\')
+                    .or(lower(parts::name).like(pattern.clone()).escape('\\')),
+            );
+        }
+        if search.low_only {
+            q = q
+                .filter((stock_levels::on_hand - stock_levels::reserved).le(stock_levels::reorder_point))
+                .filter(stock_levels::reorder_point.gt(0).or(stock_levels::reorder_qty.gt(0)));
+        }
+        q.load(c)
+    })?)
+}
+
+/// Every active location (id, code, name), by code.
+pub fn active_locations(conn: &mut Conn<'_>) -> AppResult<Vec<(Id, String, String)>> {
+    Ok(with_conn!(conn, c => stores::table
+        .filter(stores::active.eq(true))
+        .select((stores::id, stores::code, stores::name))
+        .order(stores::code)
+        .load(c))?)
+}
+
+/// A part's SKU and name; `None` when there is no such part.
+pub fn part_label(conn: &mut Conn<'_>, part: Id) -> AppResult<Option<(String, String)>> {
+    Ok(with_conn!(conn, c => parts::table.find(part).select((parts::sku, parts::name)).first(c).optional())?)
+}
+
+/// The receipt movements one key recorded under these receipt numbers, with SKU and location code, in ledger order.
+pub fn receipts_by(
+    conn: &mut Conn<'_>,
+    key: Id,
+    numbers: &[String],
+    limit: i64,
+) -> AppResult<Vec<(MovementRow, String, String)>> {
+    Ok(with_conn!(conn, c => stock_movements::table
+        .inner_join(parts::table)
+        .inner_join(stores::table)
+        .filter(stock_movements::kind.eq("receipt"))
+        .filter(stock_movements::api_key_id.eq(key))
+        .filter(stock_movements::reference.eq_any(numbers.to_vec()))
+        .select((MovementRow::as_select(), parts::sku, stores::code))
+        .order(stock_movements::id)
+        .limit(limit)
+        .load(c))?)
+}

@@ -23,6 +23,12 @@ pub fn crossed_reorder_point(available_after: i64, taken: i64, point: i64, qty: 
     (point > 0 || qty > 0) && taken > 0 && available_after <= point && available_after + taken > point
 }
 
+/// Whether a level is low: it has a reorder setting and what is available is at or below its reorder point, the
+/// levels the reorder report lists.
+pub fn is_low(available: i64, reorder_point: i64, reorder_qty: i64) -> bool {
+    (reorder_point > 0 || reorder_qty > 0) && available <= reorder_point
+}
+
 /// The reorder report's suggestion: the shortfall below the reorder point plus the reorder quantity.
 pub fn suggested_qty(reorder_point: i64, available: i64, reorder_qty: i64) -> i64 {
     (reorder_point - available).max(0) + reorder_qty
@@ -76,6 +82,20 @@ mod tests {
                 suggested,
                 "{point} {available} {qty}"
             );
+        }
+    }
+
+    #[test]
+    fn a_level_is_low_at_or_below_its_reorder_point_when_it_has_a_setting() {
+        for (available, point, qty, low) in [
+            (2, 5, 10, true),
+            (5, 5, 10, true),
+            (6, 5, 10, false),
+            (0, 0, 0, false),
+            (0, 0, 4, true),
+            (-1, 0, 0, false),
+        ] {
+            assert_eq!(is_low(available, point, qty), low, "{available} {point} {qty}");
         }
     }
 

@@ -544,24 +544,35 @@ pub fn set_reorder(
     input: &ReorderSettings,
 ) -> AppResult<StockLevel> {
     bearer.write(db, |conn, principal| {
-        require_stock_reader(principal)?;
-        require_stock_writer(principal, location)?;
-        let mut checks = Checks::new();
-        if !(0..=rules::MAX_QUANTITY).contains(&input.reorder_point) {
-            checks.fail("reorder_point", "must be 0 to 1000000");
-        }
-        if !(0..=rules::MAX_QUANTITY).contains(&input.reorder_qty) {
-            checks.fail("reorder_qty", "must be 0 to 1000000");
-        }
-        checks.finish()?;
-        let location = check_location(conn, location, "location_id")?;
-        let sku = check_part(conn, part, "part_id")?;
-        let part = Id(part);
-        repo::add_on_hand(conn, location, part, 0)?;
-        repo::set_reorder(conn, location, part, input.reorder_point, input.reorder_qty)?;
-        let level = repo::level(conn, location, part)?.ok_or_else(|| anyhow::anyhow!("stock level vanished"))?;
-        Ok(to_level(level, sku))
+        set_reorder_in(conn, principal, location, part, input)
     })
+}
+
+/// [`set_reorder`] inside the caller's transaction (the console's form runs it once per form token).
+pub fn set_reorder_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    location: Uuid,
+    part: Uuid,
+    input: &ReorderSettings,
+) -> AppResult<StockLevel> {
+    require_stock_reader(principal)?;
+    require_stock_writer(principal, location)?;
+    let mut checks = Checks::new();
+    if !(0..=rules::MAX_QUANTITY).contains(&input.reorder_point) {
+        checks.fail("reorder_point", "must be 0 to 1000000");
+    }
+    if !(0..=rules::MAX_QUANTITY).contains(&input.reorder_qty) {
+        checks.fail("reorder_qty", "must be 0 to 1000000");
+    }
+    checks.finish()?;
+    let location = check_location(conn, location, "location_id")?;
+    let sku = check_part(conn, part, "part_id")?;
+    let part = Id(part);
+    repo::add_on_hand(conn, location, part, 0)?;
+    repo::set_reorder(conn, location, part, input.reorder_point, input.reorder_qty)?;
+    let level = repo::level(conn, location, part)?.ok_or_else(|| anyhow::anyhow!("stock level vanished"))?;
+    Ok(to_level(level, sku))
 }
 
 /// The route of the stock level list, which names it in its (keyed) cursors.
@@ -642,6 +653,153 @@ pub fn reorder_report(db: &Db, bearer: &Bearer, location: Option<Uuid>) -> AppRe
             .collect();
         Ok(ReorderReport { items })
     })
+}
+
+/// The list of the console's stock page; it tags the page's cursors.
+pub const LEVEL_LINES: &str = "/console/warehouse/";
+
+/// A stock level as a person reads it: with the part's name and the location's code and name, and whether it is
+/// low ([`rules::is_low`]).
+#[derive(Debug)]
+pub struct LevelLine {
+    pub level: StockLevel,
+    pub part_name: String,
+    pub location_code: String,
+    pub location_name: String,
+    pub low: bool,
+}
+
+/// What the console's stock page asks for: the API's location filter and paging, plus a SKU or name text and
+/// "low only".
+#[derive(Debug, Default)]
+pub struct LevelSearch {
+    pub location: Option<Uuid>,
+    pub part: Option<Uuid>,
+    pub text: Option<String>,
+    pub low_only: bool,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct LevelLines {
+    pub items: Vec<LevelLine>,
+    pub next_cursor: Option<String>,
+}
+
+/// One page of the caller's stock levels with their parts and locations, read in one query; scoped as [`levels`].
+pub fn level_lines(conn: &mut Conn<'_>, principal: &Principal, search: &LevelSearch) -> AppResult<LevelLines> {
+    require_stock_reader(principal)?;
+    let scope = scope_filter(principal);
+    let page = PageRequest::parse(LEVEL_LINES, search.limit, None)?;
+    let mut checks = Checks::new();
+    let text = search.text.as_ref().map(|t| checks.text("text", t, 1, 100));
+    checks.finish()?;
+    let after = search
+        .cursor
+        .as_deref()
+        .map(|c| pagination::decode_keyed_cursor(LEVEL_LINES, c))
+        .transpose()?
+        .map(|(location, sku)| (Id(location), sku));
+    let query = repo::LevelSearch {
+        filter: LevelFilter {
+            location: search.location.map(Id),
+            part: search.part.map(Id),
+            scope: scope.as_deref(),
+        },
+        pattern: text.map(|t| crate::parts::rules::like_pattern(&t.to_lowercase())),
+        low_only: search.low_only,
+    };
+    let rows = repo::level_lines(conn, &query, after, page.fetch())?;
+    let items = rows
+        .into_iter()
+        .map(|(row, sku, part_name, location_code, location_name)| {
+            let level = to_level(row, sku);
+            LevelLine {
+                low: rules::is_low(level.available, level.reorder_point, level.reorder_qty),
+                level,
+                part_name,
+                location_code,
+                location_name,
+            }
+        })
+        .collect();
+    let (items, next_cursor) = page.finish_with(items, |l: &LevelLine| {
+        pagination::encode_keyed_cursor(LEVEL_LINES, l.level.location_id, &l.level.sku)
+    });
+    Ok(LevelLines { items, next_cursor })
+}
+
+/// An active location, and whether the caller may handle its stock.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub mine: bool,
+}
+
+/// Every active location (the places stock may be sent to), by code, marking the caller's own.
+pub fn locations(conn: &mut Conn<'_>, principal: &Principal) -> AppResult<Vec<Location>> {
+    require_stock_reader(principal)?;
+    Ok(repo::active_locations(conn)?
+        .into_iter()
+        .map(|(id, code, name)| Location {
+            mine: principal.covers_store(id.0),
+            id: id.0,
+            code,
+            name,
+        })
+        .collect())
+}
+
+/// A part's SKU and name, for a page about its stock.
+pub fn part_label(conn: &mut Conn<'_>, principal: &Principal, part: Uuid) -> AppResult<(String, String)> {
+    require_stock_reader(principal)?;
+    repo::part_label(conn, Id(part))?.ok_or(AppError::NotFound("part"))
+}
+
+/// The part a person typed the SKU of (any case), or a problem on `field`.
+pub fn part_of_sku(conn: &mut Conn<'_>, sku: &str, field: &str) -> AppResult<Uuid> {
+    let sku = sku.trim().to_ascii_uppercase();
+    if sku.is_empty() {
+        return Err(AppError::field(field, "required"));
+    }
+    match repo::part_by_sku(conn, &sku)? {
+        Some((id, _)) => Ok(id.0),
+        None => Err(AppError::field(field, format!("no part {sku}"))),
+    }
+}
+
+/// A receipt line as the console confirms it.
+#[derive(Debug)]
+pub struct ReceivedLine {
+    pub receipt_number: String,
+    pub location_code: String,
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// The receipt lines the caller recorded under these receipt numbers (at most `limit`), in ledger order.
+pub fn received(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    numbers: &[String],
+    limit: i64,
+) -> AppResult<Vec<ReceivedLine>> {
+    require_stock_reader(principal)?;
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(repo::receipts_by(conn, Id(principal.key_id), numbers, limit)?
+        .into_iter()
+        .map(|(m, sku, location_code)| ReceivedLine {
+            receipt_number: m.reference.unwrap_or_default(),
+            location_code,
+            sku,
+            quantity: m.quantity,
+        })
+        .collect())
 }
 
 /// The ledger check, for admins ([`check_ledger`]).

@@ -8,6 +8,7 @@ mod complaints;
 mod conflicts;
 mod console;
 mod console_loans;
+mod console_warehouse;
 mod contract;
 mod courier;
 mod data_safety;
