@@ -7,6 +7,7 @@ mod catalog;
 mod complaints;
 mod conflicts;
 mod console;
+mod console_desk;
 mod contract;
 mod courier;
 mod data_safety;
