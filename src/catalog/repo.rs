@@ -155,6 +155,18 @@ pub mod models {
     use crate::http::pagination::PageRequest;
     use crate::with_conn;
 
+    /// The active models of active series, by code, each with whether its series is premium (the desk's select).
+    pub fn active_with_premium(conn: &mut Conn<'_>) -> AppResult<Vec<(ModelRow, bool)>> {
+        use crate::db::schema::product_series;
+        Ok(with_conn!(conn, c => product_models::table
+            .inner_join(product_series::table)
+            .filter(product_models::active.eq(true))
+            .filter(product_series::active.eq(true))
+            .order(product_models::code)
+            .select((ModelRow::as_select(), product_series::premium))
+            .load(c))?)
+    }
+
     pub fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<ModelRow>> {
         Ok(with_conn!(conn, c => product_models::table.find(Id(id)).select(ModelRow::as_select()).first(c).optional())?)
     }

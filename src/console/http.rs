@@ -17,7 +17,6 @@ use super::text::{self, Text};
 use crate::auth::Bearer;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::tickets::Ticket;
 use crate::tickets::http::{TicketSearch, TicketSummary};
 use crate::users::rules::{csrf_matches, local_next};
 use crate::users::service::token_hash;
@@ -65,34 +64,8 @@ struct SearchPage {
     query: String,
     problem: Option<&'static str>,
     tickets: Vec<TicketRow>,
-}
-
-struct TicketView {
-    number: String,
-    status: &'static str,
-    customer: String,
-    imei: String,
-    opened: String,
-    promised: Option<String>,
-    fault: String,
-    warranty: String,
-    loan: Option<String>,
-}
-
-struct EventRow {
-    at: String,
-    what: String,
-    who: String,
-    note: String,
-}
-
-#[derive(Template)]
-#[template(path = "console/ticket.html")]
-struct TicketPage {
-    t: &'static Text,
-    chrome: Chrome,
-    ticket: TicketView,
-    timeline: Vec<EventRow>,
+    /// The IMEI searched for, to open a ticket for it.
+    imei: Option<String>,
 }
 
 /// A `Set-Cookie` value with the console's attributes; `max_age` 0 deletes the cookie.
@@ -279,8 +252,12 @@ async fn search(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpR
     let t = text::of(session.user.locale);
     let query = fields(req.query_string().as_bytes()).remove("q").unwrap_or_default();
     let mut search = TicketSearch::default();
+    let mut searched_imei = None;
     match classify(&query) {
-        Some(Query::Imei(imei)) => search.imei = Some(imei),
+        Some(Query::Imei(imei)) => {
+            searched_imei = Some(imei.to_string());
+            search.imei = Some(imei);
+        }
         Some(Query::Phone(phone)) => search.phone = Some(phone),
         Some(Query::Number(prefix)) => search.number_prefix = Some(prefix),
         None => {
@@ -292,6 +269,7 @@ async fn search(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpR
                     query,
                     problem: Some(t.not_a_query),
                     tickets: Vec::new(),
+                    imei: None,
                 }),
             );
         }
@@ -317,94 +295,7 @@ async fn search(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpR
             query,
             problem: None,
             tickets,
-        }),
-    )
-}
-
-/// Key ids with the username and display name of the user each belongs to.
-type Names = Vec<(Uuid, String, String)>;
-
-#[get("/tickets/{ticket_id}")]
-async fn ticket_page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> AppResult<HttpResponse> {
-    let Some(session) = session_of(&state, &req).await? else {
-        return Ok(to_sign_in(&req));
-    };
-    let t = text::of(session.user.locale);
-    let Ok(id) = Uuid::parse_str(&path.into_inner()) else {
-        return not_found(t, Chrome::of(&session));
-    };
-    let bearer = Bearer::checked(session.principal.clone());
-    let db = state.db.clone();
-    let found = web::block(move || -> AppResult<(Ticket, Names)> {
-        let ticket = crate::tickets::service::get(&db, &bearer, id)?;
-        let mut keys: Vec<Uuid> = ticket.timeline.iter().filter_map(|e| e.api_key_id).collect();
-        keys.sort();
-        keys.dedup();
-        let names = db.read(|conn| crate::users::service::names_of_keys(conn, &keys))?;
-        Ok((ticket, names))
-    })
-    .await?;
-    let (ticket, names) = match found {
-        Ok(found) => found,
-        // Another store's ticket, or a role that sees no tickets: the page does not exist for this user.
-        Err(AppError::NotFound(_) | AppError::Forbidden) => return not_found(t, Chrome::of(&session)),
-        Err(e) => return Err(e),
-    };
-    let timeline = ticket
-        .timeline
-        .iter()
-        .map(|e| {
-            let who = match (e.api_key_id, e.by_customer) {
-                (_, true) => t.by_customer.to_owned(),
-                (Some(key), false) => names
-                    .iter()
-                    .find(|(k, ..)| *k == key)
-                    .map(|(_, username, display)| format!("{display} ({username})"))
-                    .unwrap_or_else(|| format!("{} {}", t.by_key, &key.to_string()[..8])),
-                (None, false) => t.by_system.to_owned(),
-            };
-            let what = match (e.from_status, e.to_status) {
-                (Some(from), Some(to)) => format!("{}: {} → {}", e.kind, from.as_str(), to.as_str()),
-                (None, Some(to)) => format!("{}: {}", e.kind, to.as_str()),
-                _ => e.kind.clone(),
-            };
-            EventRow {
-                at: when(e.at),
-                what,
-                who,
-                note: e.note.clone().unwrap_or_default(),
-            }
-        })
-        .collect();
-    let loan = ticket.loan.as_ref().map(|l| {
-        let state = serde_json::to_value(l.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        match (&l.loaner_imei, l.waitlist_position) {
-            (Some(imei), _) => format!("{state} · {imei}"),
-            (None, Some(position)) => format!("{state} · #{position}"),
-            (None, None) => state,
-        }
-    });
-    let view = TicketView {
-        number: ticket.number.clone(),
-        status: ticket.status.as_str(),
-        customer: ticket.customer.name.clone(),
-        imei: ticket.device_imei.clone(),
-        opened: ticket.timeline.first().map(|e| when(e.at)).unwrap_or_default(),
-        promised: ticket.promised_at.map(when),
-        fault: ticket.reported_fault.clone(),
-        warranty: ticket.warranty.explanation.clone(),
-        loan,
-    };
-    page(
-        StatusCode::OK,
-        render(&TicketPage {
-            t,
-            chrome: Chrome::of(&session),
-            ticket: view,
-            timeline,
+            imei: searched_imei,
         }),
     )
 }
@@ -434,7 +325,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(sign_in)
             .service(sign_out)
             .service(search)
-            .service(ticket_page)
             .service(stylesheet)
             .configure(super::desk::configure)
             .configure(super::lists::configure)

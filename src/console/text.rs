@@ -49,6 +49,7 @@ pub struct Text {
     pub nav_lists: &'static str,
     pub nav_warehouse: &'static str,
     pub nav_admin: &'static str,
+    pub open_ticket: &'static str,
 }
 
 pub const EN: Text = Text {
@@ -97,6 +98,7 @@ pub const EN: Text = Text {
     nav_lists: "Lists",
     nav_warehouse: "Warehouse",
     nav_admin: "Admin",
+    open_ticket: "Open a ticket",
 };
 
 pub const ZH_CN: Text = Text {
@@ -145,6 +147,7 @@ pub const ZH_CN: Text = Text {
     nav_lists: "待办清单",
     nav_warehouse: "仓库",
     nav_admin: "管理",
+    open_ticket: "新建工单",
 };
 
 pub fn of(locale: Locale) -> &'static Text {

@@ -258,7 +258,7 @@ async fn upload(
     let files = state.files.clone();
     // The spool file stays here until the upload is whole, so that a refusal removes it off the worker too.
     let mut spooled = None;
-    let upload = match read_upload(&files, owner, given, &req, payload, &mut spooled).await {
+    let upload = match read_upload(&files, owner, given, &req, payload, &mut spooled, &mut Vec::new()).await {
         Ok(upload) => upload,
         Err(refused) => {
             discard(spooled).await;
@@ -277,7 +277,38 @@ async fn upload(
     .await
 }
 
-/// Reads the upload, a multipart form or a raw body, and spools its file into `spooled`.
+/// A file uploaded through a console form (`multipart/form-data` with `file`, `stage` and the form's own small
+/// fields named in `extra`, e.g. its CSRF and one-time tokens): judged, cleaned and put in the store as the API's
+/// upload does, with the same limits, and the extra fields as given. The caller records it ([`service::record`])
+/// once it has checked the extra fields; the spool file is removed whatever happens.
+pub async fn upload_from_form(
+    state: &web::Data<AppState>,
+    owner: Owner,
+    req: &HttpRequest,
+    payload: web::Payload,
+    extra: &[&str],
+) -> AppResult<(service::Stored, Vec<(String, String)>)> {
+    let files = state.files.clone();
+    let given = Given {
+        stage: None,
+        visibility: None,
+        file_name: None,
+    };
+    let mut spooled = None;
+    let mut fields: Vec<(String, String)> = extra.iter().map(|n| ((*n).to_owned(), String::new())).collect();
+    let upload = match read_upload(&files, owner, given, req, payload, &mut spooled, &mut fields).await {
+        Ok(upload) => upload,
+        Err(refused) => {
+            discard(spooled).await;
+            return Err(refused);
+        }
+    };
+    let stored = web::block(move || service::store_upload(&files, upload)).await??;
+    Ok((stored, fields))
+}
+
+/// Reads the upload, a multipart form or a raw body, and spools its file into `spooled`. A multipart form may carry
+/// the small fields named in `extra` (their values are filled in).
 async fn read_upload(
     files: &Files,
     owner: Owner,
@@ -285,6 +316,7 @@ async fn read_upload(
     req: &HttpRequest,
     payload: web::Payload,
     spooled: &mut Option<Spooled>,
+    extra: &mut [(String, String)],
 ) -> AppResult<Upload> {
     let limit = files.max_upload_bytes;
     let multipart = is_multipart(req);
@@ -331,6 +363,12 @@ async fn read_upload(
                 }
                 "stage" => stage = Some(small_field(&mut field, "stage").await?),
                 "visibility" => visibility = Some(small_field(&mut field, "visibility").await?),
+                other if extra.iter().any(|(n, _)| n == other) => {
+                    let value = small_field(&mut field, "form").await?;
+                    if let Some(slot) = extra.iter_mut().find(|(n, _)| n == other) {
+                        slot.1 = value;
+                    }
+                }
                 _ => {
                     return Err(AppError::field(
                         "form",

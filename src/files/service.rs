@@ -361,6 +361,14 @@ pub fn list(db: &Db, bearer: &Bearer, owner: Owner, page: PageRequest) -> AppRes
     })
 }
 
+/// The files of a ticket the caller has in scope already (the console's ticket page reads it with the ticket), oldest
+/// first: one query, at most `limit`.
+pub fn of_ticket_in(conn: &mut Conn<'_>, ticket: Uuid, limit: i64) -> AppResult<Vec<FileOut>> {
+    let page = PageRequest::parse("/files", Some(limit), None)?;
+    let rows = repo::list_of_ticket(conn, Id(ticket), &page)?;
+    Ok(rows.iter().map(|(a, b)| FileOut::from_rows(a, b)).collect())
+}
+
 /// Bytes to send: the type and the bytes.
 pub struct Download {
     pub content_type: &'static str,

@@ -24,8 +24,8 @@ pub use http::configure;
 pub use model::{Loan, LoanRow, LoanState, loaner_outstanding};
 pub use repo::{QUEUE_LOCK_KEY, Queue, claim_loaner, waitlist_position};
 pub use rules::hold_until;
+pub use service::{Outlook, emit_loan, loan_payload, outlook_in};
 pub use service::{
     Reservation, Sweep, end_loan, expire_due, issue_by_courier, make_available, reserve_for_ticket, return_by_courier,
     serve_waitlist, sweep,
 };
-pub use service::{emit_loan, loan_payload};

@@ -521,4 +521,36 @@ pub fn desk_loans(
         };
         q.load::<DeskLoan>(c)
     })?)
+/// A model's series and whether it is premium (gets a loaner), for the desk's preview of an opening.
+pub fn series_of_model(conn: &mut Conn<'_>, model: Id) -> AppResult<Option<(Id, bool)>> {
+    use crate::db::schema::product_models;
+    Ok(with_conn!(conn, c => product_models::table
+        .inner_join(product_series::table)
+        .filter(product_models::id.eq(model))
+        .select((product_series::id, product_series::premium))
+        .first(c)
+        .optional())?)
+}
+
+/// The loaner [`claim_loaner`] would take now (best grade, then idle longest), read without claiming it: its IMEI
+/// and grade.
+pub fn best_available(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<Option<(String, String)>> {
+    Ok(with_conn!(conn, c => loaners::table
+        .filter(loaners::store_id.eq(store))
+        .filter(loaners::series_id.eq(series))
+        .filter(loaners::state.eq("available"))
+        .order((loaners::grade, loaners::idle_since, loaners::id))
+        .select((loaners::imei, loaners::grade))
+        .first(c)
+        .optional())?)
+}
+
+/// How many tickets wait for a loaner of a series at a store.
+pub fn waiting_count(conn: &mut Conn<'_>, store: Id, series: Id) -> AppResult<i64> {
+    Ok(with_conn!(conn, c => loans::table
+        .filter(loans::store_id.eq(store))
+        .filter(loans::series_id.eq(series))
+        .filter(loans::state.eq(LoanState::Waiting.as_str()))
+        .count()
+        .get_result(c))?)
 }

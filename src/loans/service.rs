@@ -728,3 +728,30 @@ fn expire_each(
         }
     }
 }
+
+/// What opening a ticket now would do about a loaner, as [`reserve_for_ticket`] decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outlook {
+    /// Not a premium series: no loaner.
+    NoLoaner,
+    /// This loaner would be reserved.
+    Loaner { imei: String, grade: String },
+    /// The ticket would wait at this place (1 is served next): nobody is free, or others wait already (a new
+    /// ticket never overtakes the queue).
+    Waitlist { position: i64 },
+}
+
+/// The loaner outlook of an opening of `model` at `store`, read without taking anything: the desk shows it before
+/// the ticket is opened. Another opening may take the loaner meanwhile; the opening's answer says what it got.
+pub fn outlook_in(conn: &mut Conn<'_>, store: Id, model: Id) -> AppResult<Outlook> {
+    let Some((series, true)) = repo::series_of_model(conn, model)? else {
+        return Ok(Outlook::NoLoaner);
+    };
+    let waiting = repo::waiting_count(conn, store, series)?;
+    if waiting == 0
+        && let Some((imei, grade)) = repo::best_available(conn, store, series)?
+    {
+        return Ok(Outlook::Loaner { imei, grade });
+    }
+    Ok(Outlook::Waitlist { position: waiting + 1 })
+}

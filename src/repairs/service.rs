@@ -116,10 +116,18 @@ fn change(
     id: Uuid,
     f: impl FnOnce(&mut Conn<'_>, &Principal, TicketRow) -> AppResult<Ticket>,
 ) -> AppResult<Ticket> {
-    bearer.write(db, |conn, principal| {
-        let ticket = open_ticket(conn, principal, id)?;
-        f(conn, principal, ticket)
-    })
+    bearer.write(db, |conn, principal| change_in(conn, principal, id, f))
+}
+
+/// As [`change`], in the caller's transaction (the console's forms run their work in one).
+fn change_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    f: impl FnOnce(&mut Conn<'_>, &Principal, TicketRow) -> AppResult<Ticket>,
+) -> AppResult<Ticket> {
+    let ticket = open_ticket(conn, principal, id)?;
+    f(conn, principal, ticket)
 }
 
 fn line_of(conn: &mut Conn<'_>, ticket: &TicketRow, line: Uuid) -> AppResult<TicketPartRow> {
@@ -242,7 +250,12 @@ fn finish_line(conn: &mut Conn<'_>, line: &TicketPartRow, to: PartLineState) -> 
 
 /// Gives a reserved part back to stock.
 pub fn release(db: &Db, bearer: &Bearer, id: Uuid, line: Uuid) -> AppResult<Ticket> {
-    change(db, bearer, id, |conn, principal, ticket| {
+    bearer.write(db, |conn, principal| release_in(conn, principal, id, line))
+}
+
+/// As [`release`], in the caller's transaction.
+pub fn release_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, line: Uuid) -> AppResult<Ticket> {
+    change_in(conn, principal, id, |conn, principal, ticket| {
         let row = line_of(conn, &ticket, line)?;
         finish_and_answer(conn, principal, ticket, &row, PartLineState::Released)
     })
@@ -348,7 +361,12 @@ fn move_ticket(
 /// warranty covers costs the customer nothing. The ticket moves to awaiting approval; a ticket awaiting approval
 /// already gets its quote re-issued (a new version: a decision on the one before is refused).
 pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResult<Ticket> {
-    change(db, bearer, id, |conn, principal, ticket| {
+    bearer.write(db, |conn, principal| quote_in(conn, principal, id, input))
+}
+
+/// As [`quote`], in the caller's transaction.
+pub fn quote_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, input: &QuoteRepair) -> AppResult<Ticket> {
+    change_in(conn, principal, id, |conn, principal, ticket| {
         let mut checks = Checks::new();
         let labour = match input.labour.as_ref().map(Money::to_minor_non_negative) {
             Some(Ok(minor)) => minor,
@@ -403,7 +421,12 @@ pub fn quote(db: &Db, bearer: &Bearer, id: Uuid, input: &QuoteRepair) -> AppResu
 
 /// The customer approves the quote, as told to staff: the repair starts.
 pub fn approve(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
-    change(db, bearer, id, |conn, principal, ticket| {
+    bearer.write(db, |conn, principal| approve_in(conn, principal, id))
+}
+
+/// As [`approve`], in the caller's transaction.
+pub fn approve_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Ticket> {
+    change_in(conn, principal, id, |conn, principal, ticket| {
         if TicketStatus::parse(&ticket.status) != TicketStatus::AwaitingApproval {
             return Err(AppError::conflict(
                 "illegal_transition",
@@ -419,7 +442,12 @@ pub fn approve(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
 /// The customer declines the quote, as told to staff: the parts go back to stock and nothing is billed
 /// ([`rules::decline_note`]).
 pub fn decline(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<Ticket> {
-    change(db, bearer, id, |conn, principal, ticket| {
+    bearer.write(db, |conn, principal| decline_in(conn, principal, id))
+}
+
+/// As [`decline`], in the caller's transaction.
+pub fn decline_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<Ticket> {
+    change_in(conn, principal, id, |conn, principal, ticket| {
         decide_in(conn, &ticket, Actor::Key(principal.key_id), QuoteDecision::Decline)?;
         let ticket = ticket_in_scope(conn, principal, id)?;
         detail(conn, ticket)

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::OpenTicket;
-use super::model::{Channel, TicketRow, TicketStatus};
+use super::model::{Channel, TicketAction, TicketRow, TicketStatus};
 use crate::customers::rules::typed_phone;
 use crate::devices::{DeviceFacts, DeviceState};
 use crate::error::{AppError, AppResult};
@@ -508,5 +508,95 @@ mod tests {
             refund_note(&after),
             "returned: refund 950.00 CNY = price paid 1000.00 CNY less depreciation 50.00 CNY for 10 days"
         );
+    }
+}
+
+/// The status changes a ticket's routes would take now, in the machine's order: the moves [`TicketStatus::apply`]
+/// allows, less a repair's start that its gates refuse ([`check_repair_may_start`]: the customer's choice first;
+/// [`check_quote_allows_repair`]: a paid repair needs an approved quote). A declined quote has its own route and is
+/// not listed. The console shows these, and only these, as buttons.
+pub fn next_actions(
+    status: TicketStatus,
+    offered: &[Remedy],
+    chosen: Option<&str>,
+    free: bool,
+    quote_state: Option<&str>,
+) -> Vec<TicketAction> {
+    use TicketAction as A;
+    let repair_may_start =
+        check_repair_may_start(offered, chosen).is_ok() && check_quote_allows_repair(status, free, quote_state).is_ok();
+    [
+        A::StartDiagnosis,
+        A::RequestApproval,
+        A::StartRepair,
+        A::StartQualityCheck,
+        A::MarkReady,
+        A::Close,
+        A::Cancel,
+    ]
+    .into_iter()
+    .filter(|a| status.apply(*a).is_ok())
+    .filter(|a| *a != A::StartRepair || repair_may_start)
+    .collect()
+}
+
+#[cfg(test)]
+mod next_action_tests {
+    use super::next_actions;
+    use crate::tickets::{TicketAction as A, TicketStatus as S};
+    use crate::warranty::Remedy;
+
+    #[test]
+    fn only_the_moves_the_routes_would_take_are_offered() {
+        let free = [Remedy::FreeRepair];
+        let choice = [Remedy::Exchange, Remedy::FreeRepair];
+        let cases: [(S, &[Remedy], Option<&str>, bool, Option<&str>, &[A]); 9] = [
+            (S::Received, &free, None, true, None, &[A::StartDiagnosis, A::Cancel]),
+            (
+                S::Diagnosing,
+                &free,
+                None,
+                true,
+                None,
+                &[A::RequestApproval, A::StartRepair, A::Cancel],
+            ),
+            // A paid repair waits for a quote; a choice waits for the customer.
+            (S::Diagnosing, &[], None, false, None, &[A::RequestApproval, A::Cancel]),
+            (
+                S::Diagnosing,
+                &choice,
+                None,
+                true,
+                None,
+                &[A::RequestApproval, A::Cancel],
+            ),
+            (S::AwaitingApproval, &[], None, false, Some("waiting"), &[A::Cancel]),
+            (
+                S::Repairing,
+                &free,
+                None,
+                true,
+                None,
+                &[A::StartQualityCheck, A::Cancel],
+            ),
+            (
+                S::QualityCheck,
+                &free,
+                None,
+                true,
+                None,
+                &[A::StartRepair, A::MarkReady, A::Cancel],
+            ),
+            (S::ReadyForPickup, &free, None, true, None, &[A::Close, A::Cancel]),
+            (S::Closed, &free, None, true, None, &[]),
+        ];
+        for (status, offered, chosen, free, quote, expected) in cases {
+            assert_eq!(
+                next_actions(status, offered, chosen, free, quote),
+                expected,
+                "{}",
+                status.as_str()
+            );
+        }
     }
 }

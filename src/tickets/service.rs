@@ -617,71 +617,79 @@ pub fn list_in(
 
 /// Records new inspection findings; the warranty decision is made again from them.
 pub fn update_findings(db: &Db, bearer: &Bearer, id: Uuid, input: &UpdateFindings) -> AppResult<Ticket> {
-    bearer.write(db, |conn, principal| {
-        require_ticket_role(principal)?;
-        let mut row = lock_ticket_in_scope(conn, principal, id)?;
-        if TicketStatus::parse(&row.status).is_final() {
-            return Err(AppError::conflict("ticket_final", "the ticket is closed or cancelled"));
-        }
-        let mut checks = Checks::new();
-        let cosmetic = input
-            .inspection
-            .cosmetic
-            .as_ref()
-            .map(|c| checks.text("inspection.cosmetic", c, 0, 500));
-        checks.finish()?;
-        row.finding_liquid = input.inspection.liquid;
-        row.finding_drop = input.inspection.drop;
-        row.finding_crush = input.inspection.crush;
-        row.finding_tampering = input.inspection.tampering;
-        row.finding_cosmetic = cosmetic;
-        if let Some(fault) = input.fault {
-            row.fault_kind = enum_str(&fault);
-        }
-        if let Some(certificate) = input.certificate {
-            row.certificate = enum_str(&certificate);
-        }
-        let time_zone = repo::store_time_zone(conn, row.store_id)?;
-        let now = crate::now();
-        // The periods run to the day the customer brought the phone in, the ticket's opening, not to the day of
-        // the inspection: findings written on day 8 must not take away a return claimed on day 7.
-        let claimed_on = local_date(&time_zone, row.created_at.0);
-        let decision = decide_in(conn, &row, claimed_on)?;
-        let json = serde_json::to_string(&decision).map_err(anyhow::Error::from)?;
-        repo::update_findings(conn, &row, json, Ts(now))?;
+    bearer.write(db, |conn, principal| update_findings_in(conn, principal, id, input))
+}
+
+/// As [`update_findings`], in the caller's transaction (the console's form runs it in its own).
+pub fn update_findings_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    input: &UpdateFindings,
+) -> AppResult<Ticket> {
+    require_ticket_role(principal)?;
+    let mut row = lock_ticket_in_scope(conn, principal, id)?;
+    if TicketStatus::parse(&row.status).is_final() {
+        return Err(AppError::conflict("ticket_final", "the ticket is closed or cancelled"));
+    }
+    let mut checks = Checks::new();
+    let cosmetic = input
+        .inspection
+        .cosmetic
+        .as_ref()
+        .map(|c| checks.text("inspection.cosmetic", c, 0, 500));
+    checks.finish()?;
+    row.finding_liquid = input.inspection.liquid;
+    row.finding_drop = input.inspection.drop;
+    row.finding_crush = input.inspection.crush;
+    row.finding_tampering = input.inspection.tampering;
+    row.finding_cosmetic = cosmetic;
+    if let Some(fault) = input.fault {
+        row.fault_kind = enum_str(&fault);
+    }
+    if let Some(certificate) = input.certificate {
+        row.certificate = enum_str(&certificate);
+    }
+    let time_zone = repo::store_time_zone(conn, row.store_id)?;
+    let now = crate::now();
+    // The periods run to the day the customer brought the phone in, the ticket's opening, not to the day of
+    // the inspection: findings written on day 8 must not take away a return claimed on day 7.
+    let claimed_on = local_date(&time_zone, row.created_at.0);
+    let decision = decide_in(conn, &row, claimed_on)?;
+    let json = serde_json::to_string(&decision).map_err(anyhow::Error::from)?;
+    repo::update_findings(conn, &row, json, Ts(now))?;
+    record_event(
+        conn,
+        row.id,
+        Some(principal.key_id),
+        "findings_changed",
+        None,
+        None,
+        Some(&decision.explanation),
+    )?;
+    // A choice the new decision no longer offers does not stand: the customer chooses again.
+    let withdrawn = row
+        .remedy
+        .as_deref()
+        .and_then(parse_enum::<Remedy>)
+        .filter(|r| !decision.remedies.contains(r));
+    if let Some(remedy) = withdrawn {
+        repo::set_remedy(conn, row.id, None, None, None, Ts(now))?;
         record_event(
             conn,
             row.id,
             Some(principal.key_id),
-            "findings_changed",
+            "remedy_cleared",
             None,
             None,
-            Some(&decision.explanation),
+            Some(&format!(
+                "the new decision no longer offers {}: the customer's choice is cleared",
+                enum_str(&remedy)
+            )),
         )?;
-        // A choice the new decision no longer offers does not stand: the customer chooses again.
-        let withdrawn = row
-            .remedy
-            .as_deref()
-            .and_then(parse_enum::<Remedy>)
-            .filter(|r| !decision.remedies.contains(r));
-        if let Some(remedy) = withdrawn {
-            repo::set_remedy(conn, row.id, None, None, None, Ts(now))?;
-            record_event(
-                conn,
-                row.id,
-                Some(principal.key_id),
-                "remedy_cleared",
-                None,
-                None,
-                Some(&format!(
-                    "the new decision no longer offers {}: the customer's choice is cleared",
-                    enum_str(&remedy)
-                )),
-            )?;
-        }
-        let row = ticket_in_scope(conn, principal, id)?;
-        detail(conn, row)
-    })
+    }
+    let row = ticket_in_scope(conn, principal, id)?;
+    detail(conn, row)
 }
 
 /// Rates a closed ticket, once (the customer's satisfaction, 1 to 5), as told to staff ([`rate_in`]).

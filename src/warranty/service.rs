@@ -155,83 +155,86 @@ pub fn delete(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<()> {
 /// 409 `device_model_mismatch` / `device_purchase_date_mismatch`; an unknown phone without `purchase_date` or
 /// `model_id`, 400 naming each; an unknown or deactivated model, 400 `model_id`; a purchase date after today, 400.
 pub fn check(db: &Db, bearer: &Bearer, request: &CheckRequest) -> AppResult<WarrantyDecision> {
-    bearer.read(db, |conn, principal| {
-        require_counter_role(principal)?;
-        let store = repo::store(conn, Id(request.store_id))?
-            .filter(|_| principal.covers_store(request.store_id))
-            .ok_or_else(|| AppError::field("store_id", "no such store"))?;
-        if !store.active || store.kind != "service_center" {
-            return Err(AppError::field(
-                "store_id",
-                "warranty is decided only at an active service center",
-            ));
+    bearer.read(db, |conn, principal| check_in(conn, principal, request))
+}
+
+/// As [`check`], in the caller's transaction (the console's check reads the loaner outlook in the same one).
+pub fn check_in(conn: &mut Conn<'_>, principal: &Principal, request: &CheckRequest) -> AppResult<WarrantyDecision> {
+    require_counter_role(principal)?;
+    let store = repo::store(conn, Id(request.store_id))?
+        .filter(|_| principal.covers_store(request.store_id))
+        .ok_or_else(|| AppError::field("store_id", "no such store"))?;
+    if !store.active || store.kind != "service_center" {
+        return Err(AppError::field(
+            "store_id",
+            "warranty is decided only at an active service center",
+        ));
+    }
+    let today = local_date(&store.time_zone, crate::now());
+    let (model, start, facts) = match devices::repo::by_imei(conn, &request.imei.to_string())? {
+        Some(device) => {
+            if device.state() != DeviceState::InUse {
+                return Err(AppError::conflict(
+                    "device_not_in_use",
+                    format!(
+                        "this phone was {} and is no longer a customer's phone",
+                        device.state().as_str()
+                    ),
+                ));
+            }
+            if request.model_id.is_some_and(|m| Id(m) != device.model_id) {
+                return Err(AppError::conflict(
+                    "device_model_mismatch",
+                    "model_id differs from the device's record (an admin may correct the record)",
+                ));
+            }
+            if request.purchase_date.is_some_and(|d| d != device.purchase_date) {
+                return Err(AppError::conflict(
+                    "device_purchase_date_mismatch",
+                    format!(
+                        "purchase_date differs from the device's record ({}; an admin may correct the record)",
+                        device.purchase_date
+                    ),
+                ));
+            }
+            let facts = devices::facts_in(conn, &device, None)?;
+            (device.model_id, device.warranty_starts_on, facts)
         }
-        let today = local_date(&store.time_zone, crate::now());
-        let (model, start, facts) = match devices::repo::by_imei(conn, &request.imei.to_string())? {
-            Some(device) => {
-                if device.state() != DeviceState::InUse {
-                    return Err(AppError::conflict(
-                        "device_not_in_use",
-                        format!(
-                            "this phone was {} and is no longer a customer's phone",
-                            device.state().as_str()
-                        ),
-                    ));
-                }
-                if request.model_id.is_some_and(|m| Id(m) != device.model_id) {
-                    return Err(AppError::conflict(
-                        "device_model_mismatch",
-                        "model_id differs from the device's record (an admin may correct the record)",
-                    ));
-                }
-                if request.purchase_date.is_some_and(|d| d != device.purchase_date) {
-                    return Err(AppError::conflict(
-                        "device_purchase_date_mismatch",
-                        format!(
-                            "purchase_date differs from the device's record ({}; an admin may correct the record)",
-                            device.purchase_date
-                        ),
-                    ));
-                }
-                let facts = devices::facts_in(conn, &device, None)?;
-                (device.model_id, device.warranty_starts_on, facts)
+        None => {
+            let mut missing = Vec::new();
+            if request.purchase_date.is_none() {
+                missing.push(FieldError::new(
+                    "purchase_date",
+                    "required for a phone Depot has no record of",
+                ));
             }
-            None => {
-                let mut missing = Vec::new();
-                if request.purchase_date.is_none() {
-                    missing.push(FieldError::new(
-                        "purchase_date",
-                        "required for a phone Depot has no record of",
-                    ));
-                }
-                if request.model_id.is_none() {
-                    missing.push(FieldError::new(
-                        "model_id",
-                        "required for a phone Depot has no record of",
-                    ));
-                }
-                let (Some(purchase_date), Some(model)) = (request.purchase_date, request.model_id) else {
-                    return Err(AppError::Validation(missing));
-                };
-                match repo::model_series(conn, Id(model))? {
-                    None => return Err(AppError::field("model_id", "no such model")),
-                    Some((_, true, true)) => {}
-                    Some(_) => return Err(AppError::field("model_id", "the model or its series is deactivated")),
-                }
-                if purchase_date > today {
-                    return Err(AppError::field(
-                        "purchase_date",
-                        format!("is after today ({today}) at the store"),
-                    ));
-                }
-                (Id(model), purchase_date, DeviceFacts::none())
+            if request.model_id.is_none() {
+                missing.push(FieldError::new(
+                    "model_id",
+                    "required for a phone Depot has no record of",
+                ));
             }
-        };
-        let series = repo::model_series(conn, model)?
-            .map(|(series, _, _)| series)
-            .ok_or_else(|| anyhow::anyhow!("the device's model {} has no series", model.0))?;
-        let policy = policy_for(conn, series, today)?;
-        let input = rules::input_for(&request.claim, start, today, &facts);
-        Ok(decide_with(&input, policy))
-    })
+            let (Some(purchase_date), Some(model)) = (request.purchase_date, request.model_id) else {
+                return Err(AppError::Validation(missing));
+            };
+            match repo::model_series(conn, Id(model))? {
+                None => return Err(AppError::field("model_id", "no such model")),
+                Some((_, true, true)) => {}
+                Some(_) => return Err(AppError::field("model_id", "the model or its series is deactivated")),
+            }
+            if purchase_date > today {
+                return Err(AppError::field(
+                    "purchase_date",
+                    format!("is after today ({today}) at the store"),
+                ));
+            }
+            (Id(model), purchase_date, DeviceFacts::none())
+        }
+    };
+    let series = repo::model_series(conn, model)?
+        .map(|(series, _, _)| series)
+        .ok_or_else(|| anyhow::anyhow!("the device's model {} has no series", model.0))?;
+    let policy = policy_for(conn, series, today)?;
+    let input = rules::input_for(&request.claim, start, today, &facts);
+    Ok(decide_with(&input, policy))
 }

@@ -9,6 +9,7 @@ mod conflicts;
 mod console;
 mod console_loans;
 mod console_warehouse;
+mod console_desk;
 mod contract;
 mod courier;
 mod data_safety;
