@@ -45,6 +45,18 @@ pub fn scope_of(conn: &mut Conn<'_>, key_id: Uuid) -> AppResult<Vec<Uuid>> {
     Ok(ids.into_iter().map(Uuid::from).collect())
 }
 
+/// The stores of each of these keys, as (key, store) in key then store order: one statement for a page of keys.
+pub fn scopes_of(conn: &mut Conn<'_>, key_ids: &[Id]) -> AppResult<Vec<(Id, Id)>> {
+    if key_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(with_conn!(conn, c => api_key_stores::table
+        .filter(api_key_stores::api_key_id.eq_any(key_ids))
+        .select((api_key_stores::api_key_id, api_key_stores::store_id))
+        .order((api_key_stores::api_key_id, api_key_stores::store_id))
+        .load(c))?)
+}
+
 /// The unrevoked key with this hash and the stores it may act on (in id order), in one statement: every request
 /// checks its key, and a store staff key's scope must not cost a second round trip. The key's row comes once per
 /// store (once with no store for keys without a scope).

@@ -214,10 +214,13 @@ pub fn list(db: &Db, bearer: &Bearer, page: PageRequest) -> AppResult<(Vec<ApiKe
 
 /// Revokes a key as an admin; see [`revoke_key`].
 pub fn revoke(db: &Db, bearer: &Bearer, id: Uuid) -> AppResult<ApiKey> {
-    bearer.write(db, |conn, principal| {
-        principal.require_admin()?;
-        revoke_key(conn, id, Some(principal.key_id))
-    })
+    bearer.write(db, |conn, principal| revoke_in(conn, principal, id))
+}
+
+/// [`revoke`] in the caller's transaction.
+pub fn revoke_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<ApiKey> {
+    principal.require_admin()?;
+    revoke_key(conn, id, Some(principal.key_id))
 }
 
 pub fn get_key(conn: &mut Conn<'_>, id: Uuid) -> AppResult<ApiKey> {
@@ -232,11 +235,15 @@ pub const LIST: &str = "/api-keys";
 pub fn list_keys(conn: &mut Conn<'_>, page: PageRequest) -> AppResult<(Vec<ApiKey>, Option<String>)> {
     let rows = repo::list(conn, page)?;
     let (rows, next) = page.finish(rows, |r| r.id.0);
-    let mut keys = Vec::with_capacity(rows.len());
-    for row in rows {
-        let scope = repo::scope_of(conn, row.id.0)?;
-        keys.push(ApiKey::from_row(row, scope));
-    }
+    let ids: Vec<Id> = rows.iter().map(|r| r.id).collect();
+    let scopes = repo::scopes_of(conn, &ids)?;
+    let keys = rows
+        .into_iter()
+        .map(|row| {
+            let scope = scopes.iter().filter(|(k, _)| *k == row.id).map(|(_, s)| s.0).collect();
+            ApiKey::from_row(row, scope)
+        })
+        .collect();
     Ok((keys, next))
 }
 

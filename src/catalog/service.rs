@@ -133,38 +133,54 @@ pub fn list_models(
 
 /// Changes a record, for admins; the code never changes.
 pub fn update<E: Entity>(db: &Db, bearer: &Bearer, id: Uuid, changes: &E::Changes) -> AppResult<E::Out> {
-    bearer.write(db, |conn, principal| {
-        principal.require_admin()?;
-        let actor = principal.key_id;
-        get_in::<E>(conn, id)?;
-        E::check_changes(conn, changes)?;
-        E::update_row(conn, id, changes, Ts(crate::now()))?;
-        audit::record(conn, Some(actor), "update", E::NAME, id, changes)?;
-        Ok(get_in::<E>(conn, id)?.into())
-    })
+    bearer.write(db, |conn, principal| update_in::<E>(conn, principal, id, changes))
+}
+
+/// [`update`] in the caller's transaction.
+pub fn update_in<E: Entity>(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    changes: &E::Changes,
+) -> AppResult<E::Out> {
+    principal.require_admin()?;
+    let actor = principal.key_id;
+    get_in::<E>(conn, id)?;
+    E::check_changes(conn, changes)?;
+    E::update_row(conn, id, changes, Ts(crate::now()))?;
+    audit::record(conn, Some(actor), "update", E::NAME, id, changes)?;
+    Ok(get_in::<E>(conn, id)?.into())
 }
 
 /// Deactivates (kept in history) or activates a record again, for admins; idempotent, audited when it changes
 /// something.
 pub fn set_active<E: Entity>(db: &Db, bearer: &Bearer, id: Uuid, active: bool) -> AppResult<E::Out> {
-    bearer.write(db, |conn, principal| {
-        principal.require_admin()?;
-        let actor = principal.key_id;
-        let row = get_in::<E>(conn, id)?;
-        if row.is_active() != active {
-            E::set_active_row(conn, id, active, Ts(crate::now()))?;
-            let action = if active { "activate" } else { "deactivate" };
-            audit::record(
-                conn,
-                Some(actor),
-                action,
-                E::NAME,
-                id,
-                &serde_json::json!({ "active": active }),
-            )?;
-        }
-        Ok(get_in::<E>(conn, id)?.into())
-    })
+    bearer.write(db, |conn, principal| set_active_in::<E>(conn, principal, id, active))
+}
+
+/// [`set_active`] in the caller's transaction.
+pub fn set_active_in<E: Entity>(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    active: bool,
+) -> AppResult<E::Out> {
+    principal.require_admin()?;
+    let actor = principal.key_id;
+    let row = get_in::<E>(conn, id)?;
+    if row.is_active() != active {
+        E::set_active_row(conn, id, active, Ts(crate::now()))?;
+        let action = if active { "activate" } else { "deactivate" };
+        audit::record(
+            conn,
+            Some(actor),
+            action,
+            E::NAME,
+            id,
+            &serde_json::json!({ "active": active }),
+        )?;
+    }
+    Ok(get_in::<E>(conn, id)?.into())
 }
 
 /// Implements [`Entity`] for a row whose table has its module in [`repo`], plus any checks of its own.

@@ -48,6 +48,7 @@ fn change(
 }
 
 /// [`change`] in the caller's transaction, as `principal`.
+/// [`change`] in the caller's transaction.
 fn change_in(
     conn: &mut Conn<'_>,
     principal: &Principal,
@@ -186,7 +187,18 @@ pub fn import(conn: &mut Conn<'_>, principal: &Principal, csv_text: &[u8], hold:
 /// Moves a loaner to another service center (not while reserved, on loan or retired); an available one serves the
 /// waitlist there.
 pub fn move_to(db: &Db, bearer: &Bearer, id: Uuid, store_id: Uuid, hold: Duration) -> AppResult<Loaner> {
-    change(db, bearer, id, |conn, principal, row| {
+    bearer.write(db, |conn, principal| move_in(conn, principal, id, store_id, hold))
+}
+
+/// [`move_to`] in the caller's transaction.
+pub fn move_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    id: Uuid,
+    store_id: Uuid,
+    hold: Duration,
+) -> AppResult<Loaner> {
+    change_in(conn, principal, id, |conn, principal, row| {
         let state = LoanerState::parse(&row.state);
         let store = lending_store(conn, principal, store_id, "store_id")?;
         if state.is_committed() || state == LoanerState::Retired {
@@ -214,7 +226,12 @@ pub fn move_to(db: &Db, bearer: &Bearer, id: Uuid, store_id: Uuid, hold: Duratio
 
 /// Retires a loaner for good, for the `reason` given (not while reserved or on loan; again is a no-op).
 pub fn retire(db: &Db, bearer: &Bearer, id: Uuid, reason: &str) -> AppResult<Loaner> {
-    change(db, bearer, id, |conn, principal, row| {
+    bearer.write(db, |conn, principal| retire_in(conn, principal, id, reason))
+}
+
+/// [`retire`] in the caller's transaction.
+pub fn retire_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, reason: &str) -> AppResult<Loaner> {
+    change_in(conn, principal, id, |conn, principal, row| {
         let mut checks = Checks::new();
         let reason = checks.text("reason", reason, 1, 1000);
         checks.finish()?;

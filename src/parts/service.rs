@@ -156,62 +156,68 @@ fn duplicate_sku(sku: &str) -> AppError {
 
 /// Changes a part, for admins.
 pub fn update(db: &Db, bearer: &Bearer, id: Uuid, update: &PartUpdate) -> AppResult<Part> {
-    bearer.write(db, |conn, principal| {
-        principal.require_admin()?;
-        let actor = principal.key_id;
-        get(conn, id)?;
-        check_compatibility(
-            conn,
-            update.compatible_model_ids.as_deref().unwrap_or_default(),
-            update.compatible_series_ids.as_deref().unwrap_or_default(),
-        )?;
-        let part = Id(id);
-        repo::update_part(conn, part, &update.changes, Ts(crate::now()))?;
-        if let Some(models) = &update.compatible_model_ids {
-            repo::delete_compatibility(conn, part, true)?;
-            insert_compatibility(conn, part, models, &[])?;
-        }
-        if let Some(series) = &update.compatible_series_ids {
-            repo::delete_compatibility(conn, part, false)?;
-            insert_compatibility(conn, part, &[], series)?;
-        }
-        if repo::count_compatibility(conn, part)? == 0 {
-            // The transaction rolls back: a part always fits something.
-            let field = if update.compatible_model_ids.is_some() {
-                "compatible_model_ids"
-            } else {
-                "compatible_series_ids"
-            };
-            return Err(AppError::field(
-                field,
-                "a part needs at least one compatible model or series",
-            ));
-        }
-        audit::record(conn, Some(actor), "update", "part", id, update)?;
-        load_in(conn, id)
-    })
+    bearer.write(db, |conn, principal| update_in(conn, principal, id, update))
+}
+
+/// [`update`] in the caller's transaction.
+pub fn update_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, update: &PartUpdate) -> AppResult<Part> {
+    principal.require_admin()?;
+    let actor = principal.key_id;
+    get(conn, id)?;
+    check_compatibility(
+        conn,
+        update.compatible_model_ids.as_deref().unwrap_or_default(),
+        update.compatible_series_ids.as_deref().unwrap_or_default(),
+    )?;
+    let part = Id(id);
+    repo::update_part(conn, part, &update.changes, Ts(crate::now()))?;
+    if let Some(models) = &update.compatible_model_ids {
+        repo::delete_compatibility(conn, part, true)?;
+        insert_compatibility(conn, part, models, &[])?;
+    }
+    if let Some(series) = &update.compatible_series_ids {
+        repo::delete_compatibility(conn, part, false)?;
+        insert_compatibility(conn, part, &[], series)?;
+    }
+    if repo::count_compatibility(conn, part)? == 0 {
+        // The transaction rolls back: a part always fits something.
+        let field = if update.compatible_model_ids.is_some() {
+            "compatible_model_ids"
+        } else {
+            "compatible_series_ids"
+        };
+        return Err(AppError::field(
+            field,
+            "a part needs at least one compatible model or series",
+        ));
+    }
+    audit::record(conn, Some(actor), "update", "part", id, update)?;
+    load_in(conn, id)
 }
 
 /// Deactivates or activates a part, for admins; idempotent, audited when it changes something.
 pub fn set_active(db: &Db, bearer: &Bearer, id: Uuid, active: bool) -> AppResult<Part> {
-    bearer.write(db, |conn, principal| {
-        principal.require_admin()?;
-        let actor = principal.key_id;
-        let row = get(conn, id)?;
-        if row.active != active {
-            repo::set_active(conn, Id(id), active, Ts(crate::now()))?;
-            let action = if active { "activate" } else { "deactivate" };
-            audit::record(
-                conn,
-                Some(actor),
-                action,
-                "part",
-                id,
-                &serde_json::json!({ "active": active }),
-            )?;
-        }
-        load_in(conn, id)
-    })
+    bearer.write(db, |conn, principal| set_active_in(conn, principal, id, active))
+}
+
+/// [`set_active`] in the caller's transaction.
+pub fn set_active_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, active: bool) -> AppResult<Part> {
+    principal.require_admin()?;
+    let actor = principal.key_id;
+    let row = get(conn, id)?;
+    if row.active != active {
+        repo::set_active(conn, Id(id), active, Ts(crate::now()))?;
+        let action = if active { "activate" } else { "deactivate" };
+        audit::record(
+            conn,
+            Some(actor),
+            action,
+            "part",
+            id,
+            &serde_json::json!({ "active": active }),
+        )?;
+    }
+    load_in(conn, id)
 }
 
 /// One page of parts, each with its price in force now.

@@ -114,3 +114,68 @@ pub fn names_of_keys(conn: &mut Conn<'_>, key_ids: &[Uuid]) -> AppResult<Vec<(Uu
         .load(c))?;
     Ok(rows.into_iter().map(|(k, u, d)| (k.0, u, d)).collect())
 }
+
+pub fn find(conn: &mut Conn<'_>, id: Uuid) -> AppResult<Option<UserRow>> {
+    Ok(with_conn!(conn, c => users::table
+        .find(Id(id))
+        .select(UserRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Every user with their key's role and stores, by username, in one statement: the rows repeat once per store
+/// (once with no store for a user without a scope), in store id order.
+pub fn list_with_access(conn: &mut Conn<'_>) -> AppResult<Vec<(UserRow, String, Option<Id>)>> {
+    Ok(with_conn!(conn, c => users::table
+        .inner_join(api_keys::table.left_join(api_key_stores::table))
+        .order((users::username, api_key_stores::store_id))
+        .select((UserRow::as_select(), api_keys::role, api_key_stores::store_id.nullable()))
+        .load(c))?)
+}
+
+pub fn set_disabled(conn: &mut Conn<'_>, id: Uuid, disabled: bool, now: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(users::table.find(Id(id)))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(())
+}
+
+/// A new password; the account's failures and lock start over.
+pub fn set_password(conn: &mut Conn<'_>, id: Uuid, password_hash: &str, now: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(users::table.find(Id(id)))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::failed_attempts.eq(0),
+            users::locked_until.eq(None::<Ts>),
+            users::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn set_profile(conn: &mut Conn<'_>, id: Uuid, display_name: &str, locale: &str, now: Ts) -> AppResult<()> {
+    with_conn!(conn, c => diesel::update(users::table.find(Id(id)))
+        .set((users::display_name.eq(display_name), users::locale.eq(locale), users::updated_at.eq(now)))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Ends every session of a user at once, on every instance (they are rows, not cookies).
+pub fn delete_sessions_of(conn: &mut Conn<'_>, user: Uuid) -> AppResult<usize> {
+    Ok(with_conn!(conn, c => diesel::delete(sessions::table.filter(sessions::user_id.eq(Id(user)))).execute(c))?)
+}
+
+/// Gives a user's key a new role and replaces its stores.
+pub fn set_key_access(conn: &mut Conn<'_>, key_id: Uuid, role: &str, store_ids: &[Uuid]) -> AppResult<()> {
+    let key = Id(key_id);
+    with_conn!(conn, c => diesel::update(api_keys::table.find(key)).set(api_keys::role.eq(role)).execute(c))?;
+    with_conn!(conn, c => diesel::delete(api_key_stores::table.filter(api_key_stores::api_key_id.eq(key))).execute(c))?;
+    let rows: Vec<_> = store_ids
+        .iter()
+        .map(|s| (api_key_stores::api_key_id.eq(key), api_key_stores::store_id.eq(Id(*s))))
+        .collect();
+    if !rows.is_empty() {
+        with_conn!(conn, c => diesel::insert_into(api_key_stores::table).values(&rows).execute(c))?;
+    }
+    Ok(())
+}

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::model::MIN_PASSWORD_CHARS;
+
 /// Failures allowed before the account waits: typing slips cost nothing.
 pub const FREE_FAILURES: i32 = 2;
 /// The first wait, doubled with each further failure.
@@ -58,6 +60,18 @@ pub fn local_next(next: &str) -> Option<&str> {
         && next.chars().all(|c| !c.is_control());
     fits.then_some(next)
 }
+
+/// Why a new password is refused, if it is: shorter than [`MIN_PASSWORD_CHARS`] or longer than the sign-in form takes.
+pub fn password_problem(password: &str) -> Option<String> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Some(format!("must be at least {MIN_PASSWORD_CHARS} characters"));
+    }
+    (chars > MAX_PASSWORD_CHARS).then(|| format!("must be at most {MAX_PASSWORD_CHARS} characters"))
+}
+
+/// The longest password accepted: what the sign-in form lets one type.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 #[cfg(test)]
 mod tests {
@@ -124,6 +138,14 @@ mod tests {
         ] {
             assert_eq!(local_next(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn passwords_are_long_enough_and_not_endless() {
+        assert!(password_problem("123456789").is_some());
+        assert_eq!(password_problem("1234567890"), None);
+        assert_eq!(password_problem("密码密码密码密码密码"), None, "characters, not bytes");
+        assert!(password_problem(&"x".repeat(1025)).is_some());
     }
 
     #[test]

@@ -6,13 +6,16 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use uuid::Uuid;
 
-use super::model::{Locale, NewUser, SessionRow, SessionUser, UserRow, hash_password, verify_nobody, verify_password};
+use super::model::{
+    Locale, NewUser, SessionRow, SessionUser, UserRow, Username, hash_password, verify_nobody, verify_password,
+};
 use super::{repo, rules};
 use crate::audit;
 use crate::auth::{NewApiKey, Principal, Role};
 use crate::db::types::{Id, Ts};
 use crate::db::{Conn, Db};
 use crate::error::{AppError, AppResult};
+use crate::http::validate::Checks;
 
 /// The cookie that carries a session's token.
 pub const SESSION_COOKIE: &str = "depot_session";
@@ -241,4 +244,281 @@ pub fn names_of_keys(conn: &mut Conn<'_>, key_ids: &[Uuid]) -> AppResult<Vec<(Uu
 /// round, for users who never come back to sign in (a sign-in clears only its own user's).
 pub fn sweep_sessions(db: &Db, now: DateTime<Utc>, settings: SessionSettings) -> AppResult<usize> {
     db.write(|conn| repo::delete_all_ended_sessions(conn, Ts(now), Ts(now - settings.idle)))
+/// A user as the admins' list shows them: who, in which language, their role and stores (those of their key), and
+/// whether they may sign in.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub locale: Locale,
+    pub role: Role,
+    pub store_ids: Vec<Uuid>,
+    pub disabled: bool,
+    pub key_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A role and scope for a user, checked as a key's are ([`crate::auth::CreateApiKey::parse`]); couriers are machine
+/// clients and have no console.
+fn access(checks: &mut Checks, role: &str, store_ids: Vec<Uuid>) -> Option<(Role, Vec<Uuid>)> {
+    let role = match Role::parse(role) {
+        Some(Role::Courier) | None => {
+            checks.fail("role", "must be admin, store_staff or warehouse");
+            return None;
+        }
+        Some(role) => role,
+    };
+    let scope = crate::auth::CreateApiKey {
+        role,
+        label: "console user".to_owned(),
+        store_ids,
+        partner_id: None,
+    }
+    .parse();
+    match scope {
+        Ok(key) => Some((role, key.store_ids)),
+        Err(AppError::Validation(errors)) => {
+            for e in errors {
+                checks.fail(&e.field, e.message);
+            }
+            None
+        }
+        Err(e) => {
+            checks.fail("store_ids", e.to_string());
+            None
+        }
+    }
+}
+
+fn locale(checks: &mut Checks, value: &str) -> Locale {
+    Locale::parse(value).unwrap_or_else(|| {
+        checks.fail("locale", "must be zh-CN or en");
+        Locale::ZhCn
+    })
+}
+
+fn password(checks: &mut Checks, value: &str) {
+    if let Some(why) = rules::password_problem(value) {
+        checks.fail("password", why);
+    }
+}
+
+/// A new user as typed into a form, checked: every problem is named by its field.
+pub fn parse_new_user(
+    username: &str,
+    display_name: &str,
+    role: &str,
+    store_ids: Vec<Uuid>,
+    locale_typed: &str,
+    password_typed: &str,
+) -> AppResult<NewUser> {
+    let mut checks = Checks::new();
+    let username = Username::parse(username)
+        .map_err(|why| checks.fail("username", why))
+        .ok();
+    let display_name = checks.text("display_name", display_name, 1, 200);
+    let access = access(&mut checks, role, store_ids);
+    let locale = locale(&mut checks, locale_typed);
+    password(&mut checks, password_typed);
+    checks.finish()?;
+    match (username, access) {
+        (Some(username), Some((role, store_ids))) => Ok(NewUser {
+            username,
+            display_name,
+            role,
+            store_ids,
+            locale,
+            password: password_typed.to_owned(),
+        }),
+        _ => Err(AppError::field("username", "is not valid")),
+    }
+}
+
+/// Checks a new password typed for a reset.
+pub fn check_password(password_typed: &str) -> AppResult<()> {
+    let mut checks = Checks::new();
+    password(&mut checks, password_typed);
+    checks.finish()
+}
+
+/// Creates a user as an admin, in the caller's transaction; the password was hashed before it opened.
+pub fn create_in(
+    conn: &mut Conn<'_>,
+    principal: &Principal,
+    new: &NewUser,
+    password_hash: String,
+) -> AppResult<UserRow> {
+    principal.require_admin()?;
+    create_user(conn, new, password_hash, Some(principal.key_id))
+}
+
+/// Every user, by username, with their role and stores: one statement.
+pub fn list_in(conn: &mut Conn<'_>, principal: &Principal) -> AppResult<Vec<UserSummary>> {
+    principal.require_admin()?;
+    let mut users: Vec<UserSummary> = Vec::new();
+    for (row, role, store) in repo::list_with_access(conn)? {
+        match users.last_mut() {
+            Some(last) if last.id == row.id.0 => last.store_ids.extend(store.map(Uuid::from)),
+            _ => users.push(summary(row, &role, store.map(Uuid::from).into_iter().collect())),
+        }
+    }
+    Ok(users)
+}
+
+fn summary(row: UserRow, role: &str, store_ids: Vec<Uuid>) -> UserSummary {
+    let role = Role::parse(role).unwrap_or(Role::StoreStaff);
+    UserSummary {
+        id: row.id.0,
+        username: row.username,
+        display_name: row.display_name,
+        locale: Locale::parse(&row.locale).unwrap_or(Locale::ZhCn),
+        store_ids: match role {
+            Role::StoreStaff | Role::Warehouse => store_ids,
+            Role::Admin | Role::Courier => Vec::new(),
+        },
+        role,
+        disabled: row.disabled,
+        key_id: row.key_id.0,
+        created_at: row.created_at.0,
+    }
+}
+
+/// One user, as an admin sees them.
+pub fn get_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<UserSummary> {
+    principal.require_admin()?;
+    let row = repo::find(conn, id)?.ok_or(AppError::NotFound("user"))?;
+    let key = crate::auth::service::get_key(conn, row.key_id.0)?;
+    Ok(summary(row, key.role.as_str(), key.store_ids))
+}
+
+/// The user an admin acts on, who must not be the admin themself: nobody disables or demotes their own account by
+/// a slip (another admin can).
+fn other_user(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, what: &str) -> AppResult<UserRow> {
+    principal.require_admin()?;
+    let row = repo::find(conn, id)?.ok_or(AppError::NotFound("user"))?;
+    if row.key_id.0 == principal.key_id {
+        return Err(AppError::conflict(
+            "own_account",
+            format!("you cannot {what} your own account"),
+        ));
+    }
+    Ok(row)
+}
+
+/// Disables a user (admin): their sessions end at once and they can no longer sign in; what they did stays theirs
+/// in the history. Again is a no-op.
+pub fn disable_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<()> {
+    let row = other_user(conn, principal, id, "disable")?;
+    let now = Ts(crate::now());
+    let ended = repo::delete_sessions_of(conn, id)?;
+    if !row.disabled {
+        repo::set_disabled(conn, id, true, now)?;
+        audit::record(
+            conn,
+            Some(principal.key_id),
+            "disable",
+            "user",
+            id,
+            &serde_json::json!({ "sessions_ended": ended }),
+        )?;
+    }
+    Ok(())
+}
+
+/// Lets a disabled user sign in again (admin). Again is a no-op.
+pub fn enable_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid) -> AppResult<()> {
+    principal.require_admin()?;
+    let row = repo::find(conn, id)?.ok_or(AppError::NotFound("user"))?;
+    if row.disabled {
+        repo::set_disabled(conn, id, false, Ts(crate::now()))?;
+        audit::record(
+            conn,
+            Some(principal.key_id),
+            "enable",
+            "user",
+            id,
+            &serde_json::json!({}),
+        )?;
+    }
+    Ok(())
+}
+
+/// Sets a user's password (admin; hashed before the transaction): their sessions end, and the lock-out count
+/// starts over.
+pub fn reset_password_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, password_hash: &str) -> AppResult<()> {
+    principal.require_admin()?;
+    repo::find(conn, id)?.ok_or(AppError::NotFound("user"))?;
+    let ended = repo::delete_sessions_of(conn, id)?;
+    repo::set_password(conn, id, password_hash, Ts(crate::now()))?;
+    audit::record(
+        conn,
+        Some(principal.key_id),
+        "reset_password",
+        "user",
+        id,
+        &serde_json::json!({ "sessions_ended": ended }),
+    )
+}
+
+/// A change of a user's name, language, role or stores, as typed into a form, checked.
+pub struct UserChange {
+    pub display_name: String,
+    pub locale: Locale,
+    pub role: Role,
+    pub store_ids: Vec<Uuid>,
+}
+
+pub fn parse_change(display_name: &str, locale_typed: &str, role: &str, store_ids: Vec<Uuid>) -> AppResult<UserChange> {
+    let mut checks = Checks::new();
+    let display_name = checks.text("display_name", display_name, 1, 200);
+    let locale = locale(&mut checks, locale_typed);
+    let access = access(&mut checks, role, store_ids);
+    checks.finish()?;
+    let (role, store_ids) = access.ok_or_else(|| AppError::field("role", "is not valid"))?;
+    Ok(UserChange {
+        display_name,
+        locale,
+        role,
+        store_ids,
+    })
+}
+
+/// Changes a user's name, language, role and stores (admin). The role and stores are their key's, so the change
+/// holds from their next request on, sessions included; an admin may not change their own role or stores.
+pub fn change_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, change: &UserChange) -> AppResult<()> {
+    principal.require_admin()?;
+    let row = repo::find(conn, id)?.ok_or(AppError::NotFound("user"))?;
+    let before = crate::auth::service::get_key(conn, row.key_id.0)?;
+    let access_changes = before.role != change.role || before.store_ids != change.store_ids;
+    if access_changes && row.key_id.0 == principal.key_id {
+        return Err(AppError::conflict_on(
+            "role",
+            "own_account",
+            "you cannot change your own role or stores",
+        ));
+    }
+    for (i, store_id) in change.store_ids.iter().enumerate() {
+        if !crate::auth::repo::store_exists(conn, *store_id)? {
+            return Err(AppError::field(&format!("store_ids[{i}]"), "no such store"));
+        }
+    }
+    repo::set_profile(conn, id, &change.display_name, change.locale.as_str(), Ts(crate::now()))?;
+    if access_changes {
+        repo::set_key_access(conn, row.key_id.0, change.role.as_str(), &change.store_ids)?;
+    }
+    audit::record(
+        conn,
+        Some(principal.key_id),
+        "update",
+        "user",
+        id,
+        &serde_json::json!({
+            "display_name": change.display_name,
+            "locale": change.locale.as_str(),
+            "role": change.role.as_str(),
+            "store_ids": change.store_ids,
+            "key_id": row.key_id.0,
+        }),
+    )
 }
