@@ -223,6 +223,13 @@ impl ConnectionManager {
         }
     }
 
+    fn counter(&self) -> StatementCounter {
+        StatementCounter {
+            count: self.health.statements.clone(),
+            url: self.url.clone(),
+        }
+    }
+
     fn sqlite_path(&self) -> &str {
         let path = self.url.strip_prefix("sqlite://").unwrap_or(&self.url);
         path.strip_prefix("sqlite:").unwrap_or(path)
@@ -274,7 +281,7 @@ impl ConnectionManager {
                          errors answer 500 instead of 503"
                     );
                 }
-                conn.set_instrumentation(StatementCounter(self.health.statements.clone()));
+                conn.set_instrumentation(self.counter());
                 Ok(AnyConnection {
                     engine: EngineConnection::Pg(conn),
                     dead: false,
@@ -291,7 +298,7 @@ impl ConnectionManager {
                     self.synchronous.pragma()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
-                conn.set_instrumentation(StatementCounter(self.health.statements.clone()));
+                conn.set_instrumentation(self.counter());
                 Ok(AnyConnection {
                     engine: EngineConnection::Sqlite(conn),
                     dead: false,
@@ -341,13 +348,40 @@ pub struct DbHealth {
     statements: Arc<AtomicU64>,
 }
 
-/// Counts each statement a connection starts into [`DbHealth::statements`].
-struct StatementCounter(Arc<AtomicU64>);
+/// Watches every statement the server's connections start: the connection's URL and the statement's SQL (with its
+/// binds, as diesel prints it). The query-plan tests capture the real server's statements with it; nothing else
+/// sets one.
+pub type StatementObserver = fn(url: &str, sql: &str);
+
+static OBSERVER: Mutex<Option<StatementObserver>> = Mutex::new(None);
+/// Whether an observer is set: read on every statement, so that without one no lock is taken.
+static OBSERVED: AtomicBool = AtomicBool::new(false);
+
+/// Sets (or, with `None`, removes) the [`StatementObserver`].
+pub fn observe_statements(observer: Option<StatementObserver>) {
+    if let Ok(mut slot) = OBSERVER.lock() {
+        *slot = observer;
+        OBSERVED.store(observer.is_some(), Ordering::SeqCst);
+    }
+}
+
+/// Each connection's instrumentation: counts the statements it starts into [`DbHealth::statements`] and shows them
+/// to the [`StatementObserver`], if one is set.
+struct StatementCounter {
+    count: Arc<AtomicU64>,
+    url: String,
+}
 
 impl diesel::connection::Instrumentation for StatementCounter {
     fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
-        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
-            self.0.fetch_add(1, Ordering::Relaxed);
+        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
+            self.count.fetch_add(1, Ordering::Relaxed);
+            if OBSERVED.load(Ordering::Relaxed) {
+                let observer = OBSERVER.lock().ok().and_then(|o| *o);
+                if let Some(observe) = observer {
+                    observe(&self.url, &query.to_string());
+                }
+            }
         }
     }
 }

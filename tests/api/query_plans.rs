@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use depot::db::Engine;
-use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
@@ -18,26 +18,14 @@ use crate::helpers::{TestApp, spawn_app, test_engine};
 static TARGET: Mutex<Option<String>> = Mutex::new(None);
 static CAPTURED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Records the SQL of every statement run on connections to [`TARGET`].
-struct Recorder {
-    url: String,
-}
-
-impl Instrumentation for Recorder {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        match event {
-            InstrumentationEvent::StartEstablishConnection { url, .. } => url.clone_into(&mut self.url),
-            InstrumentationEvent::StartQuery { query, .. } => {
-                let target = TARGET.lock().ok().and_then(|t| t.clone());
-                if target.is_some_and(|t| self.url.contains(&format!("/{t}"))) {
-                    let text = query.to_string();
-                    let sql = text.split(" -- binds: ").next().unwrap_or_default().to_owned();
-                    if let Ok(mut all) = CAPTURED.lock() {
-                        all.push(sql);
-                    }
-                }
-            }
-            _ => {}
+/// Records the SQL of every statement the server runs on connections to [`TARGET`] (its
+/// [`depot::db::StatementObserver`]).
+fn record(url: &str, statement: &str) {
+    let target = TARGET.lock().ok().and_then(|t| t.clone());
+    if target.is_some_and(|t| url.contains(&format!("/{t}"))) {
+        let sql = statement.split(" -- binds: ").next().unwrap_or_default().to_owned();
+        if let Ok(mut all) = CAPTURED.lock() {
+            all.push(sql);
         }
     }
 }
@@ -260,7 +248,7 @@ fn every_list_query_uses_an_index_in_its_generic_plan() {
         );
         return;
     }
-    let _ = diesel::connection::set_default_instrumentation(|| Some(Box::new(Recorder { url: String::new() })));
+    depot::db::observe_statements(Some(record));
     let app = spawn_app();
     depot::seed::seed_demo(&app.db).unwrap_or_else(|e| panic!("seeding: {e}"));
     let store = app.get_admin("/api/v1/stores?kind=service_center&limit=1").body["items"][0]["id"]
@@ -441,7 +429,7 @@ fn ticket_search_uses_its_indexes_on_sqlite() {
         );
         return;
     }
-    let _ = diesel::connection::set_default_instrumentation(|| Some(Box::new(Recorder { url: String::new() })));
+    depot::db::observe_statements(Some(record));
     let app = spawn_app();
     let stores: Vec<String> = ["PLAN-A", "PLAN-B", "PLAN-C"]
         .iter()
@@ -626,7 +614,7 @@ fn the_webhook_claim_reads_an_endpoints_head_in_index_order_whatever_the_backlog
     use depot::db::types::{Id, Ts};
     use depot::webhooks::{model::MessageRow, repo};
 
-    let _ = diesel::connection::set_default_instrumentation(|| Some(Box::new(Recorder { url: String::new() })));
+    depot::db::observe_statements(Some(record));
     let app = crate::helpers::spawn_app_with(crate::webhooks::fast);
     let receiver = crate::webhooks::Receiver::start(|_, _| (204, std::time::Duration::ZERO));
     let (endpoint, _) = crate::webhooks::endpoint(&app, &app.admin_key, &receiver.url, &["stock.low"]);
