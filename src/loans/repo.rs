@@ -521,6 +521,8 @@ pub fn desk_loans(
         };
         q.load::<DeskLoan>(c)
     })?)
+}
+
 /// A model's series and whether it is premium (gets a loaner), for the desk's preview of an opening.
 pub fn series_of_model(conn: &mut Conn<'_>, model: Id) -> AppResult<Option<(Id, bool)>> {
     use crate::db::schema::product_models;

@@ -244,6 +244,8 @@ pub fn names_of_keys(conn: &mut Conn<'_>, key_ids: &[Uuid]) -> AppResult<Vec<(Uu
 /// round, for users who never come back to sign in (a sign-in clears only its own user's).
 pub fn sweep_sessions(db: &Db, now: DateTime<Utc>, settings: SessionSettings) -> AppResult<usize> {
     db.write(|conn| repo::delete_all_ended_sessions(conn, Ts(now), Ts(now - settings.idle)))
+}
+
 /// A user as the admins' list shows them: who, in which language, their role and stores (those of their key), and
 /// whether they may sign in.
 #[derive(Debug, Clone)]
