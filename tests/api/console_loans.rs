@@ -494,3 +494,81 @@ fn the_lists_page_costs_the_same_statements_however_many_rows_it_shows() {
     assert!(rows_many >= rows_few * 3, "{rows_few} rows, then {rows_many}");
     assert_eq!(many, few, "one statement per list, whatever the rows");
 }
+
+#[test]
+fn extend_mark_lost_and_cancel_go_through_their_forms_with_problems_beside_their_fields() {
+    let app = spawn_app();
+    let p = premium(&app, "LX", 1);
+    let lent = open(&app, &p).body;
+    let waiting = open(&app, &p).body;
+    let id = loan_of(&lent);
+    let waiting_id = loan_of(&waiting);
+    let mut b = signed_in(&app, "desk.lx", Role::StoreStaff, &p.store);
+    assert_eq!(
+        post_form(&mut b, &id, "issue", &hand_over_fields("2030-01-15T10:00", "", ""))
+            .0
+            .status,
+        303
+    );
+
+    let (earlier, _) = post_form(
+        &mut b,
+        &id,
+        "extend",
+        &[("due_at", "2030-01-10T10:00"), ("reason", "waiting on parts")],
+    );
+    assert_eq!(earlier.status, 422, "{}", earlier.html);
+    assert!(
+        earlier.html.contains("id=\"extend-due_at-problem\""),
+        "{}",
+        earlier.html
+    );
+    assert!(earlier.html.contains("value=\"waiting on parts\""));
+    let (later, _) = post_form(
+        &mut b,
+        &id,
+        "extend",
+        &[("due_at", "2030-02-01T10:00"), ("reason", "waiting on parts")],
+    );
+    assert_eq!(later.status, 303, "{}", later.html);
+    assert_eq!(loan(&app, &id)["due_at"], "2030-02-01T10:00:00Z");
+
+    let (no_charge, _) = post_form(&mut b, &id, "lost", &[("charge", ""), ("note", "")]);
+    assert_eq!(no_charge.status, 422, "{}", no_charge.html);
+    assert!(
+        no_charge.html.contains("id=\"lost-charge-problem\""),
+        "{}",
+        no_charge.html
+    );
+    assert_eq!(loan(&app, &id)["state"], "issued");
+    let (lost, _) = post_form(
+        &mut b,
+        &id,
+        "lost",
+        &[("charge", "1999.00"), ("note", "left in a taxi")],
+    );
+    assert_eq!(lost.status, 303, "{}", lost.html);
+    let gone = loan(&app, &id);
+    assert_eq!(gone["state"], "lost");
+    assert_eq!(gone["damage_charge"]["amount"], "1999.00");
+
+    let (blank, _) = post_form(&mut b, &waiting_id, "cancel", &[("reason", "  ")]);
+    assert_eq!(blank.status, 422, "{}", blank.html);
+    assert!(blank.html.contains("id=\"cancel-reason-problem\""), "{}", blank.html);
+    assert_eq!(loan(&app, &waiting_id)["state"], "waiting");
+    let (cancelled, _) = post_form(
+        &mut b,
+        &waiting_id,
+        "cancel",
+        &[("reason", "customer declined a loaner")],
+    );
+    assert_eq!(cancelled.status, 303, "{}", cancelled.html);
+    assert_eq!(loan(&app, &waiting_id)["state"], "cancelled");
+
+    // A role that works no loans is refused the form, and nothing changes.
+    let other = loan_of(&open(&app, &p).body);
+    let mut warehouse = signed_in(&app, "store.lx", Role::Warehouse, &p.store);
+    let (refused, _) = post_form(&mut warehouse, &other, "cancel", &[("reason", "not mine to cancel")]);
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    assert_eq!(loan(&app, &other)["state"], "waiting");
+}
