@@ -572,3 +572,21 @@ fn extend_mark_lost_and_cancel_go_through_their_forms_with_problems_beside_their
     assert_eq!(refused.status, 403, "{}", refused.html);
     assert_eq!(loan(&app, &other)["state"], "waiting");
 }
+
+#[test]
+fn a_chinese_speaking_user_sees_the_loan_page_and_the_lists_in_chinese() {
+    let app = spawn_app();
+    let p = premium(&app, "LZ", 1);
+    let id = loan_of(&open(&app, &p).body);
+    create_user(&app, "desk.lz", Role::StoreStaff, &[&p.store], Locale::ZhCn);
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in("desk.lz", PASSWORD, "/console/").status, 303);
+
+    let page = b.get(&format!("/console/loans/{id}"));
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("<html lang=\"zh-CN\">"));
+    assert!(page.html.contains("交付备用机"), "{}", page.html);
+    assert!(page.html.contains("屏幕"));
+    let lists = b.get("/console/desk/lists");
+    assert!(lists.html.contains("待取机"), "{}", lists.html);
+}
