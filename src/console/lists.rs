@@ -950,13 +950,10 @@ fn read_lists(conn: &mut Conn<'_>, principal: &Principal, now: DateTime<Utc>) ->
     ready.sort_by_key(|t| (t.ready_at, t.created_at));
     let late = TicketSearch {
         past_promise: true,
+        open_only: true,
         ..TicketSearch::default()
     };
-    let mut past_promise: Vec<TicketSummary> = crate::tickets::service::list_in(conn, principal, &late, page()?)?
-        .items
-        .into_iter()
-        .filter(|t| !t.status.is_final())
-        .collect();
+    let mut past_promise = crate::tickets::service::list_in(conn, principal, &late, page()?)?.items;
     past_promise.sort_by_key(|t| (t.promised_at, t.created_at));
     let overdue = crate::loans::service::desk_loans_in(
         conn,

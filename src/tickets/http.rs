@@ -303,6 +303,8 @@ pub struct TicketSearch {
     /// Uppercased.
     pub number_prefix: Option<String>,
     pub past_promise: bool,
+    /// Only tickets not closed or cancelled (the console's lists; the API has no such parameter).
+    pub open_only: bool,
 }
 
 impl TicketSearch {
@@ -338,6 +340,7 @@ impl TicketSearch {
             phone,
             number_prefix,
             past_promise: query.past_promise == Some(true),
+            open_only: false,
         })
     }
 }

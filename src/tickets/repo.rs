@@ -667,6 +667,8 @@ pub struct TicketFilter {
     pub customer: Option<Id>,
     pub number_prefix: Option<String>,
     pub past_promise_at: Option<Ts>,
+    /// Only tickets not closed or cancelled.
+    pub open_only: bool,
 }
 
 /// The tickets past their promise, written exactly as the partial index `tickets_past_promise`'s predicate, with
@@ -746,6 +748,9 @@ pub fn list(conn: &mut Conn<'_>, filter: TicketFilter) -> AppResult<Vec<TicketLi
                 .sql(lt)
                 .bind::<Text, _>(prefix_end(prefix));
             q = q.filter(range);
+        }
+        if filter.open_only {
+            q = q.filter(tickets::status.ne_all(["closed", "cancelled"]));
         }
         if let Some(now) = filter.past_promise_at {
             q = q

@@ -591,6 +591,7 @@ pub fn list_in(
             customer,
             number_prefix: search.number_prefix.clone(),
             past_promise_at: search.past_promise.then(|| Ts(crate::now())),
+            open_only: search.open_only,
         };
         let rows = repo::list(conn, filter)?;
         let (rows, next_cursor) = page.finish(rows, |r| r.id.0);

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::console::{Browser, Must, PASSWORD, Page, create_user};
 use crate::helpers::{TestApp, spawn_app};
-use crate::tickets::{Premium, open, premium};
+use crate::tickets::{Premium, add_loaner, open, premium};
 
 /// A signed-in browser of a user with `role` at `store`.
 fn signed_in<'a>(app: &'a TestApp, username: &str, role: Role, store: &str) -> Browser<'a> {
@@ -361,6 +361,9 @@ fn each_list_shows_its_rows_of_the_users_stores_and_not_another_stores() {
     let q = premium(&app, "LM", 1);
     let (ready, late, overdue, waiters, complaint) = one_of_each(&app, &p);
     let (q_ready, q_late, q_overdue, q_waiters, q_complaint) = one_of_each(&app, &q);
+    // Closed after being ready late: past its promise, but nothing left to chase.
+    let closed = open(&app, &p).body["id"].as_str().must().to_owned();
+    set_ticket(&app, &closed, "closed", Some(Utc::now() - Duration::hours(5)), true);
     let mut b = signed_in(&app, "desk.ll", Role::StoreStaff, &p.store);
 
     let page = b.get("/console/desk/lists");
@@ -443,4 +446,147 @@ fn another_stores_loan_is_a_404_page_and_its_forms_change_nothing() {
     assert_eq!(posted.status, 404, "{}", posted.html);
     assert_eq!(loan(&app, &id)["state"], "reserved");
     assert_eq!(other.get("/console/loans/not-a-loan").status, 404);
+}
+
+/// More rows for every list at a store that [`one_of_each`] has filled: a new loaner serves the first waiter, whose
+/// loan is then handed over and made overdue.
+fn more_of_each(app: &TestApp, p: &Premium) {
+    add_loaner(app, p, "A");
+    let reserved = app.get_admin(&format!("/api/v1/loans?store_id={}&state=reserved", p.store));
+    let served = reserved.body["items"][0]["id"].as_str().must().to_owned();
+    let issued = app.post_admin(&format!("/api/v1/loans/{served}/issue"), &json!({}));
+    assert_eq!(issued.status, 200, "{}", issued.text);
+    set_loan_due(app, &served, Utc::now() - Duration::days(1));
+    open(app, p);
+    let ready = open(app, p).body["id"].as_str().must().to_owned();
+    set_ticket(app, &ready, "ready_for_pickup", None, true);
+    let late = open(app, p).body["id"].as_str().must().to_owned();
+    set_ticket(app, &late, "repairing", Some(Utc::now() - Duration::hours(5)), false);
+    let complaint = app.post_admin(
+        "/api/v1/complaints",
+        &json!({"ticket_id": late, "category": "repair_quality", "text": "Still not repaired.",
+                "contact_preference": "phone", "channel": "phone"}),
+    );
+    assert_eq!(complaint.status, 201, "{}", complaint.text);
+}
+
+#[test]
+fn the_lists_page_costs_the_same_statements_however_many_rows_it_shows() {
+    let app = spawn_app();
+    let p = premium(&app, "LC", 1);
+    one_of_each(&app, &p);
+    let mut b = signed_in(&app, "desk.lc", Role::StoreStaff, &p.store);
+    let cost = |b: &mut Browser<'_>| {
+        let before = app.db.health().statements();
+        let page = b.get("/console/desk/lists");
+        assert_eq!(page.status, 200, "{}", page.html);
+        (
+            app.db.health().statements() - before,
+            page.html.matches("<tr id=").count(),
+        )
+    };
+    cost(&mut b);
+    let (few, rows_few) = cost(&mut b);
+    for _ in 0..3 {
+        more_of_each(&app, &p);
+    }
+    let (many, rows_many) = cost(&mut b);
+    assert!(rows_many >= rows_few * 3, "{rows_few} rows, then {rows_many}");
+    assert_eq!(many, few, "one statement per list, whatever the rows");
+}
+
+#[test]
+fn extend_mark_lost_and_cancel_go_through_their_forms_with_problems_beside_their_fields() {
+    let app = spawn_app();
+    let p = premium(&app, "LX", 1);
+    let lent = open(&app, &p).body;
+    let waiting = open(&app, &p).body;
+    let id = loan_of(&lent);
+    let waiting_id = loan_of(&waiting);
+    let mut b = signed_in(&app, "desk.lx", Role::StoreStaff, &p.store);
+    assert_eq!(
+        post_form(&mut b, &id, "issue", &hand_over_fields("2030-01-15T10:00", "", ""))
+            .0
+            .status,
+        303
+    );
+
+    let (earlier, _) = post_form(
+        &mut b,
+        &id,
+        "extend",
+        &[("due_at", "2030-01-10T10:00"), ("reason", "waiting on parts")],
+    );
+    assert_eq!(earlier.status, 422, "{}", earlier.html);
+    assert!(
+        earlier.html.contains("id=\"extend-due_at-problem\""),
+        "{}",
+        earlier.html
+    );
+    assert!(earlier.html.contains("value=\"waiting on parts\""));
+    let (later, _) = post_form(
+        &mut b,
+        &id,
+        "extend",
+        &[("due_at", "2030-02-01T10:00"), ("reason", "waiting on parts")],
+    );
+    assert_eq!(later.status, 303, "{}", later.html);
+    assert_eq!(loan(&app, &id)["due_at"], "2030-02-01T10:00:00Z");
+
+    let (no_charge, _) = post_form(&mut b, &id, "lost", &[("charge", ""), ("note", "")]);
+    assert_eq!(no_charge.status, 422, "{}", no_charge.html);
+    assert!(
+        no_charge.html.contains("id=\"lost-charge-problem\""),
+        "{}",
+        no_charge.html
+    );
+    assert_eq!(loan(&app, &id)["state"], "issued");
+    let (lost, _) = post_form(
+        &mut b,
+        &id,
+        "lost",
+        &[("charge", "1999.00"), ("note", "left in a taxi")],
+    );
+    assert_eq!(lost.status, 303, "{}", lost.html);
+    let gone = loan(&app, &id);
+    assert_eq!(gone["state"], "lost");
+    assert_eq!(gone["damage_charge"]["amount"], "1999.00");
+
+    let (blank, _) = post_form(&mut b, &waiting_id, "cancel", &[("reason", "  ")]);
+    assert_eq!(blank.status, 422, "{}", blank.html);
+    assert!(blank.html.contains("id=\"cancel-reason-problem\""), "{}", blank.html);
+    assert_eq!(loan(&app, &waiting_id)["state"], "waiting");
+    let (cancelled, _) = post_form(
+        &mut b,
+        &waiting_id,
+        "cancel",
+        &[("reason", "customer declined a loaner")],
+    );
+    assert_eq!(cancelled.status, 303, "{}", cancelled.html);
+    assert_eq!(loan(&app, &waiting_id)["state"], "cancelled");
+
+    // A role that works no loans is refused the form, and nothing changes.
+    let other = loan_of(&open(&app, &p).body);
+    let mut warehouse = signed_in(&app, "store.lx", Role::Warehouse, &p.store);
+    let (refused, _) = post_form(&mut warehouse, &other, "cancel", &[("reason", "not mine to cancel")]);
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    assert_eq!(loan(&app, &other)["state"], "waiting");
+}
+
+#[test]
+fn a_chinese_speaking_user_sees_the_loan_page_and_the_lists_in_chinese() {
+    let app = spawn_app();
+    let p = premium(&app, "LZ", 1);
+    let id = loan_of(&open(&app, &p).body);
+    create_user(&app, "desk.lz", Role::StoreStaff, &[&p.store], Locale::ZhCn);
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in("desk.lz", PASSWORD, "/console/").status, 303);
+
+    let page = b.get(&format!("/console/loans/{id}"));
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("<html lang=\"zh-CN\">"));
+    assert!(page.html.contains("交付备用机"), "{}", page.html);
+    assert!(page.html.contains("屏幕"));
+    let lists = b.get("/console/desk/lists");
+    assert!(lists.html.contains("待取机"), "{}", lists.html);
 }
