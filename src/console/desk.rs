@@ -1020,13 +1020,15 @@ struct Loaded {
     names: Names,
     files: Vec<FileOut>,
     parts: Vec<PartRow>,
+    /// For the work order: the store and the model.
     store: Option<StoreRow>,
+    model: Option<crate::catalog::ModelRow>,
 }
 
 /// Most photos the page lists.
 const PHOTO_LIMIT: i64 = 100;
 
-fn load(state: &AppState, signed: &Signed, id: Uuid, with_store: bool) -> AppResult<Loaded> {
+fn load(state: &AppState, signed: &Signed, id: Uuid, for_print: bool) -> AppResult<Loaded> {
     signed.bearer().read(&state.db, |conn, principal| {
         crate::tickets::require_ticket_role(principal)?;
         let row = crate::tickets::ticket_in_scope(conn, principal, id)?;
@@ -1037,9 +1039,12 @@ fn load(state: &AppState, signed: &Signed, id: Uuid, with_store: bool) -> AppRes
         let names = crate::users::service::names_of_keys(conn, &keys)?;
         let files = crate::files::service::of_ticket_in(conn, id, PHOTO_LIMIT)?;
         let parts = crate::parts::repo::active_parts_fitting(conn, row.model_id, Id(ticket.series_id))?;
-        let store = match with_store {
-            true => crate::catalog::repo::stores::find(conn, row.store_id.0)?,
-            false => None,
+        let (store, model) = match for_print {
+            true => (
+                crate::catalog::repo::stores::find(conn, row.store_id.0)?,
+                crate::catalog::repo::models::find(conn, row.model_id.0)?,
+            ),
+            false => (None, None),
         };
         Ok(Loaded {
             ticket,
@@ -1048,6 +1053,7 @@ fn load(state: &AppState, signed: &Signed, id: Uuid, with_store: bool) -> AppRes
             files,
             parts,
             store,
+            model,
         })
     })
 }
@@ -1233,7 +1239,7 @@ fn ticket_view(signed: &Signed, loaded: Loaded, problems: Problems, tracking_lin
         .iter()
         .filter(|(_, a)| actions.contains(a))
         .map(|(slug, a)| Step {
-            slug: *slug,
+            slug,
             label: step_label(w, *a),
             idem: kit::form_token(),
         })
@@ -1726,16 +1732,6 @@ async fn work_order(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
         Err(e) => return Err(e),
     };
     let w = words(signed.locale());
-    let model = {
-        let state = state.clone();
-        let model_id = loaded.row.model_id;
-        web::block(move || {
-            state
-                .db
-                .read(|conn| crate::catalog::repo::models::find(conn, model_id.0))
-        })
-        .await??
-    };
     let ticket = &loaded.ticket;
     let mut condition: Vec<String> = Vec::new();
     for (found, label) in [
@@ -1790,7 +1786,11 @@ async fn work_order(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
         promised: ticket.promised_at.map(when).unwrap_or_default(),
         customer: ticket.customer.name.clone(),
         phone: ticket.customer.phone.clone(),
-        model: model.map(|m| format!("{} ({})", m.name, m.code)).unwrap_or_default(),
+        model: loaded
+            .model
+            .as_ref()
+            .map(|m| format!("{} ({})", m.name, m.code))
+            .unwrap_or_default(),
         imei: ticket.device_imei.clone(),
         condition: if condition.is_empty() {
             w.none.to_owned()

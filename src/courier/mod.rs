@@ -31,7 +31,9 @@ pub use model::{
     PostEvent, TrackingEvent, timeline_entries,
 };
 pub use repo::{events_of, lock_pickups_of, pickups_of};
-pub use service::{cancel_leg, create_partner, create_pickup, list_partners, pickup_view, post_event, post_events};
+pub use service::{
+    cancel_leg, create_partner, create_pickup, list_partners, pickup_view, pickup_views, post_event, post_events,
+};
 
 #[derive(OpenApi)]
 #[openapi(paths(

@@ -42,6 +42,22 @@ pub fn events_of(conn: &mut Conn<'_>, pickup: Id) -> AppResult<Vec<TrackingEvent
     Ok(rows.into_iter().map(TrackingEvent::from).collect())
 }
 
+/// The tracking events of several pickups in one query, each with its pickup, in the order they happened.
+pub fn events_of_pickups(conn: &mut Conn<'_>, pickups: &[Id]) -> AppResult<Vec<(Id, TrackingEvent)>> {
+    if pickups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<EventRow> = with_conn!(conn, c => pickup_events::table
+        .filter(pickup_events::pickup_id.eq_any(pickups))
+        .order((pickup_events::happened_at, pickup_events::id))
+        .select(EventRow::as_select())
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.pickup_id, TrackingEvent::from(r)))
+        .collect())
+}
+
 pub fn pickup(conn: &mut Conn<'_>, id: Id) -> AppResult<PickupRow> {
     Ok(with_conn!(conn, c => pickups::table.find(id).select(PickupRow::as_select()).first(c))?)
 }

@@ -546,11 +546,14 @@ mod next_action_tests {
     use crate::tickets::{TicketAction as A, TicketStatus as S};
     use crate::warranty::Remedy;
 
+    /// Status, remedies offered, remedy chosen, free, quote state; the steps expected.
+    type Case<'a> = (S, &'a [Remedy], Option<&'a str>, bool, Option<&'a str>, &'a [A]);
+
     #[test]
     fn only_the_moves_the_routes_would_take_are_offered() {
         let free = [Remedy::FreeRepair];
         let choice = [Remedy::Exchange, Remedy::FreeRepair];
-        let cases: [(S, &[Remedy], Option<&str>, bool, Option<&str>, &[A]); 9] = [
+        let cases: [Case<'_>; 9] = [
             (S::Received, &free, None, true, None, &[A::StartDiagnosis, A::Cancel]),
             (
                 S::Diagnosing,

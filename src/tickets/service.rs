@@ -404,10 +404,8 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
     keys.dedup();
     let names = crate::users::service::names_of_keys(conn, &keys)?;
     let parts = crate::repairs::summary(conn, &row)?;
-    let pickups = crate::courier::pickups_of(conn, row.id)?
-        .into_iter()
-        .map(|r| crate::courier::pickup_view(conn, r, true))
-        .collect::<AppResult<Vec<_>>>()?;
+    let pickups = crate::courier::pickups_of(conn, row.id)?;
+    let pickups = crate::courier::pickup_views(conn, pickups, true)?;
     view(
         row,
         Related {
