@@ -795,7 +795,8 @@ async fn upload_fields(req: &HttpRequest, mut payload: web::Payload) -> AppResul
             }
             bytes.extend_from_slice(&chunk);
         }
-        let text = String::from_utf8(bytes).map_err(|_| AppError::field(&name, "must be UTF-8 text"))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| AppError::field(&name, "must be UTF-8 text (save the sheet as CSV UTF-8)"))?;
         fields.entry(name).or_insert(text);
     }
     Ok(fields)
@@ -814,9 +815,14 @@ async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
             // A body the form cannot be read from: say so above the form (no token could be checked, nothing done).
             let all = locations(&state, &signed).await?;
             let mut page = ReceivePage::blank(&signed, mine(&all));
-            page.csv_problem = Problems::of(e)?
-                .general
-                .or(Some(words(&signed).import_refused.to_owned()));
+            let problems = Problems::of(e)?;
+            page.csv_problem = problems.general.or_else(|| {
+                problems
+                    .fields
+                    .into_iter()
+                    .next()
+                    .map(|(name, why)| format!("{name}: {why}"))
+            });
             return show_again(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
