@@ -221,6 +221,15 @@ fn a_good_csv_file_raises_on_hand_and_shows_what_was_received() {
     );
     assert_eq!(page.status, 303, "{}", page.html);
     assert_eq!(page.location, "/console/warehouse/receive?received=GR-7");
+    // The same form sent again (a double click) answers as the first and receives nothing more.
+    let again = post_multipart(
+        &app,
+        &w.browser,
+        "/console/warehouse/receive/import",
+        &[("csrf", &csrf), ("idem", &idem), ("csv", "")],
+        Some(csv),
+    );
+    assert_eq!((again.status, again.location.as_str()), (303, page.location.as_str()));
     assert_eq!(on_hand(&app, &w.wh, &screen), screen_before + 10);
     assert_eq!(on_hand(&app, &w.wh, &battery), battery_before + 5);
 
