@@ -369,8 +369,22 @@ struct LevelsPage {
     saved: bool,
 }
 
+/// What the stock page shows: its filters and page size, as the user gave them.
+struct LevelFilters {
+    location: String,
+    text: String,
+    low_only: bool,
+    limit: Option<i64>,
+}
+
 /// The query string of the stock page with these filters (and a cursor).
-fn levels_query(location: &str, text: &str, low_only: bool, cursor: Option<&str>) -> String {
+fn levels_query(filters: &LevelFilters, cursor: Option<&str>) -> String {
+    let LevelFilters {
+        location,
+        text,
+        low_only,
+        limit,
+    } = filters;
     let mut q = form_urlencoded::Serializer::new(String::new());
     if !location.is_empty() {
         q.append_pair("location", location);
@@ -378,8 +392,11 @@ fn levels_query(location: &str, text: &str, low_only: bool, cursor: Option<&str>
     if !text.is_empty() {
         q.append_pair("q", text);
     }
-    if low_only {
+    if *low_only {
         q.append_pair("low", "1");
+    }
+    if let Some(limit) = limit {
+        q.append_pair("limit", &limit.to_string());
     }
     if let Some(cursor) = cursor {
         q.append_pair("cursor", cursor);
@@ -398,12 +415,14 @@ async fn levels(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpR
     let location = field(&q, "location").trim().to_owned();
     let text = field(&q, "q").trim().to_owned();
     let low_only = !field(&q, "low").is_empty();
+    // A page size the API would refuse is shown as its problem.
+    let limit = optional(&q, "limit").map(|l| l.parse::<i64>().unwrap_or(0));
     let search = LevelSearch {
         location: Uuid::parse_str(&location).ok(),
         part: None,
         text: optional(&q, "q"),
         low_only,
-        limit: None,
+        limit,
         cursor: optional(&q, "cursor"),
     };
     let db = state.db.clone();
@@ -433,12 +452,16 @@ async fn levels(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpR
             problems_of(e, &[])?,
         ),
     };
-    let next = lines.next_cursor.as_deref().map(|c| {
-        format!(
-            "/console/warehouse/?{}",
-            levels_query(&location, &text, low_only, Some(c))
-        )
-    });
+    let filters = LevelFilters {
+        location,
+        text,
+        low_only,
+        limit,
+    };
+    let next = lines
+        .next_cursor
+        .as_deref()
+        .map(|c| format!("/console/warehouse/?{}", levels_query(&filters, Some(c))));
     let rows = lines
         .items
         .into_iter()
@@ -454,9 +477,9 @@ async fn levels(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpR
         section: Section::Stock,
         handles: handles_stock(signed.principal()),
         locations: mine(&all),
-        back: levels_query(&location, &text, low_only, None),
-        location,
-        text,
+        back: levels_query(&filters, None),
+        location: filters.location,
+        text: filters.text,
         low_only,
         problems,
         rows,
@@ -795,7 +818,8 @@ async fn upload_fields(req: &HttpRequest, mut payload: web::Payload) -> AppResul
             }
             bytes.extend_from_slice(&chunk);
         }
-        let text = String::from_utf8(bytes).map_err(|_| AppError::field(&name, "must be UTF-8 text"))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| AppError::field(&name, "must be UTF-8 text (save the sheet as CSV UTF-8)"))?;
         fields.entry(name).or_insert(text);
     }
     Ok(fields)
@@ -814,9 +838,14 @@ async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
             // A body the form cannot be read from: say so above the form (no token could be checked, nothing done).
             let all = locations(&state, &signed).await?;
             let mut page = ReceivePage::blank(&signed, mine(&all));
-            page.csv_problem = Problems::of(e)?
-                .general
-                .or(Some(words(&signed).import_refused.to_owned()));
+            let problems = Problems::of(e)?;
+            page.csv_problem = problems.general.or_else(|| {
+                problems
+                    .fields
+                    .into_iter()
+                    .next()
+                    .map(|(name, why)| format!("{name}: {why}"))
+            });
             return show_again(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };

@@ -5,6 +5,8 @@
 //! - `http.rs`: the `/stock/...` routes with their request and response types.
 //! - `service.rs`: the use cases (receive, import, transfer, adjust, reorder settings, lists, the ledger check) and
 //!   the repair movements (`reserve_units`, `release_units`, `consume_units`) that repair use cases compose.
+//!   Beside them, the reads the console's warehouse pages need (`level_lines`: levels with their part and location,
+//!   filtered and paged in one query; `locations`; `received`) and `set_reorder_in` for its one-time forms.
 //! - `repo.rs`: the queries, among them the guarded updates that never let `reserved` exceed `on_hand`, and
 //!   `lock_levels`, the one order (location, part) in which every path locks more than one level.
 //! - `model.rs`: the level and movement rows and the movement kinds.

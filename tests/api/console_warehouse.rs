@@ -221,6 +221,15 @@ fn a_good_csv_file_raises_on_hand_and_shows_what_was_received() {
     );
     assert_eq!(page.status, 303, "{}", page.html);
     assert_eq!(page.location, "/console/warehouse/receive?received=GR-7");
+    // The same form sent again (a double click) answers as the first and receives nothing more.
+    let again = post_multipart(
+        &app,
+        &w.browser,
+        "/console/warehouse/receive/import",
+        &[("csrf", &csrf), ("idem", &idem), ("csv", "")],
+        Some(csv),
+    );
+    assert_eq!((again.status, again.location.as_str()), (303, page.location.as_str()));
     assert_eq!(on_hand(&app, &w.wh, &screen), screen_before + 10);
     assert_eq!(on_hand(&app, &w.wh, &battery), battery_before + 5);
 
@@ -658,7 +667,7 @@ fn the_pages_speak_the_users_language() {
 }
 
 #[test]
-fn the_stock_page_costs_as_many_statements_for_40_rows_as_for_2() {
+fn the_stock_page_costs_as_many_statements_for_40_rows_as_for_2_and_pages_like_the_api() {
     // No background loop runs (zero turns each off), so every statement counted is the page's.
     let app = spawn_app_with(|s| {
         s.sweep_interval = Duration::ZERO;
@@ -710,4 +719,26 @@ fn the_stock_page_costs_as_many_statements_for_40_rows_as_for_2() {
     assert_eq!(rows, 40);
     println!("the stock page ran {two} statements with 2 rows and {forty} with 40");
     assert_eq!(two, forty, "no statement per row");
+
+    // Paged as the API pages: a next link while more rows follow, none on the last page.
+    let first = b.get("/console/warehouse/?limit=25");
+    assert_eq!(first.html.matches("<tr id=\"level-").count(), 25, "{}", first.html);
+    let next = first
+        .html
+        .split("id=\"next-page\" href=\"")
+        .nth(1)
+        .unwrap_or_default()
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&#38;", "&");
+    assert!(
+        next.starts_with("/console/warehouse/?limit=25&cursor="),
+        "{}",
+        first.html
+    );
+    let last = b.get(&next);
+    assert_eq!(last.html.matches("<tr id=\"level-").count(), 15, "{}", last.html);
+    assert!(last.html.contains("level-WH-COUNT-CNT-40"), "{}", last.html);
+    assert!(!last.html.contains("id=\"next-page\""), "{}", last.html);
 }
