@@ -7,6 +7,7 @@ mod catalog;
 mod complaints;
 mod conflicts;
 mod console;
+mod console_admin;
 mod contract;
 mod courier;
 mod data_safety;
