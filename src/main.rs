@@ -623,12 +623,6 @@ fn users_command(url: &str, command: UsersCommand) -> anyhow::Result<()> {
                     line.trim_end_matches(['\r', '\n']).to_owned()
                 }
             };
-            if password.chars().count() < depot::users::model::MIN_PASSWORD_CHARS {
-                anyhow::bail!(
-                    "the password must be at least {} characters (DEPOT_USER_PASSWORD or standard input)",
-                    depot::users::model::MIN_PASSWORD_CHARS
-                );
-            }
             let store_ids = db
                 .read(|conn| {
                     let mut ids = Vec::new();
@@ -640,23 +634,16 @@ fn users_command(url: &str, command: UsersCommand) -> anyhow::Result<()> {
                     Ok(ids)
                 })
                 .map_err(fail)?;
-            // The same rules as a key's role and scope.
-            let scope = auth::CreateApiKey {
-                role,
-                label: format!("console user {}", username.as_str()),
+            // The rules of the admin's form: a password long enough, a role and stores as a key's.
+            let new = depot::users::service::parse_new_user(
+                username.as_str(),
+                display_name.as_deref().unwrap_or(username.as_str()),
+                role.as_str(),
                 store_ids,
-                partner_id: None,
-            }
-            .parse()
+                locale.as_str(),
+                &password,
+            )
             .map_err(fail)?;
-            let new = depot::users::NewUser {
-                display_name: display_name.unwrap_or_else(|| username.as_str().to_owned()),
-                username,
-                role,
-                store_ids: scope.store_ids,
-                locale,
-                password,
-            };
             let user = depot::users::service::create(&db, &new, None).map_err(fail)?;
             println!("created {} user {} ({})", role.as_str(), user.username, user.id.0);
         }

@@ -219,7 +219,10 @@ pub fn number_or_null(form: &Fields, name: &str) -> Value {
 
 /// A money field as JSON: blank is `null`.
 pub fn money_or_null(form: &Fields, name: &str) -> Value {
-    kit::optional(form, name).map_or(Value::Null, |amount| serde_json::json!({"amount": amount, "currency": "CNY"}))
+    kit::optional(form, name).map_or(
+        Value::Null,
+        |amount| serde_json::json!({"amount": amount, "currency": "CNY"}),
+    )
 }
 
 /// The ids of a checkbox list (joined by [`admin_post`]); one that is no id is refused beside the list.

@@ -524,3 +524,64 @@ pub fn change_in(conn: &mut Conn<'_>, principal: &Principal, id: Uuid, change: &
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(result: AppResult<impl Sized>) -> Vec<String> {
+        match result {
+            Err(AppError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Err(e) => vec![format!("unexpected {e}")],
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_new_user_is_checked_field_by_field() {
+        let store = Uuid::now_v7();
+        let ok = parse_new_user(
+            " Li.Lei ",
+            "Li Lei",
+            "store_staff",
+            vec![store, store],
+            "zh-CN",
+            "long enough 1",
+        );
+        let Ok(user) = ok else { panic!("refused") };
+        assert_eq!(user.username.as_str(), "li.lei");
+        assert_eq!(user.store_ids, vec![store], "a store listed twice is one store");
+        assert_eq!(user.locale, Locale::ZhCn);
+
+        let bad = parse_new_user("li lei", "", "store_staff", vec![], "fr", "short");
+        assert_eq!(
+            fields(bad),
+            ["username", "display_name", "store_ids", "locale", "password"]
+        );
+        assert_eq!(
+            fields(parse_new_user("a", "A", "courier", vec![], "en", "long enough 1")),
+            ["role"],
+            "couriers are machine clients: no console"
+        );
+        assert_eq!(
+            fields(parse_new_user("a", "A", "admin", vec![store], "en", "long enough 1")),
+            ["store_ids"],
+            "an admin acts everywhere, so has no stores"
+        );
+    }
+
+    #[test]
+    fn a_change_keeps_the_rules_of_a_new_user() {
+        let store = Uuid::now_v7();
+        let Ok(change) = parse_change("Wang", "en", "warehouse", vec![store]) else {
+            panic!("refused")
+        };
+        assert_eq!((change.role, change.locale), (Role::Warehouse, Locale::En));
+        assert_eq!(
+            fields(parse_change(" ", "en", "warehouse", vec![])),
+            ["display_name", "store_ids"]
+        );
+        assert!(check_password("0123456789").is_ok());
+        assert_eq!(fields(check_password("012345678")), ["password"]);
+    }
+}

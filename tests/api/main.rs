@@ -10,6 +10,7 @@ mod console;
 mod console_loans;
 mod console_warehouse;
 mod console_desk;
+mod console_admin;
 mod contract;
 mod courier;
 mod data_safety;

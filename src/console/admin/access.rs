@@ -78,7 +78,11 @@ async fn route_partners(state: web::Data<AppState>, req: HttpRequest) -> AppResu
 }
 
 #[post("/admin/partners")]
-async fn route_create_partner(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> AppResult<HttpResponse> {
+async fn route_create_partner(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
     let (signed, w, form) = match admin_post(&state, &req, &body).await {
         Ok(ok) => ok,
         Err(answer) => return answer,
@@ -154,9 +158,12 @@ async fn keys_page(
         .rev()
         .map(|k| {
             let scope = k.store_ids.iter().map(|s| catalog.store_code(*s));
-            let partner = k
-                .partner_id
-                .map(|p| partners.iter().find(|x| x.id == p).map_or_else(|| p.to_string(), |x| x.code.clone()));
+            let partner = k.partner_id.map(|p| {
+                partners
+                    .iter()
+                    .find(|x| x.id == p)
+                    .map_or_else(|| p.to_string(), |x| x.code.clone())
+            });
             KeyLine {
                 id: k.id,
                 prefix: k.prefix,
@@ -211,6 +218,13 @@ struct KeyCreatedPage {
     key: String,
 }
 
+/// A key just made, to show once.
+struct NewKeyShown {
+    key: String,
+    label: String,
+    role: &'static str,
+}
+
 #[post("/admin/keys")]
 async fn route_create_key(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> AppResult<HttpResponse> {
     let (signed, w, form) = match admin_post(&state, &req, &body).await {
@@ -229,13 +243,17 @@ async fn route_create_key(state: web::Data<AppState>, req: HttpRequest, body: we
     });
     // The key's text leaves the transaction only through here, to be shown on this answer and nowhere else: the
     // form's stored replay (a second click, a reload) is the way back to the list, without it.
-    let shown: Arc<Mutex<Option<(String, String, &'static str)>>> = Arc::default();
+    let shown: Arc<Mutex<Option<NewKeyShown>>> = Arc::default();
     let work = parsed.map(|new| {
         let shown = shown.clone();
         move |conn: &mut Conn<'_>, principal: &Principal| {
             let created = crate::auth::service::create(conn, principal, &new)?;
-            if let (Some(text), Ok(mut slot)) = (created.key, shown.lock()) {
-                *slot = Some((text, created.api_key.label.clone(), created.api_key.role.as_str()));
+            if let (Some(key), Ok(mut slot)) = (created.key, shown.lock()) {
+                *slot = Some(NewKeyShown {
+                    key,
+                    label: created.api_key.label.clone(),
+                    role: created.api_key.role.as_str(),
+                });
             }
             Ok(format!("/console/admin/keys?created={}", created.api_key.id))
         }
@@ -245,13 +263,13 @@ async fn route_create_key(state: web::Data<AppState>, req: HttpRequest, body: we
         Ok(answer) => {
             let fresh = shown.lock().ok().and_then(|mut slot| slot.take());
             match fresh {
-                Some((key, label, role)) => kit::show(&KeyCreatedPage {
+                Some(new) => kit::show(&KeyCreatedPage {
                     t: signed.t,
                     chrome: signed.chrome(),
                     w,
-                    label,
-                    role,
-                    key,
+                    label: new.label,
+                    role: new.role,
+                    key: new.key,
                 }),
                 None => Ok(answer),
             }
@@ -335,7 +353,12 @@ struct UsersPage {
     form: Form,
 }
 
-async fn users_page(state: &web::Data<AppState>, signed: Signed, w: &'static Words, form: Form) -> AppResult<HttpResponse> {
+async fn users_page(
+    state: &web::Data<AppState>,
+    signed: Signed,
+    w: &'static Words,
+    form: Form,
+) -> AppResult<HttpResponse> {
     let catalog = Catalog::load(state, &signed).await?;
     let (db, bearer) = (state.db.clone(), signed.bearer());
     let list = web::block(move || bearer.read(&db, users::list_in)).await??;
@@ -455,7 +478,12 @@ async fn user_page(
         Refused::Nothing => (StatusCode::OK, Form::with(values), Form::blank(), None),
         Refused::Edit(form) => (StatusCode::UNPROCESSABLE_ENTITY, form, Form::blank(), None),
         Refused::Password(p) => (StatusCode::UNPROCESSABLE_ENTITY, Form::with(values), p, None),
-        Refused::Disable(why) => (StatusCode::UNPROCESSABLE_ENTITY, Form::with(values), Form::blank(), Some(why)),
+        Refused::Disable(why) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Form::with(values),
+            Form::blank(),
+            Some(why),
+        ),
     };
     kit::show_again(
         status,

@@ -95,7 +95,12 @@ impl Catalog {
         self.models
             .iter()
             .filter(|m| m.active || !active_only)
-            .map(|m| Choice::new(m.id, format!("{} · {} ({})", m.code, m.name, self.series_code(m.series_id))))
+            .map(|m| {
+                Choice::new(
+                    m.id,
+                    format!("{} · {} ({})", m.code, m.name, self.series_code(m.series_id)),
+                )
+            })
             .collect()
     }
 }
@@ -202,7 +207,12 @@ fn kinds(w: &Words) -> Vec<Choice> {
     ]
 }
 
-async fn stores_page(state: &web::Data<AppState>, signed: Signed, w: &'static Words, form: Form) -> AppResult<HttpResponse> {
+async fn stores_page(
+    state: &web::Data<AppState>,
+    signed: Signed,
+    w: &'static Words,
+    form: Form,
+) -> AppResult<HttpResponse> {
     let catalog = Catalog::load(state, &signed).await?;
     let stores = catalog
         .stores
@@ -417,7 +427,11 @@ async fn route_series_list(state: web::Data<AppState>, req: HttpRequest) -> AppR
 const SERIES_FIELDS: &[&str] = &["code", "name", "premium", "loaner_deposit"];
 
 #[post("/admin/series")]
-async fn route_create_series(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> AppResult<HttpResponse> {
+async fn route_create_series(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
     let (signed, w, form) = match admin_post(&state, &req, &body).await {
         Ok(ok) => ok,
         Err(answer) => return answer,
@@ -494,7 +508,11 @@ async fn series_page(
 }
 
 #[get("/admin/series/{id}")]
-async fn route_series(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> AppResult<HttpResponse> {
+async fn route_series(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> AppResult<HttpResponse> {
     let (signed, w) = match admin_page(&state, &req).await {
         Ok(ok) => ok,
         Err(answer) => return answer,
@@ -569,7 +587,12 @@ struct ModelsPage {
     form: Form,
 }
 
-async fn models_page(state: &web::Data<AppState>, signed: Signed, w: &'static Words, form: Form) -> AppResult<HttpResponse> {
+async fn models_page(
+    state: &web::Data<AppState>,
+    signed: Signed,
+    w: &'static Words,
+    form: Form,
+) -> AppResult<HttpResponse> {
     let catalog = Catalog::load(state, &signed).await?;
     let models = catalog
         .models
@@ -716,9 +739,7 @@ async fn route_update_model(
         return signed.not_found();
     };
     let parsed = id(&form, "series_id")
-        .and_then(|series_id| {
-            parse_as::<UpdateModel>(&json!({ "name": field(&form, "name"), "series_id": series_id }))
-        })
+        .and_then(|series_id| parse_as::<UpdateModel>(&json!({ "name": field(&form, "name"), "series_id": series_id })))
         .and_then(UpdateModel::parse)
         .map(|changes| {
             move |conn: &mut Conn<'_>, principal: &crate::auth::Principal| {

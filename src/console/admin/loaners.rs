@@ -154,7 +154,10 @@ async fn loaners_page(
             all_stores: catalog.store_choices(),
             series: catalog.series_choices(false),
             models: catalog.model_choices(true),
-            states: STATES.into_iter().map(|s| Choice::new(s.as_str(), s.as_str())).collect(),
+            states: STATES
+                .into_iter()
+                .map(|s| Choice::new(s.as_str(), s.as_str()))
+                .collect(),
             grades: grades(),
             form,
             import,
@@ -306,7 +309,11 @@ async fn loaner_page(
 }
 
 #[get("/admin/loaners/{id}")]
-async fn route_loaner(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> AppResult<HttpResponse> {
+async fn route_loaner(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> AppResult<HttpResponse> {
     let (signed, w) = match admin_page(&state, &req).await {
         Ok(ok) => ok,
         Err(answer) => return answer,

@@ -9,9 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::catalog::{Catalog, run};
-use super::{
-    Choice, Form, Words, admin_page, admin_post, ids, money_or_null, number_or_null, parse_as, path_id, when,
-};
+use super::{Choice, Form, Words, admin_page, admin_post, ids, money_or_null, number_or_null, parse_as, path_id, when};
 use crate::auth::Principal;
 use crate::console::kit::{self, Chrome, Fields, Signed, field, once, see_other};
 use crate::console::text::Text;
@@ -35,7 +33,10 @@ const CATEGORIES: [PartCategory; 9] = [
 ];
 
 fn categories() -> Vec<Choice> {
-    CATEGORIES.into_iter().map(|c| Choice::new(c.as_str(), c.as_str())).collect()
+    CATEGORIES
+        .into_iter()
+        .map(|c| Choice::new(c.as_str(), c.as_str()))
+        .collect()
 }
 
 fn money_text(m: Option<crate::money::Money>) -> String {
@@ -54,7 +55,10 @@ struct PartLine {
 
 fn fits(catalog: &Catalog, part: &Part) -> String {
     let models = part.compatible_model_ids.iter().map(|m| catalog.model_code(*m));
-    let series = part.compatible_series_ids.iter().map(|s| format!("{}*", catalog.series_code(*s)));
+    let series = part
+        .compatible_series_ids
+        .iter()
+        .map(|s| format!("{}*", catalog.series_code(*s)));
     models.chain(series).collect::<Vec<_>>().join(", ")
 }
 
@@ -450,7 +454,16 @@ async fn route_change_price(
             Ok(format!("/console/admin/parts/{part}?saved"))
         }
     });
-    match run(&state, &signed, &form, "admin/parts/prices", &["price", "effective_at"], parsed).await {
+    match run(
+        &state,
+        &signed,
+        &form,
+        "admin/parts/prices",
+        &["price", "effective_at"],
+        parsed,
+    )
+    .await
+    {
         Ok(answer) => Ok(answer),
         Err(problems) => {
             let form = Form::again(form, problems?);
