@@ -213,6 +213,33 @@ impl Browser<'_> {
         );
     }
 
+    /// Types on the keyboard into whatever has the focus (W3C actions); `\u{E004}` is Tab, `\u{E007}` Enter.
+    fn keys(&self, text: &str) {
+        let mut actions = Vec::new();
+        for c in text.chars() {
+            actions.push(json!({"type": "keyDown", "value": c.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": c.to_string()}));
+        }
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
+    /// The focused element's id and its outline style (how its focus shows).
+    fn focused(&self) -> (String, String) {
+        let answer = self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": "const e = document.activeElement; \
+                                   return [e.id, getComputedStyle(e).outlineStyle];", "args": []})),
+        );
+        let pair = answer["value"].as_array().cloned().unwrap_or_default();
+        let text = |i: usize| pair.get(i).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        (text(0), text(1))
+    }
+
     /// Scrolls the page so that the element is in view (for a screenshot of it).
     fn scroll_to(&self, css: &str) {
         self.find(css);
@@ -509,12 +536,8 @@ fn front_desk_runs_a_premium_repair_from_opening_to_the_next_waiter_served() {
 }
 
 #[test]
-fn front_desk_signs_in_finds_a_ticket_by_imei_reads_its_timeline_and_signs_out() {
-    let Some(path) = chromedriver_path() else {
-        eprintln!(
-            "browser test skipped: no chromedriver on the PATH (install Debian's chromium and chromium-driver, \
-             or set DEPOT_CHROMEDRIVER); CI installs them and runs it"
-        );
+fn front_desk_works_by_keyboard_alone_signs_in_finds_a_ticket_by_imei_and_signs_out() {
+    let Some(path) = driver_or_say_why() else {
         return;
     };
     let app = spawn_app();
@@ -529,17 +552,33 @@ fn front_desk_signs_in_finds_a_ticket_by_imei_reads_its_timeline_and_signs_out()
     let browser = Browser::open(&driver);
     browser.go(&app.url("/console/"));
     browser.wait_for_url("/console/sign-in?next=%2Fconsole%2F");
-    browser.type_into("#username", "desk.browser");
-    browser.type_into("#password", PASSWORD);
-    browser.click("#sign-in");
+    browser.find("#username");
+    // No mouse from here on: the username box has the focus, Tab moves on, Enter submits.
+    assert_eq!(browser.focused().0, "username");
+    browser.keys("desk.browser\u{E004}");
+    assert_eq!(browser.focused().0, "password");
+    browser.keys(PASSWORD);
+    browser.keys("\u{E004}");
+    let (id, outline) = browser.focused();
+    assert_eq!(id, "sign-in");
+    assert_eq!(outline, "solid", "the focused button shows its focus");
+    browser.keys("\u{E007}");
     browser.wait_for_url("/console/");
     assert_eq!(browser.text("#signed-in-as"), "desk.browser display");
 
-    browser.type_into("#q", imei);
-    browser.click("#search");
+    // The search box has the focus: a scanner types the IMEI and its Enter.
+    browser.find("#q");
+    assert_eq!(browser.focused().0, "q");
+    browser.keys(&format!("{imei}\u{E007}"));
     let link = format!("#results a[href='/console/tickets/{}']", ticket["id"].as_str().must());
     assert_eq!(browser.text(&link), number);
-    browser.click(&link);
+    browser.find(&link);
+    browser.cmd(
+        "POST",
+        "/execute/sync",
+        Some(json!({"script": "document.querySelector(arguments[0]).focus();", "args": [link]})),
+    );
+    browser.keys("\u{E007}");
     assert_eq!(browser.text("#ticket-number"), number);
     let timeline = browser.text("#timeline");
     assert!(timeline.contains("opened"), "{timeline}");
