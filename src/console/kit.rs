@@ -235,14 +235,31 @@ pub async fn session_of(state: &web::Data<AppState>, req: &HttpRequest) -> AppRe
     .await?
 }
 
-/// To the sign-in page, and back to this page after.
+/// To the sign-in page, and back to this page after. A form posted after the session ended goes back to the page
+/// the form was on (its `Referer`, when that is a console page of this site), since its own address answers only
+/// posts; what was typed in it is not kept.
 pub fn to_sign_in(req: &HttpRequest) -> HttpResponse {
-    let wanted = match req.query_string() {
-        "" => req.path().to_owned(),
-        q => format!("{}?{q}", req.path()),
+    let wanted = if req.method() == actix_web::http::Method::GET {
+        match req.query_string() {
+            "" => req.path().to_owned(),
+            q => format!("{}?{q}", req.path()),
+        }
+    } else {
+        referring_page(req).unwrap_or_else(|| "/console/".to_owned())
     };
     let next: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
     see_other(&format!("/console/sign-in?next={next}"))
+}
+
+/// The console page a request came from, from its `Referer` when that names this site.
+fn referring_page(req: &HttpRequest) -> Option<String> {
+    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let rest = referer
+        .strip_prefix("http://")
+        .or_else(|| referer.strip_prefix("https://"))?
+        .strip_prefix(host)?;
+    crate::users::rules::local_next(rest).map(str::to_owned)
 }
 
 /// The signed-in user of a page view, or (as `Err`) the answer that sends them to sign in first.

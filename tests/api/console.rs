@@ -506,6 +506,28 @@ fn an_idle_session_sends_the_user_to_sign_in_and_back_to_the_wanted_page() {
     );
     assert_eq!(form.hidden("next"), wanted);
 
+    // A form sent after the session ended goes to sign in, and then back to the page it was on (its own address
+    // answers only posts); nothing changed.
+    let referer = app.url(&wanted);
+    let step = b.post(
+        &format!("{wanted}/steps/start-diagnosis"),
+        &[("csrf", "whatever"), ("idem", "x")],
+        &[("Referer", &referer)],
+    );
+    assert_eq!(step.status, 303);
+    assert_eq!(step.location, format!("/console/sign-in?next={}", encode(&wanted)));
+    let foreign = b.post(
+        &format!("{wanted}/steps/start-diagnosis"),
+        &[],
+        &[("Referer", "http://evil.example/console/admin/")],
+    );
+    assert_eq!(
+        foreign.location,
+        format!("/console/sign-in?next={}", encode("/console/"))
+    );
+    let status = app.get_admin(&format!("/api/v1/tickets/{}", ticket["id"].as_str().must()));
+    assert_eq!(status.body["status"], "received");
+
     let back = b.sign_in("zhou", PASSWORD, &wanted);
     assert_eq!(back.status, 303);
     assert_eq!(back.location, wanted);
