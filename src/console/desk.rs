@@ -1781,7 +1781,13 @@ async fn work_order(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
         id: ticket.id,
         number: ticket.number.clone(),
         store_name: store.map(|s| s.name.clone()).unwrap_or_default(),
-        store_place: store.map(|s| format!("{} · {}", s.city, s.code)).unwrap_or_default(),
+        store_place: store
+            .map(|s| {
+                let mut place = vec![s.address.clone().unwrap_or_else(|| s.city.clone())];
+                place.extend(s.phone.clone());
+                place.join(" · ")
+            })
+            .unwrap_or_default(),
         received: ticket.received_at.map(when).unwrap_or_else(|| when(ticket.created_at)),
         promised: ticket.promised_at.map(when).unwrap_or_default(),
         customer: ticket.customer.name.clone(),
