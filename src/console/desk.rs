@@ -1404,7 +1404,7 @@ async fn act<F>(
     work: F,
 ) -> AppResult<HttpResponse>
 where
-    F: Fn(&mut Conn<'_>, &Principal, Uuid, &Fields) -> AppResult<()> + Send + 'static,
+    F: Fn(&mut Conn<'_>, &Principal, Uuid, &Fields, &Words) -> AppResult<()> + Send + 'static,
 {
     let (signed, fields) = match kit::posted(&state, &req, &body).await {
         Ok(p) => p,
@@ -1415,8 +1415,9 @@ where
     };
     let back = format!("/console/tickets/{id}");
     let form = fields.clone();
+    let w = words(signed.locale());
     let done = kit::once(&state, &signed, &fields, route, move |conn, principal| {
-        work(conn, principal, id, &form)?;
+        work(conn, principal, id, &form, w)?;
         Ok(back.clone())
     })
     .await;
@@ -1452,7 +1453,7 @@ async fn step(
         body,
         &id,
         "POST /console/tickets/{id}/steps",
-        move |conn, principal, id, form| {
+        move |conn, principal, id, form, _| {
             crate::tickets::require_ticket_role(principal)?;
             let note = optional(form, "note").map(|n| n.chars().take(1000).collect::<String>());
             crate::tickets::service::transition_in(conn, principal, id, action, note.as_deref(), hold).map(|_| ())
@@ -1474,7 +1475,7 @@ async fn findings(
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/findings",
-        |conn, principal, id, form| {
+        |conn, principal, id, form, _| {
             let input = UpdateFindings {
                 inspection: Inspection {
                     liquid: ticked(form, "inspection.liquid"),
@@ -1499,17 +1500,13 @@ async fn reserve_part(
     body: web::Bytes,
     path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let w = match kit::session_of(&state, &req).await? {
-        Some(s) => words(s.user.locale),
-        None => &EN,
-    };
     act(
         state,
         req,
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/parts",
-        move |conn, principal, id, form| {
+        |conn, principal, id, form, w| {
             let part = Uuid::parse_str(field(form, "part_id")).map_err(|_| AppError::field("part_id", w.bad_uuid));
             let quantity = field(form, "quantity")
                 .trim()
@@ -1543,7 +1540,7 @@ async fn release_part(
         body,
         &id,
         "POST /console/tickets/{id}/parts/release",
-        move |conn, principal, id, _| crate::repairs::service::release_in(conn, principal, id, line).map(|_| ()),
+        move |conn, principal, id, _, _| crate::repairs::service::release_in(conn, principal, id, line).map(|_| ()),
     )
     .await
 }
@@ -1555,17 +1552,13 @@ async fn quote(
     body: web::Bytes,
     path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let w = match kit::session_of(&state, &req).await? {
-        Some(s) => words(s.user.locale),
-        None => &EN,
-    };
     act(
         state,
         req,
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/quote",
-        move |conn, principal, id, form| {
+        |conn, principal, id, form, w| {
             let labour = match optional(form, "labour") {
                 Some(text) => Some(money(&text).map_err(|_| AppError::field("labour.amount", w.bad_amount))?),
                 None => None,
@@ -1589,7 +1582,7 @@ async fn approve_quote(
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/quote/approve",
-        |conn, principal, id, _| crate::repairs::service::approve_in(conn, principal, id).map(|_| ()),
+        |conn, principal, id, _, _| crate::repairs::service::approve_in(conn, principal, id).map(|_| ()),
     )
     .await
 }
@@ -1607,7 +1600,7 @@ async fn decline_quote(
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/quote/decline",
-        |conn, principal, id, _| crate::repairs::service::decline_in(conn, principal, id).map(|_| ()),
+        |conn, principal, id, _, _| crate::repairs::service::decline_in(conn, principal, id).map(|_| ()),
     )
     .await
 }
