@@ -239,6 +239,8 @@ impl Fixture {
                         city: format!("City {}", i % 300),
                         kind: StoreKind::ServiceCenter,
                         time_zone: None,
+                        address: None,
+                        phone: None,
                     }
                     .parse()?;
                     let store = catalog::insert(conn, &row, actor)?;

@@ -148,6 +148,8 @@ impl Fixture {
                         city: "Shenzhen".into(),
                         kind: StoreKind::ServiceCenter,
                         time_zone: None,
+                        address: None,
+                        phone: None,
                     }
                     .parse()?;
                     let store = catalog::insert(conn, &row, actor)?;

@@ -160,6 +160,12 @@ pub struct CreateStore {
     pub kind: StoreKind,
     /// IANA time zone; `Asia/Shanghai` when absent.
     pub time_zone: Option<String>,
+    /// Street address, as work orders print it.
+    #[schema(min_length = 1, max_length = 300)]
+    pub address: Option<String>,
+    /// The service center's phone number, as work orders print it.
+    #[schema(min_length = 1, max_length = 40)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -170,6 +176,10 @@ pub struct UpdateStore {
     #[schema(min_length = 1, max_length = 100)]
     pub city: Option<String>,
     pub time_zone: Option<String>,
+    #[schema(min_length = 1, max_length = 300)]
+    pub address: Option<String>,
+    #[schema(min_length = 1, max_length = 40)]
+    pub phone: Option<String>,
 }
 
 impl CreateStore {
@@ -179,6 +189,8 @@ impl CreateStore {
         let name = checks.text("name", &self.name, 1, 200);
         let city = checks.text("city", &self.city, 1, 100);
         let time_zone = checks.time_zone("time_zone", self.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE));
+        let address = self.address.map(|v| checks.text("address", &v, 1, 300));
+        let phone = self.phone.map(|v| checks.text("phone", &v, 1, 40));
         checks.finish()?;
         let now = crate::now();
         Ok(StoreRow {
@@ -191,6 +203,8 @@ impl CreateStore {
             active: true,
             created_at: Ts(now),
             updated_at: Ts(now),
+            address,
+            phone,
         })
     }
 }
@@ -201,11 +215,19 @@ impl UpdateStore {
         let name = self.name.map(|v| checks.text("name", &v, 1, 200));
         let city = self.city.map(|v| checks.text("city", &v, 1, 100));
         let time_zone = self.time_zone.map(|v| checks.time_zone("time_zone", &v));
-        if name.is_none() && city.is_none() && time_zone.is_none() {
-            checks.fail("body", "give at least one of: name, city, time_zone");
+        let address = self.address.map(|v| checks.text("address", &v, 1, 300));
+        let phone = self.phone.map(|v| checks.text("phone", &v, 1, 40));
+        if name.is_none() && city.is_none() && time_zone.is_none() && address.is_none() && phone.is_none() {
+            checks.fail("body", "give at least one of: name, city, time_zone, address, phone");
         }
         checks.finish()?;
-        Ok(StoreChanges { name, city, time_zone })
+        Ok(StoreChanges {
+            name,
+            city,
+            time_zone,
+            address,
+            phone,
+        })
     }
 }
 

@@ -51,6 +51,8 @@ pub struct StoreRow {
     pub active: bool,
     pub created_at: Ts,
     pub updated_at: Ts,
+    pub address: Option<String>,
+    pub phone: Option<String>,
 }
 
 /// A service center or a warehouse.
@@ -64,6 +66,10 @@ pub struct Store {
     pub kind: StoreKind,
     /// IANA time zone; dates written at this store (purchase dates) are local to it.
     pub time_zone: String,
+    /// Street address, as work orders print it.
+    pub address: Option<String>,
+    /// The service center's phone number, as work orders print it.
+    pub phone: Option<String>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -78,6 +84,8 @@ impl From<StoreRow> for Store {
             city: r.city,
             kind: StoreKind::parse(&r.kind),
             time_zone: r.time_zone,
+            address: r.address,
+            phone: r.phone,
             active: r.active,
             created_at: r.created_at.0,
             updated_at: r.updated_at.0,
@@ -94,6 +102,10 @@ pub struct StoreChanges {
     pub city: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 // Product series, e.g. MATE, P, NOVA. A premium series gets a loaner of the same series while in repair.

@@ -108,6 +108,7 @@ pub struct Words {
     pub covered: &'static str,
     pub no_lines: &'static str,
     pub labour: &'static str,
+    pub labour_row: &'static str,
     pub total_cost: &'static str,
     pub customer_total: &'static str,
     pub issue_quote: &'static str,
@@ -214,6 +215,7 @@ pub const EN: Words = Words {
     covered: "covered",
     no_lines: "No parts yet.",
     labour: "Labour (CNY)",
+    labour_row: "Labour",
     total_cost: "Total cost",
     customer_total: "Customer pays in total",
     issue_quote: "Issue quote",
@@ -320,6 +322,7 @@ pub const ZH_CN: Words = Words {
     covered: "保修",
     no_lines: "尚无备件。",
     labour: "工时费（元）",
+    labour_row: "工时费",
     total_cost: "总成本",
     customer_total: "客户合计支付",
     issue_quote: "出具报价",
@@ -1177,6 +1180,7 @@ struct TicketPage {
     final_status: bool,
     lines: Vec<Line>,
     labour: String,
+    labour_shown: String,
     total_cost: String,
     customer_total: String,
     quote_state: Option<String>,
@@ -1324,6 +1328,7 @@ fn ticket_view(signed: &Signed, loaded: Loaded, problems: Problems, tracking_lin
         final_status: status.is_final(),
         lines,
         labour: ticket.parts.labour.amount.to_string(),
+        labour_shown: yuan(&ticket.parts.labour),
         total_cost: yuan(&ticket.parts.total_cost),
         customer_total: yuan(&ticket.parts.customer_total),
         quote_state: row.quote_state.clone(),
@@ -1404,7 +1409,7 @@ async fn act<F>(
     work: F,
 ) -> AppResult<HttpResponse>
 where
-    F: Fn(&mut Conn<'_>, &Principal, Uuid, &Fields) -> AppResult<()> + Send + 'static,
+    F: Fn(&mut Conn<'_>, &Principal, Uuid, &Fields, &Words) -> AppResult<()> + Send + 'static,
 {
     let (signed, fields) = match kit::posted(&state, &req, &body).await {
         Ok(p) => p,
@@ -1415,8 +1420,9 @@ where
     };
     let back = format!("/console/tickets/{id}");
     let form = fields.clone();
+    let w = words(signed.locale());
     let done = kit::once(&state, &signed, &fields, route, move |conn, principal| {
-        work(conn, principal, id, &form)?;
+        work(conn, principal, id, &form, w)?;
         Ok(back.clone())
     })
     .await;
@@ -1452,7 +1458,7 @@ async fn step(
         body,
         &id,
         "POST /console/tickets/{id}/steps",
-        move |conn, principal, id, form| {
+        move |conn, principal, id, form, _| {
             crate::tickets::require_ticket_role(principal)?;
             let note = optional(form, "note").map(|n| n.chars().take(1000).collect::<String>());
             crate::tickets::service::transition_in(conn, principal, id, action, note.as_deref(), hold).map(|_| ())
@@ -1474,7 +1480,7 @@ async fn findings(
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/findings",
-        |conn, principal, id, form| {
+        |conn, principal, id, form, _| {
             let input = UpdateFindings {
                 inspection: Inspection {
                     liquid: ticked(form, "inspection.liquid"),
@@ -1499,17 +1505,13 @@ async fn reserve_part(
     body: web::Bytes,
     path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let w = match kit::session_of(&state, &req).await? {
-        Some(s) => words(s.user.locale),
-        None => &EN,
-    };
     act(
         state,
         req,
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/parts",
-        move |conn, principal, id, form| {
+        |conn, principal, id, form, w| {
             let part = Uuid::parse_str(field(form, "part_id")).map_err(|_| AppError::field("part_id", w.bad_uuid));
             let quantity = field(form, "quantity")
                 .trim()
@@ -1543,7 +1545,7 @@ async fn release_part(
         body,
         &id,
         "POST /console/tickets/{id}/parts/release",
-        move |conn, principal, id, _| crate::repairs::service::release_in(conn, principal, id, line).map(|_| ()),
+        move |conn, principal, id, _, _| crate::repairs::service::release_in(conn, principal, id, line).map(|_| ()),
     )
     .await
 }
@@ -1555,17 +1557,13 @@ async fn quote(
     body: web::Bytes,
     path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let w = match kit::session_of(&state, &req).await? {
-        Some(s) => words(s.user.locale),
-        None => &EN,
-    };
     act(
         state,
         req,
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/quote",
-        move |conn, principal, id, form| {
+        |conn, principal, id, form, w| {
             let labour = match optional(form, "labour") {
                 Some(text) => Some(money(&text).map_err(|_| AppError::field("labour.amount", w.bad_amount))?),
                 None => None,
@@ -1589,7 +1587,7 @@ async fn approve_quote(
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/quote/approve",
-        |conn, principal, id, _| crate::repairs::service::approve_in(conn, principal, id).map(|_| ()),
+        |conn, principal, id, _, _| crate::repairs::service::approve_in(conn, principal, id).map(|_| ()),
     )
     .await
 }
@@ -1607,7 +1605,7 @@ async fn decline_quote(
         body,
         &path.into_inner(),
         "POST /console/tickets/{id}/quote/decline",
-        |conn, principal, id, _| crate::repairs::service::decline_in(conn, principal, id).map(|_| ()),
+        |conn, principal, id, _, _| crate::repairs::service::decline_in(conn, principal, id).map(|_| ()),
     )
     .await
 }
@@ -1781,7 +1779,13 @@ async fn work_order(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
         id: ticket.id,
         number: ticket.number.clone(),
         store_name: store.map(|s| s.name.clone()).unwrap_or_default(),
-        store_place: store.map(|s| format!("{} · {}", s.city, s.code)).unwrap_or_default(),
+        store_place: store
+            .map(|s| {
+                let mut place = vec![s.address.clone().unwrap_or_else(|| s.city.clone())];
+                place.extend(s.phone.clone());
+                place.join(" · ")
+            })
+            .unwrap_or_default(),
         received: ticket.received_at.map(when).unwrap_or_else(|| when(ticket.created_at)),
         promised: ticket.promised_at.map(when).unwrap_or_default(),
         customer: ticket.customer.name.clone(),

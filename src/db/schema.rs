@@ -15,6 +15,8 @@ diesel::table! {
         active -> Bool,
         created_at -> DbTime,
         updated_at -> DbTime,
+        address -> Nullable<Text>,
+        phone -> Nullable<Text>,
     }
 }
 

@@ -29,6 +29,8 @@ pub fn seed_demo(db: &Db) -> AppResult<SeedReport> {
                         city: (*city).into(),
                         kind: *kind,
                         time_zone: None,
+                        address: None,
+                        phone: None,
                     };
                     report.created.push(format!("store {code}"));
                     catalog::insert(conn, &request.parse()?, None)?.id

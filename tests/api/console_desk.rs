@@ -529,6 +529,12 @@ fn a_photo_uploaded_from_the_page_is_listed_with_its_thumbnail() {
 fn the_work_order_shows_the_fields_the_customer_signs() {
     let app = spawn_app();
     let p = premium(&app, "DKJ", 1);
+    let contact = app.patch_admin(
+        &format!("/api/v1/stores/{}", p.store),
+        &json!({"address": "88 Shennan Road, Futian", "phone": "0755-8888 0000"}),
+    );
+    assert_eq!(contact.status, 200, "{}", contact.text);
+    assert_eq!(contact.body["address"], "88 Shennan Road, Futian");
     let mut b = staff(&app, "desk.j", &p.store);
     let csrf = csrf_of(&mut b);
     let phone = imei();
@@ -546,7 +552,10 @@ fn the_work_order_shows_the_fields_the_customer_signs() {
     let order = b.get(&format!("/console/tickets/{id}/work-order"));
     assert_eq!(order.status, 200, "{}", order.html);
     for (field, text) in [
-        ("wo-store", "DKJ service center"),
+        (
+            "wo-store",
+            "DKJ service center · 88 Shennan Road, Futian · 0755-8888 0000",
+        ),
         ("wo-customer", "Li Lei"),
         ("wo-phone", "13900139000"),
         ("wo-model", "Mate 60"),

@@ -1,0 +1,2 @@
+ALTER TABLE stores DROP COLUMN phone;
+ALTER TABLE stores DROP COLUMN address;
