@@ -1612,8 +1612,8 @@ async fn decline_quote(
 
 /// A photo from the page's upload form (`multipart/form-data`: `file`, `stage`, `visibility`, and the form's `csrf`
 /// and `idem`), judged and stored as the API's upload is, with its limits, and recorded once per form token. The
-/// ticket's scope is checked before the body is read; the CSRF token, which comes in the body, before anything is
-/// recorded (bytes already put in the store without a record are harmless: their key names their content).
+/// ticket's scope and the request's origin are checked before the body is read; the CSRF token, which comes in the
+/// body, before the file is put in the store.
 #[post("/tickets/{ticket_id}/photos")]
 async fn upload_photo(
     state: web::Data<AppState>,
@@ -1642,15 +1642,26 @@ async fn upload_photo(
         Err(AppError::NotFound(_) | AppError::Forbidden) => return signed.not_found(),
         Err(e) => return Err(e),
     }
-    let (stored, extra) =
-        match crate::files::http::upload_from_form(&state, owner, &req, payload, &["csrf", "idem"]).await {
-            Ok(upload) => upload,
-            Err(e) => {
-                let status = form_status(&e);
-                let problems = Problems::of(e)?;
-                return ticket_page(&state, signed, id, problems, None, status).await;
-            }
-        };
+    let secret = signed.session.csrf_secret.clone();
+    let accept = move |extra: &[(String, String)]| {
+        let token = extra.iter().find(|(n, _)| n == "csrf").map(|(_, v)| v.as_str());
+        if crate::users::rules::csrf_matches(token.unwrap_or(""), &secret) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    };
+    let upload = crate::files::http::upload_from_form(&state, owner, &req, payload, &["csrf", "idem"], accept).await;
+    let (stored, extra) = match upload {
+        Ok(upload) => upload,
+        // A forged form: refused before its bytes reach the store.
+        Err(AppError::Forbidden) => return signed.refused(),
+        Err(e) => {
+            let status = form_status(&e);
+            let problems = Problems::of(e)?;
+            return ticket_page(&state, signed, id, problems, None, status).await;
+        }
+    };
     let given = |name: &str| {
         extra
             .iter()
@@ -1658,9 +1669,6 @@ async fn upload_photo(
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    if !crate::users::rules::csrf_matches(&given("csrf"), &signed.session.csrf_secret) {
-        return signed.refused();
-    }
     let mut fields = Fields::new();
     fields.insert("idem".to_owned(), given("idem"));
     fields.insert("upload".to_owned(), stored.fingerprint_text());

@@ -279,14 +279,16 @@ async fn upload(
 
 /// A file uploaded through a console form (`multipart/form-data` with `file`, `stage` and the form's own small
 /// fields named in `extra`, e.g. its CSRF and one-time tokens): judged, cleaned and put in the store as the API's
-/// upload does, with the same limits, and the extra fields as given. The caller records it ([`service::record`])
-/// once it has checked the extra fields; the spool file is removed whatever happens.
+/// upload does, with the same limits, and the extra fields as given. `accept` sees the extra fields first (the CSRF
+/// check): what it refuses never reaches the store. The caller records the upload ([`service::record`]); the spool
+/// file is removed whatever happens.
 pub async fn upload_from_form(
     state: &web::Data<AppState>,
     owner: Owner,
     req: &HttpRequest,
     payload: web::Payload,
     extra: &[&str],
+    accept: impl FnOnce(&[(String, String)]) -> AppResult<()>,
 ) -> AppResult<(service::Stored, Vec<(String, String)>)> {
     let files = state.files.clone();
     let given = Given {
@@ -303,6 +305,10 @@ pub async fn upload_from_form(
             return Err(refused);
         }
     };
+    if let Err(refused) = accept(&fields) {
+        discard(spooled).await;
+        return Err(refused);
+    }
     let stored = web::block(move || service::store_upload(&files, upload)).await??;
     Ok((stored, fields))
 }
