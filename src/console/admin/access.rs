@@ -184,7 +184,7 @@ async fn keys_page(
             chrome: signed.chrome(),
             w,
             keys,
-            roles: KEY_ROLES.into_iter().map(|r| Choice::new(r, r)).collect(),
+            roles: KEY_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
             stores: catalog.store_choices(),
             partners: partners
                 .iter()
@@ -369,7 +369,7 @@ async fn users_page(
             chrome: signed.chrome(),
             w,
             users: list.iter().map(|u| user_line(&catalog, u)).collect(),
-            roles: USER_ROLES.into_iter().map(|r| Choice::new(r, r)).collect(),
+            roles: USER_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
             stores: catalog.store_choices(),
             locales: locales(),
             form,
@@ -493,7 +493,7 @@ async fn user_page(
             w,
             myself: user.key_id == signed.principal().key_id,
             user: user_line(&catalog, &user),
-            roles: USER_ROLES.into_iter().map(|r| Choice::new(r, r)).collect(),
+            roles: USER_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
             stores: catalog.store_choices(),
             locales: locales(),
             saved: kit::query(req).contains_key("saved"),

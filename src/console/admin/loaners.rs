@@ -156,7 +156,7 @@ async fn loaners_page(
             models: catalog.model_choices(true),
             states: STATES
                 .into_iter()
-                .map(|s| Choice::new(s.as_str(), s.as_str()))
+                .map(|s| Choice::new(s.as_str(), w.term(s.as_str())))
                 .collect(),
             grades: grades(),
             form,
