@@ -185,7 +185,7 @@ async fn keys_page(
             w,
             keys,
             roles: KEY_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
-            stores: catalog.store_choices(),
+            stores: catalog.store_choices(w),
             partners: partners
                 .iter()
                 .filter(|p| p.active)
@@ -370,7 +370,7 @@ async fn users_page(
             w,
             users: list.iter().map(|u| user_line(&catalog, u)).collect(),
             roles: USER_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
-            stores: catalog.store_choices(),
+            stores: catalog.store_choices(w),
             locales: locales(),
             form,
         },
@@ -494,7 +494,7 @@ async fn user_page(
             myself: user.key_id == signed.principal().key_id,
             user: user_line(&catalog, &user),
             roles: USER_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
-            stores: catalog.store_choices(),
+            stores: catalog.store_choices(w),
             locales: locales(),
             saved: kit::query(req).contains_key("saved"),
             problem,

@@ -76,10 +76,10 @@ impl Catalog {
             .collect()
     }
 
-    pub fn store_choices(&self) -> Vec<Choice> {
+    pub fn store_choices(&self, w: &Words) -> Vec<Choice> {
         self.stores
             .iter()
-            .map(|s| Choice::new(s.id, format!("{} · {} ({})", s.code, s.name, s.kind.as_str())))
+            .map(|s| Choice::new(s.id, format!("{} · {} ({})", s.code, s.name, w.term(s.kind.as_str()))))
             .collect()
     }
 

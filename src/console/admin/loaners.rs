@@ -151,7 +151,7 @@ async fn loaners_page(
             loaners,
             next,
             stores: catalog.service_center_choices(),
-            all_stores: catalog.store_choices(),
+            all_stores: catalog.store_choices(w),
             series: catalog.series_choices(false),
             models: catalog.model_choices(true),
             states: STATES
