@@ -117,7 +117,23 @@ fn an_admin_builds_stores_series_models_and_partners_through_the_forms() {
     let again = submit(&mut b, &page, "store-form", "/console/admin/stores", &fields);
     assert_eq!(again.status, 303);
     assert_eq!(again.location, made.location);
+    // The same form kept open and sent again with other values does nothing, and says so.
+    let changed = submit(
+        &mut b,
+        &page,
+        "store-form",
+        "/console/admin/stores",
+        &[
+            ("code", "SZ-OTHER"),
+            ("name", "x"),
+            ("city", "x"),
+            ("kind", "warehouse"),
+        ],
+    );
+    assert_eq!(changed.status, 422, "{}", changed.html);
+    assert!(changed.html.contains("already sent"), "{}", changed.html);
     let stores = items(&app, "/api/v1/stores");
+    assert_eq!(stores.len(), 1, "{stores:?}");
     assert_eq!(with_code(&stores, "SZ-FUTIAN").len(), 1, "{stores:?}");
     let shown = b.get(&made.location);
     assert_eq!(shown.status, 200);

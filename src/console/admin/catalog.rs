@@ -123,6 +123,15 @@ where
     };
     match result {
         Ok(to) => Ok(see_other(&to)),
+        // The form's token was used for other values: the page was kept open (or gone back to) after its form did
+        // its work, and changed. Said in the user's words rather than the API's.
+        Err(AppError::Conflict {
+            code: "idempotency_key_reused",
+            ..
+        }) => Err(Ok(kit::Problems {
+            fields: Default::default(),
+            general: Some(super::words::of(signed.locale()).form_used.to_owned()),
+        })),
         Err(e) => Err(problems_of(e, controls)),
     }
 }
