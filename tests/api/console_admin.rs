@@ -117,12 +117,33 @@ fn an_admin_builds_stores_series_models_and_partners_through_the_forms() {
     let again = submit(&mut b, &page, "store-form", "/console/admin/stores", &fields);
     assert_eq!(again.status, 303);
     assert_eq!(again.location, made.location);
+    // The same form kept open and sent again with other values does nothing, and says so.
+    let changed = submit(
+        &mut b,
+        &page,
+        "store-form",
+        "/console/admin/stores",
+        &[
+            ("code", "SZ-OTHER"),
+            ("name", "x"),
+            ("city", "x"),
+            ("kind", "warehouse"),
+        ],
+    );
+    assert_eq!(changed.status, 422, "{}", changed.html);
+    assert!(changed.html.contains("already sent"), "{}", changed.html);
     let stores = items(&app, "/api/v1/stores");
+    assert_eq!(stores.len(), 1, "{stores:?}");
     assert_eq!(with_code(&stores, "SZ-FUTIAN").len(), 1, "{stores:?}");
     let shown = b.get(&made.location);
     assert_eq!(shown.status, 200);
     assert_eq!(text_of(&shown, "store-code"), "SZ-FUTIAN");
     assert!(shown.html.contains("id=\"saved\""));
+    // No such record, or no id at all: the 404 page.
+    let unknown = uuid::Uuid::now_v7();
+    assert_eq!(b.get(&format!("/console/admin/stores/{unknown}")).status, 404);
+    assert_eq!(b.get("/console/admin/stores/not-an-id").status, 404);
+    assert_eq!(b.get(&format!("/console/admin/users/{unknown}")).status, 404);
 
     // A taken code: the problem beside the code field, what was typed kept, nothing created.
     let page = b.get("/console/admin/stores");
@@ -859,4 +880,31 @@ fn anyone_but_an_admin_gets_the_403_page_on_every_admin_page_and_form() {
     let anonymous = Browser::new(&app).get("/console/admin/stores");
     assert_eq!(anonymous.status, 303);
     assert!(anonymous.location.starts_with("/console/sign-in?next="));
+}
+
+#[test]
+fn the_admin_pages_speak_the_admins_language() {
+    let app = spawn_app();
+    create_user(&app, "zhang", Role::Admin, &[], Locale::ZhCn);
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in("zhang", PASSWORD, "/console/admin/").status, 303);
+    let index = b.get("/console/admin/");
+    assert_eq!(index.status, 200);
+    assert!(index.html.contains("<html lang=\"zh-CN\">"));
+    assert!(index.html.contains("产品系列"), "{}", index.html);
+    let page = b.get("/console/admin/stores");
+    let taken = submit(
+        &mut b,
+        &page,
+        "store-form",
+        "/console/admin/stores",
+        &[("code", ""), ("name", "x"), ("city", "x"), ("kind", "warehouse")],
+    );
+    assert_eq!(taken.status, 422);
+    assert!(
+        taken.html.contains("<label for=\"code\">编码</label>"),
+        "{}",
+        taken.html
+    );
+    assert!(taken.html.contains("id=\"code-problem\""));
 }

@@ -184,8 +184,8 @@ async fn keys_page(
             chrome: signed.chrome(),
             w,
             keys,
-            roles: KEY_ROLES.into_iter().map(|r| Choice::new(r, r)).collect(),
-            stores: catalog.store_choices(),
+            roles: KEY_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
+            stores: catalog.store_choices(w),
             partners: partners
                 .iter()
                 .filter(|p| p.active)
@@ -369,8 +369,8 @@ async fn users_page(
             chrome: signed.chrome(),
             w,
             users: list.iter().map(|u| user_line(&catalog, u)).collect(),
-            roles: USER_ROLES.into_iter().map(|r| Choice::new(r, r)).collect(),
-            stores: catalog.store_choices(),
+            roles: USER_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
+            stores: catalog.store_choices(w),
             locales: locales(),
             form,
         },
@@ -493,8 +493,8 @@ async fn user_page(
             w,
             myself: user.key_id == signed.principal().key_id,
             user: user_line(&catalog, &user),
-            roles: USER_ROLES.into_iter().map(|r| Choice::new(r, r)).collect(),
-            stores: catalog.store_choices(),
+            roles: USER_ROLES.into_iter().map(|r| Choice::new(r, w.term(r))).collect(),
+            stores: catalog.store_choices(w),
             locales: locales(),
             saved: kit::query(req).contains_key("saved"),
             problem,

@@ -76,10 +76,10 @@ impl Catalog {
             .collect()
     }
 
-    pub fn store_choices(&self) -> Vec<Choice> {
+    pub fn store_choices(&self, w: &Words) -> Vec<Choice> {
         self.stores
             .iter()
-            .map(|s| Choice::new(s.id, format!("{} · {} ({})", s.code, s.name, s.kind.as_str())))
+            .map(|s| Choice::new(s.id, format!("{} · {} ({})", s.code, s.name, w.term(s.kind.as_str()))))
             .collect()
     }
 
@@ -123,6 +123,15 @@ where
     };
     match result {
         Ok(to) => Ok(see_other(&to)),
+        // The form's token was used for other values: the page was kept open (or gone back to) after its form did
+        // its work, and changed. Said in the user's words rather than the API's.
+        Err(AppError::Conflict {
+            code: "idempotency_key_reused",
+            ..
+        }) => Err(Ok(kit::Problems {
+            fields: Default::default(),
+            general: Some(super::words::of(signed.locale()).form_used.to_owned()),
+        })),
         Err(e) => Err(problems_of(e, controls)),
     }
 }

@@ -151,12 +151,12 @@ async fn loaners_page(
             loaners,
             next,
             stores: catalog.service_center_choices(),
-            all_stores: catalog.store_choices(),
+            all_stores: catalog.store_choices(w),
             series: catalog.series_choices(false),
             models: catalog.model_choices(true),
             states: STATES
                 .into_iter()
-                .map(|s| Choice::new(s.as_str(), s.as_str()))
+                .map(|s| Choice::new(s.as_str(), w.term(s.as_str())))
                 .collect(),
             grades: grades(),
             form,

@@ -32,10 +32,10 @@ const CATEGORIES: [PartCategory; 9] = [
     PartCategory::Other,
 ];
 
-fn categories() -> Vec<Choice> {
+fn categories(w: &Words) -> Vec<Choice> {
     CATEGORIES
         .into_iter()
-        .map(|c| Choice::new(c.as_str(), c.as_str()))
+        .map(|c| Choice::new(c.as_str(), w.term(c.as_str())))
         .collect()
 }
 
@@ -142,7 +142,7 @@ async fn parts_page(
             q,
             parts,
             next,
-            categories: categories(),
+            categories: categories(w),
             models: catalog.model_choices(false),
             series: catalog.series_choices(false),
             form,
@@ -328,7 +328,7 @@ async fn part_page(
                 active: part.active,
             },
             prices,
-            categories: categories(),
+            categories: categories(w),
             models: catalog.model_choices(false),
             series: catalog.series_choices(false),
             saved: kit::query(req).contains_key("saved"),

@@ -4,8 +4,11 @@ use crate::users::Locale;
 
 /// Every string the admin pages show beyond what all console pages share.
 pub struct Words {
+    /// Whether these are the Chinese words (for the stored values, [`Words::term`]).
+    pub zh: bool,
     pub admins_only_title: &'static str,
     pub admins_only: &'static str,
+    pub form_used: &'static str,
     pub admin: &'static str,
     pub stores: &'static str,
     pub series: &'static str,
@@ -117,8 +120,10 @@ pub struct Words {
 }
 
 pub const EN: Words = Words {
+    zh: false,
     admins_only_title: "Admins only",
     admins_only: "This page and its forms are for administrators. Nothing was changed.",
+    form_used: "This form was already sent, with other values. Nothing was changed by this one: check the list, then fill in the form again.",
     admin: "Admin",
     stores: "Stores",
     series: "Product series",
@@ -230,8 +235,10 @@ pub const EN: Words = Words {
 };
 
 pub const ZH_CN: Words = Words {
+    zh: true,
     admins_only_title: "仅限管理员",
     admins_only: "此页面及其表单仅供管理员使用，未做任何更改。",
+    form_used: "此表单已用其他内容提交过，本次未做任何更改：请先查看列表，再重新填写表单。",
     admin: "管理",
     stores: "门店",
     series: "产品系列",
@@ -342,9 +349,62 @@ pub const ZH_CN: Words = Words {
     myself: "这是您自己的账号：只有其他管理员可以禁用它或修改其角色。",
 };
 
+/// The stored values the admin pages show (roles, states, kinds, categories), as each language says them.
+const VALUES: &[(&str, &str, &str)] = &[
+    ("admin", "Admin", "管理员"),
+    ("store_staff", "Store staff", "门店员工"),
+    ("warehouse", "Warehouse", "仓库"),
+    ("courier", "Courier", "快递"),
+    ("service_center", "Service center", "服务中心"),
+    ("available", "Available", "可用"),
+    ("reserved", "Reserved", "已预留"),
+    ("on_loan", "On loan", "借出中"),
+    ("inspection", "Inspection", "待检测"),
+    ("maintenance", "Maintenance", "维修中"),
+    ("retired", "Retired", "已报废"),
+    ("screen", "Screen", "屏幕"),
+    ("battery", "Battery", "电池"),
+    ("back_cover", "Back cover", "后盖"),
+    ("camera", "Camera", "摄像头"),
+    ("board", "Board", "主板"),
+    ("charger", "Charger", "充电器"),
+    ("earphones", "Earphones", "耳机"),
+    ("speaker", "Speaker", "扬声器"),
+    ("other", "Other", "其他"),
+];
+
+impl Words {
+    /// A stored value (`on_loan`, `store_staff`, `back_cover`) in this language; an unknown one as it is.
+    pub fn term<'a>(&self, value: &'a str) -> &'a str {
+        match VALUES.iter().find(|(v, ..)| *v == value) {
+            Some((_, en, zh)) => {
+                if self.zh {
+                    zh
+                } else {
+                    en
+                }
+            }
+            None => value,
+        }
+    }
+}
+
 pub fn of(locale: Locale) -> &'static Words {
     match locale {
         Locale::ZhCn => &ZH_CN,
         Locale::En => &EN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_values_read_in_each_language() {
+        assert_eq!(EN.term("on_loan"), "On loan");
+        assert_eq!(of(Locale::ZhCn).term("store_staff"), "门店员工");
+        assert_eq!(of(Locale::En).term("back_cover"), "Back cover");
+        assert_eq!(EN.term("something_new"), "something_new");
     }
 }
