@@ -109,10 +109,19 @@ fn an_admin_builds_stores_series_models_and_partners_through_the_forms() {
         ("city", "Shenzhen"),
         ("kind", "service_center"),
         ("time_zone", "Asia/Shanghai"),
+        ("address", "88 Shennan Road, Futian"),
+        ("phone", "0755-8888-0000"),
     ];
     let made = submit(&mut b, &page, "store-form", "/console/admin/stores", &fields);
     assert_eq!(made.status, 303, "{}", made.html);
     assert!(made.location.starts_with("/console/admin/stores/"), "{}", made.location);
+    let store_id = made
+        .location
+        .trim_start_matches("/console/admin/stores/")
+        .trim_end_matches("?saved");
+    let saved = app.get_admin(&format!("/api/v1/stores/{store_id}"));
+    assert_eq!(saved.body["address"], "88 Shennan Road, Futian", "{}", saved.text);
+    assert_eq!(saved.body["phone"], "0755-8888-0000", "the work order's contact line");
     // The same form sent again (a double click) creates nothing more and goes to the same place.
     let again = submit(&mut b, &page, "store-form", "/console/admin/stores", &fields);
     assert_eq!(again.status, 303);

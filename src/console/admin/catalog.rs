@@ -262,7 +262,7 @@ async fn route_stores(state: web::Data<AppState>, req: HttpRequest) -> AppResult
     stores_page(&state, signed, w, Form::with(values)).await
 }
 
-const STORE_FIELDS: &[&str] = &["code", "name", "city", "kind", "time_zone"];
+const STORE_FIELDS: &[&str] = &["code", "name", "city", "kind", "time_zone", "address", "phone"];
 
 #[post("/admin/stores")]
 async fn route_create_store(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> AppResult<HttpResponse> {
@@ -276,6 +276,8 @@ async fn route_create_store(state: web::Data<AppState>, req: HttpRequest, body: 
         "city": field(&form, "city"),
         "kind": field(&form, "kind"),
         "time_zone": text_or_null(&form, "time_zone"),
+        "address": text_or_null(&form, "address"),
+        "phone": text_or_null(&form, "phone"),
     }))
     .and_then(CreateStore::parse)
     .map(|row| {
@@ -321,6 +323,8 @@ async fn store_page(
         values.insert("name".into(), store.name.clone());
         values.insert("city".into(), store.city.clone());
         values.insert("time_zone".into(), store.time_zone.clone());
+        values.insert("address".into(), store.address.clone().unwrap_or_default());
+        values.insert("phone".into(), store.phone.clone().unwrap_or_default());
         Form::with(values)
     });
     let status = status(&form);
@@ -368,6 +372,8 @@ async fn route_update_store(
         "name": field(&form, "name"),
         "city": field(&form, "city"),
         "time_zone": field(&form, "time_zone"),
+        "address": text_or_null(&form, "address"),
+        "phone": text_or_null(&form, "phone"),
     }))
     .and_then(UpdateStore::parse)
     .map(|changes| {
