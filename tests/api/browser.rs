@@ -676,3 +676,47 @@ fn forged_forms_and_pages_outside_the_users_scope_are_refused_in_the_browser() {
     let ticket = app.get_admin(&format!("/api/v1/tickets/{}", ours.id()));
     assert_eq!(ticket.body["status"], "received", "nothing changed");
 }
+
+#[test]
+fn an_admin_creates_a_chinese_speaking_desk_user_who_signs_in_and_is_then_disabled() {
+    let Some(path) = driver_or_say_why() else {
+        return;
+    };
+    let app = spawn_app();
+    let store = app.create_store("BRU", "Guangzhou");
+    create_user(&app, "boss.browser", Role::Admin, &[], Locale::En);
+
+    let driver = Driver::start(&path);
+    let admin = Browser::open(&driver);
+    sign_in(&admin, &app, "boss.browser");
+    admin.go(&app.url("/console/admin/"));
+    admin.screenshot("admin-index");
+    admin.go(&app.url("/console/admin/users"));
+    admin.type_into("#username", "chen.jing");
+    admin.type_into("#display_name", "陈静");
+    admin.choose("#role", "store_staff");
+    admin.choose("#locale", "zh-CN");
+    admin.type_into("#password", "a long enough password");
+    admin.click(&format!("#store_ids input[value='{store}']"));
+    admin.screenshot("admin-users");
+    admin.click("#create-user");
+    assert_eq!(admin.text("#user-username"), "chen.jing");
+    let user_page = admin.url();
+
+    // The new user, in another browser, signs in and is greeted in Chinese.
+    let desk = Browser::open(&driver);
+    desk.go(&app.url("/console/"));
+    desk.wait_for_url("/console/sign-in?next=%2Fconsole%2F");
+    desk.type_into("#username", "chen.jing");
+    desk.type_into("#password", "a long enough password");
+    desk.click("#sign-in");
+    desk.wait_for_url("/console/");
+    assert_eq!(desk.text("h1"), "前台");
+
+    // Disabled by the admin: the user's very next page goes to sign in.
+    admin.go(&user_page);
+    admin.click("#disable-user");
+    admin.find("#enable-user");
+    desk.go(&app.url("/console/"));
+    desk.wait_for_url("/console/sign-in?next=%2Fconsole%2F");
+}
