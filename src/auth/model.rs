@@ -54,6 +54,9 @@ pub struct Principal {
     /// Stores (store staff) or locations (warehouse) the key may act on.
     pub store_ids: Vec<Uuid>,
     pub partner_id: Option<Uuid>,
+    /// The console user acting through their session (their hidden key is `key_id`); `None` for an API key, which
+    /// is never a user's.
+    pub username: Option<String>,
 }
 
 impl Principal {

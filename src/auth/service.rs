@@ -186,6 +186,7 @@ pub fn find_active_by_hash(conn: &mut Conn<'_>, hash: &str) -> AppResult<Option<
         role,
         store_ids,
         partner_id: row.partner_id.map(Uuid::from),
+        username: None,
     };
     Ok(Some((principal, row.last_used_at.map(DateTime::from))))
 }

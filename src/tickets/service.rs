@@ -254,7 +254,12 @@ pub fn open_in(conn: &mut Conn<'_>, principal: &Principal, input: &OpenTicket, h
                 series_id,
                 loan,
                 events,
-                names: crate::users::service::names_of_keys(conn, &[principal.key_id])?,
+                // The opener is named from the session itself: no statement more on the opening's path.
+                names: principal
+                    .username
+                    .iter()
+                    .map(|u| (principal.key_id, u.clone(), String::new()))
+                    .collect(),
                 parts: TicketParts::none(),
                 pickups: Vec::new(),
             },

@@ -206,6 +206,7 @@ pub fn session_in(conn: &mut Conn<'_>, hash: &str, now: DateTime<Utc>, idle: Dur
             role,
             store_ids,
             partner_id: key.partner_id.map(Uuid::from),
+            username: Some(user.username.clone()),
         },
         user: SessionUser {
             user_id: user.id.0,

@@ -379,6 +379,7 @@ fn admin(id: &str) -> Principal {
         role: Role::Admin,
         store_ids: vec![],
         partner_id: None,
+        username: None,
     }
 }
 

@@ -700,6 +700,7 @@ mod random_sequences {
             role: Role::Admin,
             store_ids: vec![],
             partner_id: None,
+            username: None,
         };
         let key: Id = app
             .db
