@@ -24,6 +24,19 @@ pub enum PartCategory {
 }
 
 impl PartCategory {
+    /// Every category, in the price list's order.
+    pub const ALL: [PartCategory; 9] = [
+        PartCategory::Screen,
+        PartCategory::Battery,
+        PartCategory::BackCover,
+        PartCategory::Camera,
+        PartCategory::Board,
+        PartCategory::Charger,
+        PartCategory::Earphones,
+        PartCategory::Speaker,
+        PartCategory::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PartCategory::Screen => "screen",

@@ -106,17 +106,7 @@ mod tests {
 
     #[test]
     fn categories_round_trip_through_their_stored_names() {
-        for category in [
-            PartCategory::Screen,
-            PartCategory::Battery,
-            PartCategory::BackCover,
-            PartCategory::Camera,
-            PartCategory::Board,
-            PartCategory::Charger,
-            PartCategory::Earphones,
-            PartCategory::Speaker,
-            PartCategory::Other,
-        ] {
+        for category in PartCategory::ALL {
             assert_eq!(PartCategory::parse(category.as_str()), category);
             let json = serde_json::to_string(&category).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", category.as_str()));

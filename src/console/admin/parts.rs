@@ -20,17 +20,7 @@ use crate::parts::http::ChangePrice;
 use crate::parts::{CreatePart, Part, PartCategory, PartQuery, UpdatePart, service};
 use crate::state::AppState;
 
-const CATEGORIES: [PartCategory; 9] = [
-    PartCategory::Screen,
-    PartCategory::Battery,
-    PartCategory::BackCover,
-    PartCategory::Camera,
-    PartCategory::Board,
-    PartCategory::Charger,
-    PartCategory::Earphones,
-    PartCategory::Speaker,
-    PartCategory::Other,
-];
+const CATEGORIES: [PartCategory; 9] = PartCategory::ALL;
 
 fn categories(w: &Words) -> Vec<Choice> {
     CATEGORIES
