@@ -1532,10 +1532,7 @@ async fn refused_form_page(
         web::block(move || (load(&state, &signed, id, false), signed)).await?
     };
     match found {
-        Ok(loaded) => show_again(
-            status,
-            &ticket_view(&signed, loaded, problems, typed, tracking_link),
-        ),
+        Ok(loaded) => show_again(status, &ticket_view(&signed, loaded, problems, typed, tracking_link)),
         Err(AppError::NotFound(_) | AppError::Forbidden) => signed.not_found(),
         Err(e) => Err(e),
     }
