@@ -20,7 +20,7 @@ use chrono::{NaiveDate, TimeZone};
 use uuid::Uuid;
 
 use super::kit::{self, Chrome, Fields, Problems, Signed, field, optional, see_other, show_again};
-use super::text::Text;
+use super::text::{self, Text};
 use crate::auth::{Principal, Role};
 use crate::catalog::StoreRow;
 use crate::db::Conn;
@@ -33,7 +33,7 @@ use crate::money::{Currency, Money};
 use crate::parts::PartRow;
 use crate::repairs::http::{QuoteRepair, ReservePart};
 use crate::state::AppState;
-use crate::tickets::http::{Customer, Inspection, Invoice, UpdateFindings};
+use crate::tickets::http::{ChooseRemedy, Customer, Inspection, Invoice, OutcomeKind, UpdateFindings};
 use crate::tickets::rules::{enum_str, local_date, next_actions, parse_enum};
 use crate::tickets::{Channel, OpenTicket, Ticket, TicketAction, TicketRow, TicketStatus};
 use crate::users::Locale;
@@ -146,6 +146,18 @@ pub struct Words {
     pub bad_amount: &'static str,
     pub bad_quantity: &'static str,
     pub required: &'static str,
+    pub remedy_title: &'static str,
+    pub remedy_hint: &'static str,
+    pub remedy_legend: &'static str,
+    pub replacement_imei: &'static str,
+    pub replacement_hint: &'static str,
+    pub choose_remedy: &'static str,
+    pub carry_out_exchange: &'static str,
+    pub remedy_chosen: &'static str,
+    pub awaits_store: &'static str,
+    pub refund: &'static str,
+    pub exchanged: &'static str,
+    pub choose_one: &'static str,
 }
 
 pub const EN: Words = Words {
@@ -253,6 +265,18 @@ pub const EN: Words = Words {
     bad_amount: "an amount in yuan, e.g. 199.00",
     bad_quantity: "a whole number from 1 to 1000",
     required: "required",
+    remedy_title: "The customer's choice",
+    remedy_hint: "The warranty lets the customer choose. Record the choice they make at the counter; the repair starts only after it.",
+    remedy_legend: "The customer chooses",
+    replacement_imei: "New phone's IMEI (exchange only)",
+    replacement_hint: "15 digits, from the new phone's box. Leave blank for a return or a repair.",
+    choose_remedy: "Record the choice",
+    carry_out_exchange: "The customer chose an exchange through their link: hand over the new phone and record its IMEI.",
+    remedy_chosen: "Customer's choice",
+    awaits_store: "waiting for the store to hand over the new phone",
+    refund: "Refund",
+    exchanged: "Exchanged for a new phone",
+    choose_one: "choose one",
 };
 
 pub const ZH_CN: Words = Words {
@@ -360,6 +384,18 @@ pub const ZH_CN: Words = Words {
     bad_amount: "请输入金额（元），例如 199.00",
     bad_quantity: "请输入 1 到 1000 的整数",
     required: "必填",
+    remedy_title: "客户的选择",
+    remedy_hint: "按三包规定客户可以选择处理方式。请记录客户在柜台的选择；记录后才能开始维修。",
+    remedy_legend: "客户选择",
+    replacement_imei: "新机 IMEI（仅换货）",
+    replacement_hint: "15 位数字，见新机包装盒。退货或维修请留空。",
+    choose_remedy: "记录客户选择",
+    carry_out_exchange: "客户已通过查询链接选择换货：请交付新机并记录其 IMEI。",
+    remedy_chosen: "客户选择",
+    awaits_store: "等待门店交付新机",
+    refund: "退款金额",
+    exchanged: "已换新机",
+    choose_one: "请选择一项",
 };
 
 fn words(locale: Locale) -> &'static Words {
@@ -691,21 +727,31 @@ fn yuan(m: &Money) -> String {
     format!("¥{}", m.amount)
 }
 
-/// The decision as the desk reads it out.
+/// The decision as the desk reads it out: the rule and the remedies in the user's words, their codes kept for
+/// `data-` attributes.
 pub struct DecisionView {
     pub explanation: String,
-    pub rule: String,
+    pub rule: &'static str,
+    pub rule_code: String,
     pub remedies: String,
+    pub remedy_codes: String,
     pub free: bool,
     pub coverage_ends: Option<String>,
 }
 
-impl From<&WarrantyDecision> for DecisionView {
-    fn from(d: &WarrantyDecision) -> Self {
+impl DecisionView {
+    fn of(t: &Text, d: &WarrantyDecision) -> Self {
         DecisionView {
             explanation: d.explanation.clone(),
-            rule: enum_str(&d.rule),
-            remedies: d.remedies.iter().map(enum_str).collect::<Vec<_>>().join(", "),
+            rule: text::rule_label(t, d.rule),
+            rule_code: enum_str(&d.rule),
+            remedies: d
+                .remedies
+                .iter()
+                .map(|r| text::remedy_label(t, *r))
+                .collect::<Vec<_>>()
+                .join(if t.lang == "en" { ", " } else { "、" }),
+            remedy_codes: d.remedies.iter().map(enum_str).collect::<Vec<_>>().join(" "),
             free: d.free,
             coverage_ends: d.coverage_ends.map(|d| d.to_string()),
         }
@@ -882,7 +928,7 @@ async fn open_form(state: web::Data<AppState>, req: HttpRequest) -> AppResult<Ht
     match checked {
         Ok((decision, outlook)) => {
             let mut page = OpenPage::new(&signed, form.clone(), options, Problems::default());
-            page.decision = Some(DecisionView::from(&decision));
+            page.decision = Some(DecisionView::of(signed.t, &decision));
             match outlook {
                 Outlook::NoLoaner => {}
                 Outlook::Loaner { imei, grade } => {
@@ -1087,8 +1133,13 @@ fn timeline(t: &Text, ticket: &Ticket, names: &Names) -> Vec<EventRow> {
                 (None, false) => t.by_system.to_owned(),
             };
             let what = match (e.from_status, e.to_status) {
-                (Some(from), Some(to)) => format!("{}: {} → {}", e.kind, from.as_str(), to.as_str()),
-                (None, Some(to)) => format!("{}: {}", e.kind, to.as_str()),
+                (Some(from), Some(to)) => format!(
+                    "{}: {} → {}",
+                    e.kind,
+                    text::status_label(t, from),
+                    text::status_label(t, to)
+                ),
+                (None, Some(to)) => format!("{}: {}", e.kind, text::status_label(t, to)),
                 _ => e.kind.clone(),
             };
             EventRow {
@@ -1165,6 +1216,7 @@ struct TicketPage {
     id: Uuid,
     number: String,
     status: &'static str,
+    status_code: &'static str,
     customer: String,
     phone: String,
     imei: String,
@@ -1196,6 +1248,12 @@ struct TicketPage {
     stages: Vec<Choice>,
     stage: &'static str,
     marks: Marks,
+    /// What the refused form had typed, to show it again.
+    typed: Fields,
+    remedy_form: Option<RemedyForm>,
+    chosen: Option<ChosenRemedy>,
+    outcome: Option<String>,
+    refund: Option<String>,
     idem_part: String,
     idem_quote: String,
     idem_approve: String,
@@ -1204,8 +1262,27 @@ struct TicketPage {
     idem_photo: String,
 }
 
+/// The customer's choice among the decision's remedies, while it is still to be made (or, for an exchange chosen
+/// through the tracking link, carried out).
+struct RemedyForm {
+    offered: Vec<Choice>,
+    /// Whether an exchange is among them (the form then asks for the new phone's IMEI).
+    exchange: bool,
+    /// The exchange the customer chose through the link, waiting for the new phone.
+    carrying_out: bool,
+    idem: String,
+}
+
+struct ChosenRemedy {
+    code: String,
+    label: &'static str,
+    awaits_store: bool,
+}
+
 /// The fields the ticket page's forms show a control for.
-const TICKET_FIELDS: [&str; 6] = [
+const TICKET_FIELDS: [&str; 8] = [
+    "remedy",
+    "replacement_imei",
     "part_id",
     "quantity",
     "labour.amount",
@@ -1218,9 +1295,58 @@ impl TicketPage {
     fn rest(&self) -> Vec<String> {
         self.marks.rest(&TICKET_FIELDS)
     }
+
+    /// What the refused form had in `name`.
+    fn typed(&self, name: &str) -> &str {
+        field(&self.typed, name)
+    }
+
+    /// Whether remedy `code` is the one ticked: as the refused form sent it, or the only one offered.
+    fn remedy_ticked(&self, code: &str) -> bool {
+        match self.remedy_form.as_ref() {
+            Some(f) if f.offered.len() == 1 => true,
+            _ => self.typed("remedy") == code,
+        }
+    }
 }
 
-fn ticket_view(signed: &Signed, loaded: Loaded, problems: Problems, tracking_link: Option<String>) -> TicketPage {
+/// The remedy form, when the customer's choice is still to be recorded: the decision offers a choice, none was made
+/// (or the customer's exchange awaits the new phone), and the repair has not started ([`rules::check_remedy`]).
+///
+/// [`rules::check_remedy`]: crate::tickets::rules::check_remedy
+fn remedy_form(t: &Text, ticket: &Ticket) -> Option<RemedyForm> {
+    let open = matches!(
+        ticket.status,
+        TicketStatus::Received | TicketStatus::Diagnosing | TicketStatus::AwaitingApproval
+    );
+    let offered = &ticket.warranty.remedies;
+    let carrying_out = ticket.remedy.as_ref().is_some_and(|r| r.awaits_store);
+    if !open || offered.len() < 2 || (ticket.remedy.is_some() && !carrying_out) {
+        return None;
+    }
+    let offered: Vec<Choice> = offered
+        .iter()
+        .filter(|r| !carrying_out || **r == crate::warranty::Remedy::Exchange)
+        .map(|r| Choice {
+            value: enum_str(r),
+            label: text::remedy_label(t, *r).to_owned(),
+        })
+        .collect();
+    Some(RemedyForm {
+        exchange: offered.iter().any(|r| r.value == "exchange"),
+        offered,
+        carrying_out,
+        idem: kit::form_token(),
+    })
+}
+
+fn ticket_view(
+    signed: &Signed,
+    loaded: Loaded,
+    problems: Problems,
+    typed: Fields,
+    tracking_link: Option<String>,
+) -> TicketPage {
     let t = signed.t;
     let w = words(signed.locale());
     let Loaded {
@@ -1266,7 +1392,7 @@ fn ticket_view(signed: &Signed, loaded: Loaded, problems: Problems, tracking_lin
         })
         .collect();
     let loan = ticket.loan.as_ref().map(|l| {
-        let state = enum_str(&l.state);
+        let state = text::loan_state_label(t, l.state).to_owned();
         let text = match (&l.loaner_imei, l.waitlist_position) {
             (Some(imei), _) => format!("{state} · {imei}"),
             (None, Some(position)) => format!("{state} · #{position}"),
@@ -1312,7 +1438,8 @@ fn ticket_view(signed: &Signed, loaded: Loaded, problems: Problems, tracking_lin
         chrome: signed.chrome(),
         id: ticket.id,
         number: ticket.number.clone(),
-        status: status.as_str(),
+        status: text::status_label(t, status),
+        status_code: status.as_str(),
         customer: ticket.customer.name.clone(),
         phone: ticket.customer.phone.clone(),
         imei: ticket.device_imei.clone(),
@@ -1320,7 +1447,7 @@ fn ticket_view(signed: &Signed, loaded: Loaded, problems: Problems, tracking_lin
         promised: ticket.promised_at.map(when),
         fault: ticket.reported_fault.clone(),
         accessories: ticket.accessories.join(", "),
-        decision: DecisionView::from(&ticket.warranty),
+        decision: DecisionView::of(signed.t, &ticket.warranty),
         loan,
         timeline: timeline(t, &ticket, &names),
         tracking_link,
@@ -1356,6 +1483,18 @@ fn ticket_view(signed: &Signed, loaded: Loaded, problems: Problems, tracking_lin
         stages: localized(stages, ["接机", "检测", "维修", "质检"]),
         stage,
         marks: Marks(problems),
+        typed,
+        remedy_form: remedy_form(t, &ticket),
+        chosen: ticket.remedy.as_ref().map(|r| ChosenRemedy {
+            code: enum_str(&r.remedy),
+            label: text::remedy_label(t, r.remedy),
+            awaits_store: r.awaits_store,
+        }),
+        outcome: ticket.outcome.as_ref().map(|o| match o.kind {
+            OutcomeKind::Returned => text::remedy_label(t, crate::warranty::Remedy::Return).to_owned(),
+            OutcomeKind::Exchanged => w.exchanged.to_owned(),
+        }),
+        refund: ticket.outcome.as_ref().and_then(|o| o.refund.as_ref()).map(yuan),
         idem_part: kit::form_token(),
         idem_quote: kit::form_token(),
         idem_approve: kit::form_token(),
@@ -1375,12 +1514,25 @@ async fn ticket_page(
     tracking_link: Option<String>,
     status: StatusCode,
 ) -> AppResult<HttpResponse> {
+    refused_form_page(state, signed, id, problems, Fields::new(), tracking_link, status).await
+}
+
+/// The ticket page, with a refused form's problems and what it had typed.
+async fn refused_form_page(
+    state: &web::Data<AppState>,
+    signed: Signed,
+    id: Uuid,
+    problems: Problems,
+    typed: Fields,
+    tracking_link: Option<String>,
+    status: StatusCode,
+) -> AppResult<HttpResponse> {
     let (found, signed) = {
         let state = state.clone();
         web::block(move || (load(&state, &signed, id, false), signed)).await?
     };
     match found {
-        Ok(loaded) => show_again(status, &ticket_view(&signed, loaded, problems, tracking_link)),
+        Ok(loaded) => show_again(status, &ticket_view(&signed, loaded, problems, typed, tracking_link)),
         Err(AppError::NotFound(_) | AppError::Forbidden) => signed.not_found(),
         Err(e) => Err(e),
     }
@@ -1432,9 +1584,40 @@ where
         Err(e) => {
             let status = form_status(&e);
             let problems = Problems::of(e)?;
-            ticket_page(&state, signed, id, problems, None, status).await
+            refused_form_page(&state, signed, id, problems, fields, None, status).await
         }
     }
+}
+
+/// The customer's choice among the remedies the warranty offers: the API's `POST /tickets/{id}/remedy` use case. A
+/// return or an exchange (with the new phone's IMEI) is carried out at once and closes the ticket; a repair is
+/// recorded and opens the way to "Start repair".
+#[post("/tickets/{ticket_id}/remedy")]
+async fn choose_remedy(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+    path: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let hold = state.settings.loan_hold;
+    act(
+        state,
+        req,
+        body,
+        &path.into_inner(),
+        "POST /console/tickets/{id}/remedy",
+        move |conn, principal, id, form, w| {
+            crate::tickets::require_ticket_role(principal)?;
+            let remedy = parse_enum(field(form, "remedy")).ok_or_else(|| AppError::field("remedy", w.choose_one))?;
+            let input = ChooseRemedy {
+                remedy,
+                replacement_imei: optional(form, "replacement_imei"),
+                note: None,
+            };
+            crate::tickets::service::choose_remedy_in(conn, principal, id, &input, hold).map(|_| ())
+        },
+    )
+    .await
 }
 
 #[post("/tickets/{ticket_id}/steps/{step}")]
@@ -1815,7 +1998,7 @@ async fn work_order(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
             ticket.accessories.join(", ")
         },
         fault: ticket.reported_fault.clone(),
-        decision: DecisionView::from(&ticket.warranty),
+        decision: DecisionView::of(signed.t, &ticket.warranty),
         estimate,
         lines,
     };
@@ -1828,6 +2011,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(open_ticket)
         .service(show_ticket)
         .service(step)
+        .service(choose_remedy)
         .service(findings)
         .service(reserve_part)
         .service(release_part)

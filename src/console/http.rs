@@ -51,6 +51,7 @@ struct TicketRow {
     id: Uuid,
     number: String,
     status: &'static str,
+    status_code: &'static str,
     customer: String,
     imei: String,
     opened: String,
@@ -233,11 +234,12 @@ fn when(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn summary_row(s: TicketSummary) -> TicketRow {
+fn summary_row(t: &Text, s: TicketSummary) -> TicketRow {
     TicketRow {
         id: s.id,
         number: s.number,
-        status: s.status.as_str(),
+        status: text::status_label(t, s.status),
+        status_code: s.status.as_str(),
         customer: s.customer_name,
         imei: s.device_imei,
         opened: when(s.created_at),
@@ -282,7 +284,7 @@ async fn search(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpR
     })
     .await?;
     let tickets = match found {
-        Ok(list) => list.items.into_iter().map(summary_row).collect(),
+        Ok(list) => list.items.into_iter().map(|s| summary_row(t, s)).collect(),
         // A role that works no tickets (warehouse) finds none.
         Err(AppError::Forbidden) => Vec::new(),
         Err(e) => return Err(e),

@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use uuid::Uuid;
 
 use super::kit::{self, Chrome, Fields, Problems, Signed, field, optional};
-use super::text::Text;
+use super::text::{self, Text};
 use crate::auth::Principal;
 use crate::db::Conn;
 use crate::db::types::Id;
@@ -554,6 +554,7 @@ struct LoanView {
     loaner: Option<String>,
     place: Option<i64>,
     state: &'static str,
+    state_code: &'static str,
     due: Option<String>,
     deposit: Option<String>,
     hold_until: Option<String>,
@@ -712,7 +713,8 @@ async fn loan_page(
         series: desk.series_name,
         loaner: loan.loaner_imei,
         place: loan.waitlist_position,
-        state: loan.state.as_str(),
+        state: text::loan_state_label(signed.t, loan.state),
+        state_code: loan.state.as_str(),
         due: loan.due_at.map(when),
         deposit: loan.deposit.as_ref().map(money),
         hold_until: loan.hold_until.map(when),
@@ -874,6 +876,7 @@ struct TicketRow {
     number: String,
     customer: String,
     status: &'static str,
+    status_code: &'static str,
     at: String,
 }
 
@@ -884,7 +887,8 @@ struct LoanRow {
     number: String,
     customer: String,
     series: String,
-    state: String,
+    state: &'static str,
+    state_code: &'static str,
     loaner: String,
     due: String,
     queued: String,
@@ -892,14 +896,16 @@ struct LoanRow {
 }
 
 impl LoanRow {
-    fn of(l: DeskLoan, place: i64) -> LoanRow {
+    fn of(t: &Text, l: DeskLoan, place: i64) -> LoanRow {
+        let state = LoanState::parse(&l.state);
         LoanRow {
             id: l.id.0,
             ticket_id: l.ticket_id.0,
             number: l.number,
             customer: l.customer_name,
             series: l.series_name,
-            state: l.state,
+            state: text::loan_state_label(t, state),
+            state_code: state.as_str(),
             loaner: l.loaner_imei.unwrap_or_default(),
             due: l.due_at.map(|d| when(d.0)).unwrap_or_default(),
             queued: when(l.queued_at.0),
@@ -972,18 +978,19 @@ fn read_lists(conn: &mut Conn<'_>, principal: &Principal, now: DateTime<Utc>) ->
     })
 }
 
-fn ticket_row(t: TicketSummary, at: Option<DateTime<Utc>>) -> TicketRow {
+fn ticket_row(text: &Text, t: TicketSummary, at: Option<DateTime<Utc>>) -> TicketRow {
     TicketRow {
         id: t.id,
         number: t.number,
         customer: t.customer_name,
-        status: t.status.as_str(),
+        status: text::status_label(text, t.status),
+        status_code: t.status.as_str(),
         at: at.map(when).unwrap_or_default(),
     }
 }
 
 /// Numbers each waiter by its place in its queue (store and series): the rows come queue by queue, in order.
-fn with_places(waiting: Vec<DeskLoan>) -> Vec<LoanRow> {
+fn with_places(t: &Text, waiting: Vec<DeskLoan>) -> Vec<LoanRow> {
     let mut places: HashMap<(Id, Id), i64> = HashMap::new();
     waiting
         .into_iter()
@@ -991,7 +998,7 @@ fn with_places(waiting: Vec<DeskLoan>) -> Vec<LoanRow> {
             let place = places.entry((l.store_id, l.series_id)).or_insert(0);
             *place += 1;
             let place = *place;
-            LoanRow::of(l, place)
+            LoanRow::of(t, l, place)
         })
         .collect()
 }
@@ -1020,7 +1027,7 @@ async fn lists(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpRe
             .into_iter()
             .map(|t| {
                 let at = t.ready_at;
-                ticket_row(t, at)
+                ticket_row(signed.t, t, at)
             })
             .collect(),
         past_promise: lists
@@ -1028,11 +1035,11 @@ async fn lists(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpRe
             .into_iter()
             .map(|t| {
                 let at = t.promised_at;
-                ticket_row(t, at)
+                ticket_row(signed.t, t, at)
             })
             .collect(),
-        overdue: lists.overdue.into_iter().map(|l| LoanRow::of(l, 0)).collect(),
-        waitlist: with_places(lists.waiting),
+        overdue: lists.overdue.into_iter().map(|l| LoanRow::of(signed.t, l, 0)).collect(),
+        waitlist: with_places(signed.t, lists.waiting),
         complaints: lists
             .complaints
             .into_iter()
@@ -1134,7 +1141,8 @@ async fn device(state: web::Data<AppState>, req: HttpRequest, path: web::Path<St
             id: t.id,
             number: t.number.clone(),
             customer: String::new(),
-            status: t.status.as_str(),
+            status: text::status_label(signed.t, t.status),
+            status_code: t.status.as_str(),
             at: when(t.created_at),
         })
         .collect();
@@ -1145,7 +1153,7 @@ async fn device(state: web::Data<AppState>, req: HttpRequest, path: web::Path<St
         device,
         plans,
         tickets,
-        loans: loans.into_iter().map(|l| LoanRow::of(l, 0)).collect(),
+        loans: loans.into_iter().map(|l| LoanRow::of(signed.t, l, 0)).collect(),
     };
     kit::show(&page)
 }

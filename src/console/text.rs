@@ -1,6 +1,9 @@
 //! The console's words in each language it speaks; a user's locale chooses.
 
+use crate::loans::LoanState;
+use crate::tickets::TicketStatus;
 use crate::users::Locale;
+use crate::warranty::{Remedy, Rule};
 
 /// Every string a console page shows.
 pub struct Text {
@@ -163,5 +166,121 @@ pub fn from_accept_language(header: Option<&str>) -> &'static Text {
     match (header.find("zh"), header.find("en")) {
         (_, Some(en)) if header.find("zh").is_none_or(|zh| en < zh) => &EN,
         _ => &ZH_CN,
+    }
+}
+
+/// Whether the page speaks Chinese.
+fn zh(t: &Text) -> bool {
+    t.lang == ZH_CN.lang
+}
+
+/// A ticket's status in the user's words; the page keeps the code in a `data-status` attribute.
+pub fn status_label(t: &Text, status: TicketStatus) -> &'static str {
+    use TicketStatus as S;
+    match (zh(t), status) {
+        (false, S::Received) => "Received",
+        (false, S::Diagnosing) => "Diagnosing",
+        (false, S::AwaitingApproval) => "Waiting for the customer's approval",
+        (false, S::Repairing) => "Being repaired",
+        (false, S::QualityCheck) => "Quality check",
+        (false, S::ReadyForPickup) => "Ready for pickup",
+        (false, S::Closed) => "Closed",
+        (false, S::Cancelled) => "Cancelled",
+        (true, S::Received) => "已受理",
+        (true, S::Diagnosing) => "检测中",
+        (true, S::AwaitingApproval) => "待客户确认",
+        (true, S::Repairing) => "维修中",
+        (true, S::QualityCheck) => "质检中",
+        (true, S::ReadyForPickup) => "待取机",
+        (true, S::Closed) => "已关闭",
+        (true, S::Cancelled) => "已取消",
+    }
+}
+
+/// A loaner loan's state in the user's words.
+pub fn loan_state_label(t: &Text, state: LoanState) -> &'static str {
+    use LoanState as L;
+    match (zh(t), state) {
+        (false, L::Waiting) => "On the waitlist",
+        (false, L::Reserved) => "Reserved",
+        (false, L::Issued) => "With the customer",
+        (false, L::Returned) => "Returned",
+        (false, L::Cancelled) => "Cancelled",
+        (false, L::Expired) => "Hold expired",
+        (false, L::Lost) => "Lost",
+        (true, L::Waiting) => "排队中",
+        (true, L::Reserved) => "已预留",
+        (true, L::Issued) => "客户使用中",
+        (true, L::Returned) => "已归还",
+        (true, L::Cancelled) => "已取消",
+        (true, L::Expired) => "预留已过期",
+        (true, L::Lost) => "已丢失",
+    }
+}
+
+/// A remedy the warranty offers, in the user's words.
+pub fn remedy_label(t: &Text, remedy: Remedy) -> &'static str {
+    match (zh(t), remedy) {
+        (false, Remedy::Return) => "Return (refund)",
+        (false, Remedy::Exchange) => "Exchange for a new phone",
+        (false, Remedy::FreeRepair) => "Free repair",
+        (false, Remedy::PaidRepair) => "Paid repair",
+        (true, Remedy::Return) => "退货（退款）",
+        (true, Remedy::Exchange) => "换新机",
+        (true, Remedy::FreeRepair) => "免费维修",
+        (true, Remedy::PaidRepair) => "付费维修",
+    }
+}
+
+/// The warranty rule that decided, in the user's words.
+pub fn rule_label(t: &Text, rule: Rule) -> &'static str {
+    use Rule as R;
+    match (zh(t), rule) {
+        (false, R::ReturnWindow) => "Within the return period",
+        (false, R::ExchangeWindow) => "Within the exchange period",
+        (false, R::RepairWindow) => "Within the warranty period",
+        (false, R::ExtendedWarranty) => "Extended warranty",
+        (false, R::AccessoryWindow) => "Within the accessory's warranty",
+        (false, R::ScreenPlan) => "Screen protection plan",
+        (false, R::PeriodExpired) => "Warranty period expired",
+        (false, R::LiquidDamage) => "Liquid damage",
+        (false, R::PhysicalDamage) => "Physical damage",
+        (false, R::Tampering) => "Opened or repaired elsewhere",
+        (false, R::CertificateMissing) => "No warranty certificate",
+        (false, R::CertificateMismatched) => "Certificate does not match the phone",
+        (false, R::CertificateAltered) => "Certificate altered",
+        (false, R::ForceMajeure) => "Force majeure",
+        (false, R::PurchaseDateInFuture) => "Purchase date in the future",
+        (false, R::RepeatedRepairs) => "Repaired twice and failing again",
+        (true, R::ReturnWindow) => "退货期内",
+        (true, R::ExchangeWindow) => "换货期内",
+        (true, R::RepairWindow) => "保修期内",
+        (true, R::ExtendedWarranty) => "延长保修",
+        (true, R::AccessoryWindow) => "配件保修期内",
+        (true, R::ScreenPlan) => "碎屏保障服务",
+        (true, R::PeriodExpired) => "已过保修期",
+        (true, R::LiquidDamage) => "进液损坏",
+        (true, R::PhysicalDamage) => "人为物理损坏",
+        (true, R::Tampering) => "非授权拆修",
+        (true, R::CertificateMissing) => "无保修凭证",
+        (true, R::CertificateMismatched) => "凭证与机器不符",
+        (true, R::CertificateAltered) => "凭证涂改",
+        (true, R::ForceMajeure) => "不可抗力",
+        (true, R::PurchaseDateInFuture) => "购机日期晚于今天",
+        (true, R::RepeatedRepairs) => "两次维修后仍故障",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_language_names_a_status_in_its_own_words() {
+        assert_eq!(status_label(&EN, TicketStatus::ReadyForPickup), "Ready for pickup");
+        assert_eq!(status_label(&ZH_CN, TicketStatus::ReadyForPickup), "待取机");
+        assert_eq!(loan_state_label(&ZH_CN, LoanState::Issued), "客户使用中");
+        assert_eq!(remedy_label(&EN, Remedy::FreeRepair), "Free repair");
+        assert_eq!(rule_label(&ZH_CN, Rule::ReturnWindow), "退货期内");
     }
 }

@@ -305,6 +305,18 @@ impl Browser<'_> {
     }
 
     /// An attribute of an element, as the page has it now (a link's `href` comes back absolute).
+    /// An element's HTML attribute as written in the page (`data-status`), where [`Self::attribute`] reads a
+    /// DOM property.
+    /// Read again when the page is replaced meanwhile (a form's answer), as [`Self::text`] is.
+    fn html_attribute(&self, css: &str, name: &str) -> String {
+        wait_for(css, || {
+            let element = self.find(css);
+            let path = format!("/session/{}/element/{element}/attribute/{name}", self.session);
+            let answer = self.driver.call("GET", &path, None).ok()?;
+            Some(answer["value"].as_str().unwrap_or_default().to_owned())
+        })
+    }
+
     fn attribute(&self, css: &str, name: &str) -> String {
         let element = self.find(css);
         self.cmd("GET", &format!("/element/{element}/property/{name}"), None)["value"]
@@ -366,11 +378,16 @@ fn photo_file() -> std::path::PathBuf {
     path
 }
 
-/// Waits for the ticket page to show `status`; failing, names the problem the page shows instead.
+/// The ticket page's status code (its `data-status`; the text is in the user's words).
+fn status_of(browser: &Browser<'_>) -> String {
+    browser.html_attribute("#ticket-status", "data-status")
+}
+
+/// Waits for the ticket page to show `status` (a code); failing, names the problem the page shows instead.
 #[track_caller]
 fn wait_for_status(browser: &Browser<'_>, status: &str) {
     let deadline = Instant::now() + PATIENCE;
-    while browser.text("#ticket-status") != status {
+    while status_of(browser) != status {
         if Instant::now() > deadline {
             let problem = if browser.has(".problem") {
                 browser.text(".problem")
@@ -437,7 +454,8 @@ fn front_desk_runs_a_premium_repair_from_opening_to_the_next_waiter_served() {
     let work_order = browser.attribute("#work-order-link", "href");
     let ticket_url = work_order.trim_end_matches("/work-order").to_owned();
     let ticket_id = ticket_url.rsplit('/').next().must().to_owned();
-    assert_eq!(browser.text("#ticket-status"), "received");
+    assert_eq!(status_of(&browser), "received");
+    assert_eq!(browser.text("#ticket-status"), "Received", "in words");
     assert!(
         !browser.text("#tracking-link").is_empty(),
         "the customer's link is shown"
@@ -458,7 +476,7 @@ fn front_desk_runs_a_premium_repair_from_opening_to_the_next_waiter_served() {
     browser.screenshot("desk-loan-hand-over");
     browser.click("#issue-submit");
     wait_for("the loan to be issued", || {
-        (browser.text("#loan-state").contains("issued")).then_some(())
+        (browser.html_attribute("#loan-state", "data-status") == "issued").then_some(())
     });
     assert_eq!(loan_of(&app, &ticket_id)["state"], "issued");
 
@@ -582,7 +600,7 @@ fn front_desk_works_by_keyboard_alone_signs_in_finds_a_ticket_by_imei_and_signs_
     assert_eq!(browser.text("#ticket-number"), number);
     let timeline = browser.text("#timeline");
     assert!(timeline.contains("opened"), "{timeline}");
-    assert!(timeline.contains("received"), "{timeline}");
+    assert!(timeline.contains("Received"), "{timeline}");
 
     browser.click("#sign-out");
     browser.wait_for_url("/console/sign-in");

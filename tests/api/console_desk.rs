@@ -180,7 +180,7 @@ fn the_check_shows_the_decision_and_the_place_in_the_waitlist_when_no_loaner_is_
     assert_eq!(check.status, 200, "{}", check.html);
     assert!(element(&check.html, "decision-free").contains("Paid"), "{}", check.html);
     assert!(
-        element(&check.html, "decision-rule").contains("period_expired"),
+        element(&check.html, "decision-rule").contains("data-rule=\"period_expired\">Warranty period expired<"),
         "{}",
         check.html
     );
@@ -314,7 +314,7 @@ fn next_steps_follow_the_status_and_a_step_not_allowed_is_refused_on_the_page() 
     assert_eq!(moved.location, format!("/console/tickets/{id}"));
     assert_eq!(ticket(&app, &id)["status"], "diagnosing");
     let page = b.get(&format!("/console/tickets/{id}"));
-    assert!(element(&page.html, "ticket-status").contains("diagnosing"));
+    assert!(element(&page.html, "ticket-status").contains("data-status=\"diagnosing\">Diagnosing<"));
     // A free repair (bought 100 days ago) starts without a quote.
     for present in ["step-start-repair", "step-request-approval", "step-cancel"] {
         assert!(page.html.contains(present), "{present}: {}", page.html);
@@ -704,5 +704,218 @@ fn the_ticket_page_reads_a_fixed_number_of_statements_however_long_its_lists() {
         page.html.matches("src=\"/api/v1/files/").count(),
         3,
         "the three photos are shown"
+    );
+}
+
+/// A walk-in ticket for a standard phone bought `days` ago for 3999.00 (on its invoice); returns its id.
+fn bought_days_ago(app: &TestApp, store: &str, model: &str, days: i64) -> String {
+    let purchased = (Utc::now() - chrono::Duration::days(days)).date_naive();
+    let res = app.post_admin(
+        "/api/v1/tickets",
+        &json!({"store_id": store, "customer": {"name": "Han Meimei", "phone": "13800138000"},
+                "device_imei": imei(), "model_id": model, "purchase_date": purchased, "channel": "walk_in",
+                "reported_fault": "no signal", "accessories": [],
+                "invoice": {"price_paid": {"amount": "3999.00", "currency": "CNY"}}}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text);
+    res.body["id"].as_str().must().to_owned()
+}
+
+#[test]
+fn a_phone_bought_five_days_ago_offers_three_remedies_and_a_free_repair_chosen_opens_the_way_to_the_repair() {
+    let app = spawn_app();
+    let store = app.create_store("DRA", "Shenzhen");
+    let model = app.create_standard_model("DRA");
+    let id = bought_days_ago(&app, &store, &model, 5);
+    assert_eq!(
+        ticket(&app, &id)["warranty"]["remedies"],
+        json!(["return", "exchange", "free_repair"])
+    );
+    assert_eq!(step(&app, &id, "start-diagnosis").status, 200);
+    let mut b = staff(&app, "desk.ra", &store);
+    let page = b.get(&format!("/console/tickets/{id}"));
+    assert_eq!(page.status, 200, "{}", page.html);
+    for control in [
+        "remedy-form",
+        "remedy-return",
+        "remedy-exchange",
+        "remedy-free_repair",
+        "replacement-imei",
+        "choose-remedy",
+    ] {
+        assert!(
+            page.html.contains(&format!("id=\"{control}\"")),
+            "{control}: {}",
+            page.html
+        );
+    }
+    assert!(
+        element(&page.html, "remedy-free_repair").contains("Free repair"),
+        "in words: {}",
+        page.html
+    );
+    assert!(
+        !page.html.contains("id=\"step-start-repair\""),
+        "the choice comes first"
+    );
+    let status = element(&page.html, "ticket-status");
+    assert!(status.contains("data-status=\"diagnosing\">Diagnosing<"), "{status}");
+
+    let csrf = page.hidden("csrf");
+    let idem = page.html.split("id=\"remedy-form\"").nth(1).map(|rest| {
+        let marker = "name=\"idem\" value=\"";
+        let start = rest.find(marker).map(|i| i + marker.len()).unwrap_or(0);
+        rest[start..].split('"').next().unwrap_or_default().to_owned()
+    });
+    let chosen = post_form(
+        &mut b,
+        &format!("/console/tickets/{id}/remedy"),
+        &csrf,
+        &idem.must(),
+        &[
+            ("remedy", "free_repair".to_owned()),
+            ("replacement_imei", String::new()),
+        ],
+    );
+    assert_eq!(chosen.status, 303, "{}", chosen.html);
+    assert_eq!(chosen.location, format!("/console/tickets/{id}"));
+    let api = ticket(&app, &id);
+    assert_eq!(api["remedy"]["remedy"], "free_repair", "{api}");
+    assert!(api["remedy"]["chosen_by"].is_string(), "recorded as the signed-in user");
+
+    let page = b.get(&format!("/console/tickets/{id}"));
+    assert!(!page.html.contains("id=\"remedy-form\""), "chosen once: {}", page.html);
+    assert!(
+        element(&page.html, "ticket-remedy").contains("data-remedy=\"free_repair\">Free repair"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("id=\"step-start-repair\""), "{}", page.html);
+}
+
+#[test]
+fn an_exchange_without_the_new_phones_imei_is_refused_beside_that_field_and_changes_nothing() {
+    let app = spawn_app();
+    let store = app.create_store("DRB", "Shenzhen");
+    let model = app.create_standard_model("DRB");
+    let id = bought_days_ago(&app, &store, &model, 5);
+    let mut b = staff(&app, "desk.rb", &store);
+    let csrf = csrf_of(&mut b);
+    let path = format!("/console/tickets/{id}/remedy");
+
+    let refused = post_form(&mut b, &path, &csrf, "exchange-1", &[("remedy", "exchange".to_owned())]);
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused
+            .html
+            .contains("<p class=\"field-problem\" id=\"replacement-imei-problem\">"),
+        "{}",
+        refused.html
+    );
+    let control = element(&refused.html, "replacement-imei");
+    assert!(control.contains("aria-invalid=\"true\""), "{control}");
+    assert!(
+        element(&refused.html, "remedy-exchange").contains("checked"),
+        "the choice stays ticked: {}",
+        refused.html
+    );
+    let bad = post_form(
+        &mut b,
+        &path,
+        &csrf,
+        "exchange-2",
+        &[
+            ("remedy", "exchange".to_owned()),
+            ("replacement_imei", "12345".to_owned()),
+        ],
+    );
+    assert_eq!(bad.status, 422, "{}", bad.html);
+    assert!(bad.html.contains("id=\"replacement-imei-problem\""), "{}", bad.html);
+    assert!(
+        element(&bad.html, "replacement-imei").contains("value=\"12345\""),
+        "kept as typed"
+    );
+    let none = post_form(&mut b, &path, &csrf, "exchange-3", &[]);
+    assert_eq!(none.status, 422, "{}", none.html);
+    assert!(none.html.contains("id=\"remedy-problem\""), "{}", none.html);
+
+    let api = ticket(&app, &id);
+    assert!(api["remedy"].is_null(), "nothing recorded: {api}");
+    assert!(api["outcome"].is_null());
+    assert_eq!(api["status"], "received");
+
+    // Another store's ticket is not found from here.
+    let other = app.create_store("DRX", "Beijing");
+    let theirs = bought_days_ago(&app, &other, &model, 5);
+    let foreign = post_form(
+        &mut b,
+        &format!("/console/tickets/{theirs}/remedy"),
+        &csrf,
+        "exchange-4",
+        &[("remedy", "free_repair".to_owned())],
+    );
+    assert_eq!(foreign.status, 404, "{}", foreign.html);
+    assert!(ticket(&app, &theirs)["remedy"].is_null());
+}
+
+#[test]
+fn a_return_posted_twice_with_one_form_token_refunds_once_and_the_page_shows_the_refund() {
+    let app = spawn_app();
+    let store = app.create_store("DRC", "Shenzhen");
+    let model = app.create_standard_model("DRC");
+    let id = bought_days_ago(&app, &store, &model, 5);
+    let mut b = staff(&app, "desk.rc", &store);
+    let csrf = csrf_of(&mut b);
+    let path = format!("/console/tickets/{id}/remedy");
+    let fields = [("remedy", "return".to_owned())];
+    let first = post_form(&mut b, &path, &csrf, "return-1", &fields);
+    assert_eq!(first.status, 303, "{}", first.html);
+    let second = post_form(&mut b, &path, &csrf, "return-1", &fields);
+    assert_eq!(second.status, 303, "the replay answers as the first: {}", second.html);
+
+    let api = ticket(&app, &id);
+    assert_eq!(api["status"], "closed", "{api}");
+    assert_eq!(api["outcome"]["kind"], "returned");
+    let refund = api["outcome"]["refund"]["amount"].as_str().must().to_owned();
+    let chosen = api["timeline"]
+        .as_array()
+        .must()
+        .iter()
+        .filter(|e| e["kind"] == "remedy_chosen")
+        .count();
+    assert_eq!(chosen, 1, "acted once: {api}");
+
+    let page = b.get(&format!("/console/tickets/{id}"));
+    assert!(element(&page.html, "ticket-refund").contains(&refund), "{}", page.html);
+    assert!(!page.html.contains("id=\"remedy-form\""));
+    assert!(element(&page.html, "ticket-status").contains("data-status=\"closed\">Closed<"));
+}
+
+#[test]
+fn a_chinese_speaking_user_reads_statuses_and_remedies_in_chinese() {
+    let app = spawn_app();
+    let store = app.create_store("DRZ", "Shenzhen");
+    let model = app.create_standard_model("DRZ");
+    let id = bought_days_ago(&app, &store, &model, 5);
+    create_user(&app, "desk.rz", Role::StoreStaff, &[&store], Locale::ZhCn);
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in("desk.rz", PASSWORD, "/console/").status, 303);
+    let page = b.get(&format!("/console/tickets/{id}"));
+    assert!(
+        element(&page.html, "ticket-status").contains("data-status=\"received\">已受理<"),
+        "{}",
+        page.html
+    );
+    assert!(
+        element(&page.html, "remedy-exchange").contains("换新机"),
+        "{}",
+        page.html
+    );
+    let number = ticket(&app, &id)["number"].as_str().must().to_owned();
+    let found = b.get(&format!("/console/search?q={number}"));
+    assert!(
+        found.html.contains("data-status=\"received\">已受理<"),
+        "{}",
+        found.html
     );
 }

@@ -143,7 +143,12 @@ fn handing_a_reserved_loaner_over_through_the_form_issues_it_with_the_due_time_a
 
     let page = b.get(&format!("/console/loans/{id}"));
     assert_eq!(page.status, 200, "{}", page.html);
-    assert!(page.html.contains("id=\"loan-state\">reserved<"), "{}", page.html);
+    assert!(
+        page.html
+            .contains("id=\"loan-state\" data-status=\"reserved\">Reserved<"),
+        "{}",
+        page.html
+    );
     assert!(page.html.contains(ticket["number"].as_str().must()));
     assert!(page.html.contains("id=\"issue-form\""));
     assert!(!page.html.contains("id=\"return-form\""), "no return before hand-over");
@@ -170,7 +175,11 @@ fn handing_a_reserved_loaner_over_through_the_form_issues_it_with_the_due_time_a
          note: scratch on the back"
     );
     let after = b.get(&format!("/console/loans/{id}"));
-    assert!(after.html.contains("id=\"loan-state\">issued<"));
+    assert!(
+        after
+            .html
+            .contains("id=\"loan-state\" data-status=\"issued\">With the customer<")
+    );
     assert!(after.html.contains("id=\"return-form\""));
     assert!(after.html.contains("id=\"extend-form\""));
     assert!(after.html.contains("id=\"lost-form\""));
@@ -424,10 +433,18 @@ fn the_device_page_lists_its_tickets_and_loans_and_search_links_to_it() {
         tickets.contains(&format!("href=\"/console/tickets/{}\"", ticket["id"].as_str().must())),
         "{tickets}"
     );
+    assert!(
+        tickets.contains("data-status=\"received\">Received<"),
+        "in words: {tickets}"
+    );
     let loans = section(&page.html, "device-loans");
     assert!(
         loans.contains(&format!("href=\"/console/loans/{}\"", loan_of(&ticket))),
         "{loans}"
+    );
+    assert!(
+        loans.contains("data-status=\"reserved\">Reserved<"),
+        "in words: {loans}"
     );
     assert_eq!(b.get("/console/devices/490154203237519").status, 404, "no such device");
 }
@@ -587,6 +604,7 @@ fn a_chinese_speaking_user_sees_the_loan_page_and_the_lists_in_chinese() {
     assert!(page.html.contains("<html lang=\"zh-CN\">"));
     assert!(page.html.contains("交付备用机"), "{}", page.html);
     assert!(page.html.contains("屏幕"));
+    assert!(page.html.contains("data-status=\"reserved\">已预留<"), "{}", page.html);
     let lists = b.get("/console/desk/lists");
     assert!(lists.html.contains("待取机"), "{}", lists.html);
 }
