@@ -1056,6 +1056,7 @@ pub fn create_key(db: &depot::db::Db, role: depot::auth::Role, partner_id: Optio
             role,
             store_ids: vec![],
             partner_id,
+            username: None,
         },
     })
 }
