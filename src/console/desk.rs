@@ -1059,7 +1059,7 @@ fn form_status(e: &AppError) -> StatusCode {
 }
 
 /// Key ids with the username and display name of the user each belongs to.
-type Names = Vec<(Uuid, String, String)>;
+type Names = crate::tickets::TimelineNames;
 
 /// Everything the ticket page and the work order show, read in one transaction with a fixed number of statements
 /// whatever the ticket's size (each list is one query).
@@ -1081,11 +1081,7 @@ fn load(state: &AppState, signed: &Signed, id: Uuid, for_print: bool) -> AppResu
     signed.bearer().read(&state.db, |conn, principal| {
         crate::tickets::require_ticket_role(principal)?;
         let row = crate::tickets::ticket_in_scope(conn, principal, id)?;
-        let ticket = crate::tickets::detail(conn, row.clone())?;
-        let mut keys: Vec<Uuid> = ticket.timeline.iter().filter_map(|e| e.api_key_id).collect();
-        keys.sort();
-        keys.dedup();
-        let names = crate::users::service::names_of_keys(conn, &keys)?;
+        let (ticket, names) = crate::tickets::detail_with_names(conn, row.clone())?;
         let files = crate::files::service::of_ticket_in(conn, id, PHOTO_LIMIT)?;
         let parts = crate::parts::repo::active_parts_fitting(conn, row.model_id, Id(ticket.series_id))?;
         let (store, model) = match for_print {

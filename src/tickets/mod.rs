@@ -26,11 +26,12 @@ pub use model::{Actor, Channel, TicketAction, TicketEvent, TicketEventRow, Ticke
 pub use repo::{lock_loan_of, lock_ticket, record_events};
 pub use rules::local_date;
 pub use service::{
-    choose_remedy_on, choose_remedy_through_link, emit_status, emit_ticket, exchange_awaits_store, opened_event,
-    rate_in, record_event_by,
+    TimelineNames, detail, detail_with_names, loan_view, lock_ticket_in_scope, open_in, record_event,
+    require_ticket_role, ticket_in_scope, transition_in,
 };
 pub use service::{
-    detail, loan_view, lock_ticket_in_scope, open_in, record_event, require_ticket_role, ticket_in_scope, transition_in,
+    choose_remedy_on, choose_remedy_through_link, emit_status, emit_ticket, exchange_awaits_store, opened_event,
+    rate_in, record_event_by,
 };
 
 /// The ticket routes.

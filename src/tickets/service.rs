@@ -391,13 +391,22 @@ struct Related {
     loan: Option<Loan>,
     events: Vec<TicketEventRow>,
     /// The console users behind the events' keys: key, username, display name.
-    names: Vec<(Uuid, String, String)>,
+    names: TimelineNames,
     parts: TicketParts,
     pickups: Vec<crate::courier::Pickup>,
 }
 
 /// The whole view of a ticket, read from the database.
 pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
+    detail_with_names(conn, row).map(|(ticket, _)| ticket)
+}
+
+/// Key, username and display name of each console user on a ticket's timeline.
+pub type TimelineNames = Vec<(Uuid, String, String)>;
+
+/// [`detail`], and the console users its timeline names (read for the timeline anyway): the console's ticket page
+/// shows their display names without reading them again.
+pub fn detail_with_names(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<(Ticket, TimelineNames)> {
     let series_id = repo::series_of_model(conn, row.model_id)?;
     let loan = match repo::loan_of(conn, row.id)? {
         Some(l) => Some(loan_view(conn, &l)?),
@@ -411,17 +420,18 @@ pub fn detail(conn: &mut Conn<'_>, row: TicketRow) -> AppResult<Ticket> {
     let parts = crate::repairs::summary(conn, &row)?;
     let pickups = crate::courier::pickups_of(conn, row.id)?;
     let pickups = crate::courier::pickup_views(conn, pickups, true)?;
-    view(
+    let ticket = view(
         row,
         Related {
             series_id,
             loan,
             events,
-            names,
+            names: names.clone(),
             parts,
             pickups,
         },
-    )
+    )?;
+    Ok((ticket, names))
 }
 
 fn view(row: TicketRow, related: Related) -> AppResult<Ticket> {
