@@ -919,3 +919,78 @@ fn a_chinese_speaking_user_reads_statuses_and_remedies_in_chinese() {
         found.html
     );
 }
+
+/// Posts the opening form from several connections at once, all with the signed-in browser's cookies: each
+/// `(form token, fields)` is one post. Answers their statuses, sorted.
+fn open_at_once(app: &TestApp, b: &Browser<'_>, csrf: &str, posts: &[(&str, Vec<(&'static str, String)>)]) -> Vec<u16> {
+    let mut statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = posts
+            .iter()
+            .map(|(token, fields)| {
+                let mut twin = Browser::new(app);
+                twin.cookies = b.cookies.clone();
+                s.spawn(move || post_form(&mut twin, "/console/desk/tickets", csrf, token, fields).status)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| panic!("a racing post panicked")))
+            .collect()
+    });
+    statuses.sort();
+    statuses
+}
+
+fn loaners_available(app: &TestApp, store: &str) -> usize {
+    let res = app.get_admin(&format!("/api/v1/loaners?store_id={store}"));
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|l| l["state"] == "available").count())
+        .unwrap_or_default()
+}
+
+#[test]
+fn racing_posts_of_the_opening_form_claim_one_loaner_and_a_refused_one_strands_none() {
+    let app = spawn_app();
+    let p = premium(&app, "DKR", 3);
+    let mut b = staff(&app, "desk.race", &p.store);
+    let csrf = csrf_of(&mut b);
+
+    // A double click whose two posts arrive together: one opening, one replay of it.
+    let fields = opening(&p.store, &p.model, &imei(), 100);
+    let statuses = open_at_once(&app, &b, &csrf, &[("race-1", fields.clone()), ("race-1", fields)]);
+    assert_eq!(statuses, vec![200, 303], "one opens, the other replays it");
+    assert_eq!(tickets_of(&app, &p.store).len(), 1);
+    assert_eq!(loaners_available(&app, &p.store), 2, "one loaner claimed");
+
+    // Two desks open the same phone at once with their own form tokens: one opens, the other is refused (the
+    // phone has an open ticket) and rolls back the loaner it may have claimed.
+    let fields = opening(&p.store, &p.model, &imei(), 100);
+    let statuses = open_at_once(&app, &b, &csrf, &[("race-2a", fields.clone()), ("race-2b", fields)]);
+    assert_eq!(statuses, vec![200, 409], "one opens, the other is refused");
+    assert_eq!(tickets_of(&app, &p.store).len(), 2);
+    assert_eq!(
+        loaners_available(&app, &p.store),
+        1,
+        "the refused opening holds no loaner"
+    );
+
+    // The next customer gets that last loaner: nothing was stranded by the rollback.
+    let next = post_form(
+        &mut b,
+        "/console/desk/tickets",
+        &csrf,
+        "race-3",
+        &opening(&p.store, &p.model, &imei(), 100),
+    );
+    assert_eq!(next.status, 200, "{}", next.html);
+    let newest = tickets_of(&app, &p.store)
+        .into_iter()
+        .map(|t| t["id"].as_str().unwrap_or_default().to_owned())
+        .map(|id| ticket(&app, &id))
+        .filter(|t| t["loan"]["state"] == "reserved")
+        .count();
+    assert_eq!(newest, 3, "every opened ticket holds a reserved loaner");
+    assert_eq!(loaners_available(&app, &p.store), 0);
+}
